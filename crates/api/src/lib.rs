@@ -1,0 +1,32 @@
+//! The vocabulary every other Tenantry crate speaks.
+//!
+//! A tenant is declared once and read in two places: as a file a platform repository commits
+//! (`tenants/<name>/tenant.yaml`) and as a cluster-scoped `Tenant` custom resource an operator
+//! watches. Both are the same Rust type, so a field means the same thing wherever it is read.
+//!
+//! Every tenant field is optional: what a tenant leaves out comes from the platform's
+//! `tenantry.yaml` defaults, so changing a platform default changes every tenant that did not
+//! choose otherwise. Types here only describe; validation and defaulting live in
+//! `tenantry-core`, which can report every problem at once with its field path instead of the
+//! first one serde meets.
+#![forbid(unsafe_code)]
+
+pub mod platform;
+pub mod quantity;
+pub mod tenant;
+
+pub use platform::Platform;
+pub use quantity::Quantity;
+pub use tenant::{Tenant, TenantSpec, TenantStatus};
+
+/// The API group of every Tenantry kind.
+pub const GROUP: &str = "tenantry.dev";
+/// The API version of the `Tenant` and `Platform` documents this build reads and writes.
+pub const VERSION: &str = "v1alpha1";
+/// `apiVersion` of Tenantry documents.
+pub const API_VERSION: &str = "tenantry.dev/v1alpha1";
+
+/// The value of `app.kubernetes.io/managed-by` on everything Tenantry renders.
+pub const MANAGED_BY: &str = "tenantry";
+/// The well-known label naming the tool that manages an object.
+pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";

@@ -1,0 +1,393 @@
+//! `tenantry.yaml`: what a platform decides once for all its tenants.
+//!
+//! The file sits at the root of the platform repository. Anything it leaves out takes the
+//! built-in value from [`Platform::default`], so a one-line `tenantry.yaml` is valid and a
+//! platform only writes down what it wants different. Tenant defaults resolve in three layers:
+//! the tenant's own field, then `defaults` here, then [`builtin_tenant_defaults`].
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    quantity::Quantity,
+    tenant::{
+        ComputeResources, CosignIdentity, Delivery, FluxOci, Limits, Network, NetworkProvider,
+        PodSecurityLevel, Quota, Rbac, Secrets, TenantSpec,
+    },
+};
+
+/// The platform configuration document.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct Platform {
+    /// Must be `tenantry.dev/v1alpha1`.
+    pub api_version: String,
+    /// Must be `Platform`.
+    pub kind: String,
+    /// The cluster's name, used in issued kubeconfigs.
+    pub cluster_name: String,
+    /// Directory (relative to the repository root) holding `<tenant>/` directories.
+    pub tenants_dir: String,
+    /// Prefix of Tenantry's own labels: `<prefix>/tenant` names an object's tenant.
+    pub label_prefix: String,
+    /// Values for every tenant field a tenant leaves out.
+    pub defaults: TenantSpec,
+    /// Names no tenant may take, beyond the built-in reserved names.
+    pub reserved_names: Vec<String>,
+    /// The shared Gateway tenants attach their HTTPRoutes to; its namespace may always connect
+    /// to tenant pods.
+    pub gateway: Option<GatewayRef>,
+    /// The label a tenant namespace gets when it joins the mesh.
+    pub mesh_label: LabelPair,
+    /// The platform-owned registry pull secret.
+    pub pull_secret: PullSecretConfig,
+    /// OpenBao (or Vault) settings for tenants with `secrets.openbao`.
+    pub openbao: OpenBaoConfig,
+    /// Flux settings for Flux-delivered tenants.
+    pub flux: FluxConfig,
+    /// Argo CD settings for Argo CD-delivered tenants.
+    pub argocd: ArgoCdConfig,
+    /// Named opt-in grants a tenant can ask for in `rbac.grants`.
+    pub grants: BTreeMap<String, Grant>,
+    /// The cluster DNS service, which stays reachable when a tenant denies egress.
+    pub dns: DnsConfig,
+}
+
+impl Default for Platform {
+    fn default() -> Self {
+        Self {
+            api_version: crate::API_VERSION.to_owned(),
+            kind: "Platform".to_owned(),
+            cluster_name: "cluster".to_owned(),
+            tenants_dir: "tenants".to_owned(),
+            label_prefix: crate::GROUP.to_owned(),
+            defaults: builtin_tenant_defaults(),
+            reserved_names: Vec::new(),
+            gateway: Some(GatewayRef::default()),
+            mesh_label: LabelPair {
+                key: "istio-injection".to_owned(),
+                value: "enabled".to_owned(),
+            },
+            pull_secret: PullSecretConfig::default(),
+            openbao: OpenBaoConfig::default(),
+            flux: FluxConfig::default(),
+            argocd: ArgoCdConfig::default(),
+            grants: BTreeMap::from([("external-dns".to_owned(), Grant::external_dns())]),
+            dns: DnsConfig::default(),
+        }
+    }
+}
+
+impl Platform {
+    /// The label that names an object's tenant, e.g. `tenantry.dev/tenant`.
+    pub fn tenant_label(&self) -> String {
+        format!("{}/tenant", self.label_prefix)
+    }
+}
+
+/// A label key and value.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LabelPair {
+    /// Label key.
+    pub key: String,
+    /// Label value.
+    pub value: String,
+}
+
+/// A Gateway API `parentRef`.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct GatewayRef {
+    /// Gateway name.
+    pub name: String,
+    /// Gateway namespace.
+    pub namespace: String,
+    /// Listener (section) tenants attach to, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub section_name: Option<String>,
+}
+
+impl Default for GatewayRef {
+    fn default() -> Self {
+        Self {
+            name: "platform".to_owned(),
+            namespace: "kube-system".to_owned(),
+            section_name: Some("https".to_owned()),
+        }
+    }
+}
+
+/// Where the platform's registry pull secret comes from and how it reaches tenants.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct PullSecretConfig {
+    /// Name of the `kubernetes.io/dockerconfigjson` Secret in each tenant namespace.
+    pub name: String,
+    /// The platform's ClusterSecretStore holding the credential (never a tenant's store).
+    pub cluster_secret_store: String,
+    /// Key of the credential in that store.
+    pub key: String,
+    /// Property of the key holding the full dockerconfigjson text.
+    pub property: String,
+    /// How often External Secrets re-reads the credential, so a rotation lands within it.
+    pub refresh_interval: String,
+    /// The label a namespace carries to opt in to the pull secret.
+    pub namespace_label: LabelPair,
+    /// When true the platform fans the secret out with its own ClusterExternalSecret selected
+    /// by `namespaceLabel`, so tenants get the label but no per-namespace ExternalSecret.
+    pub fan_out: bool,
+}
+
+impl Default for PullSecretConfig {
+    fn default() -> Self {
+        Self {
+            name: "ghcr-auth".to_owned(),
+            cluster_secret_store: "openbao".to_owned(),
+            key: "infrastructure/ghcr/auth".to_owned(),
+            property: "dockerconfigjson".to_owned(),
+            refresh_interval: "1h".to_owned(),
+            namespace_label: LabelPair {
+                key: "apps.platform/tenant".to_owned(),
+                value: "true".to_owned(),
+            },
+            fan_out: false,
+        }
+    }
+}
+
+/// OpenBao / Vault settings.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct OpenBaoConfig {
+    /// Address External Secrets uses to reach OpenBao from inside the cluster.
+    pub address: String,
+    /// KV version 2 mount holding tenant secrets.
+    pub kv_mount: String,
+    /// Path under the mount; each tenant owns `<pathPrefix>/<tenant>/*`.
+    pub path_prefix: String,
+    /// Mount path of the Kubernetes auth method.
+    pub auth_mount: String,
+    /// Name of the namespaced SecretStore rendered in each tenant namespace.
+    pub store_name: String,
+    /// Prefix of each tenant's policy name (`<prefix><tenant>`).
+    pub policy_prefix: String,
+    /// Prefix of each tenant's Kubernetes auth role name (`<prefix><tenant>`).
+    pub role_prefix: String,
+    /// Lifetime of the OpenBao tokens the tenant's role issues.
+    pub token_ttl: String,
+}
+
+impl Default for OpenBaoConfig {
+    fn default() -> Self {
+        Self {
+            address: "http://openbao.openbao.svc:8200".to_owned(),
+            kv_mount: "secret".to_owned(),
+            path_prefix: "apps".to_owned(),
+            auth_mount: "kubernetes".to_owned(),
+            store_name: "openbao".to_owned(),
+            policy_prefix: "app-".to_owned(),
+            role_prefix: String::new(),
+            token_ttl: "1h".to_owned(),
+        }
+    }
+}
+
+/// Where cluster DNS runs.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct DnsConfig {
+    /// Namespace of the DNS pods.
+    pub namespace: String,
+    /// Labels selecting the DNS pods.
+    pub pod_labels: BTreeMap<String, String>,
+    /// Ports DNS answers on (UDP and TCP).
+    pub ports: Vec<u16>,
+}
+
+impl Default for DnsConfig {
+    fn default() -> Self {
+        Self {
+            namespace: "kube-system".to_owned(),
+            pod_labels: BTreeMap::from([("k8s-app".to_owned(), "kube-dns".to_owned())]),
+            ports: vec![53],
+        }
+    }
+}
+
+/// Flux settings.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct FluxConfig {
+    /// Namespace Flux's controllers run in.
+    pub namespace: String,
+    /// How often sources are checked for new artifacts or commits.
+    pub source_interval: String,
+    /// How often Kustomizations are reconciled (drift correction).
+    pub interval: String,
+    /// The identity Flux applies platform objects as (the tenants tree's reconciler).
+    pub reconciler: String,
+}
+
+impl Default for FluxConfig {
+    fn default() -> Self {
+        Self {
+            namespace: "flux-system".to_owned(),
+            source_interval: "5m".to_owned(),
+            interval: "10m".to_owned(),
+            reconciler: "system:serviceaccount:flux-system:kustomize-controller".to_owned(),
+        }
+    }
+}
+
+/// Argo CD settings.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct ArgoCdConfig {
+    /// Namespace Argo CD runs in (AppProjects and Applications live there).
+    pub namespace: String,
+    /// The destination server of this cluster as Argo CD names it.
+    pub destination_server: String,
+}
+
+impl Default for ArgoCdConfig {
+    fn default() -> Self {
+        Self {
+            namespace: "argocd".to_owned(),
+            destination_server: "https://kubernetes.default.svc".to_owned(),
+        }
+    }
+}
+
+/// A named, opt-in grant beyond the tenant's own namespaces, e.g. letting a tenant-run
+/// external-dns read the shared Gateway.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Grant {
+    /// What the grant is for, shown in rendered annotations.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// The ServiceAccount, in the tenant's primary namespace, that receives the grant. The
+    /// tenant's own ServiceAccount when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_account: Option<String>,
+    /// ClusterRoles to bind and where.
+    pub bindings: Vec<GrantBinding>,
+}
+
+impl Grant {
+    /// The seed platform's grant for a tenant running its own external-dns: `tenant-external-dns`
+    /// (HTTPRoutes) in its namespaces and `tenant-external-dns-global` (the shared Gateway and
+    /// namespace listing) cluster-wide. The platform installs both ClusterRoles.
+    pub fn external_dns() -> Self {
+        Self {
+            description: Some(
+                "A tenant-run external-dns may read its HTTPRoutes, the shared Gateway and namespaces."
+                    .to_owned(),
+            ),
+            service_account: Some("external-dns".to_owned()),
+            bindings: vec![
+                GrantBinding {
+                    cluster_role: "tenant-external-dns".to_owned(),
+                    scope: GrantScope::TenantNamespaces,
+                    namespace: None,
+                },
+                GrantBinding {
+                    cluster_role: "tenant-external-dns-global".to_owned(),
+                    scope: GrantScope::Cluster,
+                    namespace: None,
+                },
+            ],
+        }
+    }
+}
+
+/// One ClusterRole binding of a grant.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct GrantBinding {
+    /// The ClusterRole (the platform installs it; Tenantry only binds it).
+    pub cluster_role: String,
+    /// Where the binding applies.
+    pub scope: GrantScope,
+    /// The namespace, for `scope: namespace`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+}
+
+/// Where a grant's binding applies.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[serde(rename_all = "camelCase")]
+pub enum GrantScope {
+    /// A RoleBinding in each of the tenant's namespaces.
+    TenantNamespaces,
+    /// A RoleBinding in one named (platform) namespace.
+    Namespace,
+    /// A ClusterRoleBinding. Use only for ClusterRoles that are themselves narrow.
+    Cluster,
+}
+
+fn compute(cpu: &str, memory: &str, ephemeral_storage: &str) -> Option<ComputeResources> {
+    Some(ComputeResources {
+        cpu: Some(Quantity::from(cpu)),
+        memory: Some(Quantity::from(memory)),
+        ephemeral_storage: Some(Quantity::from(ephemeral_storage)),
+    })
+}
+
+/// The values a tenant gets when neither it nor the platform says otherwise: restricted Pod
+/// Security, a modest quota with no NodePort or LoadBalancer Services, `edit` in its own
+/// namespaces, Flux OCI delivery of a cosign-signed artifact, and the platform pull secret.
+pub fn builtin_tenant_defaults() -> TenantSpec {
+    TenantSpec {
+        owners: Vec::new(),
+        namespaces: Vec::new(),
+        pod_security: Some(PodSecurityLevel::Restricted),
+        mesh: Some(false),
+        quota: Some(Quota {
+            requests: compute("4", "8Gi", "20Gi"),
+            limits: compute("8", "16Gi", "40Gi"),
+            pods: Some(50),
+            services: Some(20),
+            services_node_ports: Some(0),
+            services_load_balancers: Some(0),
+            persistent_volume_claims: Some(10),
+            config_maps: Some(100),
+            secrets: Some(100),
+            replication_controllers: Some(0),
+            resource_quotas: Some(1),
+        }),
+        limits: Some(Limits {
+            default: compute("500m", "512Mi", "1Gi"),
+            default_request: compute("100m", "128Mi", "256Mi"),
+            max: compute("2", "4Gi", "10Gi"),
+        }),
+        network: Some(Network {
+            provider: Some(NetworkProvider::Kubernetes),
+            allow_from: Some(Vec::new()),
+            default_deny_egress: Some(false),
+        }),
+        rbac: Some(Rbac {
+            cluster_role: Some("edit".to_owned()),
+            grants: Some(Vec::new()),
+        }),
+        registries: Some(Vec::new()),
+        delivery: Some(Delivery::FluxOci(FluxOci {
+            url: Some("oci://ghcr.io/example/{tenant}/manifests".to_owned()),
+            semver: Some(">=1.0.0".to_owned()),
+            verify: Some(CosignIdentity {
+                issuer: Some(r"^https://token\.actions\.githubusercontent\.com$".to_owned()),
+                subject: Some(
+                    r"^https://github\.com/example/platform/\.github/workflows/publish-app\.yaml@refs/tags/v.*$"
+                        .to_owned(),
+                ),
+            }),
+            pull_secret: None,
+        })),
+        secrets: Some(Secrets {
+            openbao: Some(false),
+            pull_secret: Some(true),
+        }),
+    }
+}

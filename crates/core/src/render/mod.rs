@@ -1,0 +1,412 @@
+//! Tenant → objects: the one translation every other part of Tenantry reuses.
+//!
+//! Rendering is a pure, total function of a [`ResolvedTenant`] and its platform: no I/O, no
+//! clock, no randomness, no map iteration order leaking into output. The same input always
+//! yields byte-identical files, which is what lets `onboard` say `unchanged` and lets a
+//! platform repository review a tenant change as a small diff.
+//!
+//! Objects come out in apply order (see [`Layer`]), and within a layer in namespace order
+//! (primary first). Every object carries `app.kubernetes.io/managed-by: tenantry` and the
+//! tenant label, which is how the cluster side finds, prunes and protects them.
+
+mod delivery;
+mod network;
+mod secrets;
+
+pub use network::{ALLOW_EGRESS, ALLOW_INGRESS, CILIUM_ISOLATION, DEFAULT_DENY};
+pub use secrets::{OPENBAO_POLICY_FILE, OPENBAO_ROLE_FILE, policy_name, role_name};
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::{
+    Resource,
+    api::{
+        core::v1::{
+            LimitRange, LimitRangeItem, LimitRangeSpec, LocalObjectReference, Namespace,
+            ResourceQuota, ResourceQuotaSpec, ServiceAccount,
+        },
+        rbac::v1::{ClusterRoleBinding, RoleBinding, RoleRef, Subject},
+    },
+    apimachinery::pkg::apis::meta::v1::ObjectMeta,
+};
+use serde::Serialize;
+use serde_json::Value;
+use tenantry_api::{MANAGED_BY, MANAGED_BY_LABEL, Quantity, platform::GrantScope};
+
+use crate::{
+    object::{DesiredObject, Layer, Rendered},
+    resolve::{PlatformContext, ResolvedTenant},
+};
+
+/// Name of the ResourceQuota in each tenant namespace.
+pub const QUOTA_NAME: &str = "tenantry-quota";
+/// Name of the LimitRange in each tenant namespace.
+pub const LIMITS_NAME: &str = "tenantry-limits";
+
+/// Render every object and artifact for one resolved tenant.
+pub fn render(ctx: &PlatformContext, t: &ResolvedTenant) -> Rendered {
+    let mut r = Renderer {
+        ctx,
+        t,
+        objects: Vec::with_capacity(8 * t.namespaces.len() + 4),
+    };
+    r.namespaces();
+    r.quotas();
+    r.limit_ranges();
+    r.role_bindings();
+    r.grants();
+    r.service_accounts();
+    network::render(&mut r);
+    secrets::render(&mut r);
+    delivery::render(&mut r);
+    let artifacts = secrets::openbao_artifacts(ctx, t);
+    Rendered {
+        tenant: t.name.clone(),
+        objects: r.objects,
+        artifacts,
+    }
+}
+
+pub(crate) struct Renderer<'a> {
+    pub(crate) ctx: &'a PlatformContext,
+    pub(crate) t: &'a ResolvedTenant,
+    pub(crate) objects: Vec<DesiredObject>,
+}
+
+impl Renderer<'_> {
+    /// The labels every object carries.
+    pub(crate) fn labels(&self) -> BTreeMap<String, String> {
+        BTreeMap::from([
+            (MANAGED_BY_LABEL.to_owned(), MANAGED_BY.to_owned()),
+            (self.ctx.tenant_label().to_owned(), self.t.name.clone()),
+        ])
+    }
+
+    pub(crate) fn meta(&self, name: &str, namespace: Option<&str>) -> ObjectMeta {
+        ObjectMeta {
+            name: Some(name.to_owned()),
+            namespace: namespace.map(str::to_owned),
+            labels: Some(self.labels()),
+            ..ObjectMeta::default()
+        }
+    }
+
+    /// Add a typed built-in object.
+    pub(crate) fn push_typed<K: Resource + Serialize>(
+        &mut self,
+        layer: Layer,
+        namespace: Option<&str>,
+        name: &str,
+        object: &K,
+    ) {
+        // Serializing k8s-openapi types to a JSON value cannot fail: they contain only
+        // strings, numbers, maps and lists.
+        let body = match serde_json::to_value(object) {
+            // k8s-openapi serializes fields in struct order; put identity first, as
+            // `kubectl` and every hand-written manifest do.
+            Ok(Value::Object(mut fields)) => {
+                let mut ordered = serde_json::Map::with_capacity(fields.len());
+                for key in ["apiVersion", "kind", "metadata"] {
+                    if let Some(v) = fields.shift_remove(key) {
+                        ordered.insert(key.to_owned(), v);
+                    }
+                }
+                if let Some(Value::Object(meta)) = ordered.get_mut("metadata") {
+                    let mut entries: Vec<(String, Value)> =
+                        std::mem::take(meta).into_iter().collect();
+                    entries.sort_by_key(|(k, _)| metadata_rank(k));
+                    meta.extend(entries);
+                }
+                ordered.extend(fields);
+                Value::Object(ordered)
+            }
+            other => other.unwrap_or(Value::Null),
+        };
+        self.objects.push(DesiredObject {
+            layer,
+            api_version: K::API_VERSION,
+            kind: K::KIND,
+            namespace: namespace.map(str::to_owned),
+            name: name.to_owned(),
+            body,
+        });
+    }
+
+    /// Add a custom-resource object built as JSON. `spec` is the whole object minus
+    /// `apiVersion`, `kind` and `metadata`.
+    pub(crate) fn push_custom(
+        &mut self,
+        layer: Layer,
+        (api_version, kind): (&'static str, &'static str),
+        namespace: Option<&str>,
+        name: &str,
+        rest: Value,
+    ) {
+        let mut body = serde_json::Map::with_capacity(4);
+        body.insert("apiVersion".into(), Value::from(api_version));
+        body.insert("kind".into(), Value::from(kind));
+        let mut meta = serde_json::Map::with_capacity(3);
+        meta.insert("name".into(), Value::from(name));
+        if let Some(ns) = namespace {
+            meta.insert("namespace".into(), Value::from(ns));
+        }
+        meta.insert(
+            "labels".into(),
+            Value::Object(
+                self.labels()
+                    .into_iter()
+                    .map(|(k, v)| (k, Value::String(v)))
+                    .collect(),
+            ),
+        );
+        body.insert("metadata".into(), Value::Object(meta));
+        if let Value::Object(fields) = rest {
+            body.extend(fields);
+        }
+        self.objects.push(DesiredObject {
+            layer,
+            api_version,
+            kind,
+            namespace: namespace.map(str::to_owned),
+            name: name.to_owned(),
+            body: Value::Object(body),
+        });
+    }
+
+    fn namespaces(&mut self) {
+        let level = self.t.pod_security.as_str();
+        for ns in &self.t.namespaces {
+            let mut labels = self.labels();
+            // Enforce the tenant's level; audit and warn at restricted even for baseline
+            // tenants, so they see what they would have to change to harden.
+            for (mode, value) in [
+                ("enforce", level),
+                ("audit", "restricted"),
+                ("warn", "restricted"),
+            ] {
+                labels.insert(
+                    format!("pod-security.kubernetes.io/{mode}"),
+                    value.to_owned(),
+                );
+                labels.insert(
+                    format!("pod-security.kubernetes.io/{mode}-version"),
+                    "latest".to_owned(),
+                );
+            }
+            if self.t.mesh {
+                let m = &self.ctx.platform.mesh_label;
+                labels.insert(m.key.clone(), m.value.clone());
+            }
+            if self.t.pull_secret {
+                let l = &self.ctx.platform.pull_secret.namespace_label;
+                labels.insert(l.key.clone(), l.value.clone());
+            }
+            let object = Namespace {
+                metadata: ObjectMeta {
+                    name: Some(ns.clone()),
+                    labels: Some(labels),
+                    ..ObjectMeta::default()
+                },
+                ..Namespace::default()
+            };
+            self.push_typed(Layer::Namespace, None, ns, &object);
+        }
+    }
+
+    fn quotas(&mut self) {
+        if self.t.quota.is_empty() {
+            return;
+        }
+        let hard = quantities(&self.t.quota);
+        for ns in &self.t.namespaces {
+            let object = ResourceQuota {
+                metadata: self.meta(QUOTA_NAME, Some(ns)),
+                spec: Some(ResourceQuotaSpec {
+                    hard: Some(hard.clone()),
+                    ..ResourceQuotaSpec::default()
+                }),
+                ..ResourceQuota::default()
+            };
+            self.push_typed(Layer::Quota, Some(ns), QUOTA_NAME, &object);
+        }
+    }
+
+    fn limit_ranges(&mut self) {
+        let l = &self.t.limits;
+        if l.default.is_empty() && l.default_request.is_empty() && l.max.is_empty() {
+            return;
+        }
+        let non_empty = |v: &[(&'static str, Quantity)]| (!v.is_empty()).then(|| quantities(v));
+        let item = LimitRangeItem {
+            type_: "Container".to_owned(),
+            default: non_empty(&l.default),
+            default_request: non_empty(&l.default_request),
+            max: non_empty(&l.max),
+            ..LimitRangeItem::default()
+        };
+        for ns in &self.t.namespaces {
+            let object = LimitRange {
+                metadata: self.meta(LIMITS_NAME, Some(ns)),
+                spec: Some(LimitRangeSpec {
+                    limits: vec![item.clone()],
+                }),
+            };
+            self.push_typed(Layer::Limits, Some(ns), LIMITS_NAME, &object);
+        }
+    }
+
+    /// The tenant's ServiceAccount in every tenant namespace: Flux impersonates the one in
+    /// the primary namespace, Argo CD the one in each destination namespace.
+    fn tenant_subjects(&self) -> Vec<Subject> {
+        let mut subjects: Vec<Subject> = self
+            .t
+            .namespaces
+            .iter()
+            .map(|ns| Subject {
+                kind: "ServiceAccount".to_owned(),
+                name: self.t.name.clone(),
+                namespace: Some(ns.clone()),
+                api_group: None,
+            })
+            .collect();
+        subjects.extend(self.t.owners.iter().map(|o| {
+            Subject {
+                kind: o.kind.as_str().to_owned(),
+                name: o.name.clone(),
+                namespace: o.namespace.clone(),
+                api_group: (o.kind != tenantry_api::tenant::OwnerKind::ServiceAccount)
+                    .then(|| "rbac.authorization.k8s.io".to_owned()),
+            }
+        }));
+        subjects
+    }
+
+    fn role_bindings(&mut self) {
+        let name = role_binding_name(&self.t.cluster_role);
+        let subjects = self.tenant_subjects();
+        for ns in &self.t.namespaces {
+            let object = RoleBinding {
+                metadata: self.meta(&name, Some(ns)),
+                role_ref: cluster_role_ref(&self.t.cluster_role),
+                subjects: Some(subjects.clone()),
+            };
+            self.push_typed(Layer::Rbac, Some(ns), &name, &object);
+        }
+    }
+
+    fn grants(&mut self) {
+        let primary = self.t.primary_namespace().to_owned();
+        for (grant_name, grant) in &self.t.grants {
+            let subject = Subject {
+                kind: "ServiceAccount".to_owned(),
+                name: grant
+                    .service_account
+                    .clone()
+                    .unwrap_or_else(|| self.t.name.clone()),
+                namespace: Some(primary.clone()),
+                api_group: None,
+            };
+            for binding in &grant.bindings {
+                let role = &binding.cluster_role;
+                match binding.scope {
+                    GrantScope::TenantNamespaces => {
+                        let name = grant_binding_name(None, grant_name, role);
+                        for ns in &self.t.namespaces {
+                            let object = RoleBinding {
+                                metadata: self.meta(&name, Some(ns)),
+                                role_ref: cluster_role_ref(role),
+                                subjects: Some(vec![subject.clone()]),
+                            };
+                            self.push_typed(Layer::Rbac, Some(ns), &name, &object);
+                        }
+                    }
+                    GrantScope::Namespace => {
+                        let ns = binding.namespace.clone().unwrap_or_default();
+                        let name = grant_binding_name(Some(&self.t.name), grant_name, role);
+                        let object = RoleBinding {
+                            metadata: self.meta(&name, Some(&ns)),
+                            role_ref: cluster_role_ref(role),
+                            subjects: Some(vec![subject.clone()]),
+                        };
+                        self.push_typed(Layer::Rbac, Some(&ns), &name, &object);
+                    }
+                    GrantScope::Cluster => {
+                        let name = grant_binding_name(Some(&self.t.name), grant_name, role);
+                        let object = ClusterRoleBinding {
+                            metadata: self.meta(&name, None),
+                            role_ref: cluster_role_ref(role),
+                            subjects: Some(vec![subject.clone()]),
+                        };
+                        self.push_typed(Layer::Rbac, None, &name, &object);
+                    }
+                }
+            }
+        }
+    }
+
+    fn service_accounts(&mut self) {
+        let pull_secrets = self.t.pull_secret.then(|| {
+            vec![LocalObjectReference {
+                name: self.ctx.platform.pull_secret.name.clone(),
+            }]
+        });
+        for ns in &self.t.namespaces {
+            let object = ServiceAccount {
+                metadata: self.meta(&self.t.name, Some(ns)),
+                // Workloads that need an API token must ask for one explicitly; nothing in a
+                // tenant namespace gets the tenant's identity by accident.
+                automount_service_account_token: Some(false),
+                image_pull_secrets: pull_secrets.clone(),
+                secrets: None,
+            };
+            self.push_typed(Layer::ServiceAccount, Some(ns), &self.t.name, &object);
+        }
+    }
+}
+
+/// `name` and `namespace` first in metadata, as people write it.
+fn metadata_rank(key: &str) -> u8 {
+    match key {
+        "name" => 0,
+        "namespace" => 1,
+        "labels" => 2,
+        "annotations" => 3,
+        _ => 4,
+    }
+}
+
+fn quantities(
+    values: &[(&'static str, Quantity)],
+) -> BTreeMap<String, k8s_openapi::apimachinery::pkg::api::resource::Quantity> {
+    values
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), v.to_k8s()))
+        .collect()
+}
+
+fn cluster_role_ref(name: &str) -> RoleRef {
+    RoleRef {
+        api_group: Some("rbac.authorization.k8s.io".to_owned()),
+        kind: "ClusterRole".to_owned(),
+        name: name.to_owned(),
+    }
+}
+
+/// The tenant's RoleBinding is named after its ClusterRole: `roleRef` is immutable, so a
+/// change of role must create a new binding (and prune the old) rather than patch one.
+pub fn role_binding_name(cluster_role: &str) -> String {
+    format!("tenantry-{}", sanitize(cluster_role))
+}
+
+/// Grant binding names. Bindings in shared namespaces or at cluster scope carry the tenant's
+/// name so two tenants with the same grant never collide.
+pub fn grant_binding_name(tenant: Option<&str>, grant: &str, cluster_role: &str) -> String {
+    match tenant {
+        Some(t) => format!("tenantry-{t}-{grant}-{}", sanitize(cluster_role)),
+        None => format!("tenantry-{grant}-{}", sanitize(cluster_role)),
+    }
+}
+
+fn sanitize(role: &str) -> String {
+    role.replace([':', '_'], "-").to_ascii_lowercase()
+}

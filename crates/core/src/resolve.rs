@@ -1,0 +1,1251 @@
+//! From a partial tenant to a complete one: defaults applied, every value checked.
+//!
+//! Resolution is where a tenant meets its platform. Each field comes from the first of three
+//! layers that sets it: the tenant's `spec`, the platform's `defaults`, the built-in defaults.
+//! Values are validated where they are written, so an error names the file a person must
+//! edit: a bad tenant value is reported at `spec.…`, a bad platform default once at
+//! `defaults.…` when the platform is loaded (not again for each of 10,000 tenants).
+//!
+//! The result, [`ResolvedTenant`], has no optional fields left: rendering never has to decide
+//! anything, which keeps it a straight, fast translation.
+
+use std::collections::BTreeSet;
+
+use tenantry_api::{
+    Platform, Quantity,
+    platform::{Grant, GrantScope, builtin_tenant_defaults},
+    quantity::QuantityValue,
+    tenant::{
+        ComputeResources, Delivery, NetworkProvider, Owner, OwnerKind, PodSecurityLevel, Quota,
+        TenantFile, TenantSpec,
+    },
+};
+
+use crate::{
+    error::{Errors, Invalid},
+    names, semver_range,
+};
+
+/// A tenant with every default applied and every value valid.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ResolvedTenant {
+    /// The tenant's name, also its primary namespace and ServiceAccount name.
+    pub name: String,
+    /// The primary namespace first, then the extra namespaces in name order.
+    pub namespaces: Vec<String>,
+    /// RBAC subjects bound in every tenant namespace, in a stable order.
+    pub owners: Vec<Owner>,
+    /// Pod Security level enforced.
+    pub pod_security: PodSecurityLevel,
+    /// Whether the namespaces join the mesh.
+    pub mesh: bool,
+    /// ResourceQuota `hard`, in a fixed key order.
+    pub quota: Vec<(&'static str, Quantity)>,
+    /// LimitRange for containers.
+    pub limits: ResolvedLimits,
+    /// Network isolation.
+    pub network: ResolvedNetwork,
+    /// ClusterRole bound in each namespace.
+    pub cluster_role: String,
+    /// Opt-in grants with their platform definitions, in name order.
+    pub grants: Vec<(String, Grant)>,
+    /// Allowed image registries.
+    pub registries: Vec<String>,
+    /// Delivery, with templates expanded.
+    pub delivery: ResolvedDelivery,
+    /// Whether OpenBao app secrets are provisioned.
+    pub openbao: bool,
+    /// Whether the platform pull secret is materialised.
+    pub pull_secret: bool,
+}
+
+impl ResolvedTenant {
+    /// The namespace named after the tenant, where its ServiceAccount and delivery objects
+    /// live.
+    pub fn primary_namespace(&self) -> &str {
+        &self.namespaces[0]
+    }
+}
+
+/// LimitRange values for the `Container` type, each in the fixed order cpu, memory,
+/// ephemeral-storage.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct ResolvedLimits {
+    /// Limits for containers that set none.
+    pub default: Vec<(&'static str, Quantity)>,
+    /// Requests for containers that set none.
+    pub default_request: Vec<(&'static str, Quantity)>,
+    /// The most one container may set.
+    pub max: Vec<(&'static str, Quantity)>,
+}
+
+/// Network isolation.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ResolvedNetwork {
+    /// Policy API.
+    pub provider: NetworkProvider,
+    /// Namespaces besides the tenant's whose pods may connect in (the platform gateway's
+    /// first, then the tenant's list, de-duplicated).
+    pub allow_from: Vec<String>,
+    /// Whether egress is denied by default.
+    pub default_deny_egress: bool,
+}
+
+/// Delivery with every value present.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ResolvedDelivery {
+    /// Flux OCIRepository + Kustomization.
+    FluxOci {
+        /// `oci://` URL.
+        url: String,
+        /// Flux semver range.
+        semver: String,
+        /// OIDC issuer regexp.
+        issuer: String,
+        /// Signing identity regexp.
+        subject: String,
+        /// Pull secret for the registry, if any.
+        pull_secret: Option<String>,
+    },
+    /// Flux GitRepository + Kustomization.
+    FluxGit {
+        /// Repository URL.
+        url: String,
+        /// Branch.
+        branch: String,
+        /// Path in the repository.
+        path: String,
+        /// Proxy kubeconfig secret, if reconciling through a proxy.
+        proxy_kubeconfig_secret: Option<String>,
+    },
+    /// Argo CD AppProject + Application.
+    ArgoCd {
+        /// Repository URL.
+        repo_url: String,
+        /// Path in the repository.
+        path: String,
+        /// Revision.
+        revision: String,
+    },
+    /// No delivery objects.
+    None,
+}
+
+/// A platform that has been checked, with what every tenant resolution needs precomputed.
+#[derive(Clone, Debug)]
+pub struct PlatformContext {
+    /// The platform configuration.
+    pub platform: Platform,
+    builtin: TenantSpec,
+    tenant_label: String,
+    reserved: Vec<String>,
+}
+
+/// Which layer supplied a value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Source {
+    Tenant,
+    Platform,
+    Builtin,
+}
+
+struct Layers<'a> {
+    tenant: &'a TenantSpec,
+    platform: &'a TenantSpec,
+    builtin: &'a TenantSpec,
+}
+
+impl<'a> Layers<'a> {
+    fn pick<T: ?Sized>(
+        &self,
+        f: impl Fn(&'a TenantSpec) -> Option<&'a T>,
+    ) -> Option<(&'a T, Source)> {
+        f(self.tenant)
+            .map(|v| (v, Source::Tenant))
+            .or_else(|| f(self.platform).map(|v| (v, Source::Platform)))
+            .or_else(|| f(self.builtin).map(|v| (v, Source::Builtin)))
+    }
+
+    fn value<T: ?Sized>(&self, f: impl Fn(&'a TenantSpec) -> Option<&'a T>) -> Option<&'a T> {
+        self.pick(f).map(|(v, _)| v)
+    }
+}
+
+type QuantityField = (&'static str, &'static str, fn(&Quota) -> Option<&Quantity>);
+type CountField = (&'static str, &'static str, fn(&Quota) -> Option<&u32>);
+
+/// ResourceQuota keys for quantities: (hard key, field path under `quota`, accessor).
+const QUOTA_QUANTITIES: [QuantityField; 6] = [
+    ("requests.cpu", "requests.cpu", |q| {
+        q.requests.as_ref()?.cpu.as_ref()
+    }),
+    ("requests.memory", "requests.memory", |q| {
+        q.requests.as_ref()?.memory.as_ref()
+    }),
+    (
+        "requests.ephemeral-storage",
+        "requests.ephemeralStorage",
+        |q| q.requests.as_ref()?.ephemeral_storage.as_ref(),
+    ),
+    ("limits.cpu", "limits.cpu", |q| {
+        q.limits.as_ref()?.cpu.as_ref()
+    }),
+    ("limits.memory", "limits.memory", |q| {
+        q.limits.as_ref()?.memory.as_ref()
+    }),
+    ("limits.ephemeral-storage", "limits.ephemeralStorage", |q| {
+        q.limits.as_ref()?.ephemeral_storage.as_ref()
+    }),
+];
+
+/// ResourceQuota keys for object counts.
+const QUOTA_COUNTS: [CountField; 9] = [
+    ("pods", "pods", |q| q.pods.as_ref()),
+    ("services", "services", |q| q.services.as_ref()),
+    ("services.nodeports", "servicesNodePorts", |q| {
+        q.services_node_ports.as_ref()
+    }),
+    ("services.loadbalancers", "servicesLoadBalancers", |q| {
+        q.services_load_balancers.as_ref()
+    }),
+    ("persistentvolumeclaims", "persistentVolumeClaims", |q| {
+        q.persistent_volume_claims.as_ref()
+    }),
+    ("configmaps", "configMaps", |q| q.config_maps.as_ref()),
+    ("secrets", "secrets", |q| q.secrets.as_ref()),
+    ("replicationcontrollers", "replicationControllers", |q| {
+        q.replication_controllers.as_ref()
+    }),
+    ("resourcequotas", "resourceQuotas", |q| {
+        q.resource_quotas.as_ref()
+    }),
+];
+
+type ComputeField = (
+    &'static str,
+    &'static str,
+    fn(&ComputeResources) -> Option<&Quantity>,
+);
+
+/// The compute resources: (resource name, field name, accessor).
+const COMPUTE: [ComputeField; 3] = [
+    ("cpu", "cpu", |c| c.cpu.as_ref()),
+    ("memory", "memory", |c| c.memory.as_ref()),
+    ("ephemeral-storage", "ephemeralStorage", |c| {
+        c.ephemeral_storage.as_ref()
+    }),
+];
+
+type LimitsField = (
+    &'static str,
+    fn(&tenantry_api::tenant::Limits) -> Option<&ComputeResources>,
+);
+
+const LIMIT_KINDS: [LimitsField; 3] = [
+    ("default", |l| l.default.as_ref()),
+    ("defaultRequest", |l| l.default_request.as_ref()),
+    ("max", |l| l.max.as_ref()),
+];
+
+impl PlatformContext {
+    /// Check a platform configuration; every problem is reported with its path.
+    pub fn new(platform: Platform) -> Result<Self, Invalid> {
+        let mut errors = Errors::default();
+        validate_platform(&platform, &mut errors);
+        let builtin = builtin_tenant_defaults();
+        let tenant_label = platform.tenant_label();
+        let mut reserved: Vec<String> = names::BUILTIN_RESERVED
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect();
+        reserved.extend(platform.reserved_names.iter().cloned());
+        reserved.push(platform.flux.namespace.clone());
+        reserved.push(platform.argocd.namespace.clone());
+        reserved.push(platform.dns.namespace.clone());
+        if let Some(gw) = &platform.gateway {
+            reserved.push(gw.namespace.clone());
+        }
+        reserved.sort();
+        reserved.dedup();
+        let context = Self {
+            platform,
+            builtin,
+            tenant_label,
+            reserved,
+        };
+        // The platform's defaults must also make sense together (requests within limits…);
+        // check them once by resolving an empty tenant.
+        if errors.0.is_empty() {
+            let probe = TenantFile::new("tenantry-defaults-check", TenantSpec::default());
+            if let Err(invalid) = context.resolve_unchecked_name(&probe) {
+                for e in invalid.errors {
+                    let path = e.path.replacen("spec.", "defaults.", 1);
+                    errors.push(path, e.message);
+                }
+            }
+        }
+        errors.into_result(context)
+    }
+
+    /// The label naming an object's tenant.
+    pub fn tenant_label(&self) -> &str {
+        &self.tenant_label
+    }
+
+    /// Reserved namespace patterns (built-in, the platform's own namespaces, and
+    /// `reservedNames`).
+    pub fn reserved(&self) -> &[String] {
+        &self.reserved
+    }
+
+    /// Resolve a tenant file against this platform.
+    pub fn resolve(&self, file: &TenantFile) -> Result<ResolvedTenant, Invalid> {
+        let mut errors = Errors::default();
+        let name = &file.metadata.name;
+        if let Some(problem) = names::dns_label_problem(name) {
+            errors.push("metadata.name", format!("{name:?} {problem}"));
+        } else if let Some(pattern) =
+            names::reserved_match(name, self.reserved.iter().map(String::as_str))
+        {
+            errors.push(
+                "metadata.name",
+                format!("{name:?} is reserved for the platform (matches {pattern:?}); choose another name"),
+            );
+        }
+        match self.resolve_unchecked_name(file) {
+            Ok(resolved) => errors.into_result(resolved),
+            Err(invalid) => {
+                errors.0.extend(invalid.errors);
+                Err(Invalid { errors: errors.0 })
+            }
+        }
+    }
+
+    fn resolve_unchecked_name(&self, file: &TenantFile) -> Result<ResolvedTenant, Invalid> {
+        let mut errors = Errors::default();
+        let spec = &file.spec;
+        let name = file.metadata.name.as_str();
+        validate_spec_fields(spec, "spec", &mut errors);
+
+        let layers = Layers {
+            tenant: spec,
+            platform: &self.platform.defaults,
+            builtin: &self.builtin,
+        };
+
+        let namespaces = self.resolve_namespaces(name, &spec.namespaces, &mut errors);
+
+        let mut owners: Vec<Owner> = spec.owners.clone();
+        if spec.owners.is_empty() {
+            owners = self.platform.defaults.owners.clone();
+        }
+        owners.sort();
+        owners.dedup();
+
+        let pod_security = layers
+            .value(|s| s.pod_security.as_ref())
+            .copied()
+            .unwrap_or_default();
+        let mesh = layers.value(|s| s.mesh.as_ref()).copied().unwrap_or(false);
+
+        let quota = resolve_quota(&layers, &mut errors);
+        let limits = resolve_limits(&layers, &mut errors);
+
+        let provider = layers
+            .value(|s| s.network.as_ref()?.provider.as_ref())
+            .copied()
+            .unwrap_or_default();
+        let mut allow_from: Vec<String> = Vec::new();
+        if let Some(gw) = &self.platform.gateway {
+            allow_from.push(gw.namespace.clone());
+        }
+        for ns in layers
+            .value(|s| s.network.as_ref()?.allow_from.as_ref())
+            .into_iter()
+            .flatten()
+        {
+            if !allow_from.contains(ns) && !namespaces.contains(ns) {
+                allow_from.push(ns.clone());
+            }
+        }
+        let default_deny_egress = layers
+            .value(|s| s.network.as_ref()?.default_deny_egress.as_ref())
+            .copied()
+            .unwrap_or(false);
+
+        let cluster_role = layers
+            .value(|s| s.rbac.as_ref()?.cluster_role.as_ref())
+            .cloned()
+            .unwrap_or_else(|| "edit".to_owned());
+
+        let mut grants = Vec::new();
+        if let Some((grant_names, source)) = layers.pick(|s| s.rbac.as_ref()?.grants.as_ref()) {
+            let at = if source == Source::Tenant {
+                "spec"
+            } else {
+                "defaults"
+            };
+            let mut seen = BTreeSet::new();
+            for (i, g) in grant_names.iter().enumerate() {
+                if !seen.insert(g) {
+                    continue;
+                }
+                match self.platform.grants.get(g) {
+                    Some(def) => grants.push((g.clone(), def.clone())),
+                    None => {
+                        let known: Vec<&str> =
+                            self.platform.grants.keys().map(String::as_str).collect();
+                        errors.push(
+                            format!("{at}.rbac.grants[{i}]"),
+                            format!(
+                                "grant {g:?} is not defined in tenantry.yaml `grants` (defined: {})",
+                                if known.is_empty() { "none".to_owned() } else { known.join(", ") }
+                            ),
+                        );
+                    }
+                }
+            }
+            grants.sort_by(|a, b| a.0.cmp(&b.0));
+        }
+
+        let registries = layers
+            .value(|s| s.registries.as_ref())
+            .cloned()
+            .unwrap_or_default();
+
+        let delivery = self.resolve_delivery(name, &layers, &mut errors);
+
+        let openbao = layers
+            .value(|s| s.secrets.as_ref()?.openbao.as_ref())
+            .copied()
+            .unwrap_or(false);
+        let pull_secret = layers
+            .value(|s| s.secrets.as_ref()?.pull_secret.as_ref())
+            .copied()
+            .unwrap_or(true);
+
+        errors.into_result(ResolvedTenant {
+            name: name.to_owned(),
+            namespaces,
+            owners,
+            pod_security,
+            mesh,
+            quota,
+            limits,
+            network: ResolvedNetwork {
+                provider,
+                allow_from,
+                default_deny_egress,
+            },
+            cluster_role,
+            grants,
+            registries,
+            delivery,
+            openbao,
+            pull_secret,
+        })
+    }
+
+    fn resolve_namespaces(&self, name: &str, extra: &[String], errors: &mut Errors) -> Vec<String> {
+        let mut namespaces = vec![name.to_owned()];
+        let mut extras = BTreeSet::new();
+        let prefix = format!("{name}-");
+        for (i, ns) in extra.iter().enumerate() {
+            let path = format!("spec.namespaces[{i}]");
+            if ns == name {
+                continue;
+            }
+            if !ns.starts_with(&prefix) || ns.len() == prefix.len() {
+                errors.push(
+                    path,
+                    format!(
+                        "{ns:?} must be {name:?} or start with \"{prefix}\" followed by a suffix"
+                    ),
+                );
+                continue;
+            }
+            if let Some(problem) = names::dns_label_problem(ns) {
+                errors.push(path, format!("{ns:?} {problem}"));
+                continue;
+            }
+            if let Some(pattern) =
+                names::reserved_match(ns, self.reserved.iter().map(String::as_str))
+            {
+                errors.push(
+                    path,
+                    format!("{ns:?} is reserved for the platform (matches {pattern:?})"),
+                );
+                continue;
+            }
+            if !extras.insert(ns.clone()) {
+                errors.push(path, format!("{ns:?} is listed twice"));
+            }
+        }
+        namespaces.extend(extras);
+        namespaces
+    }
+
+    fn resolve_delivery(
+        &self,
+        tenant: &str,
+        layers: &Layers<'_>,
+        errors: &mut Errors,
+    ) -> ResolvedDelivery {
+        let Some((chosen, source)) = layers.pick(|s| s.delivery.as_ref()) else {
+            return ResolvedDelivery::None;
+        };
+        // Later layers contribute fields only when they chose the same kind of delivery.
+        let same_kind: Vec<&Delivery> = [layers.tenant, layers.platform, layers.builtin]
+            .into_iter()
+            .filter_map(|s| s.delivery.as_ref())
+            .filter(|d| std::mem::discriminant(*d) == std::mem::discriminant(chosen))
+            .collect();
+        let at = match source {
+            Source::Tenant => format!("spec.delivery.{}", chosen.kind_name()),
+            _ => format!("defaults.delivery.{}", chosen.kind_name()),
+        };
+        let expand = |s: &str| s.replace("{tenant}", tenant);
+        let mut required = |field: &str, value: Option<String>| -> String {
+            value.map(|v| expand(&v)).unwrap_or_else(|| {
+                errors.push(
+                    format!("{at}.{field}"),
+                    "is required (no platform default for this delivery kind)",
+                );
+                String::new()
+            })
+        };
+        match chosen {
+            Delivery::FluxOci(_) => {
+                let get = |f: fn(&tenantry_api::tenant::FluxOci) -> Option<&String>| {
+                    same_kind.iter().find_map(|d| match d {
+                        Delivery::FluxOci(x) => f(x).cloned(),
+                        _ => None,
+                    })
+                };
+                let url = required("url", get(|x| x.url.as_ref()));
+                let issuer = required("verify.issuer", get(|x| x.verify.as_ref()?.issuer.as_ref()));
+                let subject = required(
+                    "verify.subject",
+                    get(|x| x.verify.as_ref()?.subject.as_ref()),
+                );
+                let semver = get(|x| x.semver.as_ref()).unwrap_or_else(|| ">=1.0.0".to_owned());
+                let pull_secret = get(|x| x.pull_secret.as_ref()).map(|s| expand(&s));
+                ResolvedDelivery::FluxOci {
+                    url,
+                    semver,
+                    issuer,
+                    subject,
+                    pull_secret,
+                }
+            }
+            Delivery::FluxGit(_) => {
+                let get = |f: fn(&tenantry_api::tenant::FluxGit) -> Option<&String>| {
+                    same_kind.iter().find_map(|d| match d {
+                        Delivery::FluxGit(x) => f(x).cloned(),
+                        _ => None,
+                    })
+                };
+                let url = required("url", get(|x| x.url.as_ref()));
+                ResolvedDelivery::FluxGit {
+                    url,
+                    branch: get(|x| x.branch.as_ref()).unwrap_or_else(|| "main".to_owned()),
+                    path: expand(
+                        &get(|x| x.path.as_ref()).unwrap_or_else(|| "./deploy".to_owned()),
+                    ),
+                    proxy_kubeconfig_secret: get(|x| x.proxy_kubeconfig_secret.as_ref())
+                        .map(|s| expand(&s)),
+                }
+            }
+            Delivery::ArgoCd(_) => {
+                let get = |f: fn(&tenantry_api::tenant::ArgoCd) -> Option<&String>| {
+                    same_kind.iter().find_map(|d| match d {
+                        Delivery::ArgoCd(x) => f(x).cloned(),
+                        _ => None,
+                    })
+                };
+                let repo_url = required("repoURL", get(|x| x.repo_url.as_ref()));
+                ResolvedDelivery::ArgoCd {
+                    repo_url,
+                    path: expand(&get(|x| x.path.as_ref()).unwrap_or_else(|| "deploy".to_owned())),
+                    revision: get(|x| x.revision.as_ref()).unwrap_or_else(|| "HEAD".to_owned()),
+                }
+            }
+            Delivery::None(_) => ResolvedDelivery::None,
+        }
+    }
+}
+
+fn resolve_quota(layers: &Layers<'_>, errors: &mut Errors) -> Vec<(&'static str, Quantity)> {
+    let mut hard = Vec::with_capacity(QUOTA_QUANTITIES.len() + QUOTA_COUNTS.len());
+    let mut picked: Vec<Option<(&Quantity, Source)>> = Vec::with_capacity(6);
+    for (key, _, get) in QUOTA_QUANTITIES {
+        let v = layers.pick(|s| get(s.quota.as_ref()?));
+        if let Some((q, _)) = v {
+            hard.push((key, q.clone()));
+        }
+        picked.push(v);
+    }
+    // requests.X must not exceed limits.X, or no pod could ever be admitted at the limit.
+    for i in 0..3 {
+        if let (Some((req, rs)), Some((lim, ls))) = (picked[i], picked[i + 3])
+            && let (Ok(r), Ok(l)) = (req.parse(), lim.parse())
+            && r > l
+        {
+            let at = if rs == Source::Tenant || ls == Source::Tenant {
+                "spec"
+            } else {
+                "defaults"
+            };
+            errors.push(
+                format!("{at}.quota.{}", QUOTA_QUANTITIES[i].1),
+                format!(
+                    "{req} is more than quota.{} {lim}; requests cannot exceed limits",
+                    QUOTA_QUANTITIES[i + 3].1
+                ),
+            );
+        }
+    }
+    for (key, _, get) in QUOTA_COUNTS {
+        if let Some(n) = layers.value(|s| get(s.quota.as_ref()?)) {
+            hard.push((key, Quantity(n.to_string())));
+        }
+    }
+    hard
+}
+
+fn resolve_limits(layers: &Layers<'_>, errors: &mut Errors) -> ResolvedLimits {
+    // [kind][resource] → (value, source)
+    let mut table: [[Option<(&Quantity, Source)>; 3]; 3] = [[None; 3]; 3];
+    for (k, (_, get_kind)) in LIMIT_KINDS.iter().enumerate() {
+        for (r, (_, _, get)) in COMPUTE.iter().enumerate() {
+            table[k][r] = layers.pick(|s| get(get_kind(s.limits.as_ref()?)?));
+        }
+    }
+    // defaultRequest ≤ default ≤ max, per resource.
+    let order = [(1usize, 0usize), (0, 2), (1, 2)];
+    for r in 0..3 {
+        for (lo, hi) in order {
+            if let (Some((a, sa)), Some((b, sb))) = (table[lo][r], table[hi][r])
+                && let (Ok(x), Ok(y)) = (a.parse(), b.parse())
+                && x > y
+            {
+                let at = if sa == Source::Tenant || sb == Source::Tenant {
+                    "spec"
+                } else {
+                    "defaults"
+                };
+                errors.push(
+                    format!("{at}.limits.{}.{}", LIMIT_KINDS[lo].0, COMPUTE[r].1),
+                    format!(
+                        "{a} is more than limits.{}.{} {b}",
+                        LIMIT_KINDS[hi].0, COMPUTE[r].1
+                    ),
+                );
+            }
+        }
+    }
+    let row = |k: usize| -> Vec<(&'static str, Quantity)> {
+        (0..3)
+            .filter_map(|r| table[k][r].map(|(q, _)| (COMPUTE[r].0, q.clone())))
+            .collect()
+    };
+    ResolvedLimits {
+        default: row(0),
+        default_request: row(1),
+        max: row(2),
+    }
+}
+
+/// Check every value a (partial) spec sets, reporting paths under `at`.
+fn validate_spec_fields(spec: &TenantSpec, at: &str, errors: &mut Errors) {
+    for (i, owner) in spec.owners.iter().enumerate() {
+        let path = format!("{at}.owners[{i}]");
+        if owner.name.trim().is_empty() {
+            errors.push(format!("{path}.name"), "must not be empty");
+        }
+        match (owner.kind, &owner.namespace) {
+            (OwnerKind::ServiceAccount, None) => errors.push(
+                format!("{path}.namespace"),
+                "is required for a ServiceAccount owner",
+            ),
+            (OwnerKind::ServiceAccount, Some(ns)) => {
+                if let Some(p) = names::dns_label_problem(ns) {
+                    errors.push(format!("{path}.namespace"), format!("{ns:?} {p}"));
+                }
+                if let Some(p) = names::dns_subdomain_problem(&owner.name) {
+                    errors.push(format!("{path}.name"), format!("{:?} {p}", owner.name));
+                }
+            }
+            (_, Some(_)) => errors.push(
+                format!("{path}.namespace"),
+                format!(
+                    "only ServiceAccount owners have a namespace, not {}",
+                    owner.kind.as_str()
+                ),
+            ),
+            _ => {}
+        }
+    }
+    if let Some(q) = &spec.quota {
+        for (_, field, get) in QUOTA_QUANTITIES {
+            if let Some(v) = get(q) {
+                check_quantity(
+                    v,
+                    &format!("{at}.quota.{field}"),
+                    field.ends_with("cpu"),
+                    errors,
+                );
+            }
+        }
+    }
+    if let Some(l) = &spec.limits {
+        for (kind, get_kind) in LIMIT_KINDS {
+            if let Some(c) = get_kind(l) {
+                for (_, field, get) in COMPUTE {
+                    if let Some(v) = get(c) {
+                        check_quantity(
+                            v,
+                            &format!("{at}.limits.{kind}.{field}"),
+                            field == "cpu",
+                            errors,
+                        );
+                    }
+                }
+            }
+        }
+    }
+    if let Some(n) = &spec.network {
+        for (i, ns) in n.allow_from.iter().flatten().enumerate() {
+            if let Some(p) = names::dns_label_problem(ns) {
+                errors.push(
+                    format!("{at}.network.allowFrom[{i}]"),
+                    format!("{ns:?} {p}"),
+                );
+            }
+        }
+    }
+    if let Some(r) = &spec.rbac
+        && let Some(role) = &r.cluster_role
+    {
+        let path = format!("{at}.rbac.clusterRole");
+        if let Some(p) = names::rbac_name_problem(role) {
+            errors.push(path, format!("{role:?} {p}"));
+        } else if role == "cluster-admin" {
+            errors.push(
+                path,
+                "cluster-admin in a namespace can delete the tenant's own quota, limits and network policy; use edit or admin",
+            );
+        }
+    }
+    for (i, reg) in spec.registries.iter().flatten().enumerate() {
+        if let Some(p) = registry_problem(reg) {
+            errors.push(format!("{at}.registries[{i}]"), format!("{reg:?} {p}"));
+        }
+    }
+    if let Some(d) = &spec.delivery {
+        validate_delivery(d, &format!("{at}.delivery.{}", d.kind_name()), errors);
+    }
+}
+
+fn check_quantity(q: &Quantity, path: &str, is_cpu: bool, errors: &mut Errors) {
+    match q.parse() {
+        Err(e) => errors.push(path, format!("{:?} is not a quantity: {e}", q.as_str())),
+        Ok(v) if v.is_negative() => errors.push(path, format!("{:?} must not be negative", q.as_str())),
+        Ok(v) if !is_cpu && v.nanos() % 1_000_000_000 != 0 => errors.push(
+            path,
+            format!(
+                "{:?} is a fraction of a byte (the `m` suffix means thousandths); did you mean {}Mi?",
+                q.as_str(),
+                q.as_str().trim_end_matches('m')
+            ),
+        ),
+        Ok(_) => {}
+    }
+}
+
+/// Why a registry entry is not `host[:port][/path]`, or `None`.
+fn registry_problem(reg: &str) -> Option<&'static str> {
+    if reg.contains("://") {
+        return Some("must not have a scheme (write ghcr.io/acme, not https://ghcr.io/acme)");
+    }
+    if reg.contains(['@'])
+        || reg
+            .rsplit('/')
+            .next()
+            .is_some_and(|last| last.contains(':') && reg.contains('/'))
+    {
+        return Some("must be a registry or repository prefix without a tag or digest");
+    }
+    let mut parts = reg.split('/');
+    let host = parts.next().unwrap_or_default();
+    let (host_name, port) = match host.split_once(':') {
+        Some((h, p)) => (h, Some(p)),
+        None => (host, None),
+    };
+    if host_name.is_empty()
+        || !host_name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
+    {
+        return Some(
+            "must start with a lower-case registry host (e.g. ghcr.io, docker.io, registry.local:5000)",
+        );
+    }
+    if let Some(p) = port
+        && (p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()) || p.len() > 5)
+    {
+        return Some("has a malformed port");
+    }
+    for seg in parts {
+        if seg.is_empty()
+            || !seg.bytes().all(|b| {
+                b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-')
+            })
+        {
+            return Some(
+                "has a malformed path segment (lower-case letters, digits, '.', '_', '-')",
+            );
+        }
+    }
+    None
+}
+
+fn validate_delivery(d: &Delivery, at: &str, errors: &mut Errors) {
+    match d {
+        Delivery::FluxOci(x) => {
+            if let Some(u) = &x.url {
+                check_url(u, &["oci"], &format!("{at}.url"), errors);
+            }
+            if let Some(s) = &x.semver
+                && let Err(e) = semver_range::validate(s)
+            {
+                errors.push(format!("{at}.semver"), e);
+            }
+            if let Some(v) = &x.verify {
+                for (field, value) in [("issuer", &v.issuer), ("subject", &v.subject)] {
+                    if let Some(re) = value {
+                        check_regex(re, &format!("{at}.verify.{field}"), errors);
+                    }
+                }
+            }
+            if let Some(s) = &x.pull_secret {
+                check_subdomain(s, &format!("{at}.pullSecret"), errors);
+            }
+        }
+        Delivery::FluxGit(x) => {
+            if let Some(u) = &x.url {
+                check_url(u, &["https", "ssh"], &format!("{at}.url"), errors);
+            }
+            if let Some(b) = &x.branch
+                && (b.is_empty()
+                    || b.contains([' ', '~', '^', ':', '?', '*', '[', '\\'])
+                    || b.contains(".."))
+            {
+                errors.push(
+                    format!("{at}.branch"),
+                    format!("{b:?} is not a valid Git branch name"),
+                );
+            }
+            if let Some(p) = &x.path {
+                check_repo_path(p, &format!("{at}.path"), errors);
+            }
+            if let Some(s) = &x.proxy_kubeconfig_secret {
+                check_subdomain(s, &format!("{at}.proxyKubeconfigSecret"), errors);
+            }
+        }
+        Delivery::ArgoCd(x) => {
+            if let Some(u) = &x.repo_url
+                && !is_scp_like(u)
+            {
+                check_url(u, &["https", "ssh"], &format!("{at}.repoURL"), errors);
+            }
+            if let Some(p) = &x.path {
+                check_repo_path(p, &format!("{at}.path"), errors);
+            }
+            if let Some(r) = &x.revision
+                && (r.is_empty() || r.contains(char::is_whitespace))
+            {
+                errors.push(
+                    format!("{at}.revision"),
+                    format!("{r:?} is not a Git revision"),
+                );
+            }
+        }
+        Delivery::None(_) => {}
+    }
+}
+
+fn is_scp_like(u: &str) -> bool {
+    // git@github.com:org/repo.git
+    !u.contains("://")
+        && u.split_once('@')
+            .and_then(|(_, rest)| rest.split_once(':'))
+            .is_some_and(|(host, path)| !host.is_empty() && !path.is_empty())
+}
+
+fn check_url(u: &str, schemes: &[&str], path: &str, errors: &mut Errors) {
+    // `{tenant}` placeholders are legal in platform templates; check the shape around them.
+    let probe = u.replace("{tenant}", "tenant");
+    match url::Url::parse(&probe) {
+        Ok(parsed)
+            if schemes.contains(&parsed.scheme())
+                && parsed.host_str().is_some_and(|h| !h.is_empty()) => {}
+        Ok(parsed) if !schemes.contains(&parsed.scheme()) => errors.push(
+            path,
+            format!(
+                "{u:?} has scheme {:?}; allowed: {}",
+                parsed.scheme(),
+                schemes
+                    .iter()
+                    .map(|s| format!("{s}://"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        ),
+        Ok(_) => errors.push(path, format!("{u:?} has no host")),
+        Err(e) => errors.push(path, format!("{u:?} is not a URL: {e}")),
+    }
+}
+
+fn check_regex(re: &str, path: &str, errors: &mut Errors) {
+    let probe = re.replace("{tenant}", "tenant");
+    if let Err(e) = regex::Regex::new(&probe) {
+        let first = e
+            .to_string()
+            .lines()
+            .last()
+            .unwrap_or_default()
+            .trim()
+            .to_owned();
+        errors.push(
+            path,
+            format!("{re:?} is not a valid regular expression: {first}"),
+        );
+    }
+}
+
+fn check_subdomain(name: &str, path: &str, errors: &mut Errors) {
+    if let Some(p) = names::dns_subdomain_problem(&name.replace("{tenant}", "tenant")) {
+        errors.push(path, format!("{name:?} {p}"));
+    }
+}
+
+/// A path inside a repository: relative, and never climbing out of it.
+fn check_repo_path(p: &str, path: &str, errors: &mut Errors) {
+    if p.starts_with('/') || p.split('/').any(|seg| seg == "..") || p.contains('\\') {
+        errors.push(
+            path,
+            format!(
+                "{p:?} must be a relative path inside the repository (no leading '/', no '..')"
+            ),
+        );
+    }
+}
+
+/// A Go `time.Duration` string as Flux and External Secrets read it (`1h`, `90s`, `1h30m`).
+fn duration_problem(d: &str) -> Option<&'static str> {
+    let mut rest = d;
+    if rest.is_empty() || rest == "0" {
+        return if rest.is_empty() {
+            Some("must not be empty")
+        } else {
+            None
+        };
+    }
+    while !rest.is_empty() {
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit() && c != '.')
+            .unwrap_or(rest.len());
+        if digits == 0 {
+            return Some("must be a duration like 30s, 10m, 1h or 1h30m");
+        }
+        rest = &rest[digits..];
+        let unit = ["ns", "us", "µs", "ms", "s", "m", "h"]
+            .iter()
+            .find(|u| rest.starts_with(**u) && !(**u == "m" && rest.starts_with("ms")));
+        match unit {
+            Some(u) => rest = &rest[u.len()..],
+            None => return Some("must be a duration like 30s, 10m, 1h or 1h30m"),
+        }
+    }
+    None
+}
+
+fn validate_platform(p: &Platform, errors: &mut Errors) {
+    let dir = &p.tenants_dir;
+    if dir.is_empty()
+        || dir.starts_with('/')
+        || dir.contains('\\')
+        || dir
+            .split('/')
+            .any(|s| s == ".." || s.is_empty() && dir != ".")
+    {
+        errors.push("tenantsDir", format!("{dir:?} must be a relative directory inside the repository (no '..', no leading '/')"));
+    }
+    if let Some(problem) = names::dns_subdomain_problem(&p.label_prefix) {
+        errors.push("labelPrefix", format!("{:?} {problem}", p.label_prefix));
+    }
+    if p.cluster_name.is_empty()
+        || p.cluster_name
+            .contains(|c: char| c.is_whitespace() || c.is_control())
+    {
+        errors.push("clusterName", "must be non-empty, without spaces");
+    }
+    for (i, r) in p.reserved_names.iter().enumerate() {
+        if r.trim_end_matches('*').is_empty() {
+            errors.push(
+                format!("reservedNames[{i}]"),
+                "must be a name or a prefix followed by '*'",
+            );
+        }
+    }
+    if let Some(gw) = &p.gateway {
+        check_subdomain(&gw.name, "gateway.name", errors);
+        if let Some(pr) = names::dns_label_problem(&gw.namespace) {
+            errors.push("gateway.namespace", format!("{:?} {pr}", gw.namespace));
+        }
+        if let Some(s) = &gw.section_name {
+            check_subdomain(s, "gateway.sectionName", errors);
+        }
+    }
+    check_label_pair(&p.mesh_label.key, &p.mesh_label.value, "meshLabel", errors);
+    let ps = &p.pull_secret;
+    check_subdomain(&ps.name, "pullSecret.name", errors);
+    check_subdomain(
+        &ps.cluster_secret_store,
+        "pullSecret.clusterSecretStore",
+        errors,
+    );
+    if ps.key.trim().is_empty() {
+        errors.push("pullSecret.key", "must not be empty");
+    }
+    if ps.property.trim().is_empty() {
+        errors.push("pullSecret.property", "must not be empty");
+    }
+    if let Some(pr) = duration_problem(&ps.refresh_interval) {
+        errors.push(
+            "pullSecret.refreshInterval",
+            format!("{:?} {pr}", ps.refresh_interval),
+        );
+    }
+    check_label_pair(
+        &ps.namespace_label.key,
+        &ps.namespace_label.value,
+        "pullSecret.namespaceLabel",
+        errors,
+    );
+
+    let ob = &p.openbao;
+    check_url(&ob.address, &["http", "https"], "openbao.address", errors);
+    for (field, value) in [
+        ("kvMount", &ob.kv_mount),
+        ("pathPrefix", &ob.path_prefix),
+        ("authMount", &ob.auth_mount),
+    ] {
+        if value.is_empty()
+            || value.starts_with('/')
+            || value.ends_with('/')
+            || value
+                .split('/')
+                .any(|s| s.is_empty() || s == ".." || s == ".")
+            || !value
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'/' | b'.'))
+        {
+            errors.push(format!("openbao.{field}"), format!("{value:?} must be a relative OpenBao path like \"secret\" or \"apps\" (no leading or trailing '/', no '..')"));
+        }
+    }
+    check_subdomain(&ob.store_name, "openbao.storeName", errors);
+    for (field, value) in [
+        ("policyPrefix", &ob.policy_prefix),
+        ("rolePrefix", &ob.role_prefix),
+    ] {
+        if !value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_'))
+        {
+            errors.push(
+                format!("openbao.{field}"),
+                format!("{value:?} may contain only letters, digits, '-' and '_'"),
+            );
+        }
+    }
+    if let Some(pr) = duration_problem(&ob.token_ttl) {
+        errors.push("openbao.tokenTTL", format!("{:?} {pr}", ob.token_ttl));
+    }
+
+    if let Some(pr) = names::dns_label_problem(&p.flux.namespace) {
+        errors.push("flux.namespace", format!("{:?} {pr}", p.flux.namespace));
+    }
+    for (field, value) in [
+        ("interval", &p.flux.interval),
+        ("sourceInterval", &p.flux.source_interval),
+    ] {
+        if let Some(pr) = duration_problem(value) {
+            errors.push(format!("flux.{field}"), format!("{value:?} {pr}"));
+        }
+    }
+    if p.flux.reconciler.trim().is_empty() {
+        errors.push("flux.reconciler", "must not be empty");
+    }
+    if let Some(pr) = names::dns_label_problem(&p.argocd.namespace) {
+        errors.push("argocd.namespace", format!("{:?} {pr}", p.argocd.namespace));
+    }
+    check_url(
+        &p.argocd.destination_server,
+        &["https", "http"],
+        "argocd.destinationServer",
+        errors,
+    );
+
+    for (name, grant) in &p.grants {
+        let at = format!("grants.{name}");
+        if let Some(pr) = names::dns_label_problem(name) {
+            errors.push(at.clone(), format!("grant name {name:?} {pr}"));
+        }
+        if let Some(sa) = &grant.service_account {
+            check_subdomain(sa, &format!("{at}.serviceAccount"), errors);
+        }
+        if grant.bindings.is_empty() {
+            errors.push(
+                format!("{at}.bindings"),
+                "must bind at least one ClusterRole",
+            );
+        }
+        for (i, b) in grant.bindings.iter().enumerate() {
+            let bp = format!("{at}.bindings[{i}]");
+            if let Some(pr) = names::rbac_name_problem(&b.cluster_role) {
+                errors.push(
+                    format!("{bp}.clusterRole"),
+                    format!("{:?} {pr}", b.cluster_role),
+                );
+            } else if b.cluster_role == "cluster-admin" {
+                errors.push(
+                    format!("{bp}.clusterRole"),
+                    "a grant must never bind cluster-admin",
+                );
+            }
+            match (b.scope, &b.namespace) {
+                (GrantScope::Namespace, None) => {
+                    errors.push(
+                        format!("{bp}.namespace"),
+                        "is required when scope is namespace",
+                    );
+                }
+                (GrantScope::Namespace, Some(ns)) => {
+                    if let Some(pr) = names::dns_label_problem(ns) {
+                        errors.push(format!("{bp}.namespace"), format!("{ns:?} {pr}"));
+                    }
+                }
+                (_, Some(_)) => errors.push(
+                    format!("{bp}.namespace"),
+                    "is only allowed when scope is namespace",
+                ),
+                _ => {}
+            }
+        }
+    }
+    if let Some(pr) = names::dns_label_problem(&p.dns.namespace) {
+        errors.push("dns.namespace", format!("{:?} {pr}", p.dns.namespace));
+    }
+    for (k, v) in &p.dns.pod_labels {
+        check_label_pair(k, v, &format!("dns.podLabels.{k}"), errors);
+    }
+    if p.dns.ports.is_empty() || p.dns.ports.contains(&0) {
+        errors.push("dns.ports", "must list the DNS ports (e.g. [53])");
+    }
+
+    if !p.defaults.namespaces.is_empty() {
+        errors.push(
+            "defaults.namespaces",
+            "namespaces are per tenant and cannot have a platform default",
+        );
+    }
+    validate_spec_fields(&p.defaults, "defaults", errors);
+}
+
+fn check_label_pair(key: &str, value: &str, path: &str, errors: &mut Errors) {
+    if let Some(pr) = names::label_key_problem(key) {
+        errors.push(format!("{path}.key"), format!("{key:?}: {pr}"));
+    }
+    if let Some(pr) = names::label_value_problem(value) {
+        errors.push(format!("{path}.value"), format!("{value:?} {pr}"));
+    }
+}
+
+/// A namespace claimed by more than one tenant.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NamespaceConflict {
+    /// The namespace.
+    pub namespace: String,
+    /// The tenants claiming it, in name order.
+    pub tenants: Vec<String>,
+}
+
+/// Namespaces claimed by two or more tenants (tenant `shop` with `shop-dev`, and a tenant
+/// named `shop-dev`). Two tenants sharing a namespace would share its quota, secrets and
+/// RBAC: no isolation at all.
+pub fn namespace_conflicts<'a>(
+    tenants: impl IntoIterator<Item = &'a ResolvedTenant>,
+) -> Vec<NamespaceConflict> {
+    let mut owners: std::collections::BTreeMap<&str, Vec<&str>> = std::collections::BTreeMap::new();
+    for t in tenants {
+        for ns in &t.namespaces {
+            owners.entry(ns.as_str()).or_default().push(t.name.as_str());
+        }
+    }
+    owners
+        .into_iter()
+        .filter(|(_, ts)| ts.len() > 1)
+        .map(|(ns, mut ts)| {
+            ts.sort_unstable();
+            NamespaceConflict {
+                namespace: ns.to_owned(),
+                tenants: ts.into_iter().map(str::to_owned).collect(),
+            }
+        })
+        .collect()
+}
+
+/// Quantity ordering helper for tests and callers comparing resolved values.
+pub fn quantity_value(q: &Quantity) -> Option<QuantityValue> {
+    q.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        for ok in ["1h", "90s", "1h30m", "10m", "500ms", "1.5h", "0"] {
+            assert_eq!(duration_problem(ok), None, "{ok}");
+        }
+        for bad in ["", "1", "h", "1d", "1hh", "-1h", "1 h"] {
+            assert!(duration_problem(bad).is_some(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn registries() {
+        for ok in [
+            "ghcr.io",
+            "ghcr.io/acme",
+            "registry.local:5000/team/app",
+            "docker.io/library",
+        ] {
+            assert_eq!(registry_problem(ok), None, "{ok}");
+        }
+        for bad in [
+            "https://ghcr.io",
+            "GHCR.io",
+            "ghcr.io/acme:1.0",
+            "ghcr.io/acme@sha256:x",
+            "ghcr.io//x",
+            ":5000",
+            "ghcr.io:abc",
+        ] {
+            assert!(registry_problem(bad).is_some(), "{bad:?}");
+        }
+    }
+}
