@@ -45,7 +45,7 @@ pub fn from_yaml<T: DeserializeOwned>(text: &str) -> Result<T, DocumentError> {
     let result = serde_saphyr::with_deserializer_from_str_with_options(text, options(), |de| {
         serde_path_to_error::deserialize(de).map_err(|e| {
             let p = e.path().to_string();
-            if p != "." {
+            if p != "." && p != "?" {
                 path = Some(p);
             }
             e.into_inner()
@@ -53,11 +53,18 @@ pub fn from_yaml<T: DeserializeOwned>(text: &str) -> Result<T, DocumentError> {
     });
     result.map_err(|e| {
         let location = e.location();
+        let mut message = e.without_snippet().to_string();
+        // The position is reported separately; drop serde-saphyr's " at line L, column C".
+        if let Some(at) = message.rfind(" at line ")
+            && message[at..].contains(", column ")
+        {
+            message.truncate(at);
+        }
         DocumentError {
             path,
             line: location.map(|l| l.line()),
             column: location.map(|l| l.column()),
-            message: e.without_snippet().to_string(),
+            message,
         }
     })
 }
