@@ -517,8 +517,8 @@ impl PlatformContext {
         match chosen {
             Delivery::FluxOci(_) => {
                 let get = |f: fn(&tenantry_api::tenant::FluxOci) -> Option<&String>| {
-                    same_kind.iter().find_map(|d| match d {
-                        Delivery::FluxOci(x) => f(x).cloned(),
+                    first_set(&same_kind, |d| match d {
+                        Delivery::FluxOci(x) => f(x),
                         _ => None,
                     })
                 };
@@ -540,8 +540,8 @@ impl PlatformContext {
             }
             Delivery::FluxGit(_) => {
                 let get = |f: fn(&tenantry_api::tenant::FluxGit) -> Option<&String>| {
-                    same_kind.iter().find_map(|d| match d {
-                        Delivery::FluxGit(x) => f(x).cloned(),
+                    first_set(&same_kind, |d| match d {
+                        Delivery::FluxGit(x) => f(x),
                         _ => None,
                     })
                 };
@@ -558,8 +558,8 @@ impl PlatformContext {
             }
             Delivery::ArgoCd(_) => {
                 let get = |f: fn(&tenantry_api::tenant::ArgoCd) -> Option<&String>| {
-                    same_kind.iter().find_map(|d| match d {
-                        Delivery::ArgoCd(x) => f(x).cloned(),
+                    first_set(&same_kind, |d| match d {
+                        Delivery::ArgoCd(x) => f(x),
                         _ => None,
                     })
                 };
@@ -573,6 +573,14 @@ impl PlatformContext {
             Delivery::None(_) => ResolvedDelivery::None,
         }
     }
+}
+
+/// The first delivery layer (tenant, platform, built-in) that sets a field.
+fn first_set<'a>(
+    layers: &[&'a Delivery],
+    field: impl Fn(&'a Delivery) -> Option<&'a String>,
+) -> Option<String> {
+    layers.iter().find_map(|d| field(d)).cloned()
 }
 
 fn resolve_quota(layers: &Layers<'_>, errors: &mut Errors) -> Vec<(&'static str, Quantity)> {

@@ -32,13 +32,18 @@ fn load_crds() -> BTreeMap<Key, Value> {
             }
         }
     }
-    assert!(out.len() >= 15, "expected the shared CRDs, found {}", out.len());
+    assert!(
+        out.len() >= 15,
+        "expected the shared CRDs, found {}",
+        out.len()
+    );
     out
 }
 
 fn load_crd(path: &Path, out: &mut BTreeMap<Key, Value>) {
     let text = std::fs::read_to_string(path).unwrap();
-    let crd: Value = serde_saphyr::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let crd: Value =
+        serde_saphyr::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let group = crd["spec"]["group"].as_str().unwrap().to_owned();
     let kind = crd["spec"]["names"]["kind"].as_str().unwrap().to_owned();
     for version in crd["spec"]["versions"].as_array().unwrap() {
@@ -48,7 +53,11 @@ fn load_crd(path: &Path, out: &mut BTreeMap<Key, Value>) {
         let mut schema = version["schema"]["openAPIV3Schema"].clone();
         make_strict(&mut schema);
         out.insert(
-            (group.clone(), version["name"].as_str().unwrap().to_owned(), kind.clone()),
+            (
+                group.clone(),
+                version["name"].as_str().unwrap().to_owned(),
+                kind.clone(),
+            ),
             schema,
         );
     }
@@ -96,20 +105,29 @@ fn make_strict(schema: &mut Value) {
 }
 
 fn key_of(o: &DesiredObject) -> Key {
-    let (group, version) = o.api_version.rsplit_once('/').unwrap_or(("", o.api_version));
+    let (group, version) = o
+        .api_version
+        .rsplit_once('/')
+        .unwrap_or(("", o.api_version));
     (group.to_owned(), version.to_owned(), o.kind.to_owned())
 }
 
 /// Built-in kinds Tenantry renders, checked by a typed round trip.
 fn builtin_round_trip(o: &DesiredObject) -> Result<(), String> {
-    fn check<K: serde::de::DeserializeOwned + serde::Serialize>(o: &DesiredObject) -> Result<(), String> {
+    fn check<K: serde::de::DeserializeOwned + serde::Serialize>(
+        o: &DesiredObject,
+    ) -> Result<(), String> {
         let typed: K = serde_json::from_value(o.body.clone()).map_err(|e| e.to_string())?;
         let back = serde_json::to_value(&typed).map_err(|e| e.to_string())?;
         let mut want = o.body.clone();
         let mut got = back;
         sort_keys(&mut want);
         sort_keys(&mut got);
-        if want == got { Ok(()) } else { Err(format!("fields lost in round trip:\n{want:#}\nvs\n{got:#}")) }
+        if want == got {
+            Ok(())
+        } else {
+            Err(format!("fields lost in round trip:\n{want:#}\nvs\n{got:#}"))
+        }
     }
     use k8s_openapi::api::{core::v1::*, networking::v1::NetworkPolicy, rbac::v1::*};
     match (o.api_version, o.kind) {
@@ -157,7 +175,10 @@ fn coverage() -> Vec<Rendered> {
                 allow_from: Some(vec!["monitoring".into()]),
                 default_deny_egress: Some(true),
             }),
-            secrets: Some(Secrets { openbao: Some(true), pull_secret: Some(true) }),
+            secrets: Some(Secrets {
+                openbao: Some(true),
+                pull_secret: Some(true),
+            }),
             namespaces: vec!["shop-dev".into()],
             ..TenantSpec::default()
         },
@@ -168,7 +189,10 @@ fn coverage() -> Vec<Rendered> {
                 default_deny_egress: Some(true),
             }),
             delivery: Some(Delivery::None(Default::default())),
-            secrets: Some(Secrets { openbao: Some(false), pull_secret: Some(false) }),
+            secrets: Some(Secrets {
+                openbao: Some(false),
+                pull_secret: Some(false),
+            }),
             ..TenantSpec::default()
         },
     ];
@@ -184,17 +208,32 @@ fn custom_objects_match_the_installed_crds_strictly() {
     let mut checked = BTreeMap::<String, usize>::new();
     let mut failures = Vec::new();
     for rendered in coverage() {
-        for o in rendered.objects.iter().filter(|o| !o.group().is_empty() && !o.group().ends_with("k8s.io")) {
+        for o in rendered
+            .objects
+            .iter()
+            .filter(|o| !o.group().is_empty() && !o.group().ends_with("k8s.io"))
+        {
             let key = key_of(o);
             let Some(schema) = crds.get(&key) else {
-                failures.push(format!("{}: no served CRD version for {key:?}", o.reference()));
+                failures.push(format!(
+                    "{}: no served CRD version for {key:?}",
+                    o.reference()
+                ));
                 continue;
             };
             let validator = jsonschema::draft4::new(schema).expect("CRD schema compiles");
             for error in validator.iter_errors(&o.body) {
-                failures.push(format!("{} ({}): {} at {}", o.reference(), o.api_version, error, error.instance_path()));
+                failures.push(format!(
+                    "{} ({}): {} at {}",
+                    o.reference(),
+                    o.api_version,
+                    error,
+                    error.instance_path()
+                ));
             }
-            *checked.entry(format!("{}/{}", o.api_version, o.kind)).or_default() += 1;
+            *checked
+                .entry(format!("{}/{}", o.api_version, o.kind))
+                .or_default() += 1;
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
@@ -208,7 +247,10 @@ fn custom_objects_match_the_installed_crds_strictly() {
         "external-secrets.io/v1/SecretStore",
         "cilium.io/v2/CiliumNetworkPolicy",
     ] {
-        assert!(checked.contains_key(kind), "{kind} was never rendered, so never checked: {checked:?}");
+        assert!(
+            checked.contains_key(kind),
+            "{kind} was never rendered, so never checked: {checked:?}"
+        );
     }
 }
 
@@ -217,7 +259,11 @@ fn strictness_catches_a_misspelt_field() {
     // The check above is only worth something if it can fail.
     let crds = load_crds();
     let mut rendered = render_reference("platform-flux.yaml", "static-site.yaml");
-    let source = rendered.objects.iter_mut().find(|o| o.kind == "OCIRepository").unwrap();
+    let source = rendered
+        .objects
+        .iter_mut()
+        .find(|o| o.kind == "OCIRepository")
+        .unwrap();
     source.body["spec"]["verify"]["matchOIDCIdentities"] = serde_json::json!([]);
     let schema = &crds[&key_of(source)];
     let validator = jsonschema::draft4::new(schema).unwrap();
@@ -228,7 +274,11 @@ fn strictness_catches_a_misspelt_field() {
 fn built_in_objects_round_trip_through_their_types() {
     let mut failures = Vec::new();
     for rendered in coverage() {
-        for o in rendered.objects.iter().filter(|o| o.group().is_empty() || o.group().ends_with("k8s.io")) {
+        for o in rendered
+            .objects
+            .iter()
+            .filter(|o| o.group().is_empty() || o.group().ends_with("k8s.io"))
+        {
             if let Err(e) = builtin_round_trip(o) {
                 failures.push(format!("{}: {e}", o.reference()));
             }

@@ -4,13 +4,11 @@
 
 use proptest::prelude::*;
 use tenantry_api::{
-    Platform,
+    Platform, Quantity,
     tenant::{
-        ArgoCd, ComputeResources, Delivery, FluxGit, FluxOci, Network, NetworkProvider,
-        NoDelivery, Owner, OwnerKind, PodSecurityLevel, Quota, Rbac, Secrets, TenantFile,
-        TenantSpec,
+        ArgoCd, ComputeResources, Delivery, FluxGit, FluxOci, Network, NetworkProvider, NoDelivery,
+        Owner, OwnerKind, PodSecurityLevel, Quota, Rbac, Secrets, TenantFile, TenantSpec,
     },
-    Quantity,
 };
 use tenantry_core::{PlatformContext, document, names, render, yaml};
 
@@ -23,8 +21,16 @@ fn name() -> impl Strategy<Value = String> {
 
 fn owner() -> impl Strategy<Value = Owner> {
     prop_oneof![
-        "[a-z]{1,8}@example\\.com".prop_map(|n| Owner { kind: OwnerKind::User, name: n, namespace: None }),
-        "team-[a-z]{1,8}".prop_map(|n| Owner { kind: OwnerKind::Group, name: n, namespace: None }),
+        "[a-z]{1,8}@example\\.com".prop_map(|n| Owner {
+            kind: OwnerKind::User,
+            name: n,
+            namespace: None
+        }),
+        "team-[a-z]{1,8}".prop_map(|n| Owner {
+            kind: OwnerKind::Group,
+            name: n,
+            namespace: None
+        }),
         ("[a-z]{1,8}", "[a-z]{1,8}").prop_map(|(ns, n)| Owner {
             kind: OwnerKind::ServiceAccount,
             name: n,
@@ -47,12 +53,21 @@ fn quota() -> impl Strategy<Value = Quota> {
     )
         .prop_map(|(cpu, mem, pods, lbs)| {
             let double = |q: &Quantity| {
-                let (n, u) = q.0.split_at(q.0.find(|c: char| !c.is_ascii_digit()).unwrap_or(q.0.len()));
+                let (n, u) =
+                    q.0.split_at(q.0.find(|c: char| !c.is_ascii_digit()).unwrap_or(q.0.len()));
                 Quantity(format!("{}{u}", n.parse::<u64>().unwrap() * 2))
             };
             Quota {
-                requests: Some(ComputeResources { cpu: Some(cpu.clone()), memory: Some(mem.clone()), ephemeral_storage: None }),
-                limits: Some(ComputeResources { cpu: Some(double(&cpu)), memory: Some(double(&mem)), ephemeral_storage: None }),
+                requests: Some(ComputeResources {
+                    cpu: Some(cpu.clone()),
+                    memory: Some(mem.clone()),
+                    ephemeral_storage: None,
+                }),
+                limits: Some(ComputeResources {
+                    cpu: Some(double(&cpu)),
+                    memory: Some(double(&mem)),
+                    ephemeral_storage: None,
+                }),
                 pods,
                 services_load_balancers: lbs,
                 ..Quota::default()

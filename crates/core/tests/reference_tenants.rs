@@ -19,7 +19,10 @@ fn rendered_text(platform: &str, tenant: &str) -> String {
     }
     text.push_str(&yaml::multi_document(&rendered.objects));
     for artifact in &rendered.artifacts {
-        text.push_str(&format!("--- # {}\n{}", artifact.file_name, artifact.content));
+        text.push_str(&format!(
+            "--- # {}\n{}",
+            artifact.file_name, artifact.content
+        ));
     }
     text
 }
@@ -49,8 +52,18 @@ fn every_object_carries_the_inventory_labels() {
         let rendered = render_reference(platform, tenant);
         for o in &rendered.objects {
             let labels = &o.body["metadata"]["labels"];
-            assert_eq!(labels["app.kubernetes.io/managed-by"], "tenantry", "{}", o.reference());
-            assert_eq!(labels["tenantry.dev/tenant"], rendered.tenant.as_str(), "{}", o.reference());
+            assert_eq!(
+                labels["app.kubernetes.io/managed-by"],
+                "tenantry",
+                "{}",
+                o.reference()
+            );
+            assert_eq!(
+                labels["tenantry.dev/tenant"],
+                rendered.tenant.as_str(),
+                "{}",
+                o.reference()
+            );
         }
     }
 }
@@ -58,9 +71,16 @@ fn every_object_carries_the_inventory_labels() {
 #[test]
 fn the_allow_root_tenant_enforces_baseline_but_warns_at_restricted() {
     let rendered = render_reference("platform-caas.yaml", "allow-root.yaml");
-    let namespaces: Vec<_> = rendered.objects.iter().filter(|o| o.kind == "Namespace").collect();
+    let namespaces: Vec<_> = rendered
+        .objects
+        .iter()
+        .filter(|o| o.kind == "Namespace")
+        .collect();
     assert_eq!(
-        namespaces.iter().map(|o| o.name.as_str()).collect::<Vec<_>>(),
+        namespaces
+            .iter()
+            .map(|o| o.name.as_str())
+            .collect::<Vec<_>>(),
         ["legacy", "legacy-dev", "legacy-staging"]
     );
     for ns in namespaces {
@@ -74,10 +94,21 @@ fn the_allow_root_tenant_enforces_baseline_but_warns_at_restricted() {
 #[test]
 fn the_mesh_tenant_is_labelled_and_argo_syncs_as_the_tenant() {
     let rendered = render_reference("platform-caas.yaml", "argocd-mesh.yaml");
-    let ns = rendered.objects.iter().find(|o| o.kind == "Namespace").unwrap();
+    let ns = rendered
+        .objects
+        .iter()
+        .find(|o| o.kind == "Namespace")
+        .unwrap();
     assert_eq!(ns.body["metadata"]["labels"]["istio-injection"], "enabled");
-    let project = rendered.objects.iter().find(|o| o.kind == "AppProject").unwrap();
-    assert_eq!(project.body["spec"]["clusterResourceWhitelist"], serde_json::json!([]));
+    let project = rendered
+        .objects
+        .iter()
+        .find(|o| o.kind == "AppProject")
+        .unwrap();
+    assert_eq!(
+        project.body["spec"]["clusterResourceWhitelist"],
+        serde_json::json!([])
+    );
     assert_eq!(
         project.body["spec"]["destinationServiceAccounts"][0]["defaultServiceAccount"],
         "payments"
@@ -91,34 +122,69 @@ fn the_mesh_tenant_is_labelled_and_argo_syncs_as_the_tenant() {
 #[test]
 fn flux_delivery_impersonates_the_tenant_and_verifies_signatures() {
     let rendered = render_reference("platform-flux.yaml", "static-site.yaml");
-    let source = rendered.objects.iter().find(|o| o.kind == "OCIRepository").unwrap();
+    let source = rendered
+        .objects
+        .iter()
+        .find(|o| o.kind == "OCIRepository")
+        .unwrap();
     assert_eq!(source.body["spec"]["verify"]["provider"], "cosign");
-    assert!(source.body["spec"]["verify"]["matchOIDCIdentity"][0]["subject"]
-        .as_str()
-        .unwrap()
-        .contains("publish-app"));
-    let ks = rendered.objects.iter().find(|o| o.kind == "Kustomization").unwrap();
+    assert!(
+        source.body["spec"]["verify"]["matchOIDCIdentity"][0]["subject"]
+            .as_str()
+            .unwrap()
+            .contains("publish-app")
+    );
+    let ks = rendered
+        .objects
+        .iter()
+        .find(|o| o.kind == "Kustomization")
+        .unwrap();
     assert_eq!(ks.namespace.as_deref(), Some("ascoachingogvaner"));
     assert_eq!(ks.body["spec"]["serviceAccountName"], "ascoachingogvaner");
     assert_eq!(ks.body["spec"]["prune"], true);
-    assert_eq!(ks.body["spec"]["sourceRef"].get("namespace"), None, "same-namespace source");
+    assert_eq!(
+        ks.body["spec"]["sourceRef"].get("namespace"),
+        None,
+        "same-namespace source"
+    );
 }
 
 #[test]
 fn openbao_policy_reaches_only_the_tenants_path() {
     let rendered = render_reference("platform-flux.yaml", "app-secrets.yaml");
-    let policy = rendered.artifacts.iter().find(|a| a.file_name.ends_with(".hcl")).unwrap();
+    let policy = rendered
+        .artifacts
+        .iter()
+        .find(|a| a.file_name.ends_with(".hcl"))
+        .unwrap();
     let paths: Vec<&str> = policy
         .content
         .lines()
         .filter_map(|l| l.strip_prefix("path \""))
         .map(|l| l.split('"').next().unwrap())
         .collect();
-    assert_eq!(paths, ["secret/data/apps/wedding-app/*", "secret/metadata/apps/wedding-app/*"]);
+    assert_eq!(
+        paths,
+        [
+            "secret/data/apps/wedding-app/*",
+            "secret/metadata/apps/wedding-app/*"
+        ]
+    );
     let role: serde_json::Value = serde_json::from_str(
-        &rendered.artifacts.iter().find(|a| a.file_name.ends_with(".json")).unwrap().content,
+        &rendered
+            .artifacts
+            .iter()
+            .find(|a| a.file_name.ends_with(".json"))
+            .unwrap()
+            .content,
     )
     .unwrap();
-    assert_eq!(role["bound_service_account_names"], serde_json::json!(["wedding-app"]));
-    assert_eq!(role["bound_service_account_namespaces"], serde_json::json!(["wedding-app"]));
+    assert_eq!(
+        role["bound_service_account_names"],
+        serde_json::json!(["wedding-app"])
+    );
+    assert_eq!(
+        role["bound_service_account_namespaces"],
+        serde_json::json!(["wedding-app"])
+    );
 }

@@ -36,25 +36,68 @@ fn tenant_names_must_be_dns_labels_and_not_reserved() {
     assert_refused("  {}\n", "Shop", "metadata.name", "lower-case");
     assert_refused("  {}\n", "shop_1", "metadata.name", "DNS-1123");
     assert_refused("  {}\n", &"a".repeat(64), "metadata.name", "at most 63");
-    for reserved in ["default", "kube-system", "kube-anything", "flux-system", "argocd", "tenantry-system", "openshift-x"] {
+    for reserved in [
+        "default",
+        "kube-system",
+        "kube-anything",
+        "flux-system",
+        "argocd",
+        "tenantry-system",
+        "openshift-x",
+    ] {
         assert_refused("  {}\n", reserved, "metadata.name", "reserved");
     }
 }
 
 #[test]
 fn extra_namespaces_belong_to_the_tenant() {
-    assert_refused("  namespaces: [other]\n", "shop", "spec.namespaces[0]", "start with \"shop-\"");
-    assert_refused("  namespaces: [shop-]\n", "shop", "spec.namespaces[0]", "suffix");
-    assert_refused("  namespaces: [shop-a, shop-a]\n", "shop", "spec.namespaces[1]", "twice");
-    assert_refused("  namespaces: [shop-A]\n", "shop", "spec.namespaces[0]", "DNS-1123");
+    assert_refused(
+        "  namespaces: [other]\n",
+        "shop",
+        "spec.namespaces[0]",
+        "start with \"shop-\"",
+    );
+    assert_refused(
+        "  namespaces: [shop-]\n",
+        "shop",
+        "spec.namespaces[0]",
+        "suffix",
+    );
+    assert_refused(
+        "  namespaces: [shop-a, shop-a]\n",
+        "shop",
+        "spec.namespaces[1]",
+        "twice",
+    );
+    assert_refused(
+        "  namespaces: [shop-A]\n",
+        "shop",
+        "spec.namespaces[0]",
+        "DNS-1123",
+    );
     assert!(tenant_errors("  namespaces: [shop, shop-dev]\n", "shop").is_empty());
 }
 
 #[test]
 fn quantities_are_parsed_and_compared() {
-    assert_refused("  quota:\n    requests:\n      cpu: 2x\n", "shop", "spec.quota.requests.cpu", "not a quantity");
-    assert_refused("  quota:\n    requests:\n      memory: \"-1Gi\"\n", "shop", "spec.quota.requests.memory", "negative");
-    assert_refused("  quota:\n    limits:\n      memory: 512m\n", "shop", "spec.quota.limits.memory", "did you mean 512Mi");
+    assert_refused(
+        "  quota:\n    requests:\n      cpu: 2x\n",
+        "shop",
+        "spec.quota.requests.cpu",
+        "not a quantity",
+    );
+    assert_refused(
+        "  quota:\n    requests:\n      memory: \"-1Gi\"\n",
+        "shop",
+        "spec.quota.requests.memory",
+        "negative",
+    );
+    assert_refused(
+        "  quota:\n    limits:\n      memory: 512m\n",
+        "shop",
+        "spec.quota.limits.memory",
+        "did you mean 512Mi",
+    );
     assert_refused(
         "  quota:\n    requests:\n      cpu: 16\n",
         "shop",
@@ -72,24 +115,51 @@ fn quantities_are_parsed_and_compared() {
 
 #[test]
 fn urls_semver_and_regexps_are_parsed() {
-    assert_refused("  delivery:\n    fluxOCI:\n      url: https://ghcr.io/x\n", "shop", "spec.delivery.fluxOCI.url", "allowed: oci://");
-    assert_refused("  delivery:\n    fluxOCI:\n      url: not a url\n", "shop", "spec.delivery.fluxOCI.url", "not a URL");
-    assert_refused("  delivery:\n    fluxOCI:\n      semver: latest\n", "shop", "spec.delivery.fluxOCI.semver", "Flux semver");
+    assert_refused(
+        "  delivery:\n    fluxOCI:\n      url: https://ghcr.io/x\n",
+        "shop",
+        "spec.delivery.fluxOCI.url",
+        "allowed: oci://",
+    );
+    assert_refused(
+        "  delivery:\n    fluxOCI:\n      url: not a url\n",
+        "shop",
+        "spec.delivery.fluxOCI.url",
+        "not a URL",
+    );
+    assert_refused(
+        "  delivery:\n    fluxOCI:\n      semver: latest\n",
+        "shop",
+        "spec.delivery.fluxOCI.semver",
+        "Flux semver",
+    );
     assert_refused(
         "  delivery:\n    fluxOCI:\n      verify:\n        subject: \"^https://(unclosed\"\n",
         "shop",
         "spec.delivery.fluxOCI.verify.subject",
         "regular expression",
     );
-    assert_refused("  delivery:\n    fluxGit:\n      url: http://git.example.com/x\n", "shop", "spec.delivery.fluxGit.url", "scheme \"http\"");
-    assert_refused("  delivery:\n    fluxGit:\n      path: ./x\n", "shop", "spec.delivery.fluxGit.url", "required");
+    assert_refused(
+        "  delivery:\n    fluxGit:\n      url: http://git.example.com/x\n",
+        "shop",
+        "spec.delivery.fluxGit.url",
+        "scheme \"http\"",
+    );
+    assert_refused(
+        "  delivery:\n    fluxGit:\n      path: ./x\n",
+        "shop",
+        "spec.delivery.fluxGit.url",
+        "required",
+    );
 }
 
 #[test]
 fn repository_paths_never_escape() {
     for path in ["../x", "/etc", "deploy/../../x"] {
         assert_refused(
-            &format!("  delivery:\n    fluxGit:\n      url: https://g.example/x.git\n      path: {path}\n"),
+            &format!(
+                "  delivery:\n    fluxGit:\n      url: https://g.example/x.git\n      path: {path}\n"
+            ),
             "shop",
             "spec.delivery.fluxGit.path",
             "relative path",
@@ -99,8 +169,18 @@ fn repository_paths_never_escape() {
 
 #[test]
 fn rbac_is_never_broader_than_the_tenant() {
-    assert_refused("  rbac:\n    clusterRole: cluster-admin\n", "shop", "spec.rbac.clusterRole", "cluster-admin");
-    assert_refused("  rbac:\n    grants: [nope]\n", "shop", "spec.rbac.grants[0]", "defined: external-dns");
+    assert_refused(
+        "  rbac:\n    clusterRole: cluster-admin\n",
+        "shop",
+        "spec.rbac.clusterRole",
+        "cluster-admin",
+    );
+    assert_refused(
+        "  rbac:\n    grants: [nope]\n",
+        "shop",
+        "spec.rbac.grants[0]",
+        "defined: external-dns",
+    );
     assert_refused(
         "  owners:\n  - kind: ServiceAccount\n    name: bot\n",
         "shop",
@@ -121,7 +201,10 @@ fn unknown_fields_are_errors_with_position() {
     assert!(errors[0].starts_with("6:"), "{errors:?}");
     assert!(errors[0].contains("podSecurty"), "{errors:?}");
     let errors = tenant_errors("  quota:\n    cpu: 2\n", "shop");
-    assert!(errors[0].contains("quota") && errors[0].contains("cpu"), "{errors:?}");
+    assert!(
+        errors[0].contains("quota") && errors[0].contains("cpu"),
+        "{errors:?}"
+    );
     let errors = tenant_errors("  podSecurity: privileged\n", "shop");
     assert!(errors[0].contains("spec.podSecurity"), "{errors:?}");
 }
@@ -156,11 +239,31 @@ fn platform_config_is_validated_once_with_its_own_paths() {
     assert_platform_refused("tenantsDir: ../elsewhere\n", "tenantsDir", "relative");
     assert_platform_refused("tenantsDir: /abs\n", "tenantsDir", "relative");
     assert_platform_refused("labelPrefix: Not_A_Domain\n", "labelPrefix", "DNS-1123");
-    assert_platform_refused("defaults:\n  quota:\n    requests:\n      cpu: lots\n", "defaults.quota.requests.cpu", "not a quantity");
-    assert_platform_refused("defaults:\n  quota:\n    requests:\n      cpu: 100\n", "defaults.quota.requests.cpu", "exceed limits");
-    assert_platform_refused("defaults:\n  namespaces: [x]\n", "defaults.namespaces", "per tenant");
-    assert_platform_refused("pullSecret:\n  refreshInterval: 1day\n", "pullSecret.refreshInterval", "duration");
-    assert_platform_refused("openbao:\n  pathPrefix: /apps/\n", "openbao.pathPrefix", "relative OpenBao path");
+    assert_platform_refused(
+        "defaults:\n  quota:\n    requests:\n      cpu: lots\n",
+        "defaults.quota.requests.cpu",
+        "not a quantity",
+    );
+    assert_platform_refused(
+        "defaults:\n  quota:\n    requests:\n      cpu: 100\n",
+        "defaults.quota.requests.cpu",
+        "exceed limits",
+    );
+    assert_platform_refused(
+        "defaults:\n  namespaces: [x]\n",
+        "defaults.namespaces",
+        "per tenant",
+    );
+    assert_platform_refused(
+        "pullSecret:\n  refreshInterval: 1day\n",
+        "pullSecret.refreshInterval",
+        "duration",
+    );
+    assert_platform_refused(
+        "openbao:\n  pathPrefix: /apps/\n",
+        "openbao.pathPrefix",
+        "relative OpenBao path",
+    );
     assert_platform_refused(
         "grants:\n  root:\n    bindings:\n    - clusterRole: cluster-admin\n      scope: cluster\n",
         "grants.root.bindings[0].clusterRole",
@@ -171,7 +274,11 @@ fn platform_config_is_validated_once_with_its_own_paths() {
         "grants.x.bindings[0].namespace",
         "required",
     );
-    assert_platform_refused("defaults:\n  delivery:\n    fluxGit:\n      branch: main\n", "defaults.delivery.fluxGit.url", "required");
+    assert_platform_refused(
+        "defaults:\n  delivery:\n    fluxGit:\n      branch: main\n",
+        "defaults.delivery.fluxGit.url",
+        "required",
+    );
     assert_platform_refused("unknownKey: 1\n", "unknownKey", "unknown field");
     assert_platform_refused("kind: Tenant\n", "", "duplicate");
 }
@@ -181,6 +288,11 @@ fn the_platforms_own_namespaces_are_reserved() {
     let ctx = PlatformContext::new(Platform::default()).unwrap();
     let reserved = ctx.reserved();
     for ns in ["flux-system", "argocd", "kube-system"] {
-        assert!(reserved.iter().any(|r| r == ns || (r.ends_with('*') && ns.starts_with(r.trim_end_matches('*')))), "{ns}");
+        assert!(
+            reserved
+                .iter()
+                .any(|r| r == ns || (r.ends_with('*') && ns.starts_with(r.trim_end_matches('*')))),
+            "{ns}"
+        );
     }
 }

@@ -167,6 +167,18 @@ impl TenantReport {
     }
 }
 
+/// A tenant read from the repository: its declaration, the declaration's text as written,
+/// and its resolution against the platform.
+#[derive(Clone, Debug)]
+pub struct LoadedTenant {
+    /// The parsed `tenant.yaml`.
+    pub file: TenantFile,
+    /// `tenant.yaml` byte for byte, kept when re-rendering.
+    pub text: String,
+    /// The tenant resolved against the platform.
+    pub resolved: ResolvedTenant,
+}
+
 /// One file a tenant directory should contain.
 struct PlannedFile {
     name: String,
@@ -271,6 +283,14 @@ impl Repo {
 
     /// Read a tenant's file, `None` if the tenant has no directory.
     pub fn read_tenant(&self, name: &str) -> Result<Option<TenantFile>, GitopsError> {
+        Ok(self.read_tenant_with_text(name)?.map(|(file, _)| file))
+    }
+
+    /// Read a tenant's file and its text as written (kept byte for byte when re-rendering).
+    fn read_tenant_with_text(
+        &self,
+        name: &str,
+    ) -> Result<Option<(TenantFile, String)>, GitopsError> {
         Self::check_name(name)?;
         let path = self.tenant_path(name);
         let Some(bytes) = fsutil::read_optional(&path).map_err(|e| GitopsError::io(&path, e))?
@@ -299,7 +319,16 @@ impl Repo {
                 },
             });
         }
-        Ok(Some(file))
+        Ok(Some((file, text)))
+    }
+
+    /// Read a tenant's file; a missing tenant is an error.
+    pub fn require_tenant(&self, name: &str) -> Result<TenantFile, GitopsError> {
+        self.read_tenant(name)?
+            .ok_or_else(|| GitopsError::NotFound {
+                name: name.to_owned(),
+                path: self.tenant_path(name),
+            })
     }
 
     /// Names of every tenant directory holding a `tenant.yaml`, sorted.
@@ -333,11 +362,13 @@ impl Repo {
             })
     }
 
-    /// Load, resolve and render the named tenants (all when `names` is empty), checking
-    /// that no two tenants of the repository claim one namespace.
-    pub fn render_all(&self, names: &[String]) -> Result<Vec<Rendered>, GitopsError> {
+    /// Load and resolve the named tenants (all when `names` is empty), in name order.
+    /// Every tenant of the repository is resolved, not only the named ones, so that a
+    /// namespace claimed by two tenants is found wherever it is.
+    pub fn load_tenants(&self, names: &[String]) -> Result<Vec<LoadedTenant>, GitopsError> {
         let all = self.tenant_names()?;
         for name in names {
+            Self::check_name(name)?;
             if !all.contains(name) {
                 return Err(GitopsError::NotFound {
                     name: name.clone(),
@@ -345,33 +376,45 @@ impl Repo {
                 });
             }
         }
-        // Every tenant is resolved (not only the named ones) so namespace conflicts with
-        // any tenant are found.
-        let resolved: Vec<ResolvedTenant> = all
+        let loaded: Vec<LoadedTenant> = all
             .par_iter()
             .map(|name| {
-                let file = self
-                    .read_tenant(name)?
-                    .ok_or_else(|| GitopsError::NotFound {
-                        name: name.clone(),
-                        path: self.tenant_path(name),
-                    })?;
-                self.resolve(&file)
+                let (file, text) =
+                    self.read_tenant_with_text(name)?
+                        .ok_or_else(|| GitopsError::NotFound {
+                            name: name.clone(),
+                            path: self.tenant_path(name),
+                        })?;
+                let resolved = self.resolve(&file)?;
+                Ok(LoadedTenant {
+                    file,
+                    text,
+                    resolved,
+                })
             })
-            .collect::<Result<_, _>>()?;
-        if let Some(c) = tenantry_core::resolve::namespace_conflicts(&resolved)
-            .into_iter()
-            .next()
+            .collect::<Result<_, GitopsError>>()?;
+        if let Some(c) =
+            tenantry_core::resolve::namespace_conflicts(loaded.iter().map(|t| &t.resolved))
+                .into_iter()
+                .next()
         {
             return Err(GitopsError::NamespaceConflict {
                 namespace: c.namespace,
                 tenants: c.tenants,
             });
         }
-        Ok(resolved
+        Ok(loaded
+            .into_iter()
+            .filter(|t| names.is_empty() || names.contains(&t.resolved.name))
+            .collect())
+    }
+
+    /// Load, resolve and render the named tenants (all when `names` is empty).
+    pub fn render_all(&self, names: &[String]) -> Result<Vec<Rendered>, GitopsError> {
+        Ok(self
+            .load_tenants(names)?
             .par_iter()
-            .filter(|t| names.is_empty() || names.contains(&t.name))
-            .map(|t| render::render(&self.ctx, t))
+            .map(|t| render::render(&self.ctx, &t.resolved))
             .collect())
     }
 
@@ -409,12 +452,9 @@ impl Repo {
         Ok(())
     }
 
-    fn planned_files(
-        &self,
-        file: &TenantFile,
-        tenant_yaml: Option<String>,
-        rendered: &Rendered,
-    ) -> Vec<PlannedFile> {
+    /// Everything a tenant directory should contain, rendered, with `tenant.yaml` last.
+    fn planned_files(&self, resolved: &ResolvedTenant, tenant_yaml: String) -> Vec<PlannedFile> {
+        let rendered = render::render(&self.ctx, resolved);
         let mut files = Vec::with_capacity(rendered.objects.len() + rendered.artifacts.len() + 2);
         let mut resources = Vec::with_capacity(rendered.objects.len());
         for object in &rendered.objects {
@@ -425,10 +465,10 @@ impl Repo {
             });
             resources.push(name);
         }
-        for artifact in &rendered.artifacts {
+        for artifact in rendered.artifacts {
             files.push(PlannedFile {
-                name: artifact.file_name.clone(),
-                content: artifact.content.clone(),
+                name: artifact.file_name,
+                content: artifact.content,
             });
         }
         files.push(PlannedFile {
@@ -437,7 +477,7 @@ impl Repo {
         });
         files.push(PlannedFile {
             name: TENANT_FILE.to_owned(),
-            content: tenant_yaml.unwrap_or_else(|| tenant_file_text(file)),
+            content: tenant_yaml,
         });
         files
     }
@@ -453,71 +493,71 @@ impl Repo {
     ) -> Result<TenantReport, GitopsError> {
         let resolved = self.resolve(file)?;
         self.check_namespace_ownership(&resolved)?;
-        let rendered = render::render(&self.ctx, &resolved);
-        let name = file.metadata.name.clone();
-        let dir = self.tenant_dir(&name);
-        fsutil::check_inside(&self.root, &dir).map_err(GitopsError::OutsideRepository)?;
-
-        let existing_spec = if write_spec {
-            None
+        let name = file.metadata.name.as_str();
+        let spec_text = if write_spec {
+            tenant_file_text(file)
         } else {
             // Keep the file exactly as the user wrote it (comments included).
-            let path = dir.join(TENANT_FILE);
-            fsutil::read_optional(&path)
-                .map_err(|e| GitopsError::io(&path, e))?
-                .map(|b| String::from_utf8_lossy(&b).into_owned())
+            match self.read_tenant_with_text(name)? {
+                Some((_, text)) => text,
+                None => tenant_file_text(file),
+            }
         };
-        let planned = self.planned_files(file, existing_spec, &rendered);
-        self.apply_files(&name, &dir, &planned)
+        let planned = self.planned_files(&resolved, spec_text);
+        self.apply_files(name, &planned)
     }
 
-    /// Compare a tenant's directory with what it should contain, without writing.
-    /// Returns the files that would change.
-    pub fn check_tenant(&self, name: &str) -> Result<Vec<(PathBuf, FileChange)>, GitopsError> {
-        let file = self
-            .read_tenant(name)?
-            .ok_or_else(|| GitopsError::NotFound {
-                name: name.to_owned(),
-                path: self.tenant_path(name),
-            })?;
-        let resolved = self.resolve(&file)?;
-        let rendered = render::render(&self.ctx, &resolved);
+    /// Re-render loaded tenants in parallel, writing only what changed; reports in order.
+    pub fn write_loaded(&self, tenants: &[LoadedTenant]) -> Result<Vec<TenantReport>, GitopsError> {
+        tenants
+            .par_iter()
+            .map(|t| {
+                let planned = self.planned_files(&t.resolved, t.text.clone());
+                self.apply_files(&t.resolved.name, &planned)
+            })
+            .collect()
+    }
+
+    /// The files of loaded tenants that differ from what they render to, without writing.
+    pub fn check_loaded(
+        &self,
+        tenants: &[LoadedTenant],
+    ) -> Result<Vec<(PathBuf, FileChange)>, GitopsError> {
+        let per_tenant: Vec<Vec<(PathBuf, FileChange)>> = tenants
+            .par_iter()
+            .map(|t| {
+                let planned = self.planned_files(&t.resolved, t.text.clone());
+                self.differences(&t.resolved.name, &planned)
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(per_tenant.into_iter().flatten().collect())
+    }
+
+    /// What writing `planned` into the tenant's directory would change.
+    fn differences(
+        &self,
+        name: &str,
+        planned: &[PlannedFile],
+    ) -> Result<Vec<(PathBuf, FileChange)>, GitopsError> {
         let dir = self.tenant_dir(name);
-        let existing = fsutil::read_optional(&dir.join(TENANT_FILE))
-            .map_err(|e| GitopsError::io(&dir.join(TENANT_FILE), e))?
-            .map(|b| String::from_utf8_lossy(&b).into_owned());
-        let planned = self.planned_files(&file, existing, &rendered);
         let mut changes = Vec::new();
-        for f in &planned {
+        for f in planned {
             let path = dir.join(&f.name);
             match fsutil::read_optional(&path).map_err(|e| GitopsError::io(&path, e))? {
-                None => changes.push((self.relative(&path), FileChange::Created)),
+                None => changes.push((path, FileChange::Created)),
                 Some(bytes) if bytes != f.content.as_bytes() => {
-                    changes.push((self.relative(&path), FileChange::Updated));
+                    changes.push((path, FileChange::Updated))
                 }
                 Some(_) => {}
             }
         }
-        for stale in self.stale_files(&dir, &planned)? {
-            changes.push((self.relative(&dir.join(stale)), FileChange::Removed));
+        for stale in self.stale_files(&dir, planned)? {
+            changes.push((dir.join(stale), FileChange::Removed));
         }
-        Ok(changes)
-    }
-
-    /// Re-render a tenant from its committed `tenant.yaml`, writing only what changed.
-    pub fn rewrite_tenant(&self, name: &str) -> Result<TenantReport, GitopsError> {
-        let file = self
-            .read_tenant(name)?
-            .ok_or_else(|| GitopsError::NotFound {
-                name: name.to_owned(),
-                path: self.tenant_path(name),
-            })?;
-        self.write_tenant(&file, false)
-    }
-
-    /// [`Repo::rewrite_tenant`] for many tenants, in parallel, reports in `names` order.
-    pub fn rewrite_tenants(&self, names: &[String]) -> Result<Vec<TenantReport>, GitopsError> {
-        names.par_iter().map(|n| self.rewrite_tenant(n)).collect()
+        Ok(changes
+            .into_iter()
+            .map(|(path, change)| (self.relative(&path), change))
+            .collect())
     }
 
     fn relative(&self, path: &Path) -> PathBuf {
@@ -560,14 +600,15 @@ impl Repo {
     fn apply_files(
         &self,
         name: &str,
-        dir: &Path,
         planned: &[PlannedFile],
     ) -> Result<TenantReport, GitopsError> {
+        let dir = self.tenant_dir(name);
+        fsutil::check_inside(&self.root, &dir).map_err(GitopsError::OutsideRepository)?;
         let mut report = TenantReport {
             tenant: name.to_owned(),
             ..TenantReport::default()
         };
-        let stale = self.stale_files(dir, planned)?;
+        let stale = self.stale_files(&dir, planned)?;
         let mut writes = Vec::new();
         for f in planned {
             let path = dir.join(&f.name);

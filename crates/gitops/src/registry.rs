@@ -59,6 +59,8 @@ struct ResourcesBlock {
     item_prefix: String,
     /// Index of the line after the block.
     end: usize,
+    /// Written in flow style on the key's line (`resources: [a/, b/]`).
+    flow: bool,
 }
 
 fn strip_comment(s: &str) -> &str {
@@ -106,6 +108,7 @@ fn parse(lines: &[&str]) -> Result<Option<ResourcesBlock>, EditError> {
             items,
             item_prefix: "- ".to_owned(),
             end: key_line + 1,
+            flow: true,
         }));
     }
     let mut items = Vec::new();
@@ -148,6 +151,7 @@ fn parse(lines: &[&str]) -> Result<Option<ResourcesBlock>, EditError> {
         items,
         item_prefix: item_prefix.unwrap_or_else(|| "- ".to_owned()),
         end,
+        flow: false,
     }))
 }
 
@@ -193,11 +197,7 @@ pub fn add(text: &str, entry: &str) -> Result<Option<String>, EditError> {
             {
                 return Ok(None);
             }
-            if block
-                .items
-                .first()
-                .is_some_and(|i| i.line == block.key_line)
-            {
+            if block.flow {
                 // Flow style: rewrite as a block list.
                 let mut values: Vec<String> = block.items.iter().map(|i| i.value.clone()).collect();
                 let at = values
@@ -279,11 +279,7 @@ pub fn remove(text: &str, entry: &str) -> Result<Option<String>, EditError> {
         return Ok(None);
     }
     let mut out: Vec<String> = lines.iter().map(|l| (*l).to_owned()).collect();
-    if block
-        .items
-        .first()
-        .is_some_and(|i| i.line == block.key_line)
-    {
+    if block.flow {
         let values: Vec<String> = block
             .items
             .iter()

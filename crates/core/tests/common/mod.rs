@@ -9,7 +9,9 @@ use tenantry_api::tenant::TenantFile;
 use tenantry_core::{PlatformContext, Rendered, document};
 
 pub fn fixture(name: &str) -> String {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name);
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name);
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
@@ -24,10 +26,22 @@ pub fn tenant(name: &str) -> TenantFile {
 
 /// (snapshot name, platform fixture, tenant fixture) for the four reference tenants.
 pub const REFERENCE_TENANTS: [(&str, &str, &str); 4] = [
-    ("static_site_flux_oci_external_dns", "platform-flux.yaml", "static-site.yaml"),
-    ("openbao_app_secrets", "platform-flux.yaml", "app-secrets.yaml"),
+    (
+        "static_site_flux_oci_external_dns",
+        "platform-flux.yaml",
+        "static-site.yaml",
+    ),
+    (
+        "openbao_app_secrets",
+        "platform-flux.yaml",
+        "app-secrets.yaml",
+    ),
     ("argocd_mesh", "platform-caas.yaml", "argocd-mesh.yaml"),
-    ("allow_root_three_namespaces_group_owner", "platform-caas.yaml", "allow-root.yaml"),
+    (
+        "allow_root_three_namespaces_group_owner",
+        "platform-caas.yaml",
+        "allow-root.yaml",
+    ),
 ];
 
 pub fn render_reference(platform_file: &str, tenant_file: &str) -> Rendered {
@@ -38,6 +52,10 @@ pub fn render_reference(platform_file: &str, tenant_file: &str) -> Rendered {
 /// The shared CRDs beside the repository (`../shared/crds`), which the tests must find.
 pub fn shared_dir() -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared");
-    assert!(dir.is_dir(), "{} is missing: the tests need the shared fixtures beside the repository", dir.display());
+    assert!(
+        dir.is_dir(),
+        "{} is missing: the tests need the shared fixtures beside the repository",
+        dir.display()
+    );
     dir
 }
