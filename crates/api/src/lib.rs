@@ -12,6 +12,7 @@
 #![forbid(unsafe_code)]
 
 pub mod platform;
+pub mod policies;
 pub mod quantity;
 pub mod tenant;
 

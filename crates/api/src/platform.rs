@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::{
+    policies::PolicyConfig,
     quantity::Quantity,
     tenant::{
         ComputeResources, CosignIdentity, Delivery, FluxOci, Limits, Network, NetworkProvider,
@@ -52,6 +53,10 @@ pub struct Platform {
     pub grants: BTreeMap<String, Grant>,
     /// The cluster DNS service, which stays reachable when a tenant denies egress.
     pub dns: DnsConfig,
+    /// The guardrails tenant manifests are held to, in CI (`tenantry check`) and at admission.
+    pub policies: PolicyConfig,
+    /// Lifetimes of the credentials `onboard` and `kubeconfig` issue to tenants.
+    pub credentials: CredentialsConfig,
 }
 
 impl Default for Platform {
@@ -75,6 +80,8 @@ impl Default for Platform {
             argocd: ArgoCdConfig::default(),
             grants: BTreeMap::from([("external-dns".to_owned(), Grant::external_dns())]),
             dns: DnsConfig::default(),
+            policies: PolicyConfig::default(),
+            credentials: CredentialsConfig::default(),
         }
     }
 }
@@ -190,6 +197,34 @@ impl Default for OpenBaoConfig {
             policy_prefix: "app-".to_owned(),
             role_prefix: String::new(),
             token_ttl: "1h".to_owned(),
+        }
+    }
+}
+
+/// How long the tenant credentials Tenantry issues stay valid.
+///
+/// An issued kubeconfig holds a bearer token: whoever has the file is the tenant until the
+/// token expires or its ServiceAccount is deleted. Short lifetimes bound the damage of a
+/// leaked file, and a tenant gets a fresh token with `tenantry kubeconfig <name>` at any
+/// time, so nothing forces long-lived ones. Durations are written as Go durations (`8h`,
+/// `30m`, `1h30m`); the API server refuses tokens shorter than `10m`.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct CredentialsConfig {
+    /// Lifetime when none is asked for: `8h`, one working day, so a credential handed out in
+    /// the morning is dead by the night instead of lingering in a download folder.
+    pub default_token_duration: String,
+    /// The longest lifetime anyone may ask for (`--token-duration`, `--duration`); longer
+    /// requests are cut to it. `24h` by default: a day is enough for any interactive use,
+    /// and automation should request its own token rather than hold a long one.
+    pub max_token_duration: String,
+}
+
+impl Default for CredentialsConfig {
+    fn default() -> Self {
+        Self {
+            default_token_duration: "8h".to_owned(),
+            max_token_duration: "24h".to_owned(),
         }
     }
 }

@@ -13,7 +13,7 @@ use kube::CustomResourceExt;
 use tenantry_api::{Tenant, TenantSpec, tenant::TenantFile};
 use tenantry_gitops::{FileChange, Repo, TenantReport};
 
-use crate::{EXIT_FINDINGS, spec_flags::SpecFlags};
+use crate::{EXIT_FINDINGS, cluster_commands::Output, spec_flags::SpecFlags};
 
 /// Where the platform repository is.
 #[derive(Args, Debug)]
@@ -35,6 +35,8 @@ pub struct OnboardArgs {
     pub repo: RepoArg,
     #[command(flatten)]
     pub spec: SpecFlags,
+    #[command(flatten)]
+    pub cluster: crate::cluster_commands::OnboardClusterArgs,
 }
 
 /// `tenantry render`.
@@ -65,9 +67,11 @@ pub struct OffboardArgs {
     /// Succeed when the tenant does not exist.
     #[arg(long)]
     pub ignore_not_found: bool,
+    #[command(flatten)]
+    pub cluster: crate::cluster_commands::OffboardClusterArgs,
 }
 
-fn display(path: &Path) -> String {
+pub(crate) fn display(path: &Path) -> String {
     path.display().to_string()
 }
 
@@ -96,15 +100,17 @@ fn print_report(out: &mut impl Write, report: &TenantReport) -> std::io::Result<
     Ok(())
 }
 
-pub fn onboard(args: OnboardArgs) -> anyhow::Result<ExitCode> {
-    if !args.gitops_only {
-        bail!(
-            "applying a tenant to a cluster is not available in this build yet; run `tenantry onboard {} --gitops-only` to write its GitOps files",
-            args.name
-        );
-    }
-    Repo::check_name(&args.name)?;
-    let repo = Repo::open(&args.repo.repo, true)?;
+/// A tenant's declaration as `onboard` will write it: the existing `tenant.yaml` (if any)
+/// with the flags applied.
+pub(crate) struct Declaration {
+    pub file: TenantFile,
+    /// True when the flags changed the spec (or the tenant is new): only then is
+    /// `tenant.yaml` rewritten, so hand edits and comments survive a plain re-run.
+    pub spec_changed: bool,
+}
+
+/// Read the tenant's declaration and apply the command-line flags to it.
+pub(crate) fn declare(repo: &Repo, args: &OnboardArgs) -> anyhow::Result<Declaration> {
     let existing = repo.read_tenant(&args.name)?;
     let mut file = existing
         .clone()
@@ -116,20 +122,71 @@ pub fn onboard(args: OnboardArgs) -> anyhow::Result<ExitCode> {
         )
         .context("invalid flags")?;
     let spec_changed = existing.as_ref().is_none_or(|e| e.spec != file.spec);
-    let created_platform = repo.creates_platform_file();
-    let mut report = repo.write_tenant(&file, spec_changed)?;
-    let registered = repo.register(&[args.name.as_str()])?;
-    report.registered = !registered.is_empty();
+    Ok(Declaration { file, spec_changed })
+}
+
+/// Write the tenant's GitOps directory, then its registration.
+pub(crate) fn write_declaration(
+    repo: &Repo,
+    declaration: &Declaration,
+) -> anyhow::Result<TenantReport> {
+    let mut report = repo.write_tenant(&declaration.file, declaration.spec_changed)?;
+    let name = declaration.file.metadata.name.as_str();
+    report.registered = !repo.register(&[name])?.is_empty();
+    Ok(report)
+}
+
+/// The GitOps part of an `--output json` report.
+pub(crate) fn gitops_json(report: &TenantReport) -> serde_json::Value {
+    serde_json::json!({
+        "changes": report
+            .changes
+            .iter()
+            .map(|(p, c)| serde_json::json!({ "path": display(p), "change": c.to_string() }))
+            .collect::<Vec<_>>(),
+        "registered": report.registered,
+        "unchanged": report.unchanged,
+    })
+}
+
+pub(crate) fn print_json(value: &serde_json::Value) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
-    if created_platform && !report.is_unchanged() {
+    serde_json::to_writer_pretty(&mut out, value)?;
+    writeln!(out)?;
+    Ok(())
+}
+
+pub fn onboard(args: OnboardArgs) -> anyhow::Result<ExitCode> {
+    if !args.gitops_only {
+        return crate::cluster_commands::onboard(args);
+    }
+    Repo::check_name(&args.name)?;
+    let repo = Repo::open(&args.repo.repo, true)?;
+    let declaration = declare(&repo, &args)?;
+    let created_platform = repo.creates_platform_file();
+    let mut report = write_declaration(&repo, &declaration)?;
+    let platform_file = repo.root().join(tenantry_gitops::PLATFORM_FILE);
+    let created_platform = created_platform && !report.is_unchanged();
+    report
+        .changes
+        .retain(|(p, _)| p != Path::new(tenantry_gitops::PLATFORM_FILE));
+    if args.cluster.cluster.output == Output::Json {
+        print_json(&serde_json::json!({
+            "command": "onboard",
+            "tenant": args.name,
+            "platformFileCreated": created_platform.then(|| display(&platform_file)),
+            "gitops": gitops_json(&report),
+            "result": "ok",
+        }))?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut out = std::io::stdout().lock();
+    if created_platform {
         writeln!(
             out,
             "created {} with the built-in defaults; review its delivery, pullSecret, openbao and gateway settings for this platform",
-            display(&repo.root().join(tenantry_gitops::PLATFORM_FILE))
+            display(&platform_file)
         )?;
-        report
-            .changes
-            .retain(|(p, _)| p != Path::new(tenantry_gitops::PLATFORM_FILE));
     }
     print_report(&mut out, &report)?;
     Ok(ExitCode::SUCCESS)
@@ -142,39 +199,33 @@ pub fn render(args: RenderArgs) -> anyhow::Result<ExitCode> {
     let repo = Repo::open(&args.repo.repo, false)?;
     let mut out = std::io::stdout().lock();
     if args.check || args.write {
-        let names = if args.names.is_empty() {
-            repo.tenant_names()?
-        } else {
-            args.names.clone()
-        };
-        // Validate every tenant (and cross-tenant namespace ownership) before writing.
-        repo.render_all(&args.names)?;
+        // Every tenant is loaded and validated (with cross-tenant namespace ownership)
+        // before anything is compared or written.
+        let tenants = repo.load_tenants(&args.names)?;
         if args.check {
-            let mut stale = 0;
-            for name in &names {
-                for (path, change) in repo.check_tenant(name)? {
-                    let what = match change {
-                        FileChange::Created => "missing",
-                        FileChange::Updated => "stale",
-                        FileChange::Removed => "no longer rendered",
-                    };
-                    writeln!(out, "{}: {what}", display(&path))?;
-                    stale += 1;
-                }
+            let changes = repo.check_loaded(&tenants)?;
+            for (path, change) in &changes {
+                let what = match change {
+                    FileChange::Created => "missing",
+                    FileChange::Updated => "stale",
+                    FileChange::Removed => "no longer rendered",
+                };
+                writeln!(out, "{}: {what}", display(path))?;
             }
-            if stale > 0 {
+            if !changes.is_empty() {
                 writeln!(
                     out,
-                    "{stale} file(s) differ from what tenant.yaml and tenantry.yaml render; run `tenantry render --write`"
+                    "{} file(s) differ from what tenant.yaml and tenantry.yaml render; run `tenantry render --write`",
+                    changes.len()
                 )?;
                 return Ok(ExitCode::from(EXIT_FINDINGS));
             }
-            writeln!(out, "{} tenant(s) up to date", names.len())?;
+            writeln!(out, "{} tenant(s) up to date", tenants.len())?;
             return Ok(ExitCode::SUCCESS);
         }
-        let reports = repo.rewrite_tenants(&names)?;
-        let refs: Vec<&str> = names.iter().map(String::as_str).collect();
-        let registered = repo.register(&refs)?;
+        let reports = repo.write_loaded(&tenants)?;
+        let names: Vec<&str> = tenants.iter().map(|t| t.resolved.name.as_str()).collect();
+        let registered = repo.register(&names)?;
         for mut report in reports {
             report.registered = registered.contains(&report.tenant);
             print_report(&mut out, &report)?;
@@ -190,25 +241,32 @@ pub fn render(args: RenderArgs) -> anyhow::Result<ExitCode> {
 
 pub fn offboard(args: OffboardArgs) -> anyhow::Result<ExitCode> {
     if !args.gitops_only {
-        bail!(
-            "offboarding from a cluster is not available in this build yet; run `tenantry offboard {} --gitops-only` to remove its GitOps files",
-            args.name
-        );
+        return crate::cluster_commands::offboard(args);
     }
     Repo::check_name(&args.name)?;
     let repo = Repo::open(&args.repo.repo, false)?;
     let (removed_dir, unregistered) = repo.remove_tenant(&args.name)?;
-    let mut out = std::io::stdout().lock();
-    if !removed_dir && !unregistered {
-        if args.ignore_not_found {
-            writeln!(out, "tenant {}: not found, nothing to remove", args.name)?;
-            return Ok(ExitCode::SUCCESS);
-        }
+    let found = removed_dir || unregistered;
+    if !found && !args.ignore_not_found {
         bail!(
             "no tenant named {:?} in {} (use --ignore-not-found to accept that)",
             args.name,
             display(&repo.tenants_dir())
         );
+    }
+    if args.cluster.cluster.output == Output::Json {
+        print_json(&serde_json::json!({
+            "command": "offboard",
+            "tenant": args.name,
+            "gitops": { "removedDirectory": removed_dir, "unregistered": unregistered },
+            "result": if found { "ok" } else { "not-found" },
+        }))?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut out = std::io::stdout().lock();
+    if !found {
+        writeln!(out, "tenant {}: not found, nothing to remove", args.name)?;
+        return Ok(ExitCode::SUCCESS);
     }
     let mut parts = Vec::new();
     if removed_dir {

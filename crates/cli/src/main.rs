@@ -6,8 +6,11 @@
 //! it reads or writes goes through `tenantry-gitops`.
 #![forbid(unsafe_code)]
 
+mod check;
+mod cluster_commands;
 mod gitops_commands;
 mod spec_flags;
+mod webhook;
 
 use std::process::ExitCode;
 
@@ -27,7 +30,7 @@ pub const EXIT_ERROR: u8 = 2;
 layer of isolation a shared Kubernetes cluster needs: namespaces with Pod Security, quota, \
 limits, RBAC, a locked-down ServiceAccount, default-deny network policy, secrets wiring and \
 GitOps delivery. Platform defaults live in tenantry.yaml at the repository root.",
-    after_help = "Examples:\n  tenantry onboard shop --gitops-only          write tenants/shop/ in the current repository\n  tenantry render shop                         print shop's objects as YAML\n  tenantry render --check                      fail if any rendered file is stale (CI)\n  tenantry offboard shop --gitops-only         remove tenants/shop/ and its registration"
+    after_help = "Examples:\n  tenantry onboard shop --gitops-only          write tenants/shop/ in the current repository\n  tenantry onboard shop                        also apply it and issue out/tenant-shop.kubeconfig\n  tenantry render shop                         print shop's objects as YAML\n  tenantry render --check                      fail if any rendered file is stale (CI)\n  tenantry check deploy/                       judge manifests against the guardrails (CI)\n  tenantry apply --all --prune                 converge every tenant on the cluster\n  tenantry offboard shop                       prune it, revoke its credential, remove its files"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -36,9 +39,10 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Onboard a tenant: write its declaration and rendered GitOps files.
+    /// Onboard a tenant: write its GitOps files and, unless --gitops-only, apply every layer to
+    /// the cluster and issue a namespace-scoped kubeconfig.
     #[command(
-        after_help = "Examples:\n  tenantry onboard shop --gitops-only\n  tenantry onboard shop --gitops-only --mesh --owner group:team-shop\n  tenantry onboard legacy --gitops-only --allow-root --namespace legacy-dev --namespace legacy-prod\n  tenantry onboard blog --gitops-only --delivery argocd --source-url https://github.com/acme/blog.git\n\nRe-running with the same flags writes nothing and says `unchanged`. Flags change only the\nfields they name; fields edited by hand in tenant.yaml are kept."
+        after_help = "Examples:\n  tenantry onboard shop                         write tenants/shop/, apply it, write out/tenant-shop.kubeconfig\n  tenantry onboard shop --context prod --token-duration 1h\n  tenantry onboard shop --gitops-only\n  tenantry onboard shop --gitops-only --mesh --owner group:team-shop\n  tenantry onboard legacy --gitops-only --allow-root --namespace legacy-dev --namespace legacy-prod\n  tenantry onboard blog --gitops-only --delivery argocd --source-url https://github.com/acme/blog.git\n\nRe-running with the same flags writes nothing and says `unchanged`. Flags change only the\nfields they name; fields edited by hand in tenant.yaml are kept."
     )]
     Onboard(Box<gitops_commands::OnboardArgs>),
     /// Print the rendered objects of tenants as multi-document YAML, or rewrite/check the files.
@@ -46,14 +50,36 @@ enum Command {
         after_help = "Examples:\n  tenantry render                 every tenant, on stdout\n  tenantry render shop blog       two tenants\n  tenantry render --write         re-render every tenants/<name>/ after editing tenantry.yaml\n  tenantry render --check         exit 1 listing stale files (for CI)"
     )]
     Render(gitops_commands::RenderArgs),
-    /// Offboard a tenant: remove its GitOps directory and registration.
+    /// Offboard a tenant: prune it from the cluster and revoke its credentials (unless
+    /// --gitops-only), and remove its GitOps directory and registration.
     #[command(
-        after_help = "Examples:\n  tenantry offboard shop --gitops-only\n\nRe-running after an interruption finishes the removal."
+        after_help = "Examples:\n  tenantry offboard shop                     delete, revoke, wait, then list leftovers\n  tenantry offboard shop --keep-gitops       leave tenants/shop/ for a pull request to remove\n  tenantry offboard shop --gitops-only       only remove tenants/shop/ and its registration\n\nRe-running after an interruption finishes the removal."
     )]
     Offboard(gitops_commands::OffboardArgs),
     /// Print the Tenant CustomResourceDefinition.
     #[command(after_help = "Examples:\n  tenantry crd | kubectl apply --server-side -f -")]
     Crd,
+    /// Check manifests against the guardrails enforced at admission (Pod Security and the
+    /// platform's policies), for a tenant's CI.
+    #[command(
+        after_help = "Examples:\n  tenantry check deploy/                                 every manifest under deploy/ (follows kustomization.yaml)\n  kustomize build deploy | tenantry check -              judge the built result from stdin\n  tenantry check --tenant shop --repo ../platform deploy/ as tenant shop (registries, ServiceAccount, level)\n  tenantry check --policy pod-security --level baseline --version v1.30 pod.yaml\n  tenantry check --format sarif deploy/ > tenantry.sarif  for GitHub code scanning\n  tenantry check --repo-name shop deploy/                 also check the tenant repository contract\n\nExit status: 0 no violations (warnings allowed), 1 violations, 2 unreadable input.\nPolicies: pod-security, require-requests-limits, allowed-registries, no-nodeport,\nno-loadbalancer, no-external-ips, image-pull-policy-always, require-digest,\nrestrict-secret-stores, flux-lockdown, gateway-parent, protect-platform-objects (admission\nonly), tenant-repo-contract (with --repo-name)."
+    )]
+    Check(Box<check::CheckArgs>),
+    /// Serve the validating admission webhook over HTTPS, or print its install manifests.
+    #[command(
+        after_help = "Examples:\n  tenantry webhook --tls-cert tls.crt --tls-key tls.key                  serve on 0.0.0.0:8443\n  tenantry webhook --config tenantry.yaml --tls-cert tls.crt --tls-key tls.key\n  tenantry webhook manifests --config tenantry.yaml | kubectl apply --server-side -f -\n\nNamespace labels come from a watch (in-cluster config or KUBECONFIG); without cluster access\nevery namespace is judged by the platform defaults. Endpoints: POST /validate, /healthz,\n/readyz (true once the namespace list has synced), /metrics (Prometheus)."
+    )]
+    Webhook(webhook::WebhookArgs),
+    /// Converge tenants on the cluster: print the plan, then apply only what differs.
+    #[command(
+        after_help = "Examples:\n  tenantry apply shop                    converge one tenant\n  tenantry apply --all                   converge every tenant of the repository\n  tenantry apply --all --prune           also delete what tenants no longer declare\n  tenantry apply --all --dry-run         validate every write with a server-side dry run\n\nA converged tenant costs reads only: nothing is sent when nothing differs."
+    )]
+    Apply(cluster_commands::ApplyArgs),
+    /// Issue a fresh namespace-scoped kubeconfig for a tenant (out/tenant-<name>.kubeconfig).
+    #[command(
+        after_help = "Examples:\n  tenantry kubeconfig shop\n  tenantry kubeconfig shop --duration 30m\n\nThe token is bound to the tenant's ServiceAccount and expires (8h by default, at most\ncredentials.maxTokenDuration); its scope is checked with the new token before it is kept."
+    )]
+    Kubeconfig(cluster_commands::KubeconfigArgs),
 }
 
 fn main() -> ExitCode {
@@ -64,12 +90,20 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
+    // One TLS implementation for the whole process (ring), installed before anything opens a
+    // connection: kube's client takes the process default and the webhook server is given
+    // it explicitly. See `tenantry_admission::tls::install_crypto_provider` for why.
+    tenantry_admission::tls::install_crypto_provider();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Onboard(args) => gitops_commands::onboard(*args),
         Command::Render(args) => gitops_commands::render(args),
         Command::Offboard(args) => gitops_commands::offboard(args),
         Command::Crd => gitops_commands::crd(),
+        Command::Check(args) => check::check(*args),
+        Command::Webhook(args) => webhook::run(args),
+        Command::Apply(args) => cluster_commands::apply(args),
+        Command::Kubeconfig(args) => cluster_commands::kubeconfig(args),
     };
     match result {
         Ok(code) => code,

@@ -29,7 +29,13 @@ fn stderr(o: &Output) -> String {
 
 #[track_caller]
 fn ok(o: Output) -> String {
-    assert!(o.status.success(), "exit {:?}\nstdout:\n{}\nstderr:\n{}", o.status.code(), stdout(&o), stderr(&o));
+    assert!(
+        o.status.success(),
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        o.status.code(),
+        stdout(&o),
+        stderr(&o)
+    );
     stdout(&o)
 }
 
@@ -38,14 +44,19 @@ fn snapshot(dir: &Path) -> BTreeMap<PathBuf, (Vec<u8>, SystemTime)> {
     let mut out = BTreeMap::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
-        let Ok(entries) = fs::read_dir(&d) else { continue };
+        let Ok(entries) = fs::read_dir(&d) else {
+            continue;
+        };
         for e in entries {
             let p = e.unwrap().path();
             if p.is_dir() {
                 stack.push(p);
             } else {
                 let meta = fs::metadata(&p).unwrap();
-                out.insert(p.strip_prefix(dir).unwrap().to_path_buf(), (fs::read(&p).unwrap(), meta.modified().unwrap()));
+                out.insert(
+                    p.strip_prefix(dir).unwrap().to_path_buf(),
+                    (fs::read(&p).unwrap(), meta.modified().unwrap()),
+                );
             }
         }
     }
@@ -53,18 +64,30 @@ fn snapshot(dir: &Path) -> BTreeMap<PathBuf, (Vec<u8>, SystemTime)> {
 }
 
 fn listed_resources(kustomization: &Path) -> Vec<String> {
-    let doc: serde_json::Value = serde_saphyr::from_str(&fs::read_to_string(kustomization).unwrap()).unwrap();
-    doc["resources"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_owned()).collect()
+    let doc: serde_json::Value =
+        serde_saphyr::from_str(&fs::read_to_string(kustomization).unwrap()).unwrap();
+    doc["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_owned())
+        .collect()
 }
 
 #[test]
 fn onboard_writes_a_complete_registered_tenant_tree() {
     let repo = tempfile::tempdir().unwrap();
     let out = ok(tenantry(repo.path(), &["onboard", "shop", "--gitops-only"]));
-    assert!(out.contains("tenantry.yaml with the built-in defaults"), "{out}");
+    assert!(
+        out.contains("tenantry.yaml with the built-in defaults"),
+        "{out}"
+    );
     assert!(out.contains("tenant shop: created"), "{out}");
     assert!(repo.path().join("tenantry.yaml").is_file());
-    assert_eq!(listed_resources(&repo.path().join("tenants/kustomization.yaml")), ["shop/"]);
+    assert_eq!(
+        listed_resources(&repo.path().join("tenants/kustomization.yaml")),
+        ["shop/"]
+    );
 
     let dir = repo.path().join("tenants/shop");
     let listed = listed_resources(&dir.join("kustomization.yaml"));
@@ -76,25 +99,56 @@ fn onboard_writes_a_complete_registered_tenant_tree() {
     on_disk.sort();
     let mut sorted = listed.clone();
     sorted.sort();
-    assert_eq!(sorted, on_disk, "kustomization lists exactly the rendered files");
+    assert_eq!(
+        sorted, on_disk,
+        "kustomization lists exactly the rendered files"
+    );
     assert_eq!(listed[0], "namespace.shop.yaml", "namespace first");
-    for kind in ["resourcequota", "limitrange", "rolebinding", "serviceaccount", "networkpolicy", "externalsecret", "ocirepository", "kustomization."] {
-        assert!(listed.iter().any(|f| f.starts_with(kind)), "no {kind} file in {listed:?}");
+    for kind in [
+        "resourcequota",
+        "limitrange",
+        "rolebinding",
+        "serviceaccount",
+        "networkpolicy",
+        "externalsecret",
+        "ocirepository",
+        "kustomization.",
+    ] {
+        assert!(
+            listed.iter().any(|f| f.starts_with(kind)),
+            "no {kind} file in {listed:?}"
+        );
     }
     let tenant = fs::read_to_string(dir.join("tenant.yaml")).unwrap();
-    assert!(tenant.contains("kind: Tenant") && tenant.contains("name: shop"), "{tenant}");
+    assert!(
+        tenant.contains("kind: Tenant") && tenant.contains("name: shop"),
+        "{tenant}"
+    );
 }
 
 #[test]
 fn re_onboarding_with_the_same_input_writes_nothing() {
     let repo = tempfile::tempdir().unwrap();
-    let args = ["onboard", "shop", "--gitops-only", "--mesh", "--owner", "group:team-shop", "--namespace", "shop-dev"];
+    let args = [
+        "onboard",
+        "shop",
+        "--gitops-only",
+        "--mesh",
+        "--owner",
+        "group:team-shop",
+        "--namespace",
+        "shop-dev",
+    ];
     ok(tenantry(repo.path(), &args));
     let before = snapshot(repo.path());
     std::thread::sleep(std::time::Duration::from_millis(20));
     let out = ok(tenantry(repo.path(), &args));
     assert_eq!(out.trim(), "tenant shop: unchanged");
-    assert_eq!(before, snapshot(repo.path()), "bytes and modification times unchanged");
+    assert_eq!(
+        before,
+        snapshot(repo.path()),
+        "bytes and modification times unchanged"
+    );
 }
 
 #[test]
@@ -103,38 +157,94 @@ fn changed_input_rewrites_only_what_changed() {
     ok(tenantry(repo.path(), &["onboard", "shop", "--gitops-only"]));
     let before = snapshot(repo.path());
     std::thread::sleep(std::time::Duration::from_millis(20));
-    let out = ok(tenantry(repo.path(), &["onboard", "shop", "--gitops-only", "--mesh"]));
+    let out = ok(tenantry(
+        repo.path(),
+        &["onboard", "shop", "--gitops-only", "--mesh"],
+    ));
     let after = snapshot(repo.path());
-    let changed: Vec<&PathBuf> = after.keys().filter(|p| before.get(*p) != after.get(*p)).collect();
+    let changed: Vec<&PathBuf> = after
+        .keys()
+        .filter(|p| before.get(*p) != after.get(*p))
+        .collect();
     assert_eq!(
         changed,
-        [Path::new("tenants/shop/namespace.shop.yaml"), Path::new("tenants/shop/tenant.yaml")],
+        [
+            Path::new("tenants/shop/namespace.shop.yaml"),
+            Path::new("tenants/shop/tenant.yaml")
+        ],
         "{out}"
     );
     assert!(out.contains("updated 2 files"), "{out}");
-    assert!(out.contains("updated tenants/shop/namespace.shop.yaml"), "{out}");
-    assert!(fs::read_to_string(repo.path().join("tenants/shop/namespace.shop.yaml")).unwrap().contains("istio-injection: enabled"));
+    assert!(
+        out.contains("updated tenants/shop/namespace.shop.yaml"),
+        "{out}"
+    );
+    assert!(
+        fs::read_to_string(repo.path().join("tenants/shop/namespace.shop.yaml"))
+            .unwrap()
+            .contains("istio-injection: enabled")
+    );
 }
 
 #[test]
 fn objects_no_longer_rendered_are_removed() {
     let repo = tempfile::tempdir().unwrap();
-    ok(tenantry(repo.path(), &["onboard", "shop", "--gitops-only", "--namespace", "shop-dev", "--openbao"]));
-    assert!(repo.path().join("tenants/shop/namespace.shop-dev.yaml").is_file());
-    assert!(repo.path().join("tenants/shop/openbao-policy.hcl").is_file());
+    ok(tenantry(
+        repo.path(),
+        &[
+            "onboard",
+            "shop",
+            "--gitops-only",
+            "--namespace",
+            "shop-dev",
+            "--openbao",
+        ],
+    ));
+    assert!(
+        repo.path()
+            .join("tenants/shop/namespace.shop-dev.yaml")
+            .is_file()
+    );
+    assert!(
+        repo.path()
+            .join("tenants/shop/openbao-policy.hcl")
+            .is_file()
+    );
     // Hand-edit the declaration: drop the extra namespace and OpenBao.
     let path = repo.path().join("tenants/shop/tenant.yaml");
-    let text = fs::read_to_string(&path).unwrap().replace("  namespaces:\n  - shop-dev\n", "").replace("openbao: true", "openbao: false");
+    let text = fs::read_to_string(&path)
+        .unwrap()
+        .replace("  namespaces:\n  - shop-dev\n", "")
+        .replace("openbao: true", "openbao: false");
     fs::write(&path, format!("# hand edited\n{text}")).unwrap();
     let out = ok(tenantry(repo.path(), &["render", "--write"]));
-    assert!(out.contains("removed tenants/shop/namespace.shop-dev.yaml"), "{out}");
-    assert!(out.contains("removed tenants/shop/openbao-policy.hcl"), "{out}");
-    assert!(!repo.path().join("tenants/shop/namespace.shop-dev.yaml").exists());
-    assert!(fs::read_to_string(&path).unwrap().starts_with("# hand edited"), "tenant.yaml is the user's");
+    assert!(
+        out.contains("removed tenants/shop/namespace.shop-dev.yaml"),
+        "{out}"
+    );
+    assert!(
+        out.contains("removed tenants/shop/openbao-policy.hcl"),
+        "{out}"
+    );
+    assert!(
+        !repo
+            .path()
+            .join("tenants/shop/namespace.shop-dev.yaml")
+            .exists()
+    );
+    assert!(
+        fs::read_to_string(&path)
+            .unwrap()
+            .starts_with("# hand edited"),
+        "tenant.yaml is the user's"
+    );
     let hand_written = repo.path().join("tenants/shop/NOTES.md");
     fs::write(&hand_written, "mine").unwrap();
     ok(tenantry(repo.path(), &["render", "--write"]));
-    assert!(hand_written.exists(), "files Tenantry did not render are never removed");
+    assert!(
+        hand_written.exists(),
+        "files Tenantry did not render are never removed"
+    );
 }
 
 #[test]
@@ -148,7 +258,10 @@ fn registration_keeps_other_entries_and_comments() {
         fs::read_to_string(&reg).unwrap(),
         "# our tenants\napiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - alpha/ # first\n  - mike/\n  - zulu/\n"
     );
-    ok(tenantry(repo.path(), &["offboard", "mike", "--gitops-only"]));
+    ok(tenantry(
+        repo.path(),
+        &["offboard", "mike", "--gitops-only"],
+    ));
     assert_eq!(
         fs::read_to_string(&reg).unwrap(),
         "# our tenants\napiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - alpha/ # first\n  - zulu/\n"
@@ -160,15 +273,31 @@ fn offboard_removes_the_directory_and_registration() {
     let repo = tempfile::tempdir().unwrap();
     ok(tenantry(repo.path(), &["onboard", "shop", "--gitops-only"]));
     ok(tenantry(repo.path(), &["onboard", "blog", "--gitops-only"]));
-    let out = ok(tenantry(repo.path(), &["offboard", "shop", "--gitops-only"]));
-    assert!(out.contains("removed") && out.contains("unregistered"), "{out}");
+    let out = ok(tenantry(
+        repo.path(),
+        &["offboard", "shop", "--gitops-only"],
+    ));
+    assert!(
+        out.contains("removed") && out.contains("unregistered"),
+        "{out}"
+    );
     assert!(!repo.path().join("tenants/shop").exists());
-    assert_eq!(listed_resources(&repo.path().join("tenants/kustomization.yaml")), ["blog/"]);
+    assert_eq!(
+        listed_resources(&repo.path().join("tenants/kustomization.yaml")),
+        ["blog/"]
+    );
 
     let again = tenantry(repo.path(), &["offboard", "shop", "--gitops-only"]);
     assert_eq!(again.status.code(), Some(2));
-    assert!(stderr(&again).contains("no tenant named \"shop\""), "{}", stderr(&again));
-    ok(tenantry(repo.path(), &["offboard", "shop", "--gitops-only", "--ignore-not-found"]));
+    assert!(
+        stderr(&again).contains("no tenant named \"shop\""),
+        "{}",
+        stderr(&again)
+    );
+    ok(tenantry(
+        repo.path(),
+        &["offboard", "shop", "--gitops-only", "--ignore-not-found"],
+    ));
 }
 
 #[test]
@@ -176,7 +305,10 @@ fn offboard_finishes_an_interrupted_removal() {
     let repo = tempfile::tempdir().unwrap();
     ok(tenantry(repo.path(), &["onboard", "shop", "--gitops-only"]));
     fs::remove_dir_all(repo.path().join("tenants/shop")).unwrap();
-    let out = ok(tenantry(repo.path(), &["offboard", "shop", "--gitops-only"]));
+    let out = ok(tenantry(
+        repo.path(),
+        &["offboard", "shop", "--gitops-only"],
+    ));
     assert!(out.contains("unregistered"), "{out}");
 }
 
@@ -186,9 +318,17 @@ fn refused(repo: &Path, args: &[&str], mentions: &[&str]) {
     let before = snapshot(repo);
     let o = tenantry(repo, args);
     let err = stderr(&o);
-    assert_eq!(o.status.code(), Some(2), "{args:?}\nstdout: {}\nstderr: {err}", stdout(&o));
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "{args:?}\nstdout: {}\nstderr: {err}",
+        stdout(&o)
+    );
     for m in mentions {
-        assert!(err.contains(m), "{args:?}: stderr does not mention {m:?}:\n{err}");
+        assert!(
+            err.contains(m),
+            "{args:?}: stderr does not mention {m:?}:\n{err}"
+        );
     }
     assert_eq!(before, snapshot(repo), "{args:?} wrote something");
 }
@@ -197,58 +337,196 @@ fn refused(repo: &Path, args: &[&str], mentions: &[&str]) {
 fn bad_input_is_refused_with_file_field_and_nothing_written() {
     let repo = tempfile::tempdir().unwrap();
     let r = repo.path();
-    refused(r, &["onboard", "../x", "--gitops-only"], &["tenant name \"../x\"", "DNS-1123"]);
+    refused(
+        r,
+        &["onboard", "../x", "--gitops-only"],
+        &["tenant name \"../x\"", "DNS-1123"],
+    );
     refused(r, &["onboard", "Shop", "--gitops-only"], &["lower-case"]);
-    refused(r, &["onboard", "kube-system", "--gitops-only"], &["tenants/kube-system/tenant.yaml", "metadata.name", "reserved"]);
-    refused(r, &["onboard", &"a".repeat(64), "--gitops-only"], &["at most 63"]);
-    refused(r, &["onboard", "shop", "--gitops-only", "--namespace", "other"], &["tenants/shop/tenant.yaml", "spec.namespaces[0]", "start with \"shop-\""]);
-    refused(r, &["onboard", "shop", "--gitops-only", "--delivery", "flux-git"], &["spec.delivery.fluxGit.url", "required"]);
-    refused(r, &["onboard", "shop", "--gitops-only", "--delivery", "flux-oci", "--semver", "newest"], &["spec.delivery.fluxOCI.semver"]);
-    refused(r, &["onboard", "shop", "--gitops-only", "--delivery", "argocd", "--source-url", "ftp://x/y"], &["spec.delivery.argoCD.repoURL", "scheme"]);
-    refused(r, &["onboard", "shop", "--gitops-only", "--grant", "root"], &["spec.rbac.grants[0]", "not defined"]);
-    refused(r, &["onboard", "shop", "--gitops-only", "--owner", "robot:x"], &["owner kind"]);
-    refused(r, &["onboard", "shop", "--gitops-only", "--delivery", "argocd", "--source-url", "https://g.example/x.git", "--source-path", "../../etc"], &["spec.delivery.argoCD.path", "relative path"]);
-    assert!(snapshot(r).is_empty(), "no tenantry.yaml was created by failed onboards");
+    refused(
+        r,
+        &["onboard", "kube-system", "--gitops-only"],
+        &[
+            "tenants/kube-system/tenant.yaml",
+            "metadata.name",
+            "reserved",
+        ],
+    );
+    refused(
+        r,
+        &["onboard", &"a".repeat(64), "--gitops-only"],
+        &["at most 63"],
+    );
+    refused(
+        r,
+        &["onboard", "shop", "--gitops-only", "--namespace", "other"],
+        &[
+            "tenants/shop/tenant.yaml",
+            "spec.namespaces[0]",
+            "start with \"shop-\"",
+        ],
+    );
+    refused(
+        r,
+        &["onboard", "shop", "--gitops-only", "--delivery", "flux-git"],
+        &["spec.delivery.fluxGit.url", "required"],
+    );
+    refused(
+        r,
+        &[
+            "onboard",
+            "shop",
+            "--gitops-only",
+            "--delivery",
+            "flux-oci",
+            "--semver",
+            "newest",
+        ],
+        &["spec.delivery.fluxOCI.semver"],
+    );
+    refused(
+        r,
+        &[
+            "onboard",
+            "shop",
+            "--gitops-only",
+            "--delivery",
+            "argocd",
+            "--source-url",
+            "ftp://x/y",
+        ],
+        &["spec.delivery.argoCD.repoURL", "scheme"],
+    );
+    refused(
+        r,
+        &["onboard", "shop", "--gitops-only", "--grant", "root"],
+        &["spec.rbac.grants[0]", "not defined"],
+    );
+    refused(
+        r,
+        &["onboard", "shop", "--gitops-only", "--owner", "robot:x"],
+        &["owner kind"],
+    );
+    refused(
+        r,
+        &[
+            "onboard",
+            "shop",
+            "--gitops-only",
+            "--delivery",
+            "argocd",
+            "--source-url",
+            "https://g.example/x.git",
+            "--source-path",
+            "../../etc",
+        ],
+        &["spec.delivery.argoCD.path", "relative path"],
+    );
+    assert!(
+        snapshot(r).is_empty(),
+        "no tenantry.yaml was created by failed onboards"
+    );
 
     // Errors in files the user wrote.
     ok(tenantry(r, &["onboard", "shop", "--gitops-only"]));
     let platform = r.join("tenantry.yaml");
     let good = fs::read_to_string(&platform).unwrap();
     fs::write(&platform, format!("{good}colour: blue\n")).unwrap();
-    refused(r, &["onboard", "blog", "--gitops-only"], &["tenantry.yaml", "unknown field", "colour"]);
-    fs::write(&platform, good.replace("tenantsDir: tenants", "tenantsDir: ../outside")).unwrap();
-    refused(r, &["onboard", "blog", "--gitops-only"], &["tenantry.yaml", "tenantsDir", "relative"]);
+    refused(
+        r,
+        &["onboard", "blog", "--gitops-only"],
+        &["tenantry.yaml", "unknown field", "colour"],
+    );
+    fs::write(
+        &platform,
+        good.replace("tenantsDir: tenants", "tenantsDir: ../outside"),
+    )
+    .unwrap();
+    refused(
+        r,
+        &["onboard", "blog", "--gitops-only"],
+        &["tenantry.yaml", "tenantsDir", "relative"],
+    );
     fs::write(&platform, &good).unwrap();
 
     let tenant = r.join("tenants/shop/tenant.yaml");
     let good_tenant = fs::read_to_string(&tenant).unwrap();
     fs::write(&tenant, "apiVersion: tenantry.dev/v1alpha1\nkind: Tenant\nmetadata:\n  name: shop\nspec:\n  quota:\n    requests:\n      cpu: 2x\n").unwrap();
-    refused(r, &["onboard", "shop", "--gitops-only"], &["tenants/shop/tenant.yaml", "spec.quota.requests.cpu", "not a quantity"]);
-    refused(r, &["render"], &["tenants/shop/tenant.yaml", "spec.quota.requests.cpu"]);
+    refused(
+        r,
+        &["onboard", "shop", "--gitops-only"],
+        &[
+            "tenants/shop/tenant.yaml",
+            "spec.quota.requests.cpu",
+            "not a quantity",
+        ],
+    );
+    refused(
+        r,
+        &["render"],
+        &["tenants/shop/tenant.yaml", "spec.quota.requests.cpu"],
+    );
     fs::write(&tenant, "apiVersion: tenantry.dev/v1alpha1\nkind: Tenant\nmetadata:\n  name: shop\nspec:\n  mesh: [\n").unwrap();
-    refused(r, &["onboard", "shop", "--gitops-only"], &["tenants/shop/tenant.yaml:"]);
+    refused(
+        r,
+        &["onboard", "shop", "--gitops-only"],
+        &["tenants/shop/tenant.yaml:"],
+    );
     fs::write(&tenant, good_tenant.replace("name: shop", "name: other")).unwrap();
-    refused(r, &["render"], &["tenants/shop/tenant.yaml", "metadata.name", "must match"]);
+    refused(
+        r,
+        &["render"],
+        &["tenants/shop/tenant.yaml", "metadata.name", "must match"],
+    );
 }
 
 #[test]
 fn a_namespace_belongs_to_one_tenant() {
     let repo = tempfile::tempdir().unwrap();
-    ok(tenantry(repo.path(), &["onboard", "shop", "--gitops-only", "--namespace", "shop-dev"]));
-    refused(repo.path(), &["onboard", "shop-dev", "--gitops-only"], &["namespace \"shop-dev\"", "shop and shop-dev"]);
+    ok(tenantry(
+        repo.path(),
+        &[
+            "onboard",
+            "shop",
+            "--gitops-only",
+            "--namespace",
+            "shop-dev",
+        ],
+    ));
+    refused(
+        repo.path(),
+        &["onboard", "shop-dev", "--gitops-only"],
+        &["namespace \"shop-dev\"", "shop and shop-dev"],
+    );
     // A shared prefix without a `-` boundary is another tenant's business.
-    ok(tenantry(repo.path(), &["onboard", "shopping", "--gitops-only"]));
-    ok(tenantry(repo.path(), &["onboard", "blog-x", "--gitops-only"]));
-    refused(repo.path(), &["onboard", "blog", "--gitops-only", "--namespace", "blog-x"], &["namespace \"blog-x\"", "blog and blog-x"]);
+    ok(tenantry(
+        repo.path(),
+        &["onboard", "shopping", "--gitops-only"],
+    ));
+    ok(tenantry(
+        repo.path(),
+        &["onboard", "blog-x", "--gitops-only"],
+    ));
+    refused(
+        repo.path(),
+        &["onboard", "blog", "--gitops-only", "--namespace", "blog-x"],
+        &["namespace \"blog-x\"", "blog and blog-x"],
+    );
 }
 
 #[test]
 fn writes_leave_no_temporary_files() {
     let repo = tempfile::tempdir().unwrap();
     for name in ["a1", "b2", "c3"] {
-        ok(tenantry(repo.path(), &["onboard", name, "--gitops-only", "--openbao"]));
+        ok(tenantry(
+            repo.path(),
+            &["onboard", name, "--gitops-only", "--openbao"],
+        ));
     }
-    let leftovers: Vec<_> = snapshot(repo.path()).into_keys().filter(|p| p.to_string_lossy().contains(".tmp")).collect();
+    let leftovers: Vec<_> = snapshot(repo.path())
+        .into_keys()
+        .filter(|p| p.to_string_lossy().contains(".tmp"))
+        .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
 
@@ -256,16 +534,35 @@ fn writes_leave_no_temporary_files() {
 fn render_prints_every_tenant_as_multi_document_yaml() {
     let repo = tempfile::tempdir().unwrap();
     ok(tenantry(repo.path(), &["onboard", "shop", "--gitops-only"]));
-    ok(tenantry(repo.path(), &["onboard", "blog", "--gitops-only", "--delivery", "none"]));
+    ok(tenantry(
+        repo.path(),
+        &["onboard", "blog", "--gitops-only", "--delivery", "none"],
+    ));
     let all = ok(tenantry(repo.path(), &["render"]));
     let docs: Vec<serde_json::Value> = serde_saphyr::from_multiple(&all).unwrap();
-    assert!(docs.iter().any(|d| d["metadata"]["name"] == "shop" && d["kind"] == "Namespace"));
-    assert!(docs.iter().any(|d| d["metadata"]["name"] == "blog" && d["kind"] == "Namespace"));
-    assert!(docs.iter().all(|d| d["kind"] != "Kustomization" || d["metadata"]["namespace"] == "shop"));
+    assert!(
+        docs.iter()
+            .any(|d| d["metadata"]["name"] == "shop" && d["kind"] == "Namespace")
+    );
+    assert!(
+        docs.iter()
+            .any(|d| d["metadata"]["name"] == "blog" && d["kind"] == "Namespace")
+    );
+    assert!(
+        docs.iter()
+            .all(|d| d["kind"] != "Kustomization" || d["metadata"]["namespace"] == "shop")
+    );
     let one = ok(tenantry(repo.path(), &["render", "blog"]));
     let docs: Vec<serde_json::Value> = serde_saphyr::from_multiple(&one).unwrap();
-    assert!(docs.iter().all(|d| d["metadata"]["labels"]["tenantry.dev/tenant"] == "blog"));
-    refused(repo.path(), &["render", "nobody"], &["no tenant named \"nobody\""]);
+    assert!(
+        docs.iter()
+            .all(|d| d["metadata"]["labels"]["tenantry.dev/tenant"] == "blog")
+    );
+    refused(
+        repo.path(),
+        &["render", "nobody"],
+        &["no tenant named \"nobody\""],
+    );
 }
 
 #[test]
@@ -277,23 +574,42 @@ fn render_check_finds_stale_files_and_render_write_fixes_them() {
 
     // A platform-wide change: every tenant's quota file goes stale.
     let platform = repo.path().join("tenantry.yaml");
-    let text = fs::read_to_string(&platform).unwrap().replace("pods: 50", "pods: 70");
+    let text = fs::read_to_string(&platform)
+        .unwrap()
+        .replace("pods: 50", "pods: 70");
     fs::write(&platform, text).unwrap();
     let check = tenantry(repo.path(), &["render", "--check"]);
     assert_eq!(check.status.code(), Some(1));
     let out = stdout(&check);
-    assert!(out.contains("tenants/shop/resourcequota.shop.tenantry-quota.yaml: stale"), "{out}");
-    assert!(out.contains("tenants/blog/resourcequota.blog.tenantry-quota.yaml: stale"), "{out}");
+    assert!(
+        out.contains("tenants/shop/resourcequota.shop.tenantry-quota.yaml: stale"),
+        "{out}"
+    );
+    assert!(
+        out.contains("tenants/blog/resourcequota.blog.tenantry-quota.yaml: stale"),
+        "{out}"
+    );
 
     let write = ok(tenantry(repo.path(), &["render", "--write"]));
-    assert!(write.contains("tenant blog: updated 1 file") && write.contains("tenant shop: updated 1 file"), "{write}");
+    assert!(
+        write.contains("tenant blog: updated 1 file")
+            && write.contains("tenant shop: updated 1 file"),
+        "{write}"
+    );
     assert!(ok(tenantry(repo.path(), &["render", "--check"])).contains("up to date"));
-    assert!(ok(tenantry(repo.path(), &["render", "--write"])).lines().all(|l| l.ends_with("unchanged")));
+    assert!(
+        ok(tenantry(repo.path(), &["render", "--write"]))
+            .lines()
+            .all(|l| l.ends_with("unchanged"))
+    );
 }
 
 #[test]
 fn crd_prints_the_tenant_custom_resource_definition() {
-    let out = Command::new(env!("CARGO_BIN_EXE_tenantry")).arg("crd").output().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_tenantry"))
+        .arg("crd")
+        .output()
+        .unwrap();
     assert!(out.status.success());
     let crd: serde_json::Value = serde_saphyr::from_str(&stdout(&out)).unwrap();
     assert_eq!(crd["kind"], "CustomResourceDefinition");
@@ -303,9 +619,63 @@ fn crd_prints_the_tenant_custom_resource_definition() {
 
 #[test]
 fn every_command_has_help_with_an_example() {
-    for cmd in [&["--help"][..], &["onboard", "--help"], &["render", "--help"], &["offboard", "--help"], &["crd", "--help"]] {
-        let out = Command::new(env!("CARGO_BIN_EXE_tenantry")).args(cmd).output().unwrap();
+    for cmd in [
+        &["--help"][..],
+        &["onboard", "--help"],
+        &["render", "--help"],
+        &["offboard", "--help"],
+        &["crd", "--help"],
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_tenantry"))
+            .args(cmd)
+            .output()
+            .unwrap();
         assert!(out.status.success(), "{cmd:?}");
-        assert!(stdout(&out).contains("Examples:"), "{cmd:?} has no example:\n{}", stdout(&out));
+        assert!(
+            stdout(&out).contains("Examples:"),
+            "{cmd:?} has no example:\n{}",
+            stdout(&out)
+        );
     }
+}
+
+#[test]
+fn output_json_reports_what_changed() {
+    let repo = tempfile::tempdir().unwrap();
+    let first: serde_json::Value = serde_json::from_str(&ok(tenantry(
+        repo.path(),
+        &["onboard", "shop", "--gitops-only", "--output", "json"],
+    )))
+    .unwrap();
+    assert_eq!(first["result"], "ok");
+    assert!(
+        first["platformFileCreated"]
+            .as_str()
+            .unwrap()
+            .ends_with("tenantry.yaml")
+    );
+    assert_eq!(first["gitops"]["registered"], true);
+    assert!(
+        first["gitops"]["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["change"] == "created")
+    );
+    let again: serde_json::Value = serde_json::from_str(&ok(tenantry(
+        repo.path(),
+        &["onboard", "shop", "--gitops-only", "--output", "json"],
+    )))
+    .unwrap();
+    assert_eq!(again["gitops"]["changes"], serde_json::json!([]));
+    assert_eq!(again["platformFileCreated"], serde_json::Value::Null);
+    let gone: serde_json::Value = serde_json::from_str(&ok(tenantry(
+        repo.path(),
+        &["offboard", "shop", "--gitops-only", "--output", "json"],
+    )))
+    .unwrap();
+    assert_eq!(
+        gone["gitops"],
+        serde_json::json!({ "removedDirectory": true, "unregistered": true })
+    );
 }

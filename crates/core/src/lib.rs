@@ -11,12 +11,15 @@
 #![forbid(unsafe_code)]
 
 pub mod document;
+pub mod duration;
 pub mod error;
 pub mod names;
 pub mod object;
+pub mod plan;
 pub mod render;
 pub mod resolve;
 pub mod semver_range;
+mod validate;
 pub mod yaml;
 
 pub use error::{FieldError, Invalid};

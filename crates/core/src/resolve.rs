@@ -13,17 +13,17 @@ use std::collections::BTreeSet;
 
 use tenantry_api::{
     Platform, Quantity,
-    platform::{Grant, GrantScope, builtin_tenant_defaults},
-    quantity::QuantityValue,
+    platform::{Grant, builtin_tenant_defaults},
     tenant::{
-        ComputeResources, Delivery, NetworkProvider, Owner, OwnerKind, PodSecurityLevel, Quota,
-        TenantFile, TenantSpec,
+        ComputeResources, Delivery, NetworkProvider, Owner, PodSecurityLevel, Quota, TenantFile,
+        TenantSpec,
     },
 };
 
 use crate::{
     error::{Errors, Invalid},
-    names, semver_range,
+    names,
+    validate::{validate_platform, validate_spec_fields},
 };
 
 /// A tenant with every default applied and every value valid.
@@ -171,11 +171,11 @@ impl<'a> Layers<'a> {
     }
 }
 
-type QuantityField = (&'static str, &'static str, fn(&Quota) -> Option<&Quantity>);
+pub(crate) type QuantityField = (&'static str, &'static str, fn(&Quota) -> Option<&Quantity>);
 type CountField = (&'static str, &'static str, fn(&Quota) -> Option<&u32>);
 
 /// ResourceQuota keys for quantities: (hard key, field path under `quota`, accessor).
-const QUOTA_QUANTITIES: [QuantityField; 6] = [
+pub(crate) const QUOTA_QUANTITIES: [QuantityField; 6] = [
     ("requests.cpu", "requests.cpu", |q| {
         q.requests.as_ref()?.cpu.as_ref()
     }),
@@ -221,14 +221,14 @@ const QUOTA_COUNTS: [CountField; 9] = [
     }),
 ];
 
-type ComputeField = (
+pub(crate) type ComputeField = (
     &'static str,
     &'static str,
     fn(&ComputeResources) -> Option<&Quantity>,
 );
 
 /// The compute resources: (resource name, field name, accessor).
-const COMPUTE: [ComputeField; 3] = [
+pub(crate) const COMPUTE: [ComputeField; 3] = [
     ("cpu", "cpu", |c| c.cpu.as_ref()),
     ("memory", "memory", |c| c.memory.as_ref()),
     ("ephemeral-storage", "ephemeralStorage", |c| {
@@ -236,12 +236,12 @@ const COMPUTE: [ComputeField; 3] = [
     }),
 ];
 
-type LimitsField = (
+pub(crate) type LimitsField = (
     &'static str,
     fn(&tenantry_api::tenant::Limits) -> Option<&ComputeResources>,
 );
 
-const LIMIT_KINDS: [LimitsField; 3] = [
+pub(crate) const LIMIT_KINDS: [LimitsField; 3] = [
     ("default", |l| l.default.as_ref()),
     ("defaultRequest", |l| l.default_request.as_ref()),
     ("max", |l| l.max.as_ref()),
@@ -664,523 +664,6 @@ fn resolve_limits(layers: &Layers<'_>, errors: &mut Errors) -> ResolvedLimits {
     }
 }
 
-/// Check every value a (partial) spec sets, reporting paths under `at`.
-fn validate_spec_fields(spec: &TenantSpec, at: &str, errors: &mut Errors) {
-    for (i, owner) in spec.owners.iter().enumerate() {
-        let path = format!("{at}.owners[{i}]");
-        if owner.name.trim().is_empty() {
-            errors.push(format!("{path}.name"), "must not be empty");
-        }
-        match (owner.kind, &owner.namespace) {
-            (OwnerKind::ServiceAccount, None) => errors.push(
-                format!("{path}.namespace"),
-                "is required for a ServiceAccount owner",
-            ),
-            (OwnerKind::ServiceAccount, Some(ns)) => {
-                if let Some(p) = names::dns_label_problem(ns) {
-                    errors.push(format!("{path}.namespace"), format!("{ns:?} {p}"));
-                }
-                if let Some(p) = names::dns_subdomain_problem(&owner.name) {
-                    errors.push(format!("{path}.name"), format!("{:?} {p}", owner.name));
-                }
-            }
-            (_, Some(_)) => errors.push(
-                format!("{path}.namespace"),
-                format!(
-                    "only ServiceAccount owners have a namespace, not {}",
-                    owner.kind.as_str()
-                ),
-            ),
-            _ => {}
-        }
-    }
-    if let Some(q) = &spec.quota {
-        for (_, field, get) in QUOTA_QUANTITIES {
-            if let Some(v) = get(q) {
-                check_quantity(
-                    v,
-                    &format!("{at}.quota.{field}"),
-                    field.ends_with("cpu"),
-                    errors,
-                );
-            }
-        }
-    }
-    if let Some(l) = &spec.limits {
-        for (kind, get_kind) in LIMIT_KINDS {
-            if let Some(c) = get_kind(l) {
-                for (_, field, get) in COMPUTE {
-                    if let Some(v) = get(c) {
-                        check_quantity(
-                            v,
-                            &format!("{at}.limits.{kind}.{field}"),
-                            field == "cpu",
-                            errors,
-                        );
-                    }
-                }
-            }
-        }
-    }
-    if let Some(n) = &spec.network {
-        for (i, ns) in n.allow_from.iter().flatten().enumerate() {
-            if let Some(p) = names::dns_label_problem(ns) {
-                errors.push(
-                    format!("{at}.network.allowFrom[{i}]"),
-                    format!("{ns:?} {p}"),
-                );
-            }
-        }
-    }
-    if let Some(r) = &spec.rbac
-        && let Some(role) = &r.cluster_role
-    {
-        let path = format!("{at}.rbac.clusterRole");
-        if let Some(p) = names::rbac_name_problem(role) {
-            errors.push(path, format!("{role:?} {p}"));
-        } else if role == "cluster-admin" {
-            errors.push(
-                path,
-                "cluster-admin in a namespace can delete the tenant's own quota, limits and network policy; use edit or admin",
-            );
-        }
-    }
-    for (i, reg) in spec.registries.iter().flatten().enumerate() {
-        if let Some(p) = registry_problem(reg) {
-            errors.push(format!("{at}.registries[{i}]"), format!("{reg:?} {p}"));
-        }
-    }
-    if let Some(d) = &spec.delivery {
-        validate_delivery(d, &format!("{at}.delivery.{}", d.kind_name()), errors);
-    }
-}
-
-fn check_quantity(q: &Quantity, path: &str, is_cpu: bool, errors: &mut Errors) {
-    match q.parse() {
-        Err(e) => errors.push(path, format!("{:?} is not a quantity: {e}", q.as_str())),
-        Ok(v) if v.is_negative() => errors.push(path, format!("{:?} must not be negative", q.as_str())),
-        Ok(v) if !is_cpu && v.nanos() % 1_000_000_000 != 0 => errors.push(
-            path,
-            format!(
-                "{:?} is a fraction of a byte (the `m` suffix means thousandths); did you mean {}Mi?",
-                q.as_str(),
-                q.as_str().trim_end_matches('m')
-            ),
-        ),
-        Ok(_) => {}
-    }
-}
-
-/// Why a registry entry is not `host[:port][/path]`, or `None`.
-fn registry_problem(reg: &str) -> Option<&'static str> {
-    if reg.contains("://") {
-        return Some("must not have a scheme (write ghcr.io/acme, not https://ghcr.io/acme)");
-    }
-    if reg.contains(['@'])
-        || reg
-            .rsplit('/')
-            .next()
-            .is_some_and(|last| last.contains(':') && reg.contains('/'))
-    {
-        return Some("must be a registry or repository prefix without a tag or digest");
-    }
-    let mut parts = reg.split('/');
-    let host = parts.next().unwrap_or_default();
-    let (host_name, port) = match host.split_once(':') {
-        Some((h, p)) => (h, Some(p)),
-        None => (host, None),
-    };
-    if host_name.is_empty()
-        || !host_name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
-    {
-        return Some(
-            "must start with a lower-case registry host (e.g. ghcr.io, docker.io, registry.local:5000)",
-        );
-    }
-    if let Some(p) = port
-        && (p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()) || p.len() > 5)
-    {
-        return Some("has a malformed port");
-    }
-    for seg in parts {
-        if seg.is_empty()
-            || !seg.bytes().all(|b| {
-                b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-')
-            })
-        {
-            return Some(
-                "has a malformed path segment (lower-case letters, digits, '.', '_', '-')",
-            );
-        }
-    }
-    None
-}
-
-fn validate_delivery(d: &Delivery, at: &str, errors: &mut Errors) {
-    match d {
-        Delivery::FluxOci(x) => {
-            if let Some(u) = &x.url {
-                check_url(u, &["oci"], &format!("{at}.url"), errors);
-            }
-            if let Some(s) = &x.semver
-                && let Err(e) = semver_range::validate(s)
-            {
-                errors.push(format!("{at}.semver"), e);
-            }
-            if let Some(v) = &x.verify {
-                for (field, value) in [("issuer", &v.issuer), ("subject", &v.subject)] {
-                    if let Some(re) = value {
-                        check_regex(re, &format!("{at}.verify.{field}"), errors);
-                    }
-                }
-            }
-            if let Some(s) = &x.pull_secret {
-                check_subdomain(s, &format!("{at}.pullSecret"), errors);
-            }
-        }
-        Delivery::FluxGit(x) => {
-            if let Some(u) = &x.url {
-                check_url(u, &["https", "ssh"], &format!("{at}.url"), errors);
-            }
-            if let Some(b) = &x.branch
-                && (b.is_empty()
-                    || b.contains([' ', '~', '^', ':', '?', '*', '[', '\\'])
-                    || b.contains(".."))
-            {
-                errors.push(
-                    format!("{at}.branch"),
-                    format!("{b:?} is not a valid Git branch name"),
-                );
-            }
-            if let Some(p) = &x.path {
-                check_repo_path(p, &format!("{at}.path"), errors);
-            }
-            if let Some(s) = &x.proxy_kubeconfig_secret {
-                check_subdomain(s, &format!("{at}.proxyKubeconfigSecret"), errors);
-            }
-        }
-        Delivery::ArgoCd(x) => {
-            if let Some(u) = &x.repo_url
-                && !is_scp_like(u)
-            {
-                check_url(u, &["https", "ssh"], &format!("{at}.repoURL"), errors);
-            }
-            if let Some(p) = &x.path {
-                check_repo_path(p, &format!("{at}.path"), errors);
-            }
-            if let Some(r) = &x.revision
-                && (r.is_empty() || r.contains(char::is_whitespace))
-            {
-                errors.push(
-                    format!("{at}.revision"),
-                    format!("{r:?} is not a Git revision"),
-                );
-            }
-        }
-        Delivery::None(_) => {}
-    }
-}
-
-fn is_scp_like(u: &str) -> bool {
-    // git@github.com:org/repo.git
-    !u.contains("://")
-        && u.split_once('@')
-            .and_then(|(_, rest)| rest.split_once(':'))
-            .is_some_and(|(host, path)| !host.is_empty() && !path.is_empty())
-}
-
-fn check_url(u: &str, schemes: &[&str], path: &str, errors: &mut Errors) {
-    // `{tenant}` placeholders are legal in platform templates; check the shape around them.
-    let probe = u.replace("{tenant}", "tenant");
-    match url::Url::parse(&probe) {
-        Ok(parsed)
-            if schemes.contains(&parsed.scheme())
-                && parsed.host_str().is_some_and(|h| !h.is_empty()) => {}
-        Ok(parsed) if !schemes.contains(&parsed.scheme()) => errors.push(
-            path,
-            format!(
-                "{u:?} has scheme {:?}; allowed: {}",
-                parsed.scheme(),
-                schemes
-                    .iter()
-                    .map(|s| format!("{s}://"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-        ),
-        Ok(_) => errors.push(path, format!("{u:?} has no host")),
-        Err(e) => errors.push(path, format!("{u:?} is not a URL: {e}")),
-    }
-}
-
-fn check_regex(re: &str, path: &str, errors: &mut Errors) {
-    let probe = re.replace("{tenant}", "tenant");
-    if let Err(e) = regex::Regex::new(&probe) {
-        let first = e
-            .to_string()
-            .lines()
-            .last()
-            .unwrap_or_default()
-            .trim()
-            .to_owned();
-        errors.push(
-            path,
-            format!("{re:?} is not a valid regular expression: {first}"),
-        );
-    }
-}
-
-fn check_subdomain(name: &str, path: &str, errors: &mut Errors) {
-    if let Some(p) = names::dns_subdomain_problem(&name.replace("{tenant}", "tenant")) {
-        errors.push(path, format!("{name:?} {p}"));
-    }
-}
-
-/// A path inside a repository: relative, and never climbing out of it.
-fn check_repo_path(p: &str, path: &str, errors: &mut Errors) {
-    if p.starts_with('/') || p.split('/').any(|seg| seg == "..") || p.contains('\\') {
-        errors.push(
-            path,
-            format!(
-                "{p:?} must be a relative path inside the repository (no leading '/', no '..')"
-            ),
-        );
-    }
-}
-
-/// A Go `time.Duration` string as Flux and External Secrets read it (`1h`, `90s`, `1h30m`).
-fn duration_problem(d: &str) -> Option<&'static str> {
-    let mut rest = d;
-    if rest.is_empty() || rest == "0" {
-        return if rest.is_empty() {
-            Some("must not be empty")
-        } else {
-            None
-        };
-    }
-    while !rest.is_empty() {
-        let digits = rest
-            .find(|c: char| !c.is_ascii_digit() && c != '.')
-            .unwrap_or(rest.len());
-        if digits == 0 {
-            return Some("must be a duration like 30s, 10m, 1h or 1h30m");
-        }
-        rest = &rest[digits..];
-        let unit = ["ns", "us", "µs", "ms", "s", "m", "h"]
-            .iter()
-            .find(|u| rest.starts_with(**u) && !(**u == "m" && rest.starts_with("ms")));
-        match unit {
-            Some(u) => rest = &rest[u.len()..],
-            None => return Some("must be a duration like 30s, 10m, 1h or 1h30m"),
-        }
-    }
-    None
-}
-
-fn validate_platform(p: &Platform, errors: &mut Errors) {
-    let dir = &p.tenants_dir;
-    if dir.is_empty()
-        || dir.starts_with('/')
-        || dir.contains('\\')
-        || dir
-            .split('/')
-            .any(|s| s == ".." || s.is_empty() && dir != ".")
-    {
-        errors.push("tenantsDir", format!("{dir:?} must be a relative directory inside the repository (no '..', no leading '/')"));
-    }
-    if let Some(problem) = names::dns_subdomain_problem(&p.label_prefix) {
-        errors.push("labelPrefix", format!("{:?} {problem}", p.label_prefix));
-    }
-    if p.cluster_name.is_empty()
-        || p.cluster_name
-            .contains(|c: char| c.is_whitespace() || c.is_control())
-    {
-        errors.push("clusterName", "must be non-empty, without spaces");
-    }
-    for (i, r) in p.reserved_names.iter().enumerate() {
-        if r.trim_end_matches('*').is_empty() {
-            errors.push(
-                format!("reservedNames[{i}]"),
-                "must be a name or a prefix followed by '*'",
-            );
-        }
-    }
-    if let Some(gw) = &p.gateway {
-        check_subdomain(&gw.name, "gateway.name", errors);
-        if let Some(pr) = names::dns_label_problem(&gw.namespace) {
-            errors.push("gateway.namespace", format!("{:?} {pr}", gw.namespace));
-        }
-        if let Some(s) = &gw.section_name {
-            check_subdomain(s, "gateway.sectionName", errors);
-        }
-    }
-    check_label_pair(&p.mesh_label.key, &p.mesh_label.value, "meshLabel", errors);
-    let ps = &p.pull_secret;
-    check_subdomain(&ps.name, "pullSecret.name", errors);
-    check_subdomain(
-        &ps.cluster_secret_store,
-        "pullSecret.clusterSecretStore",
-        errors,
-    );
-    if ps.key.trim().is_empty() {
-        errors.push("pullSecret.key", "must not be empty");
-    }
-    if ps.property.trim().is_empty() {
-        errors.push("pullSecret.property", "must not be empty");
-    }
-    if let Some(pr) = duration_problem(&ps.refresh_interval) {
-        errors.push(
-            "pullSecret.refreshInterval",
-            format!("{:?} {pr}", ps.refresh_interval),
-        );
-    }
-    check_label_pair(
-        &ps.namespace_label.key,
-        &ps.namespace_label.value,
-        "pullSecret.namespaceLabel",
-        errors,
-    );
-
-    let ob = &p.openbao;
-    check_url(&ob.address, &["http", "https"], "openbao.address", errors);
-    for (field, value) in [
-        ("kvMount", &ob.kv_mount),
-        ("pathPrefix", &ob.path_prefix),
-        ("authMount", &ob.auth_mount),
-    ] {
-        if value.is_empty()
-            || value.starts_with('/')
-            || value.ends_with('/')
-            || value
-                .split('/')
-                .any(|s| s.is_empty() || s == ".." || s == ".")
-            || !value
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'/' | b'.'))
-        {
-            errors.push(format!("openbao.{field}"), format!("{value:?} must be a relative OpenBao path like \"secret\" or \"apps\" (no leading or trailing '/', no '..')"));
-        }
-    }
-    check_subdomain(&ob.store_name, "openbao.storeName", errors);
-    for (field, value) in [
-        ("policyPrefix", &ob.policy_prefix),
-        ("rolePrefix", &ob.role_prefix),
-    ] {
-        if !value
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_'))
-        {
-            errors.push(
-                format!("openbao.{field}"),
-                format!("{value:?} may contain only letters, digits, '-' and '_'"),
-            );
-        }
-    }
-    if let Some(pr) = duration_problem(&ob.token_ttl) {
-        errors.push("openbao.tokenTTL", format!("{:?} {pr}", ob.token_ttl));
-    }
-
-    if let Some(pr) = names::dns_label_problem(&p.flux.namespace) {
-        errors.push("flux.namespace", format!("{:?} {pr}", p.flux.namespace));
-    }
-    for (field, value) in [
-        ("interval", &p.flux.interval),
-        ("sourceInterval", &p.flux.source_interval),
-    ] {
-        if let Some(pr) = duration_problem(value) {
-            errors.push(format!("flux.{field}"), format!("{value:?} {pr}"));
-        }
-    }
-    if p.flux.reconciler.trim().is_empty() {
-        errors.push("flux.reconciler", "must not be empty");
-    }
-    if let Some(pr) = names::dns_label_problem(&p.argocd.namespace) {
-        errors.push("argocd.namespace", format!("{:?} {pr}", p.argocd.namespace));
-    }
-    check_url(
-        &p.argocd.destination_server,
-        &["https", "http"],
-        "argocd.destinationServer",
-        errors,
-    );
-
-    for (name, grant) in &p.grants {
-        let at = format!("grants.{name}");
-        if let Some(pr) = names::dns_label_problem(name) {
-            errors.push(at.clone(), format!("grant name {name:?} {pr}"));
-        }
-        if let Some(sa) = &grant.service_account {
-            check_subdomain(sa, &format!("{at}.serviceAccount"), errors);
-        }
-        if grant.bindings.is_empty() {
-            errors.push(
-                format!("{at}.bindings"),
-                "must bind at least one ClusterRole",
-            );
-        }
-        for (i, b) in grant.bindings.iter().enumerate() {
-            let bp = format!("{at}.bindings[{i}]");
-            if let Some(pr) = names::rbac_name_problem(&b.cluster_role) {
-                errors.push(
-                    format!("{bp}.clusterRole"),
-                    format!("{:?} {pr}", b.cluster_role),
-                );
-            } else if b.cluster_role == "cluster-admin" {
-                errors.push(
-                    format!("{bp}.clusterRole"),
-                    "a grant must never bind cluster-admin",
-                );
-            }
-            match (b.scope, &b.namespace) {
-                (GrantScope::Namespace, None) => {
-                    errors.push(
-                        format!("{bp}.namespace"),
-                        "is required when scope is namespace",
-                    );
-                }
-                (GrantScope::Namespace, Some(ns)) => {
-                    if let Some(pr) = names::dns_label_problem(ns) {
-                        errors.push(format!("{bp}.namespace"), format!("{ns:?} {pr}"));
-                    }
-                }
-                (_, Some(_)) => errors.push(
-                    format!("{bp}.namespace"),
-                    "is only allowed when scope is namespace",
-                ),
-                _ => {}
-            }
-        }
-    }
-    if let Some(pr) = names::dns_label_problem(&p.dns.namespace) {
-        errors.push("dns.namespace", format!("{:?} {pr}", p.dns.namespace));
-    }
-    for (k, v) in &p.dns.pod_labels {
-        check_label_pair(k, v, &format!("dns.podLabels.{k}"), errors);
-    }
-    if p.dns.ports.is_empty() || p.dns.ports.contains(&0) {
-        errors.push("dns.ports", "must list the DNS ports (e.g. [53])");
-    }
-
-    if !p.defaults.namespaces.is_empty() {
-        errors.push(
-            "defaults.namespaces",
-            "namespaces are per tenant and cannot have a platform default",
-        );
-    }
-    validate_spec_fields(&p.defaults, "defaults", errors);
-}
-
-fn check_label_pair(key: &str, value: &str, path: &str, errors: &mut Errors) {
-    if let Some(pr) = names::label_key_problem(key) {
-        errors.push(format!("{path}.key"), format!("{key:?}: {pr}"));
-    }
-    if let Some(pr) = names::label_value_problem(value) {
-        errors.push(format!("{path}.value"), format!("{value:?} {pr}"));
-    }
-}
-
 /// A namespace claimed by more than one tenant.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NamespaceConflict {
@@ -1213,47 +696,4 @@ pub fn namespace_conflicts<'a>(
             }
         })
         .collect()
-}
-
-/// Quantity ordering helper for tests and callers comparing resolved values.
-pub fn quantity_value(q: &Quantity) -> Option<QuantityValue> {
-    q.parse().ok()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn durations() {
-        for ok in ["1h", "90s", "1h30m", "10m", "500ms", "1.5h", "0"] {
-            assert_eq!(duration_problem(ok), None, "{ok}");
-        }
-        for bad in ["", "1", "h", "1d", "1hh", "-1h", "1 h"] {
-            assert!(duration_problem(bad).is_some(), "{bad:?}");
-        }
-    }
-
-    #[test]
-    fn registries() {
-        for ok in [
-            "ghcr.io",
-            "ghcr.io/acme",
-            "registry.local:5000/team/app",
-            "docker.io/library",
-        ] {
-            assert_eq!(registry_problem(ok), None, "{ok}");
-        }
-        for bad in [
-            "https://ghcr.io",
-            "GHCR.io",
-            "ghcr.io/acme:1.0",
-            "ghcr.io/acme@sha256:x",
-            "ghcr.io//x",
-            ":5000",
-            "ghcr.io:abc",
-        ] {
-            assert!(registry_problem(bad).is_some(), "{bad:?}");
-        }
-    }
 }

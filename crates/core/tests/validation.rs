@@ -279,6 +279,31 @@ fn platform_config_is_validated_once_with_its_own_paths() {
         "defaults.delivery.fluxGit.url",
         "required",
     );
+    assert_platform_refused(
+        "credentials:\n  maxTokenDuration: 5m\n",
+        "credentials.maxTokenDuration",
+        "at least 10m",
+    );
+    assert_platform_refused(
+        "credentials:\n  defaultTokenDuration: 48h\n",
+        "credentials.defaultTokenDuration",
+        "between 10m and maxTokenDuration",
+    );
+    assert_platform_refused(
+        "credentials:\n  defaultTokenDuration: 1d\n",
+        "credentials.defaultTokenDuration",
+        "days",
+    );
+    assert_platform_refused(
+        "policies:\n  podSecurity:\n    version: \"1.30\"\n",
+        "policies.podSecurity.version",
+        "v1.<minor>",
+    );
+    assert_platform_refused(
+        "policies:\n  protectPlatformObjects:\n    exemptUsers: [\"*\"]\n",
+        "policies.protectPlatformObjects.exemptUsers[0]",
+        "exempt everyone",
+    );
     assert_platform_refused("unknownKey: 1\n", "unknownKey", "unknown field");
     assert_platform_refused("kind: Tenant\n", "", "duplicate");
 }

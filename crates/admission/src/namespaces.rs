@@ -1,0 +1,603 @@
+//! What the webhook knows about namespaces, kept in memory so that no request ever waits on
+//! the API server.
+//!
+//! A validating webhook sits on the API server's request path with a deadline of a few
+//! seconds, and calling back into the API server from there would add a round-trip to every
+//! write, fail every write whenever the API server is slow, and deadlock when it is the API
+//! server that is waiting on us. So the labels that decide a verdict (the tenant label, the
+//! Pod Security labels) are learnt from a watch ([`crate::watch`]) and read here under a
+//! read lock. Each entry is parsed once when it changes, never per request.
+//!
+//! # Which namespaces are judged
+//!
+//! Tenant namespaces are found by label: a namespace is a tenant's when it carries the
+//! platform's tenant label (`<labelPrefix>/tenant`, by default `tenantry.dev/tenant`). The
+//! decision for a namespace name is, in order:
+//!
+//! 1. known, with the tenant label: **tenant**, judged at its own Pod Security labels;
+//! 2. known, without the tenant label: **platform**, never judged;
+//! 3. unknown and matching a reserved name (`kube-*`, `tenantry-*`, the Flux, Argo CD, DNS and
+//!    gateway namespaces, the platform's `reservedNames`): **platform**, never judged;
+//! 4. otherwise unknown: **tenant with platform defaults**, judged at the platform's default
+//!    Pod Security level.
+//!
+//! Rule 4 is the fail-closed choice for the cases where the cache cannot know: a namespace
+//! created an instant before the watch delivered it, or a webhook started without cluster
+//! access. It is safe for the cluster because the ValidatingWebhookConfiguration's
+//! `namespaceSelector` only sends requests from namespaces carrying the tenant label, so a
+//! platform namespace never reaches rule 4 in a real installation; rule 3 keeps the control
+//! plane's own namespaces unjudged even if that selector is misconfigured.
+//!
+//! # Pod Security labels
+//!
+//! Read as the PodSecurity admission plugin reads them: an unparsable level or version is
+//! taken as `restricted` / `latest` (upstream's fail-closed rule), a missing version as
+//! `latest`. A tenant namespace with no `enforce` label gets the platform's default level
+//! rather than upstream's `privileged`: Tenantry always renders the label, so its absence
+//! means someone removed it, and the tenant's policy still applies.
+//!
+//! An unknown namespace is given the labels `<tenant label>: ""` and
+//! `pod-security.kubernetes.io/enforce: <platform default>`, so the engine judges it as a
+//! tenant namespace of no known tenant.
+//!
+//! # Tenants
+//!
+//! A tenant's [`TenantInfo`] is derived from the labels alone: its namespaces are the
+//! namespaces carrying its name in the tenant label, its ServiceAccount is named after it, its
+//! registries are the platform default and it has no proxy kubeconfig Secret. A tenant that
+//! overrides `registries` or uses Flux Git delivery through a proxy in its `Tenant` resource
+//! is therefore judged by the platform defaults; seeing those needs a watch on
+//! `tenants.tenantry.dev`, which this cache does not have yet.
+
+use std::{
+    collections::{BTreeMap, BTreeSet, HashMap},
+    sync::{
+        Arc, PoisonError, RwLock,
+        atomic::{AtomicBool, Ordering},
+    },
+};
+
+use tenantry_api::tenant::PodSecurityLevel;
+use tenantry_core::{PlatformContext, names::reserved_match};
+use tenantry_policy::{
+    NamespaceInfo, TenantInfo,
+    pss::{Level, Version},
+};
+
+/// The `pod-security.kubernetes.io/` label prefix.
+pub const PSS_LABEL_PREFIX: &str = "pod-security.kubernetes.io/";
+
+/// A level and version of one Pod Security mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LevelVersion {
+    /// The level.
+    pub level: Level,
+    /// The policy version.
+    pub version: Version,
+}
+
+impl std::fmt::Display for LevelVersion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.level, self.version)
+    }
+}
+
+/// The Pod Security policy of a namespace, from its labels.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PodSecurityPolicy {
+    /// Violations deny the request.
+    pub enforce: LevelVersion,
+    /// Violations become warnings to the client.
+    pub warn: Option<LevelVersion>,
+    /// Violations are recorded; Tenantry also shows them as warnings, so a tenant learns what
+    /// the audit log says about it.
+    pub audit: Option<LevelVersion>,
+    /// Labels that could not be parsed (each was taken as `restricted`/`latest`).
+    pub problems: Vec<String>,
+}
+
+impl PodSecurityPolicy {
+    /// Read the policy from namespace labels; `default_enforce` applies when no `enforce`
+    /// label is set.
+    pub fn from_labels(labels: &BTreeMap<String, String>, default_enforce: Level) -> Self {
+        let mut problems = Vec::new();
+        let mut mode = |name: &str| -> Option<LevelVersion> {
+            let level_key = format!("{PSS_LABEL_PREFIX}{name}");
+            let version_key = format!("{PSS_LABEL_PREFIX}{name}-version");
+            let level = labels.get(&level_key)?;
+            let level = level.parse().unwrap_or_else(|e| {
+                problems.push(format!("{level_key}: {e}; using restricted"));
+                Level::Restricted
+            });
+            let version = match labels.get(&version_key) {
+                None => Version::Latest,
+                Some(v) => v.parse().unwrap_or_else(|e| {
+                    problems.push(format!("{version_key}: {e}; using latest"));
+                    Version::Latest
+                }),
+            };
+            Some(LevelVersion { level, version })
+        };
+        let enforce = mode("enforce");
+        let warn = mode("warn");
+        let audit = mode("audit");
+        let enforce = enforce.unwrap_or(LevelVersion {
+            level: default_enforce,
+            version: Version::Latest,
+        });
+        Self {
+            enforce,
+            warn,
+            audit,
+            problems,
+        }
+    }
+}
+
+/// One namespace as the webhook sees it, parsed once when it changes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NamespaceEntry {
+    /// Name and labels, in the form the policy engine takes.
+    pub info: NamespaceInfo,
+    /// The value of the tenant label, when it has one.
+    pub tenant: Option<String>,
+    /// Its Pod Security policy.
+    pub pod_security: PodSecurityPolicy,
+    /// Whether the entry came from the cluster (false: made up from platform defaults for a
+    /// namespace the cache does not know).
+    pub known: bool,
+}
+
+/// Where a request's namespace stands.
+#[derive(Debug, Clone)]
+pub enum NamespaceScope {
+    /// A tenant namespace: judge the request.
+    Tenant {
+        /// The namespace.
+        namespace: Arc<NamespaceEntry>,
+        /// Its tenant, when the tenant label names one.
+        tenant: Option<Arc<TenantInfo>>,
+    },
+    /// A platform namespace: never judged.
+    Platform {
+        /// Which rule made it one, for logs.
+        reason: &'static str,
+    },
+}
+
+/// The platform settings the cache needs.
+#[derive(Debug, Clone)]
+struct Settings {
+    tenant_label: String,
+    default_level: Level,
+    default_registries: Vec<String>,
+    reserved: Vec<String>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    namespaces: HashMap<String, Arc<NamespaceEntry>>,
+    tenants: HashMap<String, Arc<TenantInfo>>,
+    /// Namespaces listed since the last `Init`, swapped in whole at `InitDone` so that a
+    /// re-list removes namespaces deleted while the watch was down.
+    relisting: Option<HashMap<String, Arc<NamespaceEntry>>>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    settings: Settings,
+    state: RwLock<State>,
+    synced: AtomicBool,
+    cluster: bool,
+}
+
+/// The in-memory namespace cache. Cheap to clone (shared).
+#[derive(Debug, Clone)]
+pub struct NamespaceCache {
+    inner: Arc<Inner>,
+}
+
+/// Map a tenant-facing level onto a Pod Security level.
+pub fn pss_level(level: PodSecurityLevel) -> Level {
+    match level {
+        PodSecurityLevel::Restricted => Level::Restricted,
+        PodSecurityLevel::Baseline => Level::Baseline,
+    }
+}
+
+impl NamespaceCache {
+    fn with_mode(ctx: &PlatformContext, cluster: bool) -> Self {
+        let platform = &ctx.platform;
+        let builtin = tenantry_api::platform::builtin_tenant_defaults();
+        let default_level = platform
+            .defaults
+            .pod_security
+            .or(builtin.pod_security)
+            .unwrap_or_default();
+        let default_registries = platform
+            .defaults
+            .registries
+            .clone()
+            .or(builtin.registries)
+            .unwrap_or_default();
+        Self {
+            inner: Arc::new(Inner {
+                settings: Settings {
+                    tenant_label: ctx.tenant_label().to_owned(),
+                    default_level: pss_level(default_level),
+                    default_registries,
+                    reserved: ctx.reserved().to_vec(),
+                },
+                state: RwLock::new(State::default()),
+                synced: AtomicBool::new(false),
+                cluster,
+            }),
+        }
+    }
+
+    /// An empty cache to be filled by a namespace watch; not ready until the watch's first
+    /// full list has been applied ([`NamespaceCache::apply`] with `InitDone`, or
+    /// [`NamespaceCache::mark_synced`]).
+    pub fn new(ctx: &PlatformContext) -> Self {
+        Self::with_mode(ctx, true)
+    }
+
+    /// A cache for a webhook with no cluster access: ready at once, knows no namespace, so
+    /// every request is judged by the rules for unknown namespaces (platform defaults).
+    pub fn without_cluster(ctx: &PlatformContext) -> Self {
+        let cache = Self::with_mode(ctx, false);
+        cache.mark_synced();
+        cache
+    }
+
+    /// Whether a watch fills this cache.
+    pub fn has_cluster(&self) -> bool {
+        self.inner.cluster
+    }
+
+    /// Whether the first full list has been applied: `/readyz` is true only then.
+    pub fn is_synced(&self) -> bool {
+        self.inner.synced.load(Ordering::Acquire)
+    }
+
+    /// Declare the cache complete.
+    pub fn mark_synced(&self) {
+        self.inner.synced.store(true, Ordering::Release);
+    }
+
+    /// The tenant label key.
+    pub fn tenant_label(&self) -> &str {
+        &self.inner.settings.tenant_label
+    }
+
+    /// The platform's default Pod Security level.
+    pub fn default_level(&self) -> Level {
+        self.inner.settings.default_level
+    }
+
+    /// Number of namespaces known.
+    pub fn len(&self) -> usize {
+        self.read().namespaces.len()
+    }
+
+    /// Whether no namespace is known.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, State> {
+        // A panic while holding the lock cannot leave the maps half-updated in a way that
+        // matters (each write replaces whole entries), so a poisoned lock is still usable.
+        self.inner
+            .state
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, State> {
+        self.inner
+            .state
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Parse a namespace's labels into an entry.
+    pub fn entry(&self, name: &str, labels: BTreeMap<String, String>) -> NamespaceEntry {
+        let settings = &self.inner.settings;
+        let tenant = labels
+            .get(&settings.tenant_label)
+            .filter(|t| !t.is_empty())
+            .cloned();
+        NamespaceEntry {
+            pod_security: PodSecurityPolicy::from_labels(&labels, settings.default_level),
+            info: NamespaceInfo {
+                name: name.to_owned(),
+                labels,
+            },
+            tenant,
+            known: true,
+        }
+    }
+
+    /// Record a namespace (added or changed).
+    pub fn upsert(&self, name: &str, labels: BTreeMap<String, String>) {
+        let entry = Arc::new(self.entry(name, labels));
+        let mut state = self.write();
+        if let Some(relisting) = state.relisting.as_mut() {
+            relisting.insert(name.to_owned(), entry.clone());
+        }
+        let old = state.namespaces.insert(name.to_owned(), entry.clone());
+        let mut touched = BTreeSet::new();
+        touched.extend(old.and_then(|o| o.tenant.clone()));
+        touched.extend(entry.tenant.clone());
+        self.reindex(&mut state, &touched);
+    }
+
+    /// Forget a namespace (deleted).
+    pub fn remove(&self, name: &str) {
+        let mut state = self.write();
+        if let Some(relisting) = state.relisting.as_mut() {
+            relisting.remove(name);
+        }
+        if let Some(old) = state.namespaces.remove(name) {
+            let touched: BTreeSet<String> = old.tenant.iter().cloned().collect();
+            self.reindex(&mut state, &touched);
+        }
+    }
+
+    /// A re-list starts: namespaces not listed again before [`NamespaceCache::finish_relist`]
+    /// are dropped then. Lookups keep answering from the previous state meanwhile.
+    pub fn start_relist(&self) {
+        self.write().relisting = Some(HashMap::new());
+    }
+
+    /// Record a namespace seen during a re-list.
+    pub fn relist_upsert(&self, name: &str, labels: BTreeMap<String, String>) {
+        let entry = Arc::new(self.entry(name, labels));
+        let mut state = self.write();
+        state
+            .relisting
+            .get_or_insert_with(HashMap::new)
+            .insert(name.to_owned(), entry);
+    }
+
+    /// The re-list is complete: replace the cache with what it listed and become ready.
+    pub fn finish_relist(&self) {
+        let mut state = self.write();
+        if let Some(listed) = state.relisting.take() {
+            state.namespaces = listed;
+            let all: BTreeSet<String> = state
+                .namespaces
+                .values()
+                .filter_map(|e| e.tenant.clone())
+                .chain(state.tenants.keys().cloned())
+                .collect();
+            self.reindex(&mut state, &all);
+        }
+        drop(state);
+        self.mark_synced();
+    }
+
+    /// Rebuild the views of `tenants` in one pass over the namespaces.
+    fn reindex(&self, state: &mut State, tenants: &BTreeSet<String>) {
+        if tenants.is_empty() {
+            return;
+        }
+        let settings = &self.inner.settings;
+        let mut groups: HashMap<&str, Vec<&NamespaceEntry>> =
+            tenants.iter().map(|t| (t.as_str(), Vec::new())).collect();
+        for entry in state.namespaces.values() {
+            if let Some(group) = entry.tenant.as_deref().and_then(|t| groups.get_mut(t)) {
+                group.push(entry);
+            }
+        }
+        let mut views = Vec::with_capacity(groups.len());
+        for (tenant, mut namespaces) in groups {
+            if namespaces.is_empty() {
+                views.push((tenant.to_owned(), None));
+                continue;
+            }
+            namespaces.sort_by(|a, b| {
+                (a.info.name != tenant, &a.info.name).cmp(&(b.info.name != tenant, &b.info.name))
+            });
+            let pod_security = namespaces
+                .iter()
+                .find(|e| e.info.name == tenant)
+                .map_or(settings.default_level, |e| e.pod_security.enforce.level);
+            let view = TenantInfo {
+                name: tenant.to_owned(),
+                namespaces: namespaces.iter().map(|e| e.info.name.clone()).collect(),
+                service_account: tenant.to_owned(),
+                registries: settings.default_registries.clone(),
+                pod_security,
+                proxy_kubeconfig_secret: None,
+            };
+            views.push((tenant.to_owned(), Some(Arc::new(view))));
+        }
+        for (tenant, view) in views {
+            match view {
+                Some(view) => state.tenants.insert(tenant, view),
+                None => state.tenants.remove(&tenant),
+            };
+        }
+    }
+
+    /// The namespace, when known.
+    pub fn get(&self, name: &str) -> Option<Arc<NamespaceEntry>> {
+        self.read().namespaces.get(name).cloned()
+    }
+
+    /// The tenant, when some known namespace carries its name in the tenant label.
+    pub fn tenant(&self, name: &str) -> Option<Arc<TenantInfo>> {
+        self.read().tenants.get(name).cloned()
+    }
+
+    /// Decide whether requests in namespace `name` are judged, following the rules in the
+    /// module documentation.
+    pub fn scope(&self, name: &str) -> NamespaceScope {
+        let state = self.read();
+        match state.namespaces.get(name) {
+            Some(entry) => match &entry.tenant {
+                Some(tenant) => NamespaceScope::Tenant {
+                    tenant: state.tenants.get(tenant).cloned(),
+                    namespace: entry.clone(),
+                },
+                None => NamespaceScope::Platform {
+                    reason: "namespace has no tenant label",
+                },
+            },
+            None => {
+                drop(state);
+                if reserved_match(
+                    name,
+                    self.inner.settings.reserved.iter().map(String::as_str),
+                )
+                .is_some()
+                {
+                    NamespaceScope::Platform {
+                        reason: "unknown namespace with a reserved name",
+                    }
+                } else {
+                    NamespaceScope::Tenant {
+                        namespace: Arc::new(self.unknown(name)),
+                        tenant: None,
+                    }
+                }
+            }
+        }
+    }
+
+    /// The entry used for a namespace the cache does not know: an empty tenant label and the
+    /// platform's default Pod Security level (see the module documentation).
+    pub fn unknown(&self, name: &str) -> NamespaceEntry {
+        let settings = &self.inner.settings;
+        let labels = BTreeMap::from([
+            (settings.tenant_label.clone(), String::new()),
+            (
+                format!("{PSS_LABEL_PREFIX}enforce"),
+                settings.default_level.as_str().to_owned(),
+            ),
+        ]);
+        let mut entry = self.entry(name, labels);
+        entry.known = false;
+        entry
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tenantry_api::Platform;
+
+    use super::*;
+
+    fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    fn cache() -> NamespaceCache {
+        NamespaceCache::new(&PlatformContext::new(Platform::default()).unwrap())
+    }
+
+    #[test]
+    fn pod_security_labels_parse_like_upstream() {
+        let p = PodSecurityPolicy::from_labels(
+            &labels(&[
+                ("pod-security.kubernetes.io/enforce", "baseline"),
+                ("pod-security.kubernetes.io/enforce-version", "v1.30"),
+                ("pod-security.kubernetes.io/warn", "restricted"),
+                ("pod-security.kubernetes.io/audit", "Restricted"),
+                ("pod-security.kubernetes.io/audit-version", "1.30"),
+            ]),
+            Level::Restricted,
+        );
+        assert_eq!(p.enforce.to_string(), "baseline:v1.30");
+        assert_eq!(p.warn.unwrap().to_string(), "restricted:latest");
+        // Invalid values fail closed to restricted/latest and are reported.
+        assert_eq!(p.audit.unwrap().to_string(), "restricted:latest");
+        assert_eq!(p.problems.len(), 2, "{:?}", p.problems);
+    }
+
+    #[test]
+    fn missing_enforce_label_means_the_platform_default() {
+        let p = PodSecurityPolicy::from_labels(&BTreeMap::new(), Level::Baseline);
+        assert_eq!(p.enforce.to_string(), "baseline:latest");
+        assert_eq!((p.warn, p.audit), (None, None));
+    }
+
+    #[test]
+    fn scope_follows_the_documented_rules() {
+        let cache = cache();
+        cache.upsert("shop", labels(&[("tenantry.dev/tenant", "shop")]));
+        cache.upsert("shop-dev", labels(&[("tenantry.dev/tenant", "shop")]));
+        cache.upsert("monitoring", labels(&[("team", "platform")]));
+        match cache.scope("shop-dev") {
+            NamespaceScope::Tenant { namespace, tenant } => {
+                assert!(namespace.known);
+                let tenant = tenant.unwrap();
+                assert_eq!(tenant.namespaces, ["shop", "shop-dev"]);
+                assert_eq!(tenant.service_account, "shop");
+                assert_eq!(tenant.pod_security, Level::Restricted);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            cache.scope("monitoring"),
+            NamespaceScope::Platform { .. }
+        ));
+        for reserved in ["kube-system", "flux-system", "tenantry-system", "default"] {
+            assert!(
+                matches!(cache.scope(reserved), NamespaceScope::Platform { .. }),
+                "{reserved}"
+            );
+        }
+        match cache.scope("brand-new") {
+            NamespaceScope::Tenant { namespace, tenant } => {
+                assert!(!namespace.known);
+                assert_eq!(namespace.pod_security.enforce.level, Level::Restricted);
+                assert!(tenant.is_none());
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn relabel_and_delete_update_the_tenant_index() {
+        let cache = cache();
+        cache.upsert("a", labels(&[("tenantry.dev/tenant", "t1")]));
+        cache.upsert("b", labels(&[("tenantry.dev/tenant", "t1")]));
+        cache.upsert("b", labels(&[("tenantry.dev/tenant", "t2")]));
+        assert_eq!(cache.tenant("t1").unwrap().namespaces, ["a"]);
+        assert_eq!(cache.tenant("t2").unwrap().namespaces, ["b"]);
+        cache.remove("b");
+        assert!(cache.tenant("t2").is_none());
+        assert_eq!(cache.len(), 1);
+    }
+
+    #[test]
+    fn relist_drops_namespaces_deleted_meanwhile_and_marks_ready() {
+        let cache = cache();
+        assert!(!cache.is_synced());
+        cache.upsert("gone", labels(&[("tenantry.dev/tenant", "old")]));
+        cache.start_relist();
+        cache.relist_upsert("kept", labels(&[("tenantry.dev/tenant", "new")]));
+        // Still answering from the old state until the list is complete.
+        assert!(cache.get("gone").is_some());
+        cache.finish_relist();
+        assert!(cache.is_synced());
+        assert!(cache.get("gone").is_none());
+        assert!(cache.tenant("old").is_none());
+        assert_eq!(cache.tenant("new").unwrap().namespaces, ["kept"]);
+    }
+
+    #[test]
+    fn without_cluster_is_ready_and_judges_with_defaults() {
+        let ctx = PlatformContext::new(Platform::default()).unwrap();
+        let cache = NamespaceCache::without_cluster(&ctx);
+        assert!(cache.is_synced());
+        assert!(!cache.has_cluster());
+        assert!(matches!(cache.scope("shop"), NamespaceScope::Tenant { .. }));
+    }
+}

@@ -1,0 +1,103 @@
+//! Keeping [`NamespaceCache`] in step with the cluster through a kube-rs watcher.
+//!
+//! Only labels decide a verdict, so the watch asks for object metadata alone
+//! (`PartialObjectMeta<Namespace>`): the API server then sends no spec or status, which
+//! keeps memory and traffic low on clusters with thousands of namespaces. The watcher
+//! re-lists on its own after a disconnect or an expired resourceVersion, and
+//! [`NamespaceCache`] swaps a re-list in whole, so a namespace deleted while the watch was
+//! down does not linger. Errors are retried with kube-runtime's default backoff for as long as
+//! the process runs: a webhook that stopped watching would judge with stale labels forever.
+
+use std::collections::BTreeMap;
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::Namespace;
+use kube::{
+    Api, Client,
+    core::PartialObjectMeta,
+    runtime::{
+        WatchStreamExt,
+        watcher::{self, Event},
+    },
+};
+
+use crate::namespaces::NamespaceCache;
+
+fn name_and_labels(ns: PartialObjectMeta<Namespace>) -> Option<(String, BTreeMap<String, String>)> {
+    let name = ns.metadata.name?;
+    Some((name, ns.metadata.labels.unwrap_or_default()))
+}
+
+impl NamespaceCache {
+    /// Apply one watcher event.
+    pub fn apply(&self, event: Event<PartialObjectMeta<Namespace>>) {
+        match event {
+            Event::Apply(ns) => {
+                if let Some((name, labels)) = name_and_labels(ns) {
+                    self.upsert(&name, labels);
+                }
+            }
+            Event::Delete(ns) => {
+                if let Some(name) = ns.metadata.name {
+                    self.remove(&name);
+                }
+            }
+            Event::Init => self.start_relist(),
+            Event::InitApply(ns) => {
+                if let Some((name, labels)) = name_and_labels(ns) {
+                    self.relist_upsert(&name, labels);
+                }
+            }
+            Event::InitDone => {
+                self.finish_relist();
+                tracing::info!(namespaces = self.len(), "namespace cache synced");
+            }
+        }
+    }
+}
+
+/// Why no Kubernetes client could be made.
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    /// No in-cluster configuration and no usable kubeconfig.
+    #[error("no usable cluster configuration: {0}")]
+    Config(String),
+    /// The configuration was found but a client could not be built from it (TLS settings).
+    #[error("could not build a Kubernetes client: {0}")]
+    Client(#[from] kube::Error),
+}
+
+/// A client from in-cluster configuration or `KUBECONFIG` / `~/.kube/config`, the way
+/// kubectl finds its cluster. An unreachable API server is not an error here: the watch
+/// retries it, and `/readyz` stays false until it has listed the namespaces.
+pub async fn infer_client() -> Result<Client, ClusterError> {
+    let config = kube::Config::infer()
+        .await
+        .map_err(|e| ClusterError::Config(e.to_string()))?;
+    Ok(Client::try_from(config)?)
+}
+
+/// A client from one kubeconfig file, using its current context.
+pub async fn client_from_kubeconfig(path: &std::path::Path) -> Result<Client, ClusterError> {
+    let config_error =
+        |e: kube::config::KubeconfigError| ClusterError::Config(format!("{}: {e}", path.display()));
+    let kubeconfig = kube::config::Kubeconfig::read_from(path).map_err(config_error)?;
+    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
+        .await
+        .map_err(config_error)?;
+    Ok(Client::try_from(config)?)
+}
+
+/// Watch every namespace's metadata into `cache` until the returned future is dropped. Needs
+/// `list` and `watch` on `namespaces`.
+pub async fn watch_namespaces(client: Client, cache: NamespaceCache) {
+    let api: Api<PartialObjectMeta<Namespace>> = Api::all(client);
+    let stream = watcher::watcher(api, watcher::Config::default()).default_backoff();
+    futures::pin_mut!(stream);
+    while let Some(event) = stream.next().await {
+        match event {
+            Ok(event) => cache.apply(event),
+            Err(e) => tracing::warn!(error = %e, "namespace watch failed; retrying"),
+        }
+    }
+}

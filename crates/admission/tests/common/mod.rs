@@ -1,0 +1,133 @@
+//! Shared set-up for the integration tests: the recorded AdmissionReviews and a webhook state
+//! seeded the way the capture cluster was labelled.
+#![allow(dead_code)]
+
+pub mod tls;
+
+use std::{
+    collections::BTreeMap,
+    path::{Path, PathBuf},
+    sync::Arc,
+};
+
+use serde_json::Value;
+use tenantry_admission::{AppState, EngineValidator, NamespaceCache, Validator};
+use tenantry_api::Platform;
+use tenantry_core::PlatformContext;
+
+/// The namespace every fixture object lives in.
+pub const FIXTURE_NAMESPACE: &str = "tenantry-fx-webhook";
+/// The tenant the tests give it.
+pub const TENANT: &str = "acme";
+
+/// `../shared/fixtures/k8s-wire/admission-review/` beside the repository. Panics (fails the
+/// test) when it is missing: a test that silently skips its fixtures proves nothing.
+pub fn fixture_dir() -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/fixtures/k8s-wire/admission-review");
+    assert!(
+        dir.is_dir(),
+        "fixture directory {} is missing: the repository must sit beside shared/",
+        dir.display()
+    );
+    dir
+}
+
+/// Every fixture file name, sorted.
+pub fn fixture_names() -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(fixture_dir())
+        .expect("read fixture dir")
+        .map(|e| {
+            e.expect("dir entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .filter(|n| n.ends_with(".json"))
+        .collect();
+    names.sort();
+    assert!(
+        names.len() >= 14,
+        "expected the 14 recorded reviews, found {names:?}"
+    );
+    names
+}
+
+/// The raw bytes of one fixture.
+pub fn fixture_bytes(name: &str) -> Vec<u8> {
+    let path = fixture_dir().join(name);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// One fixture as JSON, for tests that edit it.
+pub fn fixture_json(name: &str) -> Value {
+    serde_json::from_slice(&fixture_bytes(name)).expect("fixture is JSON")
+}
+
+pub fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
+/// Labels Tenantry renders on a tenant namespace at `level`.
+pub fn tenant_namespace_labels(level: &str) -> BTreeMap<String, String> {
+    labels(&[
+        ("kubernetes.io/metadata.name", FIXTURE_NAMESPACE),
+        ("tenantry-webhook", "on"),
+        ("tenantry.dev/tenant", TENANT),
+        ("pod-security.kubernetes.io/enforce", level),
+        ("pod-security.kubernetes.io/enforce-version", "latest"),
+        ("pod-security.kubernetes.io/audit", "restricted"),
+        ("pod-security.kubernetes.io/audit-version", "latest"),
+        ("pod-security.kubernetes.io/warn", "restricted"),
+        ("pod-security.kubernetes.io/warn-version", "latest"),
+    ])
+}
+
+pub fn context() -> PlatformContext {
+    PlatformContext::new(Platform::default()).expect("default platform is valid")
+}
+
+/// A synced cache knowing the fixture namespace as tenant `acme`'s at `level`, plus a
+/// platform namespace `monitoring` (no tenant label).
+pub fn seeded_cache(level: &str) -> NamespaceCache {
+    let cache = NamespaceCache::new(&context());
+    cache.upsert(FIXTURE_NAMESPACE, tenant_namespace_labels(level));
+    cache.upsert("monitoring", labels(&[("team", "platform")]));
+    cache.mark_synced();
+    cache
+}
+
+/// The production validator with the built-in platform policies.
+pub fn engine() -> Arc<dyn Validator> {
+    Arc::new(EngineValidator::new(&Platform::default()).expect("engine"))
+}
+
+pub fn state(level: &str) -> AppState {
+    AppState::new(seeded_cache(level), engine())
+}
+
+/// The recorded Deployment CREATE, hardened so that every default policy allows it: the
+/// review a healthy cluster sends most often. Same size and shape as the recording.
+pub fn hardened_deployment_review() -> Value {
+    let mut review = fixture_json("deployment-create.json");
+    let pod = &mut review["request"]["object"]["spec"]["template"]["spec"];
+    pod["securityContext"] = serde_json::json!({
+        "runAsNonRoot": true,
+        "runAsUser": 65532,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    });
+    let container = &mut pod["containers"][0];
+    container["securityContext"] = serde_json::json!({
+        "allowPrivilegeEscalation": false,
+        "capabilities": {"drop": ["ALL"]},
+        "readOnlyRootFilesystem": true,
+    });
+    container["resources"] = serde_json::json!({
+        "requests": {"cpu": "100m", "memory": "64Mi"},
+        "limits": {"memory": "128Mi"},
+    });
+    review
+}

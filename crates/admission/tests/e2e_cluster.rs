@@ -1,0 +1,262 @@
+//! The namespace watch cache against a real API server (ignored unless asked for).
+//!
+//! A webhook cannot be called back from a cluster to a test process, so this test checks the
+//! part that needs a cluster: the manifests' RBAC is enough for the watch (the cache runs
+//! impersonating the webhook's ServiceAccount, with nothing but the printed ClusterRole), the
+//! cache syncs, sees a labelled namespace's tenant and Pod Security labels within a deadline,
+//! follows a relabel, and forgets the namespace once it is deleted.
+//!
+//! Run with `TENANTRY_E2E_KUBECONFIG=/path/to/cluster-admin.kubeconfig cargo test -p
+//! tenantry-admission --test e2e_cluster -- --ignored`. When the variable is set, anything that
+//! goes wrong fails the test: it never skips.
+
+use std::{
+    collections::BTreeMap,
+    future::Future,
+    path::PathBuf,
+    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
+};
+
+use k8s_openapi::api::{
+    core::v1::{Namespace, ServiceAccount},
+    rbac::v1::{ClusterRole, ClusterRoleBinding},
+};
+use kube::{
+    Api, Client, Resource,
+    api::{DeleteParams, ObjectMeta, Patch, PatchParams},
+};
+use serde::{Serialize, de::DeserializeOwned};
+use serde_json::{Value, json};
+use tenantry_admission::{
+    NamespaceCache, NamespaceScope,
+    manifests::{ManifestOptions, documents},
+    watch,
+};
+use tenantry_api::Platform;
+use tenantry_core::PlatformContext;
+use tenantry_policy::Level;
+
+const DEADLINE: Duration = Duration::from_secs(60);
+const FIELD_MANAGER: &str = "tenantry-e2e";
+
+fn kubeconfig() -> PathBuf {
+    let path = std::env::var_os("TENANTRY_E2E_KUBECONFIG").expect(
+        "TENANTRY_E2E_KUBECONFIG must name a cluster-admin kubeconfig of a real cluster \
+         (run this test with --ignored only then)",
+    );
+    let path = PathBuf::from(path);
+    assert!(
+        path.is_file(),
+        "TENANTRY_E2E_KUBECONFIG={} is not a file",
+        path.display()
+    );
+    path
+}
+
+async fn apply<K>(client: &Client, object: &Value)
+where
+    K: Resource<DynamicType = (), Scope = k8s_openapi::ClusterResourceScope>
+        + Clone
+        + DeserializeOwned
+        + Serialize
+        + std::fmt::Debug,
+{
+    let typed: K = serde_json::from_value(object.clone()).expect("manifest matches its type");
+    let name = typed.meta().name.clone().expect("named");
+    Api::<K>::all(client.clone())
+        .patch(
+            &name,
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(&typed),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("applying {} {name}: {e}", K::kind(&())));
+}
+
+async fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(
+            start.elapsed() < DEADLINE,
+            "{what}: not within {DEADLINE:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    eprintln!("{what}: {:?}", start.elapsed());
+}
+
+/// Run `body`, then `cleanup` whatever happened, then fail if `body` failed.
+async fn with_cleanup<F, C>(body: F, cleanup: C)
+where
+    F: Future<Output = ()> + Send + 'static,
+    C: Future<Output = ()>,
+{
+    let result = tokio::spawn(body).await;
+    cleanup.await;
+    if let Err(e) = result {
+        std::panic::resume_unwind(e.into_panic());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs TENANTRY_E2E_KUBECONFIG: a cluster-admin kubeconfig of a real cluster"]
+async fn watch_cache_follows_namespace_labels_on_a_real_cluster() {
+    let path = kubeconfig();
+    tenantry_admission::install_crypto_provider();
+    let admin = watch::client_from_kubeconfig(&path)
+        .await
+        .expect("client from TENANTRY_E2E_KUBECONFIG");
+    let version = admin
+        .apiserver_version()
+        .await
+        .expect("the API server answers /version");
+    eprintln!("cluster: {} {}", version.git_version, version.platform);
+
+    let suffix = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis()
+        % 1_000_000_000;
+    let system_ns = format!("tenantry-e2e-system-{suffix}");
+    let rbac_name = format!("tenantry-webhook-e2e-{suffix}");
+    let tenant_ns = format!("tenantry-e2e-tenant-{suffix}");
+
+    // The manifests' RBAC, renamed so that it cannot touch a real installation.
+    let mut opts = ManifestOptions::new(Platform::default().tenant_label());
+    opts.namespace = system_ns.clone();
+    let docs = documents(&opts);
+    let doc = move |kind: &str| {
+        docs.iter()
+            .find(|d| d.object["kind"] == kind)
+            .unwrap_or_else(|| panic!("manifests have a {kind}"))
+            .object
+            .clone()
+    };
+    let mut role = doc("ClusterRole");
+    role["metadata"]["name"] = json!(rbac_name);
+    let mut binding = doc("ClusterRoleBinding");
+    binding["metadata"]["name"] = json!(rbac_name);
+    binding["roleRef"]["name"] = json!(rbac_name);
+
+    let cleanup_client = admin.clone();
+    let (cleanup_system_ns, cleanup_rbac, cleanup_tenant_ns) =
+        (system_ns.clone(), rbac_name.clone(), tenant_ns.clone());
+    let body = async move {
+        apply::<Namespace>(&admin, &doc("Namespace")).await;
+        let sa: ServiceAccount = serde_json::from_value(doc("ServiceAccount")).unwrap();
+        Api::<ServiceAccount>::namespaced(admin.clone(), &system_ns)
+            .patch(
+                "tenantry-webhook",
+                &PatchParams::apply(FIELD_MANAGER).force(),
+                &Patch::Apply(&sa),
+            )
+            .await
+            .expect("applying the ServiceAccount");
+        apply::<ClusterRole>(&admin, &role).await;
+        apply::<ClusterRoleBinding>(&admin, &binding).await;
+
+        // The cache runs as the webhook's ServiceAccount: the printed RBAC must suffice.
+        let kubeconfig = kube::config::Kubeconfig::read_from(&path).unwrap();
+        let mut config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
+            .await
+            .unwrap();
+        config.auth_info.impersonate = Some(format!(
+            "system:serviceaccount:{system_ns}:tenantry-webhook"
+        ));
+        config.auth_info.impersonate_groups = Some(vec![
+            "system:serviceaccounts".to_owned(),
+            format!("system:serviceaccounts:{system_ns}"),
+            "system:authenticated".to_owned(),
+        ]);
+        let as_webhook = Client::try_from(config).unwrap();
+        let ctx = PlatformContext::new(Platform::default()).unwrap();
+        let cache = NamespaceCache::new(&ctx);
+        let watcher = tokio::spawn(watch::watch_namespaces(as_webhook, cache.clone()));
+        // RBAC propagation can take a moment; the watch retries until it may list.
+        wait_for("initial sync", || cache.is_synced()).await;
+        assert!(
+            cache.get("kube-system").is_some(),
+            "the initial list has kube-system"
+        );
+        assert!(matches!(
+            cache.scope("kube-system"),
+            NamespaceScope::Platform { .. }
+        ));
+
+        let namespaces = Api::<Namespace>::all(admin.clone());
+        let labelled = |level: &str| Namespace {
+            metadata: ObjectMeta {
+                name: Some(tenant_ns.clone()),
+                labels: Some(BTreeMap::from([
+                    ("tenantry.dev/tenant".to_owned(), "e2e".to_owned()),
+                    (
+                        "pod-security.kubernetes.io/enforce".to_owned(),
+                        level.to_owned(),
+                    ),
+                ])),
+                ..ObjectMeta::default()
+            },
+            ..Namespace::default()
+        };
+        namespaces
+            .patch(
+                &tenant_ns,
+                &PatchParams::apply(FIELD_MANAGER).force(),
+                &Patch::Apply(&labelled("baseline")),
+            )
+            .await
+            .expect("creating the tenant namespace");
+        wait_for("new namespace seen", || {
+            cache
+                .get(&tenant_ns)
+                .is_some_and(|e| e.pod_security.enforce.level == Level::Baseline)
+        })
+        .await;
+        match cache.scope(&tenant_ns) {
+            NamespaceScope::Tenant { namespace, tenant } => {
+                assert_eq!(namespace.tenant.as_deref(), Some("e2e"));
+                assert!(namespace.known);
+                assert_eq!(
+                    tenant.expect("tenant view").namespaces,
+                    vec![tenant_ns.clone()]
+                );
+            }
+            other => panic!("{tenant_ns} should be a tenant namespace: {other:?}"),
+        }
+
+        namespaces
+            .patch(
+                &tenant_ns,
+                &PatchParams::apply(FIELD_MANAGER).force(),
+                &Patch::Apply(&labelled("restricted")),
+            )
+            .await
+            .expect("relabelling the tenant namespace");
+        wait_for("relabel seen", || {
+            cache
+                .get(&tenant_ns)
+                .is_some_and(|e| e.pod_security.enforce.level == Level::Restricted)
+        })
+        .await;
+
+        namespaces
+            .delete(&tenant_ns, &DeleteParams::default())
+            .await
+            .expect("deleting the tenant namespace");
+        wait_for("deletion seen", || cache.get(&tenant_ns).is_none()).await;
+        watcher.abort();
+    };
+    let cleanup = async move {
+        let namespaces = Api::<Namespace>::all(cleanup_client.clone());
+        for ns in [&cleanup_tenant_ns, &cleanup_system_ns] {
+            let _ = namespaces.delete(ns, &DeleteParams::default()).await;
+        }
+        let _ = Api::<ClusterRoleBinding>::all(cleanup_client.clone())
+            .delete(&cleanup_rbac, &DeleteParams::default())
+            .await;
+        let _ = Api::<ClusterRole>::all(cleanup_client)
+            .delete(&cleanup_rbac, &DeleteParams::default())
+            .await;
+    };
+    with_cleanup(body, cleanup).await;
+}

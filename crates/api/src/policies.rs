@@ -1,0 +1,194 @@
+//! `policies:` in `tenantry.yaml`: which guardrails judge tenant manifests, and their settings.
+//!
+//! Every guardrail has an entry here so that a platform can see, in its own repository, what
+//! its tenants are held to and change it in review like any other platform default. Every
+//! policy that protects isolation is on unless the platform turns it off; the two that are a
+//! matter of taste (`imagePullPolicyAlways`, `requireDigest`) are off unless it turns them on.
+//!
+//! Identity lists that default to something derived from elsewhere in `tenantry.yaml` (the Flux
+//! reconciler) are `Option`s: left out, they follow that setting, so renaming the reconciler in
+//! one place never leaves a stale copy behind here.
+
+use serde::{Deserialize, Serialize};
+
+/// The identity Tenantry itself runs as in cluster mode (applying tenants, serving admission).
+pub const TENANTRY_SERVICE_ACCOUNT: &str = "system:serviceaccount:tenantry-system:tenantry";
+
+/// A policy that runs unless the platform switches it off.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct OnByDefault {
+    /// Whether the policy runs (default true).
+    pub enabled: bool,
+}
+
+impl Default for OnByDefault {
+    fn default() -> Self {
+        Self { enabled: true }
+    }
+}
+
+/// A policy that runs only when the platform switches it on.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct OffByDefault {
+    /// Whether the policy runs (default false).
+    pub enabled: bool,
+}
+
+/// The guardrails and their settings.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct PolicyConfig {
+    /// Kubernetes Pod Security Standards, at the level of the object's namespace.
+    pub pod_security: PodSecurityPolicy,
+    /// cpu and memory requests and a memory limit on every container and init container.
+    pub require_requests_limits: OnByDefault,
+    /// Images only from the tenant's `registries` (a tenant with none is not restricted).
+    pub allowed_registries: OnByDefault,
+    /// No `NodePort` Services, nor explicit node ports.
+    pub no_node_port: OnByDefault,
+    /// No `LoadBalancer` Services.
+    pub no_load_balancer: OnByDefault,
+    /// No Service `externalIPs` (they let a tenant intercept traffic to any address).
+    #[serde(rename = "noExternalIPs")]
+    pub no_external_ips: OnByDefault,
+    /// Every container sets `imagePullPolicy: Always` (or defaults to it).
+    pub image_pull_policy_always: OffByDefault,
+    /// Every image is pinned by digest.
+    pub require_digest: OffByDefault,
+    /// ExternalSecrets and PushSecrets use the tenant's namespaced SecretStore, never a
+    /// ClusterSecretStore, unless the platform's reconciler applies them.
+    pub restrict_secret_stores: RestrictSecretStores,
+    /// Flux objects reconcile as the tenant, from sources in their own namespace.
+    pub flux_lockdown: OnByDefault,
+    /// HTTPRoutes attach only to the platform Gateway (`gateway` in `tenantry.yaml`).
+    pub gateway_parent: OnByDefault,
+    /// Tenant users cannot change or delete what Tenantry manages (admission only).
+    pub protect_platform_objects: ProtectPlatformObjects,
+    /// The tenant repository contract (`tenantry check --repo-name`; check only).
+    pub tenant_repo_contract: TenantRepoContract,
+}
+
+/// Pod Security Standards settings.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct PodSecurityPolicy {
+    /// Whether the standards are checked.
+    pub enabled: bool,
+    /// The policy version (`latest` or `v1.<minor>`) used when a namespace does not pin one
+    /// with `pod-security.kubernetes.io/enforce-version`.
+    pub version: String,
+}
+
+impl Default for PodSecurityPolicy {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            version: "latest".to_owned(),
+        }
+    }
+}
+
+/// `restrictSecretStores` settings.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct RestrictSecretStores {
+    /// Whether the policy runs.
+    pub enabled: bool,
+    /// Usernames that may reference a ClusterSecretStore from a tenant namespace (a trailing
+    /// `*` matches any suffix). Default: `flux.reconciler` and Tenantry's own ServiceAccount,
+    /// the two identities that apply the platform's pull-secret ExternalSecrets.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reconcilers: Option<Vec<String>>,
+}
+
+impl Default for RestrictSecretStores {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            reconcilers: None,
+        }
+    }
+}
+
+impl RestrictSecretStores {
+    /// The reconcilers in force, given the platform's Flux reconciler identity.
+    pub fn reconcilers_or_default(&self, flux_reconciler: &str) -> Vec<String> {
+        self.reconcilers.clone().unwrap_or_else(|| {
+            vec![
+                flux_reconciler.to_owned(),
+                TENANTRY_SERVICE_ACCOUNT.to_owned(),
+            ]
+        })
+    }
+}
+
+/// `protectPlatformObjects` settings.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct ProtectPlatformObjects {
+    /// Whether the policy runs.
+    pub enabled: bool,
+    /// Usernames never blocked (a trailing `*` matches any suffix). Default: `flux.reconciler`,
+    /// Tenantry's ServiceAccount, `system:kube-controller-manager` and every kube-system
+    /// ServiceAccount (the namespace and garbage-collection controllers delete managed objects
+    /// when a tenant is offboarded).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exempt_users: Option<Vec<String>>,
+    /// Groups never blocked. Default: `system:masters`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exempt_groups: Option<Vec<String>>,
+}
+
+impl Default for ProtectPlatformObjects {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            exempt_users: None,
+            exempt_groups: None,
+        }
+    }
+}
+
+impl ProtectPlatformObjects {
+    /// The exempt usernames in force, given the platform's Flux reconciler identity.
+    pub fn exempt_users_or_default(&self, flux_reconciler: &str) -> Vec<String> {
+        self.exempt_users.clone().unwrap_or_else(|| {
+            vec![
+                flux_reconciler.to_owned(),
+                TENANTRY_SERVICE_ACCOUNT.to_owned(),
+                "system:kube-controller-manager".to_owned(),
+                "system:serviceaccount:kube-system:*".to_owned(),
+            ]
+        })
+    }
+
+    /// The exempt groups in force.
+    pub fn exempt_groups_or_default(&self) -> Vec<String> {
+        self.exempt_groups
+            .clone()
+            .unwrap_or_else(|| vec!["system:masters".to_owned()])
+    }
+}
+
+/// `tenantRepoContract` settings. The contract is checked only when `tenantry check` is told
+/// the repository's name (`--repo-name`), because its first rule is about that name.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct TenantRepoContract {
+    /// Whether the contract is checked when a repository name is given.
+    pub enabled: bool,
+    /// The name a tenant's namespaced SecretStore must have. Default: `openbao.storeName`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret_store_name: Option<String>,
+}
+
+impl Default for TenantRepoContract {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            secret_store_name: None,
+        }
+    }
+}

@@ -1,0 +1,786 @@
+//! Cluster mode as a platform engineer runs it: real `tenantry` processes, a real kubeconfig,
+//! real HTTP, against Tenantry's in-memory API server (`tenantry_cluster::fake`) served on
+//! 127.0.0.1. The server counts requests, so "a re-run writes nothing" is checked, not
+//! assumed. The same flows run against a real cluster in `cluster_e2e.rs`.
+
+use std::{
+    collections::BTreeMap,
+    convert::Infallible,
+    fs,
+    net::SocketAddr,
+    path::Path,
+    process::{Command, Output},
+    sync::{Arc, Mutex},
+    time::Instant,
+};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::{Request, Response, body::Incoming, server::conn::http1, service::service_fn};
+use hyper_util::rt::TokioIo;
+use serde_json::{Value, json};
+use tenantry_cluster::{
+    AccessCheck, Catalog, ClusterApi, ClusterError, Deletion, fake::FakeCluster,
+};
+use tenantry_core::{DesiredObject, Layer};
+
+const ADMIN_TOKEN: &str = "admin-token-for-tests";
+
+/// HTTP requests served, by method.
+type HttpCounts = Arc<Mutex<BTreeMap<String, usize>>>;
+
+/// Serve `fake` over HTTP on 127.0.0.1; the server thread ends with the test process.
+fn serve(fake: FakeCluster) -> (SocketAddr, HttpCounts) {
+    let counts = HttpCounts::default();
+    let counter = Arc::clone(&counts);
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1");
+    listener.set_nonblocking(true).unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    continue;
+                };
+                let fake = fake.clone();
+                let counter = Arc::clone(&counter);
+                tokio::spawn(async move {
+                    let service = service_fn(move |req: Request<Incoming>| {
+                        let fake = fake.clone();
+                        *counter
+                            .lock()
+                            .unwrap()
+                            .entry(req.method().to_string())
+                            .or_default() += 1;
+                        async move { Ok::<_, Infallible>(handle(fake, req).await) }
+                    });
+                    let _ = http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+    });
+    (addr, counts)
+}
+
+fn respond(status: u16, body: Value) -> Response<Full<Bytes>> {
+    Response::builder()
+        .status(status)
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from(serde_json::to_vec(&body).unwrap())))
+        .unwrap()
+}
+
+fn status(code: u16, reason: &str, message: &str) -> Response<Full<Bytes>> {
+    respond(
+        code,
+        json!({ "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                "code": code, "reason": reason, "message": message }),
+    )
+}
+
+fn error(e: ClusterError) -> Response<Full<Bytes>> {
+    match e {
+        ClusterError::Unauthorized { .. } => status(401, "Unauthorized", "Unauthorized"),
+        ClusterError::Forbidden { message, .. } => status(403, "Forbidden", &message),
+        ClusterError::Invalid { object, causes, .. } => respond(
+            422,
+            json!({ "kind": "Status", "apiVersion": "v1", "status": "Failure", "code": 422, "reason": "Invalid",
+                    "message": format!("{object} is invalid"),
+                    "details": { "causes": causes.iter().map(|c| json!({ "field": c.field, "message": c.message, "reason": "FieldValueInvalid" })).collect::<Vec<_>>() } }),
+        ),
+        ClusterError::Api {
+            code,
+            reason,
+            message,
+            ..
+        } => status(code, &reason, &message),
+        other => status(500, "InternalError", &other.to_string()),
+    }
+}
+
+fn query(req: &Request<Incoming>, key: &str) -> Option<String> {
+    req.uri().query().unwrap_or("").split('&').find_map(|p| {
+        let (k, v) = p.split_once('=')?;
+        (k == key).then(|| {
+            v.replace("%2C", ",")
+                .replace("%3D", "=")
+                .replace("%2F", "/")
+        })
+    })
+}
+
+fn discovery_core(catalog: &Catalog) -> Value {
+    let resources: Vec<Value> = catalog
+        .types()
+        .iter()
+        .filter(|t| t.group.is_empty())
+        .map(|t| json!({ "name": t.plural, "singularName": "", "namespaced": t.namespaced, "kind": t.kind, "verbs": t.verbs }))
+        .collect();
+    json!({ "kind": "APIResourceList", "apiVersion": "v1", "groupVersion": "v1", "resources": resources })
+}
+
+fn discovery_groups(catalog: &Catalog) -> Value {
+    let mut groups: Vec<(String, String, Vec<Value>)> = Vec::new();
+    for t in catalog.types().iter().filter(|t| !t.group.is_empty()) {
+        let resource = json!({ "resource": t.plural, "responseKind": { "group": "", "version": "", "kind": t.kind },
+            "scope": if t.namespaced { "Namespaced" } else { "Cluster" }, "verbs": t.verbs });
+        match groups
+            .iter_mut()
+            .find(|(g, v, _)| *g == t.group && *v == t.version)
+        {
+            Some((_, _, list)) => list.push(resource),
+            None => groups.push((t.group.clone(), t.version.clone(), vec![resource])),
+        }
+    }
+    let items: Vec<Value> = groups
+        .into_iter()
+        .map(|(g, v, resources)| json!({ "metadata": { "name": g }, "versions": [{ "version": v, "resources": resources, "freshness": "Current" }] }))
+        .collect();
+    json!({ "kind": "APIGroupDiscoveryList", "apiVersion": "apidiscovery.k8s.io/v2", "metadata": {}, "items": items })
+}
+
+async fn handle(fake: FakeCluster, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    let token = req
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("")
+        .to_owned();
+    let api = if token == ADMIN_TOKEN {
+        fake.clone()
+    } else {
+        fake.acting_as(&token)
+    };
+    let method = req.method().as_str().to_owned();
+    let path = req.uri().path().to_owned();
+    let dry_run = query(&req, "dryRun").as_deref() == Some("All");
+    let selector = query(&req, "labelSelector").unwrap_or_default();
+    let body: Value = {
+        let bytes = req
+            .into_body()
+            .collect()
+            .await
+            .map(|b| b.to_bytes())
+            .unwrap_or_default();
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null)
+    };
+    let catalog = fake.catalog();
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    match (method.as_str(), segments.as_slice()) {
+        ("GET", ["api", "v1"]) => return respond(200, discovery_core(&catalog)),
+        ("GET", ["apis"]) => return respond(200, discovery_groups(&catalog)),
+        (
+            "POST",
+            [
+                "apis",
+                "authorization.k8s.io",
+                "v1",
+                "selfsubjectaccessreviews",
+            ],
+        ) => {
+            let attrs = &body["spec"]["resourceAttributes"];
+            let check = AccessCheck {
+                verb: attrs["verb"].as_str().unwrap_or_default().to_owned(),
+                group: attrs["group"].as_str().unwrap_or_default().to_owned(),
+                resource: attrs["resource"].as_str().unwrap_or_default().to_owned(),
+                namespace: attrs["namespace"].as_str().map(str::to_owned),
+            };
+            return match api.review_access(&check).await {
+                Ok(allowed) => respond(
+                    201,
+                    json!({ "apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
+                    "metadata": {}, "spec": body["spec"], "status": { "allowed": allowed } }),
+                ),
+                Err(e) => error(e),
+            };
+        }
+        ("POST", ["apis", "authentication.k8s.io", "v1", "tokenreviews"]) => {
+            return match api
+                .review_token(body["spec"]["token"].as_str().unwrap_or_default())
+                .await
+            {
+                Ok(s) => respond(
+                    201,
+                    json!({ "apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview", "metadata": {},
+                    "spec": body["spec"], "status": { "authenticated": s.authenticated, "user": { "username": s.username }, "error": s.error } }),
+                ),
+                Err(e) => error(e),
+            };
+        }
+        (
+            "POST",
+            [
+                "api",
+                "v1",
+                "namespaces",
+                ns,
+                "serviceaccounts",
+                sa,
+                "token",
+            ],
+        ) => {
+            let seconds = body["spec"]["expirationSeconds"].as_i64().unwrap_or(3600);
+            return match api.request_token(ns, sa, seconds).await {
+                Ok(t) => respond(
+                    201,
+                    json!({ "apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
+                    "metadata": { "name": sa, "namespace": ns },
+                    "spec": { "expirationSeconds": seconds, "audiences": ["https://kubernetes.default.svc"] },
+                    "status": { "token": t.token, "expirationTimestamp": "2030-01-01T00:00:00Z" } }),
+                ),
+                Err(e) => error(e),
+            };
+        }
+        _ => {}
+    }
+    let (group, version, rest) = match segments.as_slice() {
+        ["api", v, rest @ ..] => ("", *v, rest),
+        ["apis", g, v, rest @ ..] => (*g, *v, rest),
+        _ => return status(404, "NotFound", "no such path"),
+    };
+    let (namespace, plural, name) = match rest {
+        ["namespaces", ns, plural, tail @ ..] => (Some(*ns), *plural, tail.first().copied()),
+        [plural, tail @ ..] => (None, *plural, tail.first().copied()),
+        [] => return status(404, "NotFound", "no such path"),
+    };
+    let Some(resource) = catalog
+        .types()
+        .iter()
+        .find(|t| t.group == group && t.version == version && t.plural == plural)
+        .cloned()
+    else {
+        return status(
+            404,
+            "NotFound",
+            &format!("the server could not find the requested resource ({plural})"),
+        );
+    };
+    match (method.as_str(), name) {
+        ("GET", None) => match api.list(&resource, &selector).await {
+            Ok(items) => respond(
+                200,
+                json!({ "kind": format!("{}List", resource.kind), "apiVersion": resource.api_version(), "metadata": {}, "items": items }),
+            ),
+            Err(e) => error(e),
+        },
+        ("GET", Some(name)) => match api.get(&resource, namespace, name).await {
+            Ok(Some(object)) => respond(200, object),
+            Ok(None) => status(404, "NotFound", &format!("{plural} \"{name}\" not found")),
+            Err(e) => error(e),
+        },
+        ("PATCH", Some(name)) => {
+            let object = DesiredObject {
+                layer: Layer::Namespace,
+                api_version: Box::leak(resource.api_version().into_boxed_str()),
+                kind: Box::leak(resource.kind.clone().into_boxed_str()),
+                namespace: namespace.map(str::to_owned),
+                name: name.to_owned(),
+                body,
+            };
+            match api.apply(&resource, &object, dry_run).await {
+                Ok(object) => respond(200, object),
+                Err(e) => error(e),
+            }
+        }
+        ("DELETE", Some(name)) => {
+            let uid = body["preconditions"]["uid"].as_str();
+            match api.delete(&resource, namespace, name, uid, dry_run).await {
+                Ok(Deletion::Started) => respond(
+                    200,
+                    json!({ "kind": "Status", "apiVersion": "v1", "status": "Success", "code": 200 }),
+                ),
+                Ok(Deletion::AlreadyGone) => status(404, "NotFound", "not found"),
+                Ok(Deletion::Replaced) => {
+                    status(409, "Conflict", "Precondition failed: UID in precondition")
+                }
+                Err(e) => error(e),
+            }
+        }
+        _ => status(405, "MethodNotAllowed", "method not allowed"),
+    }
+}
+
+fn write_kubeconfig(dir: &Path, addr: SocketAddr) -> std::path::PathBuf {
+    let path = dir.join("admin.kubeconfig");
+    fs::write(
+        &path,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: fake\n  cluster:\n    server: http://{addr}\ncontexts:\n- name: admin@fake\n  context:\n    cluster: fake\n    user: admin\ncurrent-context: admin@fake\nusers:\n- name: admin\n  user:\n    token: {ADMIN_TOKEN}\n"
+        ),
+    )
+    .unwrap();
+    path
+}
+
+struct Setup {
+    fake: FakeCluster,
+    http: HttpCounts,
+    repo: tempfile::TempDir,
+    kubeconfig: std::path::PathBuf,
+}
+
+fn setup() -> Setup {
+    let fake = FakeCluster::new();
+    let (addr, http) = serve(fake.clone());
+    let repo = tempfile::tempdir().unwrap();
+    let kubeconfig = write_kubeconfig(repo.path(), addr);
+    Setup {
+        fake,
+        http,
+        repo,
+        kubeconfig,
+    }
+}
+
+impl Setup {
+    fn run(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_tenantry"))
+            .args(args)
+            .arg("--repo")
+            .arg(self.repo.path())
+            .arg("--kubeconfig")
+            .arg(&self.kubeconfig)
+            .env_remove("TENANTRY_REPO")
+            .env_remove("KUBECONFIG")
+            .output()
+            .expect("tenantry runs")
+    }
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+#[track_caller]
+fn json_of(o: &Output) -> Value {
+    serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("stdout is one JSON document ({e}):\n{}", text(o)))
+}
+
+#[test]
+fn onboard_applies_every_layer_issues_a_private_kubeconfig_and_proves_its_scope() {
+    let s = setup();
+    let o = s.run(&["onboard", "shop"]);
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}");
+    for expected in [
+        "tenant shop (GitOps): created",
+        "namespace       applied",
+        "delivery        applied",
+        "list pods in shop                    allowed   allowed   ok",
+        "list nodes (cluster scope)           denied    denied    ok",
+        "get pods in kube-system              denied    denied    ok",
+    ] {
+        assert!(out.contains(expected), "missing {expected:?} in\n{out}");
+    }
+    let issued = s.repo.path().join("out/tenant-shop.kubeconfig");
+    let kubeconfig = fs::read_to_string(&issued).unwrap();
+    assert!(
+        kubeconfig.contains("current-context: tenant-shop@cluster"),
+        "{kubeconfig}"
+    );
+    assert!(kubeconfig.contains("namespace: shop"));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            fs::metadata(&issued).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
+    assert!(
+        fs::read_to_string(s.repo.path().join(".gitignore"))
+            .unwrap()
+            .contains("out/")
+    );
+    assert!(s.repo.path().join("tenants/shop/tenant.yaml").is_file());
+    assert!(s.fake.object("v1", "Namespace", None, "shop").is_some());
+
+    // Re-running changes nothing on the server.
+    let versions = |fake: &FakeCluster| {
+        let mut v: Vec<String> = fake
+            .objects()
+            .iter()
+            .map(|o| {
+                format!(
+                    "{} {} {}",
+                    o["kind"], o["metadata"]["name"], o["metadata"]["resourceVersion"]
+                )
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    let before = versions(&s.fake);
+    s.fake.reset_requests();
+    let o = s.run(&["onboard", "shop", "--output", "json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let report = json_of(&o);
+    assert_eq!(report["result"], "ok");
+    assert_eq!(report["writes"], 0);
+    assert!(
+        report["layers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|l| l["status"] == "unchanged"),
+        "{report:#}"
+    );
+    assert_eq!(report["credential"]["scope"], "tenant");
+    assert_eq!(report["credential"]["requestedSeconds"], 8 * 3600);
+    assert_eq!(s.fake.requests().writes(), 0, "the re-run wrote nothing");
+    assert_eq!(versions(&s.fake), before, "no resourceVersion moved");
+    assert!(
+        o.stderr.is_empty(),
+        "JSON mode prints nothing else: {}",
+        text(&o)
+    );
+}
+
+#[test]
+fn a_credential_broader_than_the_tenant_fails_and_is_not_kept() {
+    let s = setup();
+    s.fake.grant_tenants_everything();
+    let o = s.run(&["onboard", "shop", "--no-gitops"]);
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(
+        out.contains("the credential is broader than the tenant"),
+        "{out}"
+    );
+    assert!(
+        out.contains("list nodes (cluster scope)           denied    allowed   WRONG"),
+        "{out}"
+    );
+    assert!(!s.repo.path().join("out/tenant-shop.kubeconfig").exists());
+    assert!(
+        !s.repo.path().join("tenants").exists(),
+        "--no-gitops writes no GitOps files"
+    );
+}
+
+#[test]
+fn a_missing_crd_names_the_crd_and_the_flag_and_writes_nothing_to_the_cluster() {
+    let s = setup();
+    s.fake.hide_group("source.toolkit.fluxcd.io");
+    let o = s.run(&["onboard", "shop", "--no-gitops"]);
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{out}");
+    assert!(
+        out.contains("ocirepositories.source.toolkit.fluxcd.io"),
+        "{out}"
+    );
+    assert!(out.contains("--skip-missing-crds"), "{out}");
+    assert_eq!(s.fake.requests().writes(), 0);
+
+    let o = s.run(&[
+        "onboard",
+        "shop",
+        "--no-gitops",
+        "--skip-missing-crds",
+        "--output",
+        "json",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let report = json_of(&o);
+    let delivery = report["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["layer"] == "delivery")
+        .unwrap()
+        .clone();
+    assert_eq!(delivery["status"], "skipped");
+    assert_eq!(
+        report["missing"][0]["crd"],
+        "ocirepositories.source.toolkit.fluxcd.io"
+    );
+}
+
+#[test]
+fn a_failure_lists_applied_and_unapplied_layers_and_a_rerun_completes() {
+    let s = setup();
+    s.fake.fail_next_apply("NetworkPolicy");
+    let o = s.run(&["onboard", "shop", "--no-gitops"]);
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{out}");
+    assert!(
+        out.contains("applied:     namespace, quota, limits, rbac, serviceaccount"),
+        "{out}"
+    );
+    assert!(out.contains("failed:      network"), "{out}");
+    assert!(out.contains("not applied: secrets, delivery"), "{out}");
+    assert!(
+        out.contains("spec: Invalid value: injected by the test"),
+        "{out}"
+    );
+    assert!(
+        !s.repo.path().join("out/tenant-shop.kubeconfig").exists(),
+        "no credential for a partial tenant"
+    );
+    let o = s.run(&["onboard", "shop", "--no-gitops"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(s.repo.path().join("out/tenant-shop.kubeconfig").exists());
+}
+
+#[test]
+fn apply_prints_a_plan_converges_and_then_costs_no_writes() {
+    let s = setup();
+    for name in ["shop", "blog"] {
+        let o = s.run(&["onboard", name, "--gitops-only"]);
+        assert!(o.status.success(), "{}", text(&o));
+    }
+    let o = s.run(&["apply", "--all", "--dry-run"]);
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}");
+    assert!(
+        out.contains("tenant blog: 10 to create, 0 to change, 0 unchanged, 0 to prune"),
+        "{out}"
+    );
+    assert!(out.contains("  + Namespace shop"), "{out}");
+    assert!(out.contains("dry run: nothing is stored"), "{out}");
+    assert!(
+        s.fake.object("v1", "Namespace", None, "shop").is_none(),
+        "a dry run stores nothing"
+    );
+
+    let o = s.run(&["apply", "--all"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(s.fake.object("v1", "Namespace", None, "blog").is_some());
+
+    s.fake.reset_requests();
+    let o = s.run(&["apply", "--all", "--prune", "--output", "json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let report = json_of(&o);
+    assert_eq!(report["writes"], 0);
+    assert!(
+        report["tenants"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|t| t["result"] == "unchanged")
+    );
+    assert_eq!(s.fake.requests().writes(), 0);
+}
+
+#[test]
+fn offboard_revokes_the_token_removes_everything_and_says_nothing_left() {
+    let s = setup();
+    let o = s.run(&["onboard", "shop", "--namespace", "shop-dev"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let kubeconfig = fs::read_to_string(s.repo.path().join("out/tenant-shop.kubeconfig")).unwrap();
+    let token = tenantry_cluster::credential::token_of(&kubeconfig).unwrap();
+    let o = s.run(&["offboard", "shop", "--output", "json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let report = json_of(&o);
+    assert_eq!(report["result"], "ok", "{report:#}");
+    assert_eq!(report["lastToken"]["authenticated"], false);
+    assert_eq!(report["leftovers"], json!([]));
+    assert_eq!(report["namespaces"], json!(["shop", "shop-dev"]));
+    assert!(!s.repo.path().join("out/tenant-shop.kubeconfig").exists());
+    assert!(!s.repo.path().join("tenants/shop").exists());
+    assert!(s.fake.object("v1", "Namespace", None, "shop").is_none());
+    // The token is dead for the API server too.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let review = rt.block_on(s.fake.review_token(&token)).unwrap();
+    assert!(!review.authenticated);
+
+    let o = s.run(&["offboard", "shop"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("--ignore-not-found"));
+    let o = s.run(&["offboard", "shop", "--ignore-not-found"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+}
+
+#[test]
+fn offboard_reports_leftovers_and_exits_1() {
+    let s = setup();
+    assert!(s.run(&["onboard", "shop", "--no-gitops"]).status.success());
+    s.fake.insert(json!({ "apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": { "name": "hand-made", "namespace": "kube-system", "labels": { "tenantry.dev/tenant": "shop" } } }));
+    let o = s.run(&["offboard", "shop", "--keep-gitops"]);
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(
+        out.contains("left over     ConfigMap kube-system/hand-made"),
+        "{out}"
+    );
+    assert!(out.contains("last issued token rejected: revoked"), "{out}");
+}
+
+#[test]
+fn kubeconfig_issues_a_fresh_capped_credential() {
+    let s = setup();
+    assert!(s.run(&["onboard", "shop", "--no-gitops"]).status.success());
+    let first = fs::read_to_string(s.repo.path().join("out/tenant-shop.kubeconfig")).unwrap();
+    let o = s.run(&[
+        "kubeconfig",
+        "shop",
+        "--duration",
+        "72h",
+        "--output",
+        "json",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let report = json_of(&o);
+    assert_eq!(report["credential"]["capped"], true);
+    assert_eq!(report["credential"]["requestedSeconds"], 24 * 3600);
+    let second = fs::read_to_string(s.repo.path().join("out/tenant-shop.kubeconfig")).unwrap();
+    assert_ne!(first, second, "a fresh token");
+    let o = s.run(&["kubeconfig", "ghost"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        text(&o).contains("run `tenantry onboard ghost` first"),
+        "{}",
+        text(&o)
+    );
+}
+
+#[test]
+fn bad_input_is_refused_before_anything_is_written() {
+    let s = setup();
+    let o = s.run(&["onboard", "shop", "--token-duration", "5m"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o).contains("at least 10m"), "{}", text(&o));
+    assert!(!s.repo.path().join("tenants").exists());
+    let o = s.run(&["onboard", "shop", "--token-duration", "1d"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o).contains("24h"), "{}", text(&o));
+    let o = s.run(&["onboard", "shop", "--gitops-only", "--no-gitops"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(s.fake.requests().total(), 0);
+}
+
+#[test]
+fn a_rejected_credential_says_so() {
+    let s = setup();
+    let text_of = fs::read_to_string(&s.kubeconfig)
+        .unwrap()
+        .replace(ADMIN_TOKEN, "forged");
+    fs::write(&s.kubeconfig, text_of).unwrap();
+    let o = s.run(&["apply", "shop"]);
+    assert_eq!(o.status.code(), Some(2));
+    let o = s.run(&["onboard", "shop", "--no-gitops", "--output", "json"]);
+    assert_eq!(o.status.code(), Some(2));
+    let report = json_of(&o);
+    assert!(
+        report["error"]
+            .as_str()
+            .unwrap()
+            .contains("the credential was rejected"),
+        "{report:#}"
+    );
+}
+
+#[test]
+fn an_unreachable_cluster_fails_without_touching_the_repository_on_offboard() {
+    let s = setup();
+    assert!(
+        s.run(&["onboard", "shop", "--gitops-only"])
+            .status
+            .success()
+    );
+    let unreachable = s.repo.path().join("nowhere.kubeconfig");
+    fs::write(
+        &unreachable,
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: x\n  cluster:\n    server: http://127.0.0.1:9\ncontexts:\n- name: x\n  context:\n    cluster: x\n    user: x\ncurrent-context: x\nusers:\n- name: x\n  user:\n    token: t\n",
+    )
+    .unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_tenantry"))
+        .args(["offboard", "shop", "--repo"])
+        .arg(s.repo.path())
+        .arg("--kubeconfig")
+        .arg(&unreachable)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        s.repo.path().join("tenants/shop/tenant.yaml").is_file(),
+        "nothing removed"
+    );
+}
+
+impl Setup {
+    fn take_http_counts(&self) -> BTreeMap<String, usize> {
+        std::mem::take(&mut *self.http.lock().unwrap())
+    }
+}
+
+/// Cost of the real binary over real HTTP (loopback, in-memory server): requests by method
+/// and wall time. Run: `cargo test --release -p tenantry-cli --test cluster_cli -- --ignored --nocapture cost_`.
+#[test]
+#[ignore = "measurement, not a check: run with --ignored --nocapture"]
+fn cost_of_onboarding_one_tenant_and_of_apply_all_over_1000_unchanged_tenants() {
+    let s = setup();
+    let start = Instant::now();
+    let o = s.run(&["onboard", "shop", "--output", "json"]);
+    let elapsed = start.elapsed();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    eprintln!(
+        "onboard shop (first time, with credential and scope check): {elapsed:?}, HTTP {:?}",
+        s.take_http_counts()
+    );
+    let start = Instant::now();
+    let o = s.run(&["onboard", "shop", "--output", "json"]);
+    let elapsed = start.elapsed();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    eprintln!(
+        "onboard shop (unchanged, fresh credential): {elapsed:?}, HTTP {:?}",
+        s.take_http_counts()
+    );
+
+    let template = fs::read_to_string(s.repo.path().join("tenants/shop/tenant.yaml")).unwrap();
+    for i in 0..1000 {
+        let name = format!("t{i:04}");
+        let dir = s.repo.path().join("tenants").join(&name);
+        fs::create_dir_all(&dir).unwrap();
+        fs::write(dir.join("tenant.yaml"), template.replace("shop", &name)).unwrap();
+    }
+    let o = Command::new(env!("CARGO_BIN_EXE_tenantry"))
+        .args(["render", "--write", "--repo"])
+        .arg(s.repo.path())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let start = Instant::now();
+    let o = s.run(&["apply", "--all", "--output", "json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    eprintln!(
+        "apply --all, 1000 new tenants + 1 unchanged: {:?}, HTTP {:?}",
+        start.elapsed(),
+        s.take_http_counts()
+    );
+    for args in [
+        &["apply", "--all", "--output", "json"][..],
+        &["apply", "--all", "--prune", "--output", "json"][..],
+    ] {
+        let start = Instant::now();
+        let o = s.run(args);
+        let elapsed = start.elapsed();
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+        assert_eq!(json_of(&o)["writes"], 0);
+        let counts = s.take_http_counts();
+        assert_eq!(counts.get("PATCH"), None, "no writes: {counts:?}");
+        assert_eq!(counts.get("DELETE"), None, "no writes: {counts:?}");
+        eprintln!(
+            "{} over 1001 unchanged tenants: {elapsed:?}, HTTP {counts:?}",
+            args.join(" ")
+        );
+    }
+}

@@ -1,0 +1,422 @@
+//! End to end on a real cluster: the seed's promise, checked with the cluster's own answers.
+//!
+//! Run with a cluster-admin kubeconfig of a disposable cluster:
+//!
+//! ```sh
+//! TENANTRY_E2E_KUBECONFIG=$HOME/.kube/e2e.yaml cargo test -p tenantry-cli --test cluster_e2e -- --ignored --test-threads 1
+//! ```
+//!
+//! Each run uses a fresh tenant name and offboards it on the way out, even when a step
+//! fails. Layers whose CRDs the cluster does not serve (Flux, External Secrets) are skipped
+//! with `--skip-missing-crds`, and the test checks that exactly those were skipped; install
+//! `../shared/crds/` first to exercise every layer.
+
+use std::{
+    path::{Path, PathBuf},
+    process::{Command, Output},
+    time::{SystemTime, UNIX_EPOCH},
+};
+
+use k8s_openapi::api::core::v1::{Namespace, Pod};
+use kube::{
+    Api, Client, Config,
+    api::{DynamicObject, ListParams, PostParams},
+    config::{KubeConfigOptions, Kubeconfig},
+    core::GroupVersionKind,
+    discovery,
+};
+use serde_json::{Value, json};
+
+const LABEL: &str = "tenantry.dev/tenant";
+
+fn admin_kubeconfig() -> PathBuf {
+    match std::env::var_os("TENANTRY_E2E_KUBECONFIG") {
+        Some(path) if !path.is_empty() => PathBuf::from(path),
+        _ => panic!(
+            "set TENANTRY_E2E_KUBECONFIG to the path of a cluster-admin kubeconfig for a disposable cluster \
+             to run the end-to-end tests (they create and delete tenants)"
+        ),
+    }
+}
+
+fn unique_name(prefix: &str) -> String {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    format!(
+        "{prefix}-{:x}",
+        (nanos as u64) ^ u64::from(std::process::id())
+    )
+}
+
+struct E2e {
+    repo: tempfile::TempDir,
+    kubeconfig: PathBuf,
+    tenant: String,
+}
+
+impl E2e {
+    fn new(prefix: &str) -> Self {
+        Self {
+            repo: tempfile::tempdir().unwrap(),
+            kubeconfig: admin_kubeconfig(),
+            tenant: unique_name(prefix),
+        }
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_tenantry"))
+            .args(args)
+            .arg("--repo")
+            .arg(self.repo.path())
+            .env_remove("TENANTRY_REPO")
+            .output()
+            .expect("tenantry runs")
+    }
+
+    fn cluster(&self, args: &[&str]) -> Output {
+        let mut all: Vec<&str> = args.to_vec();
+        let kubeconfig = self.kubeconfig.to_string_lossy().into_owned();
+        all.extend(["--kubeconfig", &kubeconfig]);
+        self.run(&all)
+    }
+}
+
+impl Drop for E2e {
+    /// Whatever happened, remove the tenant from the cluster.
+    fn drop(&mut self) {
+        let _ = self.cluster(&[
+            "offboard",
+            &self.tenant,
+            "--ignore-not-found",
+            "--timeout",
+            "3m",
+        ]);
+    }
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+#[track_caller]
+fn json_ok(o: &Output) -> Value {
+    assert_eq!(o.status.code(), Some(0), "{}", text(o));
+    serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("one JSON document ({e}): {}", text(o)))
+}
+
+async fn client_from(path: &Path) -> Client {
+    tenantry_admission::tls::install_crypto_provider();
+    let kubeconfig = Kubeconfig::read_from(path).expect("kubeconfig readable");
+    let config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+        .await
+        .expect("kubeconfig usable");
+    Client::try_from(config).expect("client")
+}
+
+fn status_code(e: &kube::Error) -> Option<u16> {
+    match e {
+        kube::Error::Api(s) => Some(s.code),
+        _ => None,
+    }
+}
+
+/// Every rendered object of the tenant, as `tenantry render` prints it.
+fn rendered(e: &E2e) -> Vec<Value> {
+    let o = e.run(&["render", &e.tenant]);
+    assert!(o.status.success(), "{}", text(&o));
+    let yaml = String::from_utf8_lossy(&o.stdout).into_owned();
+    yaml.split("\n---\n")
+        .map(|d| d.trim_start_matches("---\n"))
+        .filter(|d| !d.trim().is_empty())
+        .map(|d| serde_saphyr::from_str::<Value>(d).expect("rendered YAML parses"))
+        .collect()
+}
+
+async fn live_object(admin: &Client, object: &Value) -> Option<Value> {
+    let api_version = object["apiVersion"].as_str()?;
+    let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
+    let gvk = GroupVersionKind::gvk(group, version, object["kind"].as_str()?);
+    let (resource, _) = discovery::pinned_kind(admin, &gvk).await.ok()?;
+    let name = object["metadata"]["name"].as_str()?;
+    let api: Api<DynamicObject> = match object["metadata"]["namespace"].as_str() {
+        Some(ns) => Api::namespaced_with(admin.clone(), ns, &resource),
+        None => Api::all_with(admin.clone(), &resource),
+    };
+    let live = api.get_opt(name).await.expect("admin can read")?;
+    serde_json::to_value(live).ok()
+}
+
+fn privileged_pod() -> Pod {
+    serde_json::from_value(json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": { "name": "privileged" },
+        "spec": { "containers": [{ "name": "x", "image": "registry.k8s.io/pause:3.10",
+            "securityContext": { "privileged": true },
+            "resources": { "requests": { "cpu": "10m", "memory": "16Mi" }, "limits": { "cpu": "10m", "memory": "16Mi" } } }] }
+    }))
+    .unwrap()
+}
+
+#[test]
+#[ignore = "needs a real cluster: set TENANTRY_E2E_KUBECONFIG and run with --ignored"]
+fn onboard_scope_reonboard_offboard_on_a_real_cluster() {
+    let e = E2e::new("e2e");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let admin = runtime.block_on(client_from(&e.kubeconfig));
+    let tenant = e.tenant.clone();
+
+    // Onboard: every layer applied in order, the credential proven with its own token.
+    let report = json_ok(&e.cluster(&[
+        "onboard",
+        &tenant,
+        "--skip-missing-crds",
+        "--output",
+        "json",
+    ]));
+    assert_eq!(report["result"], "ok", "{report:#}");
+    assert_eq!(report["credential"]["scope"], "tenant", "{report:#}");
+    let layers: Vec<(String, String)> = report["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            (
+                l["layer"].as_str().unwrap().to_owned(),
+                l["status"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    for base in [
+        "namespace",
+        "quota",
+        "limits",
+        "rbac",
+        "serviceaccount",
+        "network",
+    ] {
+        assert!(
+            layers.contains(&(base.to_owned(), "applied".to_owned())),
+            "{base} applied: {layers:?}"
+        );
+    }
+    let skipped: Vec<&str> = layers
+        .iter()
+        .filter(|(_, s)| s == "skipped")
+        .map(|(l, _)| l.as_str())
+        .collect();
+    for missing in report["missing"].as_array().into_iter().flatten() {
+        let api_version = missing["apiVersion"].as_str().unwrap();
+        let (group, version) = api_version.rsplit_once('/').unwrap();
+        let gvk = GroupVersionKind::gvk(group, version, missing["kind"].as_str().unwrap());
+        assert!(
+            runtime
+                .block_on(discovery::pinned_kind(&admin, &gvk))
+                .is_err(),
+            "{api_version} {} is served but its layer was skipped",
+            missing["kind"]
+        );
+    }
+    eprintln!("layers skipped for missing CRDs: {skipped:?}");
+
+    // Every object of every applied layer is there and labelled for the tenant.
+    let objects = rendered(&e);
+    let mut versions = Vec::new();
+    for object in &objects {
+        let kind = object["kind"].as_str().unwrap();
+        let group = object["apiVersion"]
+            .as_str()
+            .unwrap()
+            .rsplit_once('/')
+            .map_or("", |(g, _)| g);
+        let layer = tenantry_core::plan::layer_of(group, kind)
+            .map(|l| l.as_str())
+            .unwrap_or("?");
+        if skipped.contains(&layer) {
+            continue;
+        }
+        let live = runtime
+            .block_on(live_object(&admin, object))
+            .unwrap_or_else(|| panic!("{kind} {} is missing", object["metadata"]["name"]));
+        assert_eq!(
+            live["metadata"]["labels"][LABEL],
+            tenant.as_str(),
+            "{kind} labelled"
+        );
+        assert_eq!(
+            live["metadata"]["labels"]["app.kubernetes.io/managed-by"], "tenantry",
+            "{kind} labelled"
+        );
+        versions.push((
+            format!("{kind} {}", object["metadata"]["name"]),
+            live["metadata"]["resourceVersion"].clone(),
+        ));
+    }
+
+    // The issued kubeconfig works in its namespace, nowhere else, and cannot run a
+    // privileged pod.
+    let issued = e
+        .repo
+        .path()
+        .join(format!("out/tenant-{tenant}.kubeconfig"));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&issued).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
+    let issued_text = std::fs::read_to_string(&issued).unwrap();
+    let token =
+        tenantry_cluster::credential::token_of(&issued_text).expect("the kubeconfig holds a token");
+    let as_tenant = runtime.block_on(client_from(&issued));
+    runtime.block_on(async {
+        let own: Api<Pod> = Api::namespaced(as_tenant.clone(), &tenant);
+        own.list(&ListParams::default())
+            .await
+            .expect("the tenant lists pods in its namespace");
+        let nodes: Api<k8s_openapi::api::core::v1::Node> = Api::all(as_tenant.clone());
+        assert_eq!(
+            nodes
+                .list(&ListParams::default())
+                .await
+                .err()
+                .as_ref()
+                .and_then(status_code),
+            Some(403)
+        );
+        let system: Api<Pod> = Api::namespaced(as_tenant.clone(), "kube-system");
+        assert_eq!(
+            system
+                .list(&ListParams::default())
+                .await
+                .err()
+                .as_ref()
+                .and_then(status_code),
+            Some(403)
+        );
+        let refused = own
+            .create(&PostParams::default(), &privileged_pod())
+            .await
+            .unwrap_err();
+        assert_eq!(status_code(&refused), Some(403), "{refused}");
+        assert!(
+            refused.to_string().contains("violates PodSecurity"),
+            "{refused}"
+        );
+    });
+
+    // Re-onboarding changes nothing: no write, no resourceVersion moved.
+    let again = json_ok(&e.cluster(&[
+        "onboard",
+        &tenant,
+        "--skip-missing-crds",
+        "--output",
+        "json",
+    ]));
+    assert_eq!(again["writes"], 0, "{again:#}");
+    for (what, version) in &versions {
+        let object = objects
+            .iter()
+            .find(|o| format!("{} {}", o["kind"].as_str().unwrap(), o["metadata"]["name"]) == *what)
+            .unwrap();
+        let live = runtime.block_on(live_object(&admin, object)).unwrap();
+        assert_eq!(
+            &live["metadata"]["resourceVersion"], version,
+            "{what} was rewritten"
+        );
+    }
+
+    // Offboard: the token is revoked (401), nothing is left.
+    let gone = json_ok(&e.cluster(&["offboard", &tenant, "--output", "json"]));
+    assert_eq!(gone["result"], "ok", "{gone:#}");
+    assert_eq!(gone["lastToken"]["authenticated"], false, "{gone:#}");
+    assert_eq!(gone["leftovers"], json!([]));
+    assert!(!issued.exists());
+    runtime.block_on(async {
+        let rejected = as_tenant_with_token(&issued_text, &token).await;
+        let pods: Api<Pod> = Api::namespaced(rejected, &tenant);
+        let error = pods.list(&ListParams::default()).await.unwrap_err();
+        assert_eq!(status_code(&error), Some(401), "{error}");
+        let namespaces: Api<Namespace> = Api::all(admin.clone());
+        assert!(namespaces.get_opt(&tenant).await.unwrap().is_none());
+    });
+}
+
+async fn as_tenant_with_token(kubeconfig: &str, token: &str) -> Client {
+    assert!(kubeconfig.contains(token));
+    let parsed = Kubeconfig::from_yaml(kubeconfig).unwrap();
+    let config = Config::from_custom_kubeconfig(parsed, &KubeConfigOptions::default())
+        .await
+        .unwrap();
+    Client::try_from(config).unwrap()
+}
+
+#[test]
+#[ignore = "needs a real cluster: set TENANTRY_E2E_KUBECONFIG and run with --ignored"]
+fn apply_converges_prunes_and_then_writes_nothing_on_a_real_cluster() {
+    let e = E2e::new("e2e-apply");
+    let tenant = e.tenant.clone();
+    let extra = format!("{tenant}-dev");
+    let o = e.run(&["onboard", &tenant, "--gitops-only", "--namespace", &extra]);
+    assert!(o.status.success(), "{}", text(&o));
+    let first = json_ok(&e.cluster(&["apply", &tenant, "--skip-missing-crds", "--output", "json"]));
+    assert_eq!(first["result"], "ok", "{first:#}");
+
+    // Drop the extra namespace from the declaration: only --prune deletes it.
+    let path = e.repo.path().join(format!("tenants/{tenant}/tenant.yaml"));
+    let declaration = std::fs::read_to_string(&path).unwrap();
+    let without: String = declaration
+        .lines()
+        .filter(|l| !l.contains(&extra))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(&path, without.replace("namespaces:\n", "")).unwrap();
+    let plan = json_ok(&e.cluster(&[
+        "apply",
+        &tenant,
+        "--prune",
+        "--dry-run",
+        "--skip-missing-crds",
+        "--output",
+        "json",
+    ]));
+    assert_eq!(
+        plan["tenants"][0]["plan"]["toPrune"],
+        json!([format!("Namespace {extra}")]),
+        "{plan:#}"
+    );
+    let pruned = json_ok(&e.cluster(&[
+        "apply",
+        &tenant,
+        "--prune",
+        "--skip-missing-crds",
+        "--output",
+        "json",
+    ]));
+    assert_eq!(
+        pruned["tenants"][0]["pruned"][0]["outcome"], "deleted",
+        "{pruned:#}"
+    );
+
+    let settled = json_ok(&e.cluster(&[
+        "apply",
+        "--all",
+        "--prune",
+        "--skip-missing-crds",
+        "--output",
+        "json",
+    ]));
+    assert_eq!(settled["writes"], 0, "{settled:#}");
+}

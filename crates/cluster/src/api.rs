@@ -1,0 +1,132 @@
+//! The few things Tenantry asks of a Kubernetes API server, as one trait.
+//!
+//! Everything that decides (order, plan, resume, prune, offboarding, credential checks) is
+//! written against [`ClusterApi`], so it runs unchanged against the real client
+//! ([`crate::KubeCluster`]) and the in-memory [`crate::fake::FakeCluster`] that tests and
+//! benchmarks count requests with. Each method is one API request (discovery and paginated
+//! lists aside), which keeps request counts honest.
+
+use std::future::Future;
+
+use serde::Serialize;
+use serde_json::Value;
+use tenantry_core::DesiredObject;
+
+use crate::{catalog::Catalog, catalog::ResourceType, error::ClusterError};
+
+/// One `SelfSubjectAccessReview` question: may the caller `verb` `resource` (in `namespace`)?
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct AccessCheck {
+    /// e.g. `list`.
+    pub verb: String,
+    /// API group of the resource, empty for core.
+    pub group: String,
+    /// e.g. `pods`.
+    pub resource: String,
+    /// The namespace, or `None` for the cluster scope.
+    pub namespace: Option<String>,
+}
+
+/// A token minted by the TokenRequest API.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IssuedToken {
+    /// The bearer token. Never logged, never printed.
+    pub token: String,
+    /// When the API server says it expires (RFC 3339).
+    pub expires_at: Option<String>,
+    /// The lifetime the server granted, which may be shorter than asked.
+    pub expiration_seconds: Option<i64>,
+}
+
+/// What a `TokenReview` said about a token.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct TokenStatus {
+    /// True when the API server accepts the token.
+    pub authenticated: bool,
+    /// The user the token authenticates as, when it does.
+    pub username: Option<String>,
+    /// The authenticator's error, when it does not.
+    pub error: Option<String>,
+}
+
+/// The result of a DELETE.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Deletion {
+    /// Deleted, or deletion started (the object may linger while finalizers run; namespaces
+    /// report `Terminating`).
+    Started,
+    /// It was already gone (404).
+    AlreadyGone,
+    /// An object of that name exists but is not the one observed (uid precondition failed):
+    /// a newer object, left alone.
+    Replaced,
+}
+
+/// The requests Tenantry makes. Implementations add no policy: they translate.
+pub trait ClusterApi: Sized + Send + Sync {
+    /// Discover every served resource type.
+    fn discover(&self) -> impl Future<Output = Result<Catalog, ClusterError>> + Send;
+
+    /// List objects of a type across all namespaces, filtered by a label selector. Items
+    /// carry `apiVersion` and `kind`.
+    fn list(
+        &self,
+        resource: &ResourceType,
+        label_selector: &str,
+    ) -> impl Future<Output = Result<Vec<Value>, ClusterError>> + Send;
+
+    /// Get one object; `None` when it does not exist.
+    fn get(
+        &self,
+        resource: &ResourceType,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> impl Future<Output = Result<Option<Value>, ClusterError>> + Send;
+
+    /// Server-side apply of a rendered object as field manager `tenantry`, taking ownership
+    /// of its fields. With `dry_run` the server validates and returns the result without
+    /// storing it. Returns the object as the server holds (or would hold) it.
+    fn apply(
+        &self,
+        resource: &ResourceType,
+        object: &DesiredObject,
+        dry_run: bool,
+    ) -> impl Future<Output = Result<Value, ClusterError>> + Send;
+
+    /// Delete one object, only if its uid is still `uid` (when given).
+    fn delete(
+        &self,
+        resource: &ResourceType,
+        namespace: Option<&str>,
+        name: &str,
+        uid: Option<&str>,
+        dry_run: bool,
+    ) -> impl Future<Output = Result<Deletion, ClusterError>> + Send;
+
+    /// Mint a token bound to a ServiceAccount, for the API server's own audience.
+    fn request_token(
+        &self,
+        namespace: &str,
+        service_account: &str,
+        expiration_seconds: i64,
+    ) -> impl Future<Output = Result<IssuedToken, ClusterError>> + Send;
+
+    /// Ask whether the caller's own identity may do something (`SelfSubjectAccessReview`).
+    fn review_access(
+        &self,
+        check: &AccessCheck,
+    ) -> impl Future<Output = Result<bool, ClusterError>> + Send;
+
+    /// Ask whether a token is valid (`TokenReview`).
+    fn review_token(
+        &self,
+        token: &str,
+    ) -> impl Future<Output = Result<TokenStatus, ClusterError>> + Send;
+
+    /// A client for the same cluster that authenticates with the credential in a kubeconfig
+    /// document, to prove what that credential can do.
+    fn connect_as(
+        &self,
+        kubeconfig: &str,
+    ) -> impl Future<Output = Result<Self, ClusterError>> + Send;
+}

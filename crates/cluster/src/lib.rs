@@ -1,0 +1,28 @@
+//! Tenantry's cluster edge: apply a rendered tenant to a live cluster, issue its
+//! namespace-scoped credential, prune what it no longer declares, and offboard it.
+//!
+//! The objects applied are exactly the objects `tenantry-core` renders for the GitOps
+//! files, in the same order: this crate never builds an object of its own. What it adds is
+//! the cluster half of the seed's promise, "provisioned in one command with a
+//! namespace-scoped credential; offboarding prunes everything and revokes credentials".
+//!
+//! The I/O is deliberately thin and behind one trait, [`ClusterApi`]: [`KubeCluster`]
+//! translates to kube-rs, [`fake::FakeCluster`] serves tests and benchmarks. Everything
+//! that decides — ordering, planning, resuming, pruning, the offboarding sequence, the
+//! credential's scope check — is a function over that trait or a pure function in
+//! [`tenantry_core::plan`], so it is tested without a server, and the kube-rs translation
+//! is tested against real API-server responses.
+#![forbid(unsafe_code)]
+
+pub mod api;
+pub mod catalog;
+pub mod credential;
+pub mod error;
+pub mod fake;
+pub mod kube_api;
+pub mod ops;
+
+pub use api::{AccessCheck, ClusterApi, Deletion, IssuedToken, TokenStatus};
+pub use catalog::{Catalog, MissingKind, ResourceType};
+pub use error::ClusterError;
+pub use kube_api::{ClusterEndpoint, KubeCluster, KubeconfigSource, connect};

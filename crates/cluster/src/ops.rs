@@ -1,0 +1,965 @@
+//! `observe → compute → apply → prune → status`, written once against [`ClusterApi`].
+//!
+//! Every command is the same loop. *Observe* lists the live objects labelled for the tenants
+//! (one request per resource type, whatever the number of tenants). *Compute* is
+//! [`tenantry_core::plan`], pure. *Apply* sends only what the plan says differs, layer by
+//! layer in the rendered order, waiting for new namespaces to be usable, and stops at the
+//! first failure so a tenant is never left with, say, workloads delivered but no network
+//! policy. *Prune* deletes in reverse layer order. *Status* is the report the CLI prints or
+//! serialises.
+//!
+//! Resuming needs no state file: a re-run observes again, and what was applied before the
+//! failure now plans as unchanged.
+
+use std::{
+    collections::BTreeSet,
+    time::{Duration, Instant},
+};
+
+use serde::Serialize;
+use serde_json::Value;
+use tenantry_core::{
+    Layer, Rendered,
+    plan::{self, Change, ObjectKey, PruneTarget, TenantPlan},
+};
+
+use crate::{
+    api::{ClusterApi, Deletion, TokenStatus},
+    catalog::{Catalog, MissingKind, ResourceType, serialize_layer},
+    credential::{KubeconfigSpec, TokenLifetime, kubeconfig_yaml},
+    error::ClusterError,
+    kube_api::ClusterEndpoint,
+};
+
+/// Progress of a long step, shown by the CLI as a spinner or bar on a terminal.
+pub trait Progress: Sync {
+    /// A step starts; `total` when the number of items is known.
+    fn begin(&self, step: &str, total: Option<u64>);
+    /// One item of the current step is done (or the step's message changes).
+    fn advance(&self, message: &str);
+    /// The current step is over.
+    fn end(&self);
+}
+
+/// No progress output (JSON output, tests, not a terminal).
+pub struct Silent;
+
+impl Progress for Silent {
+    fn begin(&self, _: &str, _: Option<u64>) {}
+    fn advance(&self, _: &str) {}
+    fn end(&self) {}
+}
+
+/// How long to wait for the cluster, and how often to look.
+#[derive(Clone, Copy, Debug)]
+pub struct Waits {
+    /// Give up after this long.
+    pub timeout: Duration,
+    /// Time between two looks.
+    pub interval: Duration,
+}
+
+impl Default for Waits {
+    fn default() -> Self {
+        Self {
+            timeout: Duration::from_secs(300),
+            interval: Duration::from_millis(500),
+        }
+    }
+}
+
+fn find_core<'a>(catalog: &'a Catalog, kind: &str) -> Result<&'a ResourceType, ClusterError> {
+    catalog.find("v1", kind).ok_or_else(|| ClusterError::Api {
+        doing: "discovering the cluster's API".to_owned(),
+        code: 0,
+        reason: "NotServed".to_owned(),
+        message: format!("the core API does not serve {kind}; is this a Kubernetes API server?"),
+    })
+}
+
+/// The resource types whose objects planning needs: every rendered kind the cluster
+/// serves, plus, when pruning, every type that can be listed and deleted.
+pub fn observed_types<'a>(
+    catalog: &'a Catalog,
+    rendered: &[Rendered],
+    prune: bool,
+) -> Vec<&'a ResourceType> {
+    let mut seen = BTreeSet::new();
+    let mut types = Vec::new();
+    let desired = rendered
+        .iter()
+        .flat_map(|r| &r.objects)
+        .filter_map(|o| catalog.find(o.api_version, o.kind));
+    let scanned = if prune {
+        catalog.scannable()
+    } else {
+        Vec::new()
+    };
+    for t in desired.chain(scanned) {
+        if seen.insert((t.group.clone(), t.version.clone(), t.plural.clone())) {
+            types.push(t);
+        }
+    }
+    types
+}
+
+/// Observe: list the live objects labelled for these tenants. One tenant is selected by
+/// name; many by the presence of the tenant label, so a thousand tenants cost the same
+/// number of requests as one.
+pub async fn observe<A: ClusterApi>(
+    api: &A,
+    catalog: &Catalog,
+    rendered: &[Rendered],
+    tenant_label: &str,
+    prune: bool,
+    progress: &dyn Progress,
+) -> Result<Vec<Value>, ClusterError> {
+    let selector = match rendered {
+        [one] => format!("{tenant_label}={}", one.tenant),
+        _ => tenant_label.to_owned(),
+    };
+    let types = observed_types(catalog, rendered, prune);
+    progress.begin("reading live objects", Some(types.len() as u64));
+    let mut live = Vec::new();
+    for t in types {
+        live.extend(api.list(t, &selector).await?);
+        progress.advance(&t.qualified_name());
+    }
+    progress.end();
+    Ok(live)
+}
+
+/// Compute: plan every tenant against what was observed.
+pub fn plan_all(
+    rendered: &[Rendered],
+    live: &[Value],
+    tenant_label: &str,
+    prune: bool,
+) -> Vec<TenantPlan> {
+    plan::plan_tenants(rendered, live, tenant_label, prune)
+}
+
+/// What happened to one object.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Action {
+    /// Created.
+    Created,
+    /// Changed.
+    Changed,
+    /// Already as declared; nothing sent, or the server confirmed a no-op.
+    Unchanged,
+    /// Dry run: would be created.
+    WouldCreate,
+    /// Dry run: would be changed.
+    WouldChange,
+    /// The apply failed.
+    Failed,
+    /// Its layer was skipped (`--skip-missing-crds`).
+    Skipped,
+    /// Not attempted because an earlier layer failed.
+    NotApplied,
+}
+
+/// One object's outcome.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ObjectReport {
+    /// `Kind namespace/name`.
+    pub object: String,
+    /// What happened.
+    pub action: Action,
+    /// Why it was changed (the plan's differences), or why it failed.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub details: Vec<String>,
+}
+
+/// A layer's outcome.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LayerStatus {
+    /// Every object is in place (some were written).
+    Applied,
+    /// Every object was already in place.
+    Unchanged,
+    /// Dry run: validated by the server, nothing stored.
+    DryRun,
+    /// Skipped because its kinds are not served (`--skip-missing-crds`).
+    Skipped,
+    /// An object failed; the layer is partly applied.
+    Failed,
+    /// Not attempted.
+    NotApplied,
+}
+
+/// One layer of one tenant.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct LayerReport {
+    /// The layer.
+    #[serde(serialize_with = "serialize_layer")]
+    pub layer: Layer,
+    /// Its status.
+    pub status: LayerStatus,
+    /// Its objects.
+    pub objects: Vec<ObjectReport>,
+}
+
+/// The outcome of one deletion.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct DeleteReport {
+    /// `Kind namespace/name`.
+    pub object: String,
+    /// `deleted`, `already-gone`, `replaced` (a newer object of that name, left alone),
+    /// `would-delete` (dry run) or `failed`.
+    pub outcome: &'static str,
+    /// The error, when it failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// Options for applying.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ApplyOptions {
+    /// Server-side dry run: validate every write, store nothing.
+    pub dry_run: bool,
+    /// Apply the tenant without the layers whose kinds are not served.
+    pub skip_missing_crds: bool,
+    /// Waiting for namespaces.
+    pub waits: Waits,
+}
+
+/// The outcome of applying one tenant.
+#[derive(Debug, Serialize)]
+pub struct TenantApply {
+    /// The tenant.
+    pub tenant: String,
+    /// Layers in apply order (only layers the tenant has).
+    pub layers: Vec<LayerReport>,
+    /// Kinds that are not served, and so skipped.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub missing: Vec<MissingKind>,
+    /// Deletions of objects no longer declared.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub pruned: Vec<DeleteReport>,
+    /// Write requests sent (applies and deletes).
+    pub writes: usize,
+    /// The failure that stopped the tenant, if any.
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "serialize_error"
+    )]
+    pub error: Option<ClusterError>,
+}
+
+fn serialize_error<S: serde::Serializer>(
+    e: &Option<ClusterError>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    match e {
+        Some(e) => s.serialize_str(&e.to_string()),
+        None => s.serialize_none(),
+    }
+}
+
+impl TenantApply {
+    /// True when every layer is in place (or validated, in a dry run).
+    pub fn succeeded(&self) -> bool {
+        self.error.is_none()
+    }
+
+    /// Layer names by status, for the "applied / not applied" summary after a failure.
+    pub fn layers_with(&self, status: &[LayerStatus]) -> Vec<&'static str> {
+        self.layers
+            .iter()
+            .filter(|l| status.contains(&l.status))
+            .map(|l| l.layer.as_str())
+            .collect()
+    }
+}
+
+/// The kinds a tenant needs that are missing, as an error unless they may be skipped.
+pub fn check_kinds(
+    catalog: &Catalog,
+    rendered: &Rendered,
+    skip_missing_crds: bool,
+) -> Result<Vec<MissingKind>, ClusterError> {
+    let missing = catalog.missing(&rendered.objects);
+    if !missing.is_empty() && !skip_missing_crds {
+        return Err(ClusterError::MissingKinds(missing));
+    }
+    Ok(missing)
+}
+
+/// Apply one tenant's plan. `plan` must come from `rendered` (same objects, same order).
+pub async fn apply_tenant<A: ClusterApi>(
+    api: &A,
+    catalog: &Catalog,
+    rendered: &Rendered,
+    plan: &TenantPlan,
+    options: &ApplyOptions,
+    progress: &dyn Progress,
+) -> TenantApply {
+    let mut report = TenantApply {
+        tenant: rendered.tenant.clone(),
+        layers: Vec::new(),
+        missing: Vec::new(),
+        pruned: Vec::new(),
+        writes: 0,
+        error: None,
+    };
+    match check_kinds(catalog, rendered, options.skip_missing_crds) {
+        Ok(missing) => report.missing = missing,
+        Err(e) => {
+            report.layers = not_applied(rendered, plan, Layer::ALL.as_slice());
+            report.error = Some(e);
+            return report;
+        }
+    }
+    let skipped: BTreeSet<Layer> = report.missing.iter().map(|m| m.layer).collect();
+    // Namespaces created by this run do not exist in a dry run, so what goes into them
+    // cannot be validated by the server; it is reported as would-create.
+    let mut absent_namespaces: BTreeSet<String> = BTreeSet::new();
+    let mut new_namespaces: Vec<(String, bool)> = Vec::new();
+    let writes_planned = plan
+        .objects
+        .iter()
+        .filter(|o| o.change != Change::Unchanged)
+        .count();
+    progress.begin(
+        &format!("applying tenant {}", rendered.tenant),
+        Some(writes_planned as u64),
+    );
+    for layer in Layer::ALL {
+        let indices: Vec<usize> = (0..rendered.objects.len())
+            .filter(|&i| rendered.objects[i].layer == layer)
+            .collect();
+        if indices.is_empty() {
+            continue;
+        }
+        if report.error.is_some() {
+            report.layers.extend(not_applied(rendered, plan, &[layer]));
+            continue;
+        }
+        if skipped.contains(&layer) {
+            report.layers.push(LayerReport {
+                layer,
+                status: LayerStatus::Skipped,
+                objects: indices
+                    .iter()
+                    .map(|&i| ObjectReport {
+                        object: rendered.objects[i].reference(),
+                        action: Action::Skipped,
+                        details: Vec::new(),
+                    })
+                    .collect(),
+            });
+            continue;
+        }
+        let mut layer_report = LayerReport {
+            layer,
+            status: LayerStatus::Unchanged,
+            objects: Vec::new(),
+        };
+        for &i in &indices {
+            let object = &rendered.objects[i];
+            let step = &plan.objects[i];
+            if report.error.is_some() {
+                layer_report.objects.push(ObjectReport {
+                    object: object.reference(),
+                    action: Action::NotApplied,
+                    details: Vec::new(),
+                });
+                continue;
+            }
+            let details = match &step.change {
+                Change::Update(why) => why.clone(),
+                _ => Vec::new(),
+            };
+            if step.change == Change::Unchanged {
+                layer_report.objects.push(ObjectReport {
+                    object: object.reference(),
+                    action: Action::Unchanged,
+                    details,
+                });
+                continue;
+            }
+            if options.dry_run
+                && object
+                    .namespace
+                    .as_ref()
+                    .is_some_and(|ns| absent_namespaces.contains(ns))
+            {
+                layer_report.objects.push(ObjectReport {
+                    object: object.reference(),
+                    action: Action::WouldCreate,
+                    details: vec!["not validated: its namespace does not exist yet".to_owned()],
+                });
+                continue;
+            }
+            let Some(resource) = catalog.find(object.api_version, object.kind) else {
+                continue; // unreachable: missing kinds were checked above
+            };
+            report.writes += 1;
+            match api.apply(resource, object, options.dry_run).await {
+                Ok(live) => {
+                    let version = live
+                        .get("metadata")
+                        .and_then(|m| m.get("resourceVersion"))
+                        .and_then(Value::as_str);
+                    let action = match (&step.change, options.dry_run) {
+                        (Change::Create, true) => Action::WouldCreate,
+                        (_, true) => Action::WouldChange,
+                        // The server found nothing to change: the plan was conservative
+                        // (e.g. a value spelt differently but equal).
+                        (Change::Update(_), false)
+                            if version.is_some()
+                                && version == step.live_resource_version.as_deref() =>
+                        {
+                            Action::Unchanged
+                        }
+                        (Change::Create, false) => Action::Created,
+                        _ => Action::Changed,
+                    };
+                    if layer == Layer::Namespace {
+                        if options.dry_run && step.change == Change::Create {
+                            absent_namespaces.insert(object.name.clone());
+                        }
+                        let terminating = live
+                            .pointer("/metadata/deletionTimestamp")
+                            .is_some_and(|t| !t.is_null());
+                        if terminating && !options.dry_run {
+                            new_namespaces.push((object.name.clone(), true));
+                        } else if action == Action::Created {
+                            new_namespaces.push((object.name.clone(), false));
+                        }
+                    }
+                    layer_report.objects.push(ObjectReport {
+                        object: object.reference(),
+                        action,
+                        details,
+                    });
+                }
+                Err(e) => {
+                    layer_report.objects.push(ObjectReport {
+                        object: object.reference(),
+                        action: Action::Failed,
+                        details: vec![e.to_string()],
+                    });
+                    report.error = Some(e);
+                }
+            }
+            progress.advance(&object.reference());
+        }
+        layer_report.status = if report.error.is_some() {
+            LayerStatus::Failed
+        } else if options.dry_run
+            && layer_report
+                .objects
+                .iter()
+                .any(|o| o.action != Action::Unchanged)
+        {
+            LayerStatus::DryRun
+        } else if layer_report
+            .objects
+            .iter()
+            .all(|o| o.action == Action::Unchanged)
+        {
+            LayerStatus::Unchanged
+        } else {
+            LayerStatus::Applied
+        };
+        report.layers.push(layer_report);
+        // A namespace this run created is waited for; one that turns out to be terminating
+        // (left over from an offboarding) stops the tenant, as nothing can be created in it.
+        for (ns, terminating) in std::mem::take(&mut new_namespaces) {
+            if report.error.is_some() {
+                break;
+            }
+            let ready = if terminating {
+                Err(ClusterError::NamespaceTerminating(ns.clone()))
+            } else {
+                wait_namespace_ready(api, catalog, &ns, &options.waits, progress).await
+            };
+            if let Err(e) = ready {
+                if let Some(last) = report.layers.last_mut() {
+                    last.status = LayerStatus::Failed;
+                }
+                report.error = Some(e);
+                break;
+            }
+        }
+    }
+    progress.end();
+    if report.error.is_none() && !plan.prune.is_empty() {
+        progress.begin(
+            &format!("pruning tenant {}", rendered.tenant),
+            Some(plan.prune.len() as u64),
+        );
+        for target in &plan.prune {
+            let outcome = delete_target(api, catalog, target, options.dry_run).await;
+            report.writes += 1;
+            if let Some(e) = &outcome.error
+                && report.error.is_none()
+            {
+                report.error = Some(ClusterError::Input(e.clone()));
+            }
+            progress.advance(&outcome.object);
+            report.pruned.push(outcome);
+        }
+        progress.end();
+    }
+    report
+}
+
+fn not_applied(rendered: &Rendered, plan: &TenantPlan, layers: &[Layer]) -> Vec<LayerReport> {
+    let mut out = Vec::new();
+    for &layer in layers {
+        let objects: Vec<ObjectReport> = rendered
+            .objects
+            .iter()
+            .zip(&plan.objects)
+            .filter(|(o, _)| o.layer == layer)
+            .map(|(o, _)| ObjectReport {
+                object: o.reference(),
+                action: Action::NotApplied,
+                details: Vec::new(),
+            })
+            .collect();
+        if !objects.is_empty() {
+            out.push(LayerReport {
+                layer,
+                status: LayerStatus::NotApplied,
+                objects,
+            });
+        }
+    }
+    out
+}
+
+/// Delete one object through the type it was observed with.
+pub async fn delete_target<A: ClusterApi>(
+    api: &A,
+    catalog: &Catalog,
+    target: &PruneTarget,
+    dry_run: bool,
+) -> DeleteReport {
+    let object = target.key.to_string();
+    let Some(resource) = catalog.find(&target.api_version, &target.key.kind) else {
+        // The type is no longer served, so neither is the object.
+        return DeleteReport {
+            object,
+            outcome: "already-gone",
+            error: None,
+        };
+    };
+    match api
+        .delete(
+            resource,
+            target.key.namespace.as_deref(),
+            &target.key.name,
+            target.uid.as_deref(),
+            dry_run,
+        )
+        .await
+    {
+        Ok(Deletion::Started) if dry_run => DeleteReport {
+            object,
+            outcome: "would-delete",
+            error: None,
+        },
+        Ok(Deletion::Started) => DeleteReport {
+            object,
+            outcome: "deleted",
+            error: None,
+        },
+        Ok(Deletion::AlreadyGone) => DeleteReport {
+            object,
+            outcome: "already-gone",
+            error: None,
+        },
+        Ok(Deletion::Replaced) => DeleteReport {
+            object,
+            outcome: "replaced",
+            error: None,
+        },
+        Err(e) => DeleteReport {
+            object,
+            outcome: "failed",
+            error: Some(e.to_string()),
+        },
+    }
+}
+
+/// Wait until a namespace is `Active` and its `default` ServiceAccount exists: before that,
+/// the ServiceAccount admission plugin rejects pods and some controllers have not caught up,
+/// so the next layers would race the namespace's own setup.
+pub async fn wait_namespace_ready<A: ClusterApi>(
+    api: &A,
+    catalog: &Catalog,
+    namespace: &str,
+    waits: &Waits,
+    progress: &dyn Progress,
+) -> Result<(), ClusterError> {
+    let namespaces = find_core(catalog, "Namespace")?;
+    let service_accounts = find_core(catalog, "ServiceAccount")?;
+    let start = Instant::now();
+    loop {
+        if let Some(ns) = api.get(namespaces, None, namespace).await? {
+            let terminating = ns
+                .pointer("/metadata/deletionTimestamp")
+                .is_some_and(|t| !t.is_null())
+                || ns.pointer("/status/phase").and_then(Value::as_str) == Some("Terminating");
+            if terminating {
+                return Err(ClusterError::NamespaceTerminating(namespace.to_owned()));
+            }
+            let active = ns.pointer("/status/phase").and_then(Value::as_str) == Some("Active");
+            if active
+                && api
+                    .get(service_accounts, Some(namespace), "default")
+                    .await?
+                    .is_some()
+            {
+                return Ok(());
+            }
+        }
+        if start.elapsed() >= waits.timeout {
+            return Err(ClusterError::Timeout {
+                what: format!("namespace {namespace} to be Active with its default ServiceAccount"),
+                seconds: waits.timeout.as_secs(),
+            });
+        }
+        progress.advance(&format!("waiting for namespace {namespace}"));
+        tokio::time::sleep(waits.interval).await;
+    }
+}
+
+/// A freshly issued credential.
+#[derive(Clone, Debug)]
+pub struct IssuedCredential {
+    /// The kubeconfig document (holds the token).
+    pub kubeconfig: String,
+    /// The token.
+    pub token: String,
+    /// When it expires, as the API server says.
+    pub expires_at: Option<String>,
+    /// The lifetime granted, in seconds.
+    pub granted_seconds: Option<i64>,
+}
+
+/// What to issue.
+#[derive(Clone, Debug)]
+pub struct CredentialRequest<'a> {
+    /// The tenant.
+    pub tenant: &'a str,
+    /// Its primary namespace, where its ServiceAccount lives.
+    pub namespace: &'a str,
+    /// The platform's cluster name.
+    pub cluster_name: &'a str,
+    /// The cluster to point at.
+    pub endpoint: &'a ClusterEndpoint,
+    /// How long the token lives.
+    pub lifetime: TokenLifetime,
+}
+
+/// Mint a token for the tenant's ServiceAccount and package it as a kubeconfig.
+pub async fn issue_credential<A: ClusterApi>(
+    api: &A,
+    request: &CredentialRequest<'_>,
+) -> Result<IssuedCredential, ClusterError> {
+    let seconds = i64::try_from(request.lifetime.seconds).unwrap_or(i64::MAX);
+    let token = match api
+        .request_token(request.namespace, request.tenant, seconds)
+        .await
+    {
+        Err(ClusterError::Api { code: 404, .. }) => {
+            return Err(ClusterError::Input(format!(
+                "tenant {tenant} has no ServiceAccount {ns}/{tenant} in this cluster; run `tenantry onboard {tenant}` first",
+                tenant = request.tenant,
+                ns = request.namespace
+            )));
+        }
+        other => other?,
+    };
+    let kubeconfig = kubeconfig_yaml(&KubeconfigSpec {
+        tenant: request.tenant,
+        cluster_name: request.cluster_name,
+        namespace: request.namespace,
+        endpoint: request.endpoint,
+        token: &token.token,
+        expires_at: token.expires_at.as_deref(),
+    });
+    Ok(IssuedCredential {
+        kubeconfig,
+        token: token.token,
+        expires_at: token.expires_at,
+        granted_seconds: token.expiration_seconds,
+    })
+}
+
+/// Ask the scope questions with the issued credential. RBAC decisions for a binding created
+/// a moment ago can lag behind (the authorizer reads from a cache), so a missing allow is
+/// asked again until `waits` runs out; a wrong *allow* is never retried away.
+pub async fn verify_issued<A: ClusterApi>(
+    api: &A,
+    kubeconfig: &str,
+    namespace: &str,
+    waits: &Waits,
+) -> Result<Vec<crate::credential::ScopeCheck>, ClusterError> {
+    let as_tenant = api.connect_as(kubeconfig).await?;
+    let start = Instant::now();
+    loop {
+        let checks = crate::credential::verify_scope(&as_tenant, namespace).await?;
+        let only_missing_allows = checks.iter().all(|c| c.ok() || (c.expected && !c.allowed));
+        if checks.iter().all(|c| c.ok()) || !only_missing_allows || start.elapsed() >= waits.timeout
+        {
+            return Ok(checks);
+        }
+        tokio::time::sleep(waits.interval).await;
+    }
+}
+
+/// List every scannable type for objects labelled for `tenant`. Types that cannot be
+/// listed are reported, not fatal: the caller decides whether an incomplete scan is enough.
+pub async fn scan_tenant<A: ClusterApi>(
+    api: &A,
+    catalog: &Catalog,
+    tenant_label: &str,
+    tenant: &str,
+    progress: &dyn Progress,
+) -> Result<(Vec<Value>, Vec<String>), ClusterError> {
+    let selector = format!("{tenant_label}={tenant}");
+    let types = catalog.scannable();
+    progress.begin(
+        &format!("scanning for objects of tenant {tenant}"),
+        Some(types.len() as u64),
+    );
+    let mut found = Vec::new();
+    let mut unreadable = Vec::new();
+    for t in types {
+        match api.list(t, &selector).await {
+            Ok(items) => found.extend(items),
+            Err(e @ (ClusterError::Unauthorized { .. } | ClusterError::Transport { .. })) => {
+                progress.end();
+                return Err(e);
+            }
+            Err(e) => unreadable.push(format!("{}: {e}", t.qualified_name())),
+        }
+        progress.advance(&t.qualified_name());
+    }
+    progress.end();
+    Ok((found, unreadable))
+}
+
+/// Objects still labelled for the tenant, once each, as `Kind namespace/name`.
+pub fn leftovers(found: &[Value]) -> Vec<String> {
+    let mut seen = BTreeSet::new();
+    let mut out = Vec::new();
+    for object in found {
+        let uid = object
+            .pointer("/metadata/uid")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        let Some(key) = ObjectKey::of_live(object) else {
+            continue;
+        };
+        if seen.insert(uid.unwrap_or_else(|| key.to_string())) {
+            // An object stuck in deletion says what it waits for (a controller that is not
+            // running to clear its finalizer, typically).
+            let finalizers: Vec<&str> = object
+                .pointer("/metadata/finalizers")
+                .and_then(Value::as_array)
+                .map(|f| f.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default();
+            let deleting = object
+                .pointer("/metadata/deletionTimestamp")
+                .is_some_and(|t| !t.is_null());
+            out.push(if deleting && !finalizers.is_empty() {
+                format!(
+                    "{key} (being deleted, waiting for finalizers {})",
+                    finalizers.join(", ")
+                )
+            } else {
+                key.to_string()
+            });
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// The outcome of removing a tenant from the cluster.
+#[derive(Debug, Default, Serialize)]
+pub struct OffboardCluster {
+    /// Every deletion, in order.
+    pub deleted: Vec<DeleteReport>,
+    /// The tenant's namespaces (deleted last).
+    pub namespaces: Vec<String>,
+    /// The TokenReview of the last issued token after its ServiceAccount was deleted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_token: Option<TokenStatus>,
+    /// Types that could not be listed while looking for the tenant's objects.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unreadable: Vec<String>,
+}
+
+/// Remove a tenant's objects from the cluster: stop delivery and revoke its identity first,
+/// then check the last issued token is dead, then delete grants and other objects outside
+/// its namespaces, then the namespaces. Does not wait for the namespaces to disappear.
+pub async fn offboard_cluster<A: ClusterApi>(
+    api: &A,
+    catalog: &Catalog,
+    tenant_label: &str,
+    tenant: &str,
+    last_token: Option<&str>,
+    waits: &Waits,
+    progress: &dyn Progress,
+) -> Result<OffboardCluster, ClusterError> {
+    let (found, unreadable) = scan_tenant(api, catalog, tenant_label, tenant, progress).await?;
+    let plan = plan::offboard_plan(tenant, tenant_label, &found);
+    let mut report = OffboardCluster {
+        namespaces: plan.namespaces.clone(),
+        unreadable,
+        ..OffboardCluster::default()
+    };
+    progress.begin(&format!("deleting tenant {tenant}"), None);
+    for target in &plan.revoke {
+        report
+            .deleted
+            .push(delete_target(api, catalog, target, false).await);
+        progress.advance(&target.key.to_string());
+    }
+    progress.end();
+    if let Some(token) = last_token {
+        report.last_token = Some(wait_token_rejected(api, token, waits).await?);
+    }
+    progress.begin(&format!("deleting tenant {tenant}"), None);
+    for target in &plan.outside {
+        report
+            .deleted
+            .push(delete_target(api, catalog, target, false).await);
+        progress.advance(&target.key.to_string());
+    }
+    let namespaces = find_core(catalog, "Namespace")?;
+    for ns in &plan.namespaces {
+        let uid = found
+            .iter()
+            .find(|o| {
+                o.get("kind").and_then(Value::as_str) == Some("Namespace")
+                    && o.pointer("/metadata/name").and_then(Value::as_str) == Some(ns)
+            })
+            .and_then(|o| o.pointer("/metadata/uid"))
+            .and_then(Value::as_str);
+        let target = PruneTarget {
+            key: ObjectKey {
+                group: String::new(),
+                kind: "Namespace".to_owned(),
+                namespace: None,
+                name: ns.clone(),
+            },
+            api_version: namespaces.api_version(),
+            layer: Some(Layer::Namespace),
+            uid: uid.map(str::to_owned),
+        };
+        report
+            .deleted
+            .push(delete_target(api, catalog, &target, false).await);
+        progress.advance(&format!("Namespace {ns}"));
+    }
+    progress.end();
+    if let Some(failed) = report.deleted.iter().find(|d| d.error.is_some()) {
+        return Err(ClusterError::Input(format!(
+            "could not delete {}: {}",
+            failed.object,
+            failed.error.clone().unwrap_or_default()
+        )));
+    }
+    Ok(report)
+}
+
+/// TokenReview the token until the API server rejects it (the ServiceAccount lookup behind
+/// token authentication is cached briefly), or `waits` runs out.
+async fn wait_token_rejected<A: ClusterApi>(
+    api: &A,
+    token: &str,
+    waits: &Waits,
+) -> Result<TokenStatus, ClusterError> {
+    let start = Instant::now();
+    loop {
+        let status = api.review_token(token).await?;
+        if !status.authenticated || start.elapsed() >= waits.timeout.min(Duration::from_secs(60)) {
+            return Ok(status);
+        }
+        tokio::time::sleep(waits.interval).await;
+    }
+}
+
+/// Wait until every namespace is gone (GET answers 404), reporting progress, within
+/// `waits.timeout`. On timeout the error names the namespaces still there and why.
+pub async fn wait_namespaces_gone<A: ClusterApi>(
+    api: &A,
+    catalog: &Catalog,
+    namespaces: &[String],
+    waits: &Waits,
+    progress: &dyn Progress,
+) -> Result<(), ClusterError> {
+    let resource = find_core(catalog, "Namespace")?;
+    let start = Instant::now();
+    let mut remaining: Vec<String> = namespaces.to_vec();
+    progress.begin(
+        "waiting for namespaces to be deleted",
+        Some(namespaces.len() as u64),
+    );
+    loop {
+        let mut still = Vec::new();
+        let mut reasons = Vec::new();
+        for ns in &remaining {
+            match api.get(resource, None, ns).await? {
+                None => progress.advance(&format!("Namespace {ns} deleted")),
+                Some(live) => {
+                    still.push(ns.clone());
+                    reasons.extend(stuck_conditions(ns, &live));
+                }
+            }
+        }
+        remaining = still;
+        if remaining.is_empty() {
+            progress.end();
+            return Ok(());
+        }
+        if start.elapsed() >= waits.timeout {
+            progress.end();
+            let mut what = format!(
+                "namespaces to be deleted: {} still there",
+                remaining.join(", ")
+            );
+            for r in reasons {
+                what.push_str(&format!("\n  {r}"));
+            }
+            return Err(ClusterError::Timeout {
+                what,
+                seconds: waits.timeout.as_secs(),
+            });
+        }
+        tokio::time::sleep(waits.interval).await;
+    }
+}
+
+/// The namespace controller's explanation of a stuck deletion.
+fn stuck_conditions(namespace: &str, live: &Value) -> Vec<String> {
+    live.pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .map(|conditions| {
+            conditions
+                .iter()
+                .filter(|c| c.get("status").and_then(Value::as_str) == Some("True"))
+                .filter_map(|c| {
+                    Some(format!(
+                        "{namespace}: {}: {}",
+                        c.get("type")?.as_str()?,
+                        c.get("message").and_then(Value::as_str).unwrap_or("")
+                    ))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}

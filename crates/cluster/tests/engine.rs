@@ -1,0 +1,682 @@
+//! The apply, prune, credential and offboarding behaviour a platform team relies on,
+//! exercised against the in-memory API server with tenants rendered by the real renderer.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tenantry_api::{
+    Platform, TenantSpec,
+    tenant::{
+        ArgoCd, Delivery, FluxGit, Network, NetworkProvider, NoDelivery, Rbac, Secrets, TenantFile,
+    },
+};
+use tenantry_cluster::{
+    ClusterApi, ClusterError,
+    credential::{TokenPolicy, kubeconfig_yaml},
+    fake::FakeCluster,
+    kube_api::ClusterEndpoint,
+    ops::{self, Action, ApplyOptions, CredentialRequest, LayerStatus, Silent, TenantApply, Waits},
+};
+use tenantry_core::{PlatformContext, Rendered, plan::Change};
+
+const LABEL: &str = "tenantry.dev/tenant";
+
+fn context() -> PlatformContext {
+    PlatformContext::new(Platform::default()).expect("default platform is valid")
+}
+
+fn render(ctx: &PlatformContext, name: &str, spec: TenantSpec) -> Rendered {
+    tenantry_core::render_tenant(ctx, &TenantFile::new(name, spec)).expect("tenant renders")
+}
+
+fn quick() -> ApplyOptions {
+    ApplyOptions {
+        waits: Waits {
+            timeout: Duration::from_secs(2),
+            interval: Duration::from_millis(1),
+        },
+        ..ApplyOptions::default()
+    }
+}
+
+/// observe → plan → apply, as `onboard` and `apply` do.
+async fn converge(
+    api: &FakeCluster,
+    rendered: &[Rendered],
+    prune: bool,
+    options: &ApplyOptions,
+) -> Result<Vec<TenantApply>, ClusterError> {
+    let catalog = api.discover().await?;
+    for r in rendered {
+        ops::check_kinds(&catalog, r, options.skip_missing_crds)?;
+    }
+    let live = ops::observe(api, &catalog, rendered, LABEL, prune, &Silent).await?;
+    let plans = ops::plan_all(rendered, &live, LABEL, prune);
+    let mut out = Vec::new();
+    for (r, p) in rendered.iter().zip(&plans) {
+        out.push(ops::apply_tenant(api, &catalog, r, p, options, &Silent).await);
+    }
+    Ok(out)
+}
+
+fn resource_versions(api: &FakeCluster, tenant: &str) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = api
+        .objects()
+        .iter()
+        .filter(|o| {
+            o.pointer(&format!("/metadata/labels/{}", LABEL.replace('/', "~1")))
+                == Some(&json!(tenant))
+        })
+        .map(|o| {
+            (
+                format!("{} {}", o["kind"], o["metadata"]["name"]),
+                o["metadata"]["resourceVersion"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+#[tokio::test]
+async fn onboarding_applies_every_layer_in_order_and_a_rerun_writes_nothing() {
+    let ctx = context();
+    let shop = render(&ctx, "shop", TenantSpec::default());
+    let api = FakeCluster::new();
+    let first = converge(&api, std::slice::from_ref(&shop), false, &quick())
+        .await
+        .unwrap();
+    let report = &first[0];
+    assert!(report.succeeded(), "{:?}", report.error);
+    let layers: Vec<(&str, LayerStatus)> = report
+        .layers
+        .iter()
+        .map(|l| (l.layer.as_str(), l.status))
+        .collect();
+    assert_eq!(
+        layers,
+        [
+            ("namespace", LayerStatus::Applied),
+            ("quota", LayerStatus::Applied),
+            ("limits", LayerStatus::Applied),
+            ("rbac", LayerStatus::Applied),
+            ("serviceaccount", LayerStatus::Applied),
+            ("network", LayerStatus::Applied),
+            ("secrets", LayerStatus::Applied),
+            ("delivery", LayerStatus::Applied),
+        ]
+    );
+    // Writes reach the server in exactly the rendered order.
+    let expected: Vec<String> = shop
+        .objects
+        .iter()
+        .map(|o| format!("apply {}", o.reference()))
+        .collect();
+    assert_eq!(api.write_log(), expected);
+    let before = resource_versions(&api, "shop");
+    assert_eq!(before.len(), shop.objects.len());
+
+    api.reset_requests();
+    let again = converge(&api, std::slice::from_ref(&shop), false, &quick())
+        .await
+        .unwrap();
+    assert!(
+        again[0]
+            .layers
+            .iter()
+            .all(|l| l.status == LayerStatus::Unchanged)
+    );
+    assert_eq!(again[0].writes, 0);
+    assert_eq!(
+        api.requests().writes(),
+        0,
+        "a converged tenant costs reads only"
+    );
+    assert_eq!(
+        resource_versions(&api, "shop"),
+        before,
+        "no resourceVersion moved"
+    );
+}
+
+#[tokio::test]
+async fn a_missing_crd_stops_before_anything_is_written_and_names_the_crd() {
+    let ctx = context();
+    let shop = render(&ctx, "shop", TenantSpec::default());
+    let api = FakeCluster::new();
+    api.hide_group("source.toolkit.fluxcd.io");
+    let error = converge(&api, std::slice::from_ref(&shop), false, &quick())
+        .await
+        .unwrap_err();
+    let text = error.to_string();
+    assert!(
+        text.contains("ocirepositories.source.toolkit.fluxcd.io"),
+        "{text}"
+    );
+    assert!(text.contains("--skip-missing-crds"), "{text}");
+    assert!(text.contains("layer delivery"), "{text}");
+    assert_eq!(
+        api.requests().writes(),
+        0,
+        "never a silently partial tenant"
+    );
+
+    let options = ApplyOptions {
+        skip_missing_crds: true,
+        ..quick()
+    };
+    let report = converge(&api, std::slice::from_ref(&shop), false, &options)
+        .await
+        .unwrap();
+    let delivery = report[0]
+        .layers
+        .iter()
+        .find(|l| l.layer.as_str() == "delivery")
+        .unwrap();
+    assert_eq!(delivery.status, LayerStatus::Skipped);
+    assert!(delivery.objects.iter().all(|o| o.action == Action::Skipped));
+    assert_eq!(
+        report[0].missing[0].crd,
+        "ocirepositories.source.toolkit.fluxcd.io"
+    );
+    assert_eq!(report[0].layers_with(&[LayerStatus::Applied]).len(), 7);
+}
+
+#[tokio::test]
+async fn a_failed_layer_stops_the_tenant_and_a_rerun_resumes_where_it_stopped() {
+    let ctx = context();
+    let shop = render(&ctx, "shop", TenantSpec::default());
+    let api = FakeCluster::new();
+    api.fail_next_apply("NetworkPolicy");
+    let report = converge(&api, std::slice::from_ref(&shop), false, &quick())
+        .await
+        .unwrap();
+    let report = &report[0];
+    let error = report.error.as_ref().expect("the network layer failed");
+    assert!(
+        error
+            .to_string()
+            .contains("NetworkPolicy shop/tenantry-default-deny is invalid"),
+        "{error}"
+    );
+    assert_eq!(
+        report.layers_with(&[LayerStatus::Applied]),
+        ["namespace", "quota", "limits", "rbac", "serviceaccount"]
+    );
+    assert_eq!(report.layers_with(&[LayerStatus::Failed]), ["network"]);
+    assert_eq!(
+        report.layers_with(&[LayerStatus::NotApplied]),
+        ["secrets", "delivery"]
+    );
+
+    api.reset_requests();
+    let resumed = converge(&api, std::slice::from_ref(&shop), false, &quick())
+        .await
+        .unwrap();
+    let resumed = &resumed[0];
+    assert!(resumed.succeeded());
+    assert_eq!(
+        resumed.layers_with(&[LayerStatus::Unchanged]),
+        ["namespace", "quota", "limits", "rbac", "serviceaccount"]
+    );
+    assert_eq!(
+        resumed.layers_with(&[LayerStatus::Applied]),
+        ["network", "secrets", "delivery"]
+    );
+    // Only what was missing is written on the second run.
+    assert!(
+        api.write_log()
+            .iter()
+            .all(|w| !w.contains("Namespace") && !w.contains("ResourceQuota"))
+    );
+}
+
+#[tokio::test]
+async fn drift_is_reported_with_both_values_and_corrected() {
+    let ctx = context();
+    let shop = render(&ctx, "shop", TenantSpec::default());
+    let api = FakeCluster::new();
+    converge(&api, std::slice::from_ref(&shop), false, &quick())
+        .await
+        .unwrap();
+    api.edit("v1", "ResourceQuota", Some("shop"), "tenantry-quota", |q| {
+        q["spec"]["hard"]["pods"] = json!("5000");
+    });
+    let catalog = api.discover().await.unwrap();
+    let live = ops::observe(
+        &api,
+        &catalog,
+        std::slice::from_ref(&shop),
+        LABEL,
+        false,
+        &Silent,
+    )
+    .await
+    .unwrap();
+    let plan = &ops::plan_all(std::slice::from_ref(&shop), &live, LABEL, false)[0];
+    let quota = plan
+        .objects
+        .iter()
+        .find(|o| o.key.kind == "ResourceQuota")
+        .unwrap();
+    assert_eq!(
+        quota.change,
+        Change::Update(vec![
+            "spec.hard.pods: cluster has \"5000\", declared \"50\"".to_owned()
+        ])
+    );
+    assert_eq!(plan.counts().change, 1);
+    let report = ops::apply_tenant(&api, &catalog, &shop, plan, &quick(), &Silent).await;
+    let quota = report.layers[1].objects[0].clone();
+    assert_eq!(quota.action, Action::Changed);
+    let live = api
+        .object("v1", "ResourceQuota", Some("shop"), "tenantry-quota")
+        .unwrap();
+    assert_eq!(live["spec"]["hard"]["pods"], "50");
+}
+
+#[tokio::test]
+async fn prune_removes_what_the_tenant_no_longer_declares_only_when_asked() {
+    let ctx = context();
+    let with_dev = render(
+        &ctx,
+        "shop",
+        TenantSpec {
+            namespaces: vec!["shop-dev".to_owned()],
+            ..TenantSpec::default()
+        },
+    );
+    let api = FakeCluster::new();
+    converge(&api, std::slice::from_ref(&with_dev), false, &quick())
+        .await
+        .unwrap();
+    // Another tenant's objects are never touched.
+    let blog = render(&ctx, "blog", TenantSpec::default());
+    converge(&api, std::slice::from_ref(&blog), false, &quick())
+        .await
+        .unwrap();
+
+    let without_dev = render(&ctx, "shop", TenantSpec::default());
+    api.reset_requests();
+    converge(&api, std::slice::from_ref(&without_dev), false, &quick())
+        .await
+        .unwrap();
+    assert!(
+        api.object("v1", "Namespace", None, "shop-dev").is_some(),
+        "no prune unless asked"
+    );
+
+    api.reset_requests();
+    let report = converge(&api, std::slice::from_ref(&without_dev), true, &quick())
+        .await
+        .unwrap();
+    let pruned: Vec<&str> = report[0].pruned.iter().map(|p| p.object.as_str()).collect();
+    // The namespace goes last and takes its contents with it; the RoleBindings in `shop`
+    // that named shop-dev's ServiceAccount were re-applied, not deleted.
+    assert_eq!(pruned, ["Namespace shop-dev"]);
+    assert!(report[0].pruned.iter().all(|p| p.outcome == "deleted"));
+    assert_eq!(resource_versions(&api, "blog").len(), blog.objects.len());
+    assert!(
+        api.write_log()
+            .last()
+            .unwrap()
+            .starts_with("delete Namespace shop-dev")
+    );
+}
+
+#[tokio::test]
+async fn a_dry_run_validates_without_storing_anything() {
+    let ctx = context();
+    let shop = render(&ctx, "shop", TenantSpec::default());
+    let api = FakeCluster::new();
+    let options = ApplyOptions {
+        dry_run: true,
+        ..quick()
+    };
+    let before = api.objects().len();
+    let report = converge(&api, std::slice::from_ref(&shop), true, &options)
+        .await
+        .unwrap();
+    assert!(report[0].succeeded());
+    assert_eq!(api.objects().len(), before);
+    assert_eq!(report[0].layers[0].status, LayerStatus::DryRun);
+    assert!(
+        report[0].layers[0]
+            .objects
+            .iter()
+            .all(|o| o.action == Action::WouldCreate)
+    );
+    let quota = &report[0].layers[1].objects[0];
+    assert_eq!(quota.action, Action::WouldCreate);
+    assert!(quota.details[0].contains("namespace does not exist yet"));
+}
+
+fn endpoint() -> ClusterEndpoint {
+    ClusterEndpoint {
+        context: "admin".to_owned(),
+        server: "https://127.0.0.1:6443".to_owned(),
+        certificate_authority_data: Some("Q0EK".to_owned()),
+        tls_server_name: None,
+        insecure_skip_tls_verify: false,
+        proxy_url: None,
+    }
+}
+
+async fn onboarded(api: &FakeCluster, name: &str) -> Rendered {
+    let ctx = context();
+    let rendered = render(
+        &ctx,
+        name,
+        TenantSpec {
+            delivery: Some(Delivery::None(NoDelivery::default())),
+            ..TenantSpec::default()
+        },
+    );
+    let report = converge(api, std::slice::from_ref(&rendered), false, &quick())
+        .await
+        .unwrap();
+    assert!(report[0].succeeded());
+    rendered
+}
+
+#[tokio::test]
+async fn the_issued_credential_works_in_its_namespace_only() {
+    let api = FakeCluster::new();
+    onboarded(&api, "shop").await;
+    let policy = TokenPolicy::from_platform(&Default::default()).unwrap();
+    let ep = endpoint();
+    let issued = ops::issue_credential(
+        &api,
+        &CredentialRequest {
+            tenant: "shop",
+            namespace: "shop",
+            cluster_name: "prod",
+            endpoint: &ep,
+            lifetime: policy.lifetime(None).unwrap(),
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(issued.granted_seconds, Some(8 * 3600));
+    let checks = ops::verify_issued(&api, &issued.kubeconfig, "shop", &quick().waits)
+        .await
+        .unwrap();
+    let answers: Vec<(&str, bool, bool)> = checks
+        .iter()
+        .map(|c| (c.question.as_str(), c.expected, c.allowed))
+        .collect();
+    assert_eq!(
+        answers,
+        [
+            ("list pods in shop", true, true),
+            ("list nodes (cluster scope)", false, false),
+            ("get pods in kube-system", false, false),
+        ]
+    );
+
+    api.grant_tenants_everything();
+    let checks = ops::verify_issued(&api, &issued.kubeconfig, "shop", &quick().waits)
+        .await
+        .unwrap();
+    assert!(
+        checks.iter().any(|c| !c.ok()),
+        "a broader credential must be caught"
+    );
+}
+
+#[tokio::test]
+async fn a_credential_for_a_tenant_that_is_not_onboarded_is_refused_with_the_fix() {
+    let api = FakeCluster::new();
+    let ep = endpoint();
+    let error = ops::issue_credential(
+        &api,
+        &CredentialRequest {
+            tenant: "ghost",
+            namespace: "ghost",
+            cluster_name: "prod",
+            endpoint: &ep,
+            lifetime: TokenPolicy::from_platform(&Default::default())
+                .unwrap()
+                .lifetime(None)
+                .unwrap(),
+        },
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        error.to_string().contains("tenantry onboard ghost"),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn offboarding_revokes_the_token_before_deleting_namespaces_and_leaves_nothing() {
+    let api = FakeCluster::new();
+    api.set_namespace_linger(3);
+    let ctx = context();
+    let shop = render(
+        &ctx,
+        "shop",
+        TenantSpec {
+            namespaces: vec!["shop-dev".to_owned()],
+            ..TenantSpec::default()
+        },
+    );
+    converge(&api, std::slice::from_ref(&shop), false, &quick())
+        .await
+        .unwrap();
+    let other = onboarded(&api, "blog").await;
+    let token = api.request_token("shop", "shop", 3600).await.unwrap();
+    let kubeconfig = kubeconfig_yaml(&tenantry_cluster::credential::KubeconfigSpec {
+        tenant: "shop",
+        cluster_name: "prod",
+        namespace: "shop",
+        endpoint: &endpoint(),
+        token: &token.token,
+        expires_at: None,
+    });
+    assert!(api.review_token(&token.token).await.unwrap().authenticated);
+
+    api.reset_requests();
+    let catalog = api.discover().await.unwrap();
+    let waits = quick().waits;
+    let report = ops::offboard_cluster(
+        &api,
+        &catalog,
+        LABEL,
+        "shop",
+        Some(&token.token),
+        &waits,
+        &Silent,
+    )
+    .await
+    .unwrap();
+    let status = report.last_token.clone().unwrap();
+    assert!(
+        !status.authenticated,
+        "deleting the ServiceAccount revokes its tokens"
+    );
+    assert_eq!(report.namespaces, ["shop", "shop-dev"]);
+    let log = api.write_log();
+    let first_ns = log
+        .iter()
+        .position(|w| w.starts_with("delete Namespace"))
+        .unwrap();
+    let sa = log
+        .iter()
+        .position(|w| w.starts_with("delete ServiceAccount"))
+        .unwrap();
+    let delivery = log
+        .iter()
+        .position(|w| w.starts_with("delete Kustomization"))
+        .unwrap();
+    assert!(delivery < sa && sa < first_ns, "{log:?}");
+    // Objects inside the namespaces go with them: no DELETE per object.
+    assert!(
+        !log.iter().any(|w| w.starts_with("delete ResourceQuota")),
+        "{log:?}"
+    );
+    let as_tenant = api.connect_as(&kubeconfig).await.unwrap();
+    assert!(matches!(
+        as_tenant
+            .review_access(&tenantry_cluster::AccessCheck {
+                verb: "list".to_owned(),
+                group: String::new(),
+                resource: "pods".to_owned(),
+                namespace: Some("shop".to_owned()),
+            })
+            .await,
+        Err(ClusterError::Unauthorized { .. })
+    ));
+
+    ops::wait_namespaces_gone(&api, &catalog, &report.namespaces, &waits, &Silent)
+        .await
+        .unwrap();
+    let (found, unreadable) = ops::scan_tenant(&api, &catalog, LABEL, "shop", &Silent)
+        .await
+        .unwrap();
+    assert!(unreadable.is_empty());
+    assert_eq!(ops::leftovers(&found), Vec::<String>::new());
+    assert_eq!(
+        resource_versions(&api, "blog").len(),
+        other.objects.len(),
+        "other tenants untouched"
+    );
+}
+
+#[tokio::test]
+async fn offboarding_reports_objects_labelled_for_the_tenant_it_did_not_create() {
+    let api = FakeCluster::new();
+    onboarded(&api, "shop").await;
+    api.insert(json!({ "apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": { "name": "hand-made", "namespace": "kube-system", "labels": { LABEL: "shop" } } }));
+    let catalog = api.discover().await.unwrap();
+    let waits = quick().waits;
+    let report = ops::offboard_cluster(&api, &catalog, LABEL, "shop", None, &waits, &Silent)
+        .await
+        .unwrap();
+    ops::wait_namespaces_gone(&api, &catalog, &report.namespaces, &waits, &Silent)
+        .await
+        .unwrap();
+    let (found, _) = ops::scan_tenant(&api, &catalog, LABEL, "shop", &Silent)
+        .await
+        .unwrap();
+    assert_eq!(ops::leftovers(&found), ["ConfigMap kube-system/hand-made"]);
+}
+
+#[tokio::test]
+async fn a_namespace_that_never_goes_away_times_out_naming_it() {
+    let api = FakeCluster::new();
+    api.set_namespace_linger(usize::MAX);
+    onboarded(&api, "shop").await;
+    let catalog = api.discover().await.unwrap();
+    let waits = Waits {
+        timeout: Duration::from_millis(20),
+        interval: Duration::from_millis(5),
+    };
+    let report = ops::offboard_cluster(&api, &catalog, LABEL, "shop", None, &waits, &Silent)
+        .await
+        .unwrap();
+    let error = ops::wait_namespaces_gone(&api, &catalog, &report.namespaces, &waits, &Silent)
+        .await
+        .unwrap_err();
+    assert!(error.to_string().contains("shop still there"), "{error}");
+}
+
+#[tokio::test]
+async fn onboarding_into_a_terminating_namespace_says_to_wait() {
+    let api = FakeCluster::new();
+    api.set_namespace_linger(usize::MAX);
+    let rendered = onboarded(&api, "shop").await;
+    let catalog = api.discover().await.unwrap();
+    ops::offboard_cluster(&api, &catalog, LABEL, "shop", None, &quick().waits, &Silent)
+        .await
+        .unwrap();
+    let report = converge(&api, std::slice::from_ref(&rendered), false, &quick())
+        .await
+        .unwrap();
+    let error = report[0].error.as_ref().unwrap().to_string();
+    assert!(error.contains("namespace shop is being deleted"), "{error}");
+    assert_eq!(report[0].layers_with(&[LayerStatus::Failed]), ["namespace"]);
+}
+
+#[tokio::test]
+async fn apply_over_many_converged_tenants_reads_once_per_type_and_writes_nothing() {
+    let ctx = context();
+    let tenants: Vec<Rendered> = (0..200)
+        .map(|i| render(&ctx, &format!("t{i:04}"), TenantSpec::default()))
+        .collect();
+    let api = FakeCluster::new();
+    converge(&api, &tenants, false, &quick()).await.unwrap();
+    api.reset_requests();
+    let catalog = api.discover().await.unwrap();
+    let live = ops::observe(&api, &catalog, &tenants, LABEL, true, &Silent)
+        .await
+        .unwrap();
+    let plans = ops::plan_all(&tenants, &live, LABEL, true);
+    assert!(plans.iter().all(|p| p.is_converged()));
+    for (r, p) in tenants.iter().zip(&plans) {
+        ops::apply_tenant(&api, &catalog, r, p, &quick(), &Silent).await;
+    }
+    let requests = api.requests();
+    assert_eq!(requests.writes(), 0);
+    assert_eq!(requests.get, 0);
+    assert_eq!(requests.list, catalog.scannable().len());
+    let _: Vec<Value> = live;
+}
+
+#[test]
+fn every_kind_the_renderer_produces_is_known_to_pruning_in_its_own_layer() {
+    let ctx = context();
+    let full = |delivery: Delivery, provider: NetworkProvider| TenantSpec {
+        namespaces: vec!["shop-dev".to_owned()],
+        delivery: Some(delivery),
+        network: Some(Network {
+            provider: Some(provider),
+            allow_from: None,
+            default_deny_egress: Some(true),
+        }),
+        secrets: Some(Secrets {
+            openbao: Some(true),
+            pull_secret: Some(true),
+        }),
+        rbac: Some(Rbac {
+            cluster_role: None,
+            grants: Some(vec!["external-dns".to_owned()]),
+        }),
+        ..TenantSpec::default()
+    };
+    let specs = [
+        TenantSpec::default(),
+        full(
+            Delivery::ArgoCd(ArgoCd {
+                repo_url: Some("https://git.example.com/shop.git".to_owned()),
+                path: None,
+                revision: None,
+            }),
+            NetworkProvider::Cilium,
+        ),
+        full(
+            Delivery::FluxGit(FluxGit {
+                url: Some("https://git.example.com/shop.git".to_owned()),
+                branch: None,
+                path: None,
+                proxy_kubeconfig_secret: None,
+            }),
+            NetworkProvider::Kubernetes,
+        ),
+    ];
+    for spec in specs {
+        for object in render(&ctx, "shop", spec).objects {
+            assert_eq!(
+                tenantry_core::plan::layer_of(object.group(), object.kind),
+                Some(object.layer),
+                "{}",
+                object.reference()
+            );
+        }
+    }
+}

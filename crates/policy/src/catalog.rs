@@ -1,0 +1,251 @@
+//! Every check ID the engine can report, with its policy and a one-line summary.
+//!
+//! IDs are part of Tenantry's interface: CI configurations filter on them, SARIF rules are
+//! keyed by them and exemptions will name them. They never change meaning; a new rule gets a
+//! new ID. Pod Security checks keep their upstream IDs so that a finding reads the same here
+//! as in the Kubernetes documentation and the PodSecurity plugin's messages.
+
+/// One check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CheckDoc {
+    /// The check ID.
+    pub id: &'static str,
+    /// The policy it belongs to.
+    pub policy: &'static str,
+    /// What it requires, in one sentence.
+    pub summary: &'static str,
+}
+
+const fn doc(policy: &'static str, id: &'static str, summary: &'static str) -> CheckDoc {
+    CheckDoc {
+        id,
+        policy,
+        summary,
+    }
+}
+
+/// The platform policies' checks, in reporting order.
+pub const CHECKS: &[CheckDoc] = &[
+    doc(
+        "require-requests-limits",
+        "cpu-request",
+        "Containers and init containers request cpu (or set a cpu limit).",
+    ),
+    doc(
+        "require-requests-limits",
+        "memory-request",
+        "Containers and init containers request memory (or set a memory limit).",
+    ),
+    doc(
+        "require-requests-limits",
+        "memory-limit",
+        "Containers and init containers set a memory limit.",
+    ),
+    doc(
+        "allowed-registries",
+        "registry-not-allowed",
+        "Images come from one of the tenant's registries (matched on host and whole path segments).",
+    ),
+    doc(
+        "allowed-registries",
+        "invalid-image",
+        "Image references are well-formed.",
+    ),
+    doc(
+        "no-nodeport",
+        "node-port",
+        "Services are not of type NodePort and ask for no node ports.",
+    ),
+    doc(
+        "no-loadbalancer",
+        "load-balancer",
+        "Services are not of type LoadBalancer.",
+    ),
+    doc(
+        "no-external-ips",
+        "external-ips",
+        "Services set no externalIPs.",
+    ),
+    doc(
+        "image-pull-policy-always",
+        "image-pull-policy",
+        "Containers pull with imagePullPolicy Always.",
+    ),
+    doc(
+        "require-digest",
+        "image-digest",
+        "Images are pinned by digest.",
+    ),
+    doc(
+        "restrict-secret-stores",
+        "cluster-secret-store",
+        "ExternalSecrets and PushSecrets reference only namespaced SecretStores.",
+    ),
+    doc(
+        "restrict-secret-stores",
+        "cluster-scoped-secret-object",
+        "A tenant repository contains no ClusterSecretStore, ClusterExternalSecret or ClusterPushSecret.",
+    ),
+    doc(
+        "flux-lockdown",
+        "service-account-name",
+        "Kustomizations and HelmReleases reconcile as the tenant's ServiceAccount.",
+    ),
+    doc(
+        "flux-lockdown",
+        "cross-namespace-ref",
+        "Flux objects reference objects in their own namespace only.",
+    ),
+    doc(
+        "flux-lockdown",
+        "kubeconfig",
+        "Flux objects use no kubeConfig but the tenant's proxy kubeconfig secret.",
+    ),
+    doc(
+        "flux-lockdown",
+        "target-namespace",
+        "targetNamespace and storageNamespace are the tenant's namespaces.",
+    ),
+    doc(
+        "flux-lockdown",
+        "remote-base",
+        "kustomization.yaml files have no remote resources, bases or components.",
+    ),
+    doc(
+        "gateway-parent",
+        "gateway-parent",
+        "HTTPRoutes and GRPCRoutes attach only to the platform Gateway and listener.",
+    ),
+    doc(
+        "protect-platform-objects",
+        "managed-object",
+        "Only the platform creates, changes or deletes objects Tenantry manages.",
+    ),
+    doc(
+        "protect-platform-objects",
+        "namespace-labels",
+        "Only the platform sets a namespace's Pod Security and tenant labels.",
+    ),
+    doc(
+        "tenant-repo-contract",
+        "container-name",
+        "A Deployment container is named after the repository.",
+    ),
+    doc(
+        "tenant-repo-contract",
+        "plaintext-secret",
+        "No Secret with data is committed.",
+    ),
+    doc(
+        "tenant-repo-contract",
+        "sops-file",
+        "No SOPS-encrypted file is committed.",
+    ),
+    doc(
+        "tenant-repo-contract",
+        "secret-store",
+        "The tenant's SecretStore is namespaced and has the name the platform expects.",
+    ),
+];
+
+/// The Pod Security Standards checks (upstream IDs).
+const PSS_SUMMARIES: [(&str, &str); 19] = [
+    (
+        "appArmorProfile",
+        "AppArmor profiles are RuntimeDefault or Localhost.",
+    ),
+    (
+        "capabilities_baseline",
+        "Only the container runtime's default capabilities are added.",
+    ),
+    (
+        "hostNamespaces",
+        "Pods do not share the host's network, PID or IPC namespaces.",
+    ),
+    ("hostPathVolumes", "Pods mount no hostPath volumes."),
+    ("hostPorts", "Containers use no host ports."),
+    (
+        "hostProbesAndHostLifecycle",
+        "Probes and lifecycle handlers name no host.",
+    ),
+    ("privileged", "Containers are not privileged."),
+    ("procMount", "Containers use the default /proc mask."),
+    (
+        "seLinuxOptions",
+        "SELinux options set no custom user, role or type.",
+    ),
+    ("seccompProfile_baseline", "Seccomp is not Unconfined."),
+    ("sysctls", "Pods set only safe sysctls."),
+    (
+        "windowsHostProcess",
+        "Pods are not Windows HostProcess pods.",
+    ),
+    (
+        "allowPrivilegeEscalation",
+        "Containers set allowPrivilegeEscalation: false.",
+    ),
+    (
+        "capabilities_restricted",
+        "Containers drop ALL capabilities and add at most NET_BIND_SERVICE.",
+    ),
+    (
+        "procMount_restricted",
+        "Containers use the default /proc mask, in user namespaces too.",
+    ),
+    (
+        "restrictedVolumes",
+        "Pods use only non-host, non-network volume types.",
+    ),
+    ("runAsNonRoot", "Containers run as non-root."),
+    ("runAsUser", "Containers do not run as UID 0."),
+    (
+        "seccompProfile_restricted",
+        "Seccomp is RuntimeDefault or Localhost on every container.",
+    ),
+];
+
+/// The policy and summary of any check ID the engine can report.
+pub fn describe(check: &str) -> Option<CheckDoc> {
+    if let Some(doc) = CHECKS.iter().find(|c| c.id == check) {
+        return Some(*doc);
+    }
+    PSS_SUMMARIES
+        .iter()
+        .find(|(id, _)| *id == check)
+        .map(|&(id, summary)| CheckDoc {
+            id,
+            policy: "pod-security",
+            summary,
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_pod_security_check_is_described() {
+        for check in crate::pss::checks() {
+            assert!(describe(check.id).is_some(), "{} has no summary", check.id);
+        }
+    }
+
+    #[test]
+    fn check_ids_are_unique_and_belong_to_known_policies() {
+        let policies = crate::Engine::policy_ids();
+        for (i, c) in CHECKS.iter().enumerate() {
+            assert!(
+                policies.contains(&c.policy),
+                "{} has policy {}",
+                c.id,
+                c.policy
+            );
+            assert!(
+                CHECKS[i + 1..].iter().all(|d| d.id != c.id),
+                "{} is listed twice",
+                c.id
+            );
+            assert!(describe(c.id).is_some());
+        }
+    }
+}

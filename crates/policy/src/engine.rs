@@ -1,0 +1,1022 @@
+//! One engine for every place a manifest is judged: `tenantry check` in a tenant's CI and the
+//! admission webhook in the cluster.
+//!
+//! The two callers differ only in what they know, so they share one entry point,
+//! [`Engine::evaluate`], and describe their knowledge in a [`Context`]: the webhook knows the
+//! operation, the requester, the namespace's labels and the old object; `check` knows the
+//! tenant at best. A policy that needs a fact the caller does not have does the part it can
+//! and the caller learns what was left out from [`Engine::skipped`], so a CI run never passes
+//! silently on a check it could not do.
+//!
+//! Decisions that make admission safe to turn on in a live cluster:
+//! - objects in platform namespaces (no tenant label) and cluster-scoped objects are not
+//!   judged, except that nobody but the platform may relabel or delete what Tenantry manages;
+//! - deleting is always allowed unless the object is Tenantry's, so a violating object can be
+//!   removed and a namespace can always finish terminating;
+//! - an update that leaves a pod template as it was is not judged again by the pod policies
+//!   (no new pod will come from it), and a violation an update carries over unchanged from the
+//!   old object comes back as a warning, not a denial: introducing a policy never freezes
+//!   existing objects, and controllers can still remove finalizers;
+//! - pod controllers are judged on their template and refused at the controller, with paths
+//!   into the template, because PodSecurity admission only warns there and the pods would
+//!   then silently fail to appear.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+use tenantry_api::{Platform, platform::GatewayRef, tenant::PodSecurityLevel};
+use tenantry_core::{ResolvedTenant, resolve::ResolvedDelivery};
+
+use crate::policies::{self, repo_contract::RepoScan};
+use crate::pss::{self, Level, Version};
+
+/// Where the engine is being run from; some policies only make sense in one of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// `tenantry check` on files, before anything reaches a cluster.
+    Check,
+    /// The admission webhook, on a live API request.
+    Admission,
+}
+
+/// The API operation being admitted (`Create` for `check`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Operation {
+    /// A new object.
+    Create,
+    /// A change to an existing object (`old_object` is the current one).
+    Update,
+    /// Removal (`old_object` is the object being removed).
+    Delete,
+    /// `pods/exec`, `pods/attach`, port-forward and the like.
+    Connect,
+}
+
+/// The requester of an admission request.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UserInfo {
+    /// `userInfo.username`, e.g. `system:serviceaccount:shop:shop`.
+    pub username: String,
+    /// `userInfo.groups`.
+    pub groups: Vec<String>,
+}
+
+/// A namespace as the caller sees it (the webhook's watch cache).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NamespaceInfo {
+    /// Its name.
+    pub name: String,
+    /// Its labels: the tenant label and the `pod-security.kubernetes.io/*` labels matter.
+    pub labels: BTreeMap<String, String>,
+}
+
+/// What the engine needs to know about a tenant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TenantInfo {
+    /// The tenant's name.
+    pub name: String,
+    /// Every namespace the tenant owns, primary first.
+    pub namespaces: Vec<String>,
+    /// The ServiceAccount Flux must reconcile the tenant's objects as.
+    pub service_account: String,
+    /// Registry prefixes images may come from; empty means not restricted.
+    pub registries: Vec<String>,
+    /// The Pod Security level the tenant's namespaces enforce.
+    pub pod_security: Level,
+    /// The Secret holding the tenant's proxy kubeconfig, the only `kubeConfig` a Flux object
+    /// of the tenant may use (Flux Git delivery through a tenant-aware API proxy).
+    pub proxy_kubeconfig_secret: Option<String>,
+}
+
+impl TenantInfo {
+    /// The engine's view of a resolved tenant.
+    pub fn from_resolved(t: &ResolvedTenant) -> Self {
+        let proxy_kubeconfig_secret = match &t.delivery {
+            ResolvedDelivery::FluxGit {
+                proxy_kubeconfig_secret,
+                ..
+            } => proxy_kubeconfig_secret.clone(),
+            _ => None,
+        };
+        Self {
+            name: t.name.clone(),
+            namespaces: t.namespaces.clone(),
+            // Tenantry names the tenant's ServiceAccount after the tenant.
+            service_account: t.name.clone(),
+            registries: t.registries.clone(),
+            pod_security: match t.pod_security {
+                PodSecurityLevel::Restricted => Level::Restricted,
+                PodSecurityLevel::Baseline => Level::Baseline,
+            },
+            proxy_kubeconfig_secret,
+        }
+    }
+}
+
+/// What the caller knows about the object being judged.
+#[derive(Debug, Clone, Copy)]
+pub struct Context<'a> {
+    /// Check or admission.
+    pub mode: Mode,
+    /// The operation (`Create` for `check`).
+    pub operation: Operation,
+    /// The object's namespace: `None` for cluster-scoped objects, or unknown in `check`.
+    pub namespace: Option<&'a NamespaceInfo>,
+    /// The tenant owning that namespace, if known.
+    pub tenant: Option<&'a TenantInfo>,
+    /// The requester (admission only).
+    pub user: Option<&'a UserInfo>,
+    /// The current object on `Update`, the removed one on `Delete`.
+    pub old_object: Option<&'a Value>,
+}
+
+impl<'a> Context<'a> {
+    /// The context of `tenantry check`: creating the object, optionally as a known tenant.
+    pub fn check(tenant: Option<&'a TenantInfo>) -> Self {
+        Self {
+            mode: Mode::Check,
+            operation: Operation::Create,
+            namespace: None,
+            tenant,
+            user: None,
+            old_object: None,
+        }
+    }
+}
+
+/// How serious a finding is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// The request is refused (`check` exits 1).
+    Deny,
+    /// Reported, not refused: audit/warn-level Pod Security findings and violations an update
+    /// carries over unchanged. The webhook returns them as AdmissionReview warnings.
+    Warn,
+}
+
+impl Severity {
+    /// `deny` or `warn`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Severity::Deny => "deny",
+            Severity::Warn => "warn",
+        }
+    }
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Which object a violation is about.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ObjectRef {
+    /// `apiVersion` (empty when the document has none).
+    pub api_version: String,
+    /// `kind` (empty when the document has none).
+    pub kind: String,
+    /// `metadata.namespace`, when the object names one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    /// `metadata.name` (or `generateName`), empty when it has neither.
+    pub name: String,
+}
+
+impl ObjectRef {
+    /// The reference of a JSON object.
+    pub fn of(object: &Value) -> Self {
+        let str_at = |key: &str| object.get(key).and_then(Value::as_str).unwrap_or("");
+        let metadata = object.get("metadata");
+        let meta_str = |key: &str| metadata.and_then(|m| m.get(key)).and_then(Value::as_str);
+        Self {
+            api_version: str_at("apiVersion").to_owned(),
+            kind: str_at("kind").to_owned(),
+            namespace: meta_str("namespace")
+                .filter(|ns| !ns.is_empty())
+                .map(str::to_owned),
+            name: meta_str("name")
+                .or_else(|| meta_str("generateName"))
+                .unwrap_or("")
+                .to_owned(),
+        }
+    }
+}
+
+impl fmt::Display for ObjectRef {
+    /// `Kind namespace/name`, `Kind name`, or `document` for something that is not an object.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kind = if self.kind.is_empty() {
+            "document"
+        } else {
+            &self.kind
+        };
+        match (&self.namespace, self.name.is_empty()) {
+            (Some(ns), false) => write!(f, "{kind} {ns}/{}", self.name),
+            (None, false) => write!(f, "{kind} {}", self.name),
+            (Some(ns), true) => write!(f, "{kind} in {ns}"),
+            (None, true) => f.write_str(kind),
+        }
+    }
+}
+
+/// One violation of one check at one field.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Violation {
+    /// Stable check ID: the upstream ID for Pod Security (`runAsNonRoot`), otherwise one of
+    /// the IDs listed in [`crate::CHECKS`].
+    pub check: String,
+    /// The policy the check belongs to, one of [`Engine::policy_ids`].
+    pub policy: &'static str,
+    /// Deny or warn.
+    pub severity: Severity,
+    /// The object.
+    pub object: ObjectRef,
+    /// Field path into the object, e.g.
+    /// `spec.template.spec.initContainers[0].securityContext.privileged`; for a missing field,
+    /// where it must be set.
+    pub path: String,
+    /// What is wrong.
+    pub message: String,
+    /// What to change.
+    pub remediation: String,
+}
+
+/// A policy (or part of one) that could not run for lack of information.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Skipped {
+    /// The policy.
+    pub policy: &'static str,
+    /// What was not checked and how to have it checked.
+    pub reason: String,
+}
+
+/// An invalid engine configuration or selection.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EngineError {
+    /// `--policy` named a policy that does not exist.
+    #[error("unknown policy {given:?}; valid policies: {}", valid.join(", "))]
+    UnknownPolicy {
+        /// What was given.
+        given: String,
+        /// Every valid ID.
+        valid: Vec<&'static str>,
+    },
+    /// A value in `tenantry.yaml` `policies:` is invalid.
+    #[error("{path}: {message}")]
+    InvalidConfig {
+        /// Field path in `tenantry.yaml`.
+        path: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// The policies, in the order findings are reported.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(crate) enum PolicyId {
+    PodSecurity,
+    RequireRequestsLimits,
+    AllowedRegistries,
+    NoNodePort,
+    NoLoadBalancer,
+    NoExternalIps,
+    ImagePullPolicyAlways,
+    RequireDigest,
+    RestrictSecretStores,
+    FluxLockdown,
+    GatewayParent,
+    ProtectPlatformObjects,
+    TenantRepoContract,
+}
+
+impl PolicyId {
+    pub(crate) const ALL: [PolicyId; 13] = [
+        PolicyId::PodSecurity,
+        PolicyId::RequireRequestsLimits,
+        PolicyId::AllowedRegistries,
+        PolicyId::NoNodePort,
+        PolicyId::NoLoadBalancer,
+        PolicyId::NoExternalIps,
+        PolicyId::ImagePullPolicyAlways,
+        PolicyId::RequireDigest,
+        PolicyId::RestrictSecretStores,
+        PolicyId::FluxLockdown,
+        PolicyId::GatewayParent,
+        PolicyId::ProtectPlatformObjects,
+        PolicyId::TenantRepoContract,
+    ];
+
+    pub(crate) const fn as_str(self) -> &'static str {
+        match self {
+            PolicyId::PodSecurity => "pod-security",
+            PolicyId::RequireRequestsLimits => "require-requests-limits",
+            PolicyId::AllowedRegistries => "allowed-registries",
+            PolicyId::NoNodePort => "no-nodeport",
+            PolicyId::NoLoadBalancer => "no-loadbalancer",
+            PolicyId::NoExternalIps => "no-external-ips",
+            PolicyId::ImagePullPolicyAlways => "image-pull-policy-always",
+            PolicyId::RequireDigest => "require-digest",
+            PolicyId::RestrictSecretStores => "restrict-secret-stores",
+            PolicyId::FluxLockdown => "flux-lockdown",
+            PolicyId::GatewayParent => "gateway-parent",
+            PolicyId::ProtectPlatformObjects => "protect-platform-objects",
+            PolicyId::TenantRepoContract => "tenant-repo-contract",
+        }
+    }
+
+    const fn bit(self) -> u16 {
+        1 << self as u16
+    }
+
+    /// Whether the policy runs in `mode` at all.
+    pub(crate) const fn runs_in(self, mode: Mode) -> bool {
+        match self {
+            PolicyId::ProtectPlatformObjects => matches!(mode, Mode::Admission),
+            PolicyId::TenantRepoContract => matches!(mode, Mode::Check),
+            _ => true,
+        }
+    }
+
+    /// Whether the policy reads the pod template (and so is skipped on updates that keep it).
+    pub(crate) const fn judges_pods(self) -> bool {
+        matches!(
+            self,
+            PolicyId::PodSecurity
+                | PolicyId::RequireRequestsLimits
+                | PolicyId::AllowedRegistries
+                | PolicyId::ImagePullPolicyAlways
+                | PolicyId::RequireDigest
+        )
+    }
+}
+
+const POLICY_IDS: [&str; 13] = {
+    let mut ids = [""; 13];
+    let mut i = 0;
+    while i < PolicyId::ALL.len() {
+        ids[i] = PolicyId::ALL[i].as_str();
+        i += 1;
+    }
+    ids
+};
+
+/// A set of policies as a bit set (13 policies fit in a `u16`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct PolicySet(u16);
+
+impl PolicySet {
+    pub(crate) fn contains(self, id: PolicyId) -> bool {
+        self.0 & id.bit() != 0
+    }
+
+    fn insert(&mut self, id: PolicyId) {
+        self.0 |= id.bit();
+    }
+
+    fn remove(&mut self, id: PolicyId) {
+        self.0 &= !id.bit();
+    }
+}
+
+/// The tenant repository contract, when `check` is told the repository's name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct RepoContract {
+    pub(crate) repo_name: String,
+    pub(crate) store_name: String,
+}
+
+/// The guardrail engine, configured once from `tenantry.yaml` and shared by every evaluation.
+#[derive(Debug, Clone)]
+pub struct Engine {
+    pub(crate) enabled: PolicySet,
+    pub(crate) level_override: Option<Level>,
+    pub(crate) version_override: Option<Version>,
+    pub(crate) default_version: Version,
+    pub(crate) tenant_label: String,
+    pub(crate) gateway: Option<GatewayRef>,
+    pub(crate) secret_store_reconcilers: Vec<String>,
+    pub(crate) exempt_users: Vec<String>,
+    pub(crate) exempt_groups: Vec<String>,
+    pub(crate) store_name: String,
+    pub(crate) repo_contract_enabled: bool,
+    pub(crate) repo_contract: Option<RepoContract>,
+}
+
+const POD_SECURITY_LABEL_PREFIX: &str = "pod-security.kubernetes.io/";
+
+impl Engine {
+    /// An engine enforcing the platform's `policies:` configuration.
+    pub fn new(platform: &Platform) -> Result<Self, EngineError> {
+        let config = &platform.policies;
+        let default_version: Version =
+            config
+                .pod_security
+                .version
+                .parse()
+                .map_err(|e: pss::ParseVersionError| EngineError::InvalidConfig {
+                    path: "policies.podSecurity.version".to_owned(),
+                    message: e.to_string(),
+                })?;
+        let mut enabled = PolicySet::default();
+        for (id, on) in [
+            (PolicyId::PodSecurity, config.pod_security.enabled),
+            (
+                PolicyId::RequireRequestsLimits,
+                config.require_requests_limits.enabled,
+            ),
+            (
+                PolicyId::AllowedRegistries,
+                config.allowed_registries.enabled,
+            ),
+            (PolicyId::NoNodePort, config.no_node_port.enabled),
+            (PolicyId::NoLoadBalancer, config.no_load_balancer.enabled),
+            (PolicyId::NoExternalIps, config.no_external_ips.enabled),
+            (
+                PolicyId::ImagePullPolicyAlways,
+                config.image_pull_policy_always.enabled,
+            ),
+            (PolicyId::RequireDigest, config.require_digest.enabled),
+            (
+                PolicyId::RestrictSecretStores,
+                config.restrict_secret_stores.enabled,
+            ),
+            (PolicyId::FluxLockdown, config.flux_lockdown.enabled),
+            (PolicyId::GatewayParent, config.gateway_parent.enabled),
+            (
+                PolicyId::ProtectPlatformObjects,
+                config.protect_platform_objects.enabled,
+            ),
+            // Runs only once a repository name is given (`with_repo_contract`).
+            (PolicyId::TenantRepoContract, true),
+        ] {
+            if on {
+                enabled.insert(id);
+            }
+        }
+        let reconciler = platform.flux.reconciler.as_str();
+        let store_name = config
+            .tenant_repo_contract
+            .secret_store_name
+            .clone()
+            .unwrap_or_else(|| platform.openbao.store_name.clone());
+        for (path, list) in [
+            (
+                "policies.restrictSecretStores.reconcilers",
+                &config.restrict_secret_stores.reconcilers,
+            ),
+            (
+                "policies.protectPlatformObjects.exemptUsers",
+                &config.protect_platform_objects.exempt_users,
+            ),
+            (
+                "policies.protectPlatformObjects.exemptGroups",
+                &config.protect_platform_objects.exempt_groups,
+            ),
+        ] {
+            for (i, entry) in list.iter().flatten().enumerate() {
+                if entry.trim().is_empty() || entry.trim_end_matches('*').contains('*') {
+                    return Err(EngineError::InvalidConfig {
+                        path: format!("{path}[{i}]"),
+                        message: format!(
+                            "{entry:?} must be a name, or a prefix followed by a single trailing '*'"
+                        ),
+                    });
+                }
+            }
+        }
+        Ok(Self {
+            enabled,
+            level_override: None,
+            version_override: None,
+            default_version,
+            tenant_label: platform.tenant_label(),
+            gateway: platform.gateway.clone(),
+            secret_store_reconcilers: config
+                .restrict_secret_stores
+                .reconcilers_or_default(reconciler),
+            exempt_users: config
+                .protect_platform_objects
+                .exempt_users_or_default(reconciler),
+            exempt_groups: config.protect_platform_objects.exempt_groups_or_default(),
+            store_name,
+            repo_contract_enabled: config.tenant_repo_contract.enabled,
+            repo_contract: None,
+        })
+    }
+
+    /// Override the configuration for one run: `policies` selects exactly those policies (even
+    /// ones `tenantry.yaml` switches off), `level` and `version` fix the Pod Security level and
+    /// version for every object. Unknown policy IDs are an error listing the valid ones.
+    pub fn with_selection(
+        mut self,
+        policies: Option<&[String]>,
+        level: Option<Level>,
+        version: Option<Version>,
+    ) -> Result<Self, EngineError> {
+        if let Some(policies) = policies {
+            let mut selected = PolicySet::default();
+            for given in policies {
+                let given = given.trim();
+                let id = PolicyId::ALL
+                    .into_iter()
+                    .find(|id| id.as_str() == given)
+                    .ok_or_else(|| EngineError::UnknownPolicy {
+                        given: given.to_owned(),
+                        valid: POLICY_IDS.to_vec(),
+                    })?;
+                selected.insert(id);
+            }
+            if selected.contains(PolicyId::TenantRepoContract) {
+                // An explicit selection beats `enabled: false` in tenantry.yaml.
+                self.repo_contract_enabled = true;
+            } else {
+                selected.remove(PolicyId::TenantRepoContract);
+            }
+            self.enabled = selected;
+        }
+        self.level_override = level.or(self.level_override);
+        self.version_override = version.or(self.version_override);
+        Ok(self)
+    }
+
+    /// Check the tenant repository contract (check mode) for a repository named `repo_name`.
+    /// Has no effect when the contract is switched off in `tenantry.yaml` or left out of an
+    /// explicit selection.
+    pub fn with_repo_contract(mut self, repo_name: &str) -> Self {
+        if self.repo_contract_enabled && self.enabled.contains(PolicyId::TenantRepoContract) {
+            self.repo_contract = Some(RepoContract {
+                repo_name: repo_name.to_owned(),
+                store_name: self.store_name.clone(),
+            });
+        }
+        self
+    }
+
+    /// The repository-wide part of the tenant repository contract, when it is checked
+    /// (see [`Engine::with_repo_contract`]): feed it every document, then `finish`.
+    pub fn repo_scan(&self) -> Option<RepoScan> {
+        self.repo_contract
+            .as_ref()
+            .filter(|_| self.runs(PolicyId::TenantRepoContract, Mode::Check))
+            .map(RepoScan::new)
+    }
+
+    /// Every policy ID, in reporting order.
+    pub fn policy_ids() -> &'static [&'static str] {
+        &POLICY_IDS
+    }
+
+    /// The IDs of the policies this engine runs in `mode`, in reporting order.
+    pub fn enabled_policies(&self, mode: Mode) -> Vec<&'static str> {
+        PolicyId::ALL
+            .into_iter()
+            .filter(|&id| self.runs(id, mode))
+            .map(PolicyId::as_str)
+            .collect()
+    }
+
+    pub(crate) fn runs(&self, id: PolicyId, mode: Mode) -> bool {
+        self.enabled.contains(id)
+            && id.runs_in(mode)
+            && (id != PolicyId::TenantRepoContract || self.repo_contract.is_some())
+    }
+
+    /// The label naming a namespace's tenant.
+    pub fn tenant_label(&self) -> &str {
+        &self.tenant_label
+    }
+
+    /// What the engine cannot check in this context, and why. Callers print these so that a
+    /// check left undone is never mistaken for a check passed.
+    pub fn skipped(&self, ctx: &Context<'_>) -> Vec<Skipped> {
+        let mut out = Vec::new();
+        let mode = ctx.mode;
+        if self.runs(PolicyId::AllowedRegistries, mode) {
+            match ctx.tenant {
+                None => out.push(Skipped {
+                    policy: PolicyId::AllowedRegistries.as_str(),
+                    reason: "no tenant given: images were not compared with a registry list \
+                             (pass --tenant NAME to use the tenant's `registries`)"
+                        .to_owned(),
+                }),
+                Some(t) if t.registries.is_empty() => out.push(Skipped {
+                    policy: PolicyId::AllowedRegistries.as_str(),
+                    reason: format!(
+                        "tenant {} lists no `registries`: images from any registry are allowed",
+                        t.name
+                    ),
+                }),
+                Some(_) => {}
+            }
+        }
+        if self.runs(PolicyId::FluxLockdown, mode) && ctx.tenant.is_none() {
+            out.push(Skipped {
+                policy: PolicyId::FluxLockdown.as_str(),
+                reason: "no tenant given: serviceAccountName was required but not compared \
+                         with the tenant's ServiceAccount, kubeConfig secrets and target \
+                         namespaces were not checked (pass --tenant NAME)"
+                    .to_owned(),
+            });
+        }
+        if self.runs(PolicyId::GatewayParent, mode) && self.gateway.is_none() {
+            out.push(Skipped {
+                policy: PolicyId::GatewayParent.as_str(),
+                reason: "tenantry.yaml configures no `gateway`: HTTPRoute parents were not checked"
+                    .to_owned(),
+            });
+        }
+        out
+    }
+
+    /// Judge one object. Findings come out in policy order ([`Engine::policy_ids`]), and within
+    /// a policy in the order of the offending fields. On `Delete` the object judged is
+    /// `ctx.old_object` (the request carries no new object). Never panics, whatever the JSON.
+    pub fn evaluate(&self, object: &Value, ctx: &Context<'_>) -> Vec<Violation> {
+        let object = match (ctx.operation, ctx.old_object) {
+            (Operation::Delete, Some(old)) => old,
+            _ => object,
+        };
+        if ctx.operation == Operation::Connect {
+            return Vec::new();
+        }
+        let Some(view) = ObjectView::new(object) else {
+            return Vec::new();
+        };
+        let is_namespace = view.group.is_empty() && view.kind == "Namespace";
+        if ctx.mode == Mode::Admission && !is_namespace {
+            match ctx.namespace {
+                // Platform namespaces are the platform's business.
+                Some(ns) if !ns.labels.contains_key(&self.tenant_label) => return Vec::new(),
+                Some(_) => {}
+                // Cluster-scoped: tenants cannot create these (RBAC), and Namespaces are
+                // handled above.
+                None => return Vec::new(),
+            }
+        }
+        let mut sink = Sink::new(&view);
+        let eval = Eval {
+            engine: self,
+            ctx,
+            view: &view,
+            own_namespace: own_namespace(&view, ctx),
+        };
+
+        if ctx.operation == Operation::Delete {
+            if self.runs(PolicyId::ProtectPlatformObjects, ctx.mode) {
+                sink.policy = PolicyId::ProtectPlatformObjects;
+                policies::protect::evaluate(&eval, &mut sink);
+            }
+            return sink.violations;
+        }
+
+        let terminating = ctx.operation == Operation::Update
+            && view
+                .metadata
+                .is_some_and(|m| m.get("deletionTimestamp").is_some_and(|v| !v.is_null()));
+        let pod = pss::pod_template(object);
+        let pods_changed = match (ctx.operation, ctx.old_object, &pod) {
+            (Operation::Update, Some(old), Some(template)) => {
+                policies::pods::significant_update(template, old)
+            }
+            _ => true,
+        };
+
+        for id in PolicyId::ALL {
+            if !self.runs(id, ctx.mode) {
+                continue;
+            }
+            if is_namespace && id != PolicyId::ProtectPlatformObjects {
+                continue;
+            }
+            if terminating && id != PolicyId::ProtectPlatformObjects {
+                continue;
+            }
+            if id.judges_pods() && !pods_changed {
+                continue;
+            }
+            sink.policy = id;
+            let before = sink.violations.len();
+            match id {
+                PolicyId::PodSecurity => {
+                    if let Some(template) = &pod {
+                        policies::pods::pod_security(&eval, template, &mut sink);
+                    }
+                }
+                PolicyId::RequireRequestsLimits => {
+                    if let Some(template) = &pod {
+                        policies::pods::requests_limits(template, &mut sink);
+                    }
+                }
+                PolicyId::AllowedRegistries => {
+                    if let (Some(template), Some(tenant)) = (&pod, ctx.tenant) {
+                        policies::pods::allowed_registries(template, tenant, &mut sink);
+                    }
+                }
+                PolicyId::ImagePullPolicyAlways => {
+                    if let Some(template) = &pod {
+                        policies::pods::pull_policy_always(template, &mut sink);
+                    }
+                }
+                PolicyId::RequireDigest => {
+                    if let Some(template) = &pod {
+                        policies::pods::require_digest(template, &mut sink);
+                    }
+                }
+                PolicyId::NoNodePort | PolicyId::NoLoadBalancer | PolicyId::NoExternalIps => {
+                    policies::services::evaluate(id, &view, &mut sink);
+                }
+                PolicyId::RestrictSecretStores => {
+                    policies::secret_stores::evaluate(&eval, &mut sink);
+                }
+                PolicyId::FluxLockdown => policies::flux::evaluate(&eval, &mut sink),
+                PolicyId::GatewayParent => policies::gateway::evaluate(&eval, &mut sink),
+                PolicyId::ProtectPlatformObjects => policies::protect::evaluate(&eval, &mut sink),
+                PolicyId::TenantRepoContract => {
+                    if let Some(contract) = &self.repo_contract {
+                        policies::repo_contract::evaluate(contract, &view, &mut sink);
+                    }
+                }
+            }
+            if ctx.operation == Operation::Update
+                && !id.judges_pods()
+                && id != PolicyId::ProtectPlatformObjects
+                && sink.violations.len() > before
+                && let Some(old) = ctx.old_object
+            {
+                self.carry_over(id, old, ctx, &mut sink.violations[before..]);
+            }
+        }
+        sink.violations
+    }
+
+    /// Downgrade to warnings the violations of `id` an update carries over unchanged from the
+    /// old object: the update did not introduce them, and refusing it would freeze the object.
+    fn carry_over(&self, id: PolicyId, old: &Value, ctx: &Context<'_>, new: &mut [Violation]) {
+        let Some(view) = ObjectView::new(old) else {
+            return;
+        };
+        let mut sink = Sink::new(&view);
+        sink.policy = id;
+        let create = Context {
+            operation: Operation::Create,
+            old_object: None,
+            ..*ctx
+        };
+        let eval = Eval {
+            engine: self,
+            ctx: &create,
+            view: &view,
+            own_namespace: own_namespace(&view, ctx),
+        };
+        match id {
+            PolicyId::NoNodePort | PolicyId::NoLoadBalancer | PolicyId::NoExternalIps => {
+                policies::services::evaluate(id, &view, &mut sink);
+            }
+            PolicyId::RestrictSecretStores => policies::secret_stores::evaluate(&eval, &mut sink),
+            PolicyId::FluxLockdown => policies::flux::evaluate(&eval, &mut sink),
+            PolicyId::GatewayParent => policies::gateway::evaluate(&eval, &mut sink),
+            _ => return,
+        }
+        for v in new.iter_mut() {
+            let existed = sink
+                .violations
+                .iter()
+                .any(|o| o.check == v.check && o.path == v.path && o.message == v.message);
+            if existed {
+                v.severity = Severity::Warn;
+                v.message.push_str(
+                    " (already so before this update; allowed for now so the object can still \
+                     be changed, but fix it)",
+                );
+            }
+        }
+    }
+
+    /// Whether `user` is one of the identities protect-platform-objects never blocks.
+    pub(crate) fn is_platform_identity(&self, user: &UserInfo) -> bool {
+        matches_any(&self.exempt_users, &user.username)
+            || user
+                .groups
+                .iter()
+                .any(|g| matches_any(&self.exempt_groups, g))
+    }
+
+    /// Whether `user` may reference a ClusterSecretStore from a tenant namespace.
+    pub(crate) fn is_secret_store_reconciler(&self, user: &UserInfo) -> bool {
+        matches_any(&self.secret_store_reconcilers, &user.username)
+    }
+
+    /// The Pod Security level and version to enforce for an object, and the stricter
+    /// audit/warn levels whose extra findings come back as warnings.
+    pub(crate) fn pod_security_plan(&self, ctx: &Context<'_>) -> PssPlan {
+        let version = |label: Option<&String>| -> Version {
+            self.version_override.unwrap_or_else(|| match label {
+                // Upstream: an unparsable version label means `latest`.
+                Some(v) => v.parse().unwrap_or(Version::Latest),
+                None => self.default_version,
+            })
+        };
+        if let Some(level) = self.level_override {
+            let labels = ctx.namespace.map(|ns| &ns.labels);
+            let pinned = labels.and_then(|l| l.get("pod-security.kubernetes.io/enforce-version"));
+            return PssPlan {
+                enforce: (level, version(pinned)),
+                also: Vec::new(),
+            };
+        }
+        if let Some(ns) = ctx.namespace {
+            let label = |mode: &str| ns.labels.get(&format!("{POD_SECURITY_LABEL_PREFIX}{mode}"));
+            let enforce_level = match label("enforce") {
+                // Upstream: an unparsable enforce level means `restricted`.
+                Some(l) => l.parse().unwrap_or(Level::Restricted),
+                None => ctx.tenant.map_or(Level::Restricted, |t| t.pod_security),
+            };
+            let enforce = (enforce_level, version(label("enforce-version")));
+            let mut also = Vec::new();
+            for mode in ["audit", "warn"] {
+                // Upstream fails open for audit and warn: an unparsable level checks nothing.
+                if let Some(level) = label(mode).map(|l| l.parse().unwrap_or(Level::Privileged)) {
+                    let planned = (level, version(label(&format!("{mode}-version"))));
+                    if planned != enforce && !also.contains(&planned) {
+                        also.push(planned);
+                    }
+                }
+            }
+            return PssPlan { enforce, also };
+        }
+        match ctx.tenant {
+            // Tenantry labels every tenant namespace enforce=<tenant level> and
+            // audit=warn=restricted, so a baseline tenant sees what hardening would take.
+            Some(t) => {
+                let enforce = (t.pod_security, version(None));
+                let strict = (Level::Restricted, version(None));
+                PssPlan {
+                    enforce,
+                    also: if strict == enforce {
+                        Vec::new()
+                    } else {
+                        vec![strict]
+                    },
+                }
+            }
+            None => PssPlan {
+                enforce: (Level::Restricted, version(None)),
+                also: Vec::new(),
+            },
+        }
+    }
+}
+
+/// The Pod Security levels an object is judged at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct PssPlan {
+    pub(crate) enforce: (Level, Version),
+    pub(crate) also: Vec<(Level, Version)>,
+}
+
+/// The namespace an object will live in, when it can be known: its own `metadata.namespace`,
+/// the request's namespace, or the tenant's only namespace.
+fn own_namespace<'a>(view: &ObjectView<'a>, ctx: &Context<'a>) -> Option<&'a str> {
+    view.namespace
+        .or(ctx.namespace.map(|ns| ns.name.as_str()))
+        .or_else(|| match ctx.tenant {
+            Some(t) if t.namespaces.len() == 1 => t.namespaces.first().map(String::as_str),
+            _ => None,
+        })
+}
+
+/// `pattern` is an exact name or a prefix followed by `*`.
+fn matches_any(patterns: &[String], name: &str) -> bool {
+    patterns.iter().any(|p| match p.strip_suffix('*') {
+        Some(prefix) => name.starts_with(prefix),
+        None => p == name,
+    })
+}
+
+/// The identity of the object under judgement, read once.
+pub(crate) struct ObjectView<'a> {
+    pub(crate) value: &'a Value,
+    pub(crate) object: &'a Map<String, Value>,
+    /// API group (`""` for core, and for documents without `apiVersion`).
+    pub(crate) group: &'a str,
+    pub(crate) kind: &'a str,
+    pub(crate) metadata: Option<&'a Map<String, Value>>,
+    pub(crate) namespace: Option<&'a str>,
+}
+
+impl<'a> ObjectView<'a> {
+    pub(crate) fn new(value: &'a Value) -> Option<Self> {
+        let object = value.as_object()?;
+        let api_version = object
+            .get("apiVersion")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        let group = api_version.split_once('/').map_or("", |(g, _)| g);
+        let metadata = object.get("metadata").and_then(Value::as_object);
+        Some(Self {
+            value,
+            object,
+            group,
+            kind: object.get("kind").and_then(Value::as_str).unwrap_or(""),
+            metadata,
+            namespace: metadata
+                .and_then(|m| m.get("namespace"))
+                .and_then(Value::as_str)
+                .filter(|ns| !ns.is_empty()),
+        })
+    }
+
+    /// `metadata.labels[key]`.
+    pub(crate) fn label(&self, key: &str) -> Option<&'a str> {
+        self.metadata?
+            .get("labels")?
+            .as_object()?
+            .get(key)?
+            .as_str()
+    }
+
+    /// `metadata.name`.
+    pub(crate) fn name(&self) -> &'a str {
+        self.metadata
+            .and_then(|m| m.get("name"))
+            .and_then(Value::as_str)
+            .unwrap_or("")
+    }
+
+    /// The value at a dotted path of object keys (`spec.sourceRef`).
+    pub(crate) fn at(&self, path: &str) -> Option<&'a Value> {
+        path.split('.')
+            .try_fold(self.value, |value, key| value.as_object()?.get(key))
+    }
+}
+
+/// Everything a policy function needs.
+pub(crate) struct Eval<'a> {
+    pub(crate) engine: &'a Engine,
+    pub(crate) ctx: &'a Context<'a>,
+    pub(crate) view: &'a ObjectView<'a>,
+    /// The namespace the object will live in, when it can be known: its own
+    /// `metadata.namespace`, the request's namespace, or the tenant's only namespace.
+    pub(crate) own_namespace: Option<&'a str>,
+}
+
+/// Collects violations for one object.
+pub(crate) struct Sink {
+    object: ObjectRef,
+    pub(crate) policy: PolicyId,
+    pub(crate) violations: Vec<Violation>,
+}
+
+impl Sink {
+    fn new(view: &ObjectView<'_>) -> Self {
+        Self {
+            object: ObjectRef::of(view.value),
+            policy: PolicyId::PodSecurity,
+            violations: Vec::new(),
+        }
+    }
+
+    pub(crate) fn push(
+        &mut self,
+        severity: Severity,
+        check: &str,
+        path: String,
+        message: String,
+        remediation: String,
+    ) {
+        self.violations.push(Violation {
+            check: check.to_owned(),
+            policy: self.policy.as_str(),
+            severity,
+            object: self.object.clone(),
+            path,
+            message,
+            remediation,
+        });
+    }
+
+    pub(crate) fn deny(&mut self, check: &str, path: String, message: String, remediation: String) {
+        self.push(Severity::Deny, check, path, message, remediation);
+    }
+}
+
+/// `prefix.rest`, or `rest` when the prefix is empty.
+pub(crate) fn join(prefix: &str, rest: &str) -> String {
+    if prefix.is_empty() {
+        rest.to_owned()
+    } else {
+        let mut path = String::with_capacity(prefix.len() + 1 + rest.len());
+        path.push_str(prefix);
+        path.push('.');
+        path.push_str(rest);
+        path
+    }
+}

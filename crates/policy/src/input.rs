@@ -1,0 +1,860 @@
+//! Reading manifests: multi-document YAML and JSON in, JSON values with their positions out.
+//!
+//! Manifests come from tenants, so the reader is hostile-input-safe before it is fast: every
+//! parse runs under a budget (input size, nesting depth, node and alias counts), YAML bombs
+//! and deep nesting fail with an error instead of exhausting memory or the stack, and nothing
+//! panics. Positions matter as much as values: a finding is only useful if it points at a
+//! line, so each document carries its index in the stream and its first line, and
+//! [`locate`] maps a finding's field path back to the line that holds it. Locating re-reads
+//! the text with spans and is done only for documents that have findings, which keeps the
+//! common case (a clean manifest) at one plain parse.
+
+use std::fmt;
+
+use serde_json::Value;
+use serde_saphyr::Spanned;
+
+/// The largest input accepted, per file or stream.
+pub const MAX_INPUT_BYTES: usize = 64 * 1024 * 1024;
+/// The deepest nesting of mappings and sequences accepted in YAML. Kubernetes objects, CRD
+/// schemas included, stay far below it; it keeps recursion within a 2 MiB thread stack even
+/// in debug builds. (JSON is bounded by serde_json's own limit of 128.)
+pub const MAX_DEPTH: usize = 64;
+/// The most documents one input may hold.
+pub const MAX_DOCUMENTS: usize = 100_000;
+
+/// The syntax of an input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// One or more YAML documents separated by `---`.
+    Yaml,
+    /// One or more concatenated JSON values.
+    Json,
+}
+
+impl Format {
+    /// JSON for a `.json` file name, YAML otherwise.
+    pub fn for_file_name(name: &str) -> Self {
+        if name.to_ascii_lowercase().ends_with(".json") {
+            Format::Json
+        } else {
+            Format::Yaml
+        }
+    }
+
+    /// For stdin: JSON when the text starts with `{` or `[`, YAML otherwise. (JSON is valid
+    /// YAML too, but the JSON reader is faster and its errors read better.)
+    pub fn sniff(text: &str) -> Self {
+        match text
+            .trim_start_matches('\u{feff}')
+            .trim_start()
+            .as_bytes()
+            .first()
+        {
+            Some(b'{' | b'[') => Format::Json,
+            _ => Format::Yaml,
+        }
+    }
+}
+
+/// One document of an input.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Document {
+    /// 1-based position in the stream, counting every `---`-separated document (empty ones
+    /// included), as a person counts them.
+    pub index: usize,
+    /// 1-based line where the document's content starts.
+    pub line: u64,
+    /// The document.
+    pub value: Value,
+}
+
+/// An input that could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct ParseError {
+    /// 1-based line, when known.
+    pub line: Option<u64>,
+    /// 1-based column, when known.
+    pub column: Option<u64>,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl fmt::Display for ParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.line, self.column) {
+            (Some(line), Some(column)) => write!(f, "{line}:{column}: {}", self.message),
+            (Some(line), None) => write!(f, "{line}: {}", self.message),
+            _ => f.write_str(&self.message),
+        }
+    }
+}
+
+impl ParseError {
+    fn whole(message: impl Into<String>) -> Self {
+        Self {
+            line: None,
+            column: None,
+            message: message.into(),
+        }
+    }
+}
+
+fn yaml_options() -> serde_saphyr::Options {
+    serde_saphyr::options! {
+        with_snippet: false,
+        budget: serde_saphyr::budget! {
+            max_depth: MAX_DEPTH,
+            max_documents: MAX_DOCUMENTS,
+            max_nodes: 20_000_000,
+            max_events: 40_000_000,
+            max_aliases: 10_000,
+            max_anchors: 10_000,
+        },
+        alias_limits: serde_saphyr::alias_limits! {
+            max_total_replayed_events: 200_000,
+            max_replay_stack_depth: 16,
+        },
+    }
+}
+
+/// Read every document of an input. Empty documents are counted (for [`Document::index`])
+/// but not returned.
+pub fn parse(text: &str, format: Format) -> Result<Vec<Document>, ParseError> {
+    if text.len() > MAX_INPUT_BYTES {
+        return Err(ParseError::whole(format!(
+            "is {} bytes; inputs are limited to {MAX_INPUT_BYTES} bytes",
+            text.len()
+        )));
+    }
+    match format {
+        Format::Json => parse_json(text),
+        Format::Yaml => parse_yaml(text),
+    }
+}
+
+fn parse_json(text: &str) -> Result<Vec<Document>, ParseError> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let mut stream = serde_json::Deserializer::from_str(text).into_iter::<Value>();
+    let mut documents = Vec::new();
+    loop {
+        // The offset after the previous value; skip whitespace to find where this one starts.
+        let before = stream.byte_offset();
+        let start = before
+            + text
+                .get(before..)
+                .map_or(0, |rest| rest.len() - rest.trim_start().len());
+        match stream.next() {
+            None => break,
+            Some(Ok(value)) => {
+                if documents.len() >= MAX_DOCUMENTS {
+                    return Err(ParseError::whole(format!(
+                        "holds more than {MAX_DOCUMENTS} documents"
+                    )));
+                }
+                documents.push(Document {
+                    index: documents.len() + 1,
+                    line: line_at(text, start),
+                    value,
+                });
+            }
+            Some(Err(e)) => {
+                return Err(ParseError {
+                    line: Some(e.line() as u64),
+                    column: Some(e.column() as u64),
+                    message: e
+                        .to_string()
+                        .split(" at line ")
+                        .next()
+                        .unwrap_or("")
+                        .to_owned(),
+                });
+            }
+        }
+    }
+    Ok(documents)
+}
+
+fn line_at(text: &str, offset: usize) -> u64 {
+    let offset = offset.min(text.len());
+    text.as_bytes()[..offset]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count() as u64
+        + 1
+}
+
+fn yaml_error(e: serde_saphyr::Error) -> ParseError {
+    let location = e.location();
+    ParseError {
+        line: location.map(|l| l.line()).filter(|&l| l > 0),
+        column: location.map(|l| l.column()).filter(|&c| c > 0),
+        message: e.without_snippet().to_string(),
+    }
+}
+
+fn parse_yaml(text: &str) -> Result<Vec<Document>, ParseError> {
+    if let Some(documents) = fast::parse(text) {
+        return Ok(documents);
+    }
+    parse_yaml_with_deserializer(text)
+}
+
+/// The reference reading of YAML: serde-saphyr's deserializer, under the input budget.
+fn parse_yaml_with_deserializer(text: &str) -> Result<Vec<Document>, ParseError> {
+    let roots: Vec<Spanned<Value>> =
+        serde_saphyr::from_multiple_with_options(text, yaml_options()).map_err(yaml_error)?;
+    let markers = DocumentMarkers::new(text);
+    Ok(roots
+        .into_iter()
+        .map(|root| {
+            let line = root.referenced.line().max(1);
+            Document {
+                index: markers.index_of(line),
+                line,
+                value: root.value,
+            }
+        })
+        .collect())
+}
+
+/// The common case, read straight from serde-saphyr's event parser.
+///
+/// Most manifests use a small part of YAML: block and flow collections, plain and quoted
+/// scalars, comments. For those, building the JSON value from parser events is about twice as
+/// fast as serde's generic deserializer, and it is what makes `check` keep up with large
+/// repositories. Anything outside that part (anchors, aliases, merge keys, tags, complex or
+/// duplicate keys, budget limits, parse errors) makes [`parse`] return `None`, and the input
+/// is read again by serde-saphyr's deserializer, which gives the verdict and the error
+/// message. Plain scalars that could be something other than a string are typed by
+/// serde-saphyr itself, so a value means the same on both paths; a differential test over
+/// the upstream Pod Security corpus and random documents holds the two paths equal.
+mod fast {
+    use std::cell::RefCell;
+    use std::collections::HashMap;
+
+    use serde_json::{Map, Value};
+    use serde_saphyr::granit_parser::{Event, Parser, ScalarStyle};
+
+    use super::{Document, DocumentMarkers, MAX_DEPTH, MAX_DOCUMENTS};
+
+    /// Matches the node budget of the deserializer path.
+    const MAX_NODES: usize = 20_000_000;
+    /// Typed plain scalars remembered per thread (ports, replica counts, booleans repeat).
+    const TYPED_CACHE_LIMIT: usize = 4096;
+
+    thread_local! {
+        static TYPED: RefCell<HashMap<String, Value>> = RefCell::new(HashMap::new());
+    }
+
+    enum Building {
+        Sequence(Vec<Value>),
+        Mapping(Map<String, Value>, Option<String>),
+    }
+
+    /// What a plain scalar means, or `None` when only the deserializer path can tell.
+    fn plain(text: &str) -> Option<Value> {
+        if matches!(text, "" | "~" | "null" | "Null" | "NULL") {
+            return Some(Value::Null);
+        }
+        let bytes = text.as_bytes();
+        let Some(&first) = bytes.first() else {
+            return Some(Value::Null);
+        };
+        let boolean_word = text.len() <= 5
+            && ["y", "yes", "true", "on", "n", "no", "false", "off"]
+                .iter()
+                .any(|word| text.eq_ignore_ascii_case(word));
+        // Only these characters occur in YAML booleans, integers and floats; anything else
+        // is a string on both paths.
+        let numeric_charset = bytes
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.' | b'_' | b':'));
+        let numeric_start = first.is_ascii_digit()
+            || (matches!(first, b'+' | b'-' | b'.')
+                && bytes
+                    .get(1)
+                    .is_some_and(|b| b.is_ascii_alphanumeric() || (*b == b'.' && first != b'.')));
+        if !(boolean_word || (numeric_charset && numeric_start)) {
+            return Some(Value::String(text.to_owned()));
+        }
+        if let Some(v) = TYPED.with(|cache| cache.borrow().get(text).cloned()) {
+            return Some(v);
+        }
+        // Typed by serde-saphyr, exactly as its deserializer types a plain scalar.
+        let typed: Value = serde_saphyr::from_str(text).ok()?;
+        if typed.is_array() || typed.is_object() {
+            return None;
+        }
+        TYPED.with(|cache| {
+            let mut cache = cache.borrow_mut();
+            if cache.len() >= TYPED_CACHE_LIMIT {
+                cache.clear();
+            }
+            cache.insert(text.to_owned(), typed.clone());
+        });
+        Some(typed)
+    }
+
+    /// Key text of a scalar used as a mapping key, `None` for keys only the deserializer
+    /// path reads the same way (merge keys, null-like and typed-looking plain keys).
+    fn key(text: &str, style: ScalarStyle) -> Option<String> {
+        if style != ScalarStyle::Plain {
+            return Some(text.to_owned());
+        }
+        match plain(text)? {
+            Value::String(s) if s != "<<" => Some(s),
+            _ => None,
+        }
+    }
+
+    pub(super) fn parse(text: &str) -> Option<Vec<Document>> {
+        let mut stack: Vec<Building> = Vec::new();
+        let mut root_line = 0u64;
+        let mut nodes = 0usize;
+        let mut documents = Vec::new();
+        let mut markers: Option<DocumentMarkers> = None;
+        for item in Parser::new_from_str(text) {
+            let (event, span) = item.ok()?;
+            let is_sequence = matches!(event, Event::SequenceStart(..));
+            let value = match event {
+                Event::Scalar(scalar, style, anchor, tag) => {
+                    if anchor != 0 || tag.is_some() {
+                        return None;
+                    }
+                    nodes += 1;
+                    if let Some(Building::Mapping(_, pending @ None)) = stack.last_mut() {
+                        *pending = Some(key(&scalar, style)?);
+                        continue;
+                    }
+                    if stack.is_empty() {
+                        root_line = span.start.line() as u64;
+                    }
+                    if style == ScalarStyle::Plain {
+                        plain(&scalar)?
+                    } else {
+                        Value::String(scalar.into_owned())
+                    }
+                }
+                Event::SequenceStart(_, anchor, tag) | Event::MappingStart(_, anchor, tag) => {
+                    if anchor != 0 || tag.is_some() {
+                        return None;
+                    }
+                    if matches!(stack.last(), Some(Building::Mapping(_, None))) {
+                        return None; // A collection as a key.
+                    }
+                    nodes += 1;
+                    if stack.len() >= MAX_DEPTH || nodes > MAX_NODES {
+                        return None;
+                    }
+                    if stack.is_empty() {
+                        root_line = span.start.line() as u64;
+                    }
+                    stack.push(if is_sequence {
+                        Building::Sequence(Vec::new())
+                    } else {
+                        Building::Mapping(Map::new(), None)
+                    });
+                    continue;
+                }
+                Event::SequenceEnd => match stack.pop()? {
+                    Building::Sequence(items) => Value::Array(items),
+                    Building::Mapping(..) => return None,
+                },
+                Event::MappingEnd => match stack.pop()? {
+                    Building::Mapping(map, None) => Value::Object(map),
+                    _ => return None,
+                },
+                Event::Alias(..) => return None,
+                _ => continue,
+            };
+            match stack.last_mut() {
+                Some(Building::Sequence(items)) => items.push(value),
+                Some(Building::Mapping(map, pending)) => {
+                    let key = pending.take()?;
+                    if map.insert(key, value).is_some() {
+                        return None; // Duplicate key: the deserializer path reports it.
+                    }
+                }
+                None => {
+                    // A document root. Null documents are skipped, as serde-saphyr does.
+                    if value.is_null() {
+                        continue;
+                    }
+                    if documents.len() >= MAX_DOCUMENTS {
+                        return None;
+                    }
+                    let line = root_line.max(1);
+                    let index = markers
+                        .get_or_insert_with(|| DocumentMarkers::new(text))
+                        .index_of(line);
+                    documents.push(Document { index, line, value });
+                }
+            }
+        }
+        stack.is_empty().then_some(documents)
+    }
+}
+
+/// Where `---` document markers are, to number documents the way a reader of the file would.
+struct DocumentMarkers {
+    /// 1-based lines of `---` markers.
+    lines: Vec<u64>,
+    /// Whether content precedes the first marker (an implicit first document).
+    implicit_first: bool,
+}
+
+impl DocumentMarkers {
+    fn new(text: &str) -> Self {
+        let mut lines = Vec::new();
+        let mut implicit_first = false;
+        for (i, line) in text.lines().enumerate() {
+            let is_marker = line
+                .strip_prefix("---")
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with([' ', '\t']));
+            if is_marker {
+                lines.push(i as u64 + 1);
+            } else if lines.is_empty() {
+                let trimmed = line.trim_start_matches('\u{feff}').trim();
+                if !(trimmed.is_empty() || trimmed.starts_with('#') || trimmed.starts_with('%')) {
+                    implicit_first = true;
+                }
+            }
+        }
+        Self {
+            lines,
+            implicit_first,
+        }
+    }
+
+    /// The 1-based index of the document whose content starts on `line`.
+    fn index_of(&self, line: u64) -> usize {
+        let markers_before = self.lines.iter().take_while(|&&m| m <= line).count();
+        (markers_before + usize::from(self.implicit_first)).max(1)
+    }
+}
+
+/// A path segment of a finding's field path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Segment<'a> {
+    Key(&'a str),
+    Index(usize),
+}
+
+/// Split `spec.containers[0].securityContext` or `metadata.labels[app.kubernetes.io/name]`.
+fn segments(path: &str) -> Vec<Segment<'_>> {
+    let mut out = Vec::new();
+    let mut rest = path;
+    while !rest.is_empty() {
+        if let Some(after) = rest.strip_prefix('[') {
+            let end = after.find(']').unwrap_or(after.len());
+            let inner = &after[..end];
+            out.push(match inner.parse() {
+                Ok(i) => Segment::Index(i),
+                Err(_) => Segment::Key(inner),
+            });
+            rest = after.get(end + 1..).unwrap_or("");
+        } else {
+            let end = rest.find(['.', '[']).unwrap_or(rest.len());
+            if end > 0 {
+                out.push(Segment::Key(&rest[..end]));
+            }
+            rest = &rest[end..];
+        }
+        rest = rest.strip_prefix('.').unwrap_or(rest);
+    }
+    out
+}
+
+/// Where the walk over a document's events is.
+enum Frame {
+    /// In a mapping; `key` is the key whose value comes next (`None`: a key comes next).
+    Mapping { key: Option<String>, key_line: u64 },
+    /// In a sequence, at element `index`.
+    Sequence { index: usize },
+    /// Inside a collection used as a mapping key, which no field path can name.
+    ComplexKey { depth: usize },
+}
+
+/// A finished value: the enclosing mapping expects a key again, the sequence moves on.
+fn value_done(stack: &mut [Frame]) {
+    match stack.last_mut() {
+        Some(Frame::Mapping { key, .. }) => *key = None,
+        Some(Frame::Sequence { index }) => *index += 1,
+        _ => {}
+    }
+}
+
+/// Whether the path of the node at the top of `stack` is a prefix of `target`.
+fn is_prefix(stack: &[Frame], target: &[Segment<'_>]) -> bool {
+    stack.len() <= target.len()
+        && stack
+            .iter()
+            .zip(target)
+            .all(|(frame, segment)| match (frame, segment) {
+                (Frame::Mapping { key: Some(k), .. }, Segment::Key(want)) => k == want,
+                (Frame::Sequence { index }, Segment::Index(want)) => index == want,
+                _ => false,
+            })
+}
+
+/// The lines of `paths` in the document of `text` whose content starts on `document_line`:
+/// for each path, the line of the deepest part of it that exists (a missing field is
+/// reported where its parent is), or the document's line.
+pub fn locate_all(text: &str, document_line: u64, paths: &[&str]) -> Vec<u64> {
+    let findings: Vec<(u64, &str)> = paths.iter().map(|p| (document_line, *p)).collect();
+    locate_many(text, &findings)
+}
+
+/// [`locate_all`] for findings in any documents of `text`, as `(document line, path)`, in
+/// one walk over the text. The walk over parser events keeps its own stack, so nesting costs
+/// no recursion.
+pub fn locate_many(text: &str, findings: &[(u64, &str)]) -> Vec<u64> {
+    use serde_saphyr::granit_parser::{Event, Parser};
+
+    let targets: Vec<Vec<Segment<'_>>> = findings.iter().map(|(_, p)| segments(p)).collect();
+    // (depth of the deepest matching prefix, its line)
+    let mut best: Vec<(usize, u64)> = findings.iter().map(|(line, _)| (0, *line)).collect();
+    let last_document = findings.iter().map(|(line, _)| *line).max().unwrap_or(0);
+    let mut active: Vec<usize> = Vec::new();
+    let mut stack: Vec<Frame> = Vec::new();
+    let mut events = 0usize;
+    for item in Parser::new_from_str(text) {
+        let Ok((event, span)) = item else { break };
+        events += 1;
+        if events > 40_000_000 || stack.len() > MAX_DEPTH * 2 {
+            break;
+        }
+        let line = span.start.line() as u64;
+        let is_start = matches!(event, Event::SequenceStart(..) | Event::MappingStart(..));
+        match event {
+            Event::Scalar(..)
+            | Event::Alias(..)
+            | Event::SequenceStart(..)
+            | Event::MappingStart(..) => {
+                match stack.last_mut() {
+                    Some(Frame::ComplexKey { depth }) => {
+                        if is_start {
+                            *depth += 1;
+                        }
+                        continue;
+                    }
+                    Some(Frame::Mapping {
+                        key: key @ None,
+                        key_line,
+                    }) => {
+                        *key_line = line;
+                        *key = Some(match &event {
+                            Event::Scalar(text, ..) => text.to_string(),
+                            // Not nameable by a field path.
+                            _ => "\u{0}".to_owned(),
+                        });
+                        if is_start {
+                            stack.push(Frame::ComplexKey { depth: 1 });
+                        }
+                        continue;
+                    }
+                    _ => {}
+                }
+                if stack.is_empty() {
+                    // A document's root: its findings become the active ones.
+                    if line > last_document {
+                        break;
+                    }
+                    active.clear();
+                    active.extend((0..findings.len()).filter(|&i| findings[i].0 == line));
+                }
+                if !active.is_empty() {
+                    let at = match stack.last() {
+                        Some(Frame::Mapping { key_line, .. }) => *key_line,
+                        _ => line,
+                    };
+                    for &i in &active {
+                        if is_prefix(&stack, &targets[i]) && stack.len() >= best[i].0 {
+                            best[i] = (stack.len(), at.max(1));
+                        }
+                    }
+                }
+                match event {
+                    Event::SequenceStart(..) => stack.push(Frame::Sequence { index: 0 }),
+                    Event::MappingStart(..) => stack.push(Frame::Mapping {
+                        key: None,
+                        key_line: line,
+                    }),
+                    _ => value_done(&mut stack),
+                }
+            }
+            Event::SequenceEnd | Event::MappingEnd => {
+                if let Some(Frame::ComplexKey { depth }) = stack.last_mut() {
+                    *depth -= 1;
+                    if *depth == 0 {
+                        stack.pop();
+                    }
+                    continue;
+                }
+                stack.pop();
+                value_done(&mut stack);
+            }
+            _ => {}
+        }
+    }
+    best.into_iter().map(|(_, line)| line).collect()
+}
+
+/// The line of one path; see [`locate_all`].
+pub fn locate(text: &str, document_line: u64, path: &str) -> u64 {
+    locate_all(text, document_line, &[path])
+        .first()
+        .copied()
+        .unwrap_or(document_line)
+}
+
+/// The objects a document holds: itself, or the items of a `kind: List` (as `kubectl get -o
+/// yaml` prints several objects), each with the path prefix of the item.
+pub fn objects(document: &Value) -> Vec<(String, &Value)> {
+    let is_list = document
+        .get("kind")
+        .and_then(Value::as_str)
+        .is_some_and(|k| k == "List")
+        && document
+            .get("apiVersion")
+            .and_then(Value::as_str)
+            .is_some_and(|v| v == "v1");
+    match document.get("items").and_then(Value::as_array) {
+        Some(items) if is_list => items
+            .iter()
+            .enumerate()
+            .map(|(i, item)| (format!("items[{i}]"), item))
+            .collect(),
+        _ => vec![(String::new(), document)],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn documents_are_numbered_and_positioned_like_the_file() {
+        let text = "# leading comment\napiVersion: v1\nkind: A\n---\n---\n# c\napiVersion: v1\nkind: B\n--- {kind: C}\n";
+        let docs = parse(text, Format::Yaml).expect("valid");
+        let got: Vec<(usize, u64, &str)> = docs
+            .iter()
+            .map(|d| (d.index, d.line, d.value["kind"].as_str().unwrap_or("")))
+            .collect();
+        assert_eq!(got, vec![(1, 2, "A"), (3, 7, "B"), (4, 9, "C")]);
+    }
+
+    #[test]
+    fn leading_marker_starts_the_first_document() {
+        let docs = parse("---\nkind: A\n---\nkind: B\n", Format::Yaml).expect("valid");
+        let got: Vec<(usize, u64)> = docs.iter().map(|d| (d.index, d.line)).collect();
+        assert_eq!(got, vec![(1, 2), (2, 4)]);
+    }
+
+    #[test]
+    fn json_streams_carry_lines() {
+        let docs = parse("{\"kind\": \"A\"}\n\n{\"kind\":\n \"B\"}", Format::Json).expect("valid");
+        let got: Vec<(usize, u64)> = docs.iter().map(|d| (d.index, d.line)).collect();
+        assert_eq!(got, vec![(1, 1), (2, 3)]);
+        let err = parse("{\"kind\": }", Format::Json).expect_err("invalid");
+        assert_eq!(err.line, Some(1));
+    }
+
+    #[test]
+    fn malformed_yaml_reports_its_position() {
+        let err = parse("kind: A\nspec:\n  x: [1, 2\n", Format::Yaml).expect_err("invalid");
+        assert!(err.line.is_some(), "{err}");
+        let err = parse("a: 1\na: 2\n", Format::Yaml).expect_err("duplicate keys");
+        assert_eq!(err.line, Some(2), "{err}");
+    }
+
+    #[test]
+    fn bombs_and_deep_nesting_are_refused() {
+        let mut bomb = String::from("a: &a [x, x, x, x, x, x, x, x, x, x]\n");
+        for (prev, next) in ["a", "b", "c", "d", "e", "f", "g", "h"]
+            .windows(2)
+            .map(|w| (w[0], w[1]))
+        {
+            bomb.push_str(&format!(
+                "{next}: &{next} [*{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}]\n"
+            ));
+        }
+        assert!(parse(&bomb, Format::Yaml).is_err(), "billion laughs");
+        let deep = format!("{}1{}", "[".repeat(10_000), "]".repeat(10_000));
+        assert!(parse(&deep, Format::Yaml).is_err(), "deep flow nesting");
+        assert!(parse(&deep, Format::Json).is_err(), "deep JSON nesting");
+        let mut block = String::new();
+        for depth in 0..500 {
+            block.push_str(&" ".repeat(depth));
+            block.push_str("a:\n");
+        }
+        assert!(parse(&block, Format::Yaml).is_err(), "deep block nesting");
+    }
+
+    #[test]
+    fn paths_are_located_at_their_lines() {
+        let text = "apiVersion: v1\nkind: List\n---\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  labels:\n    app.kubernetes.io/name: web\nspec:\n  template:\n    spec:\n      containers:\n      - name: a\n        image: x\n      - name: b\n        securityContext:\n          privileged: true\n";
+        let docs = parse(text, Format::Yaml).expect("valid");
+        let line = docs[1].line;
+        assert_eq!(
+            locate(
+                text,
+                line,
+                "spec.template.spec.containers[1].securityContext.privileged"
+            ),
+            17
+        );
+        assert_eq!(locate(text, line, "spec.template.spec.containers[1]"), 15);
+        // Missing fields point at the deepest parent that exists.
+        assert_eq!(
+            locate(
+                text,
+                line,
+                "spec.template.spec.containers[0].securityContext.runAsNonRoot"
+            ),
+            13
+        );
+        assert_eq!(
+            locate(text, line, "metadata.labels[app.kubernetes.io/name]"),
+            8
+        );
+        // Deep documents are walked without recursion.
+        let mut deep = String::new();
+        for depth in 0..60 {
+            deep.push_str(&" ".repeat(depth));
+            deep.push_str("a:\n");
+        }
+        assert_eq!(locate(&deep, 1, "a.a.a"), 3);
+        assert_eq!(
+            locate_all(text, line, &["spec.template", "nowhere"]),
+            vec![10, line]
+        );
+    }
+
+    /// Both readers on one text: the fast one, when it accepts the text, must agree exactly.
+    fn assert_paths_agree(text: &str) -> bool {
+        match fast::parse(text) {
+            Some(fast) => {
+                let reference = parse_yaml_with_deserializer(text);
+                assert_eq!(
+                    Ok(fast),
+                    reference,
+                    "fast and reference readers differ on {text:?}"
+                );
+                true
+            }
+            None => false,
+        }
+    }
+
+    #[test]
+    fn fast_reader_equals_the_deserializer_on_the_upstream_corpus() {
+        let root =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/pss");
+        let mut stack = vec![root];
+        let (mut files, mut fast) = (0, 0);
+        while let Some(dir) = stack.pop() {
+            for entry in std::fs::read_dir(&dir).expect("fixture directory") {
+                let path = entry.expect("entry").path();
+                if path.is_dir() {
+                    stack.push(path);
+                } else if path.extension().is_some_and(|e| e == "yaml") {
+                    let text = std::fs::read_to_string(&path).expect("fixture");
+                    files += 1;
+                    fast += usize::from(assert_paths_agree(&text));
+                }
+            }
+        }
+        assert!(files > 4_000, "corpus missing: {files} files");
+        assert!(
+            fast * 10 >= files * 9,
+            "fast path took only {fast} of {files}"
+        );
+    }
+
+    #[test]
+    fn fast_reader_hands_unusual_yaml_to_the_deserializer() {
+        for text in [
+            "a: &x 1\nb: *x\n",
+            "base: &b {x: 1}\nother:\n  <<: *b\n",
+            "a: !!str 123\n",
+            "? [a]\n: b\n",
+            "a: 1\na: 2\n",
+            "1: one\n",
+            "true: yes\n",
+            // serde-saphyr refuses non-finite floats in untyped values: its error stands.
+            "a: .inf\n",
+            // Parse errors are reported by the deserializer path.
+            "a: -\n",
+        ] {
+            assert!(fast::parse(text).is_none(), "{text:?}");
+        }
+        for text in [
+            "a: 1\nb: -2\nc: 0x1F\nd: 1.5e3\nf: yes\ng: No\nh: ~\ni: null\nj: ''\nk: \"1\"\n",
+            "b: ---x\nc: .\nd: +\ne: 1:20\nf: 1_000\ng: 0o17\nh: 012\nk: inf\n",
+            "---\n---\n# c\nkind: A\n--- |\n  text\n...\n",
+            "list: [1, two, {x: y}, [ ]]\nempty: {}\nfolded: >\n  a\n  b\nquoted: 'it''s'\n",
+            "\u{feff}kind: Pod\n",
+        ] {
+            assert!(assert_paths_agree(text), "fast path should take {text:?}");
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig {
+            cases: 256,
+            failure_persistence: None,
+            ..proptest::prelude::ProptestConfig::default()
+        })]
+
+        #[test]
+        fn fast_reader_agrees_on_random_documents(value in json(), flow in proptest::prelude::any::<bool>()) {
+            let text = if flow {
+                serde_json::to_string(&value).unwrap_or_default()
+            } else {
+                serde_saphyr::to_string(&value).unwrap_or_default()
+            };
+            assert_paths_agree(&text);
+            assert_paths_agree(&format!("---\n{text}\n---\n{text}"));
+        }
+
+        #[test]
+        fn fast_reader_agrees_on_random_text(text in "(?s)[a-z0-9:\\- \\n\\[\\]{},.'\"#&*!|>~+_]{0,120}") {
+            assert_paths_agree(&text);
+        }
+    }
+
+    fn json() -> impl proptest::prelude::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        let scalar = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            any::<u64>().prop_map(Value::from),
+            (-1e6f64..1e6).prop_map(Value::from),
+            "[ -~]{0,12}".prop_map(Value::from),
+            prop::sample::select(vec![
+                "yes", "No", "on", "~", "null", "0x10", "-", "1e3", ".5", "012", "a: b", "- x",
+                "#c", "---", "1_0"
+            ])
+            .prop_map(Value::from),
+        ];
+        scalar.prop_recursive(5, 48, 5, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                prop::collection::btree_map("[a-z][a-z0-9./-]{0,8}", inner, 0..5)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    #[test]
+    fn lists_are_expanded() {
+        let list = serde_json::json!({"apiVersion": "v1", "kind": "List", "items": [{"kind": "A"}, {"kind": "B"}]});
+        let got: Vec<String> = objects(&list).into_iter().map(|(p, _)| p).collect();
+        assert_eq!(got, vec!["items[0]", "items[1]"]);
+        let single = serde_json::json!({"kind": "Pod"});
+        assert_eq!(objects(&single).len(), 1);
+    }
+}

@@ -1,0 +1,570 @@
+//! Findings as people and CI systems read them: text for a terminal, JSON for scripts, SARIF
+//! 2.1.0 for code scanning (GitHub shows each finding on its line in the pull request), and
+//! JUnit XML for CI test reports (each object is a test case).
+//!
+//! All four say the same things: every finding with its file, document, line, object, field
+//! path, check ID and remediation; the checks that were skipped and why; inputs that could not
+//! be read. Writing them by hand keeps the dependency tree small; each format's escaping is
+//! done in one place and tested against hostile strings.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use serde_json::{Value, json};
+
+use crate::catalog;
+use crate::engine::{ObjectRef, Severity, Skipped, Violation};
+
+/// A violation found in an input.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Located {
+    /// The input, as given (a path relative to where `check` ran, or `-` for stdin).
+    pub file: String,
+    /// 1-based document index in the input, when the finding is about one document.
+    pub document: Option<usize>,
+    /// 1-based line of the offending field, when known.
+    pub line: Option<u64>,
+    /// The violation (its path already includes any `items[i].` prefix of a List).
+    pub violation: Violation,
+}
+
+/// An input that could not be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InputError {
+    /// The input.
+    pub file: String,
+    /// 1-based line, when known.
+    pub line: Option<u64>,
+    /// 1-based column, when known.
+    pub column: Option<u64>,
+    /// What is wrong.
+    pub message: String,
+}
+
+/// An object that was judged, for reports that list passes too (JUnit).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Judged {
+    /// The input.
+    pub file: String,
+    /// 1-based document index.
+    pub document: usize,
+    /// 1-based line of the document.
+    pub line: u64,
+    /// The object.
+    pub object: ObjectRef,
+}
+
+/// Everything one `check` run found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Report {
+    /// Findings, in input order.
+    pub findings: Vec<Located>,
+    /// Objects judged, in input order.
+    pub judged: Vec<Judged>,
+    /// Number of inputs read.
+    pub files: usize,
+    /// Checks that could not run.
+    pub skipped: Vec<Skipped>,
+    /// Other things the reader should know (remote resources not followed, charts skipped).
+    pub notes: Vec<String>,
+    /// Inputs that could not be read.
+    pub errors: Vec<InputError>,
+}
+
+impl Report {
+    /// Number of findings at a severity.
+    pub fn count(&self, severity: Severity) -> usize {
+        self.findings
+            .iter()
+            .filter(|f| f.violation.severity == severity)
+            .count()
+    }
+}
+
+/// An output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// For people.
+    Text,
+    /// For scripts.
+    Json,
+    /// SARIF 2.1.0, for code scanning.
+    Sarif,
+    /// JUnit XML, for CI test reports.
+    Junit,
+}
+
+/// Render a report. `version` is the tool version written into SARIF.
+pub fn render(report: &Report, format: Format, version: &str) -> String {
+    match format {
+        Format::Text => text(report),
+        Format::Json => json_report(report, version),
+        Format::Sarif => sarif(report, version),
+        Format::Junit => junit(report),
+    }
+}
+
+fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+fn position(file: &str, line: Option<u64>) -> String {
+    match line {
+        Some(line) => format!("{file}:{line}"),
+        None => file.to_owned(),
+    }
+}
+
+fn text(report: &Report) -> String {
+    let mut out = String::new();
+    for error in &report.errors {
+        let at = match (error.line, error.column) {
+            (Some(l), Some(c)) => format!("{}:{l}:{c}", error.file),
+            (Some(l), None) => format!("{}:{l}", error.file),
+            _ => error.file.clone(),
+        };
+        let _ = writeln!(out, "{at}: error: {}", error.message);
+    }
+    for f in &report.findings {
+        let v = &f.violation;
+        let document = f
+            .document
+            .map(|d| format!(" (document {d})"))
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "{}: {} {} [{}] {}{document}",
+            position(&f.file, f.line),
+            v.severity,
+            v.check,
+            v.policy,
+            v.object
+        );
+        if !v.path.is_empty() {
+            let _ = writeln!(out, "  at {}", v.path);
+        }
+        let _ = writeln!(out, "  {}", v.message);
+        let _ = writeln!(out, "  fix: {}", v.remediation);
+    }
+    for s in &report.skipped {
+        let _ = writeln!(out, "skipped {}: {}", s.policy, s.reason);
+    }
+    for note in &report.notes {
+        let _ = writeln!(out, "note: {note}");
+    }
+    let deny = report.count(Severity::Deny);
+    let warn = report.count(Severity::Warn);
+    let verdict = match (deny, warn) {
+        (0, 0) => "no violations".to_owned(),
+        (d, 0) => plural(d, "violation", "violations"),
+        (0, w) => format!("no violations, {}", plural(w, "warning", "warnings")),
+        (d, w) => format!(
+            "{}, {}",
+            plural(d, "violation", "violations"),
+            plural(w, "warning", "warnings")
+        ),
+    };
+    let errors = if report.errors.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "; {} could not be read",
+            plural(report.errors.len(), "input", "inputs")
+        )
+    };
+    let _ = writeln!(
+        out,
+        "{} in {}: {verdict}{errors}",
+        plural(report.judged.len(), "object", "objects"),
+        plural(report.files, "file", "files"),
+    );
+    out
+}
+
+fn object_json(object: &ObjectRef) -> Value {
+    serde_json::to_value(object).unwrap_or(Value::Null)
+}
+
+fn json_report(report: &Report, version: &str) -> String {
+    let findings: Vec<Value> = report
+        .findings
+        .iter()
+        .map(|f| {
+            let v = &f.violation;
+            json!({
+                "file": f.file,
+                "document": f.document,
+                "line": f.line,
+                "severity": v.severity,
+                "check": v.check,
+                "policy": v.policy,
+                "object": object_json(&v.object),
+                "path": v.path,
+                "message": v.message,
+                "remediation": v.remediation,
+            })
+        })
+        .collect();
+    let errors: Vec<Value> = report
+        .errors
+        .iter()
+        .map(|e| json!({"file": e.file, "line": e.line, "column": e.column, "message": e.message}))
+        .collect();
+    let document = json!({
+        "tool": "tenantry",
+        "version": version,
+        "summary": {
+            "files": report.files,
+            "objects": report.judged.len(),
+            "deny": report.count(Severity::Deny),
+            "warn": report.count(Severity::Warn),
+            "errors": report.errors.len(),
+        },
+        "findings": findings,
+        "skipped": report.skipped,
+        "notes": report.notes,
+        "errors": errors,
+    });
+    serde_json::to_string_pretty(&document).unwrap_or_default() + "\n"
+}
+
+/// A relative URI reference for a path: forward slashes, everything outside RFC 3986's
+/// unreserved set and `/` percent-encoded.
+fn uri(path: &str) -> String {
+    let path = path.replace('\\', "/");
+    let path = path.strip_prefix("./").unwrap_or(&path);
+    let mut out = String::with_capacity(path.len());
+    for b in path.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'/') {
+            out.push(char::from(b));
+        } else {
+            let _ = write!(out, "%{b:02X}");
+        }
+    }
+    out
+}
+
+/// FNV-1a, 64 bit: a stable fingerprint without a hashing dependency (not for security).
+fn fingerprint(parts: &[&str]) -> String {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for part in parts {
+        for &b in part.as_bytes().iter().chain(&[0u8]) {
+            hash ^= u64::from(b);
+            hash = hash.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    format!("{hash:016x}")
+}
+
+fn sarif(report: &Report, version: &str) -> String {
+    // Rules for the checks that occur, in first-seen order, so ruleIndex is stable per run.
+    let mut rule_index: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut rules: Vec<Value> = Vec::new();
+    for f in &report.findings {
+        let v = &f.violation;
+        if rule_index.contains_key(v.check.as_str()) {
+            continue;
+        }
+        rule_index.insert(&v.check, rules.len());
+        let summary = catalog::describe(&v.check).map_or(v.message.as_str(), |d| d.summary);
+        rules.push(json!({
+            "id": v.check,
+            "name": v.check,
+            "shortDescription": { "text": summary },
+            "fullDescription": { "text": format!("{summary} Policy: {}.", v.policy) },
+            "help": { "text": format!("{summary} Policy: {}. Run `tenantry check --policy {}` to check only this policy.", v.policy, v.policy) },
+            "defaultConfiguration": { "level": "error" },
+            "properties": { "tags": ["security", "kubernetes", v.policy] },
+        }));
+    }
+    let results: Vec<Value> = report
+        .findings
+        .iter()
+        .map(|f| {
+            let v = &f.violation;
+            let mut message = format!("{}: {}", v.object, v.message);
+            if !v.path.is_empty() {
+                let _ = write!(message, " (at {})", v.path);
+            }
+            let _ = write!(message, ". Fix: {}", v.remediation);
+            let mut region = json!({ "startLine": f.line.unwrap_or(1).max(1) });
+            if let Some(d) = f.document {
+                region["properties"] = json!({ "document": d });
+            }
+            json!({
+                "ruleId": v.check,
+                "ruleIndex": rule_index.get(v.check.as_str()).copied().unwrap_or(0),
+                "level": match v.severity { Severity::Deny => "error", Severity::Warn => "warning" },
+                "message": { "text": message },
+                "locations": [{
+                    "physicalLocation": {
+                        "artifactLocation": { "uri": uri(&f.file) },
+                        "region": region,
+                    },
+                    "logicalLocations": [{
+                        "name": v.path,
+                        "fullyQualifiedName": format!("{}/{}", v.object, v.path),
+                        "kind": "member",
+                    }],
+                }],
+                "partialFingerprints": {
+                    "tenantryFinding/v1": fingerprint(&[
+                        &v.check,
+                        &f.file,
+                        &v.object.to_string(),
+                        &v.path,
+                    ]),
+                },
+                "properties": {
+                    "policy": v.policy,
+                    "object": object_json(&v.object),
+                    "path": v.path,
+                    "remediation": v.remediation,
+                },
+            })
+        })
+        .collect();
+    let mut notifications: Vec<Value> = report
+        .errors
+        .iter()
+        .map(|e| {
+            let mut location =
+                json!({ "physicalLocation": { "artifactLocation": { "uri": uri(&e.file) } } });
+            if let Some(line) = e.line {
+                location["physicalLocation"]["region"] = json!({ "startLine": line.max(1) });
+            }
+            json!({
+                "level": "error",
+                "message": { "text": format!("{} could not be read: {}", e.file, e.message) },
+                "locations": [location],
+            })
+        })
+        .collect();
+    notifications.extend(report.skipped.iter().map(|s| {
+        json!({
+            "level": "note",
+            "message": { "text": format!("skipped {}: {}", s.policy, s.reason) },
+        })
+    }));
+    notifications.extend(
+        report
+            .notes
+            .iter()
+            .map(|n| json!({ "level": "note", "message": { "text": n } })),
+    );
+    let document = json!({
+        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+        "version": "2.1.0",
+        "runs": [{
+            "tool": {
+                "driver": {
+                    "name": "tenantry",
+                    "semanticVersion": version,
+                    "version": version,
+                    "informationUri": "https://tenantry.dev",
+                    "rules": rules,
+                }
+            },
+            "invocations": [{
+                "executionSuccessful": report.errors.is_empty(),
+                "toolExecutionNotifications": notifications,
+            }],
+            "results": results,
+        }]
+    });
+    serde_json::to_string_pretty(&document).unwrap_or_default() + "\n"
+}
+
+/// Escape text for XML 1.0 content and attributes. Characters XML 1.0 cannot carry at all
+/// (most C0 controls, lone surrogates cannot occur in Rust strings) become U+FFFD.
+pub fn xml_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            '\t' | '\n' | '\r' => out.push(c),
+            c if (c as u32) < 0x20 || c == '\u{FFFE}' || c == '\u{FFFF}' => out.push('\u{FFFD}'),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn junit(report: &Report) -> String {
+    // One suite per input file, one case per judged object; its deny findings are one failure.
+    struct Case<'a> {
+        name: String,
+        line: u64,
+        deny: Vec<&'a Located>,
+        warn: Vec<&'a Located>,
+    }
+    let mut suites: Vec<(String, Vec<Case<'_>>)> = Vec::new();
+    // (file, document, object) → (suite, case): a List document holds several objects.
+    let mut index: BTreeMap<(String, usize, String), (usize, usize)> = BTreeMap::new();
+    let suite_of = |suites: &mut Vec<(String, Vec<Case<'_>>)>, file: &str| -> usize {
+        match suites.iter().position(|(f, _)| f == file) {
+            Some(i) => i,
+            None => {
+                suites.push((file.to_owned(), Vec::new()));
+                suites.len() - 1
+            }
+        }
+    };
+    for j in &report.judged {
+        let s = suite_of(&mut suites, &j.file);
+        let cases = &mut suites[s].1;
+        cases.push(Case {
+            name: format!("{} (document {})", j.object, j.document),
+            line: j.line,
+            deny: Vec::new(),
+            warn: Vec::new(),
+        });
+        index
+            .entry((j.file.clone(), j.document, j.object.to_string()))
+            .or_insert((s, cases.len() - 1));
+    }
+    for f in &report.findings {
+        let key = (
+            f.file.clone(),
+            f.document.unwrap_or(0),
+            f.violation.object.to_string(),
+        );
+        let (s, c) = match index.get(&key) {
+            Some(&at) => at,
+            None => {
+                let s = suite_of(&mut suites, &f.file);
+                suites[s].1.push(Case {
+                    name: f.violation.object.to_string(),
+                    line: f.line.unwrap_or(1),
+                    deny: Vec::new(),
+                    warn: Vec::new(),
+                });
+                let at = (s, suites[s].1.len() - 1);
+                index.insert(key, at);
+                at
+            }
+        };
+        let case = &mut suites[s].1[c];
+        match f.violation.severity {
+            Severity::Deny => case.deny.push(f),
+            Severity::Warn => case.warn.push(f),
+        }
+    }
+    let describe = |f: &Located| {
+        let v = &f.violation;
+        format!(
+            "{}: {} {} [{}] at {}\n  {}\n  fix: {}\n",
+            position(&f.file, f.line),
+            v.severity,
+            v.check,
+            v.policy,
+            if v.path.is_empty() { "-" } else { &v.path },
+            v.message,
+            v.remediation
+        )
+    };
+    let total_cases: usize = suites.iter().map(|(_, c)| c.len()).sum::<usize>()
+        + report.errors.len()
+        + report.skipped.len();
+    let total_failures: usize = suites
+        .iter()
+        .flat_map(|(_, c)| c)
+        .filter(|c| !c.deny.is_empty())
+        .count();
+    let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    let _ = writeln!(
+        out,
+        "<testsuites name=\"tenantry check\" tests=\"{total_cases}\" failures=\"{total_failures}\" errors=\"{}\" skipped=\"{}\">",
+        report.errors.len(),
+        report.skipped.len()
+    );
+    for (file, cases) in &suites {
+        let failures = cases.iter().filter(|c| !c.deny.is_empty()).count();
+        let _ = writeln!(
+            out,
+            "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{failures}\" errors=\"0\" skipped=\"0\">",
+            xml_escape(file),
+            cases.len()
+        );
+        for case in cases {
+            let _ = write!(
+                out,
+                "    <testcase classname=\"{}\" name=\"{}\" file=\"{}\" line=\"{}\"",
+                xml_escape(file),
+                xml_escape(&case.name),
+                xml_escape(file),
+                case.line
+            );
+            if case.deny.is_empty() && case.warn.is_empty() {
+                out.push_str("/>\n");
+                continue;
+            }
+            out.push_str(">\n");
+            if !case.deny.is_empty() {
+                let checks: Vec<&str> = case
+                    .deny
+                    .iter()
+                    .map(|f| f.violation.check.as_str())
+                    .collect();
+                let body: String = case.deny.iter().map(|f| describe(f)).collect();
+                let _ = writeln!(
+                    out,
+                    "      <failure message=\"{}\" type=\"tenantry.deny\">{}</failure>",
+                    xml_escape(&format!(
+                        "{}: {}",
+                        plural(case.deny.len(), "violation", "violations"),
+                        checks.join(", ")
+                    )),
+                    xml_escape(&body)
+                );
+            }
+            if !case.warn.is_empty() {
+                let body: String = case.warn.iter().map(|f| describe(f)).collect();
+                let _ = writeln!(out, "      <system-out>{}</system-out>", xml_escape(&body));
+            }
+            out.push_str("    </testcase>\n");
+        }
+        out.push_str("  </testsuite>\n");
+    }
+    if !report.errors.is_empty() {
+        let _ = writeln!(
+            out,
+            "  <testsuite name=\"unreadable inputs\" tests=\"{n}\" failures=\"0\" errors=\"{n}\" skipped=\"0\">",
+            n = report.errors.len()
+        );
+        for e in &report.errors {
+            let _ = writeln!(
+                out,
+                "    <testcase classname=\"{f}\" name=\"read {f}\"><error message=\"{m}\" type=\"tenantry.unreadable\">{m}</error></testcase>",
+                f = xml_escape(&e.file),
+                m = xml_escape(&match e.line {
+                    Some(l) => format!("line {l}: {}", e.message),
+                    None => e.message.clone(),
+                })
+            );
+        }
+        out.push_str("  </testsuite>\n");
+    }
+    if !report.skipped.is_empty() {
+        let _ = writeln!(
+            out,
+            "  <testsuite name=\"skipped checks\" tests=\"{n}\" failures=\"0\" errors=\"0\" skipped=\"{n}\">",
+            n = report.skipped.len()
+        );
+        for s in &report.skipped {
+            let _ = writeln!(
+                out,
+                "    <testcase classname=\"policies\" name=\"{}\"><skipped message=\"{}\"/></testcase>",
+                xml_escape(s.policy),
+                xml_escape(&s.reason)
+            );
+        }
+        out.push_str("  </testsuite>\n");
+    }
+    out.push_str("</testsuites>\n");
+    out
+}
