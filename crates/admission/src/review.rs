@@ -20,37 +20,7 @@ pub const ADMISSION_API_VERSION: &str = "admission.k8s.io/v1";
 /// `kind` of an AdmissionReview.
 pub const ADMISSION_KIND: &str = "AdmissionReview";
 
-/// What the request does to the object.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
-#[serde(rename_all = "UPPERCASE")]
-pub enum Operation {
-    /// A new object.
-    Create,
-    /// A change to an existing object (including PATCH and subresource writes).
-    Update,
-    /// Removal; the object under review is `oldObject`.
-    Delete,
-    /// `exec`, `attach`, `portforward`, `proxy`.
-    Connect,
-}
-
-impl Operation {
-    /// The wire spelling, also used as a metrics label.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Operation::Create => "CREATE",
-            Operation::Update => "UPDATE",
-            Operation::Delete => "DELETE",
-            Operation::Connect => "CONNECT",
-        }
-    }
-}
-
-impl fmt::Display for Operation {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+pub use tenantry_policy::Operation;
 
 /// A group, version and kind (`group` is empty for the core group).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]

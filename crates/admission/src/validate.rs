@@ -120,15 +120,6 @@ impl EngineValidator {
     }
 }
 
-fn engine_operation(operation: Operation) -> tenantry_policy::Operation {
-    match operation {
-        Operation::Create => tenantry_policy::Operation::Create,
-        Operation::Update => tenantry_policy::Operation::Update,
-        Operation::Delete => tenantry_policy::Operation::Delete,
-        Operation::Connect => tenantry_policy::Operation::Connect,
-    }
-}
-
 impl Validator for EngineValidator {
     fn validate(&self, request: &AdmissionRequestView, target: &Target<'_>) -> Decision {
         let Some(object) = request.subject() else {
@@ -140,7 +131,7 @@ impl Validator for EngineValidator {
         };
         let ctx = Context {
             mode: Mode::Admission,
-            operation: engine_operation(request.operation),
+            operation: request.operation,
             namespace: Some(&target.namespace.info),
             tenant: target.tenant,
             user: Some(&user),

@@ -553,23 +553,37 @@ fn onboard_inner(args: &OnboardArgs, report: &mut Value) -> anyhow::Result<ExitC
             return Ok(ExitCode::from(EXIT_ERROR));
         }
         drop(out);
-        let (credential, ok) = issue_and_verify(
-            &api,
-            repo.root(),
-            &args.name,
-            &ctx.platform.cluster_name,
-            &endpoint,
-            lifetime,
-            output,
-        )
-        .await?;
-        report["result"] = json!(credential_result(&credential));
-        report["credential"] = credential;
-        if !text {
-            print_json(report)?;
-        }
-        Ok(ExitCode::from(if ok { 0 } else { EXIT_FINDINGS }))
+        credential_step(&api, &repo, &args.name, &endpoint, lifetime, output, report).await
     })
+}
+
+/// Issue the tenant's credential, prove its scope, and finish the command's report: exit 0
+/// when the credential is exactly the tenant's, 1 when it is broader.
+async fn credential_step(
+    api: &KubeCluster,
+    repo: &Repo,
+    name: &str,
+    endpoint: &ClusterEndpoint,
+    lifetime: TokenLifetime,
+    output: Output,
+    report: &mut Value,
+) -> anyhow::Result<ExitCode> {
+    let (credential, ok) = issue_and_verify(
+        api,
+        repo.root(),
+        name,
+        &repo.context().platform.cluster_name,
+        endpoint,
+        lifetime,
+        output,
+    )
+    .await?;
+    report["result"] = json!(credential_result(&credential));
+    report["credential"] = credential;
+    if output == Output::Json {
+        print_json(report)?;
+    }
+    Ok(ExitCode::from(if ok { 0 } else { EXIT_FINDINGS }))
 }
 
 /// `tenantry kubeconfig <name>`.
@@ -585,22 +599,16 @@ pub fn kubeconfig(args: KubeconfigArgs) -> anyhow::Result<ExitCode> {
         runtime()?.block_on(async {
             let (api, endpoint) = connect(&args.cluster).await?;
             report["cluster"] = json!({ "context": endpoint.context, "server": endpoint.server });
-            let (credential, ok) = issue_and_verify(
+            credential_step(
                 &api,
-                repo.root(),
+                &repo,
                 &args.name,
-                &ctx.platform.cluster_name,
                 &endpoint,
                 lifetime,
                 output,
+                &mut report,
             )
-            .await?;
-            report["result"] = json!(credential_result(&credential));
-            report["credential"] = credential;
-            if output == Output::Json {
-                print_json(&report)?;
-            }
-            Ok(ExitCode::from(if ok { 0 } else { EXIT_FINDINGS }))
+            .await
         })
     })();
     result.or_else(|e| error_exit(output, report.clone(), &e))

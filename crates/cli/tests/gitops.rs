@@ -679,3 +679,35 @@ fn output_json_reports_what_changed() {
         serde_json::json!({ "removedDirectory": true, "unregistered": true })
     );
 }
+
+#[test]
+fn symlinks_leading_out_of_the_repository_are_refused() {
+    let repo = tempfile::tempdir().unwrap();
+    let outside = tempfile::tempdir().unwrap();
+    ok(tenantry(repo.path(), &["onboard", "blog", "--gitops-only"]));
+    // A tenant directory that is a link to somewhere else.
+    std::os::unix::fs::symlink(outside.path(), repo.path().join("tenants/shop")).unwrap();
+    refused(
+        repo.path(),
+        &["onboard", "shop", "--gitops-only"],
+        &["resolves outside the repository"],
+    );
+    assert!(
+        snapshot(outside.path()).is_empty(),
+        "nothing was written through the link"
+    );
+    // A link that stays inside the repository is followed.
+    fs::remove_file(repo.path().join("tenants/shop")).unwrap();
+    fs::create_dir_all(repo.path().join("elsewhere/shop")).unwrap();
+    std::os::unix::fs::symlink(
+        repo.path().join("elsewhere/shop"),
+        repo.path().join("tenants/shop"),
+    )
+    .unwrap();
+    ok(tenantry(repo.path(), &["onboard", "shop", "--gitops-only"]));
+    assert!(
+        repo.path()
+            .join("elsewhere/shop/namespace.shop.yaml")
+            .is_file()
+    );
+}

@@ -52,23 +52,61 @@ pub(crate) fn is_plain_relative(relative: &Path) -> bool {
         .all(|c| matches!(c, Component::Normal(_) | Component::CurDir))
 }
 
-/// Refuse a path whose existing part resolves (through symlinks) outside `root`.
-pub(crate) fn check_inside(root: &Path, path: &Path) -> Result<(), PathBuf> {
-    let Ok(root) = root.canonicalize() else {
-        return Ok(());
+/// Refuse a path under `root` whose existing part resolves, through a symlink, outside the
+/// repository. `root_canonical` is `root` resolved once by the caller.
+///
+/// Only the components below `root` are inspected, with one `lstat` each; a path is resolved
+/// (the expensive part) only when one of them is a symlink, so a repository-wide pass over
+/// thousands of tenants costs two `lstat`s per tenant.
+pub(crate) fn check_inside(root: &Path, root_canonical: &Path, path: &Path) -> Result<(), PathBuf> {
+    let Ok(relative) = path.strip_prefix(root) else {
+        return Err(path.to_path_buf());
     };
-    // Walk up to the nearest existing ancestor and resolve it.
-    let mut probe = path.to_path_buf();
-    loop {
-        if let Ok(resolved) = probe.canonicalize() {
-            return if resolved.starts_with(&root) {
-                Ok(())
-            } else {
-                Err(path.to_path_buf())
-            };
-        }
-        if !probe.pop() {
-            return Ok(());
+    let mut probe = root.to_path_buf();
+    for component in relative.components() {
+        probe.push(component);
+        match fs::symlink_metadata(&probe) {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                return match probe.canonicalize() {
+                    Ok(resolved) if resolved.starts_with(root_canonical) => Ok(()),
+                    // A dangling link would be created wherever it points.
+                    _ => Err(path.to_path_buf()),
+                };
+            }
+            Ok(_) => {}
+            // Nothing exists from here on: it will be created inside the repository.
+            Err(_) => return Ok(()),
         }
     }
+    Ok(())
+}
+
+/// How a file on disk compares with the bytes it should hold.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Comparison {
+    /// No such file.
+    Missing,
+    /// Byte for byte the same.
+    Same,
+    /// Present with other content.
+    Different,
+}
+
+/// Compare a file with `expected` without a size lookup: read at most one byte more than
+/// expected, so a longer file is caught without reading it whole.
+pub(crate) fn compare(path: &Path, expected: &[u8]) -> io::Result<Comparison> {
+    use std::io::Read;
+    let file = match fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Comparison::Missing),
+        Err(e) => return Err(e),
+    };
+    let mut actual = Vec::with_capacity(expected.len() + 1);
+    file.take(expected.len() as u64 + 1)
+        .read_to_end(&mut actual)?;
+    Ok(if actual == expected {
+        Comparison::Same
+    } else {
+        Comparison::Different
+    })
 }

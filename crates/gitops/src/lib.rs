@@ -120,6 +120,8 @@ fn format_invalid(path: &Path, invalid: &Invalid) -> String {
 /// A platform repository with its validated configuration.
 pub struct Repo {
     root: PathBuf,
+    /// `root` with symlinks resolved, for the outside-the-repository check.
+    root_canonical: PathBuf,
     ctx: PlatformContext,
     /// The default `tenantry.yaml` to write on the first successful change, when the
     /// repository has none yet.
@@ -215,8 +217,10 @@ impl Repo {
             path: path.clone(),
             invalid,
         })?;
+        let root_canonical = root.canonicalize().unwrap_or_else(|_| root.clone());
         Ok(Self {
             root,
+            root_canonical,
             ctx,
             pending_platform: Mutex::new(pending_platform),
         })
@@ -540,18 +544,12 @@ impl Repo {
         planned: &[PlannedFile],
     ) -> Result<Vec<(PathBuf, FileChange)>, GitopsError> {
         let dir = self.tenant_dir(name);
-        let mut changes = Vec::new();
-        for f in planned {
-            let path = dir.join(&f.name);
-            match fsutil::read_optional(&path).map_err(|e| GitopsError::io(&path, e))? {
-                None => changes.push((path, FileChange::Created)),
-                Some(bytes) if bytes != f.content.as_bytes() => {
-                    changes.push((path, FileChange::Updated))
-                }
-                Some(_) => {}
-            }
-        }
-        for stale in self.stale_files(&dir, planned)? {
+        let (classified, kustomization_same) = self.classify(&dir, planned)?;
+        let mut changes: Vec<(PathBuf, FileChange)> = classified
+            .into_iter()
+            .filter_map(|(path, _, change)| change.map(|c| (path, c)))
+            .collect();
+        for stale in self.stale_files(&dir, planned, kustomization_same)? {
             changes.push((dir.join(stale), FileChange::Removed));
         }
         Ok(changes
@@ -564,15 +562,48 @@ impl Repo {
         path.strip_prefix(&self.root).unwrap_or(path).to_path_buf()
     }
 
+    /// Compare every planned file with the disk: `None` for an unchanged file, the change a
+    /// write would make otherwise. Also says whether the kustomization is unchanged, which
+    /// makes reading it again for stale files unnecessary.
+    #[allow(clippy::type_complexity)]
+    fn classify<'p>(
+        &self,
+        dir: &Path,
+        planned: &'p [PlannedFile],
+    ) -> Result<(Vec<(PathBuf, &'p PlannedFile, Option<FileChange>)>, bool), GitopsError> {
+        let mut kustomization_same = false;
+        let mut out = Vec::with_capacity(planned.len());
+        for f in planned {
+            let path = dir.join(&f.name);
+            let change = match fsutil::compare(&path, f.content.as_bytes())
+                .map_err(|e| GitopsError::io(&path, e))?
+            {
+                fsutil::Comparison::Missing => Some(FileChange::Created),
+                fsutil::Comparison::Different => Some(FileChange::Updated),
+                fsutil::Comparison::Same => None,
+            };
+            if f.name == KUSTOMIZATION_FILE {
+                kustomization_same = change.is_none();
+            }
+            out.push((path, f, change));
+        }
+        Ok((out, kustomization_same))
+    }
+
     /// Files listed in the directory's current kustomization (or known artifacts) that the
     /// new rendering no longer produces. Files Tenantry did not render are never touched.
-    fn stale_files(&self, dir: &Path, planned: &[PlannedFile]) -> Result<Vec<String>, GitopsError> {
-        let path = dir.join(KUSTOMIZATION_FILE);
+    fn stale_files(
+        &self,
+        dir: &Path,
+        planned: &[PlannedFile],
+        kustomization_same: bool,
+    ) -> Result<Vec<String>, GitopsError> {
         let mut previous: BTreeSet<String> = BTreeSet::new();
-        let planned_kustomization = planned.iter().find(|f| f.name == KUSTOMIZATION_FILE);
-        if let Some(bytes) = fsutil::read_optional(&path).map_err(|e| GitopsError::io(&path, e))?
-            // An identical kustomization lists exactly the planned files: nothing is stale.
-            && planned_kustomization.is_none_or(|k| k.content.as_bytes() != bytes)
+        // An identical kustomization lists exactly the planned files: nothing listed is stale.
+        let path = dir.join(KUSTOMIZATION_FILE);
+        if !kustomization_same
+            && let Some(bytes) =
+                fsutil::read_optional(&path).map_err(|e| GitopsError::io(&path, e))?
         {
             let doc: serde_json::Value =
                 serde_saphyr::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
@@ -603,21 +634,19 @@ impl Repo {
         planned: &[PlannedFile],
     ) -> Result<TenantReport, GitopsError> {
         let dir = self.tenant_dir(name);
-        fsutil::check_inside(&self.root, &dir).map_err(GitopsError::OutsideRepository)?;
+        fsutil::check_inside(&self.root, &self.root_canonical, &dir)
+            .map_err(GitopsError::OutsideRepository)?;
         let mut report = TenantReport {
             tenant: name.to_owned(),
             ..TenantReport::default()
         };
-        let stale = self.stale_files(&dir, planned)?;
+        let (classified, kustomization_same) = self.classify(&dir, planned)?;
+        let stale = self.stale_files(&dir, planned, kustomization_same)?;
         let mut writes = Vec::new();
-        for f in planned {
-            let path = dir.join(&f.name);
-            match fsutil::read_optional(&path).map_err(|e| GitopsError::io(&path, e))? {
-                None => writes.push((path, f, FileChange::Created)),
-                Some(bytes) if bytes != f.content.as_bytes() => {
-                    writes.push((path, f, FileChange::Updated))
-                }
-                Some(_) => report.unchanged += 1,
+        for (path, f, change) in classified {
+            match change {
+                Some(change) => writes.push((path, f, change)),
+                None => report.unchanged += 1,
             }
         }
         if (!writes.is_empty() || !stale.is_empty()) && self.write_pending_platform()? {
@@ -711,7 +740,8 @@ impl Repo {
                 true
             }
             Ok(_) => {
-                fsutil::check_inside(&self.root, &dir).map_err(GitopsError::OutsideRepository)?;
+                fsutil::check_inside(&self.root, &self.root_canonical, &dir)
+                    .map_err(GitopsError::OutsideRepository)?;
                 fs::remove_dir_all(&dir).map_err(|e| GitopsError::io(&dir, e))?;
                 true
             }

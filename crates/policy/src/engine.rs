@@ -42,8 +42,8 @@ pub enum Mode {
     Admission,
 }
 
-/// The API operation being admitted (`Create` for `check`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+/// The API operation being admitted (`Create` for `check`), spelt as in AdmissionReview.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum Operation {
     /// A new object.
@@ -54,6 +54,24 @@ pub enum Operation {
     Delete,
     /// `pods/exec`, `pods/attach`, port-forward and the like.
     Connect,
+}
+
+impl Operation {
+    /// The AdmissionReview spelling, also used as a metrics label.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Operation::Create => "CREATE",
+            Operation::Update => "UPDATE",
+            Operation::Delete => "DELETE",
+            Operation::Connect => "CONNECT",
+        }
+    }
+}
+
+impl std::fmt::Display for Operation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// The requester of an admission request.

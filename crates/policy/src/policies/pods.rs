@@ -273,20 +273,7 @@ pub(crate) fn allowed_registries(
             ),
         ),
     };
-    for c in containers(template, &[INIT, REGULAR, EPHEMERAL]) {
-        if let Some(image) = str_of(c.object, "image") {
-            judge(c.field("image"), format!("container {:?}", c.name), image);
-        }
-    }
-    for (path, volume) in image_volumes(template) {
-        if let Some(reference) = str_of(volume, "reference") {
-            judge(
-                join(&path, "reference"),
-                "image volume".to_owned(),
-                reference,
-            );
-        }
-    }
+    for_each_image(template, &mut judge);
 }
 
 /// `image-pull-policy-always`: every container (and image volume) pulls on every start, so a
@@ -351,6 +338,12 @@ pub(crate) fn require_digest(template: &PodTemplateRef<'_>, sink: &mut Sink) {
             ),
         );
     };
+    for_each_image(template, &mut judge);
+}
+
+/// Every image reference a pod pulls: each container's, init and ephemeral containers'
+/// included, and each `image` volume's, with its field path and a name for messages.
+fn for_each_image(template: &PodTemplateRef<'_>, judge: &mut impl FnMut(String, String, &str)) {
     for c in containers(template, &[INIT, REGULAR, EPHEMERAL]) {
         if let Some(image) = str_of(c.object, "image") {
             judge(c.field("image"), format!("container {:?}", c.name), image);
