@@ -3,8 +3,9 @@
 //!
 //! Reading the file (and deciding which files to read) stays with the caller; everything
 //! from the first byte of text to located findings happens here: parse under the input
-//! budget, expand `kind: List`, judge each object, then locate each finding's line with one
-//! extra read of the inputs that have findings.
+//! budget (recording each node's line on the way), expand `kind: List`, judge each object and
+//! locate each finding's line; only inputs read by the slower reference path need a second,
+//! positioned read.
 
 use serde_json::Value;
 
@@ -60,7 +61,7 @@ pub fn check_text(input: &TextInput<'_>, engine: &Engine, ctx: &Context<'_>) -> 
         scan: engine.repo_scan(),
         ..TextResult::default()
     };
-    let documents = match input::parse(input.text, input.format) {
+    let documents = match input::parse_with_lines(input.text, input.format) {
         Ok(documents) => documents,
         Err(e) => {
             result.error = Some(InputError {
@@ -72,9 +73,10 @@ pub fn check_text(input: &TextInput<'_>, engine: &Engine, ctx: &Context<'_>) -> 
             return result;
         }
     };
-    // The document line of each finding, to locate them after judging.
-    let mut document_lines: Vec<u64> = Vec::new();
-    for document in documents {
+    // Findings whose documents recorded no lines, located after judging with one re-read:
+    // (finding index, document line).
+    let mut unlocated: Vec<(usize, u64)> = Vec::new();
+    for (document, lines) in documents {
         let value = if input.kustomization {
             as_kustomization(document.value)
         } else {
@@ -100,26 +102,30 @@ pub fn check_text(input: &TextInput<'_>, engine: &Engine, ctx: &Context<'_>) -> 
                         format!("{prefix}.{}", violation.path)
                     };
                 }
-                document_lines.push(document.line);
+                let line = match &lines {
+                    Some(lines) => Some(lines.locate(document.line, &violation.path)),
+                    None => {
+                        unlocated.push((result.findings.len(), document.line));
+                        None
+                    }
+                };
                 result.findings.push(Located {
                     file: input.label.to_owned(),
                     document: Some(document.index),
-                    line: None,
+                    line,
                     violation,
                 });
             }
         }
     }
-    // One positioned re-read of the text locates every finding.
-    if !result.findings.is_empty() {
-        let wanted: Vec<(u64, &str)> = document_lines
+    if !unlocated.is_empty() {
+        let wanted: Vec<(u64, &str)> = unlocated
             .iter()
-            .zip(&result.findings)
-            .map(|(line, f)| (*line, f.violation.path.as_str()))
+            .map(|(i, line)| (*line, result.findings[*i].violation.path.as_str()))
             .collect();
         let lines = input::locate_many(input.text, &wanted);
-        for (finding, at) in result.findings.iter_mut().zip(lines) {
-            finding.line = Some(at);
+        for ((i, _), at) in unlocated.iter().zip(lines) {
+            result.findings[*i].line = Some(at);
         }
     }
     result

@@ -121,15 +121,32 @@ fn yaml_options() -> serde_saphyr::Options {
 /// Read every document of an input. Empty documents are counted (for [`Document::index`])
 /// but not returned.
 pub fn parse(text: &str, format: Format) -> Result<Vec<Document>, ParseError> {
+    Ok(parse_with_lines(text, format)?
+        .into_iter()
+        .map(|(document, _)| document)
+        .collect())
+}
+
+/// [`parse`], with each document's [`Lines`] when the reading recorded them (the common YAML
+/// case); `None` means lines must be found with [`locate_many`].
+pub fn parse_with_lines(
+    text: &str,
+    format: Format,
+) -> Result<Vec<(Document, Option<Lines>)>, ParseError> {
     if text.len() > MAX_INPUT_BYTES {
         return Err(ParseError::whole(format!(
             "is {} bytes; inputs are limited to {MAX_INPUT_BYTES} bytes",
             text.len()
         )));
     }
+    let without_lines =
+        |documents: Vec<Document>| documents.into_iter().map(|d| (d, None)).collect();
     match format {
-        Format::Json => parse_json(text),
-        Format::Yaml => parse_yaml(text),
+        Format::Json => parse_json(text).map(without_lines),
+        Format::Yaml => match fast::parse(text) {
+            Some(documents) => Ok(documents.into_iter().map(|(d, l)| (d, Some(l))).collect()),
+            None => parse_yaml_with_deserializer(text).map(without_lines),
+        },
     }
 }
 
@@ -193,13 +210,6 @@ fn yaml_error(e: serde_saphyr::Error) -> ParseError {
     }
 }
 
-fn parse_yaml(text: &str) -> Result<Vec<Document>, ParseError> {
-    if let Some(documents) = fast::parse(text) {
-        return Ok(documents);
-    }
-    parse_yaml_with_deserializer(text)
-}
-
 /// The reference reading of YAML: serde-saphyr's deserializer, under the input budget.
 fn parse_yaml_with_deserializer(text: &str) -> Result<Vec<Document>, ParseError> {
     let roots: Vec<Spanned<Value>> =
@@ -236,7 +246,7 @@ mod fast {
     use serde_json::{Map, Value};
     use serde_saphyr::granit_parser::{Event, Parser, ScalarStyle};
 
-    use super::{Document, DocumentMarkers, MAX_DEPTH, MAX_DOCUMENTS};
+    use super::{Document, DocumentMarkers, Lines, MAX_DEPTH, MAX_DOCUMENTS};
 
     /// Matches the node budget of the deserializer path.
     const MAX_NODES: usize = 20_000_000;
@@ -250,6 +260,34 @@ mod fast {
     enum Building {
         Sequence(Vec<Value>),
         Mapping(Map<String, Value>, Option<String>),
+    }
+
+    /// An open collection: what is being built, the hash of its path, and the line of the
+    /// pending mapping key.
+    struct Open {
+        building: Building,
+        hash: u64,
+        key_line: u64,
+    }
+
+    /// The path hash and report line of the node starting now under `parent`.
+    fn child(parent: Option<&Open>, line: u64) -> (u64, u64) {
+        match parent {
+            None => (super::ROOT_HASH, line),
+            Some(Open {
+                building: Building::Sequence(items),
+                hash,
+                ..
+            }) => (super::hash_index(*hash, items.len()), line),
+            Some(Open {
+                building: Building::Mapping(_, key),
+                hash,
+                key_line,
+            }) => (
+                super::hash_key(*hash, key.as_deref().unwrap_or_default()),
+                *key_line,
+            ),
+        }
     }
 
     /// What a plain scalar means, or `None` when only the deserializer path can tell.
@@ -308,14 +346,16 @@ mod fast {
         }
     }
 
-    pub(super) fn parse(text: &str) -> Option<Vec<Document>> {
-        let mut stack: Vec<Building> = Vec::new();
+    pub(super) fn parse(text: &str) -> Option<Vec<(Document, Lines)>> {
+        let mut stack: Vec<Open> = Vec::new();
         let mut root_line = 0u64;
         let mut nodes = 0usize;
         let mut documents = Vec::new();
+        let mut lines = Lines::default();
         let mut markers: Option<DocumentMarkers> = None;
         for item in Parser::new_from_str(text) {
             let (event, span) = item.ok()?;
+            let line = span.start.line() as u64;
             let is_sequence = matches!(event, Event::SequenceStart(..));
             let value = match event {
                 Event::Scalar(scalar, style, anchor, tag) => {
@@ -323,13 +363,21 @@ mod fast {
                         return None;
                     }
                     nodes += 1;
-                    if let Some(Building::Mapping(_, pending @ None)) = stack.last_mut() {
+                    if let Some(Open {
+                        building: Building::Mapping(_, pending @ None),
+                        key_line,
+                        ..
+                    }) = stack.last_mut()
+                    {
                         *pending = Some(key(&scalar, style)?);
+                        *key_line = line;
                         continue;
                     }
                     if stack.is_empty() {
-                        root_line = span.start.line() as u64;
+                        root_line = line;
                     }
+                    let (hash, at) = child(stack.last(), line);
+                    lines.record(hash, at);
                     if style == ScalarStyle::Plain {
                         plain(&scalar)?
                     } else {
@@ -340,7 +388,13 @@ mod fast {
                     if anchor != 0 || tag.is_some() {
                         return None;
                     }
-                    if matches!(stack.last(), Some(Building::Mapping(_, None))) {
+                    if matches!(
+                        stack.last(),
+                        Some(Open {
+                            building: Building::Mapping(_, None),
+                            ..
+                        })
+                    ) {
                         return None; // A collection as a key.
                     }
                     nodes += 1;
@@ -348,27 +402,33 @@ mod fast {
                         return None;
                     }
                     if stack.is_empty() {
-                        root_line = span.start.line() as u64;
+                        root_line = line;
                     }
-                    stack.push(if is_sequence {
-                        Building::Sequence(Vec::new())
-                    } else {
-                        Building::Mapping(Map::new(), None)
+                    let (hash, at) = child(stack.last(), line);
+                    lines.record(hash, at);
+                    stack.push(Open {
+                        building: if is_sequence {
+                            Building::Sequence(Vec::new())
+                        } else {
+                            Building::Mapping(Map::new(), None)
+                        },
+                        hash,
+                        key_line: line,
                     });
                     continue;
                 }
-                Event::SequenceEnd => match stack.pop()? {
+                Event::SequenceEnd => match stack.pop()?.building {
                     Building::Sequence(items) => Value::Array(items),
                     Building::Mapping(..) => return None,
                 },
-                Event::MappingEnd => match stack.pop()? {
+                Event::MappingEnd => match stack.pop()?.building {
                     Building::Mapping(map, None) => Value::Object(map),
                     _ => return None,
                 },
                 Event::Alias(..) => return None,
                 _ => continue,
             };
-            match stack.last_mut() {
+            match stack.last_mut().map(|open| &mut open.building) {
                 Some(Building::Sequence(items)) => items.push(value),
                 Some(Building::Mapping(map, pending)) => {
                     let key = pending.take()?;
@@ -377,6 +437,7 @@ mod fast {
                     }
                 }
                 None => {
+                    let document_lines = std::mem::take(&mut lines);
                     // A document root. Null documents are skipped, as serde-saphyr does.
                     if value.is_null() {
                         continue;
@@ -388,11 +449,71 @@ mod fast {
                     let index = markers
                         .get_or_insert_with(|| DocumentMarkers::new(text))
                         .index_of(line);
-                    documents.push(Document { index, line, value });
+                    documents.push((Document { index, line, value }, document_lines));
                 }
             }
         }
         stack.is_empty().then_some(documents)
+    }
+}
+
+/// The line of every node of one document, recorded while it is parsed, so that findings are
+/// located without reading the text a second time.
+///
+/// Nodes are keyed by a 64-bit hash of their field path (the same segments findings name), so
+/// the index costs one hash and one push per node. A hash collision can only misplace a line
+/// number in a report, never change a verdict.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Lines {
+    nodes: Vec<(u64, u32)>,
+}
+
+const ROOT_HASH: u64 = 0x9e37_79b9_7f4a_7c15;
+
+fn hash_key(parent: u64, key: &str) -> u64 {
+    let mut h = parent ^ 0x4b;
+    for b in key.bytes() {
+        h = (h.rotate_left(5) ^ u64::from(b)).wrapping_mul(0x517c_c1b7_2722_0a95);
+    }
+    h.rotate_left(7).wrapping_mul(0x2545_f491_4f6c_dd1d)
+}
+
+fn hash_index(parent: u64, index: usize) -> u64 {
+    ((parent ^ 0x49).rotate_left(5) ^ index as u64)
+        .wrapping_mul(0x517c_c1b7_2722_0a95)
+        .rotate_left(11)
+}
+
+impl Lines {
+    fn record(&mut self, hash: u64, line: u64) {
+        self.nodes
+            .push((hash, u32::try_from(line).unwrap_or(u32::MAX)));
+    }
+
+    fn line_of(&self, hash: u64) -> Option<u64> {
+        self.nodes
+            .iter()
+            .find(|(h, _)| *h == hash)
+            .map(|(_, line)| u64::from(*line))
+    }
+
+    /// The line of `path`: of the deepest part of it that exists (a missing field is reported
+    /// where its parent is), or `document_line` when not even its first segment exists —
+    /// the same answer [`locate`] gives by re-reading the text.
+    pub fn locate(&self, document_line: u64, path: &str) -> u64 {
+        let mut hash = ROOT_HASH;
+        let mut best = document_line;
+        for segment in segments(path) {
+            hash = match segment {
+                Segment::Key(k) => hash_key(hash, k),
+                Segment::Index(i) => hash_index(hash, i),
+            };
+            match self.line_of(hash) {
+                Some(line) => best = line,
+                None => break,
+            }
+        }
+        best
     }
 }
 
@@ -732,11 +853,57 @@ mod tests {
         );
     }
 
+    /// Every path of every node of `document`, located from the recorded lines and by a
+    /// second positioned read, must agree.
+    fn assert_lines_agree(text: &str, document: &Document, lines: &Lines) {
+        fn paths(value: &Value, prefix: &str, out: &mut Vec<String>) {
+            match value {
+                Value::Object(map) => {
+                    for (k, v) in map {
+                        let p = if k.contains(['.', '[', ']']) {
+                            format!("{prefix}[{k}]")
+                        } else if prefix.is_empty() {
+                            k.clone()
+                        } else {
+                            format!("{prefix}.{k}")
+                        };
+                        out.push(p.clone());
+                        paths(v, &p, out);
+                    }
+                }
+                Value::Array(items) => {
+                    for (i, v) in items.iter().enumerate() {
+                        let p = format!("{prefix}[{i}]");
+                        out.push(p.clone());
+                        paths(v, &p, out);
+                    }
+                }
+                _ => {}
+            }
+        }
+        let mut all = Vec::new();
+        paths(&document.value, "", &mut all);
+        all.push("missing.field".to_owned());
+        let wanted: Vec<(u64, &str)> = all.iter().map(|p| (document.line, p.as_str())).collect();
+        let reread = locate_many(text, &wanted);
+        for (path, want) in all.iter().zip(reread) {
+            assert_eq!(
+                lines.locate(document.line, path),
+                want,
+                "{path} in {text:?}"
+            );
+        }
+    }
+
     /// Both readers on one text: the fast one, when it accepts the text, must agree exactly.
     fn assert_paths_agree(text: &str) -> bool {
         match fast::parse(text) {
             Some(fast) => {
                 let reference = parse_yaml_with_deserializer(text);
+                for (document, lines) in &fast {
+                    assert_lines_agree(text, document, lines);
+                }
+                let fast: Vec<Document> = fast.into_iter().map(|(d, _)| d).collect();
                 assert_eq!(
                     Ok(fast),
                     reference,
