@@ -9,7 +9,7 @@
 //! Deployment CREATE, denied by seven findings).
 //!
 //! ```sh
-//! CARGO_TARGET_DIR=/work/target-admission cargo test --release -p tenantry-admission \
+//! cargo test --release -p tenantry-admission \
 //!     --test load -- --ignored --nocapture
 //! TENANTRY_LOAD_CONNECTIONS=1 ... # latency without queueing
 //! ```
