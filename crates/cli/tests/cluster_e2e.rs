@@ -420,3 +420,125 @@ fn apply_converges_prunes_and_then_writes_nothing_on_a_real_cluster() {
     ]));
     assert_eq!(settled["writes"], 0, "{settled:#}");
 }
+
+#[test]
+#[ignore = "needs a real cluster: set TENANTRY_E2E_KUBECONFIG and run with --ignored"]
+fn the_tenant_crd_installs_and_accepts_the_tenants_tenantry_writes() {
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+    use kube::api::{DeleteParams, Patch, PatchParams};
+
+    let e = E2e::new("e2e-crd");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let admin = runtime.block_on(client_from(&e.kubeconfig));
+
+    // `tenantry crd` as a cluster admin would pipe it to kubectl.
+    let o = e.run(&["crd"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let crd: CustomResourceDefinition =
+        serde_saphyr::from_str(&String::from_utf8_lossy(&o.stdout)).expect("the CRD parses");
+    let crds: Api<CustomResourceDefinition> = Api::all(admin.clone());
+    let name = "tenants.tenantry.dev";
+    runtime.block_on(async {
+        let existed = crds.get_opt(name).await.expect("read CRDs").is_some();
+        crds.patch(
+            name,
+            &PatchParams::apply("tenantry-e2e").force(),
+            &Patch::Apply(&crd),
+        )
+        .await
+        .unwrap_or_else(|err| panic!("the API server refused the Tenant CRD: {err}"));
+        // Established, and no NonStructuralSchema condition.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            let live = crds.get(name).await.expect("read the CRD");
+            let conditions = live.status.and_then(|s| s.conditions).unwrap_or_default();
+            assert!(
+                !conditions
+                    .iter()
+                    .any(|c| c.type_ == "NonStructuralSchema" && c.status == "True"),
+                "{conditions:?}"
+            );
+            if conditions
+                .iter()
+                .any(|c| c.type_ == "Established" && c.status == "True")
+            {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "not Established: {conditions:?}"
+            );
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        }
+
+        // Every reference shape of tenant.yaml, sent as a Tenant object (server-side dry run).
+        let tenant = e.tenant.clone();
+        let dev = format!("{tenant}-dev");
+        for args in [
+            vec!["onboard", tenant.as_str(), "--gitops-only"],
+            vec![
+                "onboard",
+                tenant.as_str(),
+                "--gitops-only",
+                "--mesh",
+                "--allow-root",
+                "--namespace",
+                dev.as_str(),
+                "--owner",
+                "group:team",
+                "--openbao",
+                "--grant",
+                "external-dns",
+            ],
+            vec![
+                "onboard",
+                tenant.as_str(),
+                "--gitops-only",
+                "--delivery",
+                "argocd",
+                "--source-url",
+                "https://git.example.com/x.git",
+            ],
+            vec![
+                "onboard",
+                tenant.as_str(),
+                "--gitops-only",
+                "--delivery",
+                "none",
+                "--network",
+                "cilium",
+                "--deny-egress",
+            ],
+        ] {
+            let o = e.run(&args);
+            assert!(o.status.success(), "{}", text(&o));
+            let file = std::fs::read_to_string(
+                e.repo.path().join(format!("tenants/{tenant}/tenant.yaml")),
+            )
+            .unwrap();
+            let object: DynamicObject = serde_saphyr::from_str(&file).expect("tenant.yaml parses");
+            let api: Api<DynamicObject> = Api::all_with(
+                admin.clone(),
+                &kube::core::ApiResource::from_gvk(&GroupVersionKind::gvk(
+                    "tenantry.dev",
+                    "v1alpha1",
+                    "Tenant",
+                )),
+            );
+            let params = PatchParams::apply("tenantry-e2e").dry_run();
+            api.patch(&tenant, &params, &Patch::Apply(&object))
+                .await
+                .unwrap_or_else(|err| {
+                    panic!("the API server refused {args:?}'s tenant.yaml: {err}\n{file}")
+                });
+        }
+        if !existed {
+            crds.delete(name, &DeleteParams::default())
+                .await
+                .expect("remove the CRD again");
+        }
+    });
+}
