@@ -121,6 +121,16 @@ async fn client_from(path: &Path) -> Client {
     Client::try_from(config).expect("client")
 }
 
+/// A runtime and a cluster-admin client for the test's own inspections.
+fn admin_client(e: &E2e) -> (tokio::runtime::Runtime, Client) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let admin = runtime.block_on(client_from(&e.kubeconfig));
+    (runtime, admin)
+}
+
 fn status_code(e: &kube::Error) -> Option<u16> {
     match e {
         kube::Error::Api(s) => Some(s.code),
@@ -169,11 +179,7 @@ fn privileged_pod() -> Pod {
 #[ignore = "needs a real cluster: set TENANTRY_E2E_KUBECONFIG and run with --ignored"]
 fn onboard_scope_reonboard_offboard_on_a_real_cluster() {
     let e = E2e::new("e2e");
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let admin = runtime.block_on(client_from(&e.kubeconfig));
+    let (runtime, admin) = admin_client(&e);
     let tenant = e.tenant.clone();
 
     // Onboard: every layer applied in order, the credential proven with its own token.
@@ -428,11 +434,7 @@ fn the_tenant_crd_installs_and_accepts_the_tenants_tenantry_writes() {
     use kube::api::{DeleteParams, Patch, PatchParams};
 
     let e = E2e::new("e2e-crd");
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let admin = runtime.block_on(client_from(&e.kubeconfig));
+    let (runtime, admin) = admin_client(&e);
 
     // `tenantry crd` as a cluster admin would pipe it to kubectl.
     let o = e.run(&["crd"]);
