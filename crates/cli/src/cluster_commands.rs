@@ -27,7 +27,6 @@ use tenantry_cluster::{
 use tenantry_core::{
     Rendered,
     plan::{Change, TenantPlan},
-    render,
 };
 use tenantry_gitops::{FileChange, Repo, TenantReport};
 
@@ -477,9 +476,7 @@ fn onboard_inner(args: &OnboardArgs, report: &mut Value) -> anyhow::Result<ExitC
     let lifetime =
         TokenPolicy::from_platform(&ctx.platform.credentials)?.lifetime(flags.token_duration)?;
     let declaration = crate::gitops_commands::declare(&repo, args)?;
-    let resolved = repo.resolve(&declaration.file)?;
-    repo.check_namespace_ownership(&resolved)?;
-    let rendered = render::render(ctx, &resolved);
+    let rendered = &declaration.rendered;
     let mut out = std::io::stdout().lock();
     if !flags.no_gitops {
         let gitops = crate::gitops_commands::write_declaration(&repo, &declaration)?;
@@ -501,18 +498,18 @@ fn onboard_inner(args: &OnboardArgs, report: &mut Value) -> anyhow::Result<ExitC
             )?;
         }
         let catalog = api.discover().await?;
-        ops::check_kinds(&catalog, &rendered, flags.skip_missing_crds)?;
+        ops::check_kinds(&catalog, rendered, flags.skip_missing_crds)?;
         let live = ops::observe(
             &api,
             &catalog,
-            std::slice::from_ref(&rendered),
+            std::slice::from_ref(rendered),
             ctx.tenant_label(),
             false,
             progress.as_ref(),
         )
         .await?;
         let plan = &ops::plan_all(
-            std::slice::from_ref(&rendered),
+            std::slice::from_ref(rendered),
             &live,
             ctx.tenant_label(),
             false,
@@ -526,7 +523,7 @@ fn onboard_inner(args: &OnboardArgs, report: &mut Value) -> anyhow::Result<ExitC
             },
         };
         let applied =
-            ops::apply_tenant(&api, &catalog, &rendered, plan, &options, progress.as_ref()).await;
+            ops::apply_tenant(&api, &catalog, rendered, plan, &options, progress.as_ref()).await;
         report["layers"] = serde_json::to_value(&applied.layers)?;
         report["missing"] = serde_json::to_value(&applied.missing)?;
         report["writes"] = json!(applied.writes);

@@ -100,20 +100,23 @@ fn print_report(out: &mut impl Write, report: &TenantReport) -> std::io::Result<
     Ok(())
 }
 
-/// A tenant's declaration as `onboard` will write it: the existing `tenant.yaml` (if any)
-/// with the flags applied.
+/// A tenant as `onboard` will write and apply it: the existing `tenant.yaml` (if any) with the
+/// flags applied, checked and rendered once for both the GitOps files and the cluster.
 pub(crate) struct Declaration {
-    pub file: TenantFile,
-    /// True when the flags changed the spec (or the tenant is new): only then is
-    /// `tenant.yaml` rewritten, so hand edits and comments survive a plain re-run.
-    pub spec_changed: bool,
+    /// The text `tenant.yaml` gets: the file as the user wrote it when the flags changed
+    /// nothing (hand edits and comments survive a plain re-run), else the new spec.
+    pub spec_text: String,
+    /// The tenant's objects.
+    pub rendered: tenantry_core::Rendered,
 }
 
-/// Read the tenant's declaration and apply the command-line flags to it.
+/// Read the tenant's declaration, apply the command-line flags, resolve it (refusing a
+/// namespace another tenant owns) and render it.
 pub(crate) fn declare(repo: &Repo, args: &OnboardArgs) -> anyhow::Result<Declaration> {
-    let existing = repo.read_tenant(&args.name)?;
+    let existing = repo.read_tenant_with_text(&args.name)?;
     let mut file = existing
-        .clone()
+        .as_ref()
+        .map(|(file, _)| file.clone())
         .unwrap_or_else(|| TenantFile::new(&args.name, TenantSpec::default()));
     args.spec
         .apply(
@@ -121,8 +124,16 @@ pub(crate) fn declare(repo: &Repo, args: &OnboardArgs) -> anyhow::Result<Declara
             repo.context().platform.defaults.delivery.as_ref(),
         )
         .context("invalid flags")?;
-    let spec_changed = existing.as_ref().is_none_or(|e| e.spec != file.spec);
-    Ok(Declaration { file, spec_changed })
+    let resolved = repo.resolve(&file)?;
+    repo.check_namespace_ownership(&resolved)?;
+    let spec_text = match existing {
+        Some((old, text)) if old.spec == file.spec => text,
+        _ => tenantry_gitops::tenant_file_text(&file),
+    };
+    Ok(Declaration {
+        spec_text,
+        rendered: tenantry_core::render::render(repo.context(), &resolved),
+    })
 }
 
 /// Write the tenant's GitOps directory, then its registration.
@@ -130,8 +141,8 @@ pub(crate) fn write_declaration(
     repo: &Repo,
     declaration: &Declaration,
 ) -> anyhow::Result<TenantReport> {
-    let mut report = repo.write_tenant(&declaration.file, declaration.spec_changed)?;
-    let name = declaration.file.metadata.name.as_str();
+    let mut report = repo.write_rendered(&declaration.rendered, declaration.spec_text.clone())?;
+    let name = declaration.rendered.tenant.as_str();
     report.registered = !repo.register(&[name])?.is_empty();
     Ok(report)
 }

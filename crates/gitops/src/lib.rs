@@ -291,7 +291,7 @@ impl Repo {
     }
 
     /// Read a tenant's file and its text as written (kept byte for byte when re-rendering).
-    fn read_tenant_with_text(
+    pub fn read_tenant_with_text(
         &self,
         name: &str,
     ) -> Result<Option<(TenantFile, String)>, GitopsError> {
@@ -456,9 +456,8 @@ impl Repo {
         Ok(())
     }
 
-    /// Everything a tenant directory should contain, rendered, with `tenant.yaml` last.
-    fn planned_files(&self, resolved: &ResolvedTenant, tenant_yaml: String) -> Vec<PlannedFile> {
-        let rendered = render::render(&self.ctx, resolved);
+    /// Everything a tenant directory should contain, with `tenant.yaml` last.
+    fn planned_files(&self, rendered: &Rendered, tenant_yaml: String) -> Vec<PlannedFile> {
         let mut files = Vec::with_capacity(rendered.objects.len() + rendered.artifacts.len() + 2);
         let mut resources = Vec::with_capacity(rendered.objects.len());
         for object in &rendered.objects {
@@ -469,10 +468,10 @@ impl Repo {
             });
             resources.push(name);
         }
-        for artifact in rendered.artifacts {
+        for artifact in &rendered.artifacts {
             files.push(PlannedFile {
-                name: artifact.file_name,
-                content: artifact.content,
+                name: artifact.file_name.clone(),
+                content: artifact.content.clone(),
             });
         }
         files.push(PlannedFile {
@@ -497,28 +496,31 @@ impl Repo {
     ) -> Result<TenantReport, GitopsError> {
         let resolved = self.resolve(file)?;
         self.check_namespace_ownership(&resolved)?;
-        let name = file.metadata.name.as_str();
-        let spec_text = if write_spec {
-            tenant_file_text(file)
-        } else {
+        let rendered = render::render(&self.ctx, &resolved);
+        let spec_text = match self.read_tenant_with_text(&rendered.tenant)? {
             // Keep the file exactly as the user wrote it (comments included).
-            match self.read_tenant_with_text(name)? {
-                Some((_, text)) => text,
-                None => tenant_file_text(file),
-            }
+            Some((_, text)) if !write_spec => text,
+            _ => tenant_file_text(file),
         };
-        let planned = self.planned_files(&resolved, spec_text);
-        self.apply_files(name, &planned)
+        self.write_rendered(&rendered, spec_text)
+    }
+
+    /// Write an already rendered (and checked) tenant's directory with `tenant_yaml` as its
+    /// declaration; see [`Repo::write_tenant`].
+    pub fn write_rendered(
+        &self,
+        rendered: &Rendered,
+        tenant_yaml: String,
+    ) -> Result<TenantReport, GitopsError> {
+        let planned = self.planned_files(rendered, tenant_yaml);
+        self.apply_files(&rendered.tenant, &planned)
     }
 
     /// Re-render loaded tenants in parallel, writing only what changed; reports in order.
     pub fn write_loaded(&self, tenants: &[LoadedTenant]) -> Result<Vec<TenantReport>, GitopsError> {
         tenants
             .par_iter()
-            .map(|t| {
-                let planned = self.planned_files(&t.resolved, t.text.clone());
-                self.apply_files(&t.resolved.name, &planned)
-            })
+            .map(|t| self.write_rendered(&render::render(&self.ctx, &t.resolved), t.text.clone()))
             .collect()
     }
 
@@ -530,7 +532,8 @@ impl Repo {
         let per_tenant: Vec<Vec<(PathBuf, FileChange)>> = tenants
             .par_iter()
             .map(|t| {
-                let planned = self.planned_files(&t.resolved, t.text.clone());
+                let rendered = render::render(&self.ctx, &t.resolved);
+                let planned = self.planned_files(&rendered, t.text.clone());
                 self.differences(&t.resolved.name, &planned)
             })
             .collect::<Result<_, _>>()?;
