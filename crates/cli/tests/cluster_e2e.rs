@@ -131,6 +131,18 @@ fn admin_client(e: &E2e) -> (tokio::runtime::Runtime, Client) {
     (runtime, admin)
 }
 
+/// The HTTP status of a failed LIST, `None` when it succeeded.
+async fn list_status<K>(api: &Api<K>) -> Option<u16>
+where
+    K: kube::Resource + Clone + k8s_openapi::serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    api.list(&ListParams::default())
+        .await
+        .err()
+        .as_ref()
+        .and_then(status_code)
+}
+
 fn status_code(e: &kube::Error) -> Option<u16> {
     match e {
         kube::Error::Api(s) => Some(s.code),
@@ -293,25 +305,9 @@ fn onboard_scope_reonboard_offboard_on_a_real_cluster() {
             .await
             .expect("the tenant lists pods in its namespace");
         let nodes: Api<k8s_openapi::api::core::v1::Node> = Api::all(as_tenant.clone());
-        assert_eq!(
-            nodes
-                .list(&ListParams::default())
-                .await
-                .err()
-                .as_ref()
-                .and_then(status_code),
-            Some(403)
-        );
+        assert_eq!(list_status(&nodes).await, Some(403));
         let system: Api<Pod> = Api::namespaced(as_tenant.clone(), "kube-system");
-        assert_eq!(
-            system
-                .list(&ListParams::default())
-                .await
-                .err()
-                .as_ref()
-                .and_then(status_code),
-            Some(403)
-        );
+        assert_eq!(list_status(&system).await, Some(403));
         let refused = own
             .create(&PostParams::default(), &privileged_pod())
             .await
