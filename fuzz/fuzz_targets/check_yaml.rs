@@ -17,9 +17,7 @@ static ENGINE: LazyLock<Engine> = LazyLock::new(|| {
     let mut platform = Platform::default();
     platform.policies.require_digest.enabled = true;
     platform.policies.image_pull_policy_always.enabled = true;
-    Engine::new(&platform)
-        .unwrap_or_else(|e| panic!("default platform: {e}"))
-        .with_repo_contract("shop")
+    Engine::new(&platform).with_repo_contract("shop")
 });
 
 static TENANT: LazyLock<TenantInfo> = LazyLock::new(|| TenantInfo {

@@ -10,7 +10,7 @@
 //! The crate is split along what can be tested without a cluster:
 //! - [`review`]: the AdmissionReview wire format (strict decoding, compact answers);
 //! - [`namespaces`]: the namespace cache and the rules deciding which namespaces are judged;
-//! - [`validate`]: the [`Validator`] trait and its implementations;
+//! - [`validate`]: the [`Validator`] trait and the policy engine behind it;
 //! - [`decision`]: a verdict and its bounded, readable wording;
 //! - [`server`]: the axum router and the TLS accept loop; [`tls`]: certificates that reload;
 //! - [`metrics`]: Prometheus metrics; [`manifests`]: the objects that install the webhook;
@@ -32,4 +32,4 @@ pub use namespaces::{NamespaceCache, NamespaceEntry, NamespaceScope};
 pub use review::{AdmissionRequestView, AdmissionResponse, DecodeError};
 pub use server::{AppState, answer, router, serve};
 pub use tls::{ReloadingCertificate, install_crypto_provider};
-pub use validate::{EngineValidator, PodSecurityValidator, Target, Validator};
+pub use validate::{EngineValidator, Target, Validator};

@@ -101,45 +101,8 @@ const TLS_SECRET: &str = "tenantry-webhook-tls";
 /// Every object, in apply order.
 pub fn documents(opts: &ManifestOptions) -> Vec<Document> {
     let ns = opts.namespace.as_str();
-    let mut docs = vec![Document {
-        comment: "The webhook's namespace. It must not carry the tenant label, so the webhook never judges itself.",
-        object: json!({
-            "apiVersion": "v1", "kind": "Namespace",
-            "metadata": {"name": ns, "labels": {
-                "pod-security.kubernetes.io/enforce": "restricted",
-                "pod-security.kubernetes.io/enforce-version": "latest",
-            }},
-        }),
-    }];
-    docs.push(Document {
-        comment: "The identity the namespace watch runs as.",
-        object: json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": metadata(NAME, Some(ns))}),
-    });
-    docs.push(Document {
-        comment: "Least privilege: the webhook only reads namespace labels (a metadata-only list and watch).",
-        object: json!({
-            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
-            "metadata": metadata(NAME, None),
-            "rules": [{"apiGroups": [""], "resources": ["namespaces"], "verbs": ["get", "list", "watch"]}],
-        }),
-    });
-    docs.push(Document {
-        comment: "",
-        object: json!({
-            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
-            "metadata": metadata(NAME, None),
-            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": NAME},
-            "subjects": [{"kind": "ServiceAccount", "name": NAME, "namespace": ns}],
-        }),
-    });
-    let mut args = vec![
-        "webhook".to_owned(),
-        format!("--listen=0.0.0.0:{CONTAINER_PORT}"),
-        format!("--tls-cert={TLS_DIR}/tls.crt"),
-        format!("--tls-key={TLS_DIR}/tls.key"),
-    ];
-    let mut volumes = vec![json!({"name": "tls", "secret": {"secretName": TLS_SECRET}})];
-    let mut mounts = vec![json!({"name": "tls", "mountPath": TLS_DIR, "readOnly": true})];
+    let mut docs = identity(ns);
+    let mut pod = PodWiring::new();
     if let Some(config) = &opts.platform_config {
         docs.push(Document {
             comment: "The platform's tenantry.yaml: tenant label, default Pod Security level and policies.",
@@ -149,24 +112,105 @@ pub fn documents(opts: &ManifestOptions) -> Vec<Document> {
                 "data": {"tenantry.yaml": config},
             }),
         });
-        args.push(format!("--config={CONFIG_DIR}/tenantry.yaml"));
-        volumes.push(json!({"name": "config", "configMap": {"name": CONFIG_MAP}}));
-        mounts.push(json!({"name": "config", "mountPath": CONFIG_DIR, "readOnly": true}));
+        pod.mount_config();
     }
-    let selector = json!({"app.kubernetes.io/name": NAME});
+    docs.push(deployment(opts, pod));
+    docs.extend(availability_and_service(ns));
+    if opts.ca_bundle.is_none() {
+        docs.extend(cert_manager(ns));
+    }
+    docs.push(webhook_configuration(opts));
+    docs
+}
+
+/// The namespace, and the identity the webhook runs as with the one permission it needs.
+fn identity(ns: &str) -> Vec<Document> {
+    vec![
+        Document {
+            comment: "The webhook's namespace. It must not carry the tenant label, so the webhook never judges itself.",
+            object: json!({
+                "apiVersion": "v1", "kind": "Namespace",
+                "metadata": {"name": ns, "labels": {
+                    "pod-security.kubernetes.io/enforce": "restricted",
+                    "pod-security.kubernetes.io/enforce-version": "latest",
+                }},
+            }),
+        },
+        Document {
+            comment: "The identity the namespace watch runs as.",
+            object: json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": metadata(NAME, Some(ns))}),
+        },
+        Document {
+            comment: "Least privilege: the webhook only reads namespace labels (a metadata-only list and watch).",
+            object: json!({
+                "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+                "metadata": metadata(NAME, None),
+                "rules": [{"apiGroups": [""], "resources": ["namespaces"], "verbs": ["get", "list", "watch"]}],
+            }),
+        },
+        Document {
+            comment: "",
+            object: json!({
+                "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+                "metadata": metadata(NAME, None),
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": NAME},
+                "subjects": [{"kind": "ServiceAccount", "name": NAME, "namespace": ns}],
+            }),
+        },
+    ]
+}
+
+/// The webhook container's arguments and what is mounted into it.
+struct PodWiring {
+    args: Vec<String>,
+    volumes: Vec<Value>,
+    mounts: Vec<Value>,
+}
+
+impl PodWiring {
+    /// Serving with the certificate from the TLS Secret.
+    fn new() -> Self {
+        Self {
+            args: vec![
+                "webhook".to_owned(),
+                format!("--listen=0.0.0.0:{CONTAINER_PORT}"),
+                format!("--tls-cert={TLS_DIR}/tls.crt"),
+                format!("--tls-key={TLS_DIR}/tls.key"),
+            ],
+            volumes: vec![json!({"name": "tls", "secret": {"secretName": TLS_SECRET}})],
+            mounts: vec![json!({"name": "tls", "mountPath": TLS_DIR, "readOnly": true})],
+        }
+    }
+
+    /// Also running with the platform's tenantry.yaml from its ConfigMap.
+    fn mount_config(&mut self) {
+        self.args
+            .push(format!("--config={CONFIG_DIR}/tenantry.yaml"));
+        self.volumes
+            .push(json!({"name": "config", "configMap": {"name": CONFIG_MAP}}));
+        self.mounts
+            .push(json!({"name": "config", "mountPath": CONFIG_DIR, "readOnly": true}));
+    }
+}
+
+fn selector() -> Value {
+    json!({"app.kubernetes.io/name": NAME})
+}
+
+fn deployment(opts: &ManifestOptions, pod: PodWiring) -> Document {
     let probe = |path: &str, period: u32| {
         json!({"httpGet": {"path": path, "port": "https", "scheme": "HTTPS"},
                "periodSeconds": period, "timeoutSeconds": 2, "failureThreshold": 3})
     };
-    docs.push(Document {
+    Document {
         comment: "Two replicas on different nodes; not ready until the namespace cache has synced. \
                   Hardened to the restricted Pod Security level, read-only root filesystem.",
         object: json!({
             "apiVersion": "apps/v1", "kind": "Deployment",
-            "metadata": metadata(NAME, Some(ns)),
+            "metadata": metadata(NAME, Some(&opts.namespace)),
             "spec": {
                 "replicas": opts.replicas,
-                "selector": {"matchLabels": selector},
+                "selector": {"matchLabels": selector()},
                 "template": {
                     "metadata": {"labels": labels()},
                     "spec": {
@@ -181,12 +225,12 @@ pub fn documents(opts: &ManifestOptions) -> Vec<Document> {
                             "maxSkew": 1,
                             "topologyKey": "kubernetes.io/hostname",
                             "whenUnsatisfiable": "ScheduleAnyway",
-                            "labelSelector": {"matchLabels": selector},
+                            "labelSelector": {"matchLabels": selector()},
                         }],
                         "containers": [{
                             "name": "webhook",
                             "image": opts.image,
-                            "args": args,
+                            "args": pod.args,
                             "env": [{"name": "TENANTRY_LOG", "value": "info"}],
                             "ports": [{"name": "https", "containerPort": CONTAINER_PORT, "protocol": "TCP"}],
                             "readinessProbe": probe("/readyz", 5),
@@ -200,40 +244,50 @@ pub fn documents(opts: &ManifestOptions) -> Vec<Document> {
                                 "readOnlyRootFilesystem": true,
                                 "capabilities": {"drop": ["ALL"]},
                             },
-                            "volumeMounts": mounts,
+                            "volumeMounts": pod.mounts,
                         }],
-                        "volumes": volumes,
+                        "volumes": pod.volumes,
                     },
                 },
             },
         }),
-    });
-    docs.push(Document {
-        comment: "A node drain never takes both replicas at once.",
-        object: json!({
-            "apiVersion": "policy/v1", "kind": "PodDisruptionBudget",
-            "metadata": metadata(NAME, Some(ns)),
-            "spec": {"minAvailable": 1, "selector": {"matchLabels": selector}},
-        }),
-    });
-    docs.push(Document {
-        comment: "",
-        object: json!({
-            "apiVersion": "v1", "kind": "Service",
-            "metadata": metadata(NAME, Some(ns)),
-            "spec": {
-                "selector": selector,
-                "ports": [{"name": "https", "port": 443, "targetPort": "https", "protocol": "TCP"}],
-            },
-        }),
-    });
-    let mut vwc_metadata = metadata(NAME, None);
-    if opts.ca_bundle.is_none() {
-        let dns = [
-            format!("{NAME}.{ns}.svc"),
-            format!("{NAME}.{ns}.svc.cluster.local"),
-        ];
-        docs.push(Document {
+    }
+}
+
+/// The PodDisruptionBudget and the Service the API server calls.
+fn availability_and_service(ns: &str) -> [Document; 2] {
+    [
+        Document {
+            comment: "A node drain never takes both replicas at once.",
+            object: json!({
+                "apiVersion": "policy/v1", "kind": "PodDisruptionBudget",
+                "metadata": metadata(NAME, Some(ns)),
+                "spec": {"minAvailable": 1, "selector": {"matchLabels": selector()}},
+            }),
+        },
+        Document {
+            comment: "",
+            object: json!({
+                "apiVersion": "v1", "kind": "Service",
+                "metadata": metadata(NAME, Some(ns)),
+                "spec": {
+                    "selector": selector(),
+                    "ports": [{"name": "https", "port": 443, "targetPort": "https", "protocol": "TCP"}],
+                },
+            }),
+        },
+    ]
+}
+
+/// A self-signed cert-manager Issuer and the serving Certificate, for when no CA bundle is
+/// given.
+fn cert_manager(ns: &str) -> [Document; 2] {
+    let dns = [
+        format!("{NAME}.{ns}.svc"),
+        format!("{NAME}.{ns}.svc.cluster.local"),
+    ];
+    [
+        Document {
             comment: "No --ca-bundle given: cert-manager issues the serving certificate and injects its CA \
                       into the webhook configuration. Replace with your own issuer if you have one.",
             object: json!({
@@ -241,8 +295,8 @@ pub fn documents(opts: &ManifestOptions) -> Vec<Document> {
                 "metadata": metadata(NAME, Some(ns)),
                 "spec": {"selfSigned": {}},
             }),
-        });
-        docs.push(Document {
+        },
+        Document {
             comment: "",
             object: json!({
                 "apiVersion": "cert-manager.io/v1", "kind": "Certificate",
@@ -254,7 +308,16 @@ pub fn documents(opts: &ManifestOptions) -> Vec<Document> {
                     "privateKey": {"algorithm": "ECDSA", "size": 256, "rotationPolicy": "Always"},
                 },
             }),
-        });
+        },
+    ]
+}
+
+/// The ValidatingWebhookConfiguration: one webhook for objects in tenant namespaces, one for
+/// tenant Namespaces themselves.
+fn webhook_configuration(opts: &ManifestOptions) -> Document {
+    let ns = opts.namespace.as_str();
+    let mut vwc_metadata = metadata(NAME, None);
+    if opts.ca_bundle.is_none() {
         vwc_metadata["annotations"] =
             json!({"cert-manager.io/inject-ca-from": format!("{ns}/{NAME}")});
     }
@@ -288,7 +351,7 @@ pub fn documents(opts: &ManifestOptions) -> Vec<Document> {
         }]),
     );
     namespaces["objectSelector"] = exists;
-    docs.push(Document {
+    Document {
         comment: "failurePolicy Fail: a guardrail that admits whatever arrives while it is down can be waited \
                   out, so it fails closed. The namespaceSelector (tenant label) keeps kube-system, this \
                   namespace and every platform namespace out of its reach, so an outage blocks tenant \
@@ -300,8 +363,7 @@ pub fn documents(opts: &ManifestOptions) -> Vec<Document> {
             "metadata": vwc_metadata,
             "webhooks": [objects, namespaces],
         }),
-    });
-    docs
+    }
 }
 
 /// The kinds the policy engine judges in tenant namespaces. Workloads are judged on create

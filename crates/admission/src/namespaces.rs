@@ -6,7 +6,8 @@
 //! write, fail every write whenever the API server is slow, and deadlock when it is the API
 //! server that is waiting on us. So the labels that decide a verdict (the tenant label, the
 //! Pod Security labels) are learnt from a watch ([`crate::watch`]) and read here under a
-//! read lock. Each entry is parsed once when it changes, never per request.
+//! read lock. Each entry and its tenant's view are built once when it changes; per request
+//! the engine only looks up the few Pod Security labels it needs.
 //!
 //! # Which namespaces are judged
 //!
@@ -30,11 +31,13 @@
 //!
 //! # Pod Security labels
 //!
-//! Read as the PodSecurity admission plugin reads them: an unparsable level or version is
-//! taken as `restricted` / `latest` (upstream's fail-closed rule), a missing version as
-//! `latest`. A tenant namespace with no `enforce` label gets the platform's default level
-//! rather than upstream's `privileged`: Tenantry always renders the label, so its absence
-//! means someone removed it, and the tenant's policy still applies.
+//! The cache keeps a namespace's labels as they are; the engine reads the Pod Security ones
+//! (`tenantry_policy::NamespaceLabels`, upstream's rules for unparsable values, the platform's
+//! `policies.podSecurity.version` when no version is pinned), so the webhook cannot judge a
+//! namespace differently from `tenantry check` or from the API server's own plugin. A tenant
+//! namespace with no `enforce` label gets its tenant's level rather than upstream's
+//! `privileged`: Tenantry always renders the label, so its absence means someone removed it,
+//! and the tenant's policy still applies.
 //!
 //! An unknown namespace is given the labels `<tenant label>: ""` and
 //! `pod-security.kubernetes.io/enforce: <platform default>`, so the engine judges it as a
@@ -43,8 +46,10 @@
 //! # Tenants
 //!
 //! A tenant's [`TenantInfo`] is derived from the labels alone: its namespaces are the
-//! namespaces carrying its name in the tenant label, its ServiceAccount is named after it, its
-//! registries are the platform default and it has no proxy kubeconfig Secret. A tenant that
+//! namespaces carrying its name in the tenant label, its level is the `enforce` label of the
+//! namespace named after it (the platform default when there is none), its ServiceAccount is
+//! named after it, its registries are the platform default and it has no proxy kubeconfig
+//! Secret. A tenant that
 //! overrides `registries` or uses Flux Git delivery through a proxy in its `Tenant` resource
 //! is therefore judged by the platform defaults; seeing those needs a watch on
 //! `tenants.tenantry.dev`, which this cache does not have yet.
@@ -57,82 +62,8 @@ use std::{
     },
 };
 
-use tenantry_api::tenant::PodSecurityLevel;
 use tenantry_core::{PlatformContext, names::reserved_match};
-use tenantry_policy::{
-    NamespaceInfo, TenantInfo,
-    pss::{Level, Version},
-};
-
-/// The `pod-security.kubernetes.io/` label prefix.
-pub const PSS_LABEL_PREFIX: &str = "pod-security.kubernetes.io/";
-
-/// A level and version of one Pod Security mode.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct LevelVersion {
-    /// The level.
-    pub level: Level,
-    /// The policy version.
-    pub version: Version,
-}
-
-impl std::fmt::Display for LevelVersion {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}:{}", self.level, self.version)
-    }
-}
-
-/// The Pod Security policy of a namespace, from its labels.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PodSecurityPolicy {
-    /// Violations deny the request.
-    pub enforce: LevelVersion,
-    /// Violations become warnings to the client.
-    pub warn: Option<LevelVersion>,
-    /// Violations are recorded; Tenantry also shows them as warnings, so a tenant learns what
-    /// the audit log says about it.
-    pub audit: Option<LevelVersion>,
-    /// Labels that could not be parsed (each was taken as `restricted`/`latest`).
-    pub problems: Vec<String>,
-}
-
-impl PodSecurityPolicy {
-    /// Read the policy from namespace labels; `default_enforce` applies when no `enforce`
-    /// label is set.
-    pub fn from_labels(labels: &BTreeMap<String, String>, default_enforce: Level) -> Self {
-        let mut problems = Vec::new();
-        let mut mode = |name: &str| -> Option<LevelVersion> {
-            let level_key = format!("{PSS_LABEL_PREFIX}{name}");
-            let version_key = format!("{PSS_LABEL_PREFIX}{name}-version");
-            let level = labels.get(&level_key)?;
-            let level = level.parse().unwrap_or_else(|e| {
-                problems.push(format!("{level_key}: {e}; using restricted"));
-                Level::Restricted
-            });
-            let version = match labels.get(&version_key) {
-                None => Version::Latest,
-                Some(v) => v.parse().unwrap_or_else(|e| {
-                    problems.push(format!("{version_key}: {e}; using latest"));
-                    Version::Latest
-                }),
-            };
-            Some(LevelVersion { level, version })
-        };
-        let enforce = mode("enforce");
-        let warn = mode("warn");
-        let audit = mode("audit");
-        let enforce = enforce.unwrap_or(LevelVersion {
-            level: default_enforce,
-            version: Version::Latest,
-        });
-        Self {
-            enforce,
-            warn,
-            audit,
-            problems,
-        }
-    }
-}
+use tenantry_policy::{Level, NamespaceInfo, NamespaceLabels, TenantInfo};
 
 /// One namespace as the webhook sees it, parsed once when it changes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -141,8 +72,6 @@ pub struct NamespaceEntry {
     pub info: NamespaceInfo,
     /// The value of the tenant label, when it has one.
     pub tenant: Option<String>,
-    /// Its Pod Security policy.
-    pub pod_security: PodSecurityPolicy,
     /// Whether the entry came from the cluster (false: made up from platform defaults for a
     /// namespace the cache does not know).
     pub known: bool,
@@ -197,14 +126,6 @@ pub struct NamespaceCache {
     inner: Arc<Inner>,
 }
 
-/// Map a tenant-facing level onto a Pod Security level.
-pub fn pss_level(level: PodSecurityLevel) -> Level {
-    match level {
-        PodSecurityLevel::Restricted => Level::Restricted,
-        PodSecurityLevel::Baseline => Level::Baseline,
-    }
-}
-
 impl NamespaceCache {
     fn with_mode(ctx: &PlatformContext, cluster: bool) -> Self {
         let platform = &ctx.platform;
@@ -224,7 +145,7 @@ impl NamespaceCache {
             inner: Arc::new(Inner {
                 settings: Settings {
                     tenant_label: ctx.tenant_label().to_owned(),
-                    default_level: pss_level(default_level),
+                    default_level: default_level.into(),
                     default_registries,
                     reserved: ctx.reserved().to_vec(),
                 },
@@ -309,7 +230,6 @@ impl NamespaceCache {
             .filter(|t| !t.is_empty())
             .cloned();
         NamespaceEntry {
-            pod_security: PodSecurityPolicy::from_labels(&labels, settings.default_level),
             info: NamespaceInfo {
                 name: name.to_owned(),
                 labels,
@@ -403,7 +323,8 @@ impl NamespaceCache {
             let pod_security = namespaces
                 .iter()
                 .find(|e| e.info.name == tenant)
-                .map_or(settings.default_level, |e| e.pod_security.enforce.level);
+                .and_then(|e| NamespaceLabels::read(&e.info.labels).enforce.level)
+                .unwrap_or(settings.default_level);
             let view = TenantInfo {
                 name: tenant.to_owned(),
                 namespaces: namespaces.iter().map(|e| e.info.name.clone()).collect(),
@@ -471,13 +392,8 @@ impl NamespaceCache {
     /// platform's default Pod Security level (see the module documentation).
     pub fn unknown(&self, name: &str) -> NamespaceEntry {
         let settings = &self.inner.settings;
-        let labels = BTreeMap::from([
-            (settings.tenant_label.clone(), String::new()),
-            (
-                format!("{PSS_LABEL_PREFIX}enforce"),
-                settings.default_level.as_str().to_owned(),
-            ),
-        ]);
+        let mut labels = NamespaceLabels::enforcing(settings.default_level);
+        labels.insert(settings.tenant_label.clone(), String::new());
         let mut entry = self.entry(name, labels);
         entry.known = false;
         entry
@@ -502,29 +418,30 @@ mod tests {
     }
 
     #[test]
-    fn pod_security_labels_parse_like_upstream() {
-        let p = PodSecurityPolicy::from_labels(
-            &labels(&[
-                ("pod-security.kubernetes.io/enforce", "baseline"),
-                ("pod-security.kubernetes.io/enforce-version", "v1.30"),
-                ("pod-security.kubernetes.io/warn", "restricted"),
-                ("pod-security.kubernetes.io/audit", "Restricted"),
-                ("pod-security.kubernetes.io/audit-version", "1.30"),
+    fn a_tenants_level_is_its_namespaces_enforce_label_read_like_upstream() {
+        let mut platform = Platform::default();
+        platform.defaults.pod_security = Some(tenantry_api::tenant::PodSecurityLevel::Baseline);
+        let ctx = PlatformContext::new(platform).unwrap();
+        let cache = NamespaceCache::new(&ctx);
+        cache.upsert("plain", labels(&[("tenantry.dev/tenant", "plain")]));
+        cache.upsert(
+            "typo",
+            labels(&[
+                ("tenantry.dev/tenant", "typo"),
+                ("pod-security.kubernetes.io/enforce", "Baseline"),
             ]),
-            Level::Restricted,
         );
-        assert_eq!(p.enforce.to_string(), "baseline:v1.30");
-        assert_eq!(p.warn.unwrap().to_string(), "restricted:latest");
-        // Invalid values fail closed to restricted/latest and are reported.
-        assert_eq!(p.audit.unwrap().to_string(), "restricted:latest");
-        assert_eq!(p.problems.len(), 2, "{:?}", p.problems);
-    }
-
-    #[test]
-    fn missing_enforce_label_means_the_platform_default() {
-        let p = PodSecurityPolicy::from_labels(&BTreeMap::new(), Level::Baseline);
-        assert_eq!(p.enforce.to_string(), "baseline:latest");
-        assert_eq!((p.warn, p.audit), (None, None));
+        // No label: the platform default; an unparsable one fails closed.
+        assert_eq!(cache.tenant("plain").unwrap().pod_security, Level::Baseline);
+        assert_eq!(
+            cache.tenant("typo").unwrap().pod_security,
+            Level::Restricted
+        );
+        let unknown = cache.unknown("new");
+        assert_eq!(
+            NamespaceLabels::read(&unknown.info.labels).enforce.level,
+            Some(Level::Baseline)
+        );
     }
 
     #[test]
@@ -556,7 +473,10 @@ mod tests {
         match cache.scope("brand-new") {
             NamespaceScope::Tenant { namespace, tenant } => {
                 assert!(!namespace.known);
-                assert_eq!(namespace.pod_security.enforce.level, Level::Restricted);
+                assert_eq!(
+                    NamespaceLabels::read(&namespace.info.labels).enforce.level,
+                    Some(Level::Restricted)
+                );
                 assert!(tenant.is_none());
             }
             other => panic!("{other:?}"),

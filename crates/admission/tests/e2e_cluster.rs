@@ -34,7 +34,7 @@ use tenantry_admission::{
 };
 use tenantry_api::Platform;
 use tenantry_core::PlatformContext;
-use tenantry_policy::Level;
+use tenantry_policy::{Level, NamespaceLabels};
 
 const DEADLINE: Duration = Duration::from_secs(60);
 const FIELD_MANAGER: &str = "tenantry-e2e";
@@ -71,6 +71,11 @@ where
         )
         .await
         .unwrap_or_else(|e| panic!("applying {} {name}: {e}", K::kind(&())));
+}
+
+/// The `enforce` level of a cached namespace, read as the engine reads it.
+fn enforced(entry: &tenantry_admission::NamespaceEntry) -> Option<Level> {
+    NamespaceLabels::read(&entry.info.labels).enforce.level
 }
 
 async fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
@@ -209,7 +214,7 @@ async fn watch_cache_follows_namespace_labels_on_a_real_cluster() {
         wait_for("new namespace seen", || {
             cache
                 .get(&tenant_ns)
-                .is_some_and(|e| e.pod_security.enforce.level == Level::Baseline)
+                .is_some_and(|e| enforced(&e) == Some(Level::Baseline))
         })
         .await;
         match cache.scope(&tenant_ns) {
@@ -235,7 +240,7 @@ async fn watch_cache_follows_namespace_labels_on_a_real_cluster() {
         wait_for("relabel seen", || {
             cache
                 .get(&tenant_ns)
-                .is_some_and(|e| e.pod_security.enforce.level == Level::Restricted)
+                .is_some_and(|e| enforced(&e) == Some(Level::Restricted))
         })
         .await;
 

@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 use tower::ServiceExt;
 
 use common::*;
-use tenantry_admission::{AppState, PodSecurityValidator, router};
+use tenantry_admission::{AppState, router};
 
 /// POST a body to `/validate`; returns the status and the body as text.
 async fn post(state: &AppState, body: Vec<u8>) -> (StatusCode, String) {
@@ -302,36 +302,6 @@ async fn a_tenant_cannot_delete_the_quota_tenantry_manages() {
         &format!("ResourceQuota {FIXTURE_NAMESPACE}/tenant-quota violates Tenantry policy"),
         &["managed-object"],
     );
-}
-
-#[tokio::test]
-async fn pod_security_validator_alone_answers_the_fixtures_like_podsecurity_enforce() {
-    let state = AppState::new(
-        seeded_cache("restricted"),
-        std::sync::Arc::new(PodSecurityValidator),
-    );
-    for name in fixture_names() {
-        let response = review(&state, &fixture_json(&name)).await;
-        let denied = matches!(
-            name.as_str(),
-            "deployment-create.json"
-                | "deployment-update-image.json"
-                | "pod-create.json"
-                | "pod-create-dryrun.json"
-                | "pod-create-by-replicaset-controller.json"
-                | "pod-ephemeralcontainers-update.json"
-        );
-        if denied {
-            let message = response["status"]["message"].as_str().unwrap();
-            assert!(
-                message.contains("violates PodSecurity \"restricted:latest\""),
-                "{name}: {message}"
-            );
-            assert_denied(&name, &response, "", &PSS_RESTRICTED);
-        } else {
-            assert_allowed_quietly(&name, &response);
-        }
-    }
 }
 
 #[tokio::test]

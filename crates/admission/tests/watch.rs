@@ -22,11 +22,11 @@ use tokio::sync::mpsc;
 
 fn wire(name: &str) -> Value {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/fixtures/k8s-wire")
+        .join("../../testdata/k8s-wire")
         .join(name);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
         panic!(
-            "{}: {e} (the repository must sit beside shared/)",
+            "{}: {e} (testdata/k8s-wire in the repository)",
             path.display()
         )
     });

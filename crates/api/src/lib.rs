@@ -6,11 +6,15 @@
 //!
 //! Every tenant field is optional: what a tenant leaves out comes from the platform's
 //! `tenantry.yaml` defaults, so changing a platform default changes every tenant that did not
-//! choose otherwise. Types here only describe; validation and defaulting live in
-//! `tenantry-core`, which can report every problem at once with its field path instead of the
-//! first one serde meets.
+//! choose otherwise. A value whose validity depends on nothing else (a duration, a name pattern,
+//! a Pod Security version) is a type here that deserializes only when valid, so every command
+//! reading `tenantry.yaml` accepts and refuses the same file. Rules that relate fields to each
+//! other, and defaulting, live in `tenantry-core`, which reports every problem at once with
+//! its field path.
 #![forbid(unsafe_code)]
 
+pub mod duration;
+pub mod pattern;
 pub mod platform;
 pub mod policies;
 pub mod quantity;

@@ -10,6 +10,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::{
+    duration::{GoDuration, TokenDuration},
+    pattern::NamePattern,
     policies::PolicyConfig,
     quantity::Quantity,
     tenant::{
@@ -35,7 +37,7 @@ pub struct Platform {
     /// Values for every tenant field a tenant leaves out.
     pub defaults: TenantSpec,
     /// Names no tenant may take, beyond the built-in reserved names.
-    pub reserved_names: Vec<String>,
+    pub reserved_names: Vec<NamePattern>,
     /// The shared Gateway tenants attach their HTTPRoutes to; its namespace may always connect
     /// to tenant pods.
     pub gateway: Option<GatewayRef>,
@@ -139,7 +141,7 @@ pub struct PullSecretConfig {
     /// Property of the key holding the full dockerconfigjson text.
     pub property: String,
     /// How often External Secrets re-reads the credential, so a rotation lands within it.
-    pub refresh_interval: String,
+    pub refresh_interval: GoDuration,
     /// The label a namespace carries to opt in to the pull secret.
     pub namespace_label: LabelPair,
     /// When true the platform fans the secret out with its own ClusterExternalSecret selected
@@ -154,7 +156,7 @@ impl Default for PullSecretConfig {
             cluster_secret_store: "openbao".to_owned(),
             key: "infrastructure/ghcr/auth".to_owned(),
             property: "dockerconfigjson".to_owned(),
-            refresh_interval: "1h".to_owned(),
+            refresh_interval: GoDuration::from_secs(3600),
             namespace_label: LabelPair {
                 key: "apps.platform/tenant".to_owned(),
                 value: "true".to_owned(),
@@ -183,7 +185,7 @@ pub struct OpenBaoConfig {
     /// Prefix of each tenant's Kubernetes auth role name (`<prefix><tenant>`).
     pub role_prefix: String,
     /// Lifetime of the OpenBao tokens the tenant's role issues.
-    pub token_ttl: String,
+    pub token_ttl: GoDuration,
 }
 
 impl Default for OpenBaoConfig {
@@ -196,7 +198,7 @@ impl Default for OpenBaoConfig {
             store_name: "openbao".to_owned(),
             policy_prefix: "app-".to_owned(),
             role_prefix: String::new(),
-            token_ttl: "1h".to_owned(),
+            token_ttl: GoDuration::from_secs(3600),
         }
     }
 }
@@ -213,18 +215,18 @@ impl Default for OpenBaoConfig {
 pub struct CredentialsConfig {
     /// Lifetime when none is asked for: `8h`, one working day, so a credential handed out in
     /// the morning is dead by the night instead of lingering in a download folder.
-    pub default_token_duration: String,
+    pub default_token_duration: TokenDuration,
     /// The longest lifetime anyone may ask for (`--token-duration`, `--duration`); longer
     /// requests are cut to it. `24h` by default: a day is enough for any interactive use,
     /// and automation should request its own token rather than hold a long one.
-    pub max_token_duration: String,
+    pub max_token_duration: TokenDuration,
 }
 
 impl Default for CredentialsConfig {
     fn default() -> Self {
         Self {
-            default_token_duration: "8h".to_owned(),
-            max_token_duration: "24h".to_owned(),
+            default_token_duration: TokenDuration::hours(8),
+            max_token_duration: TokenDuration::hours(24),
         }
     }
 }
@@ -258,9 +260,9 @@ pub struct FluxConfig {
     /// Namespace Flux's controllers run in.
     pub namespace: String,
     /// How often sources are checked for new artifacts or commits.
-    pub source_interval: String,
+    pub source_interval: GoDuration,
     /// How often Kustomizations are reconciled (drift correction).
-    pub interval: String,
+    pub interval: GoDuration,
     /// The identity Flux applies platform objects as (the tenants tree's reconciler).
     pub reconciler: String,
 }
@@ -269,8 +271,8 @@ impl Default for FluxConfig {
     fn default() -> Self {
         Self {
             namespace: "flux-system".to_owned(),
-            source_interval: "5m".to_owned(),
-            interval: "10m".to_owned(),
+            source_interval: GoDuration::from_secs(300),
+            interval: GoDuration::from_secs(600),
             reconciler: "system:serviceaccount:flux-system:kustomize-controller".to_owned(),
         }
     }

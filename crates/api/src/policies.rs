@@ -9,7 +9,11 @@
 //! reconciler) are `Option`s: left out, they follow that setting, so renaming the reconciler in
 //! one place never leaves a stale copy behind here.
 
-use serde::{Deserialize, Serialize};
+use std::{cmp::Ordering, fmt, str::FromStr};
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer, de};
+
+use crate::pattern::NamePattern;
 
 /// The identity Tenantry itself runs as in cluster mode (applying tenants, serving admission).
 pub const TENANTRY_SERVICE_ACCOUNT: &str = "system:serviceaccount:tenantry-system:tenantry";
@@ -78,15 +82,87 @@ pub struct PodSecurityPolicy {
     pub enabled: bool,
     /// The policy version (`latest` or `v1.<minor>`) used when a namespace does not pin one
     /// with `pod-security.kubernetes.io/enforce-version`.
-    pub version: String,
+    pub version: PodSecurityVersion,
 }
 
 impl Default for PodSecurityPolicy {
     fn default() -> Self {
         Self {
             enabled: true,
-            version: "latest".to_owned(),
+            version: PodSecurityVersion::Latest,
         }
+    }
+}
+
+/// A Pod Security Standards policy version, spelt as the `enforce-version` label spells it:
+/// `latest`, or `v1.` and a minor without leading zeros.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub enum PodSecurityVersion {
+    /// The newest policy version the checker knows.
+    #[default]
+    Latest,
+    /// `v1.<minor>`.
+    V1(u32),
+}
+
+impl FromStr for PodSecurityVersion {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        if s == "latest" {
+            return Ok(Self::Latest);
+        }
+        let minor = s.strip_prefix("v1.").filter(|minor| {
+            !minor.is_empty()
+                && minor.bytes().all(|b| b.is_ascii_digit())
+                && (*minor == "0" || !minor.starts_with('0'))
+        });
+        minor
+            .and_then(|m| m.parse().ok())
+            .map(Self::V1)
+            .ok_or_else(|| {
+                format!("{s:?} must be \"latest\" or v1.<minor> without leading zeros, e.g. v1.30")
+            })
+    }
+}
+
+impl fmt::Display for PodSecurityVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Latest => f.write_str("latest"),
+            Self::V1(minor) => write!(f, "v1.{minor}"),
+        }
+    }
+}
+
+impl PartialOrd for PodSecurityVersion {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for PodSecurityVersion {
+    /// `latest` is newer than every pinned version, as upstream orders them.
+    fn cmp(&self, other: &Self) -> Ordering {
+        match (self, other) {
+            (Self::Latest, Self::Latest) => Ordering::Equal,
+            (Self::Latest, Self::V1(_)) => Ordering::Greater,
+            (Self::V1(_), Self::Latest) => Ordering::Less,
+            (Self::V1(a), Self::V1(b)) => a.cmp(b),
+        }
+    }
+}
+
+impl Serialize for PodSecurityVersion {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for PodSecurityVersion {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        text.parse().map_err(de::Error::custom)
     }
 }
 
@@ -100,7 +176,7 @@ pub struct RestrictSecretStores {
     /// `*` matches any suffix). Default: `flux.reconciler` and Tenantry's own ServiceAccount,
     /// the two identities that apply the platform's pull-secret ExternalSecrets.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub reconcilers: Option<Vec<String>>,
+    pub reconcilers: Option<Vec<NamePattern>>,
 }
 
 impl Default for RestrictSecretStores {
@@ -114,11 +190,11 @@ impl Default for RestrictSecretStores {
 
 impl RestrictSecretStores {
     /// The reconcilers in force, given the platform's Flux reconciler identity.
-    pub fn reconcilers_or_default(&self, flux_reconciler: &str) -> Vec<String> {
+    pub fn reconcilers_or_default(&self, flux_reconciler: &str) -> Vec<NamePattern> {
         self.reconcilers.clone().unwrap_or_else(|| {
             vec![
-                flux_reconciler.to_owned(),
-                TENANTRY_SERVICE_ACCOUNT.to_owned(),
+                NamePattern::exact(flux_reconciler),
+                NamePattern::exact(TENANTRY_SERVICE_ACCOUNT),
             ]
         })
     }
@@ -135,10 +211,10 @@ pub struct ProtectPlatformObjects {
     /// ServiceAccount (the namespace and garbage-collection controllers delete managed objects
     /// when a tenant is offboarded).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub exempt_users: Option<Vec<String>>,
+    pub exempt_users: Option<Vec<NamePattern>>,
     /// Groups never blocked. Default: `system:masters`.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub exempt_groups: Option<Vec<String>>,
+    pub exempt_groups: Option<Vec<NamePattern>>,
 }
 
 impl Default for ProtectPlatformObjects {
@@ -153,22 +229,22 @@ impl Default for ProtectPlatformObjects {
 
 impl ProtectPlatformObjects {
     /// The exempt usernames in force, given the platform's Flux reconciler identity.
-    pub fn exempt_users_or_default(&self, flux_reconciler: &str) -> Vec<String> {
+    pub fn exempt_users_or_default(&self, flux_reconciler: &str) -> Vec<NamePattern> {
         self.exempt_users.clone().unwrap_or_else(|| {
             vec![
-                flux_reconciler.to_owned(),
-                TENANTRY_SERVICE_ACCOUNT.to_owned(),
-                "system:kube-controller-manager".to_owned(),
-                "system:serviceaccount:kube-system:*".to_owned(),
+                NamePattern::exact(flux_reconciler),
+                NamePattern::exact(TENANTRY_SERVICE_ACCOUNT),
+                NamePattern::exact("system:kube-controller-manager"),
+                NamePattern::prefix("system:serviceaccount:kube-system:"),
             ]
         })
     }
 
     /// The exempt groups in force.
-    pub fn exempt_groups_or_default(&self) -> Vec<String> {
+    pub fn exempt_groups_or_default(&self) -> Vec<NamePattern> {
         self.exempt_groups
             .clone()
-            .unwrap_or_else(|| vec!["system:masters".to_owned()])
+            .unwrap_or_else(|| vec![NamePattern::exact("system:masters")])
     }
 }
 
@@ -190,5 +266,30 @@ impl Default for TenantRepoContract {
             enabled: true,
             secret_store_name: None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pod_security_versions_are_spelt_as_the_label_spells_them() {
+        assert_eq!("latest".parse(), Ok(PodSecurityVersion::Latest));
+        assert_eq!("v1.30".parse(), Ok(PodSecurityVersion::V1(30)));
+        assert_eq!("v1.0".parse(), Ok(PodSecurityVersion::V1(0)));
+        for bad in [
+            "v1.030",
+            "v1.",
+            "1.30",
+            "v2.1",
+            "Latest",
+            "v1.3x",
+            "v1.99999999999",
+        ] {
+            assert!(bad.parse::<PodSecurityVersion>().is_err(), "{bad:?}");
+        }
+        assert_eq!(PodSecurityVersion::V1(30).to_string(), "v1.30");
+        assert!(PodSecurityVersion::Latest > PodSecurityVersion::V1(u32::MAX));
     }
 }

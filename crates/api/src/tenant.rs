@@ -27,7 +27,8 @@ use crate::quantity::Quantity;
     kind = "Tenant",
     plural = "tenants",
     singular = "tenant",
-    shortname = "tnt",
+    // Not `tnt`: that is Capsule's Tenant, and a cluster may run both.
+    shortname = "tnry",
     category = "tenantry",
     status = "TenantStatus",
     derive = "PartialEq",
@@ -55,6 +56,7 @@ use crate::quantity::Quantity;
     )
 )]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schemars(transform = kubernetes_formats)]
 pub struct TenantSpec {
     /// People, groups and service accounts bound to the tenant's ClusterRole in every tenant
     /// namespace.
@@ -102,6 +104,31 @@ pub struct TenantSpec {
     /// Secret stores and credentials provisioned for the tenant.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secrets: Option<Secrets>,
+}
+
+/// Make the schema's integer formats ones the API server knows.
+///
+/// schemars describes `u32` as `format: uint32`, which the API server does not recognise: it
+/// warns about it on every `kubectl apply` of the CRD. The bounds say the same thing in terms
+/// it does enforce, so unsigned integers keep `minimum` (and get `maximum`) and lose `format`.
+fn kubernetes_formats(schema: &mut schemars::Schema) {
+    use schemars::transform::{RecursiveTransform, Transform};
+    RecursiveTransform(|schema: &mut schemars::Schema| {
+        let Some(object) = schema.as_object_mut() else {
+            return;
+        };
+        let maximum = match object.get("format").and_then(|f| f.as_str()) {
+            Some("uint8") => u64::from(u8::MAX),
+            Some("uint16") => u64::from(u16::MAX),
+            Some("uint32") => u64::from(u32::MAX),
+            Some("uint64" | "uint") => i64::MAX.unsigned_abs(),
+            _ => return,
+        };
+        object.remove("format");
+        object.insert("minimum".to_owned(), 0.into());
+        object.insert("maximum".to_owned(), maximum.into());
+    })
+    .transform(schema);
 }
 
 /// A subject that owns a tenant.

@@ -6,20 +6,17 @@
 //! it reads or writes goes through `tenantry-gitops`.
 #![forbid(unsafe_code)]
 
-mod check;
-mod cluster_commands;
-mod gitops_commands;
+mod args;
+mod commands;
+mod output;
+mod progress;
 mod spec_flags;
-mod webhook;
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-
-/// Exit code when a check found problems (stale files, violations).
-pub const EXIT_FINDINGS: u8 = 1;
-/// Exit code for bad input or a failed operation.
-pub const EXIT_ERROR: u8 = 2;
+use commands::{apply, check, kubeconfig, offboard, onboard, render, webhook};
+pub use output::{EXIT_ERROR, EXIT_FINDINGS};
 
 #[derive(Parser)]
 #[command(
@@ -44,18 +41,18 @@ enum Command {
     #[command(
         after_help = "Examples:\n  tenantry onboard shop                         write tenants/shop/, apply it, write out/tenant-shop.kubeconfig\n  tenantry onboard shop --context prod --token-duration 1h\n  tenantry onboard shop --gitops-only\n  tenantry onboard shop --gitops-only --mesh --owner group:team-shop\n  tenantry onboard legacy --gitops-only --allow-root --namespace legacy-dev --namespace legacy-prod\n  tenantry onboard blog --gitops-only --delivery argocd --source-url https://github.com/acme/blog.git\n\nRe-running with the same flags writes nothing and says `unchanged`. Flags change only the\nfields they name; fields edited by hand in tenant.yaml are kept."
     )]
-    Onboard(Box<gitops_commands::OnboardArgs>),
+    Onboard(Box<onboard::OnboardArgs>),
     /// Print the rendered objects of tenants as multi-document YAML, or rewrite/check the files.
     #[command(
         after_help = "Examples:\n  tenantry render                 every tenant, on stdout\n  tenantry render shop blog       two tenants\n  tenantry render --write         re-render every tenants/<name>/ after editing tenantry.yaml\n  tenantry render --check         exit 1 listing stale files (for CI)"
     )]
-    Render(gitops_commands::RenderArgs),
+    Render(render::RenderArgs),
     /// Offboard a tenant: prune it from the cluster and revoke its credentials (unless
     /// --gitops-only), and remove its GitOps directory and registration.
     #[command(
         after_help = "Examples:\n  tenantry offboard shop                     delete, revoke, wait, then list leftovers\n  tenantry offboard shop --keep-gitops       leave tenants/shop/ for a pull request to remove\n  tenantry offboard shop --gitops-only       only remove tenants/shop/ and its registration\n\nRe-running after an interruption finishes the removal."
     )]
-    Offboard(gitops_commands::OffboardArgs),
+    Offboard(offboard::OffboardArgs),
     /// Print the Tenant CustomResourceDefinition.
     #[command(after_help = "Examples:\n  tenantry crd | kubectl apply --server-side -f -")]
     Crd,
@@ -74,12 +71,12 @@ enum Command {
     #[command(
         after_help = "Examples:\n  tenantry apply shop                    converge one tenant\n  tenantry apply --all                   converge every tenant of the repository\n  tenantry apply --all --prune           also delete what tenants no longer declare\n  tenantry apply --all --dry-run         validate every write with a server-side dry run\n\nA converged tenant costs reads only: nothing is sent when nothing differs."
     )]
-    Apply(cluster_commands::ApplyArgs),
+    Apply(apply::ApplyArgs),
     /// Issue a fresh namespace-scoped kubeconfig for a tenant (out/tenant-<name>.kubeconfig).
     #[command(
         after_help = "Examples:\n  tenantry kubeconfig shop\n  tenantry kubeconfig shop --duration 30m\n\nThe token is bound to the tenant's ServiceAccount and expires (8h by default, at most\ncredentials.maxTokenDuration); its scope is checked with the new token before it is kept."
     )]
-    Kubeconfig(cluster_commands::KubeconfigArgs),
+    Kubeconfig(kubeconfig::KubeconfigArgs),
 }
 
 fn main() -> ExitCode {
@@ -96,14 +93,14 @@ fn main() -> ExitCode {
     tenantry_admission::tls::install_crypto_provider();
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Onboard(args) => gitops_commands::onboard(*args),
-        Command::Render(args) => gitops_commands::render(args),
-        Command::Offboard(args) => gitops_commands::offboard(args),
-        Command::Crd => gitops_commands::crd(),
-        Command::Check(args) => check::check(*args),
+        Command::Onboard(args) => onboard::run(*args),
+        Command::Render(args) => render::run(args),
+        Command::Offboard(args) => offboard::run(args),
+        Command::Crd => commands::crd::run(),
+        Command::Check(args) => check::run(*args),
         Command::Webhook(args) => webhook::run(args),
-        Command::Apply(args) => cluster_commands::apply(args),
-        Command::Kubeconfig(args) => cluster_commands::kubeconfig(args),
+        Command::Apply(args) => apply::run(args),
+        Command::Kubeconfig(args) => kubeconfig::run(args),
     };
     match result {
         Ok(code) => code,

@@ -320,6 +320,8 @@ fn without_a_tenant_skipped_checks_are_said() {
 #[test]
 fn a_tenant_from_the_platform_repository_brings_its_registries_and_identity() {
     let platform = tempfile::tempdir().expect("tempdir");
+    // An empty tenantry.yaml: the platform repository, with the built-in defaults.
+    write(platform.path(), "tenantry.yaml", "");
     write(
         platform.path(),
         "tenants/shop/tenant.yaml",

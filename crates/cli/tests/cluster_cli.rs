@@ -20,7 +20,7 @@ use hyper::{Request, Response, body::Incoming, server::conn::http1, service::ser
 use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
 use tenantry_cluster::{
-    AccessCheck, Catalog, ClusterApi, ClusterError, Deletion, fake::FakeCluster,
+    AccessCheck, BoundObject, Catalog, ClusterApi, ClusterError, Deletion, fake::FakeCluster,
 };
 use tenantry_core::{DesiredObject, Layer};
 
@@ -163,6 +163,10 @@ async fn handle(fake: FakeCluster, req: Request<Incoming>) -> Response<Full<Byte
     let path = req.uri().path().to_owned();
     let dry_run = query(&req, "dryRun").as_deref() == Some("All");
     let selector = query(&req, "labelSelector").unwrap_or_default();
+    let merge_patch = req
+        .headers()
+        .get("content-type")
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/merge-patch+json"));
     let body: Value = {
         let bytes = req
             .into_body()
@@ -228,7 +232,17 @@ async fn handle(fake: FakeCluster, req: Request<Incoming>) -> Response<Full<Byte
             ],
         ) => {
             let seconds = body["spec"]["expirationSeconds"].as_i64().unwrap_or(3600);
-            return match api.request_token(ns, sa, seconds).await {
+            let bound_ref = &body["spec"]["boundObjectRef"];
+            let bound = bound_ref.is_object().then(|| BoundObject {
+                kind: bound_ref["kind"].as_str().unwrap_or_default().to_owned(),
+                api_version: bound_ref["apiVersion"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+                name: bound_ref["name"].as_str().unwrap_or_default().to_owned(),
+                uid: bound_ref["uid"].as_str().unwrap_or_default().to_owned(),
+            });
+            return match api.request_token(ns, sa, seconds, bound.as_ref()).await {
                 Ok(t) => respond(
                     201,
                     json!({ "apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
@@ -276,6 +290,16 @@ async fn handle(fake: FakeCluster, req: Request<Incoming>) -> Response<Full<Byte
             Ok(None) => status(404, "NotFound", &format!("{plural} \"{name}\" not found")),
             Err(e) => error(e),
         },
+        ("POST", None) => match api.create(&resource, namespace, &body).await {
+            Ok(object) => respond(201, object),
+            Err(e) => error(e),
+        },
+        ("PATCH", Some(name)) if merge_patch => {
+            match api.merge_patch(&resource, namespace, name, &body).await {
+                Ok(object) => respond(200, object),
+                Err(e) => error(e),
+            }
+        }
         ("PATCH", Some(name)) => {
             let object = DesiredObject {
                 layer: Layer::Namespace,
@@ -331,6 +355,8 @@ fn setup() -> Setup {
     let fake = FakeCluster::new();
     let (addr, http) = serve(fake.clone());
     let repo = tempfile::tempdir().unwrap();
+    // A platform repository on the built-in defaults.
+    fs::write(repo.path().join("tenantry.yaml"), "").unwrap();
     let kubeconfig = write_kubeconfig(repo.path(), addr);
     Setup {
         fake,
@@ -409,11 +435,13 @@ fn onboard_applies_every_layer_issues_a_private_kubeconfig_and_proves_its_scope(
     assert!(s.repo.path().join("tenants/shop/tenant.yaml").is_file());
     assert!(s.fake.object("v1", "Namespace", None, "shop").is_some());
 
-    // Re-running changes nothing on the server.
+    // Re-running changes nothing on the server (but issues a new credential, whose handle
+    // is new).
     let versions = |fake: &FakeCluster| {
         let mut v: Vec<String> = fake
             .objects()
             .iter()
+            .filter(|o| !tenantry_cluster::credential::is_credential(o, "tenantry.dev/tenant"))
             .map(|o| {
                 format!(
                     "{} {} {}",
@@ -441,7 +469,16 @@ fn onboard_applies_every_layer_issues_a_private_kubeconfig_and_proves_its_scope(
     );
     assert_eq!(report["credential"]["scope"], "tenant");
     assert_eq!(report["credential"]["requestedSeconds"], 8 * 3600);
-    assert_eq!(s.fake.requests().writes(), 0, "the re-run wrote nothing");
+    let requests = s.fake.requests();
+    assert_eq!(
+        (requests.apply, requests.delete),
+        (0, 0),
+        "the re-run rewrote no tenant object"
+    );
+    assert_eq!(
+        requests.update, 2,
+        "only the new credential's handle is written: created, then its expiry"
+    );
     assert_eq!(versions(&s.fake), before, "no resourceVersion moved");
     assert!(
         o.stderr.is_empty(),

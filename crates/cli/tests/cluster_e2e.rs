@@ -9,7 +9,7 @@
 //! Each run uses a fresh tenant name and offboards it on the way out, even when a step
 //! fails. Layers whose CRDs the cluster does not serve (Flux, External Secrets) are skipped
 //! with `--skip-missing-crds`, and the test checks that exactly those were skipped; install
-//! `../shared/crds/` first to exercise every layer.
+//! `testdata/crds/` first to exercise every layer.
 
 use std::{
     path::{Path, PathBuf},
@@ -39,6 +39,15 @@ fn admin_kubeconfig() -> PathBuf {
     }
 }
 
+/// `tenantry ARGS`, with nothing added.
+fn bare(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tenantry"))
+        .args(args)
+        .env_remove("TENANTRY_REPO")
+        .output()
+        .expect("tenantry runs")
+}
+
 fn unique_name(prefix: &str) -> String {
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -66,13 +75,10 @@ impl E2e {
     }
 
     fn run(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_tenantry"))
-            .args(args)
-            .arg("--repo")
-            .arg(self.repo.path())
-            .env_remove("TENANTRY_REPO")
-            .output()
-            .expect("tenantry runs")
+        let repo = self.repo.path().to_string_lossy().into_owned();
+        let mut all: Vec<&str> = args.to_vec();
+        all.extend(["--repo", &repo]);
+        bare(&all)
     }
 
     fn cluster(&self, args: &[&str]) -> Output {
@@ -433,7 +439,7 @@ fn the_tenant_crd_installs_and_accepts_the_tenants_tenantry_writes() {
     let (runtime, admin) = admin_client(&e);
 
     // `tenantry crd` as a cluster admin would pipe it to kubectl.
-    let o = e.run(&["crd"]);
+    let o = bare(&["crd"]);
     assert!(o.status.success(), "{}", text(&o));
     let crd: CustomResourceDefinition =
         serde_saphyr::from_str(&String::from_utf8_lossy(&o.stdout)).expect("the CRD parses");

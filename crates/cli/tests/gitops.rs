@@ -711,3 +711,73 @@ fn symlinks_leading_out_of_the_repository_are_refused() {
             .is_file()
     );
 }
+
+#[test]
+fn a_directory_without_tenantry_yaml_is_refused_by_every_command_that_reads_one() {
+    let empty = tempfile::tempdir().unwrap();
+    let missing = empty.path().join("nonexistent");
+    for repo in [empty.path(), missing.as_path()] {
+        for args in [
+            &["render"][..],
+            &["render", "--write"],
+            &["render", "--check"],
+            &["offboard", "shop", "--gitops-only"],
+            &["apply", "--all"],
+            &["kubeconfig", "shop"],
+        ] {
+            let o = tenantry(repo, args);
+            assert_eq!(o.status.code(), Some(2), "{args:?} in {repo:?}: {o:?}");
+            let err = stderr(&o);
+            assert!(
+                err.contains("is not a platform repository")
+                    && err.contains(&repo.join("tenantry.yaml").display().to_string()),
+                "{args:?}: the error names the file looked for: {err}"
+            );
+            assert!(stdout(&o).is_empty(), "{args:?}: {}", stdout(&o));
+        }
+    }
+    // `onboard` starts a repository; `check` in a tenant's own repository uses the defaults.
+    ok(tenantry(
+        empty.path(),
+        &["onboard", "shop", "--gitops-only"],
+    ));
+    let tenant_repo = tempfile::tempdir().unwrap();
+    fs::write(
+        tenant_repo.path().join("cm.yaml"),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n",
+    )
+    .unwrap();
+    ok(tenantry(
+        tenant_repo.path(),
+        &[
+            "check",
+            tenant_repo.path().join("cm.yaml").to_str().unwrap(),
+        ],
+    ));
+}
+
+#[test]
+fn a_corrupt_tenant_kustomization_is_refused_with_its_file_and_line() {
+    let repo = tempfile::tempdir().unwrap();
+    ok(tenantry(repo.path(), &["onboard", "shop", "--gitops-only"]));
+    let kustomization = repo.path().join("tenants/shop/kustomization.yaml");
+    fs::write(
+        &kustomization,
+        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n- a.yaml\n  - : [\n",
+    )
+    .unwrap();
+    for args in [&["render", "--check"][..], &["render", "--write"]] {
+        let o = tenantry(repo.path(), args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {o:?}");
+        let err = stderr(&o);
+        assert!(
+            err.contains(&kustomization.display().to_string()) && err.contains(":5:"),
+            "{args:?}: names the file and line: {err}"
+        );
+    }
+    // Not a list of file names is refused too.
+    fs::write(&kustomization, "resources: {a: b}\n").unwrap();
+    let o = tenantry(repo.path(), &["render", "--check"]);
+    assert_eq!(o.status.code(), Some(2), "{o:?}");
+    assert!(stderr(&o).contains("resources"), "{}", stderr(&o));
+}

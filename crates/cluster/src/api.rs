@@ -38,6 +38,21 @@ pub struct IssuedToken {
     pub expiration_seconds: Option<i64>,
 }
 
+/// The object a token is bound to (TokenRequest `boundObjectRef`). The API server checks on
+/// every request made with the token that this object still exists with this uid, so
+/// deleting it revokes that one token and no other.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BoundObject {
+    /// `Secret`, `Pod` or `Node` (the kinds the API server accepts).
+    pub kind: String,
+    /// `v1` for all three.
+    pub api_version: String,
+    /// Its name, in the ServiceAccount's namespace.
+    pub name: String,
+    /// Its uid: a new object of the same name does not bring the token back.
+    pub uid: String,
+}
+
 /// What a `TokenReview` said about a token.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct TokenStatus {
@@ -93,6 +108,26 @@ pub trait ClusterApi: Sized + Send + Sync {
         dry_run: bool,
     ) -> impl Future<Output = Result<Value, ClusterError>> + Send;
 
+    /// Create an object (POST), as field manager `tenantry`. Fails with a 409 `AlreadyExists`
+    /// [`ClusterError::Api`] when an object of that name exists: the caller chose the name
+    /// and must not take over someone else's object. Returns the object as stored.
+    fn create(
+        &self,
+        resource: &ResourceType,
+        namespace: Option<&str>,
+        object: &Value,
+    ) -> impl Future<Output = Result<Value, ClusterError>> + Send;
+
+    /// Change fields of an existing object with a JSON merge patch, as field manager
+    /// `tenantry`. A missing object is a 404 [`ClusterError::Api`], never a creation.
+    fn merge_patch(
+        &self,
+        resource: &ResourceType,
+        namespace: Option<&str>,
+        name: &str,
+        patch: &Value,
+    ) -> impl Future<Output = Result<Value, ClusterError>> + Send;
+
     /// Delete one object, only if its uid is still `uid` (when given).
     fn delete(
         &self,
@@ -103,12 +138,15 @@ pub trait ClusterApi: Sized + Send + Sync {
         dry_run: bool,
     ) -> impl Future<Output = Result<Deletion, ClusterError>> + Send;
 
-    /// Mint a token bound to a ServiceAccount, for the API server's own audience.
+    /// Mint a token of a ServiceAccount, for the API server's own audience, bound to
+    /// `bound` when given (the token then dies with that object as well as with the
+    /// ServiceAccount).
     fn request_token(
         &self,
         namespace: &str,
         service_account: &str,
         expiration_seconds: i64,
+        bound: Option<&BoundObject>,
     ) -> impl Future<Output = Result<IssuedToken, ClusterError>> + Send;
 
     /// Ask whether the caller's own identity may do something (`SelfSubjectAccessReview`).

@@ -3,7 +3,13 @@
 //! The API server answers with a `Status` whose reason and causes are precise but written
 //! for machines. A platform engineer running `onboard` needs the object, the field, and
 //! whether to fix the tenant, the kubeconfig or the cluster, so each status the cluster edge
-//! can meet is turned into its own variant with that information.
+//! can meet is turned into its own variant with that information. The variants are the
+//! types callers branch on (a rejected credential or an unreachable server stops a loop over
+//! tenants; a 404 on a TokenRequest means "not onboarded"), so errors are passed on as they
+//! are, never re-wrapped as text. A server `Status` is fully kept in the variant's fields;
+//! a transport failure keeps the client's error as its `source`.
+
+use std::sync::Arc;
 
 use crate::catalog::MissingKind;
 
@@ -16,8 +22,9 @@ pub struct Cause {
     pub message: String,
 }
 
-/// Everything that can go wrong talking to a cluster.
-#[derive(Debug, thiserror::Error)]
+/// Everything that can go wrong talking to a cluster. `Clone`, so that one failure can be
+/// both an object's outcome in a report and the reason a tenant stopped.
+#[derive(Clone, Debug, thiserror::Error)]
 pub enum ClusterError {
     /// The kubeconfig could not be read or has no usable context.
     #[error("kubeconfig: {0}")]
@@ -75,8 +82,11 @@ pub enum ClusterError {
     Transport {
         /// What Tenantry was doing.
         doing: String,
-        /// The cause.
+        /// The root cause in one line (e.g. `Connection refused (os error 111)`).
         message: String,
+        /// The client's error, with its whole chain of causes.
+        #[source]
+        source: Option<Arc<kube::Error>>,
     },
     /// Kinds the tenant needs are not served by the cluster.
     #[error("{}", format_missing(.0))]
@@ -105,9 +115,48 @@ pub enum ClusterError {
     /// A value given by the user or the platform is unusable.
     #[error("{0}")]
     Input(String),
+    /// A credential that must not be used (its scope check failed, or could not be made)
+    /// could not be revoked.
+    #[error(
+        "credential {id} of tenant {tenant} {why}, and revoking it failed: it is still valid until it expires; delete Secret {secret} (`tenantry credentials revoke {tenant} {id}`)"
+    )]
+    NotRevoked {
+        /// The tenant.
+        tenant: String,
+        /// The credential ID.
+        id: String,
+        /// `namespace/name` of its handle.
+        secret: String,
+        /// Why it had to be revoked.
+        why: String,
+        /// Why revoking failed.
+        #[source]
+        source: Box<ClusterError>,
+    },
+}
+
+/// Serialize an optional error as its message, for reports.
+pub(crate) fn serialize_error<S: serde::Serializer>(
+    e: &Option<ClusterError>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    match e {
+        Some(e) => s.serialize_str(&e.to_string()),
+        None => s.serialize_none(),
+    }
 }
 
 impl ClusterError {
+    /// True when every further request to the same server would fail the same way (the
+    /// credential is rejected, or the server cannot be reached), so a loop over many objects
+    /// or tenants should stop rather than repeat the error for each.
+    pub fn is_fatal(&self) -> bool {
+        matches!(
+            self,
+            ClusterError::Unauthorized { .. } | ClusterError::Transport { .. }
+        )
+    }
+
     /// The HTTP status code, for API errors.
     pub fn code(&self) -> Option<u16> {
         match self {

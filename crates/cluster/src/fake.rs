@@ -5,7 +5,8 @@
 //! how many requests a command costs. It models what those decisions depend on:
 //! server-side apply with `managedFields` and no-op detection (same `resourceVersion`),
 //! server defaults, namespaces that start `Active` with a `default` ServiceAccount and
-//! terminate before they disappear, tokens that die with their ServiceAccount, and an RBAC
+//! terminate before they disappear, tokens that die with their ServiceAccount or the object
+//! they are bound to, and an RBAC
 //! check that reads RoleBindings. It is not a Kubernetes conformance target; the recorded
 //! wire fixtures and the end-to-end tests cover the real server.
 
@@ -18,7 +19,7 @@ use serde_json::{Map, Value, json};
 use tenantry_core::{DesiredObject, plan::FIELD_MANAGER};
 
 use crate::{
-    api::{AccessCheck, ClusterApi, Deletion, IssuedToken, TokenStatus},
+    api::{AccessCheck, BoundObject, ClusterApi, Deletion, IssuedToken, TokenStatus},
     catalog::{Catalog, ResourceType},
     error::ClusterError,
 };
@@ -34,6 +35,8 @@ pub struct Requests {
     pub get: usize,
     /// Server-side apply PATCH requests (dry runs included).
     pub apply: usize,
+    /// POST (create) and merge-patch requests.
+    pub update: usize,
     /// DELETE requests.
     pub delete: usize,
     /// TokenRequest, SelfSubjectAccessReview and TokenReview requests.
@@ -43,7 +46,7 @@ pub struct Requests {
 impl Requests {
     /// Requests that change stored objects: applies and deletes.
     pub fn writes(&self) -> usize {
-        self.apply + self.delete
+        self.apply + self.update + self.delete
     }
 
     /// Requests that only read: discovery, lists and gets.
@@ -59,11 +62,16 @@ impl Requests {
 
 type Key = (String, String, Option<String>, String);
 
+/// When every fake token expires: the fake has no clock.
+pub const FAKE_EXPIRY: &str = "2030-01-01T00:00:00Z";
+
 #[derive(Clone, Debug)]
 struct Token {
     namespace: String,
     service_account: String,
     uid: String,
+    /// The bound object's key and uid.
+    bound: Option<(Key, String)>,
 }
 
 #[derive(Debug, Default)]
@@ -80,6 +88,10 @@ struct State {
     lingering: BTreeMap<String, usize>,
     /// Grant the tenant credential everything (to test the "broader than the tenant" path).
     broad_tenants: bool,
+    /// Access reviews fail with this error (to test a scope check that cannot be made).
+    fail_access_reviews: Option<ClusterError>,
+    /// Deletes of these kinds fail with these errors.
+    fail_deletes: BTreeMap<String, ClusterError>,
     /// Groups removed from discovery (to test missing CRDs).
     hidden_groups: BTreeSet<String>,
     /// `apply Kind ns/name` and `delete Kind ns/name`, in the order they were served.
@@ -404,6 +416,16 @@ impl FakeCluster {
         self.lock().broad_tenants = true;
     }
 
+    /// Make every access review fail with `error` (`None` to stop).
+    pub fn fail_access_reviews(&self, error: Option<ClusterError>) {
+        self.lock().fail_access_reviews = error;
+    }
+
+    /// Make every DELETE of `kind` fail with `error`.
+    pub fn fail_deletes(&self, kind: &str, error: ClusterError) {
+        self.lock().fail_deletes.insert(kind.to_owned(), error);
+    }
+
     /// The stored object, as the API server would return it.
     pub fn object(
         &self,
@@ -512,11 +534,18 @@ impl FakeCluster {
             Some(token.namespace.clone()),
             token.service_account.clone(),
         );
-        s.objects
-            .get(&key)
-            .and_then(|sa| sa.pointer("/metadata/uid"))
-            .and_then(Value::as_str)
-            == Some(token.uid.as_str())
+        let uid_of = |key: &Key| {
+            s.objects
+                .get(key)
+                .and_then(|o| o.pointer("/metadata/uid"))
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        };
+        uid_of(&key).as_deref() == Some(token.uid.as_str())
+            && token
+                .bound
+                .as_ref()
+                .is_none_or(|(key, uid)| uid_of(key).as_deref() == Some(uid.as_str()))
     }
 
     /// Finish deleting a namespace: it and everything in it disappear.
@@ -668,6 +697,73 @@ impl ClusterApi for FakeCluster {
         }
     }
 
+    async fn create(
+        &self,
+        resource: &ResourceType,
+        namespace: Option<&str>,
+        object: &Value,
+    ) -> Result<Value, ClusterError> {
+        let mut s = self.lock();
+        s.requests.update += 1;
+        self.admin_only(&s, &format!("create {}", resource.plural))?;
+        let mut object = object.clone();
+        object["apiVersion"] = json!(resource.api_version());
+        object["kind"] = json!(resource.kind);
+        if let Some(ns) = namespace {
+            object["metadata"]["namespace"] = json!(ns);
+        }
+        let Some(key) = key_of(&object) else {
+            return Err(ClusterError::Input(format!(
+                "a {} without a name",
+                resource.kind
+            )));
+        };
+        if s.objects.contains_key(&key) {
+            return Err(ClusterError::Api {
+                doing: format!("creating {} {}", resource.kind, key.3),
+                code: 409,
+                reason: "AlreadyExists".to_owned(),
+                message: format!("{} \"{}\" already exists", resource.plural, key.3),
+            });
+        }
+        s.writes.push(match namespace {
+            Some(ns) => format!("create {} {ns}/{}", resource.kind, key.3),
+            None => format!("create {} {}", resource.kind, key.3),
+        });
+        Ok(Self::store_new(&mut s, &object))
+    }
+
+    async fn merge_patch(
+        &self,
+        resource: &ResourceType,
+        namespace: Option<&str>,
+        name: &str,
+        patch: &Value,
+    ) -> Result<Value, ClusterError> {
+        let mut s = self.lock();
+        s.requests.update += 1;
+        self.admin_only(&s, &format!("patch {}", resource.plural))?;
+        let key = (
+            resource.group.clone(),
+            resource.kind.clone(),
+            namespace.map(str::to_owned),
+            name.to_owned(),
+        );
+        s.next_version += 1;
+        let version = s.next_version.to_string();
+        let Some(object) = s.objects.get_mut(&key) else {
+            return Err(not_found(&format!("{} \"{name}\"", resource.plural)));
+        };
+        merge(object, patch);
+        object["metadata"]["resourceVersion"] = json!(version);
+        let object = object.clone();
+        s.writes.push(match namespace {
+            Some(ns) => format!("patch {} {ns}/{name}", resource.kind),
+            None => format!("patch {} {name}", resource.kind),
+        });
+        Ok(object)
+    }
+
     async fn delete(
         &self,
         resource: &ResourceType,
@@ -679,6 +775,9 @@ impl ClusterApi for FakeCluster {
         let mut s = self.lock();
         s.requests.delete += 1;
         self.admin_only(&s, &format!("delete {}", resource.plural))?;
+        if let Some(e) = s.fail_deletes.get(&resource.kind) {
+            return Err(e.clone());
+        }
         let key = (
             resource.group.clone(),
             resource.kind.clone(),
@@ -722,10 +821,31 @@ impl ClusterApi for FakeCluster {
         namespace: &str,
         service_account: &str,
         expiration_seconds: i64,
+        bound: Option<&BoundObject>,
     ) -> Result<IssuedToken, ClusterError> {
         let mut s = self.lock();
         s.requests.auth += 1;
         self.admin_only(&s, "create serviceaccounts/token")?;
+        let bound = match bound {
+            None => None,
+            Some(b) => {
+                let key = (
+                    group_of(&b.api_version).to_owned(),
+                    b.kind.clone(),
+                    Some(namespace.to_owned()),
+                    b.name.clone(),
+                );
+                let live_uid = s
+                    .objects
+                    .get(&key)
+                    .and_then(|o| o.pointer("/metadata/uid"))
+                    .and_then(Value::as_str);
+                if live_uid != Some(b.uid.as_str()) {
+                    return Err(not_found(&format!("{} \"{}\"", b.kind, b.name)));
+                }
+                Some((key, b.uid.clone()))
+            }
+        };
         let key = (
             String::new(),
             "ServiceAccount".to_owned(),
@@ -747,11 +867,12 @@ impl ClusterApi for FakeCluster {
                 namespace: namespace.to_owned(),
                 service_account: service_account.to_owned(),
                 uid,
+                bound,
             },
         );
         Ok(IssuedToken {
             token,
-            expires_at: Some(format!("in {expiration_seconds}s")),
+            expires_at: Some(FAKE_EXPIRY.to_owned()),
             expiration_seconds: Some(expiration_seconds),
         })
     }
@@ -759,6 +880,9 @@ impl ClusterApi for FakeCluster {
     async fn review_access(&self, check: &AccessCheck) -> Result<bool, ClusterError> {
         let mut s = self.lock();
         s.requests.auth += 1;
+        if let Some(e) = &s.fail_access_reviews {
+            return Err(e.clone());
+        }
         let Some(me) = self.identity(&s)? else {
             return Ok(true);
         };

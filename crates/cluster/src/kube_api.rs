@@ -15,7 +15,9 @@ use std::path::PathBuf;
 
 use base64::Engine as _;
 use k8s_openapi::api::{
-    authentication::v1::{TokenRequest, TokenRequestSpec, TokenReview, TokenReviewSpec},
+    authentication::v1::{
+        BoundObjectReference, TokenRequest, TokenRequestSpec, TokenReview, TokenReviewSpec,
+    },
     authorization::v1::{ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec},
     core::v1::ServiceAccount,
 };
@@ -30,9 +32,10 @@ use kube::{
 };
 use serde_json::Value;
 use tenantry_core::{DesiredObject, plan::FIELD_MANAGER};
+use tracing::{debug, instrument};
 
 use crate::{
-    api::{AccessCheck, ClusterApi, Deletion, IssuedToken, TokenStatus},
+    api::{AccessCheck, BoundObject, ClusterApi, Deletion, IssuedToken, TokenStatus},
     catalog::{Catalog, ResourceType},
     error::{Cause, ClusterError},
 };
@@ -253,6 +256,7 @@ pub(crate) fn map_error(error: kube::Error, doing: &str, object: Option<&str>) -
             }
         }
         other => {
+            // kube's errors repeat their cause in their own text; keep each part once.
             let mut message = other.to_string();
             let mut source = std::error::Error::source(&other);
             while let Some(cause) = source {
@@ -266,6 +270,7 @@ pub(crate) fn map_error(error: kube::Error, doing: &str, object: Option<&str>) -
             ClusterError::Transport {
                 doing: doing.to_owned(),
                 message,
+                source: Some(std::sync::Arc::new(other)),
             }
         }
     }
@@ -342,8 +347,13 @@ fn types_from_list(
         .collect()
 }
 
+// Every request runs in a `debug` span naming what was asked (never a token or a
+// kubeconfig), so `TENANTRY_LOG=debug` shows the conversation with the API server; kube's
+// own `trace` spans add the HTTP details below it.
 impl ClusterApi for KubeCluster {
+    #[instrument(level = "debug", skip_all, err(level = "debug"))]
     async fn discover(&self) -> Result<Catalog, ClusterError> {
+        debug!("discovery");
         let doing = "discovering the cluster's API";
         // Core resources: `/api/v1` (one request).
         let core = self
@@ -392,11 +402,14 @@ impl ClusterApi for KubeCluster {
         Ok(Catalog::new(types))
     }
 
+    #[instrument(level = "debug", skip_all, err(level = "debug"),
+        fields(resource = %resource.qualified_name(), selector = label_selector))]
     async fn list(
         &self,
         resource: &ResourceType,
         label_selector: &str,
     ) -> Result<Vec<Value>, ClusterError> {
+        debug!("LIST");
         let doing = format!("listing {}", resource.qualified_name());
         let api = self.api(resource, None);
         let mut items = Vec::new();
@@ -430,12 +443,15 @@ impl ClusterApi for KubeCluster {
         }
     }
 
+    #[instrument(level = "debug", skip_all, err(level = "debug"),
+        fields(resource = %resource.qualified_name(), namespace = namespace, name = name))]
     async fn get(
         &self,
         resource: &ResourceType,
         namespace: Option<&str>,
         name: &str,
     ) -> Result<Option<Value>, ClusterError> {
+        debug!("GET");
         let what = reference(resource, namespace, name);
         self.api(resource, namespace)
             .get_opt(name)
@@ -444,12 +460,15 @@ impl ClusterApi for KubeCluster {
             .map_err(|e| map_error(e, &format!("reading {what}"), Some(&what)))
     }
 
+    #[instrument(level = "debug", skip_all, err(level = "debug"),
+        fields(object = %object.reference(), dry_run = dry_run))]
     async fn apply(
         &self,
         resource: &ResourceType,
         object: &DesiredObject,
         dry_run: bool,
     ) -> Result<Value, ClusterError> {
+        debug!("server-side apply");
         let what = object.reference();
         let mut params = PatchParams::apply(FIELD_MANAGER).force();
         if dry_run {
@@ -462,6 +481,58 @@ impl ClusterApi for KubeCluster {
             .map_err(|e| map_error(e, &format!("applying {what}"), Some(&what)))
     }
 
+    #[instrument(level = "debug", skip_all, err(level = "debug"),
+        fields(resource = %resource.qualified_name(), namespace = namespace,
+               name = object.pointer("/metadata/name").and_then(serde_json::Value::as_str)))]
+    async fn create(
+        &self,
+        resource: &ResourceType,
+        namespace: Option<&str>,
+        object: &Value,
+    ) -> Result<Value, ClusterError> {
+        debug!("POST");
+        let name = object
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let what = reference(resource, namespace, name);
+        let body: DynamicObject = serde_json::from_value(object.clone())
+            .map_err(|e| ClusterError::Input(format!("{what}: not an object: {e}")))?;
+        let params = PostParams {
+            field_manager: Some(FIELD_MANAGER.to_owned()),
+            ..PostParams::default()
+        };
+        self.api(resource, namespace)
+            .create(&params, &body)
+            .await
+            .map(|o| to_value(o, resource))
+            .map_err(|e| map_error(e, &format!("creating {what}"), Some(&what)))
+    }
+
+    #[instrument(level = "debug", skip_all, err(level = "debug"),
+        fields(resource = %resource.qualified_name(), namespace = namespace, name = name))]
+    async fn merge_patch(
+        &self,
+        resource: &ResourceType,
+        namespace: Option<&str>,
+        name: &str,
+        patch: &Value,
+    ) -> Result<Value, ClusterError> {
+        debug!("PATCH (merge)");
+        let what = reference(resource, namespace, name);
+        let params = PatchParams {
+            field_manager: Some(FIELD_MANAGER.to_owned()),
+            ..PatchParams::default()
+        };
+        self.api(resource, namespace)
+            .patch(name, &params, &Patch::Merge(patch))
+            .await
+            .map(|o| to_value(o, resource))
+            .map_err(|e| map_error(e, &format!("changing {what}"), Some(&what)))
+    }
+
+    #[instrument(level = "debug", skip_all, err(level = "debug"),
+        fields(resource = %resource.qualified_name(), namespace = namespace, name = name, uid = uid, dry_run = dry_run))]
     async fn delete(
         &self,
         resource: &ResourceType,
@@ -470,6 +541,7 @@ impl ClusterApi for KubeCluster {
         uid: Option<&str>,
         dry_run: bool,
     ) -> Result<Deletion, ClusterError> {
+        debug!("DELETE");
         let what = reference(resource, namespace, name);
         let params = DeleteParams {
             dry_run,
@@ -490,20 +562,31 @@ impl ClusterApi for KubeCluster {
         }
     }
 
+    #[instrument(level = "debug", skip_all, err(level = "debug"),
+        fields(namespace = namespace, service_account = service_account,
+               expiration_seconds = expiration_seconds, bound = bound.map(|b| format!("{} {}", b.kind, b.name))))]
     async fn request_token(
         &self,
         namespace: &str,
         service_account: &str,
         expiration_seconds: i64,
+        bound: Option<&BoundObject>,
     ) -> Result<IssuedToken, ClusterError> {
+        debug!("TokenRequest");
         let doing = format!("requesting a token for ServiceAccount {namespace}/{service_account}");
         let request = TokenRequest {
             spec: Some(TokenRequestSpec {
                 // No audiences: the API server's own, so the token works against it and
                 // nowhere else that checks audiences.
                 audiences: None,
-                // Bound to the ServiceAccount only: deleting it revokes the token.
-                bound_object_ref: None,
+                // Deleting the ServiceAccount revokes every token; deleting the bound
+                // object revokes this one.
+                bound_object_ref: bound.map(|b| BoundObjectReference {
+                    api_version: Some(b.api_version.clone()),
+                    kind: Some(b.kind.clone()),
+                    name: Some(b.name.clone()),
+                    uid: Some(b.uid.clone()),
+                }),
                 attestations: None,
                 expiration_seconds: Some(expiration_seconds),
             }),
@@ -521,6 +604,7 @@ impl ClusterApi for KubeCluster {
                 .ok_or_else(|| ClusterError::Transport {
                     doing: doing.clone(),
                     message: "the API server returned no token".to_owned(),
+                    source: None,
                 })?;
         Ok(IssuedToken {
             token,
@@ -529,7 +613,10 @@ impl ClusterApi for KubeCluster {
         })
     }
 
+    #[instrument(level = "debug", skip_all, err(level = "debug"),
+        fields(verb = %check.verb, resource = %check.resource, namespace = check.namespace.as_deref()))]
     async fn review_access(&self, check: &AccessCheck) -> Result<bool, ClusterError> {
+        debug!("SelfSubjectAccessReview");
         let review = SelfSubjectAccessReview {
             spec: SelfSubjectAccessReviewSpec {
                 resource_attributes: Some(ResourceAttributes {
@@ -550,7 +637,10 @@ impl ClusterApi for KubeCluster {
         Ok(answer.status.is_some_and(|s| s.allowed))
     }
 
+    // The token is never a span field.
+    #[instrument(level = "debug", skip_all, err(level = "debug"))]
     async fn review_token(&self, token: &str) -> Result<TokenStatus, ClusterError> {
+        debug!("TokenReview");
         let review = TokenReview {
             spec: TokenReviewSpec {
                 token: token.to_owned(),
@@ -574,6 +664,7 @@ impl ClusterApi for KubeCluster {
         })
     }
 
+    #[instrument(level = "debug", skip_all, err(level = "debug"))]
     async fn connect_as(&self, kubeconfig: &str) -> Result<Self, ClusterError> {
         let parsed = Kubeconfig::from_yaml(kubeconfig).map_err(kubeconfig_error)?;
         let config = Config::from_custom_kubeconfig(parsed, &KubeConfigOptions::default())

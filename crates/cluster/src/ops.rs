@@ -20,23 +20,24 @@ use serde::Serialize;
 use serde_json::Value;
 use tenantry_core::{
     Layer, Rendered,
-    plan::{self, Change, ObjectKey, PruneTarget, TenantPlan},
+    plan::{self, Change, ObjectKey, ObjectPlan, PruneTarget, TenantPlan},
 };
 
 use crate::{
     api::{ClusterApi, Deletion, TokenStatus},
     catalog::{Catalog, MissingKind, ResourceType, serialize_layer},
-    credential::{KubeconfigSpec, TokenLifetime, kubeconfig_yaml},
+    credential,
     error::ClusterError,
-    kube_api::ClusterEndpoint,
 };
 
 /// Progress of a long step, shown by the CLI as a spinner or bar on a terminal.
 pub trait Progress: Sync {
     /// A step starts; `total` when the number of items is known.
     fn begin(&self, step: &str, total: Option<u64>);
-    /// One item of the current step is done (or the step's message changes).
-    fn advance(&self, message: &str);
+    /// One item of the current step, named `item`, is done.
+    fn advance(&self, item: &str);
+    /// The current step is waiting on the cluster for `what`; no item is done.
+    fn waiting(&self, what: &str);
     /// The current step is over.
     fn end(&self);
 }
@@ -47,6 +48,7 @@ pub struct Silent;
 impl Progress for Silent {
     fn begin(&self, _: &str, _: Option<u64>) {}
     fn advance(&self, _: &str) {}
+    fn waiting(&self, _: &str) {}
     fn end(&self) {}
 }
 
@@ -105,7 +107,9 @@ pub fn observed_types<'a>(
 
 /// Observe: list the live objects labelled for these tenants. One tenant is selected by
 /// name; many by the presence of the tenant label, so a thousand tenants cost the same
-/// number of requests as one.
+/// number of requests as one. Credential handles (see [`credential`]) carry the tenants'
+/// inventory labels but are no part of any declaration: they are left out, so planning
+/// never takes one for an object to prune (which would revoke a kubeconfig).
 pub async fn observe<A: ClusterApi>(
     api: &A,
     catalog: &Catalog,
@@ -122,7 +126,12 @@ pub async fn observe<A: ClusterApi>(
     progress.begin("reading live objects", Some(types.len() as u64));
     let mut live = Vec::new();
     for t in types {
-        live.extend(api.list(t, &selector).await?);
+        let items = api.list(t, &selector).await?;
+        live.extend(
+            items
+                .into_iter()
+                .filter(|o| !credential::is_credential(o, tenant_label)),
+        );
         progress.advance(&t.qualified_name());
     }
     progress.end();
@@ -161,6 +170,22 @@ pub enum Action {
     NotApplied,
 }
 
+impl Action {
+    /// The word reports use, as serialized.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Action::Created => "created",
+            Action::Changed => "changed",
+            Action::Unchanged => "unchanged",
+            Action::WouldCreate => "would-create",
+            Action::WouldChange => "would-change",
+            Action::Failed => "failed",
+            Action::Skipped => "skipped",
+            Action::NotApplied => "not-applied",
+        }
+    }
+}
+
 /// One object's outcome.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct ObjectReport {
@@ -191,6 +216,20 @@ pub enum LayerStatus {
     NotApplied,
 }
 
+impl LayerStatus {
+    /// The word reports use, as serialized.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            LayerStatus::Applied => "applied",
+            LayerStatus::Unchanged => "unchanged",
+            LayerStatus::DryRun => "dry-run",
+            LayerStatus::Skipped => "skipped",
+            LayerStatus::Failed => "failed",
+            LayerStatus::NotApplied => "not-applied",
+        }
+    }
+}
+
 /// One layer of one tenant.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct LayerReport {
@@ -204,16 +243,30 @@ pub struct LayerReport {
 }
 
 /// The outcome of one deletion.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Serialize)]
 pub struct DeleteReport {
     /// `Kind namespace/name`.
     pub object: String,
     /// `deleted`, `already-gone`, `replaced` (a newer object of that name, left alone),
-    /// `would-delete` (dry run) or `failed`.
+    /// `would-delete` (dry run), `failed`, or `not-attempted` (an earlier failure meant every
+    /// further request would fail the same way).
     pub outcome: &'static str,
-    /// The error, when it failed.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
+    /// The error, as the API edge reported it, when it failed.
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "crate::error::serialize_error"
+    )]
+    pub error: Option<ClusterError>,
+}
+
+impl DeleteReport {
+    fn not_attempted(target: &PruneTarget) -> Self {
+        Self {
+            object: target.key.to_string(),
+            outcome: "not-attempted",
+            error: None,
+        }
+    }
 }
 
 /// Options for applying.
@@ -245,19 +298,9 @@ pub struct TenantApply {
     /// The failure that stopped the tenant, if any.
     #[serde(
         skip_serializing_if = "Option::is_none",
-        serialize_with = "serialize_error"
+        serialize_with = "crate::error::serialize_error"
     )]
     pub error: Option<ClusterError>,
-}
-
-fn serialize_error<S: serde::Serializer>(
-    e: &Option<ClusterError>,
-    s: S,
-) -> Result<S::Ok, S::Error> {
-    match e {
-        Some(e) => s.serialize_str(&e.to_string()),
-        None => s.serialize_none(),
-    }
 }
 
 impl TenantApply {
@@ -315,10 +358,15 @@ pub async fn apply_tenant<A: ClusterApi>(
         }
     }
     let skipped: BTreeSet<Layer> = report.missing.iter().map(|m| m.layer).collect();
-    // Namespaces created by this run do not exist in a dry run, so what goes into them
-    // cannot be validated by the server; it is reported as would-create.
-    let mut absent_namespaces: BTreeSet<String> = BTreeSet::new();
-    let mut new_namespaces: Vec<(String, bool)> = Vec::new();
+    let mut run = LayerRun {
+        api,
+        catalog,
+        rendered,
+        plan,
+        options,
+        progress,
+        absent_namespaces: BTreeSet::new(),
+    };
     let writes_planned = plan
         .objects
         .iter()
@@ -337,31 +385,52 @@ pub async fn apply_tenant<A: ClusterApi>(
         }
         if report.error.is_some() {
             report.layers.extend(not_applied(rendered, plan, &[layer]));
-            continue;
+        } else if skipped.contains(&layer) {
+            report.layers.push(skipped_layer(rendered, layer, &indices));
+        } else {
+            run.apply_layer(layer, &indices, &mut report).await;
         }
-        if skipped.contains(&layer) {
-            report.layers.push(LayerReport {
-                layer,
-                status: LayerStatus::Skipped,
-                objects: indices
-                    .iter()
-                    .map(|&i| ObjectReport {
-                        object: rendered.objects[i].reference(),
-                        action: Action::Skipped,
-                        details: Vec::new(),
-                    })
-                    .collect(),
-            });
-            continue;
-        }
+    }
+    progress.end();
+    if report.error.is_none() && !plan.prune.is_empty() {
+        prune_tenant(api, catalog, rendered, plan, options, progress, &mut report).await;
+    }
+    report
+}
+
+/// One tenant's apply, layer by layer.
+struct LayerRun<'a, A> {
+    api: &'a A,
+    catalog: &'a Catalog,
+    rendered: &'a Rendered,
+    plan: &'a TenantPlan,
+    options: &'a ApplyOptions,
+    progress: &'a dyn Progress,
+    /// Namespaces created by this run do not exist in a dry run, so what goes into them
+    /// cannot be validated by the server; it is reported as would-create.
+    absent_namespaces: BTreeSet<String>,
+}
+
+/// How applying one object went, and what it means for the namespace wait.
+struct Applied {
+    report: ObjectReport,
+    /// A namespace that was created (`false`) or found terminating (`true`).
+    namespace: Option<(String, bool)>,
+    error: Option<ClusterError>,
+}
+
+impl<A: ClusterApi> LayerRun<'_, A> {
+    /// Apply the objects of one layer, stopping at the first failure, then wait for the
+    /// namespaces it created.
+    async fn apply_layer(&mut self, layer: Layer, indices: &[usize], report: &mut TenantApply) {
         let mut layer_report = LayerReport {
             layer,
             status: LayerStatus::Unchanged,
             objects: Vec::new(),
         };
-        for &i in &indices {
-            let object = &rendered.objects[i];
-            let step = &plan.objects[i];
+        let mut new_namespaces: Vec<(String, bool)> = Vec::new();
+        for &i in indices {
+            let object = &self.rendered.objects[i];
             if report.error.is_some() {
                 layer_report.objects.push(ObjectReport {
                     object: object.reference(),
@@ -370,144 +439,205 @@ pub async fn apply_tenant<A: ClusterApi>(
                 });
                 continue;
             }
-            let details = match &step.change {
-                Change::Update(why) => why.clone(),
-                _ => Vec::new(),
-            };
-            if step.change == Change::Unchanged {
-                layer_report.objects.push(ObjectReport {
-                    object: object.reference(),
-                    action: Action::Unchanged,
-                    details,
-                });
-                continue;
+            let applied = self.apply_object(i, &mut report.writes).await;
+            layer_report.objects.push(applied.report);
+            new_namespaces.extend(applied.namespace);
+            if let Some(e) = applied.error {
+                report.error = Some(e);
             }
-            if options.dry_run
-                && object
-                    .namespace
-                    .as_ref()
-                    .is_some_and(|ns| absent_namespaces.contains(ns))
-            {
-                layer_report.objects.push(ObjectReport {
-                    object: object.reference(),
-                    action: Action::WouldCreate,
-                    details: vec!["not validated: its namespace does not exist yet".to_owned()],
-                });
-                continue;
-            }
-            let Some(resource) = catalog.find(object.api_version, object.kind) else {
-                continue; // unreachable: missing kinds were checked above
-            };
-            report.writes += 1;
-            match api.apply(resource, object, options.dry_run).await {
-                Ok(live) => {
-                    let version = live
-                        .get("metadata")
-                        .and_then(|m| m.get("resourceVersion"))
-                        .and_then(Value::as_str);
-                    let action = match (&step.change, options.dry_run) {
-                        (Change::Create, true) => Action::WouldCreate,
-                        (_, true) => Action::WouldChange,
-                        // The server found nothing to change: the plan was conservative
-                        // (e.g. a value spelt differently but equal).
-                        (Change::Update(_), false)
-                            if version.is_some()
-                                && version == step.live_resource_version.as_deref() =>
-                        {
-                            Action::Unchanged
-                        }
-                        (Change::Create, false) => Action::Created,
-                        _ => Action::Changed,
-                    };
-                    if layer == Layer::Namespace {
-                        if options.dry_run && step.change == Change::Create {
-                            absent_namespaces.insert(object.name.clone());
-                        }
-                        let terminating = live
-                            .pointer("/metadata/deletionTimestamp")
-                            .is_some_and(|t| !t.is_null());
-                        if terminating && !options.dry_run {
-                            new_namespaces.push((object.name.clone(), true));
-                        } else if action == Action::Created {
-                            new_namespaces.push((object.name.clone(), false));
-                        }
-                    }
-                    layer_report.objects.push(ObjectReport {
-                        object: object.reference(),
-                        action,
-                        details,
-                    });
-                }
-                Err(e) => {
-                    layer_report.objects.push(ObjectReport {
+        }
+        layer_report.status = layer_status(
+            &layer_report.objects,
+            report.error.is_some(),
+            self.options.dry_run,
+        );
+        report.layers.push(layer_report);
+        self.wait_namespaces(new_namespaces, report).await;
+    }
+
+    /// Apply one object (unless the plan says it is unchanged).
+    async fn apply_object(&mut self, i: usize, writes: &mut usize) -> Applied {
+        let object = &self.rendered.objects[i];
+        let step = &self.plan.objects[i];
+        let dry_run = self.options.dry_run;
+        let done = |action: Action, details: Vec<String>| Applied {
+            report: ObjectReport {
+                object: object.reference(),
+                action,
+                details,
+            },
+            namespace: None,
+            error: None,
+        };
+        let details = match &step.change {
+            Change::Update(why) => why.clone(),
+            _ => Vec::new(),
+        };
+        if step.change == Change::Unchanged {
+            return done(Action::Unchanged, details);
+        }
+        if dry_run
+            && object
+                .namespace
+                .as_ref()
+                .is_some_and(|ns| self.absent_namespaces.contains(ns))
+        {
+            return done(
+                Action::WouldCreate,
+                vec!["not validated: its namespace does not exist yet".to_owned()],
+            );
+        }
+        let Some(resource) = self.catalog.find(object.api_version, object.kind) else {
+            // Unreachable: missing kinds were checked before the first layer.
+            return done(Action::Skipped, details);
+        };
+        *writes += 1;
+        let live = match self.api.apply(resource, object, dry_run).await {
+            Ok(live) => live,
+            Err(e) => {
+                self.progress.advance(&object.reference());
+                return Applied {
+                    report: ObjectReport {
                         object: object.reference(),
                         action: Action::Failed,
                         details: vec![e.to_string()],
-                    });
-                    report.error = Some(e);
-                }
+                    },
+                    namespace: None,
+                    error: Some(e),
+                };
             }
-            progress.advance(&object.reference());
-        }
-        layer_report.status = if report.error.is_some() {
-            LayerStatus::Failed
-        } else if options.dry_run
-            && layer_report
-                .objects
-                .iter()
-                .any(|o| o.action != Action::Unchanged)
-        {
-            LayerStatus::DryRun
-        } else if layer_report
-            .objects
-            .iter()
-            .all(|o| o.action == Action::Unchanged)
-        {
-            LayerStatus::Unchanged
-        } else {
-            LayerStatus::Applied
         };
-        report.layers.push(layer_report);
-        // A namespace this run created is waited for; one that turns out to be terminating
-        // (left over from an offboarding) stops the tenant, as nothing can be created in it.
-        for (ns, terminating) in std::mem::take(&mut new_namespaces) {
+        let action = applied_action(step, &live, dry_run);
+        let mut applied = done(action, details);
+        if object.layer == Layer::Namespace {
+            if dry_run && step.change == Change::Create {
+                self.absent_namespaces.insert(object.name.clone());
+            }
+            let terminating = live
+                .pointer("/metadata/deletionTimestamp")
+                .is_some_and(|t| !t.is_null());
+            if terminating && !dry_run {
+                applied.namespace = Some((object.name.clone(), true));
+            } else if action == Action::Created {
+                applied.namespace = Some((object.name.clone(), false));
+            }
+        }
+        self.progress.advance(&object.reference());
+        applied
+    }
+
+    /// A namespace this run created is waited for; one that turns out to be terminating
+    /// (left over from an offboarding) stops the tenant, as nothing can be created in it.
+    async fn wait_namespaces(&self, namespaces: Vec<(String, bool)>, report: &mut TenantApply) {
+        for (ns, terminating) in namespaces {
             if report.error.is_some() {
                 break;
             }
             let ready = if terminating {
                 Err(ClusterError::NamespaceTerminating(ns.clone()))
             } else {
-                wait_namespace_ready(api, catalog, &ns, &options.waits, progress).await
+                wait_namespace_ready(
+                    self.api,
+                    self.catalog,
+                    &ns,
+                    &self.options.waits,
+                    self.progress,
+                )
+                .await
             };
             if let Err(e) = ready {
                 if let Some(last) = report.layers.last_mut() {
                     last.status = LayerStatus::Failed;
                 }
                 report.error = Some(e);
-                break;
             }
         }
+    }
+}
+
+/// What the server's answer to an apply means.
+fn applied_action(step: &ObjectPlan, live: &Value, dry_run: bool) -> Action {
+    let version = live
+        .get("metadata")
+        .and_then(|m| m.get("resourceVersion"))
+        .and_then(Value::as_str);
+    match (&step.change, dry_run) {
+        (Change::Create, true) => Action::WouldCreate,
+        (_, true) => Action::WouldChange,
+        // The server found nothing to change: the plan was conservative (e.g. a value
+        // spelt differently but equal).
+        (Change::Update(_), false)
+            if version.is_some() && version == step.live_resource_version.as_deref() =>
+        {
+            Action::Unchanged
+        }
+        (Change::Create, false) => Action::Created,
+        _ => Action::Changed,
+    }
+}
+
+fn layer_status(objects: &[ObjectReport], failed: bool, dry_run: bool) -> LayerStatus {
+    if failed {
+        LayerStatus::Failed
+    } else if dry_run && objects.iter().any(|o| o.action != Action::Unchanged) {
+        LayerStatus::DryRun
+    } else if objects.iter().all(|o| o.action == Action::Unchanged) {
+        LayerStatus::Unchanged
+    } else {
+        LayerStatus::Applied
+    }
+}
+
+fn skipped_layer(rendered: &Rendered, layer: Layer, indices: &[usize]) -> LayerReport {
+    LayerReport {
+        layer,
+        status: LayerStatus::Skipped,
+        objects: indices
+            .iter()
+            .map(|&i| ObjectReport {
+                object: rendered.objects[i].reference(),
+                action: Action::Skipped,
+                details: Vec::new(),
+            })
+            .collect(),
+    }
+}
+
+/// Delete what the tenant no longer declares, in the plan's (reverse layer) order. Every
+/// deletion gets an outcome; the first failure becomes the tenant's error as it is (so a
+/// rejected credential or an unreachable server stops `apply --all`), and after such a
+/// fatal one nothing more is sent.
+async fn prune_tenant<A: ClusterApi>(
+    api: &A,
+    catalog: &Catalog,
+    rendered: &Rendered,
+    plan: &TenantPlan,
+    options: &ApplyOptions,
+    progress: &dyn Progress,
+    report: &mut TenantApply,
+) {
+    progress.begin(
+        &format!("pruning tenant {}", rendered.tenant),
+        Some(plan.prune.len() as u64),
+    );
+    let mut stopped = false;
+    for target in &plan.prune {
+        if stopped {
+            report.pruned.push(DeleteReport::not_attempted(target));
+            continue;
+        }
+        let outcome = delete_target(api, catalog, target, options.dry_run).await;
+        report.writes += 1;
+        progress.advance(&outcome.object);
+        if let Some(e) = &outcome.error {
+            stopped = e.is_fatal();
+            if report.error.is_none() {
+                report.error = Some(e.clone());
+            }
+        }
+        report.pruned.push(outcome);
     }
     progress.end();
-    if report.error.is_none() && !plan.prune.is_empty() {
-        progress.begin(
-            &format!("pruning tenant {}", rendered.tenant),
-            Some(plan.prune.len() as u64),
-        );
-        for target in &plan.prune {
-            let outcome = delete_target(api, catalog, target, options.dry_run).await;
-            report.writes += 1;
-            if let Some(e) = &outcome.error
-                && report.error.is_none()
-            {
-                report.error = Some(ClusterError::Input(e.clone()));
-            }
-            progress.advance(&outcome.object);
-            report.pruned.push(outcome);
-        }
-        progress.end();
-    }
-    report
 }
 
 fn not_applied(rendered: &Rendered, plan: &TenantPlan, layers: &[Layer]) -> Vec<LayerReport> {
@@ -584,7 +714,7 @@ pub async fn delete_target<A: ClusterApi>(
         Err(e) => DeleteReport {
             object,
             outcome: "failed",
-            error: Some(e.to_string()),
+            error: Some(e),
         },
     }
 }
@@ -627,92 +757,7 @@ pub async fn wait_namespace_ready<A: ClusterApi>(
                 seconds: waits.timeout.as_secs(),
             });
         }
-        progress.advance(&format!("waiting for namespace {namespace}"));
-        tokio::time::sleep(waits.interval).await;
-    }
-}
-
-/// A freshly issued credential.
-#[derive(Clone, Debug)]
-pub struct IssuedCredential {
-    /// The kubeconfig document (holds the token).
-    pub kubeconfig: String,
-    /// The token.
-    pub token: String,
-    /// When it expires, as the API server says.
-    pub expires_at: Option<String>,
-    /// The lifetime granted, in seconds.
-    pub granted_seconds: Option<i64>,
-}
-
-/// What to issue.
-#[derive(Clone, Debug)]
-pub struct CredentialRequest<'a> {
-    /// The tenant.
-    pub tenant: &'a str,
-    /// Its primary namespace, where its ServiceAccount lives.
-    pub namespace: &'a str,
-    /// The platform's cluster name.
-    pub cluster_name: &'a str,
-    /// The cluster to point at.
-    pub endpoint: &'a ClusterEndpoint,
-    /// How long the token lives.
-    pub lifetime: TokenLifetime,
-}
-
-/// Mint a token for the tenant's ServiceAccount and package it as a kubeconfig.
-pub async fn issue_credential<A: ClusterApi>(
-    api: &A,
-    request: &CredentialRequest<'_>,
-) -> Result<IssuedCredential, ClusterError> {
-    let seconds = i64::try_from(request.lifetime.seconds).unwrap_or(i64::MAX);
-    let token = match api
-        .request_token(request.namespace, request.tenant, seconds)
-        .await
-    {
-        Err(ClusterError::Api { code: 404, .. }) => {
-            return Err(ClusterError::Input(format!(
-                "tenant {tenant} has no ServiceAccount {ns}/{tenant} in this cluster; run `tenantry onboard {tenant}` first",
-                tenant = request.tenant,
-                ns = request.namespace
-            )));
-        }
-        other => other?,
-    };
-    let kubeconfig = kubeconfig_yaml(&KubeconfigSpec {
-        tenant: request.tenant,
-        cluster_name: request.cluster_name,
-        namespace: request.namespace,
-        endpoint: request.endpoint,
-        token: &token.token,
-        expires_at: token.expires_at.as_deref(),
-    });
-    Ok(IssuedCredential {
-        kubeconfig,
-        token: token.token,
-        expires_at: token.expires_at,
-        granted_seconds: token.expiration_seconds,
-    })
-}
-
-/// Ask the scope questions with the issued credential. RBAC decisions for a binding created
-/// a moment ago can lag behind (the authorizer reads from a cache), so a missing allow is
-/// asked again until `waits` runs out; a wrong *allow* is never retried away.
-pub async fn verify_issued<A: ClusterApi>(
-    api: &A,
-    kubeconfig: &str,
-    namespace: &str,
-    waits: &Waits,
-) -> Result<Vec<crate::credential::ScopeCheck>, ClusterError> {
-    let as_tenant = api.connect_as(kubeconfig).await?;
-    let start = Instant::now();
-    loop {
-        let checks = crate::credential::verify_scope(&as_tenant, namespace).await?;
-        let only_missing_allows = checks.iter().all(|c| c.ok() || (c.expected && !c.allowed));
-        if checks.iter().all(|c| c.ok()) || !only_missing_allows || start.elapsed() >= waits.timeout
-        {
-            return Ok(checks);
-        }
+        progress.waiting(&format!("namespace {namespace}"));
         tokio::time::sleep(waits.interval).await;
     }
 }
@@ -790,7 +835,7 @@ pub fn leftovers(found: &[Value]) -> Vec<String> {
 /// The outcome of removing a tenant from the cluster.
 #[derive(Debug, Default, Serialize)]
 pub struct OffboardCluster {
-    /// Every deletion, in order.
+    /// Every deletion, in order, each with its outcome (failures included).
     pub deleted: Vec<DeleteReport>,
     /// The tenant's namespaces (deleted last).
     pub namespaces: Vec<String>,
@@ -802,9 +847,27 @@ pub struct OffboardCluster {
     pub unreadable: Vec<String>,
 }
 
+impl OffboardCluster {
+    /// The deletions that failed; the offboarding is incomplete unless this is empty.
+    pub fn failures(&self) -> impl Iterator<Item = &DeleteReport> {
+        self.deleted.iter().filter(|d| d.error.is_some())
+    }
+
+    /// The first failed deletion's error, as it happened.
+    pub fn first_error(&self) -> Option<&ClusterError> {
+        self.failures().find_map(|d| d.error.as_ref())
+    }
+}
+
 /// Remove a tenant's objects from the cluster: stop delivery and revoke its identity first,
 /// then check the last issued token is dead, then delete grants and other objects outside
 /// its namespaces, then the namespaces. Does not wait for the namespaces to disappear.
+///
+/// A failed deletion does not end the offboarding: the others are still attempted and
+/// every outcome is in the report (see [`OffboardCluster::failures`]), except that after a
+/// fatal failure ([`ClusterError::is_fatal`]) nothing more is sent and the rest are reported
+/// `not-attempted`. `Err` is kept for what stops the offboarding before it can start or
+/// check itself: the scan, discovery, or the TokenReview.
 pub async fn offboard_cluster<A: ClusterApi>(
     api: &A,
     catalog: &Catalog,
@@ -816,69 +879,93 @@ pub async fn offboard_cluster<A: ClusterApi>(
 ) -> Result<OffboardCluster, ClusterError> {
     let (found, unreadable) = scan_tenant(api, catalog, tenant_label, tenant, progress).await?;
     let plan = plan::offboard_plan(tenant, tenant_label, &found);
+    let namespace_targets = namespace_targets(catalog, &plan.namespaces, &found)?;
     let mut report = OffboardCluster {
         namespaces: plan.namespaces.clone(),
         unreadable,
         ..OffboardCluster::default()
     };
     progress.begin(&format!("deleting tenant {tenant}"), None);
-    for target in &plan.revoke {
-        report
-            .deleted
-            .push(delete_target(api, catalog, target, false).await);
-        progress.advance(&target.key.to_string());
-    }
+    delete_all(api, catalog, &plan.revoke, progress, &mut report.deleted).await;
     progress.end();
-    if let Some(token) = last_token {
+    if let Some(token) = last_token
+        && report.first_error().is_none_or(|e| !e.is_fatal())
+    {
         report.last_token = Some(wait_token_rejected(api, token, waits).await?);
     }
     progress.begin(&format!("deleting tenant {tenant}"), None);
-    for target in &plan.outside {
-        report
-            .deleted
-            .push(delete_target(api, catalog, target, false).await);
-        progress.advance(&target.key.to_string());
-    }
-    let namespaces = find_core(catalog, "Namespace")?;
-    for ns in &plan.namespaces {
-        let uid = found
-            .iter()
-            .find(|o| {
-                o.get("kind").and_then(Value::as_str) == Some("Namespace")
-                    && o.pointer("/metadata/name").and_then(Value::as_str) == Some(ns)
-            })
-            .and_then(|o| o.pointer("/metadata/uid"))
-            .and_then(Value::as_str);
-        let target = PruneTarget {
-            key: ObjectKey {
-                group: String::new(),
-                kind: "Namespace".to_owned(),
-                namespace: None,
-                name: ns.clone(),
-            },
-            api_version: namespaces.api_version(),
-            layer: Some(Layer::Namespace),
-            uid: uid.map(str::to_owned),
-        };
-        report
-            .deleted
-            .push(delete_target(api, catalog, &target, false).await);
-        progress.advance(&format!("Namespace {ns}"));
-    }
+    delete_all(api, catalog, &plan.outside, progress, &mut report.deleted).await;
+    delete_all(
+        api,
+        catalog,
+        &namespace_targets,
+        progress,
+        &mut report.deleted,
+    )
+    .await;
     progress.end();
-    if let Some(failed) = report.deleted.iter().find(|d| d.error.is_some()) {
-        return Err(ClusterError::Input(format!(
-            "could not delete {}: {}",
-            failed.object,
-            failed.error.clone().unwrap_or_default()
-        )));
-    }
     Ok(report)
+}
+
+/// The tenant's namespaces as deletion targets, each with the uid it was observed with.
+fn namespace_targets(
+    catalog: &Catalog,
+    namespaces: &[String],
+    found: &[Value],
+) -> Result<Vec<PruneTarget>, ClusterError> {
+    let resource = find_core(catalog, "Namespace")?;
+    Ok(namespaces
+        .iter()
+        .map(|ns| {
+            let uid = found
+                .iter()
+                .find(|o| {
+                    o.get("kind").and_then(Value::as_str) == Some("Namespace")
+                        && o.pointer("/metadata/name").and_then(Value::as_str) == Some(ns)
+                })
+                .and_then(|o| o.pointer("/metadata/uid"))
+                .and_then(Value::as_str);
+            PruneTarget {
+                key: ObjectKey {
+                    group: String::new(),
+                    kind: "Namespace".to_owned(),
+                    namespace: None,
+                    name: ns.clone(),
+                },
+                api_version: resource.api_version(),
+                layer: Some(Layer::Namespace),
+                uid: uid.map(str::to_owned),
+            }
+        })
+        .collect())
+}
+
+/// Delete each target in order, recording every outcome; once a fatal error happened (in
+/// this call or an earlier one), nothing more is sent.
+async fn delete_all<A: ClusterApi>(
+    api: &A,
+    catalog: &Catalog,
+    targets: &[PruneTarget],
+    progress: &dyn Progress,
+    deleted: &mut Vec<DeleteReport>,
+) {
+    for target in targets {
+        let stopped = deleted
+            .iter()
+            .any(|d| d.error.as_ref().is_some_and(ClusterError::is_fatal));
+        let outcome = if stopped {
+            DeleteReport::not_attempted(target)
+        } else {
+            delete_target(api, catalog, target, false).await
+        };
+        progress.advance(&outcome.object);
+        deleted.push(outcome);
+    }
 }
 
 /// TokenReview the token until the API server rejects it (the ServiceAccount lookup behind
 /// token authentication is cached briefly), or `waits` runs out.
-async fn wait_token_rejected<A: ClusterApi>(
+pub(crate) async fn wait_token_rejected<A: ClusterApi>(
     api: &A,
     token: &str,
     waits: &Waits,

@@ -12,10 +12,10 @@ use tenantry_api::{
 };
 use tenantry_cluster::{
     ClusterApi, ClusterError,
-    credential::{TokenPolicy, kubeconfig_yaml},
-    fake::FakeCluster,
+    credential::{self, CredentialRequest, Revoke, TokenPolicy, kubeconfig_yaml},
+    fake::{FAKE_EXPIRY, FakeCluster},
     kube_api::ClusterEndpoint,
-    ops::{self, Action, ApplyOptions, CredentialRequest, LayerStatus, Silent, TenantApply, Waits},
+    ops::{self, Action, ApplyOptions, LayerStatus, Silent, TenantApply, Waits},
 };
 use tenantry_core::{PlatformContext, Rendered, plan::Change};
 
@@ -382,26 +382,51 @@ async fn onboarded(api: &FakeCluster, name: &str) -> Rendered {
     rendered
 }
 
+fn request<'a>(
+    tenant: &'a str,
+    endpoint: &'a ClusterEndpoint,
+    holder: Option<&'a str>,
+) -> CredentialRequest<'a> {
+    CredentialRequest {
+        tenant,
+        namespace: tenant,
+        tenant_label: LABEL,
+        cluster_name: "prod",
+        endpoint,
+        lifetime: TokenPolicy::from_platform(&Default::default())
+            .unwrap()
+            .lifetime(None)
+            .unwrap(),
+        holder,
+    }
+}
+
+/// Whether the token in `kubeconfig` is accepted for a request in `namespace`.
+async fn works(api: &FakeCluster, kubeconfig: &str, namespace: &str) -> bool {
+    let as_tenant = api.connect_as(kubeconfig).await.unwrap();
+    let check = tenantry_cluster::AccessCheck {
+        verb: "list".to_owned(),
+        group: String::new(),
+        resource: "pods".to_owned(),
+        namespace: Some(namespace.to_owned()),
+    };
+    match as_tenant.review_access(&check).await {
+        Ok(_) => true,
+        Err(ClusterError::Unauthorized { .. }) => false,
+        Err(e) => panic!("unexpected {e:?}"),
+    }
+}
+
 #[tokio::test]
 async fn the_issued_credential_works_in_its_namespace_only() {
     let api = FakeCluster::new();
     onboarded(&api, "shop").await;
-    let policy = TokenPolicy::from_platform(&Default::default()).unwrap();
     let ep = endpoint();
-    let issued = ops::issue_credential(
-        &api,
-        &CredentialRequest {
-            tenant: "shop",
-            namespace: "shop",
-            cluster_name: "prod",
-            endpoint: &ep,
-            lifetime: policy.lifetime(None).unwrap(),
-        },
-    )
-    .await
-    .unwrap();
+    let issued = credential::issue(&api, &request("shop", &ep, None))
+        .await
+        .unwrap();
     assert_eq!(issued.granted_seconds, Some(8 * 3600));
-    let checks = ops::verify_issued(&api, &issued.kubeconfig, "shop", &quick().waits)
+    let checks = credential::verify(&api, &issued.kubeconfig, "shop", &quick().waits)
         .await
         .unwrap();
     let answers: Vec<(&str, bool, bool)> = checks
@@ -418,7 +443,7 @@ async fn the_issued_credential_works_in_its_namespace_only() {
     );
 
     api.grant_tenants_everything();
-    let checks = ops::verify_issued(&api, &issued.kubeconfig, "shop", &quick().waits)
+    let checks = credential::verify(&api, &issued.kubeconfig, "shop", &quick().waits)
         .await
         .unwrap();
     assert!(
@@ -428,27 +453,251 @@ async fn the_issued_credential_works_in_its_namespace_only() {
 }
 
 #[tokio::test]
+async fn each_credential_is_listed_and_revoked_alone_and_the_service_account_stays() {
+    let api = FakeCluster::new();
+    onboarded(&api, "shop").await;
+    onboarded(&api, "blog").await;
+    let ep = endpoint();
+    let waits = quick().waits;
+    let alice = credential::issue_checked(&api, &request("shop", &ep, Some("alice")), &waits)
+        .await
+        .unwrap();
+    let ci = credential::issue_checked(&api, &request("shop", &ep, Some("ci")), &waits)
+        .await
+        .unwrap();
+    let blog = credential::issue_checked(&api, &request("blog", &ep, None), &waits)
+        .await
+        .unwrap();
+    assert!(alice.ok() && ci.ok() && blog.ok());
+    assert_ne!(alice.credential.id, ci.credential.id);
+
+    let listed = credential::list(&api, LABEL, "shop").await.unwrap();
+    let mut seen: Vec<(&str, Option<&str>, Option<&str>, bool)> = listed
+        .iter()
+        .map(|c| {
+            (
+                c.id.as_str(),
+                c.holder.as_deref(),
+                c.expires_at.as_deref(),
+                c.expired,
+            )
+        })
+        .collect();
+    seen.sort();
+    let mut expected = vec![
+        (
+            alice.credential.id.as_str(),
+            Some("alice"),
+            Some(FAKE_EXPIRY),
+            false,
+        ),
+        (
+            ci.credential.id.as_str(),
+            Some("ci"),
+            Some(FAKE_EXPIRY),
+            false,
+        ),
+    ];
+    expected.sort();
+    assert_eq!(seen, expected);
+    assert!(listed.iter().all(|c| c.issued_at.is_some()));
+
+    let revoked = credential::revoke(&api, LABEL, "shop", Revoke::Id(&alice.credential.id))
+        .await
+        .unwrap();
+    assert_eq!(revoked.len(), 1);
+    assert_eq!(revoked[0].outcome, "revoked");
+    assert!(!works(&api, &alice.credential.kubeconfig, "shop").await);
+    assert!(works(&api, &ci.credential.kubeconfig, "shop").await);
+    assert!(works(&api, &blog.credential.kubeconfig, "blog").await);
+    assert!(
+        api.object("v1", "ServiceAccount", Some("shop"), "shop")
+            .is_some(),
+        "delivery's identity is untouched"
+    );
+    let left: Vec<String> = credential::list(&api, LABEL, "shop")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.id)
+        .collect();
+    assert_eq!(left, std::slice::from_ref(&ci.credential.id));
+
+    let error = credential::revoke(&api, LABEL, "shop", Revoke::Id(&alice.credential.id))
+        .await
+        .unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .contains("`tenantry credentials list shop`"),
+        "{error}"
+    );
+    let all = credential::revoke(&api, LABEL, "shop", Revoke::All)
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 1);
+    assert!(!works(&api, &ci.credential.kubeconfig, "shop").await);
+    assert!(works(&api, &blog.credential.kubeconfig, "blog").await);
+    assert_eq!(
+        credential::list(&api, LABEL, "blog").await.unwrap().len(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn a_credential_broader_than_the_tenant_is_revoked_before_the_command_returns() {
+    let api = FakeCluster::new();
+    onboarded(&api, "shop").await;
+    api.grant_tenants_everything();
+    let ep = endpoint();
+    let checked = credential::issue_checked(&api, &request("shop", &ep, None), &quick().waits)
+        .await
+        .unwrap();
+    assert!(!checked.ok() && checked.broader());
+    let status = checked.revoked.clone().unwrap();
+    assert!(!status.authenticated, "{status:?}");
+    assert!(
+        !api.review_token(&checked.credential.token)
+            .await
+            .unwrap()
+            .authenticated
+    );
+    assert_eq!(credential::list(&api, LABEL, "shop").await.unwrap(), []);
+}
+
+#[tokio::test]
+async fn a_credential_whose_check_fails_with_an_error_is_revoked_and_the_error_returned() {
+    let api = FakeCluster::new();
+    onboarded(&api, "shop").await;
+    api.fail_access_reviews(Some(ClusterError::Api {
+        doing: "reviewing the credential's access".to_owned(),
+        code: 503,
+        reason: "ServiceUnavailable".to_owned(),
+        message: "etcd is down".to_owned(),
+    }));
+    let ep = endpoint();
+    let error = credential::issue_checked(&api, &request("shop", &ep, None), &quick().waits)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&error, ClusterError::Api { code: 503, .. }),
+        "{error:?}"
+    );
+    api.fail_access_reviews(None);
+    assert_eq!(
+        credential::list(&api, LABEL, "shop").await.unwrap(),
+        [],
+        "the unchecked credential was revoked"
+    );
+}
+
+#[tokio::test]
+async fn a_credential_that_cannot_be_revoked_says_so_and_how() {
+    let api = FakeCluster::new();
+    onboarded(&api, "shop").await;
+    api.grant_tenants_everything();
+    api.fail_deletes(
+        "Secret",
+        ClusterError::Forbidden {
+            doing: "deleting Secret".to_owned(),
+            message: "no".to_owned(),
+        },
+    );
+    let ep = endpoint();
+    let error = credential::issue_checked(&api, &request("shop", &ep, None), &quick().waits)
+        .await
+        .unwrap_err();
+    let text = error.to_string();
+    assert!(
+        matches!(error, ClusterError::NotRevoked { .. }),
+        "{error:?}"
+    );
+    assert!(text.contains("reaches further than the tenant"), "{text}");
+    assert!(text.contains("tenantry credentials revoke shop"), "{text}");
+    assert!(std::error::Error::source(&error).is_some());
+}
+
+#[tokio::test]
+async fn pruning_never_revokes_a_credential() {
+    let ctx = context();
+    let api = FakeCluster::new();
+    let shop = onboarded(&api, "shop").await;
+    let ep = endpoint();
+    let issued = credential::issue(&api, &request("shop", &ep, None))
+        .await
+        .unwrap();
+    for tenants in [
+        vec![shop.clone()],
+        vec![shop, render(&ctx, "blog", TenantSpec::default())],
+    ] {
+        let report = converge(&api, &tenants, true, &quick()).await.unwrap();
+        assert!(
+            report.iter().all(|r| r.pruned.is_empty()),
+            "{:?}",
+            report[0].pruned
+        );
+    }
+    assert!(works(&api, &issued.kubeconfig, "shop").await);
+    assert_eq!(
+        credential::list(&api, LABEL, "shop").await.unwrap().len(),
+        1
+    );
+}
+
+#[tokio::test]
 async fn a_credential_for_a_tenant_that_is_not_onboarded_is_refused_with_the_fix() {
     let api = FakeCluster::new();
     let ep = endpoint();
-    let error = ops::issue_credential(
-        &api,
-        &CredentialRequest {
-            tenant: "ghost",
-            namespace: "ghost",
-            cluster_name: "prod",
-            endpoint: &ep,
-            lifetime: TokenPolicy::from_platform(&Default::default())
-                .unwrap()
-                .lifetime(None)
-                .unwrap(),
-        },
-    )
-    .await
-    .unwrap_err();
+    let error = credential::issue(&api, &request("ghost", &ep, None))
+        .await
+        .unwrap_err();
     assert!(
         error.to_string().contains("tenantry onboard ghost"),
         "{error}"
+    );
+}
+
+#[tokio::test]
+async fn a_failed_prune_keeps_its_type_and_a_rejected_credential_stops_the_rest() {
+    let ctx = context();
+    let api = FakeCluster::new();
+    let wide = render(
+        &ctx,
+        "shop",
+        TenantSpec {
+            namespaces: vec!["shop-dev".to_owned(), "shop-test".to_owned()],
+            ..TenantSpec::default()
+        },
+    );
+    converge(&api, std::slice::from_ref(&wide), false, &quick())
+        .await
+        .unwrap();
+    api.fail_deletes(
+        "Namespace",
+        ClusterError::Unauthorized {
+            doing: "deleting Namespace".to_owned(),
+        },
+    );
+    let narrow = render(&ctx, "shop", TenantSpec::default());
+    let report = converge(&api, std::slice::from_ref(&narrow), true, &quick())
+        .await
+        .unwrap();
+    let outcomes: Vec<(&str, &str)> = report[0]
+        .pruned
+        .iter()
+        .map(|p| (p.object.as_str(), p.outcome))
+        .collect();
+    assert_eq!(
+        outcomes,
+        [
+            ("Namespace shop-dev", "failed"),
+            ("Namespace shop-test", "not-attempted")
+        ]
+    );
+    assert!(
+        matches!(report[0].error, Some(ClusterError::Unauthorized { .. })),
+        "{:?}",
+        report[0].error
     );
 }
 
@@ -469,12 +718,13 @@ async fn offboarding_revokes_the_token_before_deleting_namespaces_and_leaves_not
         .await
         .unwrap();
     let other = onboarded(&api, "blog").await;
-    let token = api.request_token("shop", "shop", 3600).await.unwrap();
+    let token = api.request_token("shop", "shop", 3600, None).await.unwrap();
     let kubeconfig = kubeconfig_yaml(&tenantry_cluster::credential::KubeconfigSpec {
         tenant: "shop",
         cluster_name: "prod",
         namespace: "shop",
         endpoint: &endpoint(),
+        credential_id: "bcdfghjklm",
         token: &token.token,
         expires_at: None,
     });
@@ -565,6 +815,51 @@ async fn offboarding_reports_objects_labelled_for_the_tenant_it_did_not_create()
         .await
         .unwrap();
     assert_eq!(ops::leftovers(&found), ["ConfigMap kube-system/hand-made"]);
+}
+
+#[tokio::test]
+async fn one_failed_delete_does_not_lose_the_offboarding_report() {
+    let api = FakeCluster::new();
+    onboarded(&api, "shop").await;
+    let ctx = context();
+    let flux = render(&ctx, "blog", TenantSpec::default());
+    converge(&api, std::slice::from_ref(&flux), false, &quick())
+        .await
+        .unwrap();
+    api.fail_deletes(
+        "Kustomization",
+        ClusterError::Forbidden {
+            doing: "deleting Kustomization blog/blog".to_owned(),
+            message: "denied by a webhook".to_owned(),
+        },
+    );
+    let catalog = api.discover().await.unwrap();
+    let report =
+        ops::offboard_cluster(&api, &catalog, LABEL, "blog", None, &quick().waits, &Silent)
+            .await
+            .unwrap();
+    let failed: Vec<&str> = report.failures().map(|d| d.object.as_str()).collect();
+    assert_eq!(failed.len(), 1, "{:?}", report.deleted);
+    assert!(failed[0].starts_with("Kustomization"), "{failed:?}");
+    assert!(matches!(
+        report.first_error(),
+        Some(ClusterError::Forbidden { .. })
+    ));
+    // Everything else was still deleted, and says so.
+    assert!(
+        report
+            .deleted
+            .iter()
+            .any(|d| d.object == "Namespace blog" && d.outcome == "deleted"),
+        "{:?}",
+        report.deleted
+    );
+    assert!(
+        report
+            .deleted
+            .iter()
+            .any(|d| d.object.starts_with("ServiceAccount") && d.outcome == "deleted")
+    );
 }
 
 #[tokio::test]

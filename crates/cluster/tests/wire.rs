@@ -1,7 +1,7 @@
 //! The kube-rs translation ([`KubeCluster`]) against real API-server traffic.
 //!
 //! Each test serves responses recorded from a Kubernetes v1.36 API server
-//! (`../shared/fixtures/k8s-wire/`) to a real `kube::Client` through an in-process tower
+//! (`testdata/k8s-wire/`) to a real `kube::Client` through an in-process tower
 //! service, then checks two things: the request the client sent is the request the real
 //! server accepted (method, path, query, content type, body), and the response is turned
 //! into the answer or the error a platform engineer needs.
@@ -16,7 +16,9 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use serde_json::{Value, json};
 use tenantry_cluster::{
-    AccessCheck, Catalog, ClusterApi, ClusterError, Deletion, KubeCluster, ResourceType,
+    AccessCheck, BoundObject, Catalog, ClusterApi, ClusterError, Deletion, KubeCluster,
+    ResourceType,
+    credential::{self, Revoke},
     ops::{self, Action, ApplyOptions, Silent, Waits},
 };
 use tenantry_core::{
@@ -25,10 +27,10 @@ use tenantry_core::{
 };
 
 fn fixture_dir() -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/k8s-wire");
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../testdata/k8s-wire");
     assert!(
         dir.join("README.md").is_file(),
-        "the recorded API-server fixtures are missing: expected them at {} (the `shared/` directory beside the repository)",
+        "the recorded API-server fixtures are missing: expected them at {} (testdata/k8s-wire in the repository)",
         dir.display()
     );
     dir
@@ -363,7 +365,7 @@ async fn a_token_is_requested_for_the_api_servers_own_audience_bound_to_the_serv
     let request = fixture("tokenrequest-serviceaccount-201");
     let (api, log) = replay(vec![request.clone()]);
     let token = api
-        .request_token("tenantry-fx-ssa", "tenant-bot", 3600)
+        .request_token("tenantry-fx-ssa", "tenant-bot", 3600, None)
         .await
         .unwrap();
     let sent = sent(&log);
@@ -677,8 +679,165 @@ async fn lists_page_through_continue_tokens_and_restart_when_one_expires() {
     );
 }
 
+const CREDENTIAL_NS: &str = "tenantry-fx-cred";
+
+#[tokio::test]
+async fn a_credential_handle_is_created_as_tenantry_exactly_as_the_server_accepted_it() {
+    let create = fixture("credential-handle-create-201");
+    let taken = fixture("credential-handle-create-409-exists");
+    let (api, log) = replay(vec![create.clone(), taken.clone()]);
+    // The handle Tenantry builds is the one the real server stored.
+    let body = credential::credential_secret(
+        "tenantry.dev/tenant",
+        CREDENTIAL_NS,
+        CREDENTIAL_NS,
+        "bcdfghjklm",
+        Some("alice (laptop)"),
+    );
+    assert_eq!(body, create.request["body"]);
+    let secrets = core("Secret", "secrets", true);
+    let live = api
+        .create(&secrets, Some(CREDENTIAL_NS), &body)
+        .await
+        .unwrap();
+    assert_eq!(live["metadata"]["uid"], create.body["metadata"]["uid"]);
+    assert_eq!(live["kind"], "Secret");
+    let sent = sent(&log);
+    assert_same_request(&sent[0], &create);
+    assert_eq!(sent[0].json(), create.request["body"]);
+    // A name that is taken is refused, never taken over.
+    let error = api
+        .create(&secrets, Some(CREDENTIAL_NS), &taken.request["body"])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&error, ClusterError::Api { code: 409, reason, .. } if reason == "AlreadyExists"),
+        "{error:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_token_is_bound_to_its_handle_by_name_and_uid() {
+    let request = fixture("tokenrequest-bound-secret-201");
+    let (api, log) = replay(vec![request.clone()]);
+    let bound = &request.request["body"]["spec"]["boundObjectRef"];
+    let token = api
+        .request_token(
+            CREDENTIAL_NS,
+            "tenant-bot",
+            3600,
+            Some(&BoundObject {
+                kind: "Secret".to_owned(),
+                api_version: "v1".to_owned(),
+                name: bound["name"].as_str().unwrap().to_owned(),
+                uid: bound["uid"].as_str().unwrap().to_owned(),
+            }),
+        )
+        .await
+        .unwrap();
+    let sent = sent(&log);
+    assert_same_request(&sent[0], &request);
+    assert_eq!(sent[0].json()["spec"], request.request["body"]["spec"]);
+    assert_eq!(
+        request.body["spec"]["boundObjectRef"]["kind"], "Secret",
+        "the server kept the binding"
+    );
+    assert!(token.token.starts_with("eyJ"));
+    assert_eq!(
+        token.expires_at.as_deref(),
+        request.body["status"]["expirationTimestamp"].as_str()
+    );
+}
+
+#[tokio::test]
+async fn the_granted_expiry_is_merge_patched_onto_the_handle() {
+    let patch = fixture("credential-handle-merge-patch-200");
+    let (api, log) = replay(vec![patch.clone()]);
+    let live = api
+        .merge_patch(
+            &core("Secret", "secrets", true),
+            Some(CREDENTIAL_NS),
+            "tenantry-credential-bcdfghjklm",
+            &patch.request["body"],
+        )
+        .await
+        .unwrap();
+    let sent = sent(&log);
+    assert_same_request(&sent[0], &patch);
+    assert_eq!(sent[0].json(), patch.request["body"]);
+    assert_eq!(
+        live["metadata"]["annotations"]["tenantry.dev/credential-expires-at"],
+        patch.request["body"]["metadata"]["annotations"]["tenantry.dev/credential-expires-at"]
+    );
+}
+
+#[tokio::test]
+async fn credentials_are_listed_by_label_and_one_is_revoked_by_deleting_its_handle() {
+    let list = fixture("credential-handles-list-200");
+    let delete = fixture("credential-handle-delete-200");
+    let (api, log) = replay(vec![list.clone(), list.clone(), delete.clone()]);
+    let listed = credential::list(&api, "tenantry.dev/tenant", CREDENTIAL_NS)
+        .await
+        .unwrap();
+    let ids: Vec<(&str, Option<&str>)> = listed
+        .iter()
+        .map(|c| (c.id.as_str(), c.holder.as_deref()))
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            ("bcdfghjklm", Some("alice (laptop)")),
+            ("cdfghjklmn", Some("ci runner"))
+        ]
+    );
+    assert!(
+        listed
+            .iter()
+            .all(|c| c.expires_at.is_some() && c.issued_at.is_some())
+    );
+    let revoked = credential::revoke(
+        &api,
+        "tenantry.dev/tenant",
+        CREDENTIAL_NS,
+        Revoke::Id("bcdfghjklm"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(revoked.len(), 1);
+    assert_eq!(revoked[0].outcome, "revoked");
+    let sent = sent(&log);
+    assert_same_request(&sent[0], &list);
+    assert_same_request(&sent[2], &delete);
+    assert_eq!(sent[2].json(), delete.request["body"]);
+}
+
+#[tokio::test]
+async fn a_revoked_credentials_token_is_rejected_and_the_review_says_why() {
+    // Recorded on the namespaced list; the list here is cluster-wide, the answer the same.
+    let mut rejected = fixture("credential-token-revoked-401");
+    rejected.request["path"] = json!("/api/v1/pods");
+    let review = fixture("tokenreview-revoked-credential-201");
+    let (api, _) = replay(vec![rejected, review.clone()]);
+    let error = api.list(&core("Pod", "pods", true), "").await.unwrap_err();
+    assert!(
+        matches!(error, ClusterError::Unauthorized { .. }),
+        "{error:?}"
+    );
+    let status = api
+        .review_token(review.request["body"]["spec"]["token"].as_str().unwrap())
+        .await
+        .unwrap();
+    assert!(!status.authenticated);
+    assert!(
+        status
+            .error
+            .unwrap_or_default()
+            .contains("service account token has been invalidated")
+    );
+}
+
 #[test]
-fn fixtures_are_reached_through_the_shared_directory() {
+fn fixtures_are_read_from_the_repository() {
     assert!(
         fixture_dir()
             .join("ssa-namespace-create-201.json")

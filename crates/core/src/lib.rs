@@ -11,7 +11,6 @@
 #![forbid(unsafe_code)]
 
 pub mod document;
-pub mod duration;
 pub mod error;
 pub mod names;
 pub mod object;

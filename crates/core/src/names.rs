@@ -169,10 +169,9 @@ pub fn reserved_match<'a>(
     name: &str,
     patterns: impl IntoIterator<Item = &'a str>,
 ) -> Option<&'a str> {
-    patterns.into_iter().find(|p| match p.strip_suffix('*') {
-        Some(prefix) => name.starts_with(prefix),
-        None => name == *p,
-    })
+    patterns
+        .into_iter()
+        .find(|p| tenantry_api::pattern::matches(p, name))
 }
 
 #[cfg(test)]

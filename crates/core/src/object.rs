@@ -89,7 +89,10 @@ impl DesiredObject {
     /// otherwise, all lower-case. Unique within a tenant because (kind, namespace, name) is.
     pub fn file_name(&self) -> String {
         let kind = self.kind.to_ascii_lowercase();
-        let name = self.name.replace(':', "-");
+        // `:` is not allowed in file names on Windows. `+` never occurs in a name Tenantry
+        // renders (DNS names, and RBAC names limited to letters, digits, `-_.:`), so the
+        // mapping stays one-to-one and two objects never share a file.
+        let name = self.name.replace(':', "+");
         match &self.namespace {
             Some(ns) => format!("{kind}.{ns}.{name}.yaml"),
             None => format!("{kind}.{name}.yaml"),

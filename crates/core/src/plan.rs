@@ -210,16 +210,6 @@ pub fn is_managed_for(object: &Value, tenant_label: &str, tenant: &str) -> bool 
     is_tenants(object, tenant_label, tenant) && label(object, MANAGED_BY_LABEL) == Some(MANAGED_BY)
 }
 
-/// The label selector that finds every object Tenantry manages for `tenant`.
-pub fn tenant_selector(tenant_label: &str, tenant: &str) -> String {
-    format!("{tenant_label}={tenant},{MANAGED_BY_LABEL}={MANAGED_BY}")
-}
-
-/// The label selector that finds every object Tenantry manages, for all tenants at once.
-pub fn managed_selector(tenant_label: &str) -> String {
-    format!("{tenant_label},{MANAGED_BY_LABEL}={MANAGED_BY}")
-}
-
 fn is_controlled(object: &Value) -> bool {
     object
         .get("metadata")
@@ -892,13 +882,13 @@ mod tests {
     #[test]
     fn a_namespace_the_recorded_server_returned_after_reapply_is_unchanged() {
         // The body applied and the object the API server returned for the identical
-        // re-apply, as recorded in `../shared/fixtures/k8s-wire/ssa-namespace-reapply-200`.
+        // re-apply, as recorded in `testdata/k8s-wire/ssa-namespace-reapply-200`.
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../../shared/fixtures/k8s-wire/ssa-namespace-reapply-200.json");
+            .join("../../testdata/k8s-wire/ssa-namespace-reapply-200.json");
         let exchange: Value =
             serde_json::from_str(&std::fs::read_to_string(&path).unwrap_or_else(|e| {
                 panic!(
-                    "{}: {e} (the shared fixtures must sit beside the repository)",
+                    "{}: {e} (testdata/k8s-wire in the repository)",
                     path.display()
                 )
             }))
@@ -1158,18 +1148,6 @@ mod tests {
         );
         assert_eq!(plan.namespaces, ["shop", "shop-dev"]);
         assert!(offboard_plan("gone", LABEL, &observed).is_empty());
-    }
-
-    #[test]
-    fn selectors_require_both_labels() {
-        assert_eq!(
-            tenant_selector(LABEL, "shop"),
-            "tenantry.dev/tenant=shop,app.kubernetes.io/managed-by=tenantry"
-        );
-        assert_eq!(
-            managed_selector(LABEL),
-            "tenantry.dev/tenant,app.kubernetes.io/managed-by=tenantry"
-        );
     }
 
     #[test]

@@ -258,7 +258,7 @@ impl PlatformContext {
             .iter()
             .map(|s| (*s).to_owned())
             .collect();
-        reserved.extend(platform.reserved_names.iter().cloned());
+        reserved.extend(platform.reserved_names.iter().map(ToString::to_string));
         reserved.push(platform.flux.namespace.clone());
         reserved.push(platform.argocd.namespace.clone());
         reserved.push(platform.dns.namespace.clone());

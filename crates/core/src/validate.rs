@@ -8,7 +8,7 @@
 
 use tenantry_api::{
     Platform, Quantity,
-    platform::GrantScope,
+    platform::{GrantBinding, GrantScope},
     tenant::{Delivery, OwnerKind, TenantSpec},
 };
 
@@ -305,12 +305,31 @@ fn check_repo_path(p: &str, path: &str, errors: &mut Errors) {
     }
 }
 
-/// Why a duration string is not one Flux, External Secrets or OpenBao would read.
-fn duration_problem(d: &str) -> Option<String> {
-    crate::duration::parse(d).err()
+/// Check the platform's settings. Values that are valid or not on their own (durations, name
+/// patterns, the Pod Security version) were checked when the file was parsed; what is left are
+/// the rules about names the cluster will see and how fields relate to each other.
+pub(crate) fn validate_platform(p: &Platform, errors: &mut Errors) {
+    validate_repository(p, errors);
+    validate_gateway_and_mesh(p, errors);
+    validate_pull_secret(p, errors);
+    validate_openbao(p, errors);
+    validate_delivery_settings(p, errors);
+    validate_grants(p, errors);
+    validate_dns(p, errors);
+    validate_credentials(p, errors);
+    if let Some(name) = &p.policies.tenant_repo_contract.secret_store_name {
+        check_subdomain(name, "policies.tenantRepoContract.secretStoreName", errors);
+    }
+    if !p.defaults.namespaces.is_empty() {
+        errors.push(
+            "defaults.namespaces",
+            "namespaces are per tenant and cannot have a platform default",
+        );
+    }
+    validate_spec_fields(&p.defaults, "defaults", errors);
 }
 
-pub(crate) fn validate_platform(p: &Platform, errors: &mut Errors) {
+fn validate_repository(p: &Platform, errors: &mut Errors) {
     let dir = &p.tenants_dir;
     if dir.is_empty()
         || dir.starts_with('/')
@@ -330,14 +349,9 @@ pub(crate) fn validate_platform(p: &Platform, errors: &mut Errors) {
     {
         errors.push("clusterName", "must be non-empty, without spaces");
     }
-    for (i, r) in p.reserved_names.iter().enumerate() {
-        if r.trim_end_matches('*').is_empty() {
-            errors.push(
-                format!("reservedNames[{i}]"),
-                "must be a name or a prefix followed by '*'",
-            );
-        }
-    }
+}
+
+fn validate_gateway_and_mesh(p: &Platform, errors: &mut Errors) {
     if let Some(gw) = &p.gateway {
         check_subdomain(&gw.name, "gateway.name", errors);
         if let Some(pr) = names::dns_label_problem(&gw.namespace) {
@@ -348,6 +362,9 @@ pub(crate) fn validate_platform(p: &Platform, errors: &mut Errors) {
         }
     }
     check_label_pair(&p.mesh_label.key, &p.mesh_label.value, "meshLabel", errors);
+}
+
+fn validate_pull_secret(p: &Platform, errors: &mut Errors) {
     let ps = &p.pull_secret;
     check_subdomain(&ps.name, "pullSecret.name", errors);
     check_subdomain(
@@ -361,16 +378,15 @@ pub(crate) fn validate_platform(p: &Platform, errors: &mut Errors) {
     if ps.property.trim().is_empty() {
         errors.push("pullSecret.property", "must not be empty");
     }
-    if let Some(pr) = duration_problem(&ps.refresh_interval) {
-        errors.push("pullSecret.refreshInterval", pr);
-    }
     check_label_pair(
         &ps.namespace_label.key,
         &ps.namespace_label.value,
         "pullSecret.namespaceLabel",
         errors,
     );
+}
 
+fn validate_openbao(p: &Platform, errors: &mut Errors) {
     let ob = &p.openbao;
     check_url(&ob.address, &["http", "https"], "openbao.address", errors);
     for (field, value) in [
@@ -406,20 +422,11 @@ pub(crate) fn validate_platform(p: &Platform, errors: &mut Errors) {
             );
         }
     }
-    if let Some(pr) = duration_problem(&ob.token_ttl) {
-        errors.push("openbao.tokenTTL", pr);
-    }
+}
 
+fn validate_delivery_settings(p: &Platform, errors: &mut Errors) {
     if let Some(pr) = names::dns_label_problem(&p.flux.namespace) {
         errors.push("flux.namespace", format!("{:?} {pr}", p.flux.namespace));
-    }
-    for (field, value) in [
-        ("interval", &p.flux.interval),
-        ("sourceInterval", &p.flux.source_interval),
-    ] {
-        if let Some(pr) = duration_problem(value) {
-            errors.push(format!("flux.{field}"), pr);
-        }
     }
     if p.flux.reconciler.trim().is_empty() {
         errors.push("flux.reconciler", "must not be empty");
@@ -433,7 +440,9 @@ pub(crate) fn validate_platform(p: &Platform, errors: &mut Errors) {
         "argocd.destinationServer",
         errors,
     );
+}
 
+fn validate_grants(p: &Platform, errors: &mut Errors) {
     for (name, grant) in &p.grants {
         let at = format!("grants.{name}");
         if let Some(pr) = names::dns_label_problem(name) {
@@ -449,38 +458,44 @@ pub(crate) fn validate_platform(p: &Platform, errors: &mut Errors) {
             );
         }
         for (i, b) in grant.bindings.iter().enumerate() {
-            let bp = format!("{at}.bindings[{i}]");
-            if let Some(pr) = names::rbac_name_problem(&b.cluster_role) {
-                errors.push(
-                    format!("{bp}.clusterRole"),
-                    format!("{:?} {pr}", b.cluster_role),
-                );
-            } else if b.cluster_role == "cluster-admin" {
-                errors.push(
-                    format!("{bp}.clusterRole"),
-                    "a grant must never bind cluster-admin",
-                );
-            }
-            match (b.scope, &b.namespace) {
-                (GrantScope::Namespace, None) => {
-                    errors.push(
-                        format!("{bp}.namespace"),
-                        "is required when scope is namespace",
-                    );
-                }
-                (GrantScope::Namespace, Some(ns)) => {
-                    if let Some(pr) = names::dns_label_problem(ns) {
-                        errors.push(format!("{bp}.namespace"), format!("{ns:?} {pr}"));
-                    }
-                }
-                (_, Some(_)) => errors.push(
-                    format!("{bp}.namespace"),
-                    "is only allowed when scope is namespace",
-                ),
-                _ => {}
-            }
+            validate_grant_binding(b, &format!("{at}.bindings[{i}]"), errors);
         }
     }
+}
+
+fn validate_grant_binding(b: &GrantBinding, bp: &str, errors: &mut Errors) {
+    if let Some(pr) = names::rbac_name_problem(&b.cluster_role) {
+        errors.push(
+            format!("{bp}.clusterRole"),
+            format!("{:?} {pr}", b.cluster_role),
+        );
+    } else if b.cluster_role == "cluster-admin" {
+        errors.push(
+            format!("{bp}.clusterRole"),
+            "a grant must never bind cluster-admin",
+        );
+    }
+    match (b.scope, &b.namespace) {
+        (GrantScope::Namespace, None) => {
+            errors.push(
+                format!("{bp}.namespace"),
+                "is required when scope is namespace",
+            );
+        }
+        (GrantScope::Namespace, Some(ns)) => {
+            if let Some(pr) = names::dns_label_problem(ns) {
+                errors.push(format!("{bp}.namespace"), format!("{ns:?} {pr}"));
+            }
+        }
+        (_, Some(_)) => errors.push(
+            format!("{bp}.namespace"),
+            "is only allowed when scope is namespace",
+        ),
+        _ => {}
+    }
+}
+
+fn validate_dns(p: &Platform, errors: &mut Errors) {
     if let Some(pr) = names::dns_label_problem(&p.dns.namespace) {
         errors.push("dns.namespace", format!("{:?} {pr}", p.dns.namespace));
     }
@@ -490,85 +505,21 @@ pub(crate) fn validate_platform(p: &Platform, errors: &mut Errors) {
     if p.dns.ports.is_empty() || p.dns.ports.contains(&0) {
         errors.push("dns.ports", "must list the DNS ports (e.g. [53])");
     }
+}
 
+fn validate_credentials(p: &Platform, errors: &mut Errors) {
+    // Each lifetime is at least the API server's minimum by its type; what is left is how
+    // the two relate.
     let creds = &p.credentials;
-    let default = crate::duration::parse(&creds.default_token_duration);
-    let max = crate::duration::parse(&creds.max_token_duration);
-    if let Err(e) = &default {
-        errors.push("credentials.defaultTokenDuration", e.clone());
-    }
-    if let Err(e) = &max {
-        errors.push("credentials.maxTokenDuration", e.clone());
-    }
-    if let (Ok(default), Ok(max)) = (default, max) {
-        // The API server refuses TokenRequests for less than ten minutes.
-        let floor = std::time::Duration::from_secs(600);
-        if max < floor {
-            errors.push(
-                "credentials.maxTokenDuration",
-                "must be at least 10m, the shortest token the API server issues",
-            );
-        } else if default < floor || default > max {
-            errors.push(
-                "credentials.defaultTokenDuration",
-                format!(
-                    "must be between 10m and maxTokenDuration ({})",
-                    creds.max_token_duration
-                ),
-            );
-        }
-    }
-
-    let pol = &p.policies;
-    let version = &pol.pod_security.version;
-    if version != "latest"
-        && !version
-            .strip_prefix("v1.")
-            .is_some_and(|minor| !minor.is_empty() && minor.bytes().all(|b| b.is_ascii_digit()))
-    {
+    if creds.default_token_duration.duration() > creds.max_token_duration.duration() {
         errors.push(
-            "policies.podSecurity.version",
-            format!("{version:?} must be \"latest\" or v1.<minor>, e.g. v1.30"),
+            "credentials.defaultTokenDuration",
+            format!(
+                "must be between 10m and maxTokenDuration ({})",
+                creds.max_token_duration
+            ),
         );
     }
-    let identity_lists = [
-        (
-            "policies.restrictSecretStores.reconcilers",
-            pol.restrict_secret_stores.reconcilers.as_ref(),
-        ),
-        (
-            "policies.protectPlatformObjects.exemptUsers",
-            pol.protect_platform_objects.exempt_users.as_ref(),
-        ),
-        (
-            "policies.protectPlatformObjects.exemptGroups",
-            pol.protect_platform_objects.exempt_groups.as_ref(),
-        ),
-    ];
-    for (path, list) in identity_lists {
-        for (i, who) in list.into_iter().flatten().enumerate() {
-            // A pattern that matches everyone would switch the guardrail off for tenants too.
-            if who.trim_end_matches('*').trim().is_empty() {
-                errors.push(
-                    format!("{path}[{i}]"),
-                    format!(
-                        "{who:?} would exempt everyone; name users, or a prefix followed by '*'"
-                    ),
-                );
-            }
-        }
-    }
-    if let Some(name) = &pol.tenant_repo_contract.secret_store_name {
-        check_subdomain(name, "policies.tenantRepoContract.secretStoreName", errors);
-    }
-
-    if !p.defaults.namespaces.is_empty() {
-        errors.push(
-            "defaults.namespaces",
-            "namespaces are per tenant and cannot have a platform default",
-        );
-    }
-    validate_spec_fields(&p.defaults, "defaults", errors);
 }
 
 fn check_label_pair(key: &str, value: &str, path: &str, errors: &mut Errors) {

@@ -1,6 +1,6 @@
 //! Every rendered object must be accepted by a real API server with strict field
 //! validation (what `kubectl apply --server-side` uses). Custom objects are validated against
-//! the upstream CRDs in `../shared/crds/` (as installed on Kubernetes 1.36), made strict the
+//! the upstream CRDs in `testdata/crds/` (as installed on Kubernetes 1.36), made strict the
 //! way the API server is: a field the schema does not declare is an error, not silently
 //! pruned. Built-in objects must round-trip through their k8s-openapi types unchanged, which
 //! proves every field is one the built-in type has.
@@ -9,7 +9,7 @@ mod common;
 
 use std::{collections::BTreeMap, path::Path};
 
-use common::{REFERENCE_TENANTS, platform, render_reference, shared_dir};
+use common::{REFERENCE_TENANTS, platform, render_reference, testdata_dir};
 use serde_json::Value;
 use tenantry_api::tenant::{
     Delivery, FluxGit, Network, NetworkProvider, Secrets, TenantFile, TenantSpec,
@@ -21,7 +21,7 @@ type Key = (String, String, String); // (group, version, kind)
 /// Load every CRD, keyed by group/version/kind, with a strict JSON schema per version.
 fn load_crds() -> BTreeMap<Key, Value> {
     let mut out = BTreeMap::new();
-    let mut stack = vec![shared_dir().join("crds")];
+    let mut stack = vec![testdata_dir().join("crds")];
     while let Some(dir) = stack.pop() {
         for entry in std::fs::read_dir(&dir).unwrap() {
             let path = entry.unwrap().path();
@@ -34,7 +34,7 @@ fn load_crds() -> BTreeMap<Key, Value> {
     }
     assert!(
         out.len() >= 15,
-        "expected the shared CRDs, found {}",
+        "expected the upstream CRDs, found {}",
         out.len()
     );
     out

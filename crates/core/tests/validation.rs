@@ -302,7 +302,7 @@ fn platform_config_is_validated_once_with_its_own_paths() {
     assert_platform_refused(
         "policies:\n  protectPlatformObjects:\n    exemptUsers: [\"*\"]\n",
         "policies.protectPlatformObjects.exemptUsers[0]",
-        "exempt everyone",
+        "would match every name",
     );
     assert_platform_refused("unknownKey: 1\n", "unknownKey", "unknown field");
     assert_platform_refused("kind: Tenant\n", "", "duplicate");

@@ -47,7 +47,7 @@ pub enum GitopsError {
         source: io::Error,
     },
     /// A YAML document is malformed or does not match its type.
-    #[error("{path}:{error}")]
+    #[error("{}", error.in_file(&path.display()))]
     Parse {
         /// The file.
         path: PathBuf,
@@ -97,6 +97,30 @@ pub enum GitopsError {
     /// A path resolves outside the repository.
     #[error("{0}: resolves outside the repository (a symlink?); refusing to write there")]
     OutsideRepository(PathBuf),
+    /// The directory given as the platform repository has no `tenantry.yaml`.
+    #[error(
+        "{} is not a platform repository: {} does not exist (pass --repo DIR, or run `tenantry onboard NAME --gitops-only` to start one)",
+        root.display(),
+        path.display()
+    )]
+    NotARepository {
+        /// The directory given.
+        root: PathBuf,
+        /// The platform file looked for.
+        path: PathBuf,
+    },
+}
+
+/// What opening a repository does when it has no `tenantry.yaml`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PlatformFile {
+    /// Refuse: a command run from the wrong directory must fail, not find zero tenants.
+    Required,
+    /// Use the built-in defaults and write them out on the first change (`onboard`).
+    CreateIfMissing,
+    /// Use the built-in defaults and write nothing (`check` in a tenant's repository,
+    /// `onboard --no-gitops`).
+    DefaultsIfMissing,
 }
 
 impl GitopsError {
@@ -188,11 +212,11 @@ struct PlannedFile {
 }
 
 impl Repo {
-    /// Open a repository. Without a `tenantry.yaml`, the built-in defaults are used and, if
-    /// `create_platform` is set, written out on the first change.
-    pub fn open(root: impl Into<PathBuf>, create_platform: bool) -> Result<Self, GitopsError> {
+    /// Open a repository; `missing` says what a missing `tenantry.yaml` means.
+    pub fn open(root: impl Into<PathBuf>, missing: PlatformFile) -> Result<Self, GitopsError> {
         let root = root.into();
         let path = root.join(PLATFORM_FILE);
+        let create_platform = missing == PlatformFile::CreateIfMissing;
         let (platform, pending_platform) =
             match fsutil::read_optional(&path).map_err(|e| GitopsError::io(&path, e))? {
                 Some(bytes) => {
@@ -206,6 +230,9 @@ impl Repo {
                             error,
                         })?;
                     (platform, None)
+                }
+                None if missing == PlatformFile::Required => {
+                    return Err(GitopsError::NotARepository { root, path });
                 }
                 None => {
                     let platform = Platform::default();
@@ -324,15 +351,6 @@ impl Repo {
             });
         }
         Ok(Some((file, text)))
-    }
-
-    /// Read a tenant's file; a missing tenant is an error.
-    pub fn require_tenant(&self, name: &str) -> Result<TenantFile, GitopsError> {
-        self.read_tenant(name)?
-            .ok_or_else(|| GitopsError::NotFound {
-                name: name.to_owned(),
-                path: self.tenant_path(name),
-            })
     }
 
     /// Names of every tenant directory holding a `tenant.yaml`, sorted.
@@ -485,28 +503,11 @@ impl Repo {
         files
     }
 
-    /// Write a tenant's directory: `tenant.yaml` (only when `write_spec`), every rendered
-    /// object and artifact, and its `kustomization.yaml`. Files rendered before but not now
-    /// are removed. Nothing is written when nothing changed. Registration is separate
-    /// ([`Repo::register`]) so that it happens last, and once for many tenants.
-    pub fn write_tenant(
-        &self,
-        file: &TenantFile,
-        write_spec: bool,
-    ) -> Result<TenantReport, GitopsError> {
-        let resolved = self.resolve(file)?;
-        self.check_namespace_ownership(&resolved)?;
-        let rendered = render::render(&self.ctx, &resolved);
-        let spec_text = match self.read_tenant_with_text(&rendered.tenant)? {
-            // Keep the file exactly as the user wrote it (comments included).
-            Some((_, text)) if !write_spec => text,
-            _ => tenant_file_text(file),
-        };
-        self.write_rendered(&rendered, spec_text)
-    }
-
-    /// Write an already rendered (and checked) tenant's directory with `tenant_yaml` as its
-    /// declaration; see [`Repo::write_tenant`].
+    /// Write a rendered (and checked) tenant's directory with `tenant_yaml` as its
+    /// declaration: every rendered object and artifact, and its `kustomization.yaml`. Files
+    /// rendered before but not now are removed; nothing is written when nothing changed.
+    /// Registration is separate ([`Repo::register`]) so that it happens last, and once for
+    /// many tenants.
     pub fn write_rendered(
         &self,
         rendered: &Rendered,
@@ -608,17 +609,26 @@ impl Repo {
             && let Some(bytes) =
                 fsutil::read_optional(&path).map_err(|e| GitopsError::io(&path, e))?
         {
-            let doc: serde_json::Value =
-                serde_saphyr::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
-            if let Some(items) = doc.get("resources").and_then(|r| r.as_array()) {
-                previous.extend(
-                    items
-                        .iter()
-                        .filter_map(|i| i.as_str())
-                        .filter(|s| is_rendered_file_name(s))
-                        .map(str::to_owned),
-                );
-            }
+            // A kustomization that cannot be read is refused, not taken as empty: the files it
+            // listed would never be pruned and `render --check` would stay green.
+            let text = String::from_utf8(bytes).map_err(|_| GitopsError::Parse {
+                path: path.clone(),
+                error: not_utf8(),
+            })?;
+            let listed: ListedResources = if text.trim().is_empty() {
+                ListedResources::default()
+            } else {
+                document::from_yaml(&text).map_err(|error| GitopsError::Parse {
+                    path: path.clone(),
+                    error,
+                })?
+            };
+            previous.extend(
+                listed
+                    .resources
+                    .into_iter()
+                    .filter(|s| is_rendered_file_name(s)),
+            );
         }
         for artifact in [render::OPENBAO_POLICY_FILE, render::OPENBAO_ROLE_FILE] {
             if !planned.iter().any(|f| f.name == artifact) && dir.join(artifact).is_file() {
@@ -754,12 +764,15 @@ impl Repo {
 }
 
 fn not_utf8() -> DocumentError {
-    DocumentError {
-        path: None,
-        line: None,
-        column: None,
-        message: "is not UTF-8 text".to_owned(),
-    }
+    DocumentError::whole_file("is not UTF-8 text")
+}
+
+/// The part of a tenant's `kustomization.yaml` that says which files it holds; other fields
+/// (people add patches, labels, comments) are left alone.
+#[derive(Debug, Default, serde::Deserialize)]
+struct ListedResources {
+    #[serde(default)]
+    resources: Vec<String>,
 }
 
 /// Names Tenantry gives rendered objects: `<kind>.<…>.yaml`, no directories.
@@ -804,9 +817,4 @@ fn default_platform_file(platform: &Platform) -> String {
         document::to_yaml(platform),
         dir = platform.tenants_dir,
     )
-}
-
-/// Write the default `tenantry.yaml` text (for `tenantry init`-like uses and tests).
-pub fn default_platform_text() -> String {
-    default_platform_file(&Platform::default())
 }

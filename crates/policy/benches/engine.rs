@@ -61,7 +61,7 @@ fn engine_benches(c: &mut Criterion) {
     let mut platform = Platform::default();
     platform.policies.require_digest.enabled = true;
     platform.policies.image_pull_policy_always.enabled = true;
-    let engine = Engine::new(&platform).expect("default platform");
+    let engine = Engine::new(&platform);
     let shop = tenant();
     let ctx = Context::check(Some(&shop));
 

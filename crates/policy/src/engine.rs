@@ -26,11 +26,13 @@ use std::fmt;
 
 use serde::Serialize;
 use serde_json::{Map, Value};
-use tenantry_api::{Platform, platform::GatewayRef, tenant::PodSecurityLevel};
+use tenantry_api::{
+    Platform, pattern::NamePattern, platform::GatewayRef, tenant::PodSecurityLevel,
+};
 use tenantry_core::{ResolvedTenant, resolve::ResolvedDelivery};
 
 use crate::policies::{self, repo_contract::RepoScan};
-use crate::pss::{self, Level, Version};
+use crate::pss::{self, Level, NamespaceLabels, PodTemplateRef, Version};
 
 /// Where the engine is being run from; some policies only make sense in one of them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -126,11 +128,18 @@ impl TenantInfo {
             // Tenantry names the tenant's ServiceAccount after the tenant.
             service_account: t.name.clone(),
             registries: t.registries.clone(),
-            pod_security: match t.pod_security {
-                PodSecurityLevel::Restricted => Level::Restricted,
-                PodSecurityLevel::Baseline => Level::Baseline,
-            },
+            pod_security: t.pod_security.into(),
             proxy_kubeconfig_secret,
+        }
+    }
+}
+
+/// The one mapping from the level a tenant declares to the Pod Security level it enforces.
+impl From<PodSecurityLevel> for Level {
+    fn from(level: PodSecurityLevel) -> Self {
+        match level {
+            PodSecurityLevel::Restricted => Level::Restricted,
+            PodSecurityLevel::Baseline => Level::Baseline,
         }
     }
 }
@@ -276,7 +285,7 @@ pub struct Skipped {
     pub reason: String,
 }
 
-/// An invalid engine configuration or selection.
+/// An invalid engine selection.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EngineError {
     /// `--policy` named a policy that does not exist.
@@ -286,14 +295,6 @@ pub enum EngineError {
         given: String,
         /// Every valid ID.
         valid: Vec<&'static str>,
-    },
-    /// A value in `tenantry.yaml` `policies:` is invalid.
-    #[error("{path}: {message}")]
-    InvalidConfig {
-        /// Field path in `tenantry.yaml`.
-        path: String,
-        /// What is wrong.
-        message: String,
     },
 }
 
@@ -363,6 +364,21 @@ impl PolicyId {
         }
     }
 
+    /// Whether an update's violations of this policy that the old object already had become
+    /// warnings. Pod policies need not (an update keeping the template is not judged by
+    /// them), and protect-platform-objects must not: what it guards is the update itself.
+    pub(crate) const fn carries_over(self) -> bool {
+        matches!(
+            self,
+            PolicyId::NoNodePort
+                | PolicyId::NoLoadBalancer
+                | PolicyId::NoExternalIps
+                | PolicyId::RestrictSecretStores
+                | PolicyId::FluxLockdown
+                | PolicyId::GatewayParent
+        )
+    }
+
     /// Whether the policy reads the pod template (and so is skipped on updates that keep it).
     pub(crate) const fn judges_pods(self) -> bool {
         matches!(
@@ -420,29 +436,20 @@ pub struct Engine {
     pub(crate) default_version: Version,
     pub(crate) tenant_label: String,
     pub(crate) gateway: Option<GatewayRef>,
-    pub(crate) secret_store_reconcilers: Vec<String>,
-    pub(crate) exempt_users: Vec<String>,
-    pub(crate) exempt_groups: Vec<String>,
+    pub(crate) secret_store_reconcilers: Vec<NamePattern>,
+    pub(crate) exempt_users: Vec<NamePattern>,
+    pub(crate) exempt_groups: Vec<NamePattern>,
     pub(crate) store_name: String,
     pub(crate) repo_contract_enabled: bool,
     pub(crate) repo_contract: Option<RepoContract>,
 }
 
-const POD_SECURITY_LABEL_PREFIX: &str = "pod-security.kubernetes.io/";
-
 impl Engine {
-    /// An engine enforcing the platform's `policies:` configuration.
-    pub fn new(platform: &Platform) -> Result<Self, EngineError> {
+    /// An engine enforcing the platform's `policies:` configuration. Every value it reads was
+    /// checked when `tenantry.yaml` was parsed, so there is nothing left to refuse here.
+    pub fn new(platform: &Platform) -> Self {
         let config = &platform.policies;
-        let default_version: Version =
-            config
-                .pod_security
-                .version
-                .parse()
-                .map_err(|e: pss::ParseVersionError| EngineError::InvalidConfig {
-                    path: "policies.podSecurity.version".to_owned(),
-                    message: e.to_string(),
-                })?;
+        let default_version = Version::from(config.pod_security.version);
         let mut enabled = PolicySet::default();
         for (id, on) in [
             (PolicyId::PodSecurity, config.pod_security.enabled),
@@ -485,32 +492,7 @@ impl Engine {
             .secret_store_name
             .clone()
             .unwrap_or_else(|| platform.openbao.store_name.clone());
-        for (path, list) in [
-            (
-                "policies.restrictSecretStores.reconcilers",
-                &config.restrict_secret_stores.reconcilers,
-            ),
-            (
-                "policies.protectPlatformObjects.exemptUsers",
-                &config.protect_platform_objects.exempt_users,
-            ),
-            (
-                "policies.protectPlatformObjects.exemptGroups",
-                &config.protect_platform_objects.exempt_groups,
-            ),
-        ] {
-            for (i, entry) in list.iter().flatten().enumerate() {
-                if entry.trim().is_empty() || entry.trim_end_matches('*').contains('*') {
-                    return Err(EngineError::InvalidConfig {
-                        path: format!("{path}[{i}]"),
-                        message: format!(
-                            "{entry:?} must be a name, or a prefix followed by a single trailing '*'"
-                        ),
-                    });
-                }
-            }
-        }
-        Ok(Self {
+        Self {
             enabled,
             level_override: None,
             version_override: None,
@@ -527,7 +509,7 @@ impl Engine {
             store_name,
             repo_contract_enabled: config.tenant_repo_contract.enabled,
             repo_contract: None,
-        })
+        }
     }
 
     /// Override the configuration for one run: `policies` selects exactly those policies (even
@@ -658,26 +640,18 @@ impl Engine {
     /// a policy in the order of the offending fields. On `Delete` the object judged is
     /// `ctx.old_object` (the request carries no new object). Never panics, whatever the JSON.
     pub fn evaluate(&self, object: &Value, ctx: &Context<'_>) -> Vec<Violation> {
+        if ctx.operation == Operation::Connect {
+            return Vec::new();
+        }
         let object = match (ctx.operation, ctx.old_object) {
             (Operation::Delete, Some(old)) => old,
             _ => object,
         };
-        if ctx.operation == Operation::Connect {
-            return Vec::new();
-        }
         let Some(view) = ObjectView::new(object) else {
             return Vec::new();
         };
-        let is_namespace = view.group.is_empty() && view.kind == "Namespace";
-        if ctx.mode == Mode::Admission && !is_namespace {
-            match ctx.namespace {
-                // Platform namespaces are the platform's business.
-                Some(ns) if !ns.labels.contains_key(&self.tenant_label) => return Vec::new(),
-                Some(_) => {}
-                // Cluster-scoped: tenants cannot create these (RBAC), and Namespaces are
-                // handled above.
-                None => return Vec::new(),
-            }
+        if !self.in_scope(&view, ctx) {
+            return Vec::new();
         }
         let mut sink = Sink::new(&view);
         let eval = Eval {
@@ -686,93 +660,104 @@ impl Engine {
             view: &view,
             own_namespace: own_namespace(&view, ctx),
         };
-
         if ctx.operation == Operation::Delete {
-            if self.runs(PolicyId::ProtectPlatformObjects, ctx.mode) {
-                sink.policy = PolicyId::ProtectPlatformObjects;
-                policies::protect::evaluate(&eval, &mut sink);
-            }
-            return sink.violations;
+            self.evaluate_delete(&eval, &mut sink);
+        } else {
+            self.evaluate_write(&eval, &mut sink);
         }
+        sink.violations
+    }
 
-        let terminating = ctx.operation == Operation::Update
-            && view
-                .metadata
-                .is_some_and(|m| m.get("deletionTimestamp").is_some_and(|v| !v.is_null()));
-        let pod = pss::pod_template(object);
-        let pods_changed = match (ctx.operation, ctx.old_object, &pod) {
-            (Operation::Update, Some(old), Some(template)) => {
-                policies::pods::significant_update(template, old)
-            }
-            _ => true,
-        };
+    /// Whether the object is Tenantry's to judge at all. In admission, objects in platform
+    /// namespaces (no tenant label) are the platform's business, and cluster-scoped objects
+    /// other than Namespaces are out of tenants' reach (RBAC); `check` judges everything.
+    fn in_scope(&self, view: &ObjectView<'_>, ctx: &Context<'_>) -> bool {
+        if ctx.mode != Mode::Admission || view.is_namespace() {
+            return true;
+        }
+        ctx.namespace
+            .is_some_and(|ns| ns.labels.contains_key(&self.tenant_label))
+    }
 
+    /// A delete is judged only by protect-platform-objects, so a violating object can always
+    /// be removed.
+    fn evaluate_delete(&self, eval: &Eval<'_>, sink: &mut Sink) {
+        if self.runs(PolicyId::ProtectPlatformObjects, eval.ctx.mode) {
+            sink.policy = PolicyId::ProtectPlatformObjects;
+            policies::protect::evaluate(eval, sink);
+        }
+    }
+
+    /// A create or update: every policy that runs and applies, in order; on an update, what a
+    /// policy finds that the old object already had becomes a warning.
+    fn evaluate_write(&self, eval: &Eval<'_>, sink: &mut Sink) {
+        let ctx = eval.ctx;
+        let pod = pss::pod_template(eval.view.value);
+        let scope = WriteScope::new(eval.view, ctx, pod.as_ref());
         for id in PolicyId::ALL {
-            if !self.runs(id, ctx.mode) {
-                continue;
-            }
-            if is_namespace && id != PolicyId::ProtectPlatformObjects {
-                continue;
-            }
-            if terminating && id != PolicyId::ProtectPlatformObjects {
-                continue;
-            }
-            if id.judges_pods() && !pods_changed {
+            if !self.runs(id, ctx.mode) || !scope.includes(id) {
                 continue;
             }
             sink.policy = id;
             let before = sink.violations.len();
-            match id {
-                PolicyId::PodSecurity => {
-                    if let Some(template) = &pod {
-                        policies::pods::pod_security(&eval, template, &mut sink);
-                    }
-                }
-                PolicyId::RequireRequestsLimits => {
-                    if let Some(template) = &pod {
-                        policies::pods::requests_limits(template, &mut sink);
-                    }
-                }
-                PolicyId::AllowedRegistries => {
-                    if let (Some(template), Some(tenant)) = (&pod, ctx.tenant) {
-                        policies::pods::allowed_registries(template, tenant, &mut sink);
-                    }
-                }
-                PolicyId::ImagePullPolicyAlways => {
-                    if let Some(template) = &pod {
-                        policies::pods::pull_policy_always(template, &mut sink);
-                    }
-                }
-                PolicyId::RequireDigest => {
-                    if let Some(template) = &pod {
-                        policies::pods::require_digest(template, &mut sink);
-                    }
-                }
-                PolicyId::NoNodePort | PolicyId::NoLoadBalancer | PolicyId::NoExternalIps => {
-                    policies::services::evaluate(id, &view, &mut sink);
-                }
-                PolicyId::RestrictSecretStores => {
-                    policies::secret_stores::evaluate(&eval, &mut sink);
-                }
-                PolicyId::FluxLockdown => policies::flux::evaluate(&eval, &mut sink),
-                PolicyId::GatewayParent => policies::gateway::evaluate(&eval, &mut sink),
-                PolicyId::ProtectPlatformObjects => policies::protect::evaluate(&eval, &mut sink),
-                PolicyId::TenantRepoContract => {
-                    if let Some(contract) = &self.repo_contract {
-                        policies::repo_contract::evaluate(contract, &view, &mut sink);
-                    }
-                }
-            }
+            self.run_policy(id, eval, pod.as_ref(), sink);
             if ctx.operation == Operation::Update
-                && !id.judges_pods()
-                && id != PolicyId::ProtectPlatformObjects
+                && id.carries_over()
                 && sink.violations.len() > before
                 && let Some(old) = ctx.old_object
             {
                 self.carry_over(id, old, ctx, &mut sink.violations[before..]);
             }
         }
-        sink.violations
+    }
+
+    /// Run one policy on the object (`pod`: its pod template, when it has one).
+    fn run_policy(
+        &self,
+        id: PolicyId,
+        eval: &Eval<'_>,
+        pod: Option<&PodTemplateRef<'_>>,
+        sink: &mut Sink,
+    ) {
+        match id {
+            PolicyId::PodSecurity => {
+                if let Some(template) = pod {
+                    policies::pods::pod_security(eval, template, sink);
+                }
+            }
+            PolicyId::RequireRequestsLimits => {
+                if let Some(template) = pod {
+                    policies::pods::requests_limits(template, sink);
+                }
+            }
+            PolicyId::AllowedRegistries => {
+                if let (Some(template), Some(tenant)) = (pod, eval.ctx.tenant) {
+                    policies::pods::allowed_registries(template, tenant, sink);
+                }
+            }
+            PolicyId::ImagePullPolicyAlways => {
+                if let Some(template) = pod {
+                    policies::pods::pull_policy_always(template, sink);
+                }
+            }
+            PolicyId::RequireDigest => {
+                if let Some(template) = pod {
+                    policies::pods::require_digest(template, sink);
+                }
+            }
+            PolicyId::NoNodePort | PolicyId::NoLoadBalancer | PolicyId::NoExternalIps => {
+                policies::services::evaluate(id, eval.view, sink);
+            }
+            PolicyId::RestrictSecretStores => policies::secret_stores::evaluate(eval, sink),
+            PolicyId::FluxLockdown => policies::flux::evaluate(eval, sink),
+            PolicyId::GatewayParent => policies::gateway::evaluate(eval, sink),
+            PolicyId::ProtectPlatformObjects => policies::protect::evaluate(eval, sink),
+            PolicyId::TenantRepoContract => {
+                if let Some(contract) = &self.repo_contract {
+                    policies::repo_contract::evaluate(contract, eval.view, sink);
+                }
+            }
+        }
     }
 
     /// Downgrade to warnings the violations of `id` an update carries over unchanged from the
@@ -794,15 +779,8 @@ impl Engine {
             view: &view,
             own_namespace: own_namespace(&view, ctx),
         };
-        match id {
-            PolicyId::NoNodePort | PolicyId::NoLoadBalancer | PolicyId::NoExternalIps => {
-                policies::services::evaluate(id, &view, &mut sink);
-            }
-            PolicyId::RestrictSecretStores => policies::secret_stores::evaluate(&eval, &mut sink),
-            PolicyId::FluxLockdown => policies::flux::evaluate(&eval, &mut sink),
-            PolicyId::GatewayParent => policies::gateway::evaluate(&eval, &mut sink),
-            _ => return,
-        }
+        // The policies that carry over read no pod template.
+        self.run_policy(id, &eval, None, &mut sink);
         for v in new.iter_mut() {
             let existed = sink
                 .violations
@@ -833,36 +811,34 @@ impl Engine {
     }
 
     /// The Pod Security level and version to enforce for an object, and the stricter
-    /// audit/warn levels whose extra findings come back as warnings.
+    /// audit/warn levels whose extra findings come back as warnings. The namespace's labels
+    /// are read by [`NamespaceLabels::read`] (upstream's rules for unparsable values); a
+    /// missing `enforce` label means the tenant's level, a missing version the platform's
+    /// `policies.podSecurity.version`.
     pub(crate) fn pod_security_plan(&self, ctx: &Context<'_>) -> PssPlan {
-        let version = |label: Option<&String>| -> Version {
-            self.version_override.unwrap_or_else(|| match label {
-                // Upstream: an unparsable version label means `latest`.
-                Some(v) => v.parse().unwrap_or(Version::Latest),
-                None => self.default_version,
-            })
+        let labels = ctx.namespace.map(|ns| NamespaceLabels::read(&ns.labels));
+        let version = |label: Option<Version>| -> Version {
+            self.version_override
+                .or(label)
+                .unwrap_or(self.default_version)
         };
         if let Some(level) = self.level_override {
-            let labels = ctx.namespace.map(|ns| &ns.labels);
-            let pinned = labels.and_then(|l| l.get("pod-security.kubernetes.io/enforce-version"));
+            let pinned = labels.as_ref().and_then(|l| l.enforce.version);
             return PssPlan {
                 enforce: (level, version(pinned)),
                 also: Vec::new(),
             };
         }
-        if let Some(ns) = ctx.namespace {
-            let label = |mode: &str| ns.labels.get(&format!("{POD_SECURITY_LABEL_PREFIX}{mode}"));
-            let enforce_level = match label("enforce") {
-                // Upstream: an unparsable enforce level means `restricted`.
-                Some(l) => l.parse().unwrap_or(Level::Restricted),
-                None => ctx.tenant.map_or(Level::Restricted, |t| t.pod_security),
-            };
-            let enforce = (enforce_level, version(label("enforce-version")));
+        if let Some(labels) = labels {
+            let enforce_level = labels
+                .enforce
+                .level
+                .unwrap_or_else(|| ctx.tenant.map_or(Level::Restricted, |t| t.pod_security));
+            let enforce = (enforce_level, version(labels.enforce.version));
             let mut also = Vec::new();
-            for mode in ["audit", "warn"] {
-                // Upstream fails open for audit and warn: an unparsable level checks nothing.
-                if let Some(level) = label(mode).map(|l| l.parse().unwrap_or(Level::Privileged)) {
-                    let planned = (level, version(label(&format!("{mode}-version"))));
+            for mode in [labels.audit, labels.warn] {
+                if let Some(level) = mode.level {
+                    let planned = (level, version(mode.version));
                     if planned != enforce && !also.contains(&planned) {
                         also.push(planned);
                     }
@@ -900,6 +876,41 @@ pub(crate) struct PssPlan {
     pub(crate) also: Vec<(Level, Version)>,
 }
 
+/// Which policies a create or update leaves to judge.
+struct WriteScope {
+    /// Only protect-platform-objects judges: the object is a Namespace, or it is being
+    /// deleted and the update is a controller finishing that (removing finalizers).
+    protect_only: bool,
+    /// Whether the pod policies judge: false for an update that cannot change the pods.
+    pods_changed: bool,
+}
+
+impl WriteScope {
+    fn new(view: &ObjectView<'_>, ctx: &Context<'_>, pod: Option<&PodTemplateRef<'_>>) -> Self {
+        let terminating = ctx.operation == Operation::Update
+            && view
+                .metadata
+                .is_some_and(|m| m.get("deletionTimestamp").is_some_and(|v| !v.is_null()));
+        let pods_changed = match (ctx.operation, ctx.old_object, pod) {
+            (Operation::Update, Some(old), Some(template)) => {
+                policies::pods::significant_update(template, old)
+            }
+            _ => true,
+        };
+        Self {
+            protect_only: view.is_namespace() || terminating,
+            pods_changed,
+        }
+    }
+
+    fn includes(&self, id: PolicyId) -> bool {
+        if self.protect_only && id != PolicyId::ProtectPlatformObjects {
+            return false;
+        }
+        self.pods_changed || !id.judges_pods()
+    }
+}
+
 /// The namespace an object will live in, when it can be known: its own `metadata.namespace`,
 /// the request's namespace, or the tenant's only namespace.
 fn own_namespace<'a>(view: &ObjectView<'a>, ctx: &Context<'a>) -> Option<&'a str> {
@@ -911,12 +922,8 @@ fn own_namespace<'a>(view: &ObjectView<'a>, ctx: &Context<'a>) -> Option<&'a str
         })
 }
 
-/// `pattern` is an exact name or a prefix followed by `*`.
-fn matches_any(patterns: &[String], name: &str) -> bool {
-    patterns.iter().any(|p| match p.strip_suffix('*') {
-        Some(prefix) => name.starts_with(prefix),
-        None => p == name,
-    })
+fn matches_any(patterns: &[NamePattern], name: &str) -> bool {
+    patterns.iter().any(|p| p.matches(name))
 }
 
 /// The identity of the object under judgement, read once.
@@ -950,6 +957,11 @@ impl<'a> ObjectView<'a> {
                 .and_then(Value::as_str)
                 .filter(|ns| !ns.is_empty()),
         })
+    }
+
+    /// Whether the object is a core `Namespace`.
+    pub(crate) fn is_namespace(&self) -> bool {
+        self.group.is_empty() && self.kind == "Namespace"
     }
 
     /// `metadata.labels[key]`.

@@ -347,12 +347,7 @@ mod fast {
     }
 
     pub(super) fn parse(text: &str) -> Option<Vec<(Document, Lines)>> {
-        let mut stack: Vec<Open> = Vec::new();
-        let mut root_line = 0u64;
-        let mut nodes = 0usize;
-        let mut documents = Vec::new();
-        let mut lines = Lines::default();
-        let mut markers: Option<DocumentMarkers> = None;
+        let mut reader = Reader::new(text);
         for item in Parser::new_from_str(text) {
             let (event, span) = item.ok()?;
             let line = span.start.line() as u64;
@@ -362,73 +357,124 @@ mod fast {
                     if anchor != 0 || tag.is_some() {
                         return None;
                     }
-                    nodes += 1;
-                    if let Some(Open {
-                        building: Building::Mapping(_, pending @ None),
-                        key_line,
-                        ..
-                    }) = stack.last_mut()
-                    {
-                        *pending = Some(key(&scalar, style)?);
-                        *key_line = line;
-                        continue;
-                    }
-                    if stack.is_empty() {
-                        root_line = line;
-                    }
-                    let (hash, at) = child(stack.last(), line);
-                    lines.record(hash, at);
-                    if style == ScalarStyle::Plain {
-                        plain(&scalar)?
-                    } else {
-                        Value::String(scalar.into_owned())
+                    match reader.scalar(scalar, style, line)? {
+                        Some(value) => value,
+                        None => continue,
                     }
                 }
                 Event::SequenceStart(_, anchor, tag) | Event::MappingStart(_, anchor, tag) => {
                     if anchor != 0 || tag.is_some() {
                         return None;
                     }
-                    if matches!(
-                        stack.last(),
-                        Some(Open {
-                            building: Building::Mapping(_, None),
-                            ..
-                        })
-                    ) {
-                        return None; // A collection as a key.
-                    }
-                    nodes += 1;
-                    if stack.len() >= MAX_DEPTH || nodes > MAX_NODES {
-                        return None;
-                    }
-                    if stack.is_empty() {
-                        root_line = line;
-                    }
-                    let (hash, at) = child(stack.last(), line);
-                    lines.record(hash, at);
-                    stack.push(Open {
-                        building: if is_sequence {
-                            Building::Sequence(Vec::new())
-                        } else {
-                            Building::Mapping(Map::new(), None)
-                        },
-                        hash,
-                        key_line: line,
-                    });
+                    reader.open(is_sequence, line)?;
                     continue;
                 }
-                Event::SequenceEnd => match stack.pop()?.building {
+                Event::SequenceEnd => match reader.stack.pop()?.building {
                     Building::Sequence(items) => Value::Array(items),
                     Building::Mapping(..) => return None,
                 },
-                Event::MappingEnd => match stack.pop()?.building {
+                Event::MappingEnd => match reader.stack.pop()?.building {
                     Building::Mapping(map, None) => Value::Object(map),
                     _ => return None,
                 },
                 Event::Alias(..) => return None,
                 _ => continue,
             };
-            match stack.last_mut().map(|open| &mut open.building) {
+            reader.attach(value)?;
+        }
+        reader.stack.is_empty().then_some(reader.documents)
+    }
+
+    /// The state of one fast read: `None` from any step means "leave it to the deserializer".
+    struct Reader<'t> {
+        text: &'t str,
+        stack: Vec<Open>,
+        root_line: u64,
+        nodes: usize,
+        documents: Vec<(Document, Lines)>,
+        lines: Lines,
+        markers: Option<DocumentMarkers>,
+    }
+
+    impl<'t> Reader<'t> {
+        fn new(text: &'t str) -> Self {
+            Self {
+                text,
+                stack: Vec::new(),
+                root_line: 0,
+                nodes: 0,
+                documents: Vec::new(),
+                lines: Lines::default(),
+                markers: None,
+            }
+        }
+
+        /// A scalar: a mapping's pending key (`Some(None)`), or a value to attach.
+        fn scalar(
+            &mut self,
+            scalar: std::borrow::Cow<'_, str>,
+            style: ScalarStyle,
+            line: u64,
+        ) -> Option<Option<Value>> {
+            self.nodes += 1;
+            if let Some(Open {
+                building: Building::Mapping(_, pending @ None),
+                key_line,
+                ..
+            }) = self.stack.last_mut()
+            {
+                *pending = Some(key(&scalar, style)?);
+                *key_line = line;
+                return Some(None);
+            }
+            if self.stack.is_empty() {
+                self.root_line = line;
+            }
+            let (hash, at) = child(self.stack.last(), line);
+            self.lines.record(hash, at);
+            let value = if style == ScalarStyle::Plain {
+                plain(&scalar)?
+            } else {
+                Value::String(scalar.into_owned())
+            };
+            Some(Some(value))
+        }
+
+        /// A sequence or mapping starts, within the depth and node budgets.
+        fn open(&mut self, is_sequence: bool, line: u64) -> Option<()> {
+            if matches!(
+                self.stack.last(),
+                Some(Open {
+                    building: Building::Mapping(_, None),
+                    ..
+                })
+            ) {
+                return None; // A collection as a key.
+            }
+            self.nodes += 1;
+            if self.stack.len() >= MAX_DEPTH || self.nodes > MAX_NODES {
+                return None;
+            }
+            if self.stack.is_empty() {
+                self.root_line = line;
+            }
+            let (hash, at) = child(self.stack.last(), line);
+            self.lines.record(hash, at);
+            self.stack.push(Open {
+                building: if is_sequence {
+                    Building::Sequence(Vec::new())
+                } else {
+                    Building::Mapping(Map::new(), None)
+                },
+                hash,
+                key_line: line,
+            });
+            Some(())
+        }
+
+        /// A finished value goes into its parent, or is a document of its own.
+        fn attach(&mut self, value: Value) -> Option<()> {
+            match self.stack.last_mut().map(|open| &mut open.building) {
                 Some(Building::Sequence(items)) => items.push(value),
                 Some(Building::Mapping(map, pending)) => {
                     let key = pending.take()?;
@@ -437,23 +483,26 @@ mod fast {
                     }
                 }
                 None => {
-                    let document_lines = std::mem::take(&mut lines);
+                    let document_lines = std::mem::take(&mut self.lines);
                     // A document root. Null documents are skipped, as serde-saphyr does.
                     if value.is_null() {
-                        continue;
+                        return Some(());
                     }
-                    if documents.len() >= MAX_DOCUMENTS {
+                    if self.documents.len() >= MAX_DOCUMENTS {
                         return None;
                     }
-                    let line = root_line.max(1);
-                    let index = markers
+                    let line = self.root_line.max(1);
+                    let text = self.text;
+                    let index = self
+                        .markers
                         .get_or_insert_with(|| DocumentMarkers::new(text))
                         .index_of(line);
-                    documents.push((Document { index, line, value }, document_lines));
+                    self.documents
+                        .push((Document { index, line, value }, document_lines));
                 }
             }
+            Some(())
         }
-        stack.is_empty().then_some(documents)
     }
 }
 
@@ -917,8 +966,7 @@ mod tests {
 
     #[test]
     fn fast_reader_equals_the_deserializer_on_the_upstream_corpus() {
-        let root =
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/pss");
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/pss");
         let mut stack = vec![root];
         let (mut files, mut fast) = (0, 0);
         while let Some(dir) = stack.pop() {

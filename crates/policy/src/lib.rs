@@ -26,6 +26,6 @@ pub use engine::{
 pub use policies::flux::is_remote as is_remote_kustomize_resource;
 pub use policies::repo_contract::RepoScan;
 pub use pss::{
-    CheckInfo, Finding, Level, ParseLevelError, ParseVersionError, PodTemplateRef, Version,
-    check_object, check_pod, checks, pod_template,
+    CheckInfo, Finding, LabelProblem, Level, ModeLabels, NamespaceLabels, ParseLevelError,
+    ParseVersionError, PodTemplateRef, Version, check_object, check_pod, checks, pod_template,
 };

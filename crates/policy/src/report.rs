@@ -4,12 +4,14 @@
 //!
 //! All four say the same things: every finding with its file, document, line, object, field
 //! path, check ID and remediation; the checks that were skipped and why; inputs that could not
-//! be read. Writing them by hand keeps the dependency tree small; each format's escaping is
-//! done in one place and tested against hostile strings.
+//! be read. SARIF is built here with `serde_json` and checked against the OASIS schema in tests
+//! (why not `serde-sarif`: see the SARIF section); JUnit goes through `quick-junit`, which owns
+//! the XML escaping. Every format is tested against hostile strings.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
+use quick_junit::{self as junit, NonSuccessKind, TestCase, TestCaseStatus, TestSuite, XmlString};
 use serde_json::{Value, json};
 
 use crate::catalog;
@@ -228,6 +230,17 @@ fn json_report(report: &Report, version: &str) -> String {
     serde_json::to_string_pretty(&document).unwrap_or_default() + "\n"
 }
 
+// SARIF is written by hand with `serde_json::json!` rather than through `serde-sarif` (0.8.0,
+// the latest). That crate can express everything emitted here, but it generates its ~120 KB
+// of types from the schema in a build script, which adds about a dozen crates to the build
+// (schemafy, syn 1, Inflector, prettyplease, typed-builder, strum, uriparse, ...) for about
+// 150 lines of JSON; 0.8.0 does not compile on its own (it derives serde traits without
+// enabling serde's `derive` feature); and it has had no release, and no change but dependency
+// bumps and docs, since May 2025. The typo-safety its types would give comes instead from
+// validating every emitted document against the OASIS SARIF 2.1.0 schema in tests
+// (`testdata/sarif/sarif-schema-2.1.0.json`); `preserve_order` keeps the key order, and so
+// the bytes, fixed.
+
 /// A relative URI reference for a path: forward slashes, everything outside RFC 3986's
 /// unreserved set and `/` percent-encoded.
 fn uri(path: &str) -> String {
@@ -257,7 +270,38 @@ fn fingerprint(parts: &[&str]) -> String {
 }
 
 fn sarif(report: &Report, version: &str) -> String {
-    // Rules for the checks that occur, in first-seen order, so ruleIndex is stable per run.
+    let (rule_index, rules) = sarif_rules(report);
+    let results: Vec<Value> = report
+        .findings
+        .iter()
+        .map(|f| sarif_result(f, &rule_index))
+        .collect();
+    let document = json!({
+        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+        "version": "2.1.0",
+        "runs": [{
+            "tool": {
+                "driver": {
+                    "name": "tenantry",
+                    "semanticVersion": version,
+                    "version": version,
+                    "informationUri": "https://tenantry.dev",
+                    "rules": rules,
+                }
+            },
+            "invocations": [{
+                "executionSuccessful": report.errors.is_empty(),
+                "toolExecutionNotifications": sarif_notifications(report),
+            }],
+            "results": results,
+        }]
+    });
+    serde_json::to_string_pretty(&document).unwrap_or_default() + "\n"
+}
+
+/// One SARIF rule per check that occurs, in first-seen order so that `ruleIndex` is stable
+/// per run; with the index of each check's rule.
+fn sarif_rules(report: &Report) -> (BTreeMap<&str, usize>, Vec<Value>) {
     let mut rule_index: BTreeMap<&str, usize> = BTreeMap::new();
     let mut rules: Vec<Value> = Vec::new();
     for f in &report.findings {
@@ -277,53 +321,56 @@ fn sarif(report: &Report, version: &str) -> String {
             "properties": { "tags": ["security", "kubernetes", v.policy] },
         }));
     }
-    let results: Vec<Value> = report
-        .findings
-        .iter()
-        .map(|f| {
-            let v = &f.violation;
-            let mut message = format!("{}: {}", v.object, v.message);
-            if !v.path.is_empty() {
-                let _ = write!(message, " (at {})", v.path);
-            }
-            let _ = write!(message, ". Fix: {}", v.remediation);
-            let mut region = json!({ "startLine": f.line.unwrap_or(1).max(1) });
-            if let Some(d) = f.document {
-                region["properties"] = json!({ "document": d });
-            }
-            json!({
-                "ruleId": v.check,
-                "ruleIndex": rule_index.get(v.check.as_str()).copied().unwrap_or(0),
-                "level": match v.severity { Severity::Deny => "error", Severity::Warn => "warning" },
-                "message": { "text": message },
-                "locations": [{
-                    "physicalLocation": {
-                        "artifactLocation": { "uri": uri(&f.file) },
-                        "region": region,
-                    },
-                    "logicalLocations": [{
-                        "name": v.path,
-                        "fullyQualifiedName": format!("{}/{}", v.object, v.path),
-                        "kind": "member",
-                    }],
-                }],
-                "partialFingerprints": {
-                    "tenantryFinding/v1": fingerprint(&[
-                        &v.check,
-                        &f.file,
-                        &v.object.to_string(),
-                        &v.path,
-                    ]),
-                },
-                "properties": {
-                    "policy": v.policy,
-                    "object": object_json(&v.object),
-                    "path": v.path,
-                    "remediation": v.remediation,
-                },
-            })
-        })
-        .collect();
+    (rule_index, rules)
+}
+
+/// One finding as a SARIF result, located on its file and line.
+fn sarif_result(f: &Located, rule_index: &BTreeMap<&str, usize>) -> Value {
+    let v = &f.violation;
+    let mut message = format!("{}: {}", v.object, v.message);
+    if !v.path.is_empty() {
+        let _ = write!(message, " (at {})", v.path);
+    }
+    let _ = write!(message, ". Fix: {}", v.remediation);
+    let mut region = json!({ "startLine": f.line.unwrap_or(1).max(1) });
+    if let Some(d) = f.document {
+        region["properties"] = json!({ "document": d });
+    }
+    json!({
+        "ruleId": v.check,
+        "ruleIndex": rule_index.get(v.check.as_str()).copied().unwrap_or(0),
+        "level": match v.severity { Severity::Deny => "error", Severity::Warn => "warning" },
+        "message": { "text": message },
+        "locations": [{
+            "physicalLocation": {
+                "artifactLocation": { "uri": uri(&f.file) },
+                "region": region,
+            },
+            "logicalLocations": [{
+                "name": v.path,
+                "fullyQualifiedName": format!("{}/{}", v.object, v.path),
+                "kind": "member",
+            }],
+        }],
+        "partialFingerprints": {
+            "tenantryFinding/v1": fingerprint(&[
+                &v.check,
+                &f.file,
+                &v.object.to_string(),
+                &v.path,
+            ]),
+        },
+        "properties": {
+            "policy": v.policy,
+            "object": object_json(&v.object),
+            "path": v.path,
+            "remediation": v.remediation,
+        },
+    })
+}
+
+/// Unreadable inputs (errors), then skipped checks and notes (notes).
+fn sarif_notifications(report: &Report) -> Vec<Value> {
     let mut notifications: Vec<Value> = report
         .errors
         .iter()
@@ -352,60 +399,59 @@ fn sarif(report: &Report, version: &str) -> String {
             .iter()
             .map(|n| json!({ "level": "note", "message": { "text": n } })),
     );
-    let document = json!({
-        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
-        "version": "2.1.0",
-        "runs": [{
-            "tool": {
-                "driver": {
-                    "name": "tenantry",
-                    "semanticVersion": version,
-                    "version": version,
-                    "informationUri": "https://tenantry.dev",
-                    "rules": rules,
-                }
-            },
-            "invocations": [{
-                "executionSuccessful": report.errors.is_empty(),
-                "toolExecutionNotifications": notifications,
-            }],
-            "results": results,
-        }]
-    });
-    serde_json::to_string_pretty(&document).unwrap_or_default() + "\n"
+    notifications
 }
 
-/// Escape text for XML 1.0 content and attributes. Characters XML 1.0 cannot carry at all
-/// (most C0 controls, lone surrogates cannot occur in Rust strings) become U+FFFD.
-pub fn xml_escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            '\t' | '\n' | '\r' => out.push(c),
-            c if (c as u32) < 0x20 || c == '\u{FFFE}' || c == '\u{FFFF}' => out.push('\u{FFFD}'),
-            c => out.push(c),
-        }
+// JUnit XML is written by `quick-junit` (nextest's data model and serializer, over quick-xml):
+// it escapes text and attributes, drops C0 controls and whole ANSI escape sequences (which
+// XML 1.0 cannot carry, or CI pages would show as noise), and keeps the suite and total counts
+// consistent with the cases. It writes no timestamp, time or UUID unless asked, so the output
+// stays a function of the report.
+
+/// Text for the JUnit report. `XmlString` drops C0 controls but passes U+FFFE and U+FFFF,
+/// which XML 1.0 cannot carry either (a hostile file or object name could hold them).
+fn xml(text: &str) -> XmlString {
+    if text.contains(['\u{FFFE}', '\u{FFFF}']) {
+        XmlString::new(text.replace(['\u{FFFE}', '\u{FFFF}'], "\u{FFFD}"))
+    } else {
+        XmlString::new(text)
     }
-    out
 }
+
+/// One JUnit test case: a judged object, whose deny findings are its one failure and whose
+/// warnings are its output.
+struct JunitCase<'a> {
+    name: String,
+    line: u64,
+    deny: Vec<&'a Located>,
+    warn: Vec<&'a Located>,
+}
+
+/// One JUnit test suite per input file.
+type JunitSuite<'a> = (String, Vec<JunitCase<'a>>);
 
 fn junit(report: &Report) -> String {
-    // One suite per input file, one case per judged object; its deny findings are one failure.
-    struct Case<'a> {
-        name: String,
-        line: u64,
-        deny: Vec<&'a Located>,
-        warn: Vec<&'a Located>,
+    let mut out = junit::Report::new("tenantry check");
+    for (file, cases) in &junit_suites(report) {
+        out.add_test_suite(junit_file_suite(file, cases));
     }
-    let mut suites: Vec<(String, Vec<Case<'_>>)> = Vec::new();
+    if !report.errors.is_empty() {
+        out.add_test_suite(junit_unreadable_suite(&report.errors));
+    }
+    if !report.skipped.is_empty() {
+        out.add_test_suite(junit_skipped_suite(&report.skipped));
+    }
+    // Serializing into memory fails only on an I/O error, which a String cannot raise.
+    out.to_string().unwrap_or_default()
+}
+
+/// The judged objects grouped into suites by file, in input order, each with its findings.
+/// Findings about an object that was not judged (none today) get a case of their own.
+fn junit_suites(report: &Report) -> Vec<JunitSuite<'_>> {
+    let mut suites: Vec<JunitSuite<'_>> = Vec::new();
     // (file, document, object) → (suite, case): a List document holds several objects.
     let mut index: BTreeMap<(String, usize, String), (usize, usize)> = BTreeMap::new();
-    let suite_of = |suites: &mut Vec<(String, Vec<Case<'_>>)>, file: &str| -> usize {
+    let suite_of = |suites: &mut Vec<JunitSuite<'_>>, file: &str| -> usize {
         match suites.iter().position(|(f, _)| f == file) {
             Some(i) => i,
             None => {
@@ -417,7 +463,7 @@ fn junit(report: &Report) -> String {
     for j in &report.judged {
         let s = suite_of(&mut suites, &j.file);
         let cases = &mut suites[s].1;
-        cases.push(Case {
+        cases.push(JunitCase {
             name: format!("{} (document {})", j.object, j.document),
             line: j.line,
             deny: Vec::new(),
@@ -437,7 +483,7 @@ fn junit(report: &Report) -> String {
             Some(&at) => at,
             None => {
                 let s = suite_of(&mut suites, &f.file);
-                suites[s].1.push(Case {
+                suites[s].1.push(JunitCase {
                     name: f.violation.object.to_string(),
                     line: f.line.unwrap_or(1),
                     deny: Vec::new(),
@@ -454,117 +500,89 @@ fn junit(report: &Report) -> String {
             Severity::Warn => case.warn.push(f),
         }
     }
-    let describe = |f: &Located| {
-        let v = &f.violation;
-        format!(
-            "{}: {} {} [{}] at {}\n  {}\n  fix: {}\n",
-            position(&f.file, f.line),
-            v.severity,
-            v.check,
-            v.policy,
-            if v.path.is_empty() { "-" } else { &v.path },
-            v.message,
-            v.remediation
-        )
-    };
-    let total_cases: usize = suites.iter().map(|(_, c)| c.len()).sum::<usize>()
-        + report.errors.len()
-        + report.skipped.len();
-    let total_failures: usize = suites
-        .iter()
-        .flat_map(|(_, c)| c)
-        .filter(|c| !c.deny.is_empty())
-        .count();
-    let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-    let _ = writeln!(
-        out,
-        "<testsuites name=\"tenantry check\" tests=\"{total_cases}\" failures=\"{total_failures}\" errors=\"{}\" skipped=\"{}\">",
-        report.errors.len(),
-        report.skipped.len()
-    );
-    for (file, cases) in &suites {
-        let failures = cases.iter().filter(|c| !c.deny.is_empty()).count();
-        let _ = writeln!(
-            out,
-            "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{failures}\" errors=\"0\" skipped=\"0\">",
-            xml_escape(file),
-            cases.len()
-        );
-        for case in cases {
-            let _ = write!(
-                out,
-                "    <testcase classname=\"{}\" name=\"{}\" file=\"{}\" line=\"{}\"",
-                xml_escape(file),
-                xml_escape(&case.name),
-                xml_escape(file),
-                case.line
-            );
-            if case.deny.is_empty() && case.warn.is_empty() {
-                out.push_str("/>\n");
-                continue;
-            }
-            out.push_str(">\n");
-            if !case.deny.is_empty() {
-                let checks: Vec<&str> = case
-                    .deny
-                    .iter()
-                    .map(|f| f.violation.check.as_str())
-                    .collect();
-                let body: String = case.deny.iter().map(|f| describe(f)).collect();
-                let _ = writeln!(
-                    out,
-                    "      <failure message=\"{}\" type=\"tenantry.deny\">{}</failure>",
-                    xml_escape(&format!(
-                        "{}: {}",
-                        plural(case.deny.len(), "violation", "violations"),
-                        checks.join(", ")
-                    )),
-                    xml_escape(&body)
-                );
-            }
-            if !case.warn.is_empty() {
-                let body: String = case.warn.iter().map(|f| describe(f)).collect();
-                let _ = writeln!(out, "      <system-out>{}</system-out>", xml_escape(&body));
-            }
-            out.push_str("    </testcase>\n");
+    suites
+}
+
+/// A finding as the text of a failure or of a case's output.
+fn junit_describe(f: &Located) -> String {
+    let v = &f.violation;
+    format!(
+        "{}: {} {} [{}] at {}\n  {}\n  fix: {}\n",
+        position(&f.file, f.line),
+        v.severity,
+        v.check,
+        v.policy,
+        if v.path.is_empty() { "-" } else { &v.path },
+        v.message,
+        v.remediation
+    )
+}
+
+fn junit_file_suite(file: &str, cases: &[JunitCase<'_>]) -> TestSuite {
+    let mut suite = TestSuite::new(xml(file));
+    for case in cases {
+        let status = if case.deny.is_empty() {
+            TestCaseStatus::success()
+        } else {
+            let checks: Vec<&str> = case
+                .deny
+                .iter()
+                .map(|f| f.violation.check.as_str())
+                .collect();
+            let body: String = case.deny.iter().map(|f| junit_describe(f)).collect();
+            let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
+            status
+                .set_message(xml(&format!(
+                    "{}: {}",
+                    plural(case.deny.len(), "violation", "violations"),
+                    checks.join(", ")
+                )))
+                .set_type("tenantry.deny")
+                .set_description(xml(&body));
+            status
+        };
+        let mut test_case = TestCase::new(xml(&case.name), status);
+        test_case.set_classname(xml(file));
+        test_case.extra.insert("file".into(), xml(file));
+        test_case
+            .extra
+            .insert("line".into(), case.line.to_string().into());
+        if !case.warn.is_empty() {
+            let body: String = case.warn.iter().map(|f| junit_describe(f)).collect();
+            test_case.set_system_out(xml(&body));
         }
-        out.push_str("  </testsuite>\n");
+        suite.add_test_case(test_case);
     }
-    if !report.errors.is_empty() {
-        let _ = writeln!(
-            out,
-            "  <testsuite name=\"unreadable inputs\" tests=\"{n}\" failures=\"0\" errors=\"{n}\" skipped=\"0\">",
-            n = report.errors.len()
-        );
-        for e in &report.errors {
-            let _ = writeln!(
-                out,
-                "    <testcase classname=\"{f}\" name=\"read {f}\"><error message=\"{m}\" type=\"tenantry.unreadable\">{m}</error></testcase>",
-                f = xml_escape(&e.file),
-                m = xml_escape(&match e.line {
-                    Some(l) => format!("line {l}: {}", e.message),
-                    None => e.message.clone(),
-                })
-            );
-        }
-        out.push_str("  </testsuite>\n");
+    suite
+}
+
+fn junit_unreadable_suite(errors: &[InputError]) -> TestSuite {
+    let mut suite = TestSuite::new("unreadable inputs");
+    for e in errors {
+        let message = xml(&match e.line {
+            Some(l) => format!("line {l}: {}", e.message),
+            None => e.message.clone(),
+        });
+        let mut status = TestCaseStatus::non_success(NonSuccessKind::Error);
+        status
+            .set_message(message.clone())
+            .set_type("tenantry.unreadable")
+            .set_description(message);
+        let mut test_case = TestCase::new(xml(&format!("read {}", e.file)), status);
+        test_case.set_classname(xml(&e.file));
+        suite.add_test_case(test_case);
     }
-    if !report.skipped.is_empty() {
-        let _ = writeln!(
-            out,
-            "  <testsuite name=\"skipped checks\" tests=\"{n}\" failures=\"0\" errors=\"0\" skipped=\"{n}\">",
-            n = report.skipped.len()
-        );
-        for s in &report.skipped {
-            let _ = writeln!(
-                out,
-                "    <testcase classname=\"policies\" name=\"{}\"><skipped message=\"{}\"/></testcase>",
-                xml_escape(s.policy),
-                xml_escape(&s.reason)
-            );
-        }
-        out.push_str("  </testsuite>\n");
+    suite
+}
+
+fn junit_skipped_suite(skipped: &[Skipped]) -> TestSuite {
+    let mut suite = TestSuite::new("skipped checks");
+    for s in skipped {
+        let mut status = TestCaseStatus::skipped();
+        status.set_message(xml(&s.reason));
+        let mut test_case = TestCase::new(s.policy, status);
+        test_case.set_classname("policies");
+        suite.add_test_case(test_case);
     }
-    out.push_str("</testsuites>\n");
-    out
+    suite
 }

@@ -36,7 +36,6 @@ fn tenant() -> TenantInfo {
 /// An engine running exactly `policy`.
 fn only(policy: &str) -> Engine {
     Engine::new(&Platform::default())
-        .expect("default platform")
         .with_selection(Some(&[policy.to_owned()]), None, None)
         .expect("known policy")
 }
@@ -303,7 +302,7 @@ fn image_pull_policy_and_digest_tables() {
         ],
     );
     // Both are off unless tenantry.yaml or --policy turns them on.
-    let defaults = Engine::new(&Platform::default()).expect("default platform");
+    let defaults = Engine::new(&Platform::default());
     assert!(
         !defaults
             .enabled_policies(Mode::Check)
@@ -734,7 +733,6 @@ fn gateway_parent_table() {
         gateway: None,
         ..Platform::default()
     })
-    .expect("valid")
     .with_selection(Some(&["gateway-parent".to_owned()]), None, None)
     .expect("known");
     assert!(
@@ -889,7 +887,6 @@ fn protect_platform_objects_table() {
 #[test]
 fn tenant_repo_contract_table() {
     let engine = Engine::new(&Platform::default())
-        .expect("default")
         .with_selection(Some(&["tenant-repo-contract".to_owned()]), None, None)
         .expect("known")
         .with_repo_contract("shop");
@@ -963,7 +960,7 @@ fn tenant_repo_contract_table() {
     );
     assert_eq!(violations[0].object.name, "d");
     // Without a repository name the contract is not checked at all.
-    let unnamed = Engine::new(&Platform::default()).expect("default");
+    let unnamed = Engine::new(&Platform::default());
     assert!(unnamed.repo_scan().is_none());
     assert!(
         unnamed
@@ -1072,38 +1069,21 @@ fn pod_security_level_comes_from_selection_namespace_tenant_then_restricted() {
 #[test]
 fn engine_configuration_errors_name_what_to_fix() {
     let err = Engine::new(&Platform::default())
-        .expect("default")
         .with_selection(
             Some(&["pod-security".to_owned(), "no-such".to_owned()]),
             None,
             None,
         )
         .expect_err("unknown policy");
-    match &err {
-        EngineError::UnknownPolicy { given, valid } => {
-            assert_eq!(given, "no-such");
-            assert_eq!(valid, Engine::policy_ids());
-        }
-        other => panic!("unexpected {other:?}"),
-    }
+    let EngineError::UnknownPolicy { given, valid } = &err;
+    assert_eq!(given, "no-such");
+    assert_eq!(valid, Engine::policy_ids());
     assert!(err.to_string().contains("require-requests-limits"));
-
-    let mut platform = Platform::default();
-    platform.policies.pod_security.version = "1.30".to_owned();
-    let err = Engine::new(&platform).expect_err("bad version");
-    assert!(
-        err.to_string().starts_with("policies.podSecurity.version"),
-        "{err}"
-    );
-
-    let mut platform = Platform::default();
-    platform.policies.protect_platform_objects.exempt_users = Some(vec!["system:*:x".to_owned()]);
-    assert!(Engine::new(&platform).is_err());
 
     // Switching a policy off in tenantry.yaml removes it; --policy brings it back.
     let mut platform = Platform::default();
     platform.policies.no_node_port.enabled = false;
-    let engine = Engine::new(&platform).expect("valid");
+    let engine = Engine::new(&platform);
     assert!(
         !engine
             .enabled_policies(Mode::Check)
@@ -1117,7 +1097,7 @@ fn engine_configuration_errors_name_what_to_fix() {
 
 #[test]
 fn default_engine_reports_in_policy_order_and_deterministically() {
-    let engine = Engine::new(&Platform::default()).expect("default");
+    let engine = Engine::new(&Platform::default());
     let shop = tenant();
     let ctx = Context::check(Some(&shop));
     let object = wrap(
@@ -1136,4 +1116,139 @@ fn default_engine_reports_in_policy_order_and_deterministically() {
     assert!(policies.contains(&"allowed-registries"));
     assert_eq!(first[0].object.kind, "Deployment");
     assert_eq!(first[0].object.namespace.as_deref(), Some("shop"));
+}
+
+/// `check` and the webhook build their engine from the same parsed `tenantry.yaml` as
+/// `render`: a value is refused once, when the file is read, with its path and line, and what
+/// is accepted there is what the engine enforces. (Before, `v1.030` and `system:*:x` passed
+/// `PlatformContext::new` and then made `Engine::new` fail.)
+#[test]
+fn platform_values_are_accepted_and_refused_once_for_every_command() {
+    use tenantry_core::{PlatformContext, document::parse_platform};
+
+    let file = |policies: &str| {
+        format!("apiVersion: tenantry.dev/v1alpha1\nkind: Platform\npolicies:\n{policies}")
+    };
+    for (policies, path, line) in [
+        (
+            "  podSecurity:\n    version: v1.030\n",
+            "policies.podSecurity.version",
+            5,
+        ),
+        (
+            "  protectPlatformObjects:\n    exemptUsers: [\"system:*:x\"]\n",
+            "policies.protectPlatformObjects.exemptUsers[0]",
+            5,
+        ),
+        (
+            "  restrictSecretStores:\n    reconcilers:\n    - \"*\"\n",
+            "policies.restrictSecretStores.reconcilers[0]",
+            6,
+        ),
+    ] {
+        let err = parse_platform(&file(policies)).expect_err(policies);
+        let [problem] = err.problems.as_slice() else {
+            panic!("{err}")
+        };
+        assert_eq!(problem.path.as_deref(), Some(path), "{err}");
+        assert_eq!(problem.line, Some(line), "{err}");
+        assert!(
+            err.in_file(&"tenantry.yaml")
+                .starts_with(&format!("tenantry.yaml:{line}:")),
+            "{err}"
+        );
+    }
+
+    let platform = parse_platform(&file(
+        "  podSecurity:\n    version: v1.25\n  protectPlatformObjects:\n    exemptUsers: [\"ci-*\"]\n",
+    ))
+    .expect("valid");
+    let ctx = PlatformContext::new(platform).expect("render accepts it");
+    let engine = Engine::new(&ctx.platform);
+    // The pinned version is the one enforced.
+    let pinned = Engine::new(&Platform::default())
+        .with_selection(None, None, Some(Version::V1(25)))
+        .expect("valid selection");
+    let pod = wrap(
+        "v1",
+        "Pod",
+        json!({"containers": [{"name": "app", "image": "ghcr.io/acme/app"}]}),
+    );
+    let shop = tenant();
+    let check = Context::check(Some(&shop));
+    assert_eq!(engine.evaluate(&pod, &check), pinned.evaluate(&pod, &check));
+    // The prefix pattern is the one honoured: `ci-bot` may change a managed object,
+    // a tenant user may not.
+    let quota = json!({"apiVersion": "v1", "kind": "ResourceQuota", "metadata": {"name": "tenantry-quota", "namespace": "shop",
+        "labels": {"app.kubernetes.io/managed-by": "tenantry", "tenantry.dev/tenant": "shop"}}, "spec": {"hard": {"pods": "50"}}});
+    let ns = tenant_namespace();
+    let ci = user("ci-bot", &[]);
+    let alice = user("alice", &[]);
+    assert!(
+        engine
+            .evaluate(
+                &Value::Null,
+                &admission(Operation::Delete, &ns, &ci, Some(&quota))
+            )
+            .is_empty()
+    );
+    assert!(
+        !engine
+            .evaluate(
+                &Value::Null,
+                &admission(Operation::Delete, &ns, &alice, Some(&quota))
+            )
+            .is_empty()
+    );
+}
+
+/// Pod Security judges a pod update again only when it could change the verdict, as the
+/// PodSecurity plugin does (images, seccomp annotations, and here ephemeral containers, which
+/// `kubectl debug` adds by an update), and a controller update only when its template changes.
+#[test]
+fn pod_security_judges_updates_only_when_they_could_change_the_pods() {
+    let engine = only("pod-security");
+    let ns = tenant_namespace();
+    let someone = user("system:serviceaccount:shop:shop", &[]);
+    let judged = |object: &Value, old: &Value| {
+        !engine
+            .evaluate(
+                object,
+                &admission(Operation::Update, &ns, &someone, Some(old)),
+            )
+            .is_empty()
+    };
+    let pod = wrap(
+        "v1",
+        "Pod",
+        json!({"containers": [{"name": "app", "image": "a:1", "securityContext": {"privileged": true}}]}),
+    );
+    let mut relabelled = pod.clone();
+    relabelled["metadata"]["labels"] = json!({"team": "a"});
+    assert!(!judged(&relabelled, &pod), "labels only");
+    let mut debugged = pod.clone();
+    debugged["spec"]["ephemeralContainers"] = json!([{"name": "debug", "image": "busybox"}]);
+    assert!(
+        judged(&debugged, &pod),
+        "kubectl debug adds an ephemeral container"
+    );
+    let mut seccomp = pod.clone();
+    seccomp["metadata"]["annotations"] =
+        json!({"seccomp.security.alpha.kubernetes.io/pod": "unconfined"});
+    assert!(judged(&seccomp, &pod), "seccomp annotation changed");
+    let mut reimaged = pod.clone();
+    reimaged["spec"]["containers"][0]["image"] = json!("a:2");
+    assert!(judged(&reimaged, &pod), "new image");
+
+    let deployment = wrap(
+        "apps/v1",
+        "Deployment",
+        json!({"containers": [{"name": "app", "image": "a:1"}]}),
+    );
+    let mut scaled = deployment.clone();
+    scaled["spec"]["replicas"] = json!(3);
+    assert!(!judged(&scaled, &deployment), "scaling keeps the template");
+    let mut bumped = deployment.clone();
+    bumped["spec"]["template"]["spec"]["containers"][0]["image"] = json!("a:2");
+    assert!(judged(&bumped, &deployment), "template changed");
 }

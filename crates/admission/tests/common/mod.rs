@@ -20,14 +20,14 @@ pub const FIXTURE_NAMESPACE: &str = "tenantry-fx-webhook";
 /// The tenant the tests give it.
 pub const TENANT: &str = "acme";
 
-/// `../shared/fixtures/k8s-wire/admission-review/` beside the repository. Panics (fails the
+/// `testdata/k8s-wire/admission-review/` in the repository. Panics (fails the
 /// test) when it is missing: a test that silently skips its fixtures proves nothing.
 pub fn fixture_dir() -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/fixtures/k8s-wire/admission-review");
+    let dir =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/k8s-wire/admission-review");
     assert!(
         dir.is_dir(),
-        "fixture directory {} is missing: the repository must sit beside shared/",
+        "fixture directory {} is missing: expected in testdata/k8s-wire",
         dir.display()
     );
     dir
@@ -102,7 +102,7 @@ pub fn seeded_cache(level: &str) -> NamespaceCache {
 
 /// The production validator with the built-in platform policies.
 pub fn engine() -> Arc<dyn Validator> {
-    Arc::new(EngineValidator::new(&Platform::default()).expect("engine"))
+    Arc::new(EngineValidator::new(&Platform::default()))
 }
 
 pub fn state(level: &str) -> AppState {

@@ -310,7 +310,7 @@ impl Renderer<'_> {
                 let role = &binding.cluster_role;
                 match binding.scope {
                     GrantScope::TenantNamespaces => {
-                        let name = grant_binding_name(None, grant_name, role);
+                        let name = grant_binding_name(&self.t.name, grant_name, role);
                         for ns in &self.t.namespaces {
                             let object = RoleBinding {
                                 metadata: self.meta(&name, Some(ns)),
@@ -322,7 +322,7 @@ impl Renderer<'_> {
                     }
                     GrantScope::Namespace => {
                         let ns = binding.namespace.clone().unwrap_or_default();
-                        let name = grant_binding_name(Some(&self.t.name), grant_name, role);
+                        let name = grant_binding_name(&self.t.name, grant_name, role);
                         let object = RoleBinding {
                             metadata: self.meta(&name, Some(&ns)),
                             role_ref: cluster_role_ref(role),
@@ -331,7 +331,7 @@ impl Renderer<'_> {
                         self.push_typed(Layer::Rbac, Some(&ns), &name, &object);
                     }
                     GrantScope::Cluster => {
-                        let name = grant_binding_name(Some(&self.t.name), grant_name, role);
+                        let name = grant_binding_name(&self.t.name, grant_name, role);
                         let object = ClusterRoleBinding {
                             metadata: self.meta(&name, None),
                             role_ref: cluster_role_ref(role),
@@ -398,15 +398,70 @@ pub fn role_binding_name(cluster_role: &str) -> String {
     format!("tenantry-{}", sanitize(cluster_role))
 }
 
-/// Grant binding names. Bindings in shared namespaces or at cluster scope carry the tenant's
-/// name so two tenants with the same grant never collide.
-pub fn grant_binding_name(tenant: Option<&str>, grant: &str, cluster_role: &str) -> String {
-    match tenant {
-        Some(t) => format!("tenantry-{t}-{grant}-{}", sanitize(cluster_role)),
-        None => format!("tenantry-{grant}-{}", sanitize(cluster_role)),
-    }
+/// A grant's binding name: `tenantry.<tenant>.<grant>.<clusterRole>`.
+///
+/// It must be one-to-one, because grant bindings land in shared namespaces and at cluster
+/// scope where every tenant's bindings meet: joined by `-`, tenant `a` with grant `b-c` and
+/// tenant `a-b` with grant `c` would share one ClusterRoleBinding, and one tenant's apply
+/// or offboard would take over or delete the other's. Tenant and grant names are DNS labels
+/// (no `.`), so splitting at the first two dots recovers all three parts; the role is kept
+/// verbatim (RBAC names allow `.` and `:`) for the same reason. The tenant's own
+/// RoleBinding starts `tenantry-` (see [`role_binding_name`]), a grant's `tenantry.`, so
+/// they cannot meet either.
+pub fn grant_binding_name(tenant: &str, grant: &str, cluster_role: &str) -> String {
+    format!("tenantry.{tenant}.{grant}.{cluster_role}")
 }
 
 fn sanitize(role: &str) -> String {
     role.replace([':', '_'], "-").to_ascii_lowercase()
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    #[test]
+    fn tenants_and_grants_that_hyphens_would_merge_get_distinct_bindings() {
+        assert_ne!(
+            grant_binding_name("a", "b-c", "view"),
+            grant_binding_name("a-b", "c", "view")
+        );
+        assert_ne!(
+            grant_binding_name("a", "b", "c-view"),
+            grant_binding_name("a", "b-c", "view")
+        );
+        assert!(!grant_binding_name("a", "b", "edit").starts_with(&role_binding_name("")));
+    }
+
+    fn dns_label() -> impl Strategy<Value = String> {
+        "[a-z]([a-z0-9-]{0,6}[a-z0-9])?"
+    }
+
+    proptest! {
+        /// Different (tenant, grant, role) never share a binding name or a file name, and
+        /// every name is a valid RBAC name.
+        #[test]
+        fn grant_binding_names_and_files_are_one_to_one(
+            a in (dns_label(), dns_label(), "[a-zA-Z0-9:._-]{1,12}"),
+            b in (dns_label(), dns_label(), "[a-zA-Z0-9:._-]{1,12}"),
+        ) {
+            let name = |t: &(String, String, String)| grant_binding_name(&t.0, &t.1, &t.2);
+            let file = |t: &(String, String, String)| crate::object::DesiredObject {
+                api_version: "rbac.authorization.k8s.io/v1",
+                kind: "ClusterRoleBinding",
+                namespace: None,
+                name: name(t),
+                layer: Layer::Rbac,
+                body: serde_json::Value::Null,
+            }
+            .file_name();
+            prop_assert!(crate::names::rbac_name_problem(&name(&a)).is_none(), "{}", name(&a));
+            if a != b {
+                prop_assert_ne!(name(&a), name(&b));
+                prop_assert_ne!(file(&a), file(&b));
+            }
+        }
+    }
 }

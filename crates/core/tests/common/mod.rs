@@ -49,12 +49,12 @@ pub fn render_reference(platform_file: &str, tenant_file: &str) -> Rendered {
     tenantry_core::render_tenant(&ctx, &tenant(tenant_file)).expect("reference tenant renders")
 }
 
-/// The shared CRDs beside the repository (`../shared/crds`), which the tests must find.
-pub fn shared_dir() -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared");
+/// The repository's test data (`testdata/`: upstream CRDs, recorded API traffic).
+pub fn testdata_dir() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../testdata");
     assert!(
         dir.is_dir(),
-        "{} is missing: the tests need the shared fixtures beside the repository",
+        "{} is missing: the tests read their data from testdata/ in the repository",
         dir.display()
     );
     dir

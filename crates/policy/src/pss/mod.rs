@@ -42,10 +42,11 @@
 //! are fixed), but a container that just inherits a forbidden pod-level value is not blamed
 //! separately: the pod-level field is the one to change.
 //!
-//! The upstream test corpus (`shared/fixtures/pss`, every level × version × pass/fail fixture)
+//! The upstream test corpus (`testdata/pss`, every level × version × pass/fail fixture)
 //! is run by `tests/pss_corpus.rs`; it is the executable definition of "parity".
 
 mod checks;
+mod labels;
 mod view;
 
 #[cfg(test)]
@@ -57,6 +58,9 @@ use std::str::FromStr;
 
 use serde::{Serialize, Serializer};
 use serde_json::Value;
+use tenantry_api::policies::PodSecurityVersion;
+
+pub use labels::{LabelProblem, ModeLabels, NamespaceLabels};
 
 /// The newest policy minor version any check has a revision for. Upstream caps every requested
 /// version (including `latest`) to this.
@@ -175,20 +179,20 @@ impl FromStr for Version {
     type Err = ParseVersionError;
 
     /// Accepts what the `enforce-version` label accepts: `latest`, or `v1.` followed by a minor
-    /// without leading zeros.
+    /// without leading zeros; the same spelling `tenantry.yaml` is held to.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        if s == "latest" {
-            return Ok(Version::Latest);
+        s.parse::<PodSecurityVersion>()
+            .map(Version::from)
+            .map_err(|_| ParseVersionError(s.to_owned()))
+    }
+}
+
+impl From<PodSecurityVersion> for Version {
+    fn from(version: PodSecurityVersion) -> Self {
+        match version {
+            PodSecurityVersion::Latest => Version::Latest,
+            PodSecurityVersion::V1(minor) => Version::V1(minor),
         }
-        let err = || ParseVersionError(s.to_owned());
-        let minor = s.strip_prefix("v1.").ok_or_else(err)?;
-        let well_formed = !minor.is_empty()
-            && minor.bytes().all(|b| b.is_ascii_digit())
-            && (minor == "0" || !minor.starts_with('0'));
-        if !well_formed {
-            return Err(err());
-        }
-        minor.parse().map(Version::V1).map_err(|_| err())
     }
 }
 

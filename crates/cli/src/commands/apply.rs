@@ -1,0 +1,352 @@
+//! `tenantry apply`: converge tenants on the cluster. Print the plan, then apply only what
+//! differs; a converged tenant costs reads only.
+
+use std::{io::Write, process::ExitCode, time::Duration};
+
+use clap::Args;
+use serde::Serialize;
+use tenantry_cluster::{
+    ClusterApi, ClusterError,
+    ops::{self, ApplyOptions, Waits},
+};
+use tenantry_core::{
+    Rendered,
+    plan::{Change, TenantPlan},
+};
+use tenantry_gitops::{PlatformFile, Repo};
+
+use super::reports::LayersReport;
+use crate::{
+    args::{ClusterFlags, ClusterInfo, RepoArg, parse_duration, runtime},
+    output::{self, Outcome, Report, display},
+    progress,
+};
+
+/// `tenantry apply`.
+#[derive(Args, Debug)]
+#[command(group(clap::ArgGroup::new("which").required(true).args(["names", "all"])))]
+pub struct ApplyArgs {
+    /// Tenants to converge.
+    pub names: Vec<String>,
+    /// Converge every tenant of the repository.
+    #[arg(long)]
+    pub all: bool,
+    /// Delete objects labelled for these tenants that they no longer declare.
+    #[arg(long)]
+    pub prune: bool,
+    /// Send every write as a server-side dry run: validated, nothing stored.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Apply tenants without the layers whose CustomResourceDefinitions are not installed.
+    #[arg(long)]
+    pub skip_missing_crds: bool,
+    /// How long to wait for new namespaces to become Active.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "5m")]
+    pub timeout: Duration,
+    #[command(flatten)]
+    pub repo: RepoArg,
+    #[command(flatten)]
+    pub cluster: ClusterFlags,
+}
+
+/// One object the plan would create or change.
+#[derive(Debug, Serialize)]
+struct PlannedChange {
+    object: String,
+    layer: &'static str,
+    change: &'static str,
+    details: Vec<String>,
+}
+
+/// A tenant's plan, as reported.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PlanReport {
+    create: usize,
+    change: usize,
+    unchanged: usize,
+    prune: usize,
+    objects: Vec<PlannedChange>,
+    to_prune: Vec<String>,
+}
+
+impl From<&TenantPlan> for PlanReport {
+    fn from(plan: &TenantPlan) -> Self {
+        let counts = plan.counts();
+        Self {
+            create: counts.create,
+            change: counts.change,
+            unchanged: counts.unchanged,
+            prune: counts.prune,
+            objects: plan
+                .objects
+                .iter()
+                .filter(|o| o.change != Change::Unchanged)
+                .map(|o| PlannedChange {
+                    object: o.key.to_string(),
+                    layer: o.layer.as_str(),
+                    change: o.change.as_str(),
+                    details: match &o.change {
+                        Change::Update(d) => d.clone(),
+                        _ => Vec::new(),
+                    },
+                })
+                .collect(),
+            to_prune: plan.prune.iter().map(|t| t.key.to_string()).collect(),
+        }
+    }
+}
+
+impl PlanReport {
+    fn write_text(&self, out: &mut dyn Write, tenant: &str) -> std::io::Result<()> {
+        writeln!(
+            out,
+            "tenant {tenant}: {} to create, {} to change, {} unchanged, {} to prune",
+            self.create, self.change, self.unchanged, self.prune
+        )?;
+        for o in &self.objects {
+            if o.change == Change::Create.as_str() {
+                writeln!(out, "  + {}", o.object)?;
+            } else {
+                writeln!(out, "  ~ {}", o.object)?;
+                for d in &o.details {
+                    writeln!(out, "      {d}")?;
+                }
+            }
+        }
+        for key in &self.to_prune {
+            writeln!(out, "  - {key}")?;
+        }
+        Ok(())
+    }
+}
+
+/// How one tenant went.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+enum TenantResult {
+    Unchanged,
+    Applied,
+    DryRun,
+    Failed,
+}
+
+/// One tenant of `apply`.
+#[derive(Debug, Serialize)]
+struct TenantEntry {
+    tenant: String,
+    plan: PlanReport,
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    applied: Option<LayersReport>,
+    result: TenantResult,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+}
+
+/// What `apply` did.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ApplyReport {
+    dry_run: bool,
+    prune: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cluster: Option<ClusterInfo>,
+    tenants: Vec<TenantEntry>,
+    writes: usize,
+    /// Tenants planned (some may not have been attempted after a fatal error).
+    #[serde(skip)]
+    planned: usize,
+}
+
+impl Report for ApplyReport {
+    const COMMAND: &'static str = "apply";
+
+    fn outcome(&self) -> Outcome {
+        if self.failed() == 0 {
+            Outcome::Ok
+        } else {
+            Outcome::Failed
+        }
+    }
+
+    fn write_text(&self, out: &mut dyn Write) -> std::io::Result<()> {
+        if self.tenants.is_empty() {
+            return Ok(());
+        }
+        for t in &self.tenants {
+            if t.result != TenantResult::Unchanged {
+                t.plan.write_text(out, &t.tenant)?;
+            }
+        }
+        let converged = self
+            .tenants
+            .iter()
+            .filter(|t| t.result == TenantResult::Unchanged)
+            .count();
+        writeln!(
+            out,
+            "plan: {} tenant(s), {converged} unchanged, {} to converge{}",
+            self.planned,
+            self.planned - converged,
+            if self.dry_run {
+                " (dry run: nothing is stored)"
+            } else {
+                ""
+            }
+        )?;
+        for t in &self.tenants {
+            let Some(applied) = &t.applied else { continue };
+            writeln!(out, "tenant {}:", t.tenant)?;
+            applied.write_text(out)?;
+            if let Some(error) = &t.error {
+                applied.write_failure(out, &t.tenant, error, "tenantry apply")?;
+            }
+        }
+        let failed = self.failed();
+        if failed > 0 {
+            writeln!(out, "{failed} tenant(s) failed")?;
+        }
+        Ok(())
+    }
+}
+
+impl ApplyReport {
+    fn failed(&self) -> usize {
+        self.tenants
+            .iter()
+            .filter(|t| t.result == TenantResult::Failed)
+            .count()
+    }
+}
+
+/// Run `tenantry apply`.
+pub fn run(args: ApplyArgs) -> anyhow::Result<ExitCode> {
+    let mut report = ApplyReport {
+        dry_run: args.dry_run,
+        prune: args.prune,
+        cluster: None,
+        tenants: Vec::new(),
+        writes: 0,
+        planned: 0,
+    };
+    let result = converge(&args, &mut report);
+    output::finish(args.cluster.output, &report, result)
+}
+
+fn converge(args: &ApplyArgs, report: &mut ApplyReport) -> anyhow::Result<()> {
+    for name in &args.names {
+        Repo::check_name(name)?;
+    }
+    let repo = args.repo.open(PlatformFile::Required)?;
+    let rendered: Vec<Rendered> = repo.render_all(&args.names)?;
+    if rendered.is_empty() {
+        anyhow::bail!("no tenants in {}", display(&repo.tenants_dir()));
+    }
+    let label = repo.context().tenant_label();
+    let progress = progress::for_output(args.cluster.output);
+    let options = ApplyOptions {
+        dry_run: args.dry_run,
+        skip_missing_crds: args.skip_missing_crds,
+        waits: Waits {
+            timeout: args.timeout,
+            ..Waits::default()
+        },
+    };
+    runtime()?.block_on(async {
+        let (api, endpoint) = args.cluster.connect().await?;
+        report.cluster = Some(ClusterInfo::from(&endpoint));
+        let catalog = api.discover().await?;
+        for r in &rendered {
+            ops::check_kinds(&catalog, r, args.skip_missing_crds)?;
+        }
+        let live = ops::observe(
+            &api,
+            &catalog,
+            &rendered,
+            label,
+            args.prune,
+            progress.as_ref(),
+        )
+        .await?;
+        let plans = ops::plan_all(&rendered, &live, label, args.prune);
+        report.planned = plans.len();
+        for (r, plan) in rendered.iter().zip(&plans) {
+            let mut entry = TenantEntry {
+                tenant: r.tenant.clone(),
+                plan: PlanReport::from(plan),
+                applied: None,
+                result: TenantResult::Unchanged,
+                error: None,
+            };
+            if plan.is_converged() {
+                report.tenants.push(entry);
+                continue;
+            }
+            let applied =
+                ops::apply_tenant(&api, &catalog, r, plan, &options, progress.as_ref()).await;
+            report.writes += applied.writes;
+            entry.applied = Some(LayersReport::from(&applied));
+            entry.result = match &applied.error {
+                None if args.dry_run => TenantResult::DryRun,
+                None => TenantResult::Applied,
+                Some(_) => TenantResult::Failed,
+            };
+            entry.error = applied.error.as_ref().map(ToString::to_string);
+            report.tenants.push(entry);
+            // A rejected credential or an unreachable server fails every tenant the same
+            // way: stop instead of repeating the error a thousand times.
+            if matches!(
+                applied.error,
+                Some(ClusterError::Unauthorized { .. } | ClusterError::Transport { .. })
+            ) {
+                break;
+            }
+        }
+        Ok(())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(tenant: &str, result: TenantResult) -> TenantEntry {
+        TenantEntry {
+            tenant: tenant.to_owned(),
+            plan: PlanReport {
+                create: 0,
+                change: 0,
+                unchanged: 3,
+                prune: 0,
+                objects: Vec::new(),
+                to_prune: Vec::new(),
+            },
+            applied: None,
+            result,
+            error: None,
+        }
+    }
+
+    #[test]
+    fn one_failed_tenant_fails_the_run() {
+        let mut report = ApplyReport {
+            dry_run: false,
+            prune: false,
+            cluster: None,
+            tenants: vec![entry("a", TenantResult::Unchanged)],
+            writes: 0,
+            planned: 2,
+        };
+        assert_eq!(report.outcome(), Outcome::Ok);
+        report.tenants.push(entry("b", TenantResult::Failed));
+        assert_eq!(report.outcome(), Outcome::Failed);
+        let mut text = Vec::new();
+        report.write_text(&mut text).unwrap();
+        let text = String::from_utf8(text).unwrap();
+        assert!(
+            text.contains("plan: 2 tenant(s), 1 unchanged, 1 to converge"),
+            "{text}"
+        );
+        assert!(text.ends_with("1 tenant(s) failed\n"), "{text}");
+    }
+}

@@ -1,0 +1,14 @@
+//! One module per command. Each parses its flags, calls the library crates, fills a report
+//! ([`crate::output::Report`]) and hands it to [`crate::output::finish`]; nothing here decides
+//! what a tenant is or how the cluster is changed.
+
+pub mod apply;
+pub mod check;
+pub mod crd;
+pub mod credentials;
+pub mod kubeconfig;
+pub mod offboard;
+pub mod onboard;
+pub mod render;
+mod reports;
+pub mod webhook;

@@ -1,0 +1,271 @@
+//! `tenantry onboard`: declare a tenant (write its GitOps files) and, unless `--gitops-only`,
+//! apply every layer to the cluster and issue its first credential.
+//!
+//! The tenant is read, checked and rendered once; the same objects go to the files and to
+//! the cluster, so what Git holds and what the cluster got cannot differ.
+
+use std::{io::Write, path::Path, time::Duration};
+
+use anyhow::Context as _;
+use clap::Args;
+use serde::Serialize;
+use tenantry_api::{TenantSpec, tenant::TenantFile};
+use tenantry_cluster::{
+    ClusterApi,
+    credential::TokenPolicy,
+    ops::{self, ApplyOptions, Waits},
+};
+use tenantry_gitops::{PLATFORM_FILE, PlatformFile, Repo, TenantReport};
+
+use super::{
+    credentials::{self, CredentialReport},
+    reports::{GitopsReport, LayersReport},
+};
+use crate::{
+    args::{ClusterFlags, ClusterInfo, RepoArg, parse_duration, runtime},
+    output::{self, Outcome, Report, display},
+    progress,
+    spec_flags::SpecFlags,
+};
+
+/// `tenantry onboard`.
+#[derive(Args, Debug)]
+pub struct OnboardArgs {
+    /// The tenant's name: a DNS label, also its primary namespace and ServiceAccount.
+    pub name: String,
+    /// Write the GitOps files only; do not apply anything to a cluster.
+    #[arg(long)]
+    pub gitops_only: bool,
+    #[command(flatten)]
+    pub repo: RepoArg,
+    #[command(flatten)]
+    pub spec: SpecFlags,
+    #[command(flatten)]
+    pub cluster: OnboardClusterArgs,
+}
+
+/// Cluster flags of `onboard`.
+#[derive(Args, Debug, Clone, Default)]
+pub struct OnboardClusterArgs {
+    #[command(flatten)]
+    pub cluster: ClusterFlags,
+    /// Apply to the cluster without writing the GitOps files.
+    #[arg(long, conflicts_with = "gitops_only")]
+    pub no_gitops: bool,
+    /// Apply the tenant without the layers whose CustomResourceDefinitions are not installed.
+    #[arg(long, conflicts_with = "gitops_only")]
+    pub skip_missing_crds: bool,
+    /// Lifetime of the issued token, e.g. 8h or 30m (default and maximum from tenantry.yaml).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, conflicts_with = "gitops_only")]
+    pub token_duration: Option<Duration>,
+    /// How long to wait for new namespaces to become Active.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "5m")]
+    pub timeout: Duration,
+}
+
+/// What `onboard` did.
+#[derive(Debug, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OnboardReport {
+    tenant: String,
+    /// The `tenantry.yaml` written with the built-in defaults, when this run created it.
+    platform_file_created: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    gitops: Option<GitopsReport>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cluster: Option<ClusterInfo>,
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    apply: Option<LayersReport>,
+    /// The error that stopped the apply, when one did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    credential: Option<CredentialReport>,
+    #[serde(skip)]
+    gitops_only: bool,
+}
+
+impl Report for OnboardReport {
+    const COMMAND: &'static str = "onboard";
+
+    fn outcome(&self) -> Outcome {
+        if self.error.is_some() {
+            return Outcome::Failed;
+        }
+        self.credential
+            .as_ref()
+            .map_or(Outcome::Ok, CredentialReport::outcome)
+    }
+
+    fn write_text(&self, out: &mut dyn Write) -> std::io::Result<()> {
+        if let Some(path) = &self.platform_file_created {
+            writeln!(
+                out,
+                "created {path} with the built-in defaults; review its delivery, pullSecret, openbao and gateway settings for this platform"
+            )?;
+        }
+        if let Some(gitops) = &self.gitops {
+            if self.gitops_only {
+                gitops.write_text(out)?;
+            } else {
+                gitops.write_summary(out, " (GitOps)")?;
+            }
+        }
+        if let Some(cluster) = &self.cluster {
+            writeln!(
+                out,
+                "cluster: context {} ({})",
+                cluster.context, cluster.server
+            )?;
+        }
+        if let Some(apply) = &self.apply {
+            apply.write_text(out)?;
+            if let Some(error) = &self.error {
+                let rerun = format!("tenantry onboard {}", self.tenant);
+                apply.write_failure(out, &self.tenant, error, &rerun)?;
+            }
+        }
+        if let Some(credential) = &self.credential {
+            credential.write_text(out)?;
+        }
+        Ok(())
+    }
+}
+
+/// A tenant as `onboard` will write and apply it: the existing `tenant.yaml` (if any) with the
+/// flags applied, checked and rendered once for both the GitOps files and the cluster.
+struct Declaration {
+    /// The text `tenant.yaml` gets: the file as the user wrote it when the flags changed
+    /// nothing (hand edits and comments survive a plain re-run), else the new spec.
+    spec_text: String,
+    /// The tenant's objects.
+    rendered: tenantry_core::Rendered,
+}
+
+/// Read the tenant's declaration, apply the command-line flags, resolve it (refusing a
+/// namespace another tenant owns) and render it.
+fn declare(repo: &Repo, args: &OnboardArgs) -> anyhow::Result<Declaration> {
+    let existing = repo.read_tenant_with_text(&args.name)?;
+    let mut file = existing
+        .as_ref()
+        .map(|(file, _)| file.clone())
+        .unwrap_or_else(|| TenantFile::new(&args.name, TenantSpec::default()));
+    args.spec
+        .apply(
+            &mut file.spec,
+            repo.context().platform.defaults.delivery.as_ref(),
+        )
+        .context("invalid flags")?;
+    let resolved = repo.resolve(&file)?;
+    repo.check_namespace_ownership(&resolved)?;
+    let spec_text = match existing {
+        Some((old, text)) if old.spec == file.spec => text,
+        _ => tenantry_gitops::tenant_file_text(&file),
+    };
+    Ok(Declaration {
+        spec_text,
+        rendered: tenantry_core::render::render(repo.context(), &resolved),
+    })
+}
+
+/// Write the tenant's GitOps directory, then its registration.
+fn write_declaration(repo: &Repo, declaration: &Declaration) -> anyhow::Result<TenantReport> {
+    let mut report = repo.write_rendered(&declaration.rendered, declaration.spec_text.clone())?;
+    let name = declaration.rendered.tenant.as_str();
+    report.registered = !repo.register(&[name])?.is_empty();
+    Ok(report)
+}
+
+/// Run `tenantry onboard`.
+pub fn run(args: OnboardArgs) -> anyhow::Result<std::process::ExitCode> {
+    let output = args.cluster.cluster.output;
+    let mut report = OnboardReport {
+        tenant: args.name.clone(),
+        gitops_only: args.gitops_only,
+        ..OnboardReport::default()
+    };
+    let result = if args.gitops_only {
+        gitops_only(&args, &mut report)
+    } else {
+        with_cluster(&args, &mut report)
+    };
+    output::finish(output, &report, result)
+}
+
+fn gitops_only(args: &OnboardArgs, report: &mut OnboardReport) -> anyhow::Result<()> {
+    Repo::check_name(&args.name)?;
+    let repo = args.repo.open(PlatformFile::CreateIfMissing)?;
+    let declaration = declare(&repo, args)?;
+    let creates_platform = repo.creates_platform_file();
+    let mut written = write_declaration(&repo, &declaration)?;
+    if creates_platform && !written.is_unchanged() {
+        report.platform_file_created = Some(display(&repo.root().join(PLATFORM_FILE)));
+    }
+    written
+        .changes
+        .retain(|(p, _)| p != Path::new(PLATFORM_FILE));
+    report.gitops = Some(GitopsReport::from(&written));
+    Ok(())
+}
+
+fn with_cluster(args: &OnboardArgs, report: &mut OnboardReport) -> anyhow::Result<()> {
+    let flags = &args.cluster;
+    Repo::check_name(&args.name)?;
+    let repo = args.repo.open(if flags.no_gitops {
+        PlatformFile::DefaultsIfMissing
+    } else {
+        PlatformFile::CreateIfMissing
+    })?;
+    let ctx = repo.context();
+    // Refuse a bad token lifetime before anything is written.
+    let lifetime =
+        TokenPolicy::from_platform(&ctx.platform.credentials)?.lifetime(flags.token_duration)?;
+    let declaration = declare(&repo, args)?;
+    let rendered = &declaration.rendered;
+    if !flags.no_gitops {
+        report.gitops = Some(GitopsReport::from(&write_declaration(&repo, &declaration)?));
+    }
+    let progress = progress::for_output(flags.cluster.output);
+    runtime()?.block_on(async {
+        let (api, endpoint) = flags.cluster.connect().await?;
+        report.cluster = Some(ClusterInfo::from(&endpoint));
+        let catalog = api.discover().await?;
+        ops::check_kinds(&catalog, rendered, flags.skip_missing_crds)?;
+        let rendered_one = std::slice::from_ref(rendered);
+        let label = ctx.tenant_label();
+        let live = ops::observe(
+            &api,
+            &catalog,
+            rendered_one,
+            label,
+            false,
+            progress.as_ref(),
+        )
+        .await?;
+        let plan = &ops::plan_all(rendered_one, &live, label, false)[0];
+        let options = ApplyOptions {
+            dry_run: false,
+            skip_missing_crds: flags.skip_missing_crds,
+            waits: Waits {
+                timeout: flags.timeout,
+                ..Waits::default()
+            },
+        };
+        let applied =
+            ops::apply_tenant(&api, &catalog, rendered, plan, &options, progress.as_ref()).await;
+        report.apply = Some(LayersReport::from(&applied));
+        if let Some(error) = &applied.error {
+            report.error = Some(error.to_string());
+            return Ok(());
+        }
+        let issue = credentials::Issue {
+            repo: &repo,
+            tenant: &args.name,
+            endpoint: &endpoint,
+            lifetime,
+            output: flags.cluster.output,
+        };
+        report.credential = Some(credentials::issue(&api, &issue).await?);
+        Ok(())
+    })
+}

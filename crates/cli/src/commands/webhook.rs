@@ -1,0 +1,293 @@
+//! `tenantry webhook`: serve the validating admission webhook, or print the manifests that
+//! install it.
+//!
+//! Serving is the only long-running thing the binary does, so this is where the tokio runtime
+//! is built (the other commands stay synchronous). Everything the webhook decides lives in
+//! `tenantry-admission`; this file turns flags into its parts and wires them together.
+
+use std::{
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    process::ExitCode,
+    sync::Arc,
+    time::Duration,
+};
+
+use anyhow::{Context, bail};
+use clap::{Args, Subcommand, ValueEnum};
+use tenantry_admission::{
+    AppState, EngineValidator, NamespaceCache, ReloadingCertificate, Validator,
+    manifests::{ManifestOptions, documents, to_yaml},
+    tls, watch,
+};
+use tenantry_api::Platform;
+use tenantry_core::PlatformContext;
+
+/// `tenantry webhook`.
+#[derive(Args, Debug)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+pub struct WebhookArgs {
+    #[command(subcommand)]
+    command: Option<WebhookCommand>,
+    #[command(flatten)]
+    serve: ServeArgs,
+}
+
+#[derive(Subcommand, Debug)]
+enum WebhookCommand {
+    /// Print the Namespace, RBAC, Deployment, Service and ValidatingWebhookConfiguration that
+    /// install the webhook.
+    #[command(
+        after_help = "Examples:\n  tenantry webhook manifests | kubectl apply --server-side -f -\n  tenantry webhook manifests --config tenantry.yaml --image registry.example/tenantry:v1\n  tenantry webhook manifests --ca-bundle ca.crt      serving certificate issued elsewhere\n\nWithout --ca-bundle the output includes a cert-manager Issuer and Certificate and asks\ncert-manager to inject the CA into the webhook configuration."
+    )]
+    Manifests(ManifestsArgs),
+}
+
+/// Which guardrails the webhook enforces.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum Guardrails {
+    /// Every policy tenantry.yaml enables (the same engine as `tenantry check`).
+    Policies,
+    /// Pod Security only: the same engine with only `pod-security` selected.
+    PodSecurity,
+}
+
+#[derive(Args, Debug)]
+struct ServeArgs {
+    /// Address to serve HTTPS on.
+    #[arg(long, value_name = "ADDR", default_value = "0.0.0.0:8443")]
+    listen: SocketAddr,
+    /// PEM certificate chain to serve; reloaded when the file changes.
+    #[arg(long, value_name = "FILE", required = true)]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key of the certificate; reloaded when the file changes.
+    #[arg(long, value_name = "FILE", required = true)]
+    tls_key: Option<PathBuf>,
+    /// Platform configuration (tenantry.yaml): tenant label, defaults and policies. Built-in
+    /// defaults when not given.
+    #[arg(long, value_name = "FILE", env = "TENANTRY_CONFIG")]
+    config: Option<PathBuf>,
+    /// Do not look for a cluster: judge every namespace by the platform defaults.
+    #[arg(long)]
+    no_cluster: bool,
+    /// Which guardrails to enforce.
+    #[arg(long, value_enum, default_value = "policies")]
+    guardrails: Guardrails,
+    /// How often to check the certificate files for changes, in seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 5)]
+    cert_poll_seconds: u64,
+}
+
+#[derive(Args, Debug)]
+struct ManifestsArgs {
+    /// Namespace to install into; it must not carry the tenant label.
+    #[arg(long, value_name = "NAME", default_value = "tenantry-system")]
+    namespace: String,
+    /// Container image whose entrypoint is `tenantry`.
+    #[arg(long, value_name = "IMAGE")]
+    image: Option<String>,
+    /// PEM CA bundle that signed the serving certificate (the Secret tenantry-webhook-tls).
+    #[arg(long, value_name = "FILE")]
+    ca_bundle: Option<PathBuf>,
+    /// Platform configuration to run with: embedded in a ConfigMap, and its tenant label
+    /// selects the namespaces the webhook judges.
+    #[arg(long, value_name = "FILE", env = "TENANTRY_CONFIG")]
+    config: Option<PathBuf>,
+    /// Replicas of the webhook Deployment.
+    #[arg(long, value_name = "N", default_value_t = 2)]
+    replicas: u32,
+}
+
+/// Run `tenantry webhook`.
+pub fn run(args: WebhookArgs) -> anyhow::Result<ExitCode> {
+    match args.command {
+        Some(WebhookCommand::Manifests(m)) => manifests(m),
+        None => serve(args.serve),
+    }
+}
+
+/// Read and validate tenantry.yaml (or the built-in defaults), returning its text too.
+fn load_platform(path: Option<&Path>) -> anyhow::Result<(PlatformContext, Option<String>)> {
+    let (platform, text) = match path {
+        None => (Platform::default(), None),
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            let platform = tenantry_core::document::parse_platform(&text)
+                .map_err(|e| anyhow::anyhow!("{}", e.in_file(&path.display())))?;
+            (platform, Some(text))
+        }
+    };
+    let ctx = PlatformContext::new(platform).map_err(|invalid| {
+        let source = path.map_or("built-in platform defaults".to_owned(), |p| {
+            p.display().to_string()
+        });
+        let lines: Vec<String> = invalid
+            .errors
+            .iter()
+            .map(|e| format!("  {}: {}", e.path, e.message))
+            .collect();
+        anyhow::anyhow!("{source} is invalid:\n{}", lines.join("\n"))
+    })?;
+    Ok((ctx, text))
+}
+
+fn manifests(args: ManifestsArgs) -> anyhow::Result<ExitCode> {
+    let (ctx, text) = load_platform(args.config.as_deref())?;
+    let mut opts = ManifestOptions::new(ctx.tenant_label());
+    opts.namespace = args.namespace;
+    if let Some(image) = args.image {
+        opts.image = image;
+    }
+    if let Some(path) = &args.ca_bundle {
+        let pem = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+        if !pem.windows(27).any(|w| w == b"-----BEGIN CERTIFICATE-----") {
+            bail!("{} holds no PEM certificate", path.display());
+        }
+        opts.ca_bundle = Some(pem);
+    }
+    opts.platform_config = text;
+    opts.replicas = args.replicas;
+    print!("{}", to_yaml(&documents(&opts)));
+    Ok(ExitCode::SUCCESS)
+}
+
+fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let (Some(cert), Some(key)) = (args.tls_cert, args.tls_key) else {
+        bail!("--tls-cert and --tls-key are required to serve");
+    };
+    let (ctx, _) = load_platform(args.config.as_deref())?;
+    let engine = match args.guardrails {
+        Guardrails::Policies => EngineValidator::new(&ctx.platform),
+        Guardrails::PodSecurity => EngineValidator::pod_security_only(&ctx.platform),
+    };
+    tracing::info!(policies = ?engine.enabled_policies(), "enforcing");
+    let validator: Arc<dyn Validator> = Arc::new(engine);
+    let certificate = Arc::new(
+        ReloadingCertificate::load(&cert, &key, tls::provider())
+            .context("loading the serving certificate")?,
+    );
+    let tls_config = tls::server_config(certificate.clone())?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async move {
+        let cache = if args.no_cluster {
+            tracing::warn!("--no-cluster: judging every namespace by the platform defaults");
+            NamespaceCache::without_cluster(&ctx)
+        } else {
+            match watch::infer_client().await {
+                Ok(client) => {
+                    let cache = NamespaceCache::new(&ctx);
+                    tokio::spawn(watch::watch_namespaces(client, cache.clone()));
+                    cache
+                }
+                Err(e) => {
+                    tracing::warn!(
+                        error = %e,
+                        "no cluster access: every namespace is judged by the platform defaults \
+                         (platform namespaces by reserved name are still never judged)"
+                    );
+                    NamespaceCache::without_cluster(&ctx)
+                }
+            }
+        };
+        certificate
+            .clone()
+            .spawn_reloader(Duration::from_secs(args.cert_poll_seconds.max(1)));
+        let listener = tokio::net::TcpListener::bind(args.listen)
+            .await
+            .with_context(|| format!("listening on {}", args.listen))?;
+        eprintln!(
+            "tenantry webhook: serving https://{}/validate",
+            listener.local_addr()?
+        );
+        let state = AppState::new(cache, validator);
+        tenantry_admission::serve(
+            listener,
+            tls_config,
+            tenantry_admission::router(state),
+            shutdown_signal(),
+        )
+        .await;
+        eprintln!("tenantry webhook: stopped");
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// Ctrl-C, or SIGTERM (what the kubelet sends before killing the pod).
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(term) => term,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot listen for SIGTERM");
+                    let _ = tokio::signal::ctrl_c().await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        webhook: WebhookArgs,
+    }
+
+    fn parse(args: &[&str]) -> Result<WebhookArgs, clap::Error> {
+        Cli::try_parse_from(std::iter::once("webhook").chain(args.iter().copied()))
+            .map(|c| c.webhook)
+    }
+
+    #[test]
+    fn serving_needs_a_certificate_and_manifests_do_not() {
+        let err = parse(&[]).expect_err("serving without TLS files is refused");
+        assert!(err.to_string().contains("--tls-cert"), "{err}");
+        let serve = parse(&["--tls-cert", "c", "--tls-key", "k"]).unwrap();
+        assert!(serve.command.is_none());
+        assert_eq!(serve.serve.listen.port(), 8443);
+        assert_eq!(serve.serve.guardrails, Guardrails::Policies);
+        let manifests = parse(&["manifests", "--namespace", "guard"]).unwrap();
+        assert!(matches!(
+            manifests.command,
+            Some(WebhookCommand::Manifests(ManifestsArgs { ref namespace, .. })) if namespace == "guard"
+        ));
+    }
+
+    #[test]
+    fn an_invalid_platform_file_names_the_file_and_the_field() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tenantry.yaml");
+        std::fs::write(
+            &path,
+            "apiVersion: tenantry.dev/v1alpha1\nkind: Platform\nlabelPrefx: x\n",
+        )
+        .unwrap();
+        let err = load_platform(Some(&path)).unwrap_err().to_string();
+        assert!(
+            err.contains("tenantry.yaml") && err.contains("labelPrefx"),
+            "{err}"
+        );
+        let (ctx, text) = load_platform(None).unwrap();
+        assert_eq!(ctx.tenant_label(), "tenantry.dev/tenant");
+        assert!(text.is_none());
+    }
+}
