@@ -10,8 +10,6 @@
 
 use std::{fmt, str::FromStr, time::Duration};
 
-use serde::{Deserialize, Deserializer, Serialize, Serializer, de};
-
 /// The longest duration accepted (about 136 years): anything longer is a typo.
 const MAX_SECONDS: u64 = u32::MAX as u64;
 
@@ -118,18 +116,7 @@ impl fmt::Display for GoDuration {
     }
 }
 
-impl Serialize for GoDuration {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&self.text)
-    }
-}
-
-impl<'de> Deserialize<'de> for GoDuration {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(deserializer)?;
-        text.parse().map_err(de::Error::custom)
-    }
-}
+serde_as_text!(GoDuration);
 
 /// The lifetime of a token the API server issues through TokenRequest: a [`GoDuration`] of at
 /// least [`TokenDuration::MIN`], because the API server refuses shorter ones.
@@ -177,18 +164,7 @@ impl fmt::Display for TokenDuration {
     }
 }
 
-impl Serialize for TokenDuration {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        self.0.serialize(serializer)
-    }
-}
-
-impl<'de> Deserialize<'de> for TokenDuration {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(deserializer)?;
-        text.parse().map_err(de::Error::custom)
-    }
-}
+serde_as_text!(TokenDuration);
 
 #[cfg(test)]
 mod tests {

@@ -13,6 +13,25 @@
 //! its field path.
 #![forbid(unsafe_code)]
 
+/// Serialize a value type as its `Display` text and deserialize it through `FromStr`, so the
+/// type's own parser (and its message) decides what a file may hold.
+macro_rules! serde_as_text {
+    ($type:ty) => {
+        impl serde::Serialize for $type {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.collect_str(self)
+            }
+        }
+
+        impl<'de> serde::Deserialize<'de> for $type {
+            fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                let text = String::deserialize(deserializer)?;
+                text.parse().map_err(serde::de::Error::custom)
+            }
+        }
+    };
+}
+
 pub mod duration;
 pub mod pattern;
 pub mod platform;

@@ -9,8 +9,6 @@
 
 use std::{fmt, str::FromStr};
 
-use serde::{Deserialize, Deserializer, Serialize, Serializer, de};
-
 /// Whether `name` matches `pattern`: `pattern` itself, or, when it ends in `*`, anything
 /// starting with what comes before the `*`.
 pub fn matches(pattern: &str, name: &str) -> bool {
@@ -93,18 +91,7 @@ impl fmt::Display for NamePattern {
     }
 }
 
-impl Serialize for NamePattern {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&self.text)
-    }
-}
-
-impl<'de> Deserialize<'de> for NamePattern {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(deserializer)?;
-        text.parse().map_err(de::Error::custom)
-    }
-}
+serde_as_text!(NamePattern);
 
 #[cfg(test)]
 mod tests {

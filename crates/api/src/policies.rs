@@ -11,7 +11,7 @@
 
 use std::{cmp::Ordering, fmt, str::FromStr};
 
-use serde::{Deserialize, Deserializer, Serialize, Serializer, de};
+use serde::{Deserialize, Serialize};
 
 use crate::pattern::NamePattern;
 
@@ -153,18 +153,7 @@ impl Ord for PodSecurityVersion {
     }
 }
 
-impl Serialize for PodSecurityVersion {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(self)
-    }
-}
-
-impl<'de> Deserialize<'de> for PodSecurityVersion {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(deserializer)?;
-        text.parse().map_err(de::Error::custom)
-    }
-}
+serde_as_text!(PodSecurityVersion);
 
 /// `restrictSecretStores` settings.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]

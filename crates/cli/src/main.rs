@@ -15,7 +15,7 @@ mod spec_flags;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use commands::{apply, check, kubeconfig, offboard, onboard, render, webhook};
+use commands::{apply, check, credentials, kubeconfig, offboard, onboard, render, webhook};
 pub use output::{EXIT_ERROR, EXIT_FINDINGS};
 
 #[derive(Parser)]
@@ -74,9 +74,14 @@ enum Command {
     Apply(apply::ApplyArgs),
     /// Issue a fresh namespace-scoped kubeconfig for a tenant (out/tenant-<name>.kubeconfig).
     #[command(
-        after_help = "Examples:\n  tenantry kubeconfig shop\n  tenantry kubeconfig shop --duration 30m\n\nThe token is bound to the tenant's ServiceAccount and expires (8h by default, at most\ncredentials.maxTokenDuration); its scope is checked with the new token before it is kept."
+        after_help = "Examples:\n  tenantry kubeconfig shop\n  tenantry kubeconfig shop --duration 30m --holder \"ci deploy job\"\n\nThe token acts as the tenant's ServiceAccount, is bound to its own Secret handle (so\n`tenantry credentials revoke` can revoke it alone) and expires (8h by default, at most\ncredentials.maxTokenDuration); its scope is checked with the new token before it is kept,\nand a credential that fails the check is revoked."
     )]
     Kubeconfig(kubeconfig::KubeconfigArgs),
+    /// List or revoke a tenant's issued credentials, one by one.
+    #[command(
+        after_help = "Examples:\n  tenantry credentials list shop\n  tenantry credentials revoke shop 7bq2x9kdmf     revoke one kubeconfig; the others keep working\n  tenantry credentials revoke shop --all           revoke every issued kubeconfig of shop\n  tenantry credentials revoke shop --expired       remove the handles of expired credentials\n\nEach kubeconfig Tenantry issues holds a token bound to its own Secret\n(tenantry-credential-<id> in the tenant's namespace); deleting that Secret revokes that token\nalone. Offboarding revokes them all by deleting the tenant's ServiceAccounts."
+    )]
+    Credentials(credentials::CredentialsArgs),
 }
 
 fn main() -> ExitCode {
@@ -101,6 +106,7 @@ fn main() -> ExitCode {
         Command::Webhook(args) => webhook::run(args),
         Command::Apply(args) => apply::run(args),
         Command::Kubeconfig(args) => kubeconfig::run(args),
+        Command::Credentials(args) => credentials::run(args),
     };
     match result {
         Ok(code) => code,

@@ -821,3 +821,95 @@ fn cost_of_onboarding_one_tenant_and_of_apply_all_over_1000_unchanged_tenants() 
         );
     }
 }
+
+#[test]
+fn credentials_are_listed_and_revoked_one_at_a_time() {
+    let s = setup();
+    assert!(s.run(&["onboard", "shop", "--no-gitops"]).status.success());
+    let path = s.repo.path().join("out/tenant-shop.kubeconfig");
+    let first =
+        tenantry_cluster::credential::token_of(&fs::read_to_string(&path).unwrap()).unwrap();
+    let o = s.run(&[
+        "kubeconfig",
+        "shop",
+        "--holder",
+        "ci deploy job",
+        "--output",
+        "json",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let second_id = json_of(&o)["credential"]["credentialId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let second =
+        tenantry_cluster::credential::token_of(&fs::read_to_string(&path).unwrap()).unwrap();
+
+    let o = s.run(&["credentials", "list", "shop", "--output", "json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let listed = json_of(&o)["credentials"].as_array().unwrap().clone();
+    assert_eq!(listed.len(), 2, "{listed:#?}");
+    let first_id = listed
+        .iter()
+        .find(|c| c["id"] != second_id.as_str())
+        .and_then(|c| c["id"].as_str())
+        .unwrap()
+        .to_owned();
+    let by_id = |id: &str| listed.iter().find(|c| c["id"] == id).unwrap().clone();
+    assert_eq!(by_id(&second_id)["holder"], "ci deploy job");
+    assert_eq!(by_id(&first_id)["holder"], Value::Null);
+    let o = s.run(&["credentials", "list", "shop"]);
+    let out = text(&o);
+    assert!(
+        out.contains(&second_id) && out.contains("ci deploy job"),
+        "{out}"
+    );
+
+    let o = s.run(&["credentials", "revoke", "shop", &first_id]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(
+        text(&o).contains(&format!("revoked       {first_id}")),
+        "{}",
+        text(&o)
+    );
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    assert!(
+        !rt.block_on(s.fake.review_token(&first))
+            .unwrap()
+            .authenticated
+    );
+    assert!(
+        rt.block_on(s.fake.review_token(&second))
+            .unwrap()
+            .authenticated,
+        "the other credential keeps working"
+    );
+    assert!(
+        s.fake
+            .object("v1", "ServiceAccount", Some("shop"), "shop")
+            .is_some(),
+        "revoking a credential leaves the ServiceAccount"
+    );
+
+    // Unknown and malformed IDs are refused before anything is deleted.
+    let o = s.run(&["credentials", "revoke", "shop", &first_id]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("credentials list shop"), "{}", text(&o));
+    let o = s.run(&["credentials", "revoke", "shop", "../x"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("not a credential ID"), "{}", text(&o));
+
+    let o = s.run(&["credentials", "revoke", "shop", "--all", "--output", "json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_eq!(json_of(&o)["revoked"][0]["id"], second_id.as_str());
+    assert!(
+        !rt.block_on(s.fake.review_token(&second))
+            .unwrap()
+            .authenticated
+    );
+    let o = s.run(&["credentials", "list", "shop", "--output", "json"]);
+    assert_eq!(json_of(&o)["credentials"], json!([]));
+}

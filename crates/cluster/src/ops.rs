@@ -230,6 +230,15 @@ impl LayerStatus {
     }
 }
 
+/// Names of the layers with one of `status`, in apply order.
+pub fn layers_with(layers: &[LayerReport], status: &[LayerStatus]) -> Vec<&'static str> {
+    layers
+        .iter()
+        .filter(|l| status.contains(&l.status))
+        .map(|l| l.layer.as_str())
+        .collect()
+}
+
 /// One layer of one tenant.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct LayerReport {
@@ -311,11 +320,7 @@ impl TenantApply {
 
     /// Layer names by status, for the "applied / not applied" summary after a failure.
     pub fn layers_with(&self, status: &[LayerStatus]) -> Vec<&'static str> {
-        self.layers
-            .iter()
-            .filter(|l| status.contains(&l.status))
-            .map(|l| l.layer.as_str())
-            .collect()
+        layers_with(&self.layers, status)
     }
 }
 
@@ -1049,4 +1054,37 @@ fn stuck_conditions(namespace: &str, live: &Value) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod word_tests {
+    use super::*;
+
+    /// Text reports print these words; JSON reports serialize the same values.
+    #[test]
+    fn report_words_are_the_serialized_names() {
+        use Action::*;
+        for a in [
+            Created,
+            Changed,
+            Unchanged,
+            WouldCreate,
+            WouldChange,
+            Failed,
+            Skipped,
+            NotApplied,
+        ] {
+            assert_eq!(serde_json::to_value(a).unwrap(), a.as_str());
+        }
+        for s in [
+            LayerStatus::Applied,
+            LayerStatus::Unchanged,
+            LayerStatus::DryRun,
+            LayerStatus::Skipped,
+            LayerStatus::Failed,
+            LayerStatus::NotApplied,
+        ] {
+            assert_eq!(serde_json::to_value(s).unwrap(), s.as_str());
+        }
+    }
 }

@@ -395,10 +395,15 @@ fn prune_candidates(
         .map(|(k, v)| (k, *v))
         .collect();
     // Deleting a namespace deletes what is in it; listing those objects too would only race
-    // the namespace controller.
-    let doomed_namespaces: BTreeSet<&str> = stale
+    // the namespace controller. That holds for a namespace this prune deletes and for one an
+    // earlier prune left Terminating while the controller empties it.
+    let doomed_namespaces: BTreeSet<&str> = observed
         .iter()
-        .filter(|(key, _)| key.group.is_empty() && key.kind == "Namespace")
+        .filter(|(key, object)| {
+            key.group.is_empty()
+                && key.kind == "Namespace"
+                && (is_being_deleted(object) || stale.iter().any(|(k, _)| k == key))
+        })
         .map(|(key, _)| key.name.as_str())
         .collect();
     let mut targets: Vec<PruneTarget> = stale
@@ -958,6 +963,28 @@ mod tests {
             v["metadata"]["namespace"] = json!(ns);
         }
         v
+    }
+
+    #[test]
+    fn objects_in_a_namespace_an_earlier_prune_left_terminating_are_not_pruned_again() {
+        let r = rendered("shop", vec![desired_namespace("shop", "shop")]);
+        let mut terminating = live("v1", "Namespace", None, "shop-old", labels("shop"));
+        terminating["metadata"]["deletionTimestamp"] = json!("2026-11-30T21:00:00Z");
+        let observed = vec![
+            live("v1", "Namespace", None, "shop", labels("shop")),
+            terminating,
+            live(
+                "v1",
+                "ResourceQuota",
+                Some("shop-old"),
+                "tenantry-quota",
+                labels("shop"),
+            ),
+            live("v1", "ConfigMap", Some("shop"), "gone", labels("shop")),
+        ];
+        let plan = plan_tenant(&r, &observed, LABEL, true);
+        let order: Vec<String> = plan.prune.iter().map(|t| t.key.to_string()).collect();
+        assert_eq!(order, ["ConfigMap shop/gone"]);
     }
 
     #[test]

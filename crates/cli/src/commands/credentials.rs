@@ -1,18 +1,26 @@
-//! Issuing a tenant's credential (for `onboard` and `kubeconfig`): mint a bound,
-//! time-limited token, write it as a kubeconfig, and prove with the new token that it reaches
-//! exactly the tenant's namespace before handing it out.
+//! A tenant's credentials: issuing one (for `onboard` and `kubeconfig`), and
+//! `tenantry credentials list|revoke`.
+//!
+//! Issuing mints a time-limited token bound to its own Secret handle, proves with the new
+//! token that it reaches exactly the tenant's namespace, and only then writes the
+//! kubeconfig; a credential that fails the proof is revoked before the command exits.
+//! Revoking deletes the handle, which kills that one token and no other: the tenant's
+//! ServiceAccount, its delivery and its other kubeconfigs keep working.
 
 use std::{io::Write, time::Duration};
 
 use serde::Serialize;
 use tenantry_cluster::{
     ClusterEndpoint, KubeCluster,
-    credential::{self, TokenLifetime},
+    credential::{self, CredentialInfo, Revocation, Revoke, TokenLifetime},
     ops::Waits,
 };
-use tenantry_gitops::Repo;
+use tenantry_gitops::{PlatformFile, Repo};
 
-use crate::output::{Outcome, Output, display};
+use crate::{
+    args::{ClusterFlags, ClusterInfo, RepoArg, runtime},
+    output::{self, Outcome, Output, Report, display},
+};
 
 /// What to issue.
 pub struct Issue<'a> {
@@ -24,6 +32,8 @@ pub struct Issue<'a> {
     pub endpoint: &'a ClusterEndpoint,
     /// The token's lifetime.
     pub lifetime: TokenLifetime,
+    /// Who will hold it, shown by `tenantry credentials list`.
+    pub holder: Option<&'a str>,
     /// Text reports may add notes on stderr.
     pub output: Output,
 }
@@ -143,6 +153,7 @@ pub async fn issue(api: &KubeCluster, issue: &Issue<'_>) -> anyhow::Result<Crede
         tenant,
         endpoint,
         lifetime,
+        holder,
         output,
     } = *issue;
     if endpoint.insecure_skip_tls_verify && output == Output::Text {
@@ -166,7 +177,7 @@ pub async fn issue(api: &KubeCluster, issue: &Issue<'_>) -> anyhow::Result<Crede
             cluster_name: &repo.context().platform.cluster_name,
             endpoint,
             lifetime,
-            holder: None,
+            holder,
         },
         &waits,
     )
@@ -208,5 +219,201 @@ pub async fn issue(api: &KubeCluster, issue: &Issue<'_>) -> anyhow::Result<Crede
         path: display(&path),
         gitignore_added,
         tenant: tenant.to_owned(),
+    })
+}
+
+/// `tenantry credentials`.
+#[derive(clap::Args, Debug)]
+pub struct CredentialsArgs {
+    #[command(subcommand)]
+    command: CredentialsCommand,
+}
+
+#[derive(clap::Subcommand, Debug)]
+enum CredentialsCommand {
+    /// List a tenant's issued credentials: ID, when issued, when it expires, who holds it.
+    List(ListArgs),
+    /// Revoke one of a tenant's credentials (or all, or the expired ones). The tenant's
+    /// ServiceAccount, its delivery and its other credentials keep working.
+    Revoke(RevokeArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct ListArgs {
+    /// The tenant.
+    name: String,
+    #[command(flatten)]
+    repo: RepoArg,
+    #[command(flatten)]
+    cluster: ClusterFlags,
+}
+
+#[derive(clap::Args, Debug)]
+#[command(group(clap::ArgGroup::new("which").required(true).args(["id", "all", "expired"])))]
+struct RevokeArgs {
+    /// The tenant.
+    name: String,
+    /// The credential's ID (`tenantry credentials list NAME` shows them).
+    id: Option<String>,
+    /// Revoke every credential of the tenant.
+    #[arg(long)]
+    all: bool,
+    /// Remove the handles of expired credentials (their tokens are dead already).
+    #[arg(long)]
+    expired: bool,
+    #[command(flatten)]
+    repo: RepoArg,
+    #[command(flatten)]
+    cluster: ClusterFlags,
+}
+
+/// What `credentials list` found.
+#[derive(Debug, Serialize)]
+struct ListReport {
+    tenant: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cluster: Option<ClusterInfo>,
+    credentials: Vec<CredentialInfo>,
+}
+
+impl Report for ListReport {
+    const COMMAND: &'static str = "credentials list";
+
+    fn outcome(&self) -> Outcome {
+        Outcome::Ok
+    }
+
+    fn write_text(&self, out: &mut dyn Write) -> std::io::Result<()> {
+        if self.cluster.is_none() {
+            return Ok(());
+        }
+        if self.credentials.is_empty() {
+            return writeln!(out, "tenant {}: no credentials issued", self.tenant);
+        }
+        writeln!(
+            out,
+            "{:<12} {:<22} {:<30} HOLDER",
+            "ID", "ISSUED", "EXPIRES"
+        )?;
+        for c in &self.credentials {
+            let expires = match (&c.expires_at, c.expired) {
+                (Some(at), true) => format!("{at} (expired)"),
+                (Some(at), false) => at.clone(),
+                (None, _) => "unknown".to_owned(),
+            };
+            writeln!(
+                out,
+                "{:<12} {:<22} {:<30} {}",
+                c.id,
+                c.issued_at.as_deref().unwrap_or("unknown"),
+                expires,
+                c.holder.as_deref().unwrap_or("-")
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// What `credentials revoke` did.
+#[derive(Debug, Serialize)]
+struct RevokeReport {
+    tenant: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cluster: Option<ClusterInfo>,
+    revoked: Vec<Revocation>,
+}
+
+impl Report for RevokeReport {
+    const COMMAND: &'static str = "credentials revoke";
+
+    fn outcome(&self) -> Outcome {
+        if self.revoked.iter().any(|r| r.error.is_some()) {
+            Outcome::Failed
+        } else {
+            Outcome::Ok
+        }
+    }
+
+    fn write_text(&self, out: &mut dyn Write) -> std::io::Result<()> {
+        if self.cluster.is_none() {
+            return Ok(());
+        }
+        if self.revoked.is_empty() {
+            return writeln!(out, "tenant {}: nothing to revoke", self.tenant);
+        }
+        for r in &self.revoked {
+            let holder = r
+                .credential
+                .holder
+                .as_deref()
+                .map(|h| format!(" ({h})"))
+                .unwrap_or_default();
+            writeln!(out, "  {:<13} {}{holder}", r.outcome, r.credential.id)?;
+            if let Some(error) = &r.error {
+                writeln!(out, "      {error}")?;
+            }
+        }
+        // The API server caches a successful token check for about ten seconds.
+        writeln!(
+            out,
+            "revoked tokens are refused by the API server within about 10s; the tenant's other credentials keep working"
+        )
+    }
+}
+
+/// Run `tenantry credentials`.
+pub fn run(args: CredentialsArgs) -> anyhow::Result<std::process::ExitCode> {
+    match args.command {
+        CredentialsCommand::List(args) => {
+            let mut report = ListReport {
+                tenant: args.name.clone(),
+                cluster: None,
+                credentials: Vec::new(),
+            };
+            let result = list(&args, &mut report);
+            output::finish(args.cluster.output, &report, result)
+        }
+        CredentialsCommand::Revoke(args) => {
+            let mut report = RevokeReport {
+                tenant: args.name.clone(),
+                cluster: None,
+                revoked: Vec::new(),
+            };
+            let result = revoke(&args, &mut report);
+            output::finish(args.cluster.output, &report, result)
+        }
+    }
+}
+
+fn list(args: &ListArgs, report: &mut ListReport) -> anyhow::Result<()> {
+    Repo::check_name(&args.name)?;
+    let repo = args.repo.open(PlatformFile::Required)?;
+    runtime()?.block_on(async {
+        let (api, endpoint) = args.cluster.connect().await?;
+        report.cluster = Some(ClusterInfo::from(&endpoint));
+        report.credentials =
+            credential::list(&api, repo.context().tenant_label(), &args.name).await?;
+        Ok(())
+    })
+}
+
+fn revoke(args: &RevokeArgs, report: &mut RevokeReport) -> anyhow::Result<()> {
+    Repo::check_name(&args.name)?;
+    let which = match &args.id {
+        Some(id) if !credential::is_credential_id(id) => anyhow::bail!(
+            "{id:?} is not a credential ID (`tenantry credentials list {}` shows them)",
+            args.name
+        ),
+        Some(id) => Revoke::Id(id),
+        None if args.all => Revoke::All,
+        None => Revoke::Expired,
+    };
+    let repo = args.repo.open(PlatformFile::Required)?;
+    runtime()?.block_on(async {
+        let (api, endpoint) = args.cluster.connect().await?;
+        report.cluster = Some(ClusterInfo::from(&endpoint));
+        report.revoked =
+            credential::revoke(&api, repo.context().tenant_label(), &args.name, which).await?;
+        Ok(())
     })
 }

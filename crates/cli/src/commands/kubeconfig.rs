@@ -21,6 +21,9 @@ pub struct KubeconfigArgs {
     /// Lifetime of the token, e.g. 8h or 30m (default and maximum from tenantry.yaml).
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub duration: Option<Duration>,
+    /// Who will hold this kubeconfig (shown by `tenantry credentials list`).
+    #[arg(long, value_name = "TEXT")]
+    pub holder: Option<String>,
     #[command(flatten)]
     pub repo: RepoArg,
     #[command(flatten)]
@@ -78,6 +81,7 @@ fn issue(args: &KubeconfigArgs, report: &mut KubeconfigReport) -> anyhow::Result
             tenant: &args.name,
             endpoint: &endpoint,
             lifetime,
+            holder: args.holder.as_deref(),
             output: args.cluster.output,
         };
         report.credential = Some(credentials::issue(&api, &issue).await?);

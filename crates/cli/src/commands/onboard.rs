@@ -58,6 +58,9 @@ pub struct OnboardClusterArgs {
     /// Lifetime of the issued token, e.g. 8h or 30m (default and maximum from tenantry.yaml).
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, conflicts_with = "gitops_only")]
     pub token_duration: Option<Duration>,
+    /// Who will hold the issued kubeconfig (shown by `tenantry credentials list`).
+    #[arg(long, value_name = "TEXT", conflicts_with = "gitops_only")]
+    pub holder: Option<String>,
     /// How long to wait for new namespaces to become Active.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "5m")]
     pub timeout: Duration,
@@ -263,6 +266,7 @@ fn with_cluster(args: &OnboardArgs, report: &mut OnboardReport) -> anyhow::Resul
             tenant: &args.name,
             endpoint: &endpoint,
             lifetime,
+            holder: flags.holder.as_deref(),
             output: flags.cluster.output,
         };
         report.credential = Some(credentials::issue(&api, &issue).await?);

@@ -6,7 +6,7 @@ use std::io::{self, Write};
 use serde::Serialize;
 use tenantry_cluster::{
     MissingKind,
-    ops::{Action, DeleteReport, LayerReport, LayerStatus, TenantApply},
+    ops::{self, Action, DeleteReport, LayerReport, LayerStatus, TenantApply},
 };
 use tenantry_gitops::{FileChange, TenantReport};
 
@@ -115,15 +115,6 @@ impl From<&TenantApply> for LayersReport {
 }
 
 impl LayersReport {
-    /// Names of the layers with one of `status`.
-    pub fn layers_with(&self, status: &[LayerStatus]) -> Vec<&'static str> {
-        self.layers
-            .iter()
-            .filter(|l| status.contains(&l.status))
-            .map(|l| l.layer.as_str())
-            .collect()
-    }
-
     /// One line per layer with its counts, the objects that changed or failed, skipped
     /// kinds and prunes.
     pub fn write_text(&self, out: &mut dyn Write) -> io::Result<()> {
@@ -189,9 +180,12 @@ impl LayersReport {
         writeln!(
             out,
             "tenant {tenant} is NOT complete.\n  applied:     {}\n  failed:      {}\n  not applied: {}\nFix the cause, then run `{rerun}` again: it resumes where it stopped.",
-            list_or_none(&self.layers_with(&[LayerStatus::Applied, LayerStatus::Unchanged])),
-            list_or_none(&self.layers_with(&[LayerStatus::Failed])),
-            list_or_none(&self.layers_with(&[LayerStatus::NotApplied])),
+            list_or_none(&ops::layers_with(
+                &self.layers,
+                &[LayerStatus::Applied, LayerStatus::Unchanged]
+            )),
+            list_or_none(&ops::layers_with(&self.layers, &[LayerStatus::Failed])),
+            list_or_none(&ops::layers_with(&self.layers, &[LayerStatus::NotApplied])),
         )
     }
 }
