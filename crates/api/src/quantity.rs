@@ -157,109 +157,150 @@ impl QuantityValue {
         if text.is_empty() {
             return Err(QuantityError::Empty);
         }
-        let bytes = text.as_bytes();
-        let mut i = 0;
-        let negative = match bytes[0] {
-            b'-' => {
-                i += 1;
-                true
-            }
-            b'+' => {
-                i += 1;
-                false
-            }
-            _ => false,
-        };
-        let int_start = i;
-        while i < bytes.len() && bytes[i].is_ascii_digit() {
-            i += 1;
-        }
-        let int_digits = &text[int_start..i];
-        let mut frac_digits = "";
-        if i < bytes.len() && bytes[i] == b'.' {
-            i += 1;
-            let frac_start = i;
-            while i < bytes.len() && bytes[i].is_ascii_digit() {
-                i += 1;
-            }
-            frac_digits = &text[frac_start..i];
-        }
-        if int_digits.is_empty() && frac_digits.is_empty() {
-            return Err(QuantityError::Number);
-        }
-        let suffix = &text[i..];
-        // (power of ten, power of two) the suffix multiplies by.
-        let (exp10, exp2): (i64, u32) = match suffix {
-            "" => (0, 0),
-            "n" => (-9, 0),
-            "u" => (-6, 0),
-            "m" => (-3, 0),
-            "k" => (3, 0),
-            "M" => (6, 0),
-            "G" => (9, 0),
-            "T" => (12, 0),
-            "P" => (15, 0),
-            "E" => (18, 0),
-            "Ki" => (0, 10),
-            "Mi" => (0, 20),
-            "Gi" => (0, 30),
-            "Ti" => (0, 40),
-            "Pi" => (0, 50),
-            "Ei" => (0, 60),
-            s if s.starts_with(['e', 'E']) => {
-                let exp = &s[1..];
-                let digits = exp.strip_prefix(['+', '-']).unwrap_or(exp);
-                if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-                    return Err(QuantityError::Suffix(s.to_owned()));
-                }
-                // Anything beyond this overflows or underflows to the limits anyway.
-                let e: i64 = exp.parse().map_err(|_| QuantityError::TooLarge)?;
-                if e > 40 {
-                    return Err(QuantityError::TooLarge);
-                }
-                (e.max(-40), 0)
-            }
-            s => return Err(QuantityError::Suffix(s.to_owned())),
-        };
+        let (negative, unsigned) = split_sign(text);
+        let number = split_number(unsigned)?;
+        let (exp10, exp2) = suffix_exponents(number.suffix)?;
+        let nanos = number.nanos(exp10, exp2)?;
+        Ok(Self {
+            nanos: if negative { -nanos } else { nanos },
+        })
+    }
+}
 
-        // Mantissa as an integer with `frac_digits.len()` implied decimals.
-        let mut mantissa: i128 = 0;
-        for b in int_digits.bytes().chain(frac_digits.bytes()) {
-            mantissa = mantissa
-                .checked_mul(10)
-                .and_then(|m| m.checked_add(i128::from(b - b'0')))
-                .ok_or(QuantityError::TooLarge)?;
-        }
-        // nanos = mantissa * 10^(exp10 - frac_len + 9) * 2^exp2, rounding up any remainder.
-        let scale = exp10 - frac_digits.len() as i64 + 9;
-        let mut nanos = mantissa;
-        if scale >= 0 {
-            for _ in 0..scale {
-                nanos = nanos.checked_mul(10).ok_or(QuantityError::TooLarge)?;
-            }
-        } else {
-            let mut remainder = false;
-            for _ in 0..(-scale) {
-                remainder |= nanos % 10 != 0;
-                nanos /= 10;
-                if nanos == 0 {
-                    break;
-                }
-            }
-            if remainder || (nanos == 0 && mantissa != 0) {
-                nanos += 1;
-            }
-        }
-        nanos = nanos
+/// At most one sign, so `--1` is left for [`split_number`] to refuse, as the API server does.
+fn split_sign(text: &str) -> (bool, &str) {
+    if let Some(rest) = text.strip_prefix('-') {
+        (true, rest)
+    } else {
+        (false, text.strip_prefix('+').unwrap_or(text))
+    }
+}
+
+/// The unsigned number of a quantity, still as text: kept as digits until the suffix is known,
+/// so the value can be built exactly in one step.
+struct Number<'a> {
+    int_digits: &'a str,
+    frac_digits: &'a str,
+    suffix: &'a str,
+}
+
+/// `<digits>[.<digits>]` then the rest as the suffix. Either side of the point may be empty
+/// (`.5`, `5.`) but not both.
+fn split_number(text: &str) -> Result<Number<'_>, QuantityError> {
+    let (int_digits, rest) = split_digits(text);
+    let (frac_digits, suffix) = match rest.strip_prefix('.') {
+        Some(after_point) => split_digits(after_point),
+        None => ("", rest),
+    };
+    if int_digits.is_empty() && frac_digits.is_empty() {
+        return Err(QuantityError::Number);
+    }
+    Ok(Number {
+        int_digits,
+        frac_digits,
+        suffix,
+    })
+}
+
+/// The leading ASCII digits, and what follows them.
+fn split_digits(text: &str) -> (&str, &str) {
+    let end = text
+        .bytes()
+        .position(|b| !b.is_ascii_digit())
+        .unwrap_or(text.len());
+    text.split_at(end)
+}
+
+/// The (power of ten, power of two) a suffix multiplies by.
+fn suffix_exponents(suffix: &str) -> Result<(i64, u32), QuantityError> {
+    Ok(match suffix {
+        "" => (0, 0),
+        "n" => (-9, 0),
+        "u" => (-6, 0),
+        "m" => (-3, 0),
+        "k" => (3, 0),
+        "M" => (6, 0),
+        "G" => (9, 0),
+        "T" => (12, 0),
+        "P" => (15, 0),
+        "E" => (18, 0),
+        "Ki" => (0, 10),
+        "Mi" => (0, 20),
+        "Gi" => (0, 30),
+        "Ti" => (0, 40),
+        "Pi" => (0, 50),
+        "Ei" => (0, 60),
+        s if s.starts_with(['e', 'E']) => (decimal_exponent(s)?, 0),
+        s => return Err(QuantityError::Suffix(s.to_owned())),
+    })
+}
+
+/// An exponent suffix (`e3`, `E-2`, `e+6`): the letter then a signed whole number. (`E` alone
+/// is exa and never reaches here.)
+fn decimal_exponent(suffix: &str) -> Result<i64, QuantityError> {
+    let exp = &suffix[1..];
+    let digits = exp.strip_prefix(['+', '-']).unwrap_or(exp);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(QuantityError::Suffix(suffix.to_owned()));
+    }
+    // Anything beyond this overflows or underflows to the limits anyway.
+    let e: i64 = exp.parse().map_err(|_| QuantityError::TooLarge)?;
+    if e > 40 {
+        return Err(QuantityError::TooLarge);
+    }
+    Ok(e.max(-40))
+}
+
+impl Number<'_> {
+    /// The magnitude in nano-units: `mantissa * 10^(exp10 - frac_len + 9) * 2^exp2`, rounding
+    /// any remainder up and refusing what the API server could not store.
+    fn nanos(&self, exp10: i64, exp2: u32) -> Result<i128, QuantityError> {
+        let mantissa = self.mantissa()?;
+        let scale = exp10 - self.frac_digits.len() as i64 + 9;
+        let nanos = scale_by_power_of_ten(mantissa, scale)?
             .checked_mul(1i128 << exp2)
             .ok_or(QuantityError::TooLarge)?;
         if nanos > i128::from(i64::MAX) * NANOS_PER_UNIT {
             return Err(QuantityError::TooLarge);
         }
-        Ok(Self {
-            nanos: if negative { -nanos } else { nanos },
-        })
+        Ok(nanos)
     }
+
+    /// All the digits as one integer, with `frac_digits.len()` implied decimals.
+    fn mantissa(&self) -> Result<i128, QuantityError> {
+        let mut mantissa: i128 = 0;
+        for b in self.int_digits.bytes().chain(self.frac_digits.bytes()) {
+            mantissa = mantissa
+                .checked_mul(10)
+                .and_then(|m| m.checked_add(i128::from(b - b'0')))
+                .ok_or(QuantityError::TooLarge)?;
+        }
+        Ok(mantissa)
+    }
+}
+
+/// `value * 10^scale`. A negative scale divides, and any part lost is rounded up to the next
+/// nano-unit: the API server never rounds a nonzero quantity down to zero or below its value.
+fn scale_by_power_of_ten(value: i128, scale: i64) -> Result<i128, QuantityError> {
+    let mut scaled = value;
+    if scale >= 0 {
+        for _ in 0..scale {
+            scaled = scaled.checked_mul(10).ok_or(QuantityError::TooLarge)?;
+        }
+    } else {
+        let mut remainder = false;
+        for _ in 0..(-scale) {
+            remainder |= scaled % 10 != 0;
+            scaled /= 10;
+            if scaled == 0 {
+                break;
+            }
+        }
+        if remainder || (scaled == 0 && value != 0) {
+            scaled += 1;
+        }
+    }
+    Ok(scaled)
 }
 
 impl PartialOrd<QuantityValue> for Quantity {

@@ -321,6 +321,10 @@ impl PlatformContext {
         }
     }
 
+    /// Everything but the checks on the tenant's own name: [`PlatformContext::new`] resolves a
+    /// probe tenant whose name is reserved on purpose (no real tenant can be mistaken for it)
+    /// to check the platform's defaults. Fields are resolved in the order their errors are
+    /// reported.
     fn resolve_unchecked_name(&self, file: &TenantFile) -> Result<ResolvedTenant, Invalid> {
         let mut errors = Errors::default();
         let spec = &file.spec;
@@ -334,23 +338,69 @@ impl PlatformContext {
         };
 
         let namespaces = self.resolve_namespaces(name, &spec.namespaces, &mut errors);
-
-        let mut owners: Vec<Owner> = spec.owners.clone();
-        if spec.owners.is_empty() {
-            owners = self.platform.defaults.owners.clone();
-        }
-        owners.sort();
-        owners.dedup();
-
+        let owners = self.resolve_owners(spec);
         let pod_security = layers
             .value(|s| s.pod_security.as_ref())
             .copied()
             .unwrap_or_default();
         let mesh = layers.value(|s| s.mesh.as_ref()).copied().unwrap_or(false);
-
         let quota = resolve_quota(&layers, &mut errors);
         let limits = resolve_limits(&layers, &mut errors);
+        let network = self.resolve_network(&layers, &namespaces);
+        let cluster_role = layers
+            .value(|s| s.rbac.as_ref()?.cluster_role.as_ref())
+            .cloned()
+            .unwrap_or_else(|| "edit".to_owned());
+        let grants = self.resolve_grants(&layers, &mut errors);
+        let registries = layers
+            .value(|s| s.registries.as_ref())
+            .cloned()
+            .unwrap_or_default();
+        let delivery = self.resolve_delivery(name, &layers, &mut errors);
+        let openbao = layers
+            .value(|s| s.secrets.as_ref()?.openbao.as_ref())
+            .copied()
+            .unwrap_or(false);
+        let pull_secret = layers
+            .value(|s| s.secrets.as_ref()?.pull_secret.as_ref())
+            .copied()
+            .unwrap_or(true);
 
+        errors.into_result(ResolvedTenant {
+            name: name.to_owned(),
+            namespaces,
+            owners,
+            pod_security,
+            mesh,
+            quota,
+            limits,
+            network,
+            cluster_role,
+            grants,
+            registries,
+            delivery,
+            openbao,
+            pull_secret,
+        })
+    }
+
+    /// The tenant's owners replace the platform's default owners rather than adding to them:
+    /// a tenant that names its owners must not silently share itself with the default ones.
+    fn resolve_owners(&self, spec: &TenantSpec) -> Vec<Owner> {
+        let mut owners = if spec.owners.is_empty() {
+            self.platform.defaults.owners.clone()
+        } else {
+            spec.owners.clone()
+        };
+        owners.sort();
+        owners.dedup();
+        owners
+    }
+
+    /// The platform gateway's namespace is always allowed in, or the tenant could not be
+    /// reached at all; the tenant's own namespaces are dropped from `allowFrom` because they
+    /// are allowed already.
+    fn resolve_network(&self, layers: &Layers<'_>, namespaces: &[String]) -> ResolvedNetwork {
         let provider = layers
             .value(|s| s.network.as_ref()?.provider.as_ref())
             .copied()
@@ -372,78 +422,52 @@ impl PlatformContext {
             .value(|s| s.network.as_ref()?.default_deny_egress.as_ref())
             .copied()
             .unwrap_or(false);
+        ResolvedNetwork {
+            provider,
+            allow_from,
+            default_deny_egress,
+        }
+    }
 
-        let cluster_role = layers
-            .value(|s| s.rbac.as_ref()?.cluster_role.as_ref())
-            .cloned()
-            .unwrap_or_else(|| "edit".to_owned());
-
+    /// A grant is only a name in the tenant; what it binds is the platform's to define, so a
+    /// name the platform does not define is an error at whichever layer wrote it. Repeats are
+    /// ignored, not errors: granting twice grants once.
+    fn resolve_grants(&self, layers: &Layers<'_>, errors: &mut Errors) -> Vec<(String, Grant)> {
         let mut grants = Vec::new();
-        if let Some((grant_names, source)) = layers.pick(|s| s.rbac.as_ref()?.grants.as_ref()) {
-            let at = if source == Source::Tenant {
-                "spec"
-            } else {
-                "defaults"
-            };
-            let mut seen = BTreeSet::new();
-            for (i, g) in grant_names.iter().enumerate() {
-                if !seen.insert(g) {
-                    continue;
-                }
-                match self.platform.grants.get(g) {
-                    Some(def) => grants.push((g.clone(), def.clone())),
-                    None => {
-                        let known: Vec<&str> =
-                            self.platform.grants.keys().map(String::as_str).collect();
-                        errors.push(
-                            format!("{at}.rbac.grants[{i}]"),
-                            format!(
-                                "grant {g:?} is not defined in tenantry.yaml `grants` (defined: {})",
-                                if known.is_empty() { "none".to_owned() } else { known.join(", ") }
-                            ),
-                        );
-                    }
+        let Some((grant_names, source)) = layers.pick(|s| s.rbac.as_ref()?.grants.as_ref()) else {
+            return grants;
+        };
+        let at = if source == Source::Tenant {
+            "spec"
+        } else {
+            "defaults"
+        };
+        let mut seen = BTreeSet::new();
+        for (i, g) in grant_names.iter().enumerate() {
+            if !seen.insert(g) {
+                continue;
+            }
+            match self.platform.grants.get(g) {
+                Some(def) => grants.push((g.clone(), def.clone())),
+                None => {
+                    let known: Vec<&str> =
+                        self.platform.grants.keys().map(String::as_str).collect();
+                    errors.push(
+                        format!("{at}.rbac.grants[{i}]"),
+                        format!(
+                            "grant {g:?} is not defined in tenantry.yaml `grants` (defined: {})",
+                            if known.is_empty() {
+                                "none".to_owned()
+                            } else {
+                                known.join(", ")
+                            }
+                        ),
+                    );
                 }
             }
-            grants.sort_by(|a, b| a.0.cmp(&b.0));
         }
-
-        let registries = layers
-            .value(|s| s.registries.as_ref())
-            .cloned()
-            .unwrap_or_default();
-
-        let delivery = self.resolve_delivery(name, &layers, &mut errors);
-
-        let openbao = layers
-            .value(|s| s.secrets.as_ref()?.openbao.as_ref())
-            .copied()
-            .unwrap_or(false);
-        let pull_secret = layers
-            .value(|s| s.secrets.as_ref()?.pull_secret.as_ref())
-            .copied()
-            .unwrap_or(true);
-
-        errors.into_result(ResolvedTenant {
-            name: name.to_owned(),
-            namespaces,
-            owners,
-            pod_security,
-            mesh,
-            quota,
-            limits,
-            network: ResolvedNetwork {
-                provider,
-                allow_from,
-                default_deny_egress,
-            },
-            cluster_role,
-            grants,
-            registries,
-            delivery,
-            openbao,
-            pull_secret,
-        })
+        grants.sort_by(|a, b| a.0.cmp(&b.0));
+        grants
     }
 
     fn resolve_namespaces(&self, name: &str, extra: &[String], errors: &mut Errors) -> Vec<String> {

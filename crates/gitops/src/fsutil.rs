@@ -4,13 +4,12 @@ use std::{
     fs,
     io::{self, Write},
     path::{Component, Path, PathBuf},
-    sync::atomic::{AtomicU64, Ordering},
 };
 
-static COUNTER: AtomicU64 = AtomicU64::new(0);
-
-/// Write `content` to `path` through a temporary file in the same directory and a rename,
-/// so a reader (Git, Flux, an editor) sees the old file or the new one, never a torn one.
+/// Write `content` to `path` through a temporary file in the same directory, synced to disk,
+/// then renamed over it, so a reader (Git, Flux, an editor) sees the old file or the new one,
+/// never a torn or empty one, even after a crash. The file is readable by all (0644, as Git
+/// checks files out): these are the files a platform repository commits, not secrets.
 pub(crate) fn write_atomic(path: &Path, content: &[u8]) -> io::Result<()> {
     let dir = path.parent().unwrap_or_else(|| Path::new("."));
     fs::create_dir_all(dir)?;
@@ -18,22 +17,20 @@ pub(crate) fn write_atomic(path: &Path, content: &[u8]) -> io::Result<()> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let tmp = dir.join(format!(
-        ".{file_name}.tenantry-{}-{}.tmp",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    ));
-    let result = (|| {
-        let mut f = fs::File::create(&tmp)?;
-        f.write_all(content)?;
-        f.flush()?;
-        drop(f);
-        fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
+    let prefix = format!(".{file_name}.");
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(&prefix).suffix(".tenantry.tmp");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        builder.permissions(fs::Permissions::from_mode(0o644));
     }
-    result
+    // The temporary file is removed if anything below fails.
+    let mut file = builder.tempfile_in(dir)?;
+    file.write_all(content)?;
+    file.as_file().sync_all()?;
+    file.persist(path).map_err(|e| e.error)?;
+    Ok(())
 }
 
 /// Read a file, `None` when it does not exist.
@@ -109,4 +106,29 @@ pub(crate) fn compare(path: &Path, expected: &[u8]) -> io::Result<Comparison> {
     } else {
         Comparison::Different
     })
+}
+
+#[cfg(test)]
+mod write_tests {
+    use super::*;
+
+    #[test]
+    fn a_replaced_file_has_the_new_bytes_mode_0644_and_no_temporary_file_beside_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tenants/shop/namespace.shop.yaml");
+        write_atomic(&path, b"old").unwrap();
+        write_atomic(&path, b"new").unwrap();
+        assert_eq!(fs::read(&path).unwrap(), b"new");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o644);
+        }
+        let names: Vec<_> = fs::read_dir(path.parent().unwrap())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["namespace.shop.yaml"]);
+    }
 }

@@ -4,7 +4,7 @@
 //! scan every listable type for leftovers. In the repository: remove its directory and its
 //! registration. Re-running after an interruption finishes the job.
 
-use std::{io::Write, process::ExitCode, time::Duration};
+use std::{io::Write, path::Path, process::ExitCode, time::Duration};
 
 use anyhow::Context as _;
 use clap::Args;
@@ -212,6 +212,53 @@ impl GitopsRemoval {
     }
 }
 
+impl ClusterRemoval {
+    fn new(removed: ops::OffboardCluster, kubeconfigs_removed: Vec<String>, issued: &Path) -> Self {
+        Self {
+            deleted: removed.deleted,
+            namespaces: removed.namespaces,
+            last_token: removed.last_token,
+            kubeconfigs_removed,
+            kubeconfig_path: display(issued),
+        }
+    }
+}
+
+impl OffboardReport {
+    /// The final scan: what is still labelled for the tenant, and what could not be looked at.
+    fn record_leftovers(
+        &mut self,
+        leftovers: Vec<String>,
+        unreadable: Vec<String>,
+        mut findings: Vec<String>,
+    ) {
+        if !leftovers.is_empty() {
+            findings.push(format!(
+                "{} object(s) labelled for the tenant are left",
+                leftovers.len()
+            ));
+        }
+        if !unreadable.is_empty() {
+            findings.push(format!(
+                "{} resource type(s) could not be checked",
+                unreadable.len()
+            ));
+        }
+        self.leftovers = Some(leftovers);
+        self.unreadable = Some(unreadable);
+        self.findings = Some(findings);
+    }
+}
+
+/// Remove `path`; the list of what was removed (empty when it was not there).
+fn remove_if_present(path: &Path) -> anyhow::Result<Vec<String>> {
+    match std::fs::remove_file(path) {
+        Ok(()) => Ok(vec![display(path)]),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(e) => Err(e).with_context(|| format!("cannot remove {}", display(path))),
+    }
+}
+
 /// Run `tenantry offboard`.
 pub fn run(args: OffboardArgs) -> anyhow::Result<ExitCode> {
     let mut report = OffboardReport {
@@ -298,13 +345,7 @@ fn from_cluster(args: &OffboardArgs, report: &mut OffboardReport) -> anyhow::Res
         // every deletion's outcome in the report.
         if let Some(error) = removed.first_error().cloned() {
             let failed = removed.failures().count();
-            report.removal = Some(ClusterRemoval {
-                deleted: removed.deleted,
-                namespaces: removed.namespaces.clone(),
-                last_token: removed.last_token,
-                kubeconfigs_removed: Vec::new(),
-                kubeconfig_path: display(&issued),
-            });
+            report.removal = Some(ClusterRemoval::new(removed, Vec::new(), &issued));
             return Err(anyhow::Error::new(error).context(format!(
                 "{failed} deletion(s) failed; tenant {} is partly removed (run the command again)",
                 args.name
@@ -315,44 +356,17 @@ fn from_cluster(args: &OffboardArgs, report: &mut OffboardReport) -> anyhow::Res
             findings.push("the last issued token is still accepted".to_owned());
         }
         // The token has been checked; the file holding it goes now.
-        let mut kubeconfigs_removed = Vec::new();
-        match std::fs::remove_file(&issued) {
-            Ok(()) => kubeconfigs_removed.push(display(&issued)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => {
-                return Err(e).with_context(|| format!("cannot remove {}", display(&issued)));
-            }
-        }
-        report.removal = Some(ClusterRemoval {
-            deleted: removed.deleted,
-            namespaces: removed.namespaces.clone(),
-            last_token: removed.last_token,
-            kubeconfigs_removed,
-            kubeconfig_path: display(&issued),
-        });
+        let kubeconfigs_removed = remove_if_present(&issued)?;
+        let namespaces = removed.namespaces.clone();
+        report.removal = Some(ClusterRemoval::new(removed, kubeconfigs_removed, &issued));
         if !flags.keep_gitops {
             report.gitops = Some(remove_files(&repo, &args.name)?);
         }
-        ops::wait_namespaces_gone(&api, &catalog, &removed.namespaces, &waits, progress.as_ref())
+        ops::wait_namespaces_gone(&api, &catalog, &namespaces, &waits, progress.as_ref())
             .await?;
         let (found, unreadable) =
             ops::scan_tenant(&api, &catalog, label, &args.name, progress.as_ref()).await?;
-        let leftovers = ops::leftovers(&found);
-        if !leftovers.is_empty() {
-            findings.push(format!(
-                "{} object(s) labelled for the tenant are left",
-                leftovers.len()
-            ));
-        }
-        if !unreadable.is_empty() {
-            findings.push(format!(
-                "{} resource type(s) could not be checked",
-                unreadable.len()
-            ));
-        }
-        report.leftovers = Some(leftovers);
-        report.unreadable = Some(unreadable);
-        report.findings = Some(findings);
+        report.record_leftovers(ops::leftovers(&found), unreadable, findings);
         Ok(())
     })
 }

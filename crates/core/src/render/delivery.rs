@@ -19,143 +19,177 @@ const APP_PROJECT: (&str, &str) = ("argoproj.io/v1alpha1", "AppProject");
 const APPLICATION: (&str, &str) = ("argoproj.io/v1alpha1", "Application");
 
 pub(super) fn render(r: &mut Renderer<'_>) {
-    let name = r.t.name.clone();
-    let primary = r.t.primary_namespace().to_owned();
-    let flux = &r.ctx.platform.flux;
-    match &r.t.delivery {
+    // Copied out of `r` so the match can borrow the tenant while `r` is pushed to.
+    let t = r.t;
+    match &t.delivery {
         ResolvedDelivery::FluxOci {
             url,
             semver,
             issuer,
             subject,
             pull_secret,
-        } => {
-            let mut spec = json!({
-                "interval": flux.source_interval,
-                "url": url,
-                "ref": { "semver": semver },
-            });
-            let secret = pull_secret.clone().or_else(|| {
-                r.t.pull_secret
-                    .then(|| r.ctx.platform.pull_secret.name.clone())
-            });
-            if let Some(secret) = secret {
-                spec["secretRef"] = json!({ "name": secret });
-            }
-            spec["verify"] = json!({
-                "provider": "cosign",
-                "matchOIDCIdentity": [{ "issuer": issuer, "subject": subject }],
-            });
-            r.push_custom(
-                Layer::Delivery,
-                OCI_REPOSITORY,
-                Some(&primary),
-                &name,
-                json!({ "spec": spec }),
-            );
-            let kustomization = kustomization(r, "OCIRepository", "./", None);
-            r.push_custom(
-                Layer::Delivery,
-                KUSTOMIZATION,
-                Some(&primary),
-                &name,
-                kustomization,
-            );
-        }
+        } => flux_oci(r, url, semver, issuer, subject, pull_secret.as_deref()),
         ResolvedDelivery::FluxGit {
             url,
             branch,
             path,
             proxy_kubeconfig_secret,
-        } => {
-            let spec = json!({
-                "interval": flux.source_interval,
-                "url": url,
-                "ref": { "branch": branch },
-            });
-            r.push_custom(
-                Layer::Delivery,
-                GIT_REPOSITORY,
-                Some(&primary),
-                &name,
-                json!({ "spec": spec }),
-            );
-            let kustomization =
-                kustomization(r, "GitRepository", path, proxy_kubeconfig_secret.as_deref());
-            r.push_custom(
-                Layer::Delivery,
-                KUSTOMIZATION,
-                Some(&primary),
-                &name,
-                kustomization,
-            );
-        }
+        } => flux_git(r, url, branch, path, proxy_kubeconfig_secret.as_deref()),
         ResolvedDelivery::ArgoCd {
             repo_url,
             path,
             revision,
-        } => {
-            let argo = r.ctx.platform.argocd.clone();
-            let server = argo.destination_server.as_str();
-            let destinations: Vec<Value> =
-                r.t.namespaces
-                    .iter()
-                    .map(|ns| json!({ "server": server, "namespace": ns }))
-                    .collect();
-            let service_accounts: Vec<Value> = r
-                .t
-                .namespaces
-                .iter()
-                .map(|ns| json!({ "server": server, "namespace": ns, "defaultServiceAccount": name }))
-                .collect();
-            let project = json!({
-                "spec": {
-                    "description": format!("Tenant {name}, rendered by Tenantry"),
-                    "sourceRepos": [repo_url],
-                    "destinations": destinations,
-                    // No cluster-scoped kind at all; the platform owns namespaces and RBAC.
-                    "clusterResourceWhitelist": [],
-                    // The platform's floor in each namespace is not the tenant's to change.
-                    "namespaceResourceBlacklist": [
-                        { "group": "", "kind": "ResourceQuota" },
-                        { "group": "", "kind": "LimitRange" },
-                    ],
-                    "destinationServiceAccounts": service_accounts,
-                }
-            });
-            r.push_custom(
-                Layer::Delivery,
-                APP_PROJECT,
-                Some(&argo.namespace),
-                &name,
-                project,
-            );
-            let application = json!({
-                "spec": {
-                    "project": name,
-                    "source": { "repoURL": repo_url, "path": path, "targetRevision": revision },
-                    "destination": { "server": server, "namespace": primary },
-                    "syncPolicy": {
-                        "automated": { "prune": true, "selfHeal": true },
-                        "syncOptions": ["CreateNamespace=false"],
-                    },
-                }
-            });
-            r.push_custom(
-                Layer::Delivery,
-                APPLICATION,
-                Some(&argo.namespace),
-                &name,
-                application,
-            );
-            // Deleting the Application prunes what it deployed (offboarding).
-            if let Some(last) = r.objects.last_mut() {
-                last.body["metadata"]["finalizers"] =
-                    json!(["resources-finalizer.argocd.argoproj.io"]);
-            }
-        }
+        } => argo_cd(r, repo_url, path, revision),
         ResolvedDelivery::None => {}
     }
+}
+
+/// An OCIRepository that Flux accepts only when cosign-signed by the given identity, so a
+/// pushed but unsigned artifact never deploys. The registry is read with the tenant's own pull
+/// secret, or else the platform's when it is materialised in the namespace.
+fn flux_oci(
+    r: &mut Renderer<'_>,
+    url: &str,
+    semver: &str,
+    issuer: &str,
+    subject: &str,
+    pull_secret: Option<&str>,
+) {
+    let mut spec = json!({
+        "interval": r.ctx.platform.flux.source_interval,
+        "url": url,
+        "ref": { "semver": semver },
+    });
+    let secret = pull_secret.map(str::to_owned).or_else(|| {
+        r.t.pull_secret
+            .then(|| r.ctx.platform.pull_secret.name.clone())
+    });
+    if let Some(secret) = secret {
+        spec["secretRef"] = json!({ "name": secret });
+    }
+    spec["verify"] = json!({
+        "provider": "cosign",
+        "matchOIDCIdentity": [{ "issuer": issuer, "subject": subject }],
+    });
+    push_flux(r, OCI_REPOSITORY, spec, "./", None);
+}
+
+/// A GitRepository following one branch; `path` and the optional proxy kubeconfig go to the
+/// Kustomization, which is what reads the manifests and applies them.
+fn flux_git(
+    r: &mut Renderer<'_>,
+    url: &str,
+    branch: &str,
+    path: &str,
+    proxy_kubeconfig_secret: Option<&str>,
+) {
+    let spec = json!({
+        "interval": r.ctx.platform.flux.source_interval,
+        "url": url,
+        "ref": { "branch": branch },
+    });
+    push_flux(r, GIT_REPOSITORY, spec, path, proxy_kubeconfig_secret);
+}
+
+/// The Flux pair every Flux delivery is made of, both named after the tenant in its primary
+/// namespace: the source, then the Kustomization that applies it.
+fn push_flux(
+    r: &mut Renderer<'_>,
+    source: (&'static str, &'static str),
+    source_spec: Value,
+    path: &str,
+    kubeconfig_secret: Option<&str>,
+) {
+    let t = r.t;
+    let primary = t.primary_namespace();
+    r.push_custom(
+        Layer::Delivery,
+        source,
+        Some(primary),
+        &t.name,
+        json!({ "spec": source_spec }),
+    );
+    let kustomization = kustomization(r, source.1, path, kubeconfig_secret);
+    r.push_custom(
+        Layer::Delivery,
+        KUSTOMIZATION,
+        Some(primary),
+        &t.name,
+        kustomization,
+    );
+}
+
+/// Argo CD runs in the platform's namespace with cluster-wide rights, so the tenant's
+/// confinement is its AppProject; the Application only points the project at the repository.
+fn argo_cd(r: &mut Renderer<'_>, repo_url: &str, path: &str, revision: &str) {
+    let ctx = r.ctx;
+    let argo = &ctx.platform.argocd;
+    let name = r.t.name.as_str();
+    let project = app_project(r, repo_url);
+    r.push_custom(
+        Layer::Delivery,
+        APP_PROJECT,
+        Some(&argo.namespace),
+        name,
+        project,
+    );
+    let application = json!({
+        "spec": {
+            "project": name,
+            "source": { "repoURL": repo_url, "path": path, "targetRevision": revision },
+            "destination": {
+                "server": argo.destination_server,
+                "namespace": r.t.primary_namespace(),
+            },
+            "syncPolicy": {
+                "automated": { "prune": true, "selfHeal": true },
+                "syncOptions": ["CreateNamespace=false"],
+            },
+        }
+    });
+    r.push_custom(
+        Layer::Delivery,
+        APPLICATION,
+        Some(&argo.namespace),
+        name,
+        application,
+    );
+    // Deleting the Application prunes what it deployed (offboarding).
+    if let Some(last) = r.objects.last_mut() {
+        last.body["metadata"]["finalizers"] = json!(["resources-finalizer.argocd.argoproj.io"]);
+    }
+}
+
+/// The AppProject body: only the tenant's repository, only its namespaces, no cluster-scoped
+/// kind, and the tenant's ServiceAccount as the identity Argo CD syncs with in each namespace.
+fn app_project(r: &Renderer<'_>, repo_url: &str) -> Value {
+    let name = &r.t.name;
+    let server = r.ctx.platform.argocd.destination_server.as_str();
+    let destinations: Vec<Value> =
+        r.t.namespaces
+            .iter()
+            .map(|ns| json!({ "server": server, "namespace": ns }))
+            .collect();
+    let service_accounts: Vec<Value> =
+        r.t.namespaces
+            .iter()
+            .map(|ns| json!({ "server": server, "namespace": ns, "defaultServiceAccount": name }))
+            .collect();
+    json!({
+        "spec": {
+            "description": format!("Tenant {name}, rendered by Tenantry"),
+            "sourceRepos": [repo_url],
+            "destinations": destinations,
+            // No cluster-scoped kind at all; the platform owns namespaces and RBAC.
+            "clusterResourceWhitelist": [],
+            // The platform's floor in each namespace is not the tenant's to change.
+            "namespaceResourceBlacklist": [
+                { "group": "", "kind": "ResourceQuota" },
+                { "group": "", "kind": "LimitRange" },
+            ],
+            "destinationServiceAccounts": service_accounts,
+        }
+    })
 }
 
 /// The Flux Kustomization: reconciled as the tenant's ServiceAccount from a source in the
