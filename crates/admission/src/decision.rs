@@ -7,6 +7,7 @@
 //! were left out and how to see all of them. Warnings are bounded the same way, because the
 //! API server truncates each warning past 256 characters and drops them past 4 KiB in total.
 
+use std::collections::HashMap;
 use std::fmt::Write as _;
 
 use crate::review::{AdmissionResponse, ResponseStatus};
@@ -58,30 +59,35 @@ impl Decision {
     /// same check and remediation folded together, bounded by [`MAX_MESSAGE_LEN`].
     pub fn message(&self) -> String {
         let mut groups: Vec<(&str, &str, Vec<&str>)> = Vec::new();
+        // (check, remediation) → its group: a lookup, not a search, per denial.
+        let mut group_of: HashMap<(&str, &str), usize> = HashMap::new();
         for d in &self.denials {
             let remediation = if d.remediation.is_empty() {
                 d.message.as_str()
             } else {
                 d.remediation.as_str()
             };
-            match groups
-                .iter_mut()
-                .find(|(c, r, _)| *c == d.check && *r == remediation)
+            match group_of
+                .get(&(d.check.as_str(), remediation))
+                .and_then(|&i| groups.get_mut(i))
             {
                 Some((_, _, paths)) => {
                     if !d.path.is_empty() {
                         paths.push(&d.path);
                     }
                 }
-                None => groups.push((
-                    &d.check,
-                    remediation,
-                    if d.path.is_empty() {
-                        vec![]
-                    } else {
-                        vec![d.path.as_str()]
-                    },
-                )),
+                None => {
+                    group_of.insert((&d.check, remediation), groups.len());
+                    groups.push((
+                        &d.check,
+                        remediation,
+                        if d.path.is_empty() {
+                            vec![]
+                        } else {
+                            vec![d.path.as_str()]
+                        },
+                    ));
+                }
             }
         }
         let mut out = if self.summary.is_empty() {
@@ -95,23 +101,39 @@ impl Decision {
             self.denials.len(),
             if self.denials.len() == 1 { "" } else { "s" }
         );
+        // Room kept for the "...and N more" tail.
+        let tail_room = 80;
+        let fits = |out: &str, extra: usize| out.len() + extra + tail_room <= MAX_MESSAGE_LEN;
         for (i, (check, remediation, paths)) in groups.iter().enumerate() {
-            let mut part = String::new();
-            let _ = write!(part, "{}[{check}]", if i == 0 { ": " } else { "; " });
-            if !paths.is_empty() {
-                let _ = write!(part, " {}", paths.join(", "));
+            let head = format!("{}[{check}]", if i == 0 { ": " } else { "; " });
+            let fix = format!(": {}", one_line(remediation));
+            // As many of the group's paths as fit; a group no path of which fits is left
+            // out whole, and so is a pathless one that does not fit.
+            let mut part = head;
+            let mut shown = 0;
+            for path in paths {
+                let separator = if shown == 0 { " " } else { ", " };
+                if !fits(&out, part.len() + separator.len() + path.len() + fix.len()) {
+                    break;
+                }
+                part.push_str(separator);
+                part.push_str(path);
+                shown += 1;
             }
-            let _ = write!(part, ": {}", one_line(remediation));
-            let tail_room = 80;
-            if out.len() + part.len() + tail_room > MAX_MESSAGE_LEN {
+            let whole = shown == paths.len() && fits(&out, part.len() + fix.len());
+            if whole || shown > 0 {
+                part.push_str(&fix);
+                out.push_str(&part);
+            }
+            if !whole {
                 let left: usize = groups[i..].iter().map(|(_, _, p)| p.len().max(1)).sum();
                 let _ = write!(
                     out,
-                    "; ...and {left} more (run `tenantry check` on the manifest for all of them)"
+                    "; ...and {} more (run `tenantry check` on the manifest for all of them)",
+                    left - shown
                 );
                 break;
             }
-            out.push_str(&part);
         }
         truncate(&mut out, MAX_MESSAGE_LEN);
         out
@@ -242,6 +264,34 @@ mod tests {
         assert!(m.contains("more (run `tenantry check`"), "{m}");
         assert!(
             m.starts_with("denied by tenantry (200 findings): [check0]"),
+            "{m}"
+        );
+    }
+
+    #[test]
+    fn a_group_too_long_for_the_message_lists_the_paths_that_fit() {
+        let d = Decision {
+            denials: (0..500)
+                .map(|i| denial("runAsNonRoot", &format!("spec.containers[{i}].x"), "set it"))
+                .collect(),
+            ..Decision::default()
+        };
+        let m = d.message();
+        assert!(m.len() <= MAX_MESSAGE_LEN, "{}", m.len());
+        assert!(
+            m.starts_with(
+                "denied by tenantry (500 findings): [runAsNonRoot] spec.containers[0].x, \
+                 spec.containers[1].x, "
+            ),
+            "{m}"
+        );
+        let shown = m.matches("spec.containers[").count();
+        assert!(shown > 50, "{m}");
+        assert!(
+            m.ends_with(&format!(
+                ": set it; ...and {} more (run `tenantry check` on the manifest for all of them)",
+                500 - shown
+            )),
             "{m}"
         );
     }

@@ -1,16 +1,25 @@
 //! The HTTPS server: `POST /validate`, `/healthz`, `/readyz`, `/metrics`.
 //!
 //! The router ([`router`]) is a plain axum `Router`, so tests and benchmarks drive it in
-//! process without sockets; [`serve`] adds TLS and connection handling around it. A review is
-//! judged synchronously on the connection's task: a verdict is a few microseconds of pure
-//! computation over data already in memory, so handing it to another thread would cost more
-//! than it saves.
+//! process without sockets; [`serve`] adds TLS and connection handling around it.
+//!
+//! Reviews come from tenants, so their cost is theirs to choose: a typical review is judged in
+//! microseconds, a Pod with 20,000 containers in tens of milliseconds. Judging therefore runs
+//! on tokio's blocking pool (`spawn_blocking`), never on the runtime's worker threads, so
+//! `/healthz`, `/readyz` and other connections keep being served while a heavy review is
+//! judged; and it runs under [`ReviewLimits`]: at most one review per core at once, and large
+//! bodies in a narrower lane of their own, so a burst of heavy reviews queues behind itself
+//! instead of holding every core and starving the small reviews behind it (Kubewarden's
+//! policy-server bounds its evaluations the same way). The engine's own cost is linear in the
+//! object, and it lists at most a bounded number of findings per object.
 //!
 //! HTTP status codes are for transport problems only. A review that was read gets HTTP 200
 //! whatever the verdict (that is the AdmissionReview contract); a body that is not a readable
 //! `admission.k8s.io/v1` review gets 400 with a plain-text reason, and one over
-//! [`MAX_BODY_BYTES`] gets 413. The API server treats any non-200 as a webhook failure and
-//! applies `failurePolicy: Fail`, so a broken request is refused, never let through.
+//! [`MAX_BODY_BYTES`] gets 413 with a reason (read to its end first, within a bound, so the
+//! sender sees the answer rather than a reset connection). The API server treats any non-200
+//! as a webhook failure and applies `failurePolicy: Fail`, so a broken request is refused,
+//! never let through.
 
 use std::{
     collections::BTreeMap,
@@ -44,9 +53,42 @@ use crate::{
     validate::{Target, Validator},
 };
 
-/// Largest request body accepted. An object is at most ~1.5 MiB in etcd and a review carries
-/// two of them (UPDATE), plus JSON overhead.
-pub const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
+/// Largest request body accepted: the API server sends at most 3 MiB (its request limit), so
+/// anything larger did not come from it.
+pub const MAX_BODY_BYTES: usize = 3 * 1024 * 1024;
+/// How much of an oversized body is read and thrown away before answering 413, so that a
+/// sender writing it still reads the answer; past this the connection is closed instead.
+const MAX_DISCARDED_BYTES: usize = 16 * 1024 * 1024;
+/// Bodies from this size on are judged in the large-review lane ([`ReviewLimits`]). Typical
+/// reviews (a Deployment with its managedFields) are a few to a few tens of KiB.
+pub const LARGE_BODY_BYTES: usize = 256 * 1024;
+
+/// How many reviews are judged at once: `reviews` in all, of which at most `large` are of
+/// bodies of [`LARGE_BODY_BYTES`] or more. Reviews past the limits wait for their turn without
+/// holding a thread.
+#[derive(Clone, Debug)]
+pub struct ReviewLimits {
+    reviews: Arc<tokio::sync::Semaphore>,
+    large: Arc<tokio::sync::Semaphore>,
+}
+
+impl ReviewLimits {
+    /// `reviews` at once (at least 1), `large` of them large (at least 1, at most `reviews`).
+    pub fn new(reviews: usize, large: usize) -> Self {
+        let reviews = reviews.max(1);
+        Self {
+            reviews: Arc::new(tokio::sync::Semaphore::new(reviews)),
+            large: Arc::new(tokio::sync::Semaphore::new(large.clamp(1, reviews))),
+        }
+    }
+
+    /// One review per core, large ones on half of the cores (at least one), so small reviews
+    /// always have a core of their own when there are two or more.
+    pub fn for_this_machine() -> Self {
+        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+        Self::new(cores, cores / 2)
+    }
+}
 
 /// Everything a request handler needs; cheap to clone.
 #[derive(Clone)]
@@ -57,16 +99,26 @@ pub struct AppState {
     pub validator: Arc<dyn Validator>,
     /// Counters and histograms.
     pub metrics: Arc<Metrics>,
+    /// How many reviews are judged at once.
+    pub limits: ReviewLimits,
 }
 
 impl AppState {
-    /// State with fresh metrics.
+    /// State with fresh metrics and [`ReviewLimits::for_this_machine`].
     pub fn new(cache: NamespaceCache, validator: Arc<dyn Validator>) -> Self {
         Self {
             cache,
             validator,
             metrics: Arc::new(Metrics::new()),
+            limits: ReviewLimits::for_this_machine(),
         }
+    }
+
+    /// The same state with other limits.
+    #[must_use]
+    pub fn with_limits(mut self, limits: ReviewLimits) -> Self {
+        self.limits = limits;
+        self
     }
 }
 
@@ -78,6 +130,15 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .with_state(state)
+}
+
+/// The limits' semaphores are never closed; should one be, say so rather than judge.
+fn unavailable() -> Response {
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        "the webhook is shutting down\n",
+    )
+        .into_response()
 }
 
 async fn readyz(State(state): State<AppState>) -> Response {
@@ -104,30 +165,84 @@ async fn metrics(State(state): State<AppState>) -> Response {
         .into_response()
 }
 
-async fn validate_handler(State(state): State<AppState>, body: Body) -> Response {
-    let started = Instant::now();
-    let bytes: Bytes = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
-        Ok(bytes) => bytes,
-        Err(e) => {
-            state.metrics.bad_request("unreadable_body");
-            let too_large = std::error::Error::source(&e)
-                .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
-            return if too_large {
-                (
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    format!("AdmissionReview larger than {MAX_BODY_BYTES} bytes\n"),
-                )
-                    .into_response()
-            } else {
-                (
+/// The request body, or the response refusing it.
+async fn read_body(body: Body, metrics: &Metrics) -> Result<Bytes, Response> {
+    let mut body = body.into_data_stream();
+    let mut bytes = Vec::new();
+    let mut too_large = false;
+    let mut read = 0usize;
+    while let Some(chunk) = futures::StreamExt::next(&mut body).await {
+        let chunk = match chunk {
+            Ok(chunk) => chunk,
+            Err(e) => {
+                metrics.bad_request("unreadable_body");
+                return Err((
                     StatusCode::BAD_REQUEST,
                     format!("could not read the request body: {e}\n"),
                 )
-                    .into_response()
-            };
+                    .into_response());
+            }
+        };
+        read = read.saturating_add(chunk.len());
+        if read > MAX_BODY_BYTES {
+            // Read on (and discard) so the sender, still writing, gets to read the answer.
+            too_large = true;
+            bytes = Vec::new();
+            if read > MAX_BODY_BYTES + MAX_DISCARDED_BYTES {
+                break;
+            }
+        } else {
+            bytes.extend_from_slice(&chunk);
         }
+    }
+    if too_large {
+        metrics.bad_request("too_large");
+        return Err((
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "AdmissionReview larger than {MAX_BODY_BYTES} bytes: the API server sends at \
+                 most 3 MiB, so this did not come from it\n"
+            ),
+        )
+            .into_response());
+    }
+    Ok(Bytes::from(bytes))
+}
+
+async fn validate_handler(State(state): State<AppState>, body: Body) -> Response {
+    let started = Instant::now();
+    let bytes = match read_body(body, &state.metrics).await {
+        Ok(bytes) => bytes,
+        Err(response) => return response,
     };
-    match answer(&state.cache, state.validator.as_ref(), &bytes) {
+    // Wait for a turn without holding a thread, then judge on the blocking pool.
+    let large = if bytes.len() >= LARGE_BODY_BYTES {
+        match state.limits.large.clone().acquire_owned().await {
+            Ok(permit) => Some(permit),
+            Err(_) => return unavailable(),
+        }
+    } else {
+        None
+    };
+    let Ok(permit) = state.limits.reviews.clone().acquire_owned().await else {
+        return unavailable();
+    };
+    let judged = {
+        let (cache, validator) = (state.cache.clone(), state.validator.clone());
+        tokio::task::spawn_blocking(move || {
+            let answered = answer(&cache, validator.as_ref(), &bytes);
+            drop((permit, large));
+            answered
+        })
+        .await
+    };
+    let Ok(judged) = judged else {
+        // The judging task panicked: the engine never does on any input, but if it did, the
+        // API server gets an error (failurePolicy applies), not a verdict.
+        tracing::error!("judging a review panicked");
+        return (StatusCode::INTERNAL_SERVER_ERROR, "internal error\n").into_response();
+    };
+    match judged {
         Ok(answered) => {
             let checks: Vec<&str> = answered.denied_checks.iter().map(String::as_str).collect();
             state.metrics.observe(

@@ -59,6 +59,8 @@ pub struct Platform {
     pub policies: PolicyConfig,
     /// Lifetimes of the credentials `onboard` and `kubeconfig` issue to tenants.
     pub credentials: CredentialsConfig,
+    /// The platform-wide ClusterRoles that let tenants manage their own custom resources.
+    pub tenant_rbac: TenantRbacConfig,
 }
 
 impl Default for Platform {
@@ -84,6 +86,7 @@ impl Default for Platform {
             dns: DnsConfig::default(),
             policies: PolicyConfig::default(),
             credentials: CredentialsConfig::default(),
+            tenant_rbac: TenantRbacConfig::default(),
         }
     }
 }
@@ -186,6 +189,31 @@ pub struct OpenBaoConfig {
     pub role_prefix: String,
     /// Lifetime of the OpenBao tokens the tenant's role issues.
     pub token_ttl: GoDuration,
+    /// The audience a tenant's ServiceAccount token must carry to log in with its role; none
+    /// means OpenBao does not check it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub audience: Option<String>,
+    /// Whether `tenantry secrets provision` may enable the KV v2 mount and the Kubernetes auth
+    /// method when they are missing. Off by default: the mounts are the platform's, and a
+    /// missing one is reported rather than created.
+    pub manage_mounts: bool,
+}
+
+impl OpenBaoConfig {
+    /// The tenant's ACL policy name: `<policyPrefix><tenant>`.
+    pub fn policy_name(&self, tenant: &str) -> String {
+        format!("{}{tenant}", self.policy_prefix)
+    }
+
+    /// The tenant's Kubernetes auth role name: `<rolePrefix><tenant>`.
+    pub fn role_name(&self, tenant: &str) -> String {
+        format!("{}{tenant}", self.role_prefix)
+    }
+
+    /// The tenant's secrets path under the KV mount: `<pathPrefix>/<tenant>`.
+    pub fn tenant_path(&self, tenant: &str) -> String {
+        format!("{}/{tenant}", self.path_prefix)
+    }
 }
 
 impl Default for OpenBaoConfig {
@@ -199,6 +227,8 @@ impl Default for OpenBaoConfig {
             policy_prefix: "app-".to_owned(),
             role_prefix: String::new(),
             token_ttl: GoDuration::from_secs(3600),
+            audience: None,
+            manage_mounts: false,
         }
     }
 }
@@ -426,5 +456,111 @@ pub fn builtin_tenant_defaults() -> TenantSpec {
             openbao: Some(false),
             pull_secret: Some(true),
         }),
+    }
+}
+
+/// Which custom resources a tenant may manage in its own namespaces, granted through
+/// ClusterRoles that aggregate into `edit` and `admin`.
+///
+/// A tenant's delivery applies its `deploy/` tree as the tenant's ServiceAccount, which holds
+/// `edit` in the tenant's namespaces. `edit` covers built-in kinds only; without these
+/// ClusterRoles the first ExternalSecret or CiliumNetworkPolicy is Forbidden, and relying on
+/// upstream charts' aggregation may grant more (ClusterSecretStore reads). Each toggle left
+/// unset follows what the platform uses; `true` or `false` overrides that.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct TenantRbacConfig {
+    /// ExternalSecrets, PushSecrets, namespaced SecretStores and the `generators` below. Unset:
+    /// on when the platform's tenants get the pull secret or OpenBao by default.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub external_secrets: Option<bool>,
+    /// CiliumNetworkPolicies. Unset: on when the default network provider is `cilium`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cilium: Option<bool>,
+    /// HTTPRoutes and GRPCRoutes. Unset: on when a `gateway` is configured.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gateway_api: Option<bool>,
+    /// Flux sources, Kustomizations and HelmReleases of the tenant's own. Off unless `true`:
+    /// a tenant-side Kustomization is a second delivery path the platform must want.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub flux: Option<bool>,
+    /// The `generators.external-secrets.io` kinds tenants may create (with External Secrets).
+    pub generators: Vec<GeneratorKind>,
+}
+
+impl Default for TenantRbacConfig {
+    fn default() -> Self {
+        Self {
+            external_secrets: None,
+            cilium: None,
+            gateway_api: None,
+            flux: None,
+            generators: vec![GeneratorKind::Passwords],
+        }
+    }
+}
+
+/// A namespaced External Secrets generator kind, by its resource (plural) name.
+///
+/// Only namespaced kinds exist here: `clustergenerators` is cluster-scoped and
+/// `generatorstates` is the controller's own bookkeeping, so neither can be granted.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[serde(rename_all = "lowercase")]
+pub enum GeneratorKind {
+    /// `ACRAccessToken`.
+    Acraccesstokens,
+    /// `CloudsmithAccessToken`.
+    Cloudsmithaccesstokens,
+    /// `ECRAuthorizationToken`.
+    Ecrauthorizationtokens,
+    /// `Fake`.
+    Fakes,
+    /// `GCRAccessToken`.
+    Gcraccesstokens,
+    /// `GithubAccessToken`.
+    Githubaccesstokens,
+    /// `GitlabDeployToken`.
+    Gitlabdeploytokens,
+    /// `Grafana`.
+    Grafanas,
+    /// `MFA`.
+    Mfas,
+    /// `Password`.
+    Passwords,
+    /// `QuayAccessToken`.
+    Quayaccesstokens,
+    /// `SSHKey`.
+    Sshkeys,
+    /// `STSSessionToken`.
+    Stssessiontokens,
+    /// `UUID`.
+    Uuids,
+    /// `VaultDynamicSecret`.
+    Vaultdynamicsecrets,
+    /// `Webhook`.
+    Webhooks,
+}
+
+impl GeneratorKind {
+    /// The resource name, as RBAC rules write it.
+    pub fn resource(self) -> &'static str {
+        match self {
+            Self::Acraccesstokens => "acraccesstokens",
+            Self::Cloudsmithaccesstokens => "cloudsmithaccesstokens",
+            Self::Ecrauthorizationtokens => "ecrauthorizationtokens",
+            Self::Fakes => "fakes",
+            Self::Gcraccesstokens => "gcraccesstokens",
+            Self::Githubaccesstokens => "githubaccesstokens",
+            Self::Gitlabdeploytokens => "gitlabdeploytokens",
+            Self::Grafanas => "grafanas",
+            Self::Mfas => "mfas",
+            Self::Passwords => "passwords",
+            Self::Quayaccesstokens => "quayaccesstokens",
+            Self::Sshkeys => "sshkeys",
+            Self::Stssessiontokens => "stssessiontokens",
+            Self::Uuids => "uuids",
+            Self::Vaultdynamicsecrets => "vaultdynamicsecrets",
+            Self::Webhooks => "webhooks",
+        }
     }
 }

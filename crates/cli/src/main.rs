@@ -15,7 +15,9 @@ mod spec_flags;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use commands::{apply, check, credentials, kubeconfig, offboard, onboard, render, webhook};
+use commands::{
+    apply, check, credentials, kubeconfig, offboard, onboard, render, secrets, webhook,
+};
 pub use output::{EXIT_ERROR, EXIT_FINDINGS};
 
 #[derive(Parser)]
@@ -82,6 +84,11 @@ enum Command {
         after_help = "Examples:\n  tenantry credentials list shop\n  tenantry credentials revoke shop 7bq2x9kdmf     revoke one kubeconfig; the others keep working\n  tenantry credentials revoke shop --all           revoke every issued kubeconfig of shop\n  tenantry credentials revoke shop --expired       remove the handles of expired credentials\n\nEach kubeconfig Tenantry issues holds a token bound to its own Secret\n(tenantry-credential-<id> in the tenant's namespace); deleting that Secret revokes that token\nalone. Offboarding revokes them all by deleting the tenant's ServiceAccounts."
     )]
     Credentials(credentials::CredentialsArgs),
+    /// Provision or revoke tenants' OpenBao policies, Kubernetes-auth roles and tokens.
+    #[command(
+        after_help = "Examples:\n  tenantry secrets provision --all --dry-run   print what would be written to OpenBao\n  tenantry secrets provision shop              write shop's policy and role (only what differs)\n  tenantry secrets revoke shop                 delete them and revoke shop's OpenBao tokens"
+    )]
+    Secrets(secrets::SecretsArgs),
 }
 
 fn main() -> ExitCode {
@@ -107,6 +114,7 @@ fn main() -> ExitCode {
         Command::Apply(args) => apply::run(args),
         Command::Kubeconfig(args) => kubeconfig::run(args),
         Command::Credentials(args) => credentials::run(args),
+        Command::Secrets(args) => secrets::run(args),
     };
     match result {
         Ok(code) => code,

@@ -463,3 +463,87 @@ fn json_sarif_and_junit_carry_the_same_findings() {
     assert!(xml.contains("<error message="), "{xml}");
     assert!(xml.trim_end().ends_with("</testsuites>"));
 }
+
+/// A Pod with `n` containers, image `x`, no securityContext or resources: seven findings each.
+fn many_containers(n: usize) -> String {
+    let mut text =
+        String::from("apiVersion: v1\nkind: Pod\nmetadata:\n  name: big\nspec:\n  containers:\n");
+    for i in 0..n {
+        text.push_str(&format!("  - name: c{i}\n    image: x\n"));
+    }
+    text
+}
+
+#[test]
+fn findings_per_object_are_capped_and_the_rest_counted_in_every_format() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(dir.path(), "pod.yaml", &many_containers(20_000));
+    let out = tenantry(dir.path(), &["pod.yaml"], None);
+    assert_eq!(out.status.code(), Some(1));
+    let report = stdout(&out);
+    assert_eq!(report.matches(": deny ").count(), 101, "{report}");
+    assert!(
+        report.contains(
+            "pod.yaml:1: deny findings-elided [pod-security] Pod big (document 1)\n  139900 more \
+             findings on this object are not listed (139900 denied): at most 100 are reported \
+             per object\n"
+        ),
+        "{report}"
+    );
+    assert!(
+        report.ends_with("1 object in 1 file: 101 violations\n"),
+        "{report}"
+    );
+    for format in ["json", "sarif", "junit"] {
+        let out = tenantry(dir.path(), &["pod.yaml", "--format", format], None);
+        assert_eq!(out.status.code(), Some(1), "{format}");
+        let text = stdout(&out);
+        assert!(
+            text.contains("139900 more findings on this object are not listed"),
+            "{format}: {text}"
+        );
+    }
+    let out = tenantry(dir.path(), &["pod.yaml", "--format", "json"], None);
+    let json: Value = serde_json::from_str(&stdout(&out)).expect("JSON report");
+    assert_eq!(json["findings"].as_array().map(Vec::len), Some(101));
+    assert_eq!(json["findings"][100]["check"], "findings-elided");
+    assert_eq!(json["summary"]["deny"], 101);
+}
+
+#[test]
+fn the_finding_limit_is_a_flag_and_zero_lifts_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(dir.path(), "pod.yaml", &many_containers(3));
+    let count = |args: &[&str]| {
+        let out = tenantry(dir.path(), args, None);
+        assert_eq!(out.status.code(), Some(1));
+        let json: Value = serde_json::from_str(&stdout(&out)).expect("JSON report");
+        let findings = json["findings"].as_array().cloned().unwrap_or_default();
+        let elided = findings
+            .iter()
+            .filter(|f| f["check"] == "findings-elided")
+            .count();
+        (findings.len(), elided)
+    };
+    assert_eq!(count(&["pod.yaml", "--format", "json"]), (21, 0));
+    assert_eq!(
+        count(&[
+            "pod.yaml",
+            "--format",
+            "json",
+            "--max-findings-per-object",
+            "5"
+        ]),
+        (6, 1)
+    );
+    assert_eq!(
+        count(&[
+            "pod.yaml",
+            "--format",
+            "json",
+            "--max-findings-per-object",
+            "0"
+        ]),
+        (21, 0)
+    );
+}

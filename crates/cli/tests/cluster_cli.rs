@@ -913,3 +913,186 @@ fn credentials_are_listed_and_revoked_one_at_a_time() {
     let o = s.run(&["credentials", "list", "shop", "--output", "json"]);
     assert_eq!(json_of(&o)["credentials"], json!([]));
 }
+
+#[test]
+fn offboard_revokes_the_tenants_openbao_access_and_keeps_its_secrets() {
+    use tenantry_secrets::{SecretsApi, client::Verb, testing::DevServer};
+    let s = setup();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let bao = rt.block_on(DevServer::start());
+    let root = rt.block_on(bao.platform_ready());
+    let token_file = s.repo.path().join("bao-token");
+    fs::write(&token_file, tenantry_secrets::testing::ROOT_TOKEN).unwrap();
+    let token_file = token_file.to_string_lossy().into_owned();
+    let bao_flags = ["--bao-addr", &bao.address, "--bao-token-file", &token_file];
+    let o = s.run(&["onboard", "shop", "--gitops-only", "--openbao"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let mut provision = vec!["secrets", "provision", "shop"];
+    provision.extend(bao_flags);
+    let o = Command::new(env!("CARGO_BIN_EXE_tenantry"))
+        .args(&provision)
+        .arg("--repo")
+        .arg(s.repo.path())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let (_, accessor) = rt.block_on(bao.token_with("app-shop"));
+    rt.block_on(root.request(
+        Verb::Write,
+        "secret/data/apps/shop/db",
+        Some(&json!({ "data": { "k": "v" } })),
+    ))
+    .unwrap();
+
+    // Without a way to reach OpenBao, nothing is removed.
+    if std::env::var_os("BAO_ADDR").is_none() && std::env::var_os("VAULT_ADDR").is_none() {
+        let o = s.run(&["offboard", "shop"]);
+        let out = text(&o);
+        assert_eq!(o.status.code(), Some(2), "{out}");
+        assert!(
+            out.contains("BAO_ADDR") && out.contains("--skip-openbao"),
+            "{out}"
+        );
+        assert!(s.repo.path().join("tenants/shop").exists());
+    }
+
+    let mut offboard = vec!["offboard", "shop", "--output", "json"];
+    offboard.extend(bao_flags);
+    let o = s.run(&offboard);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let report = json_of(&o);
+    assert_eq!(report["openbao"]["role"], "deleted", "{report:#}");
+    assert_eq!(report["openbao"]["policy"], "deleted");
+    assert_eq!(report["openbao"]["tokensRevoked"], 1);
+    assert_eq!(report["openbao"]["secrets"], 1);
+    assert_eq!(report["openbao"]["secretsPurged"], false);
+    assert_eq!(rt.block_on(root.lookup_accessor(&accessor)).unwrap(), None);
+    assert!(rt.block_on(root.read_policy("app-shop")).unwrap().is_none());
+    assert!(!s.repo.path().join("tenants/shop").exists());
+}
+
+const RBAC: &str = "rbac.authorization.k8s.io/v1";
+
+#[test]
+fn platform_roles_are_applied_before_any_tenant_converge_with_no_writes_and_prune_when_off() {
+    let s = setup();
+    // A platform role that cannot be applied stops onboarding before the tenant's first object.
+    s.fake.fail_next_apply("ClusterRole");
+    let o = s.run(&["onboard", "shop", "--no-gitops"]);
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{out}");
+    assert!(out.contains("platform tenant-rbac:"), "{out}");
+    assert!(
+        s.fake.object("v1", "Namespace", None, "shop").is_none(),
+        "no tenant object before the platform roles: {out}"
+    );
+
+    let o = s.run(&["onboard", "shop", "--output", "json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let report = json_of(&o);
+    assert_eq!(
+        report["platformGitops"]["changes"]
+            .as_array()
+            .unwrap()
+            .len(),
+        4,
+        "{report:#}"
+    );
+    let role = s
+        .fake
+        .object(
+            RBAC,
+            "ClusterRole",
+            None,
+            "tenantry-tenant-edit-external-secrets",
+        )
+        .expect("applied");
+    assert_eq!(
+        role["metadata"]["labels"]["rbac.authorization.k8s.io/aggregate-to-edit"],
+        "true"
+    );
+    assert_eq!(
+        role["metadata"]["labels"]["tenantry.dev/component"],
+        "tenant-rbac"
+    );
+    assert!(
+        s.fake
+            .object(
+                RBAC,
+                "ClusterRole",
+                None,
+                "tenantry-tenant-edit-gateway-api"
+            )
+            .is_some()
+    );
+    assert!(
+        s.fake
+            .object(RBAC, "ClusterRole", None, "tenantry-tenant-edit-cilium")
+            .is_none(),
+        "the built-in platform does not use Cilium"
+    );
+
+    // Converged: another onboard and an apply write no platform role (nor anything else).
+    s.fake.reset_requests();
+    let o = s.run(&["onboard", "shop", "--output", "json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let report = json_of(&o);
+    assert_eq!(report["platformApply"]["writes"], 0, "{report:#}");
+    assert_eq!(s.fake.requests().apply, 0);
+    s.fake.reset_requests();
+    let o = s.run(&["apply", "--all", "--prune", "--output", "json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let report = json_of(&o);
+    assert_eq!(report["platform"]["result"], "unchanged", "{report:#}");
+    assert_eq!(report["writes"], 0);
+    assert_eq!(s.fake.requests().writes(), 0);
+
+    // Gateway API turned off: kept until an apply with --prune, then deleted.
+    fs::write(
+        s.repo.path().join("tenantry.yaml"),
+        "tenantRbac:\n  gatewayApi: false\n",
+    )
+    .unwrap();
+    let o = s.run(&["apply", "--all"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(
+        s.fake
+            .object(
+                RBAC,
+                "ClusterRole",
+                None,
+                "tenantry-tenant-edit-gateway-api"
+            )
+            .is_some()
+    );
+    let o = s.run(&["apply", "--all", "--prune"]);
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}");
+    assert!(
+        out.contains("platform tenant-rbac: 0 to create, 0 to change, 2 unchanged, 1 to prune"),
+        "{out}"
+    );
+    assert!(
+        s.fake
+            .object(
+                RBAC,
+                "ClusterRole",
+                None,
+                "tenantry-tenant-edit-gateway-api"
+            )
+            .is_none()
+    );
+    assert!(
+        s.fake
+            .object(
+                RBAC,
+                "ClusterRole",
+                None,
+                "tenantry-tenant-edit-external-secrets"
+            )
+            .is_some()
+    );
+}

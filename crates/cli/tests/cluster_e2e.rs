@@ -556,3 +556,194 @@ fn the_tenant_crd_installs_and_accepts_the_tenants_tenantry_writes() {
         }
     });
 }
+
+/// `SelfSubjectAccessReview` as whoever `client` is.
+async fn can_i(client: &Client, verb: &str, group: &str, resource: &str, ns: Option<&str>) -> bool {
+    use k8s_openapi::api::authorization::v1::{
+        ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec,
+    };
+    let review = SelfSubjectAccessReview {
+        spec: SelfSubjectAccessReviewSpec {
+            resource_attributes: Some(ResourceAttributes {
+                verb: Some(verb.to_owned()),
+                group: Some(group.to_owned()),
+                resource: Some(resource.to_owned()),
+                namespace: ns.map(str::to_owned),
+                ..ResourceAttributes::default()
+            }),
+            ..SelfSubjectAccessReviewSpec::default()
+        },
+        ..SelfSubjectAccessReview::default()
+    };
+    let answer = Api::<SelfSubjectAccessReview>::all(client.clone())
+        .create(&PostParams::default(), &review)
+        .await
+        .expect("a SelfSubjectAccessReview is always allowed");
+    answer.status.is_some_and(|s| s.allowed)
+}
+
+/// Server-side apply of one object as `client`, with strict field validation.
+async fn apply_as(client: &Client, object: &Value) -> Result<(), kube::Error> {
+    use kube::api::{Patch, PatchParams};
+    let api_version = object["apiVersion"].as_str().unwrap();
+    let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
+    let gvk = GroupVersionKind::gvk(group, version, object["kind"].as_str().unwrap());
+    let resource = kube::api::ApiResource::from_gvk(&gvk);
+    let name = object["metadata"]["name"].as_str().unwrap();
+    let api: Api<DynamicObject> = match object["metadata"]["namespace"].as_str() {
+        Some(ns) => Api::namespaced_with(client.clone(), ns, &resource),
+        None => Api::all_with(client.clone(), &resource),
+    };
+    let params =
+        PatchParams::apply("tenant-deploy").validation(kube::api::ValidationDirective::Strict);
+    api.patch(name, &params, &Patch::Apply(object))
+        .await
+        .map(drop)
+}
+
+/// The onboarding guide's `deploy/` tree for a tenant with app secrets: its own SecretStore,
+/// Password → PushSecret → ExternalSecret, a CiliumNetworkPolicy allow-list and an HTTPRoute
+/// to the platform gateway.
+fn deploy_tree(tenant: &str) -> Vec<Value> {
+    let meta = |name: &str| json!({ "name": name, "namespace": tenant });
+    let store = json!({ "name": "openbao", "kind": "SecretStore" });
+    vec![
+        json!({ "apiVersion": "external-secrets.io/v1", "kind": "SecretStore", "metadata": meta("openbao"),
+            "spec": { "provider": { "vault": {
+                "server": "http://openbao.openbao.svc:8200", "path": "secret", "version": "v2",
+                "auth": { "kubernetes": { "mountPath": "kubernetes", "role": tenant,
+                    "serviceAccountRef": { "name": tenant } } } } } } }),
+        json!({ "apiVersion": "generators.external-secrets.io/v1alpha1", "kind": "Password",
+            "metadata": meta("admin-code"),
+            "spec": { "length": 32, "digits": 5, "symbols": 0, "noUpper": false, "allowRepeat": true } }),
+        json!({ "apiVersion": "external-secrets.io/v1alpha1", "kind": "PushSecret", "metadata": meta("admin-code"),
+            "spec": { "refreshInterval": "0", "secretStoreRefs": [store],
+                "selector": { "generatorRef": { "apiVersion": "generators.external-secrets.io/v1alpha1",
+                    "kind": "Password", "name": "admin-code" } },
+                "data": [{ "match": { "secretKey": "password",
+                    "remoteRef": { "remoteKey": format!("apps/{tenant}/admin-code"), "property": "password" } } }] } }),
+        json!({ "apiVersion": "external-secrets.io/v1", "kind": "ExternalSecret", "metadata": meta("admin-code"),
+            "spec": { "refreshInterval": "1h", "secretStoreRef": store, "target": { "name": "admin-code" },
+                "data": [{ "secretKey": "code",
+                    "remoteRef": { "key": format!("apps/{tenant}/admin-code"), "property": "password" } }] } }),
+        json!({ "apiVersion": "cilium.io/v2", "kind": "CiliumNetworkPolicy", "metadata": meta("allow-gateway"),
+            "spec": { "endpointSelector": { "matchLabels": { "app": "web" } },
+                "ingress": [{ "fromEndpoints": [{ "matchLabels": { "k8s:io.kubernetes.pod.namespace": "kube-system" } }],
+                    "toPorts": [{ "ports": [{ "port": "8080", "protocol": "TCP" }] }] }] } }),
+        json!({ "apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute", "metadata": meta("web"),
+            "spec": { "parentRefs": [{ "name": "platform", "namespace": "kube-system", "sectionName": "https" }],
+                "hostnames": [format!("{tenant}.example.com")],
+                "rules": [{ "backendRefs": [{ "name": "web", "port": 8080 }] }] } }),
+    ]
+}
+
+#[test]
+#[ignore = "needs a real cluster: set TENANTRY_E2E_KUBECONFIG and run with --ignored"]
+fn the_tenant_may_apply_its_deploy_tree_and_nothing_beyond_its_namespace() {
+    let e = E2e::new("e2e-rbac");
+    let tenant = e.tenant.clone();
+    // A platform on Cilium, with the built-in pull secret and gateway: External Secrets,
+    // Cilium and Gateway API kinds are granted; Flux is not.
+    std::fs::write(
+        e.repo.path().join("tenantry.yaml"),
+        "apiVersion: tenantry.dev/v1alpha1\nkind: Platform\ntenantRbac:\n  cilium: true\n",
+    )
+    .unwrap();
+    let report = json_ok(&e.cluster(&[
+        "onboard",
+        &tenant,
+        "--skip-missing-crds",
+        "--output",
+        "json",
+    ]));
+    assert_eq!(report["result"], "ok", "{report:#}");
+    assert!(
+        e.repo
+            .path()
+            .join("platform/tenant-rbac/clusterrole.tenantry-tenant-edit-cilium.yaml")
+            .is_file()
+    );
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let issued = e
+        .repo
+        .path()
+        .join(format!("out/tenant-{tenant}.kubeconfig"));
+    let me = runtime.block_on(client_from(&issued));
+
+    let granted = [
+        ("external-secrets.io", "externalsecrets"),
+        ("external-secrets.io", "pushsecrets"),
+        ("external-secrets.io", "secretstores"),
+        ("generators.external-secrets.io", "passwords"),
+        ("cilium.io", "ciliumnetworkpolicies"),
+        ("gateway.networking.k8s.io", "httproutes"),
+        ("gateway.networking.k8s.io", "grpcroutes"),
+    ];
+    runtime.block_on(async {
+        // The aggregation controller folds the new roles into `edit` shortly after they exist.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while !can_i(&me, "create", granted[0].0, granted[0].1, Some(&tenant)).await {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "edit never aggregated the tenant roles"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        }
+        for (group, resource) in granted {
+            for verb in ["create", "update", "delete", "list"] {
+                assert!(
+                    can_i(&me, verb, group, resource, Some(&tenant)).await,
+                    "{verb} {resource}.{group} in {tenant}"
+                );
+            }
+            for other in ["default", "kube-system"] {
+                assert!(
+                    !can_i(&me, "create", group, resource, Some(other)).await,
+                    "create {resource}.{group} in {other}"
+                );
+            }
+            assert!(
+                !can_i(&me, "list", group, resource, None).await,
+                "list {resource}.{group} at cluster scope"
+            );
+        }
+        for (group, resource) in [
+            ("external-secrets.io", "clustersecretstores"),
+            ("external-secrets.io", "clusterexternalsecrets"),
+            ("generators.external-secrets.io", "clustergenerators"),
+            ("cilium.io", "ciliumclusterwidenetworkpolicies"),
+            ("gateway.networking.k8s.io", "gateways"),
+            ("kustomize.toolkit.fluxcd.io", "kustomizations"),
+        ] {
+            for ns in [Some(tenant.as_str()), None] {
+                assert!(
+                    !can_i(&me, "create", group, resource, ns).await,
+                    "create {resource}.{group} in {ns:?}"
+                );
+            }
+        }
+
+        for object in deploy_tree(&tenant) {
+            if let Err(err) = apply_as(&me, &object).await {
+                panic!(
+                    "{} {} as the tenant: {err}",
+                    object["kind"], object["metadata"]["name"]
+                );
+            }
+        }
+        let cluster_store = json!({ "apiVersion": "external-secrets.io/v1", "kind": "ClusterSecretStore",
+            "metadata": { "name": format!("{tenant}-steal") },
+            "spec": { "provider": { "vault": { "server": "http://openbao.openbao.svc:8200", "path": "secret",
+                "version": "v2", "auth": { "kubernetes": { "mountPath": "kubernetes", "role": "platform",
+                    "serviceAccountRef": { "name": tenant, "namespace": tenant } } } } } } });
+        let refused = apply_as(&me, &cluster_store).await.err();
+        assert_eq!(
+            refused.as_ref().and_then(status_code),
+            Some(403),
+            "a ClusterSecretStore is refused: {refused:?}"
+        );
+    });
+}

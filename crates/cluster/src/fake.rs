@@ -154,6 +154,13 @@ fn served_types() -> Vec<ResourceType> {
             false,
         ),
         rt(
+            "rbac.authorization.k8s.io",
+            "v1",
+            "ClusterRole",
+            "clusterroles",
+            false,
+        ),
+        rt(
             "networking.k8s.io",
             "v1",
             "NetworkPolicy",

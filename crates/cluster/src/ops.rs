@@ -148,6 +148,33 @@ pub fn plan_all(
     plan::plan_tenants(rendered, live, tenant_label, prune)
 }
 
+/// Converge the platform-wide objects (`tenantry_core::render::platform`) through the same
+/// plan and apply as a tenant's, keyed by their component label instead of the tenant label.
+/// They are ClusterRoles only, so observing them is one LIST of ClusterRoles whatever the
+/// number of tenants, and pruning needs no scan of other types. Run before any tenant: the
+/// tenants' delivery relies on them.
+pub async fn apply_platform<A: ClusterApi>(
+    api: &A,
+    catalog: &Catalog,
+    platform: &Rendered,
+    component_label: &str,
+    prune: bool,
+    options: &ApplyOptions,
+    progress: &dyn Progress,
+) -> Result<(TenantPlan, TenantApply), ClusterError> {
+    let one = std::slice::from_ref(platform);
+    let live = match catalog.find("rbac.authorization.k8s.io/v1", "ClusterRole") {
+        Some(t) => {
+            api.list(t, &format!("{component_label}={}", platform.tenant))
+                .await?
+        }
+        None => Vec::new(),
+    };
+    let plan = plan_all(one, &live, component_label, prune).remove(0);
+    let applied = apply_tenant(api, catalog, platform, &plan, options, progress).await;
+    Ok((plan, applied))
+}
+
 /// What happened to one object.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]

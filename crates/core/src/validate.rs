@@ -339,6 +339,15 @@ fn validate_repository(p: &Platform, errors: &mut Errors) {
             .any(|s| s == ".." || s.is_empty() && dir != ".")
     {
         errors.push("tenantsDir", format!("{dir:?} must be a relative directory inside the repository (no '..', no leading '/')"));
+    } else if dir.trim_end_matches('/') == "."
+        || dir.trim_end_matches('/').rsplit('/').next() == Some("platform")
+    {
+        // The platform-wide objects live in `<parent of tenantsDir>/platform/`; here that
+        // directory would sit among the tenants' and a tenant could be named over it.
+        errors.push(
+            "tenantsDir",
+            format!("{dir:?} would hold the platform directory (platform/) among the tenants; use a directory of its own, e.g. tenants"),
+        );
     }
     if let Some(problem) = names::dns_subdomain_problem(&p.label_prefix) {
         errors.push("labelPrefix", format!("{:?} {problem}", p.label_prefix));
@@ -408,6 +417,21 @@ fn validate_openbao(p: &Platform, errors: &mut Errors) {
         }
     }
     check_subdomain(&ob.store_name, "openbao.storeName", errors);
+    // OpenBao's own `root` and `default` policies must not be reachable as a tenant's.
+    if ob.policy_prefix.is_empty() {
+        errors.push(
+            "openbao.policyPrefix",
+            "must not be empty: a tenant named \"default\" or \"root\" would take OpenBao's built-in policy",
+        );
+    }
+    if let Some(audience) = &ob.audience
+        && (audience.trim().is_empty() || audience.chars().any(char::is_whitespace))
+    {
+        errors.push(
+            "openbao.audience",
+            format!("{audience:?} must be a non-empty audience without spaces"),
+        );
+    }
     for (field, value) in [
         ("policyPrefix", &ob.policy_prefix),
         ("rolePrefix", &ob.role_prefix),

@@ -38,6 +38,21 @@ pub fn object_file(tenant: &str, object: &DesiredObject) -> String {
     text
 }
 
+/// A platform-wide object as it is written to its file: a header naming the component and
+/// `tenantry.yaml` as its source, then the object.
+pub fn platform_object_file(component: &str, object: &DesiredObject) -> String {
+    let mut text = platform_header(component);
+    emit_document(&mut text, &object.body);
+    text
+}
+
+/// The header written above every platform-wide file.
+pub fn platform_header(component: &str) -> String {
+    format!(
+        "# Rendered by Tenantry for the platform ({component}); edit tenantry.yaml, not this file.\n"
+    )
+}
+
 /// Objects as one multi-document YAML stream, each document starting with `---`.
 pub fn multi_document<'a>(objects: impl IntoIterator<Item = &'a DesiredObject>) -> String {
     let mut out = String::new();

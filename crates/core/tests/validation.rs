@@ -238,6 +238,9 @@ fn assert_platform_refused(yaml: &str, path: &str, hint: &str) {
 fn platform_config_is_validated_once_with_its_own_paths() {
     assert_platform_refused("tenantsDir: ../elsewhere\n", "tenantsDir", "relative");
     assert_platform_refused("tenantsDir: /abs\n", "tenantsDir", "relative");
+    // The platform directory (<parent>/platform/) must not land among the tenants.
+    assert_platform_refused("tenantsDir: .\n", "tenantsDir", "platform directory");
+    assert_platform_refused("tenantsDir: clusters/platform\n", "tenantsDir", "platform directory");
     assert_platform_refused("labelPrefix: Not_A_Domain\n", "labelPrefix", "DNS-1123");
     assert_platform_refused(
         "defaults:\n  quota:\n    requests:\n      cpu: lots\n",
@@ -263,6 +266,26 @@ fn platform_config_is_validated_once_with_its_own_paths() {
         "openbao:\n  pathPrefix: /apps/\n",
         "openbao.pathPrefix",
         "relative OpenBao path",
+    );
+    assert_platform_refused(
+        "openbao:\n  pathPrefix: apps/../infrastructure\n",
+        "openbao.pathPrefix",
+        "no '..'",
+    );
+    assert_platform_refused(
+        "openbao:\n  kvMount: ''\n",
+        "openbao.kvMount",
+        "relative OpenBao path",
+    );
+    assert_platform_refused(
+        "openbao:\n  policyPrefix: ''\n",
+        "openbao.policyPrefix",
+        "built-in policy",
+    );
+    assert_platform_refused(
+        "openbao:\n  audience: 'a b'\n",
+        "openbao.audience",
+        "without spaces",
     );
     assert_platform_refused(
         "grants:\n  root:\n    bindings:\n    - clusterRole: cluster-admin\n      scope: cluster\n",

@@ -514,7 +514,11 @@ impl Repo {
         tenant_yaml: String,
     ) -> Result<TenantReport, GitopsError> {
         let planned = self.planned_files(rendered, tenant_yaml);
-        self.apply_files(&rendered.tenant, &planned)
+        self.apply_files(
+            &self.tenant_dir(&rendered.tenant),
+            &rendered.tenant,
+            &planned,
+        )
     }
 
     /// Re-render loaded tenants in parallel, writing only what changed; reports in order.
@@ -535,25 +539,24 @@ impl Repo {
             .map(|t| {
                 let rendered = render::render(&self.ctx, &t.resolved);
                 let planned = self.planned_files(&rendered, t.text.clone());
-                self.differences(&t.resolved.name, &planned)
+                self.differences(&self.tenant_dir(&t.resolved.name), &planned)
             })
             .collect::<Result<_, _>>()?;
         Ok(per_tenant.into_iter().flatten().collect())
     }
 
-    /// What writing `planned` into the tenant's directory would change.
+    /// What writing `planned` into `dir` would change.
     fn differences(
         &self,
-        name: &str,
+        dir: &Path,
         planned: &[PlannedFile],
     ) -> Result<Vec<(PathBuf, FileChange)>, GitopsError> {
-        let dir = self.tenant_dir(name);
-        let (classified, kustomization_same) = self.classify(&dir, planned)?;
+        let (classified, kustomization_same) = self.classify(dir, planned)?;
         let mut changes: Vec<(PathBuf, FileChange)> = classified
             .into_iter()
             .filter_map(|(path, _, change)| change.map(|c| (path, c)))
             .collect();
-        for stale in self.stale_files(&dir, planned, kustomization_same)? {
+        for stale in self.stale_files(dir, planned, kustomization_same)? {
             changes.push((dir.join(stale), FileChange::Removed));
         }
         Ok(changes
@@ -641,20 +644,21 @@ impl Repo {
         Ok(previous.into_iter().collect())
     }
 
+    /// Write `planned` into `dir` (a tenant's, or the platform's), reporting under `name`.
     fn apply_files(
         &self,
+        dir: &Path,
         name: &str,
         planned: &[PlannedFile],
     ) -> Result<TenantReport, GitopsError> {
-        let dir = self.tenant_dir(name);
-        fsutil::check_inside(&self.root, &self.root_canonical, &dir)
+        fsutil::check_inside(&self.root, &self.root_canonical, dir)
             .map_err(GitopsError::OutsideRepository)?;
         let mut report = TenantReport {
             tenant: name.to_owned(),
             ..TenantReport::default()
         };
-        let (classified, kustomization_same) = self.classify(&dir, planned)?;
-        let stale = self.stale_files(&dir, planned, kustomization_same)?;
+        let (classified, kustomization_same) = self.classify(dir, planned)?;
+        let stale = self.stale_files(dir, planned, kustomization_same)?;
         let mut writes = Vec::new();
         for (path, f, change) in classified {
             match change {
@@ -683,6 +687,60 @@ impl Repo {
             }
         }
         Ok(report)
+    }
+
+    /// `<root>/<tenantsDir>/../platform/tenant-rbac`: the platform-wide objects, beside the
+    /// tenants directory, with a kustomization of their own for the platform's reconciler.
+    pub fn platform_dir(&self) -> PathBuf {
+        let tenants = Path::new(&self.ctx.platform.tenants_dir);
+        self.root
+            .join(tenants.parent().unwrap_or(Path::new("")))
+            .join(render::platform::PLATFORM_DIR)
+    }
+
+    /// Everything the platform directory should contain: each object and the kustomization
+    /// listing them (empty when no provider is enabled, so removed files are still pruned).
+    fn platform_files(&self) -> Vec<PlannedFile> {
+        let rendered = render::platform::render_platform(&self.ctx);
+        let component = render::platform::COMPONENT;
+        let mut files = Vec::with_capacity(rendered.objects.len() + 1);
+        let mut text = yaml::platform_header(component);
+        text.push_str("apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n");
+        text.push_str(if rendered.objects.is_empty() {
+            "resources: []\n"
+        } else {
+            "resources:\n"
+        });
+        for object in &rendered.objects {
+            let name = object.file_name();
+            text.push_str("- ");
+            text.push_str(&name);
+            text.push('\n');
+            files.push(PlannedFile {
+                content: yaml::platform_object_file(component, object),
+                name,
+            });
+        }
+        files.push(PlannedFile {
+            name: KUSTOMIZATION_FILE.to_owned(),
+            content: text,
+        });
+        files
+    }
+
+    /// Write the platform-wide objects' directory, the same way as a tenant's: only changed
+    /// files, atomically, and files rendered before but not now removed.
+    pub fn write_platform(&self) -> Result<TenantReport, GitopsError> {
+        self.apply_files(
+            &self.platform_dir(),
+            render::platform::COMPONENT,
+            &self.platform_files(),
+        )
+    }
+
+    /// The platform directory's files that differ from what `tenantry.yaml` renders.
+    pub fn check_platform(&self) -> Result<Vec<(PathBuf, FileChange)>, GitopsError> {
+        self.differences(&self.platform_dir(), &self.platform_files())
     }
 
     fn registration_path(&self) -> PathBuf {

@@ -204,10 +204,22 @@ const PSS_SUMMARIES: [(&str, &str); 19] = [
     ),
 ];
 
+/// The finding standing for an object's findings past the per-object limit. It belongs to no
+/// one policy (its policy is left empty here); each such finding carries the policy of the
+/// first finding it stands for.
+pub const ELIDED: CheckDoc = doc(
+    "",
+    crate::engine::FINDINGS_ELIDED,
+    "An object had more findings than are listed per object; the rest are counted, not listed.",
+);
+
 /// The policy and summary of any check ID the engine can report.
 pub fn describe(check: &str) -> Option<CheckDoc> {
     if let Some(doc) = CHECKS.iter().find(|c| c.id == check) {
         return Some(*doc);
+    }
+    if check == ELIDED.id {
+        return Some(ELIDED);
     }
     PSS_SUMMARIES
         .iter()

@@ -19,9 +19,14 @@
 //!   existing objects, and controllers can still remove finalizers;
 //! - pod controllers are judged on their template and refused at the controller, with paths
 //!   into the template, because PodSecurity admission only warns there and the pods would
-//!   then silently fail to appear.
+//!   then silently fail to appear;
+//! - an object's findings are listed up to a limit ([`DEFAULT_MAX_FINDINGS_PER_OBJECT`]) and
+//!   the rest counted in one last finding that denies if any of them does: a tenant chooses
+//!   the size of what is judged, and a Pod with 20,000 containers has 140,000 findings that
+//!   would each cost locating and reporting (and an admission response the API server cuts)
+//!   while telling nobody more than the first hundred. Judging itself is linear in the object.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::fmt;
 
 use serde::Serialize;
@@ -442,7 +447,19 @@ pub struct Engine {
     pub(crate) store_name: String,
     pub(crate) repo_contract_enabled: bool,
     pub(crate) repo_contract: Option<RepoContract>,
+    /// The most findings [`Engine::evaluate`] lists per object; `None`: no limit.
+    pub(crate) max_findings: Option<usize>,
 }
+
+/// How many findings [`Engine::evaluate`] lists for one object unless told otherwise
+/// ([`Engine::with_max_findings`]). A pod with thousands of containers can have tens of
+/// thousands of findings; past this many, nobody reads them, while every one costs locating,
+/// reporting and (at admission) bytes in a response the API server will cut anyway.
+pub const DEFAULT_MAX_FINDINGS_PER_OBJECT: usize = 100;
+
+/// The check ID of the last finding of an object that had more than the limit: it says how
+/// many were left out, and denies when any of them would have.
+pub const FINDINGS_ELIDED: &str = "findings-elided";
 
 impl Engine {
     /// An engine enforcing the platform's `policies:` configuration. Every value it reads was
@@ -509,7 +526,17 @@ impl Engine {
             store_name,
             repo_contract_enabled: config.tenant_repo_contract.enabled,
             repo_contract: None,
+            max_findings: Some(DEFAULT_MAX_FINDINGS_PER_OBJECT),
         }
+    }
+
+    /// List at most `limit` findings per object (`None`: all of them); the findings past it
+    /// are counted in one last [`FINDINGS_ELIDED`] finding. The verdict never changes: that
+    /// finding denies when any finding it stands for denies. Default
+    /// [`DEFAULT_MAX_FINDINGS_PER_OBJECT`].
+    pub fn with_max_findings(mut self, limit: Option<usize>) -> Self {
+        self.max_findings = limit;
+        self
     }
 
     /// Override the configuration for one run: `policies` selects exactly those policies (even
@@ -665,6 +692,9 @@ impl Engine {
         } else {
             self.evaluate_write(&eval, &mut sink);
         }
+        if let Some(limit) = self.max_findings {
+            elide(&mut sink.violations, limit);
+        }
         sink.violations
     }
 
@@ -781,11 +811,14 @@ impl Engine {
         };
         // The policies that carry over read no pod template.
         self.run_policy(id, &eval, None, &mut sink);
+        // A set, not a search per violation: a Service with thousands of ports stays linear.
+        let before: HashSet<(&str, &str, &str)> = sink
+            .violations
+            .iter()
+            .map(|o| (o.check.as_str(), o.path.as_str(), o.message.as_str()))
+            .collect();
         for v in new.iter_mut() {
-            let existed = sink
-                .violations
-                .iter()
-                .any(|o| o.check == v.check && o.path == v.path && o.message == v.message);
+            let existed = before.contains(&(v.check.as_str(), v.path.as_str(), v.message.as_str()));
             if existed {
                 v.severity = Severity::Warn;
                 v.message.push_str(
@@ -1049,4 +1082,43 @@ pub(crate) fn join(prefix: &str, rest: &str) -> String {
         path.push_str(rest);
         path
     }
+}
+
+/// Keep the first `limit` violations and replace the rest with one [`FINDINGS_ELIDED`]
+/// violation counting them. It denies when any of them denies, so the verdict (and `check`'s
+/// exit code) is what it would have been, and it carries the policy of the first one left out.
+fn elide(violations: &mut Vec<Violation>, limit: usize) {
+    if violations.len() <= limit {
+        return;
+    }
+    let rest = violations.split_off(limit);
+    let denied = rest.iter().filter(|v| v.severity == Severity::Deny).count();
+    let warned = rest.len() - denied;
+    let Some(first) = rest.into_iter().next() else {
+        return;
+    };
+    let counts = match (denied, warned) {
+        (d, 0) => format!("{d} denied"),
+        (0, w) => format!("{w} warnings"),
+        (d, w) => format!("{d} denied, {w} warnings"),
+    };
+    violations.push(Violation {
+        check: FINDINGS_ELIDED.to_owned(),
+        policy: first.policy,
+        severity: if denied > 0 {
+            Severity::Deny
+        } else {
+            Severity::Warn
+        },
+        object: first.object,
+        path: String::new(),
+        message: format!(
+            "{} more findings on this object are not listed ({counts}): at most {limit} are \
+             reported per object",
+            denied + warned
+        ),
+        remediation: "Fix the findings listed and check again; `tenantry check \
+                      --max-findings-per-object 0` lists every one."
+            .to_owned(),
+    });
 }

@@ -154,6 +154,9 @@ fn parse_json(text: &str) -> Result<Vec<Document>, ParseError> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut stream = serde_json::Deserializer::from_str(text).into_iter::<Value>();
     let mut documents = Vec::new();
+    // Lines are counted from where the previous document started, so a stream of many
+    // documents is read in one pass over its text.
+    let (mut counted_to, mut line) = (0usize, 1u64);
     loop {
         // The offset after the previous value; skip whitespace to find where this one starts.
         let before = stream.byte_offset();
@@ -161,6 +164,9 @@ fn parse_json(text: &str) -> Result<Vec<Document>, ParseError> {
             + text
                 .get(before..)
                 .map_or(0, |rest| rest.len() - rest.trim_start().len());
+        let start = start.min(text.len());
+        line += newlines(&text.as_bytes()[counted_to.min(start)..start]);
+        counted_to = start;
         match stream.next() {
             None => break,
             Some(Ok(value)) => {
@@ -171,7 +177,7 @@ fn parse_json(text: &str) -> Result<Vec<Document>, ParseError> {
                 }
                 documents.push(Document {
                     index: documents.len() + 1,
-                    line: line_at(text, start),
+                    line,
                     value,
                 });
             }
@@ -192,13 +198,8 @@ fn parse_json(text: &str) -> Result<Vec<Document>, ParseError> {
     Ok(documents)
 }
 
-fn line_at(text: &str, offset: usize) -> u64 {
-    let offset = offset.min(text.len());
-    text.as_bytes()[..offset]
-        .iter()
-        .filter(|&&b| b == b'\n')
-        .count() as u64
-        + 1
+fn newlines(bytes: &[u8]) -> u64 {
+    bytes.iter().filter(|&&b| b == b'\n').count() as u64
 }
 
 fn yaml_error(e: serde_saphyr::Error) -> ParseError {
@@ -510,12 +511,47 @@ mod fast {
 /// located without reading the text a second time.
 ///
 /// Nodes are keyed by a 64-bit hash of their field path (the same segments findings name), so
-/// the index costs one hash and one push per node. A hash collision can only misplace a line
-/// number in a report, never change a verdict.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// recording costs one hash and one push per node, and a clean document never pays for more.
+/// The first lookup builds a hash index over the recorded nodes (first occurrence wins), so a
+/// document with thousands of findings costs one lookup per path segment, not a scan of every
+/// node per finding. A hash collision can only misplace a line number in a report, never
+/// change a verdict.
+#[derive(Debug, Clone, Default)]
 pub struct Lines {
     nodes: Vec<(u64, u32)>,
+    index: std::cell::OnceCell<PathIndex>,
 }
+
+impl PartialEq for Lines {
+    fn eq(&self, other: &Self) -> bool {
+        self.nodes == other.nodes
+    }
+}
+
+impl Eq for Lines {}
+
+/// Path hashes are already well mixed: hashing them again would only cost time.
+#[derive(Debug, Clone, Copy, Default)]
+struct PassThrough(u64);
+
+impl std::hash::Hasher for PassThrough {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+/// Path hash → line.
+type PathIndex = std::collections::HashMap<u64, u32, std::hash::BuildHasherDefault<PassThrough>>;
 
 const ROOT_HASH: u64 = 0x9e37_79b9_7f4a_7c15;
 
@@ -533,36 +569,48 @@ fn hash_index(parent: u64, index: usize) -> u64 {
         .rotate_left(11)
 }
 
+fn line_u32(line: u64) -> u32 {
+    u32::try_from(line).unwrap_or(u32::MAX)
+}
+
+/// The line of `path` in `index`: of the deepest part of it that exists, or `document_line`.
+fn locate_in(index: &PathIndex, document_line: u64, path: &str) -> u64 {
+    let mut hash = ROOT_HASH;
+    let mut best = document_line;
+    for segment in segments(path) {
+        hash = match segment {
+            Segment::Key(k) => hash_key(hash, k),
+            Segment::Index(i) => hash_index(hash, i),
+        };
+        match index.get(&hash) {
+            Some(&line) => best = u64::from(line),
+            None => break,
+        }
+    }
+    best
+}
+
 impl Lines {
     fn record(&mut self, hash: u64, line: u64) {
-        self.nodes
-            .push((hash, u32::try_from(line).unwrap_or(u32::MAX)));
+        self.nodes.push((hash, line_u32(line)));
     }
 
-    fn line_of(&self, hash: u64) -> Option<u64> {
-        self.nodes
-            .iter()
-            .find(|(h, _)| *h == hash)
-            .map(|(_, line)| u64::from(*line))
+    fn index(&self) -> &PathIndex {
+        self.index.get_or_init(|| {
+            let mut index =
+                PathIndex::with_capacity_and_hasher(self.nodes.len(), Default::default());
+            for &(hash, line) in &self.nodes {
+                index.entry(hash).or_insert(line);
+            }
+            index
+        })
     }
 
     /// The line of `path`: of the deepest part of it that exists (a missing field is reported
     /// where its parent is), or `document_line` when not even its first segment exists —
     /// the same answer [`locate`] gives by re-reading the text.
     pub fn locate(&self, document_line: u64, path: &str) -> u64 {
-        let mut hash = ROOT_HASH;
-        let mut best = document_line;
-        for segment in segments(path) {
-            hash = match segment {
-                Segment::Key(k) => hash_key(hash, k),
-                Segment::Index(i) => hash_index(hash, i),
-            };
-            match self.line_of(hash) {
-                Some(line) => best = line,
-                None => break,
-            }
-        }
-        best
+        locate_in(self.index(), document_line, path)
     }
 }
 
@@ -599,7 +647,8 @@ impl DocumentMarkers {
 
     /// The 1-based index of the document whose content starts on `line`.
     fn index_of(&self, line: u64) -> usize {
-        let markers_before = self.lines.iter().take_while(|&&m| m <= line).count();
+        // Markers are in line order: a binary search keeps many-document inputs linear.
+        let markers_before = self.lines.partition_point(|&m| m <= line);
         (markers_before + usize::from(self.implicit_first)).max(1)
     }
 }
@@ -638,10 +687,15 @@ fn segments(path: &str) -> Vec<Segment<'_>> {
 
 /// Where the walk over a document's events is.
 enum Frame {
-    /// In a mapping; `key` is the key whose value comes next (`None`: a key comes next).
-    Mapping { key: Option<String>, key_line: u64 },
-    /// In a sequence, at element `index`.
-    Sequence { index: usize },
+    /// In a mapping whose path hashes to `hash`; `key` is the key whose value comes next
+    /// (`None`: a key comes next).
+    Mapping {
+        hash: u64,
+        key: Option<String>,
+        key_line: u64,
+    },
+    /// In a sequence whose path hashes to `hash`, at element `index`.
+    Sequence { hash: u64, index: usize },
     /// Inside a collection used as a mapping key, which no field path can name.
     ComplexKey { depth: usize },
 }
@@ -650,22 +704,9 @@ enum Frame {
 fn value_done(stack: &mut [Frame]) {
     match stack.last_mut() {
         Some(Frame::Mapping { key, .. }) => *key = None,
-        Some(Frame::Sequence { index }) => *index += 1,
+        Some(Frame::Sequence { index, .. }) => *index += 1,
         _ => {}
     }
-}
-
-/// Whether the path of the node at the top of `stack` is a prefix of `target`.
-fn is_prefix(stack: &[Frame], target: &[Segment<'_>]) -> bool {
-    stack.len() <= target.len()
-        && stack
-            .iter()
-            .zip(target)
-            .all(|(frame, segment)| match (frame, segment) {
-                (Frame::Mapping { key: Some(k), .. }, Segment::Key(want)) => k == want,
-                (Frame::Sequence { index }, Segment::Index(want)) => index == want,
-                _ => false,
-            })
 }
 
 /// The lines of `paths` in the document of `text` whose content starts on `document_line`:
@@ -677,16 +718,19 @@ pub fn locate_all(text: &str, document_line: u64, paths: &[&str]) -> Vec<u64> {
 }
 
 /// [`locate_all`] for findings in any documents of `text`, as `(document line, path)`, in
-/// one walk over the text. The walk over parser events keeps its own stack, so nesting costs
-/// no recursion.
+/// one walk over the text. The walk records the line of every node of the documents that
+/// have findings under the hash of its path (as [`Lines`] does while parsing; a repeated
+/// path keeps its last line), then each finding is looked up one segment at a time, so the
+/// cost is linear in the text plus the findings' paths. The walk keeps its own stack, so
+/// nesting costs no recursion.
 pub fn locate_many(text: &str, findings: &[(u64, &str)]) -> Vec<u64> {
     use serde_saphyr::granit_parser::{Event, Parser};
 
-    let targets: Vec<Vec<Segment<'_>>> = findings.iter().map(|(_, p)| segments(p)).collect();
-    // (depth of the deepest matching prefix, its line)
-    let mut best: Vec<(usize, u64)> = findings.iter().map(|(line, _)| (0, *line)).collect();
-    let last_document = findings.iter().map(|(line, _)| *line).max().unwrap_or(0);
-    let mut active: Vec<usize> = Vec::new();
+    let wanted: std::collections::BTreeSet<u64> = findings.iter().map(|(line, _)| *line).collect();
+    let last_document = wanted.last().copied().unwrap_or(0);
+    // Document line → path hash → line. Documents starting on the same line share one index.
+    let mut indexes: std::collections::BTreeMap<u64, PathIndex> = Default::default();
+    let mut current: Option<u64> = None;
     let mut stack: Vec<Frame> = Vec::new();
     let mut events = 0usize;
     for item in Parser::new_from_str(text) {
@@ -712,6 +756,7 @@ pub fn locate_many(text: &str, findings: &[(u64, &str)]) -> Vec<u64> {
                     Some(Frame::Mapping {
                         key: key @ None,
                         key_line,
+                        ..
                     }) => {
                         *key_line = line;
                         *key = Some(match &event {
@@ -726,28 +771,37 @@ pub fn locate_many(text: &str, findings: &[(u64, &str)]) -> Vec<u64> {
                     }
                     _ => {}
                 }
-                if stack.is_empty() {
-                    // A document's root: its findings become the active ones.
-                    if line > last_document {
-                        break;
-                    }
-                    active.clear();
-                    active.extend((0..findings.len()).filter(|&i| findings[i].0 == line));
-                }
-                if !active.is_empty() {
-                    let at = match stack.last() {
-                        Some(Frame::Mapping { key_line, .. }) => *key_line,
-                        _ => line,
-                    };
-                    for &i in &active {
-                        if is_prefix(&stack, &targets[i]) && stack.len() >= best[i].0 {
-                            best[i] = (stack.len(), at.max(1));
+                // The node's path hash and the line it is reported at.
+                let (hash, at) = match stack.last() {
+                    None => {
+                        // A document's root: record it if it has findings.
+                        if line > last_document {
+                            break;
                         }
+                        current = wanted.contains(&line).then_some(line);
+                        (ROOT_HASH, line)
                     }
+                    Some(Frame::Mapping {
+                        hash,
+                        key,
+                        key_line,
+                    }) => (
+                        hash_key(*hash, key.as_deref().unwrap_or_default()),
+                        *key_line,
+                    ),
+                    Some(Frame::Sequence { hash, index }) => (hash_index(*hash, *index), line),
+                    Some(Frame::ComplexKey { .. }) => continue,
+                };
+                if let Some(document) = current {
+                    indexes
+                        .entry(document)
+                        .or_default()
+                        .insert(hash, line_u32(at.max(1)));
                 }
                 match event {
-                    Event::SequenceStart(..) => stack.push(Frame::Sequence { index: 0 }),
+                    Event::SequenceStart(..) => stack.push(Frame::Sequence { hash, index: 0 }),
                     Event::MappingStart(..) => stack.push(Frame::Mapping {
+                        hash,
                         key: None,
                         key_line: line,
                     }),
@@ -768,7 +822,13 @@ pub fn locate_many(text: &str, findings: &[(u64, &str)]) -> Vec<u64> {
             _ => {}
         }
     }
-    best.into_iter().map(|(_, line)| line).collect()
+    findings
+        .iter()
+        .map(|&(document, path)| match indexes.get(&document) {
+            Some(index) => locate_in(index, document, path),
+            None => document,
+        })
+        .collect()
 }
 
 /// The line of one path; see [`locate_all`].

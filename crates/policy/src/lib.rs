@@ -20,8 +20,8 @@ pub mod report;
 pub use catalog::{CHECKS, CheckDoc};
 pub use check::{TextInput, TextResult, check_text};
 pub use engine::{
-    Context, Engine, EngineError, Mode, NamespaceInfo, ObjectRef, Operation, Severity, Skipped,
-    TenantInfo, UserInfo, Violation,
+    Context, DEFAULT_MAX_FINDINGS_PER_OBJECT, Engine, EngineError, FINDINGS_ELIDED, Mode,
+    NamespaceInfo, ObjectRef, Operation, Severity, Skipped, TenantInfo, UserInfo, Violation,
 };
 pub use policies::flux::is_remote as is_remote_kustomize_resource;
 pub use policies::repo_contract::RepoScan;

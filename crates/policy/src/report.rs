@@ -10,6 +10,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use std::io;
 
 use quick_junit::{self as junit, NonSuccessKind, TestCase, TestCaseStatus, TestSuite, XmlString};
 use serde_json::{Value, json};
@@ -98,12 +99,34 @@ pub enum Format {
 
 /// Render a report. `version` is the tool version written into SARIF.
 pub fn render(report: &Report, format: Format, version: &str) -> String {
+    let mut out = Vec::new();
+    // Writing into memory cannot fail, and every format is written as UTF-8.
+    let _ = write(report, format, version, &mut out);
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// Write a report to `out` as it is rendered ([`render`] gives the same bytes): text finding
+/// by finding, the other formats without first building the document as one string.
+pub fn write(
+    report: &Report,
+    format: Format,
+    version: &str,
+    out: &mut dyn io::Write,
+) -> io::Result<()> {
     match format {
-        Format::Text => text(report),
-        Format::Json => json_report(report, version),
-        Format::Sarif => sarif(report, version),
-        Format::Junit => junit(report),
+        Format::Text => text(report, out),
+        Format::Json => pretty(&json_report(report, version), out),
+        Format::Sarif => pretty(&sarif(report, version), out),
+        Format::Junit => junit(report)
+            .serialize(out)
+            .map_err(|e| io::Error::other(e.to_string())),
     }
+}
+
+/// A JSON document, pretty-printed, with a final newline.
+fn pretty(document: &Value, out: &mut dyn io::Write) -> io::Result<()> {
+    serde_json::to_writer_pretty(&mut *out, document)?;
+    out.write_all(b"\n")
 }
 
 fn plural(n: usize, one: &str, many: &str) -> String {
@@ -117,15 +140,14 @@ fn position(file: &str, line: Option<u64>) -> String {
     }
 }
 
-fn text(report: &Report) -> String {
-    let mut out = String::new();
+fn text(report: &Report, out: &mut dyn io::Write) -> io::Result<()> {
     for error in &report.errors {
         let at = match (error.line, error.column) {
             (Some(l), Some(c)) => format!("{}:{l}:{c}", error.file),
             (Some(l), None) => format!("{}:{l}", error.file),
             _ => error.file.clone(),
         };
-        let _ = writeln!(out, "{at}: error: {}", error.message);
+        writeln!(out, "{at}: error: {}", error.message)?;
     }
     for f in &report.findings {
         let v = &f.violation;
@@ -133,7 +155,7 @@ fn text(report: &Report) -> String {
             .document
             .map(|d| format!(" (document {d})"))
             .unwrap_or_default();
-        let _ = writeln!(
+        writeln!(
             out,
             "{}: {} {} [{}] {}{document}",
             position(&f.file, f.line),
@@ -141,18 +163,18 @@ fn text(report: &Report) -> String {
             v.check,
             v.policy,
             v.object
-        );
+        )?;
         if !v.path.is_empty() {
-            let _ = writeln!(out, "  at {}", v.path);
+            writeln!(out, "  at {}", v.path)?;
         }
-        let _ = writeln!(out, "  {}", v.message);
-        let _ = writeln!(out, "  fix: {}", v.remediation);
+        writeln!(out, "  {}", v.message)?;
+        writeln!(out, "  fix: {}", v.remediation)?;
     }
     for s in &report.skipped {
-        let _ = writeln!(out, "skipped {}: {}", s.policy, s.reason);
+        writeln!(out, "skipped {}: {}", s.policy, s.reason)?;
     }
     for note in &report.notes {
-        let _ = writeln!(out, "note: {note}");
+        writeln!(out, "note: {note}")?;
     }
     let deny = report.count(Severity::Deny);
     let warn = report.count(Severity::Warn);
@@ -174,20 +196,19 @@ fn text(report: &Report) -> String {
             plural(report.errors.len(), "input", "inputs")
         )
     };
-    let _ = writeln!(
+    writeln!(
         out,
         "{} in {}: {verdict}{errors}",
         plural(report.judged.len(), "object", "objects"),
         plural(report.files, "file", "files"),
-    );
-    out
+    )
 }
 
 fn object_json(object: &ObjectRef) -> Value {
     serde_json::to_value(object).unwrap_or(Value::Null)
 }
 
-fn json_report(report: &Report, version: &str) -> String {
+fn json_report(report: &Report, version: &str) -> Value {
     let findings: Vec<Value> = report
         .findings
         .iter()
@@ -212,7 +233,7 @@ fn json_report(report: &Report, version: &str) -> String {
         .iter()
         .map(|e| json!({"file": e.file, "line": e.line, "column": e.column, "message": e.message}))
         .collect();
-    let document = json!({
+    json!({
         "tool": "tenantry",
         "version": version,
         "summary": {
@@ -226,8 +247,7 @@ fn json_report(report: &Report, version: &str) -> String {
         "skipped": report.skipped,
         "notes": report.notes,
         "errors": errors,
-    });
-    serde_json::to_string_pretty(&document).unwrap_or_default() + "\n"
+    })
 }
 
 // SARIF is written by hand with `serde_json::json!` rather than through `serde-sarif` (0.8.0,
@@ -269,14 +289,14 @@ fn fingerprint(parts: &[&str]) -> String {
     format!("{hash:016x}")
 }
 
-fn sarif(report: &Report, version: &str) -> String {
+fn sarif(report: &Report, version: &str) -> Value {
     let (rule_index, rules) = sarif_rules(report);
     let results: Vec<Value> = report
         .findings
         .iter()
         .map(|f| sarif_result(f, &rule_index))
         .collect();
-    let document = json!({
+    json!({
         "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
         "version": "2.1.0",
         "runs": [{
@@ -295,8 +315,7 @@ fn sarif(report: &Report, version: &str) -> String {
             }],
             "results": results,
         }]
-    });
-    serde_json::to_string_pretty(&document).unwrap_or_default() + "\n"
+    })
 }
 
 /// One SARIF rule per check that occurs, in first-seen order so that `ruleIndex` is stable
@@ -430,7 +449,7 @@ struct JunitCase<'a> {
 /// One JUnit test suite per input file.
 type JunitSuite<'a> = (String, Vec<JunitCase<'a>>);
 
-fn junit(report: &Report) -> String {
+fn junit(report: &Report) -> junit::Report {
     let mut out = junit::Report::new("tenantry check");
     for (file, cases) in &junit_suites(report) {
         out.add_test_suite(junit_file_suite(file, cases));
@@ -441,8 +460,7 @@ fn junit(report: &Report) -> String {
     if !report.skipped.is_empty() {
         out.add_test_suite(junit_skipped_suite(&report.skipped));
     }
-    // Serializing into memory fails only on an I/O error, which a String cannot raise.
-    out.to_string().unwrap_or_default()
+    out
 }
 
 /// The judged objects grouped into suites by file, in input order, each with its findings.
@@ -451,14 +469,15 @@ fn junit_suites(report: &Report) -> Vec<JunitSuite<'_>> {
     let mut suites: Vec<JunitSuite<'_>> = Vec::new();
     // (file, document, object) → (suite, case): a List document holds several objects.
     let mut index: BTreeMap<(String, usize, String), (usize, usize)> = BTreeMap::new();
-    let suite_of = |suites: &mut Vec<JunitSuite<'_>>, file: &str| -> usize {
-        match suites.iter().position(|(f, _)| f == file) {
-            Some(i) => i,
-            None => {
-                suites.push((file.to_owned(), Vec::new()));
-                suites.len() - 1
-            }
+    // file → suite, so that thousands of files cost a lookup each, not a search.
+    let mut suite_index: BTreeMap<String, usize> = BTreeMap::new();
+    let mut suite_of = |suites: &mut Vec<JunitSuite<'_>>, file: &str| -> usize {
+        if let Some(&i) = suite_index.get(file) {
+            return i;
         }
+        suites.push((file.to_owned(), Vec::new()));
+        suite_index.insert(file.to_owned(), suites.len() - 1);
+        suites.len() - 1
     };
     for j in &report.judged {
         let s = suite_of(&mut suites, &j.file);

@@ -131,3 +131,30 @@ pub fn hardened_deployment_review() -> Value {
     });
     review
 }
+
+/// A Pod CREATE in the fixture namespace with `n` containers, image `x`, no securityContext:
+/// seven findings per container under the default policies at `restricted`.
+pub fn many_container_review(n: usize) -> Value {
+    let containers: Vec<Value> = (0..n)
+        .map(|i| serde_json::json!({"name": format!("c{i}"), "image": "x"}))
+        .collect();
+    serde_json::json!({
+        "apiVersion": "admission.k8s.io/v1",
+        "kind": "AdmissionReview",
+        "request": {
+            "uid": format!("many-{n}"),
+            "kind": {"group": "", "version": "v1", "kind": "Pod"},
+            "resource": {"group": "", "version": "v1", "resource": "pods"},
+            "name": "big",
+            "namespace": FIXTURE_NAMESPACE,
+            "operation": "CREATE",
+            "userInfo": {"username": "alice"},
+            "object": {
+                "apiVersion": "v1",
+                "kind": "Pod",
+                "metadata": {"name": "big", "namespace": FIXTURE_NAMESPACE},
+                "spec": {"containers": containers},
+            },
+        },
+    })
+}

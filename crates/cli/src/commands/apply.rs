@@ -12,6 +12,7 @@ use tenantry_cluster::{
 use tenantry_core::{
     Rendered,
     plan::{Change, TenantPlan},
+    render,
 };
 use tenantry_gitops::{PlatformFile, Repo};
 
@@ -98,10 +99,11 @@ impl From<&TenantPlan> for PlanReport {
 }
 
 impl PlanReport {
-    fn write_text(&self, out: &mut dyn Write, tenant: &str) -> std::io::Result<()> {
+    /// `subject` is `tenant <name>` or `platform <component>`.
+    fn write_text(&self, out: &mut dyn Write, subject: &str) -> std::io::Result<()> {
         writeln!(
             out,
-            "tenant {tenant}: {} to create, {} to change, {} unchanged, {} to prune",
+            "{subject}: {} to create, {} to change, {} unchanged, {} to prune",
             self.create, self.change, self.unchanged, self.prune
         )?;
         for o in &self.objects {
@@ -151,6 +153,9 @@ struct ApplyReport {
     prune: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     cluster: Option<ClusterInfo>,
+    /// The platform-wide objects, converged before any tenant.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    platform: Option<TenantEntry>,
     tenants: Vec<TenantEntry>,
     writes: usize,
     /// Tenants planned (some may not have been attempted after a fatal error).
@@ -170,12 +175,24 @@ impl Report for ApplyReport {
     }
 
     fn write_text(&self, out: &mut dyn Write) -> std::io::Result<()> {
+        if let Some(p) = &self.platform
+            && p.result != TenantResult::Unchanged
+        {
+            let subject = format!("platform {}", p.tenant);
+            p.plan.write_text(out, &subject)?;
+            if let Some(applied) = &p.applied {
+                applied.write_text(out)?;
+                if let Some(error) = &p.error {
+                    applied.write_failure(out, &p.tenant, error, "tenantry apply")?;
+                }
+            }
+        }
         if self.tenants.is_empty() {
             return Ok(());
         }
         for t in &self.tenants {
             if t.result != TenantResult::Unchanged {
-                t.plan.write_text(out, &t.tenant)?;
+                t.plan.write_text(out, &format!("tenant {}", t.tenant))?;
             }
         }
         let converged = self
@@ -214,6 +231,7 @@ impl ApplyReport {
     fn failed(&self) -> usize {
         self.tenants
             .iter()
+            .chain(&self.platform)
             .filter(|t| t.result == TenantResult::Failed)
             .count()
     }
@@ -225,6 +243,7 @@ pub fn run(args: ApplyArgs) -> anyhow::Result<ExitCode> {
         dry_run: args.dry_run,
         prune: args.prune,
         cluster: None,
+        platform: None,
         tenants: Vec::new(),
         writes: 0,
         planned: 0,
@@ -259,6 +278,26 @@ fn converge(args: &ApplyArgs, report: &mut ApplyReport) -> anyhow::Result<()> {
         for r in &rendered {
             ops::check_kinds(&catalog, r, args.skip_missing_crds)?;
         }
+        // The platform-wide objects first: every tenant's delivery relies on them.
+        let platform = render::platform::render_platform(repo.context());
+        let component_label = render::platform::component_label(&repo.context().platform);
+        let (plan, applied) = ops::apply_platform(
+            &api,
+            &catalog,
+            &platform,
+            &component_label,
+            args.prune,
+            &options,
+            progress.as_ref(),
+        )
+        .await?;
+        let entry = entry_of(&platform, &plan, applied, args.dry_run);
+        report.writes += entry.applied.as_ref().map_or(0, |a| a.writes);
+        let failed = entry.result == TenantResult::Failed;
+        report.platform = Some(entry);
+        if failed {
+            return Ok(());
+        }
         let live = ops::observe(
             &api,
             &catalog,
@@ -271,39 +310,57 @@ fn converge(args: &ApplyArgs, report: &mut ApplyReport) -> anyhow::Result<()> {
         let plans = ops::plan_all(&rendered, &live, label, args.prune);
         report.planned = plans.len();
         for (r, plan) in rendered.iter().zip(&plans) {
-            let mut entry = TenantEntry {
-                tenant: r.tenant.clone(),
-                plan: PlanReport::from(plan),
-                applied: None,
-                result: TenantResult::Unchanged,
-                error: None,
-            };
             if plan.is_converged() {
-                report.tenants.push(entry);
+                report.tenants.push(TenantEntry {
+                    tenant: r.tenant.clone(),
+                    plan: PlanReport::from(plan),
+                    applied: None,
+                    result: TenantResult::Unchanged,
+                    error: None,
+                });
                 continue;
             }
             let applied =
                 ops::apply_tenant(&api, &catalog, r, plan, &options, progress.as_ref()).await;
             report.writes += applied.writes;
-            entry.applied = Some(LayersReport::from(&applied));
-            entry.result = match &applied.error {
-                None if args.dry_run => TenantResult::DryRun,
-                None => TenantResult::Applied,
-                Some(_) => TenantResult::Failed,
-            };
-            entry.error = applied.error.as_ref().map(ToString::to_string);
-            report.tenants.push(entry);
             // A rejected credential or an unreachable server fails every tenant the same
             // way: stop instead of repeating the error a thousand times.
-            if matches!(
+            let fatal = matches!(
                 applied.error,
                 Some(ClusterError::Unauthorized { .. } | ClusterError::Transport { .. })
-            ) {
+            );
+            report
+                .tenants
+                .push(entry_of(r, plan, applied, args.dry_run));
+            if fatal {
                 break;
             }
         }
         Ok(())
     })
+}
+
+/// A tenant's (or the platform's) entry: unchanged when its plan was converged and nothing
+/// failed, else what applying it did.
+fn entry_of(
+    r: &Rendered,
+    plan: &TenantPlan,
+    applied: ops::TenantApply,
+    dry_run: bool,
+) -> TenantEntry {
+    let converged = plan.is_converged() && applied.error.is_none();
+    TenantEntry {
+        tenant: r.tenant.clone(),
+        plan: PlanReport::from(plan),
+        result: match &applied.error {
+            None if converged => TenantResult::Unchanged,
+            None if dry_run => TenantResult::DryRun,
+            None => TenantResult::Applied,
+            Some(_) => TenantResult::Failed,
+        },
+        error: applied.error.as_ref().map(ToString::to_string),
+        applied: (!converged).then(|| LayersReport::from(&applied)),
+    }
 }
 
 #[cfg(test)]
@@ -333,6 +390,7 @@ mod tests {
             dry_run: false,
             prune: false,
             cluster: None,
+            platform: None,
             tenants: vec![entry("a", TenantResult::Unchanged)],
             writes: 0,
             planned: 2,

@@ -78,6 +78,10 @@ pub struct CheckArgs {
     pub repo_name: Option<String>,
     #[command(flatten)]
     pub repo: RepoArg,
+    /// List at most this many findings per object; the rest are counted in one last
+    /// `findings-elided` finding (which fails the check when any of them would). 0: no limit.
+    #[arg(long, value_name = "N", default_value_t = tenantry_policy::DEFAULT_MAX_FINDINGS_PER_OBJECT)]
+    pub max_findings_per_object: usize,
     /// Output format.
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     pub format: OutputFormat,
@@ -415,11 +419,12 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
 /// The engine `tenantry.yaml` configures, narrowed by `--policy`, `--level`, `--version`,
 /// and with the repository contract when `--repo-name` names the repository.
 fn engine_for(args: &CheckArgs, repo: &Repo) -> anyhow::Result<Engine> {
-    let engine = Engine::new(&repo.context().platform).with_selection(
-        args.policy.as_deref(),
-        args.level,
-        args.version,
-    )?;
+    let engine = Engine::new(&repo.context().platform)
+        .with_selection(args.policy.as_deref(), args.level, args.version)?
+        .with_max_findings(match args.max_findings_per_object {
+            0 => None,
+            n => Some(n),
+        });
     let contract_selected = args
         .policy
         .as_ref()
@@ -546,10 +551,9 @@ fn print_report(report: &Report, format: OutputFormat) -> anyhow::Result<()> {
         OutputFormat::Sarif => report::Format::Sarif,
         OutputFormat::Junit => report::Format::Junit,
     };
-    let rendered = report::render(report, format, env!("CARGO_PKG_VERSION"));
-    let mut stdout = io::stdout().lock();
-    match stdout
-        .write_all(rendered.as_bytes())
+    // Streamed: a large report is never held as one string.
+    let mut stdout = io::BufWriter::new(io::stdout().lock());
+    match report::write(report, format, env!("CARGO_PKG_VERSION"), &mut stdout)
         .and_then(|()| stdout.flush())
     {
         // A closed pipe (`| head`) is the reader's choice, not a failure of the check.

@@ -11,4 +11,5 @@ pub mod offboard;
 pub mod onboard;
 pub mod render;
 mod reports;
+pub mod secrets;
 pub mod webhook;

@@ -17,6 +17,7 @@ use tenantry_gitops::{KUSTOMIZATION_FILE, PlatformFile, Repo};
 
 use crate::{
     args::{ClusterFlags, ClusterInfo, RepoArg, parse_duration, runtime},
+    commands::secrets::{self, BaoFlags},
     output::{self, Outcome, Report, display},
     progress,
 };
@@ -49,6 +50,14 @@ pub struct OffboardClusterArgs {
     /// How long to wait for the tenant's namespaces to be deleted.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "5m")]
     pub timeout: Duration,
+    #[command(flatten)]
+    pub openbao: BaoFlags,
+    /// For a tenant with secrets.openbao: also delete its OpenBao secrets (kept by default).
+    #[arg(long, conflicts_with = "gitops_only")]
+    pub purge_secrets: bool,
+    /// For a tenant with secrets.openbao: leave its OpenBao role, policy and tokens in place.
+    #[arg(long, conflicts_with = "gitops_only")]
+    pub skip_openbao: bool,
 }
 
 /// What happened to the tenant's GitOps files.
@@ -88,6 +97,9 @@ struct OffboardReport {
     removal: Option<ClusterRemoval>,
     #[serde(skip_serializing_if = "Option::is_none")]
     gitops: Option<GitopsRemoval>,
+    /// The tenant's OpenBao access, revoked (tenants with secrets.openbao).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    openbao: Option<tenantry_secrets::revoke::Revocation>,
     #[serde(skip_serializing_if = "Option::is_none")]
     leftovers: Option<Vec<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -130,6 +142,9 @@ impl Report for OffboardReport {
         }
         if let Some(removal) = &self.removal {
             removal.write_text(out)?;
+        }
+        if let Some(revoked) = &self.openbao {
+            secrets::write_revocation(out, revoked)?;
         }
         if let Some(gitops) = &self.gitops {
             gitops.write_text(out, tenant, self.cluster.is_some())?;
@@ -310,6 +325,7 @@ fn from_cluster(args: &OffboardArgs, report: &mut OffboardReport) -> anyhow::Res
         .ok()
         .and_then(|text| credential::token_of(&text));
     let in_repo = repo.tenant_dir(&args.name).exists();
+    let openbao = secrets::offboard_client(&repo, &args.name, &flags.openbao, flags.skip_openbao)?;
     let progress = progress::for_output(flags.cluster.output);
     let waits = Waits {
         timeout: flags.timeout,
@@ -354,6 +370,32 @@ fn from_cluster(args: &OffboardArgs, report: &mut OffboardReport) -> anyhow::Res
         let mut findings = Vec::new();
         if removed.last_token.as_ref().is_some_and(|t| t.authenticated) {
             findings.push("the last issued token is still accepted".to_owned());
+        }
+        // OpenBao access goes before the files that say the tenant had it, so a failure here
+        // leaves them for the next run.
+        if let Some(client) = &openbao {
+            let options = tenantry_secrets::revoke::Options {
+                purge_secrets: flags.purge_secrets,
+                force: false,
+            };
+            let config = &repo.context().platform.openbao;
+            match secrets::revoke_tenant(client, config, &args.name, options).await {
+                Ok(revoked) => {
+                    if [revoked.role, revoked.policy]
+                        .contains(&tenantry_secrets::revoke::Removal::KeptForeign)
+                    {
+                        findings.push("an OpenBao role or policy of the tenant's name was not written by Tenantry and was kept".to_owned());
+                    }
+                    report.openbao = Some(revoked);
+                }
+                Err(error) => {
+                    report.removal = Some(ClusterRemoval::new(removed, Vec::new(), &issued));
+                    return Err(anyhow::Error::new(error).context(format!(
+                        "revoking tenant {}'s OpenBao access failed; its files are kept (run the command again)",
+                        args.name
+                    )));
+                }
+            }
         }
         // The token has been checked; the file holding it goes now.
         let kubeconfigs_removed = remove_if_present(&issued)?;

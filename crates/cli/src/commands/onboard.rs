@@ -15,6 +15,7 @@ use tenantry_cluster::{
     credential::TokenPolicy,
     ops::{self, ApplyOptions, Waits},
 };
+use tenantry_core::render;
 use tenantry_gitops::{PLATFORM_FILE, PlatformFile, Repo, TenantReport};
 
 use super::{
@@ -73,10 +74,16 @@ pub struct OnboardReport {
     tenant: String,
     /// The `tenantry.yaml` written with the built-in defaults, when this run created it.
     platform_file_created: Option<String>,
+    /// The platform-wide objects' directory (`platform/tenant-rbac/`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    platform_gitops: Option<GitopsReport>,
     #[serde(skip_serializing_if = "Option::is_none")]
     gitops: Option<GitopsReport>,
     #[serde(skip_serializing_if = "Option::is_none")]
     cluster: Option<ClusterInfo>,
+    /// The platform-wide objects on the cluster, applied before the tenant.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    platform_apply: Option<LayersReport>,
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
     apply: Option<LayersReport>,
     /// The error that stopped the apply, when one did.
@@ -107,6 +114,14 @@ impl Report for OnboardReport {
                 "created {path} with the built-in defaults; review its delivery, pullSecret, openbao and gateway settings for this platform"
             )?;
         }
+        // The platform-wide files are shared by every tenant: mentioned only when they changed.
+        if let Some(platform) = self.platform_gitops.as_ref().filter(|p| !p.is_unchanged()) {
+            if self.gitops_only {
+                platform.write_text(out)?;
+            } else {
+                platform.write_summary(out, " (GitOps)")?;
+            }
+        }
         if let Some(gitops) = &self.gitops {
             if self.gitops_only {
                 gitops.write_text(out)?;
@@ -120,6 +135,16 @@ impl Report for OnboardReport {
                 "cluster: context {} ({})",
                 cluster.context, cluster.server
             )?;
+        }
+        if let Some(platform) = &self.platform_apply {
+            writeln!(out, "platform {}:", render::platform::COMPONENT)?;
+            platform.write_text(out)?;
+            if self.apply.is_none()
+                && let Some(error) = &self.error
+            {
+                let rerun = format!("tenantry onboard {}", self.tenant);
+                platform.write_failure(out, render::platform::COMPONENT, error, &rerun)?;
+            }
         }
         if let Some(apply) = &self.apply {
             apply.write_text(out)?;
@@ -171,12 +196,17 @@ fn declare(repo: &Repo, args: &OnboardArgs) -> anyhow::Result<Declaration> {
     })
 }
 
-/// Write the tenant's GitOps directory, then its registration.
-fn write_declaration(repo: &Repo, declaration: &Declaration) -> anyhow::Result<TenantReport> {
+/// Write the platform-wide objects' directory, then the tenant's GitOps directory, then its
+/// registration. The platform's come first: the tenant's delivery relies on them.
+fn write_declaration(
+    repo: &Repo,
+    declaration: &Declaration,
+) -> anyhow::Result<(TenantReport, TenantReport)> {
+    let platform = repo.write_platform()?;
     let mut report = repo.write_rendered(&declaration.rendered, declaration.spec_text.clone())?;
     let name = declaration.rendered.tenant.as_str();
     report.registered = !repo.register(&[name])?.is_empty();
-    Ok(report)
+    Ok((platform, report))
 }
 
 /// Run `tenantry onboard`.
@@ -200,13 +230,14 @@ fn gitops_only(args: &OnboardArgs, report: &mut OnboardReport) -> anyhow::Result
     let repo = args.repo.open(PlatformFile::CreateIfMissing)?;
     let declaration = declare(&repo, args)?;
     let creates_platform = repo.creates_platform_file();
-    let mut written = write_declaration(&repo, &declaration)?;
-    if creates_platform && !written.is_unchanged() {
+    let (mut platform, mut written) = write_declaration(&repo, &declaration)?;
+    if creates_platform && !(written.is_unchanged() && platform.is_unchanged()) {
         report.platform_file_created = Some(display(&repo.root().join(PLATFORM_FILE)));
     }
-    written
-        .changes
-        .retain(|(p, _)| p != Path::new(PLATFORM_FILE));
+    for r in [&mut platform, &mut written] {
+        r.changes.retain(|(p, _)| p != Path::new(PLATFORM_FILE));
+    }
+    report.platform_gitops = Some(GitopsReport::for_platform(&platform));
     report.gitops = Some(GitopsReport::from(&written));
     Ok(())
 }
@@ -226,14 +257,41 @@ fn with_cluster(args: &OnboardArgs, report: &mut OnboardReport) -> anyhow::Resul
     let declaration = declare(&repo, args)?;
     let rendered = &declaration.rendered;
     if !flags.no_gitops {
-        report.gitops = Some(GitopsReport::from(&write_declaration(&repo, &declaration)?));
+        let (platform, written) = write_declaration(&repo, &declaration)?;
+        report.platform_gitops = Some(GitopsReport::for_platform(&platform));
+        report.gitops = Some(GitopsReport::from(&written));
     }
+    let platform_objects = render::platform::render_platform(ctx);
     let progress = progress::for_output(flags.cluster.output);
     runtime()?.block_on(async {
         let (api, endpoint) = flags.cluster.connect().await?;
         report.cluster = Some(ClusterInfo::from(&endpoint));
         let catalog = api.discover().await?;
         ops::check_kinds(&catalog, rendered, flags.skip_missing_crds)?;
+        let options = ApplyOptions {
+            dry_run: false,
+            skip_missing_crds: flags.skip_missing_crds,
+            waits: Waits {
+                timeout: flags.timeout,
+                ..Waits::default()
+            },
+        };
+        let component_label = render::platform::component_label(&ctx.platform);
+        let (_, platform) = ops::apply_platform(
+            &api,
+            &catalog,
+            &platform_objects,
+            &component_label,
+            false,
+            &options,
+            progress.as_ref(),
+        )
+        .await?;
+        report.platform_apply = Some(LayersReport::from(&platform));
+        if let Some(error) = &platform.error {
+            report.error = Some(error.to_string());
+            return Ok(());
+        }
         let rendered_one = std::slice::from_ref(rendered);
         let label = ctx.tenant_label();
         let live = ops::observe(
@@ -246,14 +304,6 @@ fn with_cluster(args: &OnboardArgs, report: &mut OnboardReport) -> anyhow::Resul
         )
         .await?;
         let plan = &ops::plan_all(rendered_one, &live, label, false)[0];
-        let options = ApplyOptions {
-            dry_run: false,
-            skip_missing_crds: flags.skip_missing_crds,
-            waits: Waits {
-                timeout: flags.timeout,
-                ..Waits::default()
-            },
-        };
         let applied =
             ops::apply_tenant(&api, &catalog, rendered, plan, &options, progress.as_ref()).await;
         report.apply = Some(LayersReport::from(&applied));

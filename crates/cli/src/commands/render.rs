@@ -73,6 +73,8 @@ impl Report for CheckReport {
 /// What `render --write` wrote.
 #[derive(Debug, Serialize)]
 struct WriteReport {
+    /// The platform-wide objects beside the tenants.
+    platform: GitopsReport,
     tenants: Vec<GitopsReport>,
 }
 
@@ -84,6 +86,7 @@ impl Report for WriteReport {
     }
 
     fn write_text(&self, out: &mut dyn Write) -> std::io::Result<()> {
+        self.platform.write_text(out)?;
         self.tenants.iter().try_for_each(|t| t.write_text(out))
     }
 }
@@ -105,8 +108,9 @@ pub fn run(args: RenderArgs) -> anyhow::Result<ExitCode> {
     // anything is compared or written.
     let tenants = repo.load_tenants(&args.names)?;
     if args.check {
-        let stale = repo
-            .check_loaded(&tenants)?
+        let mut changes = repo.check_platform()?;
+        changes.extend(repo.check_loaded(&tenants)?);
+        let stale = changes
             .iter()
             .map(|(path, change)| StaleFile {
                 path: display(path),
@@ -123,10 +127,13 @@ pub fn run(args: RenderArgs) -> anyhow::Result<ExitCode> {
         };
         return output::finish(Output::Text, &report, Ok(()));
     }
+    // The platform-wide objects first: they are what the tenants' delivery relies on.
+    let platform = GitopsReport::for_platform(&repo.write_platform()?);
     let written = repo.write_loaded(&tenants)?;
     let names: Vec<&str> = tenants.iter().map(|t| t.resolved.name.as_str()).collect();
     let registered = repo.register(&names)?;
     let report = WriteReport {
+        platform,
         tenants: written
             .into_iter()
             .map(|mut t| {

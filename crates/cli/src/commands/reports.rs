@@ -30,8 +30,9 @@ pub struct GitopsReport {
     pub registered: bool,
     /// Files that already had the rendered content.
     pub unchanged: usize,
+    /// `tenant <name>`, or `platform <component>` for the platform-wide objects.
     #[serde(skip)]
-    tenant: String,
+    subject: String,
     #[serde(skip)]
     counts: [usize; 3],
 }
@@ -50,7 +51,7 @@ impl From<&TenantReport> for GitopsReport {
                 .collect(),
             registered: report.registered,
             unchanged: report.unchanged,
-            tenant: report.tenant.clone(),
+            subject: format!("tenant {}", report.tenant),
             counts: [
                 count(FileChange::Created),
                 count(FileChange::Updated),
@@ -61,10 +62,23 @@ impl From<&TenantReport> for GitopsReport {
 }
 
 impl GitopsReport {
+    /// True when nothing was written.
+    pub fn is_unchanged(&self) -> bool {
+        self.changes.is_empty() && !self.registered
+    }
+
+    /// The report of the platform-wide objects' directory.
+    pub fn for_platform(report: &TenantReport) -> Self {
+        Self {
+            subject: format!("platform {}", report.tenant),
+            ..Self::from(report)
+        }
+    }
+
     /// `tenant shop<label>: created 3 files, registered` (or `unchanged`).
     pub fn write_summary(&self, out: &mut dyn Write, label: &str) -> io::Result<()> {
-        if self.changes.is_empty() && !self.registered {
-            return writeln!(out, "tenant {}{label}: unchanged", self.tenant);
+        if self.is_unchanged() {
+            return writeln!(out, "{}{label}: unchanged", self.subject);
         }
         let mut parts = Vec::new();
         for (word, n) in ["created", "updated", "removed"].iter().zip(self.counts) {
@@ -75,7 +89,7 @@ impl GitopsReport {
         if self.registered {
             parts.push("registered".to_owned());
         }
-        writeln!(out, "tenant {}{label}: {}", self.tenant, parts.join(", "))
+        writeln!(out, "{}{label}: {}", self.subject, parts.join(", "))
     }
 
     /// The summary, then one line per file.

@@ -11,6 +11,7 @@
 
 mod delivery;
 mod network;
+pub mod platform;
 mod secrets;
 
 pub use network::{ALLOW_EGRESS, ALLOW_INGRESS, CILIUM_ISOLATION, DEFAULT_DENY};

@@ -58,6 +58,12 @@ pub(super) fn render(r: &mut Renderer<'_>) {
     }
     if r.t.openbao {
         let ob = &platform.openbao;
+        // The token External Secrets requests for the ServiceAccount must carry the audience
+        // the role checks, or every login fails.
+        let mut service_account_ref = json!({ "name": r.t.name });
+        if let Some(audience) = &ob.audience {
+            service_account_ref["audiences"] = json!([audience]);
+        }
         let body = json!({
             "spec": {
                 "provider": {
@@ -69,7 +75,7 @@ pub(super) fn render(r: &mut Renderer<'_>) {
                             "kubernetes": {
                                 "mountPath": ob.auth_mount,
                                 "role": role_name(r.ctx, r.t),
-                                "serviceAccountRef": { "name": r.t.name },
+                                "serviceAccountRef": service_account_ref,
                             }
                         },
                     }
@@ -90,12 +96,12 @@ pub(super) fn render(r: &mut Renderer<'_>) {
 
 /// The OpenBao Kubernetes-auth role name for a tenant.
 pub fn role_name(ctx: &PlatformContext, t: &ResolvedTenant) -> String {
-    format!("{}{}", ctx.platform.openbao.role_prefix, t.name)
+    ctx.platform.openbao.role_name(&t.name)
 }
 
 /// The OpenBao policy name for a tenant.
 pub fn policy_name(ctx: &PlatformContext, t: &ResolvedTenant) -> String {
-    format!("{}{}", ctx.platform.openbao.policy_prefix, t.name)
+    ctx.platform.openbao.policy_name(&t.name)
 }
 
 /// The OpenBao policy (HCL) and Kubernetes-auth role (JSON, as `bao write
@@ -105,7 +111,7 @@ pub(super) fn openbao_artifacts(ctx: &PlatformContext, t: &ResolvedTenant) -> Ve
         return Vec::new();
     }
     let ob = &ctx.platform.openbao;
-    let scope = format!("{}/{}", ob.path_prefix, t.name);
+    let scope = ob.tenant_path(&t.name);
     let policy = format!(
         "# OpenBao policy {policy} for tenant {tenant}, rendered by Tenantry.\n\
          # The tenant may read and write its own secrets under {mount}/{scope}/ and nothing else.\n\
@@ -115,13 +121,16 @@ pub(super) fn openbao_artifacts(ctx: &PlatformContext, t: &ResolvedTenant) -> Ve
         tenant = t.name,
         mount = ob.kv_mount,
     );
-    let role = json!({
+    let mut role = json!({
         "bound_service_account_names": [t.name],
         "bound_service_account_namespaces": t.namespaces,
         "token_policies": [policy_name(ctx, t)],
         "token_ttl": ob.token_ttl,
         "token_max_ttl": ob.token_ttl,
     });
+    if let Some(audience) = &ob.audience {
+        role["audience"] = json!(audience);
+    }
     let role = serde_json::to_string_pretty(&role).unwrap_or_default() + "\n";
     vec![
         Artifact {

@@ -6,6 +6,8 @@
 //! verdict at paths into their own shape. Ephemeral containers are judged on images (they run
 //! code like any other) but not on resources, which the API does not let them set.
 
+use std::collections::HashSet;
+
 use serde_json::{Map, Value};
 
 use super::{objects_in, str_of};
@@ -138,7 +140,10 @@ pub(crate) fn pod_security(eval: &Eval<'_>, template: &PodTemplateRef<'_>, sink:
             finding.remediation.clone(),
         );
     }
-    let mut warned: Vec<(&'static str, String)> = Vec::new();
+    // Sets, not searches per finding: a pod with thousands of containers stays linear.
+    let denied_at: HashSet<(&str, &str)> =
+        denied.iter().map(|d| (d.check, d.path.as_str())).collect();
+    let mut warned: HashSet<(&'static str, String)> = HashSet::new();
     for (also_level, also_version) in plan.also {
         let findings = pss::check_pod(
             also_level,
@@ -148,16 +153,11 @@ pub(crate) fn pod_security(eval: &Eval<'_>, template: &PodTemplateRef<'_>, sink:
             template.path_prefix,
         );
         for finding in findings {
-            let seen = denied
-                .iter()
-                .any(|d| d.check == finding.check && d.path == finding.path)
-                || warned
-                    .iter()
-                    .any(|(c, p)| *c == finding.check && *p == finding.path);
-            if seen {
+            if denied_at.contains(&(finding.check, finding.path.as_str()))
+                || !warned.insert((finding.check, finding.path.clone()))
+            {
                 continue;
             }
-            warned.push((finding.check, finding.path.clone()));
             sink.push(
                 Severity::Warn,
                 finding.check,
@@ -250,6 +250,7 @@ pub(crate) fn allowed_registries(
         .iter()
         .map(|r| RegistryPrefix::parse(r))
         .collect();
+    let registries = tenant.registries.join(", ");
     let mut judge = |path: String, owner: String, image: &str| match ImageRef::parse(image) {
         Err(e) => sink.deny(
             "invalid-image",
@@ -267,9 +268,8 @@ pub(crate) fn allowed_registries(
                 tenant.name
             ),
             format!(
-                "Use an image from {} (the tenant's `registries`), or ask the platform team to \
-                 add the registry.",
-                tenant.registries.join(", ")
+                "Use an image from {registries} (the tenant's `registries`), or ask the \
+                 platform team to add the registry."
             ),
         ),
     };

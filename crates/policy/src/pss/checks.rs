@@ -645,11 +645,17 @@ fn seccomp_profile_baseline(eval: &mut Eval<'_, '_>, minor: u32) {
         return;
     }
     let pod = eval.pod;
+    // A set of names, built only when there are annotations to match against them.
+    let mut names: Option<std::collections::HashSet<&str>> = None;
     let bad_annotations = sorted_annotations(pod, |key, value| {
         let applies = key == SECCOMP_POD_ANNOTATION
             || key
                 .strip_prefix(SECCOMP_CONTAINER_ANNOTATION_PREFIX)
-                .is_some_and(|name| pod.containers.iter().any(|c| c.name == name));
+                .is_some_and(|name| {
+                    names
+                        .get_or_insert_with(|| pod.containers.iter().map(|c| c.name).collect())
+                        .contains(name)
+                });
         let valid = value == "runtime/default"
             || value == "docker/default"
             || value.starts_with("localhost/");
