@@ -240,7 +240,11 @@ fn platform_config_is_validated_once_with_its_own_paths() {
     assert_platform_refused("tenantsDir: /abs\n", "tenantsDir", "relative");
     // The platform directory (<parent>/platform/) must not land among the tenants.
     assert_platform_refused("tenantsDir: .\n", "tenantsDir", "platform directory");
-    assert_platform_refused("tenantsDir: clusters/platform\n", "tenantsDir", "platform directory");
+    assert_platform_refused(
+        "tenantsDir: clusters/platform\n",
+        "tenantsDir",
+        "platform directory",
+    );
     assert_platform_refused("labelPrefix: Not_A_Domain\n", "labelPrefix", "DNS-1123");
     assert_platform_refused(
         "defaults:\n  quota:\n    requests:\n      cpu: lots\n",
