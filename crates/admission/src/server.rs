@@ -32,7 +32,7 @@ use axum::{
     Router,
     body::{Body, Bytes},
     extract::State,
-    http::{StatusCode, header},
+    http::{HeaderMap, StatusCode, header},
     response::{IntoResponse, Response},
     routing::{get, post},
 };
@@ -165,11 +165,36 @@ async fn metrics(State(state): State<AppState>) -> Response {
         .into_response()
 }
 
+/// HTTP 413, with the reason.
+fn too_large(metrics: &Metrics) -> Response {
+    metrics.bad_request("too_large");
+    (
+        StatusCode::PAYLOAD_TOO_LARGE,
+        format!(
+            "AdmissionReview larger than {MAX_BODY_BYTES} bytes: the API server sends at \
+             most 3 MiB, so this did not come from it\n"
+        ),
+    )
+        .into_response()
+}
+
 /// The request body, or the response refusing it.
-async fn read_body(body: Body, metrics: &Metrics) -> Result<Bytes, Response> {
+async fn read_body(headers: &HeaderMap, body: Body, metrics: &Metrics) -> Result<Bytes, Response> {
+    // A sender that waits for `100 Continue` before sending an oversized body is refused
+    // before it sends it.
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let waits = headers
+        .get(header::EXPECT)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+    if waits && declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
+        return Err(too_large(metrics));
+    }
     let mut body = body.into_data_stream();
     let mut bytes = Vec::new();
-    let mut too_large = false;
+    let mut oversized = false;
     let mut read = 0usize;
     while let Some(chunk) = futures::StreamExt::next(&mut body).await {
         let chunk = match chunk {
@@ -186,7 +211,7 @@ async fn read_body(body: Body, metrics: &Metrics) -> Result<Bytes, Response> {
         read = read.saturating_add(chunk.len());
         if read > MAX_BODY_BYTES {
             // Read on (and discard) so the sender, still writing, gets to read the answer.
-            too_large = true;
+            oversized = true;
             bytes = Vec::new();
             if read > MAX_BODY_BYTES + MAX_DISCARDED_BYTES {
                 break;
@@ -195,23 +220,19 @@ async fn read_body(body: Body, metrics: &Metrics) -> Result<Bytes, Response> {
             bytes.extend_from_slice(&chunk);
         }
     }
-    if too_large {
-        metrics.bad_request("too_large");
-        return Err((
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!(
-                "AdmissionReview larger than {MAX_BODY_BYTES} bytes: the API server sends at \
-                 most 3 MiB, so this did not come from it\n"
-            ),
-        )
-            .into_response());
+    if oversized {
+        return Err(too_large(metrics));
     }
     Ok(Bytes::from(bytes))
 }
 
-async fn validate_handler(State(state): State<AppState>, body: Body) -> Response {
+async fn validate_handler(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     let started = Instant::now();
-    let bytes = match read_body(body, &state.metrics).await {
+    let bytes = match read_body(&headers, body, &state.metrics).await {
         Ok(bytes) => bytes,
         Err(response) => return response,
     };

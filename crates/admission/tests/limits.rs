@@ -129,6 +129,21 @@ fn an_oversized_body_gets_413_and_a_reason() {
     assert_eq!(status, 400);
 }
 
+#[tokio::test]
+async fn a_sender_waiting_for_continue_is_refused_before_it_sends_the_body() {
+    use tower::ServiceExt;
+
+    let router = tenantry_admission::router(common::state("restricted"));
+    let request = axum::http::Request::post("/validate")
+        .header("content-length", (MAX_BODY_BYTES + 1).to_string())
+        .header("expect", "100-continue")
+        // Never polled: the declared length alone decides.
+        .body(axum::body::Body::from(Bytes::new()))
+        .unwrap();
+    let response = router.oneshot(request).await.unwrap();
+    assert_eq!(response.status(), 413);
+}
+
 /// Latencies of `/healthz` and of a small review, probed `probes` times while `heavy`
 /// connections send 20,000-container reviews back to back; and how many heavy reviews were
 /// answered.
