@@ -24,6 +24,9 @@ use tenantry_cluster::{
 };
 use tenantry_core::{DesiredObject, Layer};
 
+mod common;
+use common::{json_of, text};
+
 const ADMIN_TOKEN: &str = "admin-token-for-tests";
 
 /// HTTP requests served, by method.
@@ -379,21 +382,6 @@ impl Setup {
             .output()
             .expect("tenantry runs")
     }
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-#[track_caller]
-fn json_of(o: &Output) -> Value {
-    serde_json::from_slice(&o.stdout)
-        .unwrap_or_else(|e| panic!("stdout is one JSON document ({e}):\n{}", text(o)))
 }
 
 #[test]

@@ -27,6 +27,9 @@ use kube::{
 };
 use serde_json::{Value, json};
 
+mod common;
+use common::{json_of, text};
+
 const LABEL: &str = "tenantry.dev/tenant";
 
 fn admin_kubeconfig() -> PathBuf {
@@ -112,20 +115,10 @@ impl Drop for E2e {
     }
 }
 
-fn text(o: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
 #[track_caller]
 fn json_ok(o: &Output) -> Value {
     assert_eq!(o.status.code(), Some(0), "{}", text(o));
-    serde_json::from_slice(&o.stdout)
-        .unwrap_or_else(|e| panic!("one JSON document ({e}): {}", text(o)))
+    json_of(o)
 }
 
 async fn client_from(path: &Path) -> Client {

@@ -8,12 +8,15 @@ use std::{
     process::{Command, Output},
 };
 
-use serde_json::{Value, json};
+use serde_json::json;
 use tenantry_secrets::{
     SecretsApi,
     client::Verb,
     testing::{DevServer, ROOT_TOKEN, free_port},
 };
+
+mod common;
+use common::{json_of, text};
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
@@ -61,21 +64,6 @@ fn tenantry(repo: &Path, args: &[&str], bao: Option<&str>, env: &[(&str, &str)])
         cmd.env(k, v);
     }
     cmd.output().expect("tenantry runs")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-#[track_caller]
-fn json_of(o: &Output) -> Value {
-    serde_json::from_slice(&o.stdout)
-        .unwrap_or_else(|e| panic!("stdout is one JSON document ({e}):\n{}", text(o)))
 }
 
 #[test]
