@@ -332,6 +332,8 @@ impl NamespaceCache {
                 registries: settings.default_registries.clone(),
                 pod_security,
                 proxy_kubeconfig_secret: None,
+                cluster_role: None,
+                network_peers: Vec::new(),
             };
             views.push((tenant.to_owned(), Some(Arc::new(view))));
         }

@@ -64,6 +64,9 @@ pub struct PolicyConfig {
     /// ExternalSecrets and PushSecrets use the tenant's namespaced SecretStore, never a
     /// ClusterSecretStore, unless the platform's reconciler applies them.
     pub restrict_secret_stores: RestrictSecretStores,
+    /// A tenant's NetworkPolicies and CiliumNetworkPolicies name only its own namespaces, the
+    /// platform's shared ones and its `allowFrom`, never the whole cluster.
+    pub restrict_network_policies: OnByDefault,
     /// Flux objects reconcile as the tenant, from sources in their own namespace.
     pub flux_lockdown: OnByDefault,
     /// HTTPRoutes attach only to the platform Gateway (`gateway` in `tenantry.yaml`).
@@ -72,6 +75,9 @@ pub struct PolicyConfig {
     pub protect_platform_objects: ProtectPlatformObjects,
     /// The tenant repository contract (`tenantry check --repo-name`; check only).
     pub tenant_repo_contract: TenantRepoContract,
+    /// Objects the tenant's ServiceAccount, which Flux applies its tree as, may not create
+    /// (check only).
+    pub tenant_rbac: OnByDefault,
 }
 
 /// Pod Security Standards settings.

@@ -740,3 +740,250 @@ fn the_tenant_may_apply_its_deploy_tree_and_nothing_beyond_its_namespace() {
         );
     });
 }
+
+/// A CA and a serving certificate for 127.0.0.1, PEM: (ca, cert, key).
+fn loopback_pki() -> (String, String, String) {
+    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = CertifiedIssuer::self_signed(params, KeyPair::generate().unwrap()).unwrap();
+    let key = KeyPair::generate().unwrap();
+    let cert = CertificateParams::new(vec!["127.0.0.1".to_owned()])
+        .unwrap()
+        .signed_by(&key, &ca)
+        .unwrap();
+    (ca.pem(), cert.pem(), key.serialize_pem())
+}
+
+/// `tenantry webhook` running as a local process, registered with the API server by the
+/// objects webhook of `tenantry webhook manifests` (pointed at 127.0.0.1 and scoped to one
+/// namespace so that other tests' tenants never depend on it). Both go away on drop.
+struct LocalWebhook {
+    process: std::process::Child,
+    registration: String,
+    kubeconfig: PathBuf,
+}
+
+impl LocalWebhook {
+    fn start(e: &E2e, namespace: &str) -> Self {
+        let dir = e.repo.path().join("webhook");
+        std::fs::create_dir_all(&dir).unwrap();
+        let (ca, cert, key) = loopback_pki();
+        std::fs::write(dir.join("ca.crt"), &ca).unwrap();
+        std::fs::write(dir.join("tls.crt"), &cert).unwrap();
+        std::fs::write(dir.join("tls.key"), &key).unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let config = e.repo.path().join("tenantry.yaml");
+        let process = Command::new(env!("CARGO_BIN_EXE_tenantry"))
+            .args(["webhook", "--listen", &format!("127.0.0.1:{port}")])
+            .arg("--tls-cert")
+            .arg(dir.join("tls.crt"))
+            .arg("--tls-key")
+            .arg(dir.join("tls.key"))
+            .arg("--config")
+            .arg(&config)
+            .env("KUBECONFIG", &e.kubeconfig)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("tenantry webhook starts");
+        let manifests = bare(&[
+            "webhook",
+            "manifests",
+            "--ca-bundle",
+            &dir.join("ca.crt").to_string_lossy(),
+            "--config",
+            &config.to_string_lossy(),
+        ]);
+        assert_eq!(manifests.status.code(), Some(0), "{}", text(&manifests));
+        let docs: Vec<Value> =
+            serde_saphyr::from_multiple(&String::from_utf8_lossy(&manifests.stdout)).unwrap();
+        let mut vwc = docs
+            .into_iter()
+            .find(|d| d["kind"] == "ValidatingWebhookConfiguration")
+            .expect("manifests register the webhook");
+        let registration = format!("{}-{port}", namespace);
+        vwc["metadata"] = json!({ "name": registration });
+        let webhooks = vwc["webhooks"].as_array_mut().unwrap();
+        // The objects webhook only: the namespaces webhook would judge every namespace.
+        webhooks.retain(|w| w["name"] == "objects.webhook.tenantry.dev");
+        let objects = &mut webhooks[0];
+        let path = objects["clientConfig"]["service"]["path"].clone();
+        objects["clientConfig"]["url"] = json!(format!(
+            "https://127.0.0.1:{port}{}",
+            path.as_str().unwrap()
+        ));
+        objects["clientConfig"]
+            .as_object_mut()
+            .unwrap()
+            .remove("service");
+        objects["namespaceSelector"]["matchLabels"] =
+            json!({ "kubernetes.io/metadata.name": namespace });
+        let me = Self {
+            process,
+            registration,
+            kubeconfig: e.kubeconfig.clone(),
+        };
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let admin = client_from(&me.kubeconfig).await;
+            apply_as(&admin, &vwc).await.expect("webhook registered");
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+            loop {
+                let ready = tokio::net::TcpStream::connect(("127.0.0.1", port))
+                    .await
+                    .is_ok();
+                if ready {
+                    break;
+                }
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "webhook never listened"
+                );
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            }
+        });
+        me
+    }
+}
+
+impl Drop for LocalWebhook {
+    fn drop(&mut self) {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            use k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration;
+            let admin = client_from(&self.kubeconfig).await;
+            let _ = Api::<ValidatingWebhookConfiguration>::all(admin)
+                .delete(&self.registration, &Default::default())
+                .await;
+        });
+        let _ = self.process.kill();
+        let _ = self.process.wait();
+    }
+}
+
+/// The denial of a refused write: the webhook's message names the check.
+fn refusal(result: Result<(), kube::Error>) -> String {
+    match result {
+        Ok(()) => String::new(),
+        Err(kube::Error::Api(status)) => status.message.clone(),
+        Err(other) => other.to_string(),
+    }
+}
+
+#[test]
+#[ignore = "needs a real cluster: set TENANTRY_E2E_KUBECONFIG and run with --ignored"]
+fn the_webhook_narrows_what_the_tenant_roles_allow_on_a_real_cluster() {
+    let e = E2e::new("e2e-narrow");
+    let tenant = e.tenant.clone();
+    std::fs::write(
+        e.repo.path().join("tenantry.yaml"),
+        "apiVersion: tenantry.dev/v1alpha1\nkind: Platform\ntenantRbac:\n  cilium: true\n",
+    )
+    .unwrap();
+    let report = json_ok(&e.cluster(&[
+        "onboard",
+        &tenant,
+        "--skip-missing-crds",
+        "--output",
+        "json",
+    ]));
+    assert_eq!(report["result"], "ok", "{report:#}");
+    let _webhook = LocalWebhook::start(&e, &tenant);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let issued = e
+        .repo
+        .path()
+        .join(format!("out/tenant-{tenant}.kubeconfig"));
+    runtime.block_on(async {
+        let me = client_from(&issued).await;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while !can_i(
+            &me,
+            "create",
+            "external-secrets.io",
+            "secretstores",
+            Some(&tenant),
+        )
+        .await
+        {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "edit never aggregated"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        }
+        // The guide's tree passes the webhook (retrying while it comes up: fail closed).
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        for object in deploy_tree(&tenant) {
+            loop {
+                match apply_as(&me, &object).await {
+                    Ok(()) => break,
+                    Err(err)
+                        if std::time::Instant::now() < deadline
+                            && err.to_string().contains("failed calling webhook") =>
+                    {
+                        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+                    }
+                    Err(err) => panic!("{} as the tenant: {err}", object["kind"]),
+                }
+            }
+        }
+        let meta = |name: &str| json!({ "name": name, "namespace": tenant });
+        let tree = deploy_tree(&tenant);
+        // An ExternalSecret reading through a ClusterSecretStore.
+        let mut steal = tree[3].clone();
+        steal["metadata"] = meta("steal");
+        steal["spec"]["secretStoreRef"] =
+            json!({ "kind": "ClusterSecretStore", "name": "openbao" });
+        let why = refusal(apply_as(&me, &steal).await);
+        assert!(why.contains("cluster-secret-store"), "{why}");
+        // A SecretStore logging in as another tenant's OpenBao role.
+        let mut store = tree[0].clone();
+        store["metadata"] = meta("other-role");
+        store["spec"]["provider"]["vault"]["auth"]["kubernetes"]["role"] = json!("payments");
+        let why = refusal(apply_as(&me, &store).await);
+        assert!(why.contains("secret-store-scope"), "{why}");
+        // A PushSecret writing into another tenant's path.
+        let mut push = tree[2].clone();
+        push["metadata"] = meta("overwrite");
+        push["spec"]["data"][0]["match"]["remoteRef"]["remoteKey"] =
+            json!("apps/payments/admin-code");
+        let why = refusal(apply_as(&me, &push).await);
+        assert!(why.contains("secret-path-scope"), "{why}");
+        // A CiliumNetworkPolicy letting the tenant's pods reach the whole cluster.
+        let mut open = tree[4].clone();
+        open["metadata"] = meta("allow-all");
+        open["spec"] = json!({ "endpointSelector": {}, "egress": [{ "toEntities": ["cluster"] }] });
+        let why = refusal(apply_as(&me, &open).await);
+        assert!(why.contains("network-policy-reach"), "{why}");
+        // Tenantry's own floor is still protected from the tenant.
+        use kube::api::DeleteParams;
+        let floor = kube::api::ApiResource::from_gvk(&GroupVersionKind::gvk(
+            "networking.k8s.io",
+            "v1",
+            "NetworkPolicy",
+        ));
+        let nps: Api<DynamicObject> = Api::namespaced_with(me.clone(), &tenant, &floor);
+        let deleted = nps
+            .delete("tenantry-default-deny", &DeleteParams::default())
+            .await;
+        assert!(
+            deleted.is_err(),
+            "the tenant deleted its default-deny policy"
+        );
+    });
+}

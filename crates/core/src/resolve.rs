@@ -697,6 +697,15 @@ pub struct NamespaceConflict {
     pub tenants: Vec<String>,
 }
 
+/// The ClusterRole a tenant that names none is bound to on this platform: the platform's
+/// `defaults.rbac.clusterRole`, else the built-in default (`edit`).
+pub fn default_cluster_role(platform: &Platform) -> String {
+    let from = |spec: &TenantSpec| spec.rbac.as_ref()?.cluster_role.clone();
+    from(&platform.defaults)
+        .or_else(|| from(&builtin_tenant_defaults()))
+        .unwrap_or_default()
+}
+
 /// Namespaces claimed by two or more tenants (tenant `shop` with `shop-dev`, and a tenant
 /// named `shop-dev`). Two tenants sharing a namespace would share its quota, secrets and
 /// RBAC: no isolation at all.

@@ -54,6 +54,8 @@ fn tenant() -> TenantInfo {
         registries: vec!["ghcr.io/acme".to_owned(), "docker.io/library".to_owned()],
         pod_security: Level::Restricted,
         proxy_kubeconfig_secret: None,
+        cluster_role: None,
+        network_peers: Vec::new(),
     }
 }
 

@@ -87,6 +87,26 @@ pub const CHECKS: &[CheckDoc] = &[
         "A tenant repository contains no ClusterSecretStore, ClusterExternalSecret or ClusterPushSecret.",
     ),
     doc(
+        "restrict-secret-stores",
+        "cluster-generator",
+        "ExternalSecrets and PushSecrets generate with namespaced generators, never a ClusterGenerator.",
+    ),
+    doc(
+        "restrict-secret-stores",
+        "secret-store-scope",
+        "A SecretStore reaching the platform's OpenBao logs in with the tenant's own Kubernetes-auth role on the platform's auth mount and reads the platform's KV mount.",
+    ),
+    doc(
+        "restrict-secret-stores",
+        "secret-path-scope",
+        "Keys read or pushed through the tenant's store lie under the tenant's OpenBao path.",
+    ),
+    doc(
+        "restrict-network-policies",
+        "network-policy-reach",
+        "NetworkPolicy and CiliumNetworkPolicy peers name only the tenant's namespaces, the platform's shared ones and its allowFrom; never every namespace, the cluster or the nodes.",
+    ),
+    doc(
         "flux-lockdown",
         "service-account-name",
         "Kustomizations and HelmReleases reconcile as the tenant's ServiceAccount.",
@@ -145,6 +165,11 @@ pub const CHECKS: &[CheckDoc] = &[
         "tenant-repo-contract",
         "secret-store",
         "The tenant's SecretStore is namespaced and has the name the platform expects.",
+    ),
+    doc(
+        "tenant-rbac",
+        "tenant-rbac",
+        "Every object is of a kind the tenant's ServiceAccount, which Flux applies the tree as, may create.",
     ),
 ];
 

@@ -115,6 +115,12 @@ pub struct TenantInfo {
     /// The Secret holding the tenant's proxy kubeconfig, the only `kubeConfig` a Flux object
     /// of the tenant may use (Flux Git delivery through a tenant-aware API proxy).
     pub proxy_kubeconfig_secret: Option<String>,
+    /// The ClusterRole the tenant's ServiceAccount is bound to in its namespaces; `None` when
+    /// not known (the webhook, which judges requests RBAC has already allowed).
+    pub cluster_role: Option<String>,
+    /// Namespaces besides its own the tenant's network policies may name: its `allowFrom`
+    /// (which includes the gateway's namespace).
+    pub network_peers: Vec<String>,
 }
 
 impl TenantInfo {
@@ -135,6 +141,8 @@ impl TenantInfo {
             registries: t.registries.clone(),
             pod_security: t.pod_security.into(),
             proxy_kubeconfig_secret,
+            cluster_role: Some(t.cluster_role.clone()),
+            network_peers: t.network.allow_from.clone(),
         }
     }
 }
@@ -315,14 +323,16 @@ pub(crate) enum PolicyId {
     ImagePullPolicyAlways,
     RequireDigest,
     RestrictSecretStores,
+    RestrictNetworkPolicies,
     FluxLockdown,
     GatewayParent,
     ProtectPlatformObjects,
     TenantRepoContract,
+    TenantRbac,
 }
 
 impl PolicyId {
-    pub(crate) const ALL: [PolicyId; 13] = [
+    pub(crate) const ALL: [PolicyId; 15] = [
         PolicyId::PodSecurity,
         PolicyId::RequireRequestsLimits,
         PolicyId::AllowedRegistries,
@@ -332,10 +342,12 @@ impl PolicyId {
         PolicyId::ImagePullPolicyAlways,
         PolicyId::RequireDigest,
         PolicyId::RestrictSecretStores,
+        PolicyId::RestrictNetworkPolicies,
         PolicyId::FluxLockdown,
         PolicyId::GatewayParent,
         PolicyId::ProtectPlatformObjects,
         PolicyId::TenantRepoContract,
+        PolicyId::TenantRbac,
     ];
 
     pub(crate) const fn as_str(self) -> &'static str {
@@ -349,10 +361,12 @@ impl PolicyId {
             PolicyId::ImagePullPolicyAlways => "image-pull-policy-always",
             PolicyId::RequireDigest => "require-digest",
             PolicyId::RestrictSecretStores => "restrict-secret-stores",
+            PolicyId::RestrictNetworkPolicies => "restrict-network-policies",
             PolicyId::FluxLockdown => "flux-lockdown",
             PolicyId::GatewayParent => "gateway-parent",
             PolicyId::ProtectPlatformObjects => "protect-platform-objects",
             PolicyId::TenantRepoContract => "tenant-repo-contract",
+            PolicyId::TenantRbac => "tenant-rbac",
         }
     }
 
@@ -364,7 +378,7 @@ impl PolicyId {
     pub(crate) const fn runs_in(self, mode: Mode) -> bool {
         match self {
             PolicyId::ProtectPlatformObjects => matches!(mode, Mode::Admission),
-            PolicyId::TenantRepoContract => matches!(mode, Mode::Check),
+            PolicyId::TenantRepoContract | PolicyId::TenantRbac => matches!(mode, Mode::Check),
             _ => true,
         }
     }
@@ -379,6 +393,7 @@ impl PolicyId {
                 | PolicyId::NoLoadBalancer
                 | PolicyId::NoExternalIps
                 | PolicyId::RestrictSecretStores
+                | PolicyId::RestrictNetworkPolicies
                 | PolicyId::FluxLockdown
                 | PolicyId::GatewayParent
         )
@@ -397,8 +412,8 @@ impl PolicyId {
     }
 }
 
-const POLICY_IDS: [&str; 13] = {
-    let mut ids = [""; 13];
+const POLICY_IDS: [&str; PolicyId::ALL.len()] = {
+    let mut ids = [""; PolicyId::ALL.len()];
     let mut i = 0;
     while i < PolicyId::ALL.len() {
         ids[i] = PolicyId::ALL[i].as_str();
@@ -407,7 +422,7 @@ const POLICY_IDS: [&str; 13] = {
     ids
 };
 
-/// A set of policies as a bit set (13 policies fit in a `u16`).
+/// A set of policies as a bit set (every policy fits in a `u16`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub(crate) struct PolicySet(u16);
 
@@ -449,6 +464,14 @@ pub struct Engine {
     pub(crate) repo_contract: Option<RepoContract>,
     /// The most findings [`Engine::evaluate`] lists per object; `None`: no limit.
     pub(crate) max_findings: Option<usize>,
+    /// What tenants' ServiceAccounts may create (`tenant-rbac`).
+    pub(crate) tenant_grants: policies::tenant_rbac::TenantGrants,
+    /// The platform's OpenBao: a tenant SecretStore reaching it must use the tenant's own
+    /// role, mounts and path (`restrict-secret-stores`).
+    pub(crate) openbao: tenantry_api::platform::OpenBaoConfig,
+    /// Namespaces a tenant's network policies may name besides its own
+    /// (`restrict-network-policies`).
+    pub(crate) shared_namespaces: Vec<String>,
 }
 
 /// How many findings [`Engine::evaluate`] lists for one object unless told otherwise
@@ -490,6 +513,10 @@ impl Engine {
                 PolicyId::RestrictSecretStores,
                 config.restrict_secret_stores.enabled,
             ),
+            (
+                PolicyId::RestrictNetworkPolicies,
+                config.restrict_network_policies.enabled,
+            ),
             (PolicyId::FluxLockdown, config.flux_lockdown.enabled),
             (PolicyId::GatewayParent, config.gateway_parent.enabled),
             (
@@ -498,6 +525,7 @@ impl Engine {
             ),
             // Runs only once a repository name is given (`with_repo_contract`).
             (PolicyId::TenantRepoContract, true),
+            (PolicyId::TenantRbac, config.tenant_rbac.enabled),
         ] {
             if on {
                 enabled.insert(id);
@@ -527,6 +555,9 @@ impl Engine {
             repo_contract_enabled: config.tenant_repo_contract.enabled,
             repo_contract: None,
             max_findings: Some(DEFAULT_MAX_FINDINGS_PER_OBJECT),
+            tenant_grants: policies::tenant_rbac::TenantGrants::new(platform),
+            openbao: platform.openbao.clone(),
+            shared_namespaces: policies::network_policies::shared_namespaces(platform),
         }
     }
 
@@ -652,6 +683,27 @@ impl Engine {
                          namespaces were not checked (pass --tenant NAME)"
                     .to_owned(),
             });
+        }
+        if self.runs(PolicyId::RestrictNetworkPolicies, mode) && ctx.tenant.is_none() {
+            out.push(Skipped {
+                policy: PolicyId::RestrictNetworkPolicies.as_str(),
+                reason: "no tenant given: namespaces named by network policy peers were not                          compared with the tenant's (pass --tenant NAME)"
+                    .to_owned(),
+            });
+        }
+        if self.runs(PolicyId::TenantRbac, mode) {
+            let role = ctx
+                .tenant
+                .and_then(|t| t.cluster_role.as_deref())
+                .unwrap_or(self.tenant_grants.default_role());
+            if !self.tenant_grants.knows(role) {
+                out.push(Skipped {
+                    policy: PolicyId::TenantRbac.as_str(),
+                    reason: format!(
+                        "the tenant's ServiceAccount is bound to ClusterRole {role}, whose rules                          are the platform's own and unknown offline: kinds were not compared                          with what it may create"
+                    ),
+                });
+            }
         }
         if self.runs(PolicyId::GatewayParent, mode) && self.gateway.is_none() {
             out.push(Skipped {
@@ -786,6 +838,10 @@ impl Engine {
                 if let Some(contract) = &self.repo_contract {
                     policies::repo_contract::evaluate(contract, eval.view, sink);
                 }
+            }
+            PolicyId::RestrictNetworkPolicies => policies::network_policies::evaluate(eval, sink),
+            PolicyId::TenantRbac => {
+                policies::tenant_rbac::evaluate(&self.tenant_grants, eval, sink)
             }
         }
     }
@@ -937,7 +993,10 @@ impl WriteScope {
     }
 
     fn includes(&self, id: PolicyId) -> bool {
-        if self.protect_only && id != PolicyId::ProtectPlatformObjects {
+        // A Namespace in a deploy tree is still one the tenant may not create.
+        if self.protect_only
+            && !matches!(id, PolicyId::ProtectPlatformObjects | PolicyId::TenantRbac)
+        {
             return false;
         }
         self.pods_changed || !id.judges_pods()

@@ -25,6 +25,7 @@ pub use engine::{
 };
 pub use policies::flux::is_remote as is_remote_kustomize_resource;
 pub use policies::repo_contract::RepoScan;
+pub use policies::tenant_rbac::{bootstrap_creates, resource_of};
 pub use pss::{
     CheckInfo, Finding, LabelProblem, Level, ModeLabels, NamespaceLabels, ParseLevelError,
     ParseVersionError, PodTemplateRef, Version, check_object, check_pod, checks, pod_template,

@@ -167,6 +167,8 @@ fn tenant() -> TenantInfo {
         registries: vec!["ghcr.io/acme".to_owned()],
         pod_security: Level::Baseline,
         proxy_kubeconfig_secret: Some("proxy".to_owned()),
+        cluster_role: None,
+        network_peers: Vec::new(),
     }
 }
 

@@ -30,6 +30,8 @@ fn tenant() -> TenantInfo {
         registries: vec!["ghcr.io/acme".to_owned(), "docker.io/library".to_owned()],
         pod_security: Level::Restricted,
         proxy_kubeconfig_secret: None,
+        cluster_role: None,
+        network_peers: Vec::new(),
     }
 }
 
@@ -643,6 +645,8 @@ fn flux_lockdown_table() {
     // The proxy kubeconfig secret is the one kubeConfig a tenant may use.
     let proxied = TenantInfo {
         proxy_kubeconfig_secret: Some("shop-proxy".to_owned()),
+        cluster_role: None,
+        network_peers: Vec::new(),
         ..tenant()
     };
     let proxied_ctx = Context::check(Some(&proxied));

@@ -4,11 +4,13 @@
 
 pub(crate) mod flux;
 pub(crate) mod gateway;
+pub(crate) mod network_policies;
 pub(crate) mod pods;
 pub(crate) mod protect;
 pub(crate) mod repo_contract;
 pub(crate) mod secret_stores;
 pub(crate) mod services;
+pub mod tenant_rbac;
 
 use serde_json::{Map, Value};
 
