@@ -547,3 +547,70 @@ fn the_finding_limit_is_a_flag_and_zero_lifts_it() {
         (21, 0)
     );
 }
+
+#[test]
+fn tenant_rbac_says_in_ci_what_flux_will_be_refused_in_the_cluster() {
+    let platform = tempfile::tempdir().expect("tempdir");
+    write(
+        platform.path(),
+        "tenantry.yaml",
+        "apiVersion: tenantry.dev/v1alpha1\nkind: Platform\ntenantRbac:\n  cilium: true\n",
+    );
+    write(
+        platform.path(),
+        "tenants/shop/tenant.yaml",
+        "apiVersion: tenantry.dev/v1alpha1\nkind: Tenant\nmetadata:\n  name: shop\n",
+    );
+    let app = tempfile::tempdir().expect("tempdir");
+    write(app.path(), "deploy/deployment.yaml", COMPLIANT);
+    write(
+        app.path(),
+        "deploy/policy.yaml",
+        "apiVersion: cilium.io/v2\nkind: CiliumNetworkPolicy\nmetadata: {name: web}\nspec:\n  endpointSelector: {}\n  ingress:\n    - fromEndpoints: [{}]\n",
+    );
+    write(
+        app.path(),
+        "deploy/quota.yaml",
+        "apiVersion: v1\nkind: ResourceQuota\nmetadata: {name: more}\nspec:\n  hard: {cpu: '100'}\n",
+    );
+    let repo = platform.path().to_str().expect("utf-8 path");
+    let out = tenantry(
+        app.path(),
+        &[
+            "--tenant", "shop", "--repo", repo, "--format", "json", "deploy",
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    let report: Value = serde_json::from_str(&stdout(&out)).expect("json");
+    let findings: Vec<(String, String)> = report["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .map(|v| {
+            (
+                v["check"].as_str().unwrap_or("").to_owned(),
+                v["message"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(findings.len(), 1, "{findings:?}");
+    let (check, message) = &findings[0];
+    assert_eq!(check, "tenant-rbac");
+    assert!(
+        message.contains("ServiceAccount shop/shop, which may not create resourcequotas"),
+        "{message}"
+    );
+    // Turned off by the platform, the check is gone.
+    write(
+        platform.path(),
+        "tenantry.yaml",
+        "apiVersion: tenantry.dev/v1alpha1\nkind: Platform\ntenantRbac:\n  cilium: true\npolicies:\n  tenantRbac: {enabled: false}\n",
+    );
+    let out = tenantry(
+        app.path(),
+        &["--tenant", "shop", "--repo", repo, "deploy"],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+}
