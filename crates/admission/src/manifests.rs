@@ -392,6 +392,7 @@ fn object_rules() -> Value {
             ],
             false
         ),
+        rule("", &["persistentvolumeclaims"], false),
         rule(
             "",
             &["serviceaccounts", "resourcequotas", "limitranges"],
@@ -404,6 +405,7 @@ fn object_rules() -> Value {
         ),
         rule("batch", &["jobs", "cronjobs"], false),
         rule("networking.k8s.io", &["networkpolicies"], true),
+        rule("networking.k8s.io", &["ingresses"], false),
         rule(
             "rbac.authorization.k8s.io",
             &["roles", "rolebindings"],
@@ -430,7 +432,7 @@ fn object_rules() -> Value {
         rule("helm.toolkit.fluxcd.io", &["helmreleases"], true),
         rule(
             "gateway.networking.k8s.io",
-            &["httproutes", "grpcroutes"],
+            &["httproutes", "grpcroutes", "gateways"],
             false
         ),
     ])

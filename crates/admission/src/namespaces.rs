@@ -62,6 +62,7 @@ use std::{
     },
 };
 
+use tenantry_api::tenant::{Classes, Placement};
 use tenantry_core::{PlatformContext, names::reserved_match};
 use tenantry_policy::{Level, NamespaceInfo, NamespaceLabels, TenantInfo};
 
@@ -100,6 +101,11 @@ struct Settings {
     tenant_label: String,
     default_level: Level,
     default_registries: Vec<String>,
+    /// The platform's placement and class bounds: the webhook knows tenants only by their
+    /// namespaces' labels, so it holds every tenant to the platform's bounds (a tenant's own,
+    /// narrower values are enforced by `tenantry check --tenant`).
+    default_placement: Placement,
+    default_classes: Classes,
     reserved: Vec<String>,
 }
 
@@ -147,6 +153,8 @@ impl NamespaceCache {
                     tenant_label: ctx.tenant_label().to_owned(),
                     default_level: default_level.into(),
                     default_registries,
+                    default_placement: platform.defaults.placement.clone().unwrap_or_default(),
+                    default_classes: platform.defaults.classes.clone().unwrap_or_default(),
                     reserved: ctx.reserved().to_vec(),
                 },
                 state: RwLock::new(State::default()),
@@ -334,6 +342,8 @@ impl NamespaceCache {
                 proxy_kubeconfig_secret: None,
                 cluster_role: None,
                 network_peers: Vec::new(),
+                placement: settings.default_placement.clone(),
+                classes: settings.default_classes.clone(),
             };
             views.push((tenant.to_owned(), Some(Arc::new(view))));
         }

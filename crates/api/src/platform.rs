@@ -456,6 +456,9 @@ pub fn builtin_tenant_defaults() -> TenantSpec {
             openbao: Some(false),
             pull_secret: Some(true),
         }),
+        // Unrestricted until the platform says which nodes and classes are whose.
+        placement: None,
+        classes: None,
     }
 }
 

@@ -67,6 +67,12 @@ pub struct PolicyConfig {
     /// A tenant's NetworkPolicies and CiliumNetworkPolicies name only its own namespaces, the
     /// platform's shared ones and its `allowFrom`, never the whole cluster.
     pub restrict_network_policies: OnByDefault,
+    /// Pods name no node, select the tenant's nodes and tolerate only its taints
+    /// (`placement`).
+    pub tenant_placement: OnByDefault,
+    /// Priority, storage, ingress, gateway and runtime classes only from the tenant's
+    /// `classes` (and never Kubernetes' `system-*` PriorityClasses).
+    pub allowed_classes: OnByDefault,
     /// Flux objects reconcile as the tenant, from sources in their own namespace.
     pub flux_lockdown: OnByDefault,
     /// HTTPRoutes attach only to the platform Gateway (`gateway` in `tenantry.yaml`).

@@ -104,6 +104,121 @@ pub struct TenantSpec {
     /// Secret stores and credentials provisioned for the tenant.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secrets: Option<Secrets>,
+
+    /// Which nodes the tenant's pods may land on. In `defaults` the platform's bounds; a
+    /// tenant may only be stricter.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub placement: Option<Placement>,
+
+    /// The shared cluster classes (priority, storage, ingress, gateway, runtime) the tenant may
+    /// use. In `defaults` the platform's allow-lists; a tenant may only narrow them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub classes: Option<Classes>,
+}
+
+/// Where a tenant's pods may run.
+///
+/// A pod that names its node (`nodeName`) skips the scheduler; one that tolerates every taint
+/// lands on control-plane or another team's dedicated nodes. The platform says which node
+/// labels the tenant's pods must select and which taints they may tolerate.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Placement {
+    /// Node labels every pod must select with exactly these values in its `nodeSelector`
+    /// (e.g. `pool: shared`). A tenant may add labels to the platform's, never drop one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node_selector: Option<BTreeMap<String, String>>,
+    /// Taints the tenant's pods may tolerate. `operator: Exists` without a key tolerates every
+    /// taint and is allowed only if listed so. Kubernetes' own node-condition taints
+    /// (`node.kubernetes.io/*`) are always tolerable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tolerations: Option<Vec<AllowedToleration>>,
+}
+
+/// A taint a tenant's pods may tolerate.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AllowedToleration {
+    /// The taint key; empty with `operator: Exists` means every taint.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub key: String,
+    /// `Equal` (default): only `value`; `Exists`: any value of the key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operator: Option<TolerationOperator>,
+    /// The taint value, with `operator: Equal`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+    /// The taint effect; unset means every effect.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub effect: Option<TaintEffect>,
+}
+
+/// How a toleration matches a taint's value.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+pub enum TolerationOperator {
+    /// The value must be equal.
+    Equal,
+    /// Any value.
+    Exists,
+}
+
+/// A taint effect.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+pub enum TaintEffect {
+    /// Not scheduled.
+    NoSchedule,
+    /// Preferably not scheduled.
+    PreferNoSchedule,
+    /// Not scheduled, and evicted.
+    NoExecute,
+}
+
+impl TaintEffect {
+    /// The effect as Kubernetes spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TaintEffect::NoSchedule => "NoSchedule",
+            TaintEffect::PreferNoSchedule => "PreferNoSchedule",
+            TaintEffect::NoExecute => "NoExecute",
+        }
+    }
+}
+
+/// The shared classes a tenant may use. A class left out is not restricted, except that
+/// PriorityClasses named `system-*` (Kubernetes' node- and cluster-critical classes) are never
+/// a tenant's.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Classes {
+    /// PriorityClasses (`priorityClassName` of pods and templates).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priority: Option<ClassList>,
+    /// StorageClasses (PersistentVolumeClaims, volume claim templates, ephemeral volumes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage: Option<ClassList>,
+    /// IngressClasses (`ingressClassName`, and the legacy `kubernetes.io/ingress.class`
+    /// annotation).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ingress: Option<ClassList>,
+    /// GatewayClasses of Gateways the tenant creates.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gateway: Option<ClassList>,
+    /// RuntimeClasses (`runtimeClassName`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runtime: Option<ClassList>,
+}
+
+/// An allow-list of one kind of class.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ClassList {
+    /// The classes that may be named.
+    #[serde(default)]
+    pub allowed: Vec<String>,
+    /// The class objects get when they name none (the cluster's default class); it must be
+    /// allowed. Said in denials so a tenant knows what to write.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default: Option<String>,
 }
 
 /// Make the schema's integer formats ones the API server knows.

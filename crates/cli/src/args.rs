@@ -6,8 +6,10 @@ use std::{path::PathBuf, time::Duration};
 use anyhow::Context as _;
 use clap::Args;
 use serde::Serialize;
+use tenantry_api::platform::OpenBaoConfig;
 use tenantry_cluster::{ClusterEndpoint, ClusterError, KubeCluster, KubeconfigSource};
 use tenantry_gitops::{PlatformFile, Repo};
+use tenantry_secrets::{BaoClient, Connection, ConnectionFlags, SecretsError};
 
 use crate::output::Output;
 
@@ -68,6 +70,66 @@ impl ClusterFlags {
         })
         .await
     }
+}
+
+/// How to reach OpenBao: `secrets provision|revoke`, and `onboard`, `apply` and `offboard`
+/// for tenants with `secrets.openbao`.
+#[derive(Args, Debug, Clone, Default)]
+pub struct BaoFlags {
+    /// OpenBao address (default: $BAO_ADDR, else $VAULT_ADDR).
+    #[arg(long, value_name = "URL")]
+    pub bao_addr: Option<String>,
+    /// File holding the OpenBao token (default: $BAO_TOKEN, else $VAULT_TOKEN).
+    #[arg(long, value_name = "FILE", conflicts_with = "openbao_k8s_role")]
+    pub bao_token_file: Option<PathBuf>,
+    /// PEM CA bundle to trust for OpenBao's TLS certificate (default: $BAO_CACERT, else
+    /// $VAULT_CACERT, else the system's roots).
+    #[arg(long, value_name = "FILE")]
+    pub bao_ca_file: Option<PathBuf>,
+    /// Log in to OpenBao with Kubernetes auth as this role, using Tenantry's own
+    /// ServiceAccount token, at the auth mount openbao.authMount of tenantry.yaml (default:
+    /// $BAO_K8S_ROLE; wins over $BAO_TOKEN).
+    #[arg(long, value_name = "ROLE")]
+    pub openbao_k8s_role: Option<String>,
+    /// The ServiceAccount token to log in with.
+    #[arg(
+        long,
+        value_name = "FILE",
+        default_value = tenantry_secrets::client::SERVICE_ACCOUNT_TOKEN_FILE
+    )]
+    pub openbao_k8s_token_file: PathBuf,
+}
+
+impl BaoFlags {
+    fn connection_flags(&self) -> ConnectionFlags {
+        ConnectionFlags {
+            address: self.bao_addr.clone(),
+            token_file: self.bao_token_file.clone(),
+            ca_file: self.bao_ca_file.clone(),
+            k8s_role: self.openbao_k8s_role.clone(),
+            k8s_token_file: Some(self.openbao_k8s_token_file.clone()),
+            auth_mount: None,
+        }
+    }
+
+    /// Whether an OpenBao address is given, by flag or environment.
+    pub fn configured(&self) -> bool {
+        Connection::configured(&self.connection_flags(), env)
+    }
+
+    /// A client for the configured server; nothing is sent yet (a Kubernetes-auth login
+    /// happens on first use, at `config`'s auth mount).
+    pub fn client(&self, config: &OpenBaoConfig) -> Result<BaoClient, SecretsError> {
+        let flags = ConnectionFlags {
+            auth_mount: Some(config.auth_mount.clone()),
+            ..self.connection_flags()
+        };
+        BaoClient::new(&Connection::resolve(&flags, env)?)
+    }
+}
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok()
 }
 
 /// A Go-style duration flag (`8h`, `30m`, `1h30m`).

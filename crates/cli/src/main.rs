@@ -8,6 +8,7 @@
 
 mod args;
 mod commands;
+mod openbao;
 mod output;
 mod progress;
 mod spec_flags;

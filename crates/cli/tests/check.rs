@@ -563,6 +563,12 @@ fn tenant_rbac_says_in_ci_what_flux_will_be_refused_in_the_cluster() {
     );
     let app = tempfile::tempdir().expect("tempdir");
     write(app.path(), "deploy/deployment.yaml", COMPLIANT);
+    // kustomize's own file is read by the build, never applied: not a finding.
+    write(
+        app.path(),
+        "deploy/kustomization.yaml",
+        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: [deployment.yaml, policy.yaml, quota.yaml]\n",
+    );
     write(
         app.path(),
         "deploy/policy.yaml",

@@ -982,7 +982,7 @@ fn platform_roles_are_applied_before_any_tenant_converge_with_no_writes_and_prun
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let report = json_of(&o);
     assert_eq!(
-        report["platformGitops"]["changes"]
+        report["platformGitops"][0]["changes"]
             .as_array()
             .unwrap()
             .len(),
@@ -1028,13 +1028,13 @@ fn platform_roles_are_applied_before_any_tenant_converge_with_no_writes_and_prun
     let o = s.run(&["onboard", "shop", "--output", "json"]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let report = json_of(&o);
-    assert_eq!(report["platformApply"]["writes"], 0, "{report:#}");
+    assert_eq!(report["platformApply"][0]["writes"], 0, "{report:#}");
     assert_eq!(s.fake.requests().apply, 0);
     s.fake.reset_requests();
     let o = s.run(&["apply", "--all", "--prune", "--output", "json"]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let report = json_of(&o);
-    assert_eq!(report["platform"]["result"], "unchanged", "{report:#}");
+    assert_eq!(report["platform"][0]["result"], "unchanged", "{report:#}");
     assert_eq!(report["writes"], 0);
     assert_eq!(s.fake.requests().writes(), 0);
 
@@ -1080,6 +1080,94 @@ fn platform_roles_are_applied_before_any_tenant_converge_with_no_writes_and_prun
                 "ClusterRole",
                 None,
                 "tenantry-tenant-edit-external-secrets"
+            )
+            .is_some()
+    );
+}
+
+#[test]
+fn the_fanned_out_pull_secret_is_one_platform_object_applied_first_and_pruned_when_off() {
+    let s = setup();
+    fs::write(
+        s.repo.path().join("tenantry.yaml"),
+        "pullSecret:\n  fanOut: true\n",
+    )
+    .unwrap();
+    let o = s.run(&["onboard", "shop", "--output", "json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let report = json_of(&o);
+    let components: Vec<&str> = report["platformApply"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["component"].as_str().unwrap())
+        .collect();
+    assert_eq!(components, ["tenant-rbac", "pull-secret"], "{report:#}");
+    assert!(
+        s.repo
+            .path()
+            .join("platform/pull-secret/clusterexternalsecret.ghcr-auth.yaml")
+            .is_file()
+    );
+    let ces = s
+        .fake
+        .object(
+            "external-secrets.io/v1",
+            "ClusterExternalSecret",
+            None,
+            "ghcr-auth",
+        )
+        .expect("applied");
+    assert_eq!(
+        ces["metadata"]["labels"]["tenantry.dev/component"],
+        "pull-secret"
+    );
+    // The tenant gets the opt-in label and the secret on its ServiceAccount, but no
+    // ExternalSecret of its own.
+    let ns = s.fake.object("v1", "Namespace", None, "shop").unwrap();
+    assert_eq!(ns["metadata"]["labels"]["apps.platform/tenant"], "true");
+    let sa = s
+        .fake
+        .object("v1", "ServiceAccount", Some("shop"), "shop")
+        .unwrap();
+    assert_eq!(sa["imagePullSecrets"][0]["name"], "ghcr-auth");
+    assert!(
+        s.fake
+            .object(
+                "external-secrets.io/v1",
+                "ExternalSecret",
+                Some("shop"),
+                "ghcr-auth"
+            )
+            .is_none()
+    );
+
+    // Off: the next apply with --prune removes it; the tenant gets its own ExternalSecret.
+    fs::write(s.repo.path().join("tenantry.yaml"), "").unwrap();
+    let o = s.run(&["apply", "--all", "--prune"]);
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}");
+    assert!(
+        out.contains("platform pull-secret: 0 to create, 0 to change, 0 unchanged, 1 to prune"),
+        "{out}"
+    );
+    assert!(
+        s.fake
+            .object(
+                "external-secrets.io/v1",
+                "ClusterExternalSecret",
+                None,
+                "ghcr-auth"
+            )
+            .is_none()
+    );
+    assert!(
+        s.fake
+            .object(
+                "external-secrets.io/v1",
+                "ExternalSecret",
+                Some("shop"),
+                "ghcr-auth"
             )
             .is_some()
     );

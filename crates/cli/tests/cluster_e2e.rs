@@ -987,3 +987,167 @@ fn the_webhook_narrows_what_the_tenant_roles_allow_on_a_real_cluster() {
         );
     });
 }
+
+/// A restricted, resourced pod (the tenant's `pool: shared` selector set) with `extra` merged
+/// into its spec.
+fn tenant_pod(namespace: &str, name: &str, extra: Value) -> Value {
+    let mut pod = json!({ "apiVersion": "v1", "kind": "Pod",
+        "metadata": { "name": name, "namespace": namespace },
+        "spec": {
+            "nodeSelector": { "pool": "shared" },
+            "securityContext": { "runAsNonRoot": true, "runAsUser": 1000, "seccompProfile": { "type": "RuntimeDefault" } },
+            "containers": [{ "name": "web", "image": "nginx",
+                "resources": { "requests": { "cpu": "10m", "memory": "16Mi" }, "limits": { "memory": "32Mi" } },
+                "securityContext": { "allowPrivilegeEscalation": false, "capabilities": { "drop": ["ALL"] } } }] } });
+    for (key, value) in extra.as_object().unwrap() {
+        pod["spec"][key] = value.clone();
+    }
+    pod
+}
+
+#[test]
+#[ignore = "needs a real cluster: set TENANTRY_E2E_KUBECONFIG and run with --ignored"]
+fn placement_and_classes_hold_on_a_real_cluster() {
+    let e = E2e::new("e2e-place");
+    let tenant = e.tenant.clone();
+    let dev = format!("{tenant}-dev");
+    let (normal, batch) = (format!("{tenant}-normal"), format!("{tenant}-batch"));
+    std::fs::write(
+        e.repo.path().join("tenantry.yaml"),
+        format!(
+            "apiVersion: tenantry.dev/v1alpha1\nkind: Platform\ndefaults:\n  placement:\n    nodeSelector: {{pool: shared}}\n  classes:\n    priority: {{allowed: [{normal}]}}\n    storage: {{allowed: [standard]}}\n"
+        ),
+    )
+    .unwrap();
+    let (runtime, admin) = admin_client(&e);
+    // Two PriorityClasses of the cluster's: one the tenant may use, one it may not.
+    let classes = runtime.block_on(async {
+        let mut created = Vec::new();
+        for (name, value) in [(&normal, 1000), (&batch, 10)] {
+            let class = json!({ "apiVersion": "scheduling.k8s.io/v1", "kind": "PriorityClass",
+                "metadata": { "name": name }, "value": value });
+            apply_as(&admin, &class)
+                .await
+                .expect("PriorityClass created");
+            created.push(name.clone());
+        }
+        created
+    });
+    struct Cleanup<'a>(&'a tokio::runtime::Runtime, Client, Vec<String>);
+    impl Drop for Cleanup<'_> {
+        fn drop(&mut self) {
+            use k8s_openapi::api::scheduling::v1::PriorityClass;
+            let api = Api::<PriorityClass>::all(self.1.clone());
+            for name in &self.2 {
+                let _ = self.0.block_on(api.delete(name, &Default::default()));
+            }
+        }
+    }
+    let _classes = Cleanup(&runtime, admin.clone(), classes);
+
+    let report = json_ok(&e.cluster(&[
+        "onboard",
+        &tenant,
+        "--namespace",
+        &dev,
+        "--skip-missing-crds",
+        "--output",
+        "json",
+    ]));
+    assert_eq!(report["result"], "ok", "{report:#}");
+    // The webhook judges the primary namespace only; the second shows the quota alone.
+    let _webhook = LocalWebhook::start(&e, &tenant);
+    let issued = e
+        .repo
+        .path()
+        .join(format!("out/tenant-{tenant}.kubeconfig"));
+    runtime.block_on(async {
+        let me = client_from(&issued).await;
+        let create = |pod: Value| {
+            let me = me.clone();
+            async move {
+                let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+                loop {
+                    let result = apply_as(&me, &pod).await;
+                    match &result {
+                        Err(err)
+                            if std::time::Instant::now() < deadline
+                                && err.to_string().contains("failed calling webhook") =>
+                        {
+                            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+                        }
+                        _ => return refusal(result),
+                    }
+                }
+            }
+        };
+        // Admitted: on the tenant's nodes, at an allowed class, and at the default class.
+        let ok = create(tenant_pod(
+            &tenant,
+            "allowed",
+            json!({ "priorityClassName": normal }),
+        ))
+        .await;
+        assert_eq!(ok, "", "a pod at an allowed PriorityClass is admitted");
+        let ok = create(tenant_pod(&tenant, "default-class", json!({}))).await;
+        assert_eq!(ok, "");
+        // Refused by the webhook, naming the check.
+        for (name, extra, check) in [
+            (
+                "pinned",
+                json!({ "nodeName": "control-plane-1" }),
+                "node-name",
+            ),
+            (
+                "everywhere",
+                json!({ "tolerations": [{ "operator": "Exists" }] }),
+                "tolerations",
+            ),
+            (
+                "critical",
+                json!({ "priorityClassName": "system-node-critical" }),
+                "priority-class",
+            ),
+            (
+                "elsewhere",
+                json!({ "nodeSelector": { "pool": "gpu" } }),
+                "node-selector",
+            ),
+        ] {
+            let why = create(tenant_pod(&tenant, name, extra)).await;
+            assert!(why.contains(check), "{name}: {why}");
+        }
+        let pvc = json!({ "apiVersion": "v1", "kind": "PersistentVolumeClaim",
+            "metadata": { "name": "fast", "namespace": tenant },
+            "spec": { "storageClassName": "fast-ssd", "accessModes": ["ReadWriteOnce"],
+                "resources": { "requests": { "storage": "1Gi" } } } });
+        let why = refusal(apply_as(&me, &pvc).await);
+        assert!(why.contains("storage-class"), "{why}");
+
+        // Without the webhook, the API server's own quota admission still refuses a class
+        // the tenant may not use, and only that.
+        let why = create(tenant_pod(
+            &dev,
+            "batch",
+            json!({ "priorityClassName": batch }),
+        ))
+        .await;
+        assert!(
+            why.contains("exceeded quota: tenantry-priority-classes"),
+            "{why}"
+        );
+        assert_eq!(
+            create(tenant_pod(
+                &dev,
+                "allowed",
+                json!({ "priorityClassName": normal })
+            ))
+            .await,
+            ""
+        );
+        assert_eq!(
+            create(tenant_pod(&dev, "default-class", json!({}))).await,
+            ""
+        );
+    });
+}

@@ -189,6 +189,13 @@ fn served_types() -> Vec<ResourceType> {
             true,
         ),
         rt(
+            "external-secrets.io",
+            "v1",
+            "ClusterExternalSecret",
+            "clusterexternalsecrets",
+            false,
+        ),
+        rt(
             "source.toolkit.fluxcd.io",
             "v1",
             "OCIRepository",

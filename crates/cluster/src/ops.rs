@@ -18,9 +18,11 @@ use std::{
 
 use serde::Serialize;
 use serde_json::Value;
+use tenantry_api::{MANAGED_BY, MANAGED_BY_LABEL};
 use tenantry_core::{
     Layer, Rendered,
     plan::{self, Change, ObjectKey, ObjectPlan, PruneTarget, TenantPlan},
+    render::platform::PLATFORM_KINDS,
 };
 
 use crate::{
@@ -148,31 +150,48 @@ pub fn plan_all(
     plan::plan_tenants(rendered, live, tenant_label, prune)
 }
 
-/// Converge the platform-wide objects (`tenantry_core::render::platform`) through the same
-/// plan and apply as a tenant's, keyed by their component label instead of the tenant label.
-/// They are ClusterRoles only, so observing them is one LIST of ClusterRoles whatever the
-/// number of tenants, and pruning needs no scan of other types. Run before any tenant: the
-/// tenants' delivery relies on them.
+/// Converge the platform-wide components (`tenantry_core::render::platform`) through the same
+/// plan and apply as a tenant's, each keyed by its component label instead of the tenant
+/// label. Observing them is one LIST per kind a component can render
+/// (`render::platform::PLATFORM_KINDS`: ClusterRoles, ClusterExternalSecrets), selected by
+/// the managed-by label and the presence of the component label, whatever the number of
+/// components or tenants; a kind the cluster does not serve holds nothing to prune. So a
+/// component that renders nothing now (`pullSecret.fanOut` turned off) still has its live
+/// objects planned, and pruned with `prune`, and pruning needs no scan of other types.
+///
+/// Components are applied in order, stopping at the first that fails; the result holds one
+/// entry per component applied, leaving out those with nothing rendered and nothing to
+/// prune. Run before any tenant: the tenants' delivery relies on them.
 pub async fn apply_platform<A: ClusterApi>(
     api: &A,
     catalog: &Catalog,
-    platform: &Rendered,
+    components: &[Rendered],
     component_label: &str,
     prune: bool,
     options: &ApplyOptions,
     progress: &dyn Progress,
-) -> Result<(TenantPlan, TenantApply), ClusterError> {
-    let one = std::slice::from_ref(platform);
-    let live = match catalog.find("rbac.authorization.k8s.io/v1", "ClusterRole") {
-        Some(t) => {
-            api.list(t, &format!("{component_label}={}", platform.tenant))
-                .await?
+) -> Result<Vec<(TenantPlan, TenantApply)>, ClusterError> {
+    let selector = format!("{MANAGED_BY_LABEL}={MANAGED_BY},{component_label}");
+    let mut live = Vec::new();
+    for (api_version, kind) in PLATFORM_KINDS {
+        if let Some(t) = catalog.find(api_version, kind) {
+            live.extend(api.list(t, &selector).await?);
         }
-        None => Vec::new(),
-    };
-    let plan = plan_all(one, &live, component_label, prune).remove(0);
-    let applied = apply_tenant(api, catalog, platform, &plan, options, progress).await;
-    Ok((plan, applied))
+    }
+    let plans = plan_all(components, &live, component_label, prune);
+    let mut out = Vec::new();
+    for (rendered, plan) in components.iter().zip(plans) {
+        if rendered.objects.is_empty() && plan.prune.is_empty() {
+            continue;
+        }
+        let applied = apply_tenant(api, catalog, rendered, &plan, options, progress).await;
+        let failed = applied.error.is_some();
+        out.push((plan, applied));
+        if failed {
+            break;
+        }
+    }
+    Ok(out)
 }
 
 /// What happened to one object.

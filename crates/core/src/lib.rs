@@ -14,6 +14,7 @@ pub mod document;
 pub mod error;
 pub mod names;
 pub mod object;
+pub mod placement;
 pub mod plan;
 pub mod render;
 pub mod resolve;

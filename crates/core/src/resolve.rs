@@ -15,14 +15,15 @@ use tenantry_api::{
     Platform, Quantity,
     platform::{Grant, builtin_tenant_defaults},
     tenant::{
-        ComputeResources, Delivery, NetworkProvider, Owner, PodSecurityLevel, Quota, TenantFile,
-        TenantSpec,
+        Classes, ComputeResources, Delivery, NetworkProvider, Owner, Placement, PodSecurityLevel,
+        Quota, TenantFile, TenantSpec,
     },
 };
 
 use crate::{
     error::{Errors, Invalid},
     names,
+    placement::{resolve_classes, resolve_placement},
     validate::{validate_platform, validate_spec_fields},
 };
 
@@ -57,6 +58,10 @@ pub struct ResolvedTenant {
     pub openbao: bool,
     /// Whether the platform pull secret is materialised.
     pub pull_secret: bool,
+    /// Which nodes the tenant's pods may reach (within the platform's bounds).
+    pub placement: Placement,
+    /// The shared classes the tenant may use (within the platform's lists).
+    pub classes: Classes,
 }
 
 impl ResolvedTenant {
@@ -365,6 +370,8 @@ impl PlatformContext {
             .value(|s| s.secrets.as_ref()?.pull_secret.as_ref())
             .copied()
             .unwrap_or(true);
+        let placement = resolve_placement(spec, &self.platform.defaults, &mut errors);
+        let classes = resolve_classes(spec, &self.platform.defaults, &mut errors);
 
         errors.into_result(ResolvedTenant {
             name: name.to_owned(),
@@ -381,6 +388,8 @@ impl PlatformContext {
             delivery,
             openbao,
             pull_secret,
+            placement,
+            classes,
         })
     }
 

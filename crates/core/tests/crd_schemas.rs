@@ -14,7 +14,11 @@ use serde_json::Value;
 use tenantry_api::tenant::{
     Delivery, FluxGit, Network, NetworkProvider, Secrets, TenantFile, TenantSpec,
 };
-use tenantry_core::{DesiredObject, Rendered, render_tenant};
+use tenantry_core::{
+    DesiredObject, Rendered,
+    render::{platform::render_platform, scaffold},
+    render_tenant,
+};
 
 type Key = (String, String, String); // (group, version, kind)
 
@@ -137,6 +141,7 @@ fn builtin_round_trip(o: &DesiredObject) -> Result<(), String> {
         ("v1", "ServiceAccount") => check::<ServiceAccount>(o),
         ("rbac.authorization.k8s.io/v1", "RoleBinding") => check::<RoleBinding>(o),
         ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding") => check::<ClusterRoleBinding>(o),
+        ("rbac.authorization.k8s.io/v1", "ClusterRole") => check::<ClusterRole>(o),
         ("networking.k8s.io/v1", "NetworkPolicy") => check::<NetworkPolicy>(o),
         other => Err(format!("no built-in check for {other:?}")),
     }
@@ -155,7 +160,8 @@ fn sort_keys(v: &mut Value) {
 
 /// Tenants covering every rendering branch: both network providers with and without
 /// default-deny egress, all delivery kinds (Git through a proxy kubeconfig too), OpenBao,
-/// grants at every scope, and the fanned-out pull secret.
+/// grants at every scope, and the fanned-out pull secret; then every platform-wide component
+/// of both platforms, and the generated-secret scaffold a tenant writes into its `deploy/`.
 fn coverage() -> Vec<Rendered> {
     let mut all: Vec<Rendered> = REFERENCE_TENANTS
         .iter()
@@ -199,6 +205,15 @@ fn coverage() -> Vec<Rendered> {
     for (name, spec) in ["shop", "quiet"].into_iter().zip(variants) {
         all.push(render_tenant(&flux, &TenantFile::new(name, spec)).unwrap());
     }
+    for ctx in [&flux, &platform("platform-caas.yaml")] {
+        all.extend(render_platform(ctx));
+    }
+    let wedding = flux.resolve(&common::tenant("app-secrets.yaml")).unwrap();
+    all.push(Rendered {
+        tenant: wedding.name.clone(),
+        objects: scaffold::generated_secret(&flux, &wedding, "admin-code").unwrap(),
+        artifacts: Vec::new(),
+    });
     all
 }
 
@@ -245,6 +260,9 @@ fn custom_objects_match_the_installed_crds_strictly() {
         "argoproj.io/v1alpha1/Application",
         "external-secrets.io/v1/ExternalSecret",
         "external-secrets.io/v1/SecretStore",
+        "external-secrets.io/v1/ClusterExternalSecret",
+        "external-secrets.io/v1alpha1/PushSecret",
+        "generators.external-secrets.io/v1alpha1/Password",
         "cilium.io/v2/CiliumNetworkPolicy",
     ] {
         assert!(

@@ -15,7 +15,7 @@ use tenantry_api::{
 };
 use tenantry_core::{
     PlatformContext, document,
-    render::platform::{COMPONENT, granted_resources, render_platform},
+    render::platform::{TENANT_RBAC, granted_resources, render_platform},
     yaml,
 };
 
@@ -60,7 +60,8 @@ fn everything_on() -> Platform {
 
 fn rendered_text(platform: Platform) -> String {
     let ctx = PlatformContext::new(platform).expect("valid platform");
-    let rendered = render_platform(&ctx);
+    let rendered = render_platform(&ctx).remove(0);
+    assert_eq!(rendered.tenant, TENANT_RBAC);
     rendered
         .objects
         .iter()
@@ -68,7 +69,7 @@ fn rendered_text(platform: Platform) -> String {
             format!(
                 "# {}\n{}",
                 o.file_name(),
-                yaml::platform_object_file(COMPONENT, o)
+                yaml::platform_object_file(TENANT_RBAC, o)
             )
         })
         .collect::<Vec<_>>()
@@ -85,7 +86,7 @@ fn rendering_is_deterministic_and_reads_back_as_valid_cluster_roles() {
     let text = rendered_text(everything_on());
     assert_eq!(text, rendered_text(everything_on()));
     let ctx = PlatformContext::new(everything_on()).unwrap();
-    for object in render_platform(&ctx).objects {
+    for object in render_platform(&ctx).remove(0).objects {
         let emitted: Value = serde_saphyr::from_str(&yaml::object_yaml(&object)).unwrap();
         assert_eq!(emitted, object.body, "{}", object.name);
         // Every field is one the built-in type has.

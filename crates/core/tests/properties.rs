@@ -6,8 +6,9 @@ use proptest::prelude::*;
 use tenantry_api::{
     Platform, Quantity,
     tenant::{
-        ArgoCd, ComputeResources, Delivery, FluxGit, FluxOci, Network, NetworkProvider, NoDelivery,
-        Owner, OwnerKind, PodSecurityLevel, Quota, Rbac, Secrets, TenantFile, TenantSpec,
+        ArgoCd, ClassList, Classes, ComputeResources, Delivery, FluxGit, FluxOci, Network,
+        NetworkProvider, NoDelivery, Owner, OwnerKind, Placement, PodSecurityLevel, Quota, Rbac,
+        Secrets, TenantFile, TenantSpec,
     },
 };
 use tenantry_core::{PlatformContext, document, names, render, yaml};
@@ -113,6 +114,8 @@ prop_compose! {
         delivery in delivery(),
         openbao in prop::option::of(any::<bool>()),
         pull_secret in prop::option::of(any::<bool>()),
+        priority in prop::option::of(prop::collection::btree_set("[a-z]{1,8}", 0..3)),
+        node_pool in prop::option::of("[a-z]{1,8}"),
     ) -> TenantFile {
         let namespaces = suffixes.iter().map(|s| format!("{name}-{s}")).collect();
         TenantFile::new(name, TenantSpec {
@@ -127,6 +130,14 @@ prop_compose! {
             registries: None,
             delivery,
             secrets: Some(Secrets { openbao, pull_secret }),
+            placement: node_pool.map(|pool| Placement {
+                node_selector: Some([("pool".to_owned(), pool)].into()),
+                tolerations: None,
+            }),
+            classes: priority.map(|allowed| Classes {
+                priority: Some(ClassList { allowed: allowed.into_iter().collect(), default: None }),
+                ..Classes::default()
+            }),
         })
     }
 }

@@ -12,6 +12,7 @@
 
 mod fsutil;
 pub mod registry;
+pub mod scaffold;
 
 use std::{
     collections::BTreeSet,
@@ -689,58 +690,75 @@ impl Repo {
         Ok(report)
     }
 
-    /// `<root>/<tenantsDir>/../platform/tenant-rbac`: the platform-wide objects, beside the
-    /// tenants directory, with a kustomization of their own for the platform's reconciler.
-    pub fn platform_dir(&self) -> PathBuf {
+    /// `<root>/<tenantsDir>/../platform/<component>`: one platform-wide component's objects,
+    /// beside the tenants directory, with a kustomization of their own for the platform's
+    /// reconciler (see `tenantry_core::render::platform` for why one directory per component).
+    pub fn platform_dir(&self, component: &str) -> PathBuf {
         let tenants = Path::new(&self.ctx.platform.tenants_dir);
         self.root
             .join(tenants.parent().unwrap_or(Path::new("")))
             .join(render::platform::PLATFORM_DIR)
+            .join(component)
     }
 
-    /// Everything the platform directory should contain: each object and the kustomization
-    /// listing them (empty when no provider is enabled, so removed files are still pruned).
-    fn platform_files(&self) -> Vec<PlannedFile> {
-        let rendered = render::platform::render_platform(&self.ctx);
-        let component = render::platform::COMPONENT;
-        let mut files = Vec::with_capacity(rendered.objects.len() + 1);
-        let mut text = yaml::platform_header(component);
-        text.push_str("apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n");
-        text.push_str(if rendered.objects.is_empty() {
-            "resources: []\n"
-        } else {
-            "resources:\n"
-        });
-        for object in &rendered.objects {
-            let name = object.file_name();
-            text.push_str("- ");
-            text.push_str(&name);
-            text.push('\n');
-            files.push(PlannedFile {
-                content: yaml::platform_object_file(component, object),
-                name,
-            });
-        }
-        files.push(PlannedFile {
-            name: KUSTOMIZATION_FILE.to_owned(),
-            content: text,
-        });
-        files
+    /// Each component's directory and everything it should contain: each object and the
+    /// kustomization listing them. A component with nothing to render keeps a kustomization
+    /// listing nothing once its directory exists, so files it rendered before are pruned and
+    /// the platform's reconciler still finds a valid directory; one that never rendered
+    /// anything gets no directory at all.
+    fn platform_files(&self) -> Vec<(PathBuf, String, Vec<PlannedFile>)> {
+        render::platform::render_platform(&self.ctx)
+            .into_iter()
+            .filter_map(|rendered| {
+                let component = rendered.tenant;
+                let dir = self.platform_dir(&component);
+                if rendered.objects.is_empty() && !dir.exists() {
+                    return None;
+                }
+                let mut files = Vec::with_capacity(rendered.objects.len() + 1);
+                let mut text = yaml::platform_header(&component);
+                text.push_str("apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n");
+                text.push_str(if rendered.objects.is_empty() {
+                    "resources: []\n"
+                } else {
+                    "resources:\n"
+                });
+                for object in &rendered.objects {
+                    let name = object.file_name();
+                    text.push_str("- ");
+                    text.push_str(&name);
+                    text.push('\n');
+                    files.push(PlannedFile {
+                        content: yaml::platform_object_file(&component, object),
+                        name,
+                    });
+                }
+                files.push(PlannedFile {
+                    name: KUSTOMIZATION_FILE.to_owned(),
+                    content: text,
+                });
+                Some((dir, component, files))
+            })
+            .collect()
     }
 
-    /// Write the platform-wide objects' directory, the same way as a tenant's: only changed
-    /// files, atomically, and files rendered before but not now removed.
-    pub fn write_platform(&self) -> Result<TenantReport, GitopsError> {
-        self.apply_files(
-            &self.platform_dir(),
-            render::platform::COMPONENT,
-            &self.platform_files(),
-        )
+    /// Write the platform-wide components' directories, the same way as a tenant's: only
+    /// changed files, atomically, and files rendered before but not now removed. One report
+    /// per component written, in apply order.
+    pub fn write_platform(&self) -> Result<Vec<TenantReport>, GitopsError> {
+        self.platform_files()
+            .into_iter()
+            .map(|(dir, component, files)| self.apply_files(&dir, &component, &files))
+            .collect()
     }
 
-    /// The platform directory's files that differ from what `tenantry.yaml` renders.
+    /// The platform directories' files that differ from what `tenantry.yaml` renders.
     pub fn check_platform(&self) -> Result<Vec<(PathBuf, FileChange)>, GitopsError> {
-        self.differences(&self.platform_dir(), &self.platform_files())
+        let mut changes = Vec::new();
+        for (dir, _, files) in self.platform_files() {
+            changes.extend(self.differences(&dir, &files)?);
+        }
+        Ok(changes)
     }
 
     fn registration_path(&self) -> PathBuf {

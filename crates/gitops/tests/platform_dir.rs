@@ -16,14 +16,20 @@ const HEADER: &str = "apiVersion: tenantry.dev/v1alpha1\nkind: Platform\n";
 fn platform_roles_are_written_beside_the_tenants_and_rewritten_only_when_they_change() {
     let dir = tempfile::tempdir().unwrap();
     let repo = open(dir.path(), HEADER);
-    assert_eq!(repo.platform_dir(), dir.path().join("platform/tenant-rbac"));
+    assert_eq!(
+        repo.platform_dir("tenant-rbac"),
+        dir.path().join("platform/tenant-rbac")
+    );
     assert_eq!(
         repo.check_platform().unwrap().len(),
         4,
         "three roles and the kustomization missing"
     );
 
-    let report = repo.write_platform().unwrap();
+    let mut reports = repo.write_platform().unwrap();
+    assert_eq!(reports.len(), 1, "no pull-secret directory without fanOut");
+    let report = reports.remove(0);
+    assert_eq!(report.tenant, "tenant-rbac");
     let created: Vec<String> = report
         .changes
         .iter()
@@ -48,7 +54,7 @@ fn platform_roles_are_written_beside_the_tenants_and_rewritten_only_when_they_ch
         "{kustomization}"
     );
     assert!(repo.check_platform().unwrap().is_empty());
-    let again = repo.write_platform().unwrap();
+    let again = repo.write_platform().unwrap().remove(0);
     assert!(again.is_unchanged(), "{again:?}");
     assert_eq!(again.unchanged, 4);
 
@@ -66,7 +72,7 @@ fn platform_roles_are_written_beside_the_tenants_and_rewritten_only_when_they_ch
         check.contains(&(stale_role.to_path_buf(), FileChange::Removed)),
         "{check:?}"
     );
-    let report = repo.write_platform().unwrap();
+    let report = repo.write_platform().unwrap().remove(0);
     assert!(
         report
             .changes
@@ -92,7 +98,7 @@ fn platform_roles_are_written_beside_the_tenants_and_rewritten_only_when_they_ch
         ),
     );
     repo.write_platform().unwrap();
-    let left: Vec<String> = fs::read_dir(repo.platform_dir())
+    let left: Vec<String> = fs::read_dir(repo.platform_dir("tenant-rbac"))
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect::<std::collections::BTreeSet<_>>()
@@ -110,7 +116,68 @@ fn the_platform_directory_sits_beside_a_nested_tenants_directory() {
         &format!("{HEADER}tenantsDir: clusters/prod/tenants\n"),
     );
     assert_eq!(
-        repo.platform_dir(),
+        repo.platform_dir("tenant-rbac"),
         dir.path().join("clusters/prod/platform/tenant-rbac")
     );
+}
+
+#[test]
+fn the_fanned_out_pull_secret_gets_its_own_directory_and_leaves_it_empty_when_turned_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let on = format!("{HEADER}pullSecret:\n  fanOut: true\n");
+    let repo = open(dir.path(), &on);
+    let reports = repo.write_platform().unwrap();
+    let components: Vec<&str> = reports.iter().map(|r| r.tenant.as_str()).collect();
+    assert_eq!(components, ["tenant-rbac", "pull-secret"]);
+    let file = Path::new("platform/pull-secret/clusterexternalsecret.ghcr-auth.yaml");
+    assert_eq!(
+        reports[1].changes,
+        [
+            (file.to_path_buf(), FileChange::Created),
+            (
+                Path::new("platform/pull-secret/kustomization.yaml").to_path_buf(),
+                FileChange::Created
+            ),
+        ]
+    );
+    let text = fs::read_to_string(dir.path().join(file)).unwrap();
+    assert!(
+        text.starts_with("# Rendered by Tenantry for the platform (pull-secret)"),
+        "{text}"
+    );
+    assert!(text.contains("kind: ClusterExternalSecret\n"), "{text}");
+    assert!(
+        text.contains("tenantry.dev/component: pull-secret\n"),
+        "{text}"
+    );
+    assert!(repo.check_platform().unwrap().is_empty());
+
+    // Turned off: `render --check` sees the stale file, the writer removes it and leaves a
+    // kustomization listing nothing for the platform's reconciler.
+    let repo = open(dir.path(), HEADER);
+    assert_eq!(
+        repo.check_platform().unwrap(),
+        [
+            (
+                Path::new("platform/pull-secret/kustomization.yaml").to_path_buf(),
+                FileChange::Updated
+            ),
+            (file.to_path_buf(), FileChange::Removed),
+        ]
+    );
+    let reports = repo.write_platform().unwrap();
+    assert!(
+        reports[1]
+            .changes
+            .contains(&(file.to_path_buf(), FileChange::Removed)),
+        "{reports:?}"
+    );
+    assert!(!dir.path().join(file).exists());
+    let kustomization =
+        fs::read_to_string(dir.path().join("platform/pull-secret/kustomization.yaml")).unwrap();
+    assert!(
+        kustomization.ends_with("resources: []\n"),
+        "{kustomization}"
+    );
+    assert!(repo.check_platform().unwrap().is_empty());
 }

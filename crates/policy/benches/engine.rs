@@ -56,6 +56,8 @@ fn tenant() -> TenantInfo {
         proxy_kubeconfig_secret: None,
         cluster_role: None,
         network_peers: Vec::new(),
+        placement: Default::default(),
+        classes: Default::default(),
     }
 }
 

@@ -167,6 +167,46 @@ pub const CHECKS: &[CheckDoc] = &[
         "The tenant's SecretStore is namespaced and has the name the platform expects.",
     ),
     doc(
+        "tenant-placement",
+        "node-name",
+        "Pods and pod templates do not name their node: only the scheduler places a tenant's pods.",
+    ),
+    doc(
+        "tenant-placement",
+        "node-selector",
+        "Pods select the tenant's nodes: every label of placement.nodeSelector, with its value.",
+    ),
+    doc(
+        "tenant-placement",
+        "tolerations",
+        "Pods tolerate only the taints placement.tolerations allows (never every taint), besides Kubernetes' node-condition taints.",
+    ),
+    doc(
+        "allowed-classes",
+        "priority-class",
+        "Pods use only the tenant's PriorityClasses, and never Kubernetes' system-* classes.",
+    ),
+    doc(
+        "allowed-classes",
+        "runtime-class",
+        "Pods use only the tenant's RuntimeClasses.",
+    ),
+    doc(
+        "allowed-classes",
+        "storage-class",
+        "PersistentVolumeClaims, claim templates and ephemeral volumes use only the tenant's StorageClasses.",
+    ),
+    doc(
+        "allowed-classes",
+        "ingress-class",
+        "Ingresses use only the tenant's IngressClasses.",
+    ),
+    doc(
+        "allowed-classes",
+        "gateway-class",
+        "Gateways use only the tenant's GatewayClasses.",
+    ),
+    doc(
         "tenant-rbac",
         "tenant-rbac",
         "Every object is of a kind the tenant's ServiceAccount, which Flux applies the tree as, may create.",

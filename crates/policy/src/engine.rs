@@ -32,7 +32,10 @@ use std::fmt;
 use serde::Serialize;
 use serde_json::{Map, Value};
 use tenantry_api::{
-    Platform, pattern::NamePattern, platform::GatewayRef, tenant::PodSecurityLevel,
+    Platform,
+    pattern::NamePattern,
+    platform::GatewayRef,
+    tenant::{Classes, Placement, PodSecurityLevel},
 };
 use tenantry_core::{ResolvedTenant, resolve::ResolvedDelivery};
 
@@ -121,6 +124,10 @@ pub struct TenantInfo {
     /// Namespaces besides its own the tenant's network policies may name: its `allowFrom`
     /// (which includes the gateway's namespace).
     pub network_peers: Vec<String>,
+    /// Which nodes the tenant's pods may reach.
+    pub placement: Placement,
+    /// The shared classes the tenant may use.
+    pub classes: Classes,
 }
 
 impl TenantInfo {
@@ -143,6 +150,8 @@ impl TenantInfo {
             proxy_kubeconfig_secret,
             cluster_role: Some(t.cluster_role.clone()),
             network_peers: t.network.allow_from.clone(),
+            placement: t.placement.clone(),
+            classes: t.classes.clone(),
         }
     }
 }
@@ -324,6 +333,8 @@ pub(crate) enum PolicyId {
     RequireDigest,
     RestrictSecretStores,
     RestrictNetworkPolicies,
+    TenantPlacement,
+    AllowedClasses,
     FluxLockdown,
     GatewayParent,
     ProtectPlatformObjects,
@@ -332,7 +343,7 @@ pub(crate) enum PolicyId {
 }
 
 impl PolicyId {
-    pub(crate) const ALL: [PolicyId; 15] = [
+    pub(crate) const ALL: [PolicyId; 17] = [
         PolicyId::PodSecurity,
         PolicyId::RequireRequestsLimits,
         PolicyId::AllowedRegistries,
@@ -343,6 +354,8 @@ impl PolicyId {
         PolicyId::RequireDigest,
         PolicyId::RestrictSecretStores,
         PolicyId::RestrictNetworkPolicies,
+        PolicyId::TenantPlacement,
+        PolicyId::AllowedClasses,
         PolicyId::FluxLockdown,
         PolicyId::GatewayParent,
         PolicyId::ProtectPlatformObjects,
@@ -362,6 +375,8 @@ impl PolicyId {
             PolicyId::RequireDigest => "require-digest",
             PolicyId::RestrictSecretStores => "restrict-secret-stores",
             PolicyId::RestrictNetworkPolicies => "restrict-network-policies",
+            PolicyId::TenantPlacement => "tenant-placement",
+            PolicyId::AllowedClasses => "allowed-classes",
             PolicyId::FluxLockdown => "flux-lockdown",
             PolicyId::GatewayParent => "gateway-parent",
             PolicyId::ProtectPlatformObjects => "protect-platform-objects",
@@ -370,8 +385,8 @@ impl PolicyId {
         }
     }
 
-    const fn bit(self) -> u16 {
-        1 << self as u16
+    const fn bit(self) -> u32 {
+        1 << self as u32
     }
 
     /// Whether the policy runs in `mode` at all.
@@ -394,6 +409,7 @@ impl PolicyId {
                 | PolicyId::NoExternalIps
                 | PolicyId::RestrictSecretStores
                 | PolicyId::RestrictNetworkPolicies
+                | PolicyId::AllowedClasses
                 | PolicyId::FluxLockdown
                 | PolicyId::GatewayParent
         )
@@ -412,6 +428,8 @@ impl PolicyId {
     }
 }
 
+const _: () = assert!(PolicyId::ALL.len() <= u32::BITS as usize);
+
 const POLICY_IDS: [&str; PolicyId::ALL.len()] = {
     let mut ids = [""; PolicyId::ALL.len()];
     let mut i = 0;
@@ -422,9 +440,9 @@ const POLICY_IDS: [&str; PolicyId::ALL.len()] = {
     ids
 };
 
-/// A set of policies as a bit set (every policy fits in a `u16`).
+/// A set of policies as a bit set (every policy fits in a `u32`; a const assertion says so).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub(crate) struct PolicySet(u16);
+pub(crate) struct PolicySet(u32);
 
 impl PolicySet {
     pub(crate) fn contains(self, id: PolicyId) -> bool {
@@ -472,6 +490,9 @@ pub struct Engine {
     /// Namespaces a tenant's network policies may name besides its own
     /// (`restrict-network-policies`).
     pub(crate) shared_namespaces: Vec<String>,
+    /// The platform's placement and class bounds, for a tenant not known by name.
+    pub(crate) default_placement: Placement,
+    pub(crate) default_classes: Classes,
 }
 
 /// How many findings [`Engine::evaluate`] lists for one object unless told otherwise
@@ -517,6 +538,8 @@ impl Engine {
                 PolicyId::RestrictNetworkPolicies,
                 config.restrict_network_policies.enabled,
             ),
+            (PolicyId::TenantPlacement, config.tenant_placement.enabled),
+            (PolicyId::AllowedClasses, config.allowed_classes.enabled),
             (PolicyId::FluxLockdown, config.flux_lockdown.enabled),
             (PolicyId::GatewayParent, config.gateway_parent.enabled),
             (
@@ -558,6 +581,8 @@ impl Engine {
             tenant_grants: policies::tenant_rbac::TenantGrants::new(platform),
             openbao: platform.openbao.clone(),
             shared_namespaces: policies::network_policies::shared_namespaces(platform),
+            default_placement: platform.defaults.placement.clone().unwrap_or_default(),
+            default_classes: platform.defaults.classes.clone().unwrap_or_default(),
         }
     }
 
@@ -687,7 +712,8 @@ impl Engine {
         if self.runs(PolicyId::RestrictNetworkPolicies, mode) && ctx.tenant.is_none() {
             out.push(Skipped {
                 policy: PolicyId::RestrictNetworkPolicies.as_str(),
-                reason: "no tenant given: namespaces named by network policy peers were not                          compared with the tenant's (pass --tenant NAME)"
+                reason: "no tenant given: namespaces named by network policy peers were not \
+                         compared with the tenant's (pass --tenant NAME)"
                     .to_owned(),
             });
         }
@@ -700,7 +726,9 @@ impl Engine {
                 out.push(Skipped {
                     policy: PolicyId::TenantRbac.as_str(),
                     reason: format!(
-                        "the tenant's ServiceAccount is bound to ClusterRole {role}, whose rules                          are the platform's own and unknown offline: kinds were not compared                          with what it may create"
+                        "the tenant's ServiceAccount is bound to ClusterRole {role}, whose rules \
+                         are the platform's own and unknown offline: kinds were not compared \
+                         with what it may create"
                     ),
                 });
             }
@@ -840,6 +868,17 @@ impl Engine {
                 }
             }
             PolicyId::RestrictNetworkPolicies => policies::network_policies::evaluate(eval, sink),
+            PolicyId::TenantPlacement => {
+                if let Some(template) = pod {
+                    policies::placement::placement(eval, template, sink);
+                }
+            }
+            PolicyId::AllowedClasses => {
+                if let Some(template) = pod {
+                    policies::placement::pod_classes(eval, template, sink);
+                }
+                policies::placement::object_classes(eval, sink);
+            }
             PolicyId::TenantRbac => {
                 policies::tenant_rbac::evaluate(&self.tenant_grants, eval, sink)
             }

@@ -169,6 +169,8 @@ fn tenant() -> TenantInfo {
         proxy_kubeconfig_secret: Some("proxy".to_owned()),
         cluster_role: None,
         network_peers: Vec::new(),
+        placement: Default::default(),
+        classes: Default::default(),
     }
 }
 

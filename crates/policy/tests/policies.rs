@@ -32,6 +32,8 @@ fn tenant() -> TenantInfo {
         proxy_kubeconfig_secret: None,
         cluster_role: None,
         network_peers: Vec::new(),
+        placement: Default::default(),
+        classes: Default::default(),
     }
 }
 
@@ -647,6 +649,8 @@ fn flux_lockdown_table() {
         proxy_kubeconfig_secret: Some("shop-proxy".to_owned()),
         cluster_role: None,
         network_peers: Vec::new(),
+        placement: Default::default(),
+        classes: Default::default(),
         ..tenant()
     };
     let proxied_ctx = Context::check(Some(&proxied));
@@ -1255,4 +1259,317 @@ fn pod_security_judges_updates_only_when_they_could_change_the_pods() {
     let mut bumped = deployment.clone();
     bumped["spec"]["template"]["spec"]["containers"][0]["image"] = json!("a:2");
     assert!(judged(&bumped, &deployment), "template changed");
+}
+
+/// A platform whose tenants run on `pool: shared` nodes, may tolerate `dedicated=shop` and
+/// use the `tenant-*` priority classes and the `standard` storage, `public` ingress,
+/// `gvisor` runtime and `shared` gateway classes.
+fn bounded_platform() -> Platform {
+    use tenantry_api::tenant::{
+        AllowedToleration, ClassList, Classes, Placement, TaintEffect, TolerationOperator,
+    };
+    let list = |allowed: &[&str], default: Option<&str>| ClassList {
+        allowed: allowed.iter().map(|c| (*c).to_owned()).collect(),
+        default: default.map(str::to_owned),
+    };
+    let mut platform = Platform::default();
+    platform.defaults.placement = Some(Placement {
+        node_selector: Some(BTreeMap::from([("pool".to_owned(), "shared".to_owned())])),
+        tolerations: Some(vec![AllowedToleration {
+            key: "dedicated".to_owned(),
+            operator: Some(TolerationOperator::Equal),
+            value: Some("shop".to_owned()),
+            effect: Some(TaintEffect::NoSchedule),
+        }]),
+    });
+    platform.defaults.classes = Some(Classes {
+        priority: Some(list(
+            &["tenant-high", "tenant-normal"],
+            Some("tenant-normal"),
+        )),
+        storage: Some(list(&["standard"], Some("standard"))),
+        ingress: Some(list(&["public"], None)),
+        gateway: Some(list(&["shared"], None)),
+        runtime: Some(list(&["gvisor"], None)),
+    });
+    platform
+}
+
+fn bounded(policy: &str) -> Engine {
+    Engine::new(&bounded_platform())
+        .with_selection(Some(&[policy.to_owned()]), None, None)
+        .expect("known policy")
+}
+
+#[test]
+fn tenant_placement_table() {
+    let engine = bounded("tenant-placement");
+    let ctx = Context::check(None);
+    let placed = |extra: Value| {
+        let mut spec = pod_spec(vec![container("web", "nginx")]);
+        spec["nodeSelector"] = json!({"pool": "shared"});
+        for (k, v) in extra.as_object().unwrap() {
+            spec[k] = v.clone();
+        }
+        spec
+    };
+    let cases: Vec<Case> = vec![
+        ("on the tenant's nodes", placed(json!({})), vec![]),
+        (
+            "names its node",
+            placed(json!({"nodeName": "control-plane-1"})),
+            vec![("node-name", "nodeName")],
+        ),
+        (
+            "no node selector",
+            pod_spec(vec![container("web", "nginx")]),
+            vec![("node-selector", "nodeSelector[\"pool\"]")],
+        ),
+        (
+            "another pool",
+            placed(json!({"nodeSelector": {"pool": "gpu"}})),
+            vec![("node-selector", "nodeSelector[\"pool\"]")],
+        ),
+        (
+            "stricter selector",
+            placed(json!({"nodeSelector": {"pool": "shared", "zone": "a"}})),
+            vec![],
+        ),
+        (
+            "tolerates everything",
+            placed(json!({"tolerations": [{"operator": "Exists"}]})),
+            vec![("tolerations", "tolerations[0]")],
+        ),
+        (
+            "tolerations: allowed, node conditions, control plane, another value, wider effect",
+            placed(json!({"tolerations": [
+                {"key": "dedicated", "operator": "Equal", "value": "shop", "effect": "NoSchedule"},
+                {"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300},
+                {"key": "node-role.kubernetes.io/control-plane", "operator": "Exists", "effect": "NoSchedule"},
+                {"key": "dedicated", "value": "payments", "effect": "NoSchedule"},
+                {"key": "dedicated", "value": "shop"},
+                {"key": "dedicated", "operator": "Exists", "effect": "NoSchedule"},
+            ]})),
+            vec![
+                ("tolerations", "tolerations[2]"),
+                ("tolerations", "tolerations[3]"),
+                ("tolerations", "tolerations[4]"),
+                ("tolerations", "tolerations[5]"),
+            ],
+        ),
+    ];
+    for (name, spec, expected) in cases {
+        eprintln!("case: {name}");
+        assert_pod_table(&engine, &ctx, &spec, &expected);
+    }
+
+    // The denial names the value and the allowed list.
+    let pod = wrap(
+        "v1",
+        "Pod",
+        placed(json!({"tolerations": [{"operator": "Exists"}]})),
+    );
+    let v = &engine.evaluate(&pod, &ctx)[0];
+    assert!(v.message.contains("every taint"), "{}", v.message);
+    assert!(
+        v.remediation.contains("dedicated=shop:NoSchedule"),
+        "{}",
+        v.remediation
+    );
+
+    // Without platform bounds: nodeName and the every-taint wildcard are still refused.
+    let open = only("tenant-placement");
+    let pod = wrap(
+        "v1",
+        "Pod",
+        json!({"nodeName": "n1", "tolerations": [{"operator": "Exists"}, {"key": "gpu", "operator": "Exists"}], "containers": [container("web", "nginx")]}),
+    );
+    assert_eq!(
+        found(&open.evaluate(&pod, &ctx)),
+        pairs(&[
+            ("node-name", "spec.nodeName"),
+            ("tolerations", "spec.tolerations[0]")
+        ])
+    );
+
+    // Updates: a scheduled pod (nodeName set by the binding) updated without touching
+    // placement is not judged; adding a wildcard toleration to it is.
+    let ns = tenant_namespace();
+    let scheduler = user("system:serviceaccount:shop:shop", &[]);
+    let old = wrap("v1", "Pod", placed(json!({"nodeName": "node-7"})));
+    let mut relabelled = old.clone();
+    relabelled["metadata"]["labels"] = json!({"release": "2"});
+    let update = admission(Operation::Update, &ns, &scheduler, Some(&old));
+    assert!(engine.evaluate(&relabelled, &update).is_empty());
+    let mut widened = old.clone();
+    widened["spec"]["tolerations"] = json!([{"operator": "Exists"}]);
+    assert_eq!(
+        found(&engine.evaluate(&widened, &update)),
+        pairs(&[("tolerations", "spec.tolerations[0]")])
+    );
+    // A Deployment that already named a node is not frozen by a scale.
+    let old = wrap("apps/v1", "Deployment", placed(json!({"nodeName": "n1"})));
+    let mut scaled = old.clone();
+    scaled["spec"]["replicas"] = json!(3);
+    let update = admission(Operation::Update, &ns, &scheduler, Some(&old));
+    assert!(engine.evaluate(&scaled, &update).is_empty());
+}
+
+#[test]
+fn allowed_classes_table() {
+    let engine = bounded("allowed-classes");
+    let ctx = Context::check(None);
+    let with = |extra: Value| {
+        let mut spec = pod_spec(vec![container("web", "nginx")]);
+        for (k, v) in extra.as_object().unwrap() {
+            spec[k] = v.clone();
+        }
+        spec
+    };
+    let ephemeral = |class: &str| {
+        json!({"volumes": [{"name": "scratch", "ephemeral": {"volumeClaimTemplate": {"spec": {
+            "storageClassName": class, "accessModes": ["ReadWriteOnce"],
+            "resources": {"requests": {"storage": "1Gi"}}}}}}]})
+    };
+    let cases: Vec<Case> = vec![
+        ("no classes", with(json!({})), vec![]),
+        (
+            "allowed classes",
+            with(json!({"priorityClassName": "tenant-high", "runtimeClassName": "gvisor"})),
+            vec![],
+        ),
+        (
+            "system-node-critical",
+            with(json!({"priorityClassName": "system-node-critical"})),
+            vec![("priority-class", "priorityClassName")],
+        ),
+        (
+            "runtime and ephemeral storage",
+            {
+                let mut spec = with(json!({"runtimeClassName": "runc-privileged"}));
+                spec["volumes"] = ephemeral("fast-ssd")["volumes"].clone();
+                spec
+            },
+            vec![
+                ("runtime-class", "runtimeClassName"),
+                (
+                    "storage-class",
+                    "volumes[0].ephemeral.volumeClaimTemplate.spec.storageClassName",
+                ),
+            ],
+        ),
+    ];
+    for (name, spec, expected) in cases {
+        eprintln!("case: {name}");
+        assert_pod_table(&engine, &ctx, &spec, &expected);
+    }
+    let pod = wrap(
+        "v1",
+        "Pod",
+        with(json!({"priorityClassName": "system-node-critical"})),
+    );
+    let v = &engine.evaluate(&pod, &ctx)[0];
+    assert!(
+        v.message.contains("tenant-high, tenant-normal"),
+        "{}",
+        v.message
+    );
+    assert!(
+        v.remediation.contains("the default, tenant-normal"),
+        "{}",
+        v.remediation
+    );
+
+    // Objects that name a class themselves.
+    let object = |api_version: &str, kind: &str, body: Value| {
+        let mut o = json!({"apiVersion": api_version, "kind": kind, "metadata": {"name": "x", "namespace": "shop"}});
+        for (k, v) in body.as_object().unwrap() {
+            o[k] = v.clone();
+        }
+        o
+    };
+    let cases = [
+        (
+            object(
+                "v1",
+                "PersistentVolumeClaim",
+                json!({"spec": {"storageClassName": "fast-ssd"}}),
+            ),
+            vec![("storage-class", "spec.storageClassName")],
+        ),
+        (
+            object(
+                "v1",
+                "PersistentVolumeClaim",
+                json!({"spec": {"storageClassName": "standard"}}),
+            ),
+            vec![],
+        ),
+        (
+            object("v1", "PersistentVolumeClaim", json!({"spec": {}})),
+            vec![],
+        ),
+        (
+            object(
+                "apps/v1",
+                "StatefulSet",
+                json!({"spec": {
+                "template": {"spec": pod_spec(vec![container("db", "postgres")])},
+                "volumeClaimTemplates": [
+                    {"metadata": {"name": "a"}, "spec": {"storageClassName": "standard"}},
+                    {"metadata": {"name": "b"}, "spec": {"storageClassName": "fast-ssd"}},
+                ]}}),
+            ),
+            vec![(
+                "storage-class",
+                "spec.volumeClaimTemplates[1].spec.storageClassName",
+            )],
+        ),
+        (
+            object(
+                "networking.k8s.io/v1",
+                "Ingress",
+                json!({
+                "metadata": {"name": "x", "annotations": {"kubernetes.io/ingress.class": "internal"}},
+                "spec": {"ingressClassName": "internal"}}),
+            ),
+            vec![
+                ("ingress-class", "spec.ingressClassName"),
+                (
+                    "ingress-class",
+                    "metadata.annotations[\"kubernetes.io/ingress.class\"]",
+                ),
+            ],
+        ),
+        (
+            object(
+                "gateway.networking.k8s.io/v1",
+                "Gateway",
+                json!({"spec": {"gatewayClassName": "platform-internal"}}),
+            ),
+            vec![("gateway-class", "spec.gatewayClassName")],
+        ),
+    ];
+    for (object, expected) in cases {
+        assert_eq!(
+            found(&engine.evaluate(&object, &ctx)),
+            pairs(&expected),
+            "{object}"
+        );
+    }
+
+    // A tenant narrower than the platform is held to its own list.
+    let mut narrow = tenant();
+    narrow.classes = bounded_platform().defaults.classes.unwrap();
+    narrow.classes.priority.as_mut().unwrap().allowed = vec!["tenant-normal".to_owned()];
+    narrow.classes.priority.as_mut().unwrap().default = None;
+    let high = wrap(
+        "v1",
+        "Pod",
+        with(json!({"priorityClassName": "tenant-high"})),
+    );
+    assert_eq!(
+        found(&engine.evaluate(&high, &Context::check(Some(&narrow)))),
+        pairs(&[("priority-class", "spec.priorityClassName")])
+    );
 }

@@ -307,6 +307,22 @@ fn tenant_rbac_follows_the_tenants_cluster_role() {
             .any(|s| s.policy == "tenant-rbac" && s.reason.contains("platform-tenant")),
         "{skipped:?}"
     );
+    assert!(
+        skipped.iter().all(|s| !s.reason.contains("  ")),
+        "{skipped:?}"
+    );
+    // kustomize's build files never reach the API server.
+    for (api_version, kind) in [
+        ("kustomize.config.k8s.io/v1beta1", "Kustomization"),
+        ("kustomize.config.k8s.io/v1alpha1", "Component"),
+        ("", "Kustomization"),
+    ] {
+        let file = json!({"apiVersion": api_version, "kind": kind, "resources": ["a.yaml"]});
+        assert!(
+            engine.evaluate(&file, &Context::check(None)).is_empty(),
+            "{kind}"
+        );
+    }
     // Without --tenant, the platform's default role (edit) applies.
     let found = engine.evaluate(&role, &Context::check(None));
     assert_eq!(checks(&found), [("tenant-rbac", "kind")]);

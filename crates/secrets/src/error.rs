@@ -25,9 +25,26 @@ pub enum SecretsError {
     },
     /// No token given.
     #[error(
-        "no OpenBao token: set BAO_TOKEN (or VAULT_TOKEN) or pass --token-file FILE (a file holding the token)"
+        "no OpenBao token: set BAO_TOKEN (or VAULT_TOKEN), pass --bao-token-file FILE (a file holding the token), or log in with Kubernetes auth (--openbao-k8s-role ROLE or BAO_K8S_ROLE)"
     )]
     NoToken,
+    /// A Kubernetes-auth login was refused.
+    #[error(
+        "OpenBao at {address} refused the Kubernetes login at {path} as role {role:?} with the ServiceAccount token in {}: {answer}",
+        jwt_file.display()
+    )]
+    Login {
+        /// The server's address.
+        address: String,
+        /// `auth/<mount>/login`.
+        path: String,
+        /// The role.
+        role: String,
+        /// Where the ServiceAccount token was read (never the token).
+        jwt_file: PathBuf,
+        /// The HTTP status and what the server said.
+        answer: String,
+    },
     /// A file (token or CA) could not be read or used.
     #[error("cannot use {what} {}: {reason}", path.display())]
     File {

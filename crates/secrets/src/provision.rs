@@ -184,6 +184,24 @@ pub async fn plan(
     Ok(plan)
 }
 
+/// Plan, print-ready, then (unless `dry_run`) apply: the one provisioning path of
+/// `secrets provision`, `onboard` and `apply`. `plan` is filled in as the run goes, so a
+/// failure part-way still shows what was planned and which writes were made.
+pub async fn provision(
+    api: &impl SecretsApi,
+    layout: &Layout,
+    tenants: &[DesiredAccess],
+    options: Options,
+    dry_run: bool,
+    plan: &mut Plan,
+) -> Result<(), SecretsError> {
+    *plan = self::plan(api, layout, tenants, options).await?;
+    if dry_run {
+        return Ok(());
+    }
+    apply(api, layout, tenants, plan).await
+}
+
 /// Send the plan's writes, in order; each step records whether it was done. The first
 /// failure stops the run (a re-run resumes: planning keeps no state).
 pub async fn apply(

@@ -104,12 +104,8 @@ impl DevServer {
 
     /// A client using `token`.
     pub fn client(&self, token: &str) -> BaoClient {
-        BaoClient::new(&Connection {
-            address: self.address.clone(),
-            token: Token::new(token),
-            ca_file: None,
-        })
-        .expect("a client for the dev server")
+        BaoClient::new(&Connection::with_token(&self.address, Token::new(token)))
+            .expect("a client for the dev server")
     }
 
     /// A root client, with the Kubernetes auth method enabled as a platform has it.

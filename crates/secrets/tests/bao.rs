@@ -37,8 +37,9 @@ async fn provision_all(
     force: bool,
 ) -> Result<provision::Plan, SecretsError> {
     let layout = Layout::from(&ctx.platform.openbao);
-    let mut plan = provision::plan(api, &layout, tenants, provision::Options { force }).await?;
-    provision::apply(api, &layout, tenants, &mut plan).await?;
+    let mut plan = provision::Plan::default();
+    let options = provision::Options { force };
+    provision::provision(api, &layout, tenants, options, false, &mut plan).await?;
     Ok(plan)
 }
 
@@ -379,12 +380,7 @@ async fn sealed_or_unreachable_servers_are_named_and_nothing_is_written() {
     drop(bao);
 
     let address = format!("http://127.0.0.1:{}", free_port());
-    let gone = BaoClient::new(&Connection {
-        address: address.clone(),
-        token: Token::new("t"),
-        ca_file: None,
-    })
-    .unwrap();
+    let gone = BaoClient::new(&Connection::with_token(&address, Token::new("t"))).unwrap();
     let e = provision_all(&gone, &ctx, &tenants, false)
         .await
         .unwrap_err();
@@ -412,4 +408,76 @@ async fn the_platform_audience_is_written_to_the_role_and_compared() {
         .await
         .unwrap();
     assert_eq!(plan.steps[1].detail, ["audience"]);
+}
+
+/// A client that logs in with a ServiceAccount token from `jwt_file` as `role`.
+fn k8s_client(bao: &DevServer, role: &str, jwt_file: &std::path::Path) -> BaoClient {
+    let flags = tenantry_secrets::ConnectionFlags {
+        address: Some(bao.address.clone()),
+        k8s_role: Some(role.to_owned()),
+        k8s_token_file: Some(jwt_file.to_owned()),
+        ..Default::default()
+    };
+    BaoClient::new(&Connection::resolve(&flags, |_| None).unwrap()).unwrap()
+}
+
+#[tokio::test]
+async fn a_refused_kubernetes_login_names_role_path_and_file_but_never_the_token() {
+    let bao = DevServer::start().await;
+    let root = bao.platform_ready().await;
+    let ctx = platform("");
+    provision_all(&root, &ctx, &[desired(&ctx, "shop")], false)
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let jwt_file = dir.path().join("token");
+    // A JWT-shaped token no API server issued (the method is not even configured).
+    let jwt =
+        "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJzeXN0ZW06c2VydmljZWFjY291bnQ6c2hvcDpzaG9wIn0.c2lnbmF0dXJl";
+    std::fs::write(&jwt_file, format!("{jwt}\n")).unwrap();
+    let client = k8s_client(&bao, "shop", &jwt_file);
+
+    // The seal status is public: asking it does not log in.
+    assert!(!client.sealed().await.unwrap());
+    assert_eq!(client.counts().logins, 0);
+
+    let e = client.read_policy("app-shop").await.unwrap_err();
+    let SecretsError::Login {
+        ref path,
+        ref role,
+        ref answer,
+        ..
+    } = e
+    else {
+        panic!("expected a refused login, got {e:?}");
+    };
+    assert_eq!(
+        (path.as_str(), role.as_str()),
+        ("auth/kubernetes/login", "shop")
+    );
+    assert!(answer.starts_with("HTTP "), "{e}");
+    let text = e.to_string();
+    assert!(
+        text.contains(&bao.address) && text.contains(&jwt_file.display().to_string()),
+        "{text}"
+    );
+    assert!(
+        !text.contains(jwt) && !format!("{e:?}").contains(jwt),
+        "{text}"
+    );
+    assert_eq!(client.counts().logins, 1);
+    assert_eq!(
+        client.counts().reads,
+        1,
+        "the seal status only: nothing is sent without a token"
+    );
+
+    // A missing ServiceAccount token file is named, before anything is sent.
+    let client = k8s_client(&bao, "shop", &dir.path().join("absent"));
+    let e = client.read_policy("app-shop").await.unwrap_err();
+    assert!(
+        matches!(e, SecretsError::File { .. }) && e.to_string().contains("absent"),
+        "{e}"
+    );
+    assert_eq!(client.counts().logins, 0);
 }

@@ -18,7 +18,8 @@ use tenantry_gitops::{PlatformFile, Repo};
 
 use super::reports::LayersReport;
 use crate::{
-    args::{ClusterFlags, ClusterInfo, RepoArg, parse_duration, runtime},
+    args::{BaoFlags, ClusterFlags, ClusterInfo, RepoArg, parse_duration, runtime},
+    openbao::{self, OpenBaoReport},
     output::{self, Outcome, Report, display},
     progress,
 };
@@ -48,6 +49,12 @@ pub struct ApplyArgs {
     pub repo: RepoArg,
     #[command(flatten)]
     pub cluster: ClusterFlags,
+    #[command(flatten)]
+    pub openbao: BaoFlags,
+    /// For tenants with secrets.openbao: do not provision their OpenBao policies and roles
+    /// now (`tenantry secrets provision` does it later).
+    #[arg(long)]
+    pub skip_openbao: bool,
 }
 
 /// One object the plan would create or change.
@@ -153,11 +160,15 @@ struct ApplyReport {
     prune: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     cluster: Option<ClusterInfo>,
-    /// The platform-wide objects, converged before any tenant.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    platform: Option<TenantEntry>,
+    /// The platform-wide components, converged before any tenant (one entry per component
+    /// with something rendered or pruned).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    platform: Vec<TenantEntry>,
     tenants: Vec<TenantEntry>,
     writes: usize,
+    /// The tenants' OpenBao policies and roles, provisioned after their objects.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    openbao: Option<OpenBaoReport>,
     /// Tenants planned (some may not have been attempted after a fatal error).
     #[serde(skip)]
     planned: usize,
@@ -167,16 +178,24 @@ impl Report for ApplyReport {
     const COMMAND: &'static str = "apply";
 
     fn outcome(&self) -> Outcome {
-        if self.failed() == 0 {
-            Outcome::Ok
-        } else {
+        if self.failed() > 0 {
             Outcome::Failed
+        } else if self
+            .openbao
+            .as_ref()
+            .is_some_and(OpenBaoReport::has_findings)
+        {
+            Outcome::Findings
+        } else {
+            Outcome::Ok
         }
     }
 
     fn write_text(&self, out: &mut dyn Write) -> std::io::Result<()> {
-        if let Some(p) = &self.platform
-            && p.result != TenantResult::Unchanged
+        for p in self
+            .platform
+            .iter()
+            .filter(|p| p.result != TenantResult::Unchanged)
         {
             let subject = format!("platform {}", p.tenant);
             p.plan.write_text(out, &subject)?;
@@ -219,6 +238,9 @@ impl Report for ApplyReport {
                 applied.write_failure(out, &t.tenant, error, "tenantry apply")?;
             }
         }
+        if let Some(openbao) = &self.openbao {
+            openbao.write_text(out)?;
+        }
         let failed = self.failed();
         if failed > 0 {
             writeln!(out, "{failed} tenant(s) failed")?;
@@ -243,9 +265,10 @@ pub fn run(args: ApplyArgs) -> anyhow::Result<ExitCode> {
         dry_run: args.dry_run,
         prune: args.prune,
         cluster: None,
-        platform: None,
+        platform: Vec::new(),
         tenants: Vec::new(),
         writes: 0,
+        openbao: None,
         planned: 0,
     };
     let result = converge(&args, &mut report);
@@ -262,6 +285,16 @@ fn converge(args: &ApplyArgs, report: &mut ApplyReport) -> anyhow::Result<()> {
         anyhow::bail!("no tenants in {}", display(&repo.tenants_dir()));
     }
     let label = repo.context().tenant_label();
+    // Whether OpenBao can be reached is settled before anything is written.
+    let config = &repo.context().platform.openbao;
+    let access = openbao::desired(config, &rendered)?;
+    let bao = openbao::client_for(
+        &args.openbao,
+        args.skip_openbao,
+        config,
+        &access,
+        &mut report.openbao,
+    )?;
     let progress = progress::for_output(args.cluster.output);
     let options = ApplyOptions {
         dry_run: args.dry_run,
@@ -281,7 +314,7 @@ fn converge(args: &ApplyArgs, report: &mut ApplyReport) -> anyhow::Result<()> {
         // The platform-wide objects first: every tenant's delivery relies on them.
         let platform = render::platform::render_platform(repo.context());
         let component_label = render::platform::component_label(&repo.context().platform);
-        let (plan, applied) = ops::apply_platform(
+        let applied = ops::apply_platform(
             &api,
             &catalog,
             &platform,
@@ -291,11 +324,19 @@ fn converge(args: &ApplyArgs, report: &mut ApplyReport) -> anyhow::Result<()> {
             progress.as_ref(),
         )
         .await?;
-        let entry = entry_of(&platform, &plan, applied, args.dry_run);
-        report.writes += entry.applied.as_ref().map_or(0, |a| a.writes);
-        let failed = entry.result == TenantResult::Failed;
-        report.platform = Some(entry);
-        if failed {
+        for (plan, applied) in applied {
+            let Some(component) = platform.iter().find(|c| c.tenant == plan.tenant) else {
+                continue;
+            };
+            let entry = entry_of(component, &plan, applied, args.dry_run);
+            report.writes += entry.applied.as_ref().map_or(0, |a| a.writes);
+            report.platform.push(entry);
+        }
+        if report
+            .platform
+            .iter()
+            .any(|p| p.result == TenantResult::Failed)
+        {
             return Ok(());
         }
         let live = ops::observe(
@@ -334,6 +375,24 @@ fn converge(args: &ApplyArgs, report: &mut ApplyReport) -> anyhow::Result<()> {
                 .push(entry_of(r, plan, applied, args.dry_run));
             if fatal {
                 break;
+            }
+        }
+        // After the objects, whose ServiceAccounts the roles bind; a tenant whose objects
+        // failed (or were not attempted) waits for the next run.
+        if let Some(client) = &bao {
+            let converged: Vec<_> = access
+                .into_iter()
+                .filter(|a| {
+                    report
+                        .tenants
+                        .iter()
+                        .any(|t| t.tenant == a.names.tenant && t.result != TenantResult::Failed)
+                })
+                .collect();
+            if !converged.is_empty() {
+                let provisioned = report.openbao.insert(OpenBaoReport::default());
+                openbao::provision(client, config, &converged, false, args.dry_run, provisioned)
+                    .await?;
             }
         }
         Ok(())
@@ -390,9 +449,10 @@ mod tests {
             dry_run: false,
             prune: false,
             cluster: None,
-            platform: None,
+            platform: Vec::new(),
             tenants: vec![entry("a", TenantResult::Unchanged)],
             writes: 0,
+            openbao: None,
             planned: 2,
         };
         assert_eq!(report.outcome(), Outcome::Ok);

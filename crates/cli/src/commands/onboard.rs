@@ -23,7 +23,8 @@ use super::{
     reports::{GitopsReport, LayersReport},
 };
 use crate::{
-    args::{ClusterFlags, ClusterInfo, RepoArg, parse_duration, runtime},
+    args::{BaoFlags, ClusterFlags, ClusterInfo, RepoArg, parse_duration, runtime},
+    openbao::{self, OpenBaoReport},
     output::{self, Outcome, Report, display},
     progress,
     spec_flags::SpecFlags,
@@ -65,6 +66,12 @@ pub struct OnboardClusterArgs {
     /// How long to wait for new namespaces to become Active.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "5m")]
     pub timeout: Duration,
+    #[command(flatten)]
+    pub openbao: BaoFlags,
+    /// For a tenant with secrets.openbao: do not provision its OpenBao policy and role now
+    /// (`tenantry secrets provision` does it later).
+    #[arg(long, conflicts_with = "gitops_only")]
+    pub skip_openbao: bool,
 }
 
 /// What `onboard` did.
@@ -74,21 +81,24 @@ pub struct OnboardReport {
     tenant: String,
     /// The `tenantry.yaml` written with the built-in defaults, when this run created it.
     platform_file_created: Option<String>,
-    /// The platform-wide objects' directory (`platform/tenant-rbac/`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    platform_gitops: Option<GitopsReport>,
+    /// The platform-wide components' directories (`platform/<component>/`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    platform_gitops: Vec<GitopsReport>,
     #[serde(skip_serializing_if = "Option::is_none")]
     gitops: Option<GitopsReport>,
     #[serde(skip_serializing_if = "Option::is_none")]
     cluster: Option<ClusterInfo>,
-    /// The platform-wide objects on the cluster, applied before the tenant.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    platform_apply: Option<LayersReport>,
+    /// The platform-wide components on the cluster, applied before the tenant.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    platform_apply: Vec<PlatformApply>,
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
     apply: Option<LayersReport>,
     /// The error that stopped the apply, when one did.
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<String>,
+    /// The tenant's OpenBao policy and role, provisioned after its objects are applied.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    openbao: Option<OpenBaoReport>,
     #[serde(skip_serializing_if = "Option::is_none")]
     credential: Option<CredentialReport>,
     #[serde(skip)]
@@ -102,9 +112,17 @@ impl Report for OnboardReport {
         if self.error.is_some() {
             return Outcome::Failed;
         }
-        self.credential
-            .as_ref()
-            .map_or(Outcome::Ok, CredentialReport::outcome)
+        match self.credential.as_ref().map(CredentialReport::outcome) {
+            Some(outcome) if outcome != Outcome::Ok => outcome,
+            _ if self
+                .openbao
+                .as_ref()
+                .is_some_and(OpenBaoReport::has_findings) =>
+            {
+                Outcome::Findings
+            }
+            _ => Outcome::Ok,
+        }
     }
 
     fn write_text(&self, out: &mut dyn Write) -> std::io::Result<()> {
@@ -115,7 +133,7 @@ impl Report for OnboardReport {
             )?;
         }
         // The platform-wide files are shared by every tenant: mentioned only when they changed.
-        if let Some(platform) = self.platform_gitops.as_ref().filter(|p| !p.is_unchanged()) {
+        for platform in self.platform_gitops.iter().filter(|p| !p.is_unchanged()) {
             if self.gitops_only {
                 platform.write_text(out)?;
             } else {
@@ -136,14 +154,18 @@ impl Report for OnboardReport {
                 cluster.context, cluster.server
             )?;
         }
-        if let Some(platform) = &self.platform_apply {
-            writeln!(out, "platform {}:", render::platform::COMPONENT)?;
-            platform.write_text(out)?;
+        for (i, platform) in self.platform_apply.iter().enumerate() {
+            writeln!(out, "platform {}:", platform.component)?;
+            platform.layers.write_text(out)?;
+            // Components stop at the first failure: only the last can have failed.
             if self.apply.is_none()
+                && i + 1 == self.platform_apply.len()
                 && let Some(error) = &self.error
             {
                 let rerun = format!("tenantry onboard {}", self.tenant);
-                platform.write_failure(out, render::platform::COMPONENT, error, &rerun)?;
+                platform
+                    .layers
+                    .write_failure(out, &platform.component, error, &rerun)?;
             }
         }
         if let Some(apply) = &self.apply {
@@ -153,11 +175,22 @@ impl Report for OnboardReport {
                 apply.write_failure(out, &self.tenant, error, &rerun)?;
             }
         }
+        if let Some(openbao) = &self.openbao {
+            openbao.write_text(out)?;
+        }
         if let Some(credential) = &self.credential {
             credential.write_text(out)?;
         }
         Ok(())
     }
+}
+
+/// One platform-wide component on the cluster.
+#[derive(Debug, Serialize)]
+struct PlatformApply {
+    component: String,
+    #[serde(flatten)]
+    layers: LayersReport,
 }
 
 /// A tenant as `onboard` will write and apply it: the existing `tenant.yaml` (if any) with the
@@ -201,7 +234,7 @@ fn declare(repo: &Repo, args: &OnboardArgs) -> anyhow::Result<Declaration> {
 fn write_declaration(
     repo: &Repo,
     declaration: &Declaration,
-) -> anyhow::Result<(TenantReport, TenantReport)> {
+) -> anyhow::Result<(Vec<TenantReport>, TenantReport)> {
     let platform = repo.write_platform()?;
     let mut report = repo.write_rendered(&declaration.rendered, declaration.spec_text.clone())?;
     let name = declaration.rendered.tenant.as_str();
@@ -231,13 +264,15 @@ fn gitops_only(args: &OnboardArgs, report: &mut OnboardReport) -> anyhow::Result
     let declaration = declare(&repo, args)?;
     let creates_platform = repo.creates_platform_file();
     let (mut platform, mut written) = write_declaration(&repo, &declaration)?;
-    if creates_platform && !(written.is_unchanged() && platform.is_unchanged()) {
+    if creates_platform
+        && !(written.is_unchanged() && platform.iter().all(TenantReport::is_unchanged))
+    {
         report.platform_file_created = Some(display(&repo.root().join(PLATFORM_FILE)));
     }
-    for r in [&mut platform, &mut written] {
+    for r in platform.iter_mut().chain([&mut written]) {
         r.changes.retain(|(p, _)| p != Path::new(PLATFORM_FILE));
     }
-    report.platform_gitops = Some(GitopsReport::for_platform(&platform));
+    report.platform_gitops = platform.iter().map(GitopsReport::for_platform).collect();
     report.gitops = Some(GitopsReport::from(&written));
     Ok(())
 }
@@ -256,9 +291,19 @@ fn with_cluster(args: &OnboardArgs, report: &mut OnboardReport) -> anyhow::Resul
         TokenPolicy::from_platform(&ctx.platform.credentials)?.lifetime(flags.token_duration)?;
     let declaration = declare(&repo, args)?;
     let rendered = &declaration.rendered;
+    // Whether OpenBao can be reached is settled before anything is written.
+    let config = &ctx.platform.openbao;
+    let access = openbao::desired(config, std::slice::from_ref(rendered))?;
+    let bao = openbao::client_for(
+        &flags.openbao,
+        flags.skip_openbao,
+        config,
+        &access,
+        &mut report.openbao,
+    )?;
     if !flags.no_gitops {
         let (platform, written) = write_declaration(&repo, &declaration)?;
-        report.platform_gitops = Some(GitopsReport::for_platform(&platform));
+        report.platform_gitops = platform.iter().map(GitopsReport::for_platform).collect();
         report.gitops = Some(GitopsReport::from(&written));
     }
     let platform_objects = render::platform::render_platform(ctx);
@@ -277,7 +322,7 @@ fn with_cluster(args: &OnboardArgs, report: &mut OnboardReport) -> anyhow::Resul
             },
         };
         let component_label = render::platform::component_label(&ctx.platform);
-        let (_, platform) = ops::apply_platform(
+        let platform = ops::apply_platform(
             &api,
             &catalog,
             &platform_objects,
@@ -287,8 +332,14 @@ fn with_cluster(args: &OnboardArgs, report: &mut OnboardReport) -> anyhow::Resul
             progress.as_ref(),
         )
         .await?;
-        report.platform_apply = Some(LayersReport::from(&platform));
-        if let Some(error) = &platform.error {
+        report.platform_apply = platform
+            .iter()
+            .map(|(plan, applied)| PlatformApply {
+                component: plan.tenant.clone(),
+                layers: LayersReport::from(applied),
+            })
+            .collect();
+        if let Some(error) = platform.iter().find_map(|(_, a)| a.error.as_ref()) {
             report.error = Some(error.to_string());
             return Ok(());
         }
@@ -310,6 +361,11 @@ fn with_cluster(args: &OnboardArgs, report: &mut OnboardReport) -> anyhow::Resul
         if let Some(error) = &applied.error {
             report.error = Some(error.to_string());
             return Ok(());
+        }
+        // The role binds the tenant's ServiceAccount, which exists now.
+        if let Some(client) = &bao {
+            let provisioned = report.openbao.insert(OpenBaoReport::default());
+            openbao::provision(client, config, &access, false, false, provisioned).await?;
         }
         let issue = credentials::Issue {
             repo: &repo,

@@ -73,8 +73,8 @@ impl Report for CheckReport {
 /// What `render --write` wrote.
 #[derive(Debug, Serialize)]
 struct WriteReport {
-    /// The platform-wide objects beside the tenants.
-    platform: GitopsReport,
+    /// The platform-wide components beside the tenants, one directory each.
+    platform: Vec<GitopsReport>,
     tenants: Vec<GitopsReport>,
 }
 
@@ -86,7 +86,7 @@ impl Report for WriteReport {
     }
 
     fn write_text(&self, out: &mut dyn Write) -> std::io::Result<()> {
-        self.platform.write_text(out)?;
+        self.platform.iter().try_for_each(|p| p.write_text(out))?;
         self.tenants.iter().try_for_each(|t| t.write_text(out))
     }
 }
@@ -128,7 +128,11 @@ pub fn run(args: RenderArgs) -> anyhow::Result<ExitCode> {
         return output::finish(Output::Text, &report, Ok(()));
     }
     // The platform-wide objects first: they are what the tenants' delivery relies on.
-    let platform = GitopsReport::for_platform(&repo.write_platform()?);
+    let platform = repo
+        .write_platform()?
+        .iter()
+        .map(GitopsReport::for_platform)
+        .collect();
     let written = repo.write_loaded(&tenants)?;
     let names: Vec<&str> = tenants.iter().map(|t| t.resolved.name.as_str()).collect();
     let registered = repo.register(&names)?;

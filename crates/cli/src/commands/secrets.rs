@@ -1,5 +1,7 @@
 //! `tenantry secrets provision|revoke`: each tenant's OpenBao policy and Kubernetes-auth role,
 //! made real on the server, and taken away again with every token they issued.
+//! `tenantry secrets scaffold` writes a generated secret's objects into a tenant's own
+//! `deploy/` tree (its own module).
 //!
 //! The desired state is the tenant's rendering (the same `openbao-policy.hcl` and
 //! `openbao-role.json` its GitOps directory holds); `tenantry-secrets` reads OpenBao, plans,
@@ -7,23 +9,25 @@
 //! 1 and the server's address, before anything is written: running again once it is back
 //! is the whole fix. Tokens are read from the environment or a file and never printed.
 
-use std::{io::Write, path::PathBuf, process::ExitCode};
+use std::{io::Write, process::ExitCode};
 
 use clap::{Args, Subcommand};
 use serde::Serialize;
 use tenantry_api::platform::OpenBaoConfig;
 use tenantry_gitops::{PlatformFile, Repo};
 use tenantry_secrets::{
-    BaoClient, Connection, ConnectionFlags, DesiredAccess, Layout, RequestCounts, SecretsError,
-    TenantNames,
-    provision::{self, Change, Step, Target},
+    BaoClient, DesiredAccess, Layout, SecretsError, TenantNames,
     revoke::{self, Removal, Revocation},
 };
 
+pub use crate::args::BaoFlags;
 use crate::{
     args::{RepoArg, runtime},
+    openbao::{self, OpenBaoReport},
     output::{self, Outcome, Output, Report, plural},
 };
+
+mod scaffold;
 
 /// `tenantry secrets`.
 #[derive(Args, Debug)]
@@ -44,45 +48,12 @@ enum SecretsCommand {
         after_help = "Examples:\n  tenantry secrets revoke shop\n  tenantry secrets revoke shop --purge-secrets   also delete apps/shop/* with all versions\n\nThe tenant's secrets are kept unless --purge-secrets is given."
     )]
     Revoke(RevokeArgs),
-}
-
-/// How to reach OpenBao; shared with `offboard`.
-#[derive(Args, Debug, Clone, Default)]
-pub struct BaoFlags {
-    /// OpenBao address (default: $BAO_ADDR, else $VAULT_ADDR).
-    #[arg(long, value_name = "URL")]
-    pub bao_addr: Option<String>,
-    /// File holding the OpenBao token (default: $BAO_TOKEN, else $VAULT_TOKEN).
-    #[arg(long, value_name = "FILE")]
-    pub bao_token_file: Option<PathBuf>,
-    /// PEM CA bundle to trust for OpenBao's TLS certificate (default: $BAO_CACERT, else
-    /// $VAULT_CACERT, else the system's roots).
-    #[arg(long, value_name = "FILE")]
-    pub bao_ca_file: Option<PathBuf>,
-}
-
-impl BaoFlags {
-    fn connection_flags(&self) -> ConnectionFlags {
-        ConnectionFlags {
-            address: self.bao_addr.clone(),
-            token_file: self.bao_token_file.clone(),
-            ca_file: self.bao_ca_file.clone(),
-        }
-    }
-
-    /// Whether an OpenBao address is given, by flag or environment.
-    pub fn configured(&self) -> bool {
-        Connection::configured(&self.connection_flags(), env)
-    }
-
-    /// A client for the configured server; nothing is sent yet.
-    pub fn client(&self) -> Result<BaoClient, SecretsError> {
-        BaoClient::new(&Connection::resolve(&self.connection_flags(), env)?)
-    }
-}
-
-fn env(name: &str) -> Option<String> {
-    std::env::var(name).ok()
+    /// Write a generated secret's Password generator, PushSecret and ExternalSecret into a
+    /// tenant's deploy directory.
+    #[command(
+        after_help = "Examples:\n  tenantry secrets scaffold shop session-key --repo ../platform\n  tenantry secrets scaffold shop admin-code --dir app/deploy --repo ../platform\n\nNAME is the tenant (it needs secrets.openbao); SECRET names the objects, the Kubernetes\nSecret the application reads (key `password`) and the OpenBao path\n<pathPrefix>/<tenant>/<SECRET>. The value is generated once and never replaced by a\nreconcile. Files are added to the directory's kustomization.yaml when it has one; an\nexisting file with other content is never overwritten."
+    )]
+    Scaffold(scaffold::ScaffoldArgs),
 }
 
 /// `tenantry secrets provision`.
@@ -133,25 +104,18 @@ pub struct RevokeArgs {
 #[derive(Debug, Default, Serialize)]
 #[serde(rename_all = "camelCase")]
 struct ProvisionReport {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    address: Option<String>,
     /// Named tenants without secrets.openbao: nothing to provision.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     without_openbao: Vec<String>,
-    plan: Vec<Step>,
-    dry_run: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    requests: Option<RequestCounts>,
-    /// OpenBao could not be used (unreachable or sealed): nothing was written.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    unavailable: Option<String>,
+    #[serde(flatten)]
+    provisioned: OpenBaoReport,
 }
 
 impl Report for ProvisionReport {
     const COMMAND: &'static str = "secrets provision";
 
     fn outcome(&self) -> Outcome {
-        if self.unavailable.is_some() || self.plan.iter().any(|s| s.change == Change::Foreign) {
+        if self.provisioned.has_findings() {
             Outcome::Findings
         } else {
             Outcome::Ok
@@ -162,62 +126,10 @@ impl Report for ProvisionReport {
         for t in &self.without_openbao {
             writeln!(out, "tenant {t}: no secrets.openbao, nothing to provision")?;
         }
-        match &self.address {
-            Some(address) => writeln!(out, "OpenBao {address}: plan")?,
-            None if self.without_openbao.is_empty() => {
-                writeln!(out, "no tenant has secrets.openbao: nothing to provision")?;
-            }
-            None => {}
+        if self.provisioned.address.is_none() && self.without_openbao.is_empty() {
+            writeln!(out, "no tenant has secrets.openbao: nothing to provision")?;
         }
-        for s in &self.plan {
-            let what = match s.target {
-                Target::KvMount => "kv mount",
-                Target::AuthMethod => "auth method",
-                Target::Policy => "policy",
-                Target::Role => "role",
-            };
-            let change = match s.change {
-                Change::Create => "create",
-                Change::Update => "update",
-                Change::Unchanged => "unchanged",
-                Change::Foreign => "REFUSED",
-                Change::Blocked => "skipped",
-            };
-            let tenant = s
-                .tenant
-                .as_deref()
-                .map(|t| format!(" (tenant {t})"))
-                .unwrap_or_default();
-            let detail = if s.detail.is_empty() {
-                String::new()
-            } else {
-                format!(": {}", s.detail.join(", "))
-            };
-            writeln!(out, "  {change:<10} {what:<11} {}{tenant}{detail}", s.name)?;
-        }
-        if self.plan.iter().any(|s| s.change == Change::Foreign) {
-            writeln!(
-                out,
-                "refused: an existing policy or role was not written by Tenantry; its tenant was skipped (--force replaces it)"
-            )?;
-        }
-        if let Some(reason) = &self.unavailable {
-            writeln!(out, "OpenBao unavailable, nothing written: {reason}")?;
-        } else if self.dry_run {
-            writeln!(out, "dry run: nothing written")?;
-        } else if self.address.is_some() {
-            let written = self.plan.iter().filter(|s| s.done).count();
-            writeln!(
-                out,
-                "written: {}",
-                if written == 0 {
-                    "nothing (OpenBao already matches)".to_owned()
-                } else {
-                    plural(written, "object")
-                }
-            )?;
-        }
-        Ok(())
+        self.provisioned.write_text(out)
     }
 }
 
@@ -326,10 +238,7 @@ pub async fn revoke_tenant(
 pub fn run(args: SecretsArgs) -> anyhow::Result<ExitCode> {
     match args.command {
         SecretsCommand::Provision(args) => {
-            let mut report = ProvisionReport {
-                dry_run: args.dry_run,
-                ..ProvisionReport::default()
-            };
+            let mut report = ProvisionReport::default();
             let result = provision_tenants(&args, &mut report);
             output::finish(args.output, &report, result)
         }
@@ -339,6 +248,11 @@ pub fn run(args: SecretsArgs) -> anyhow::Result<ExitCode> {
                 ..RevokeReport::default()
             };
             let result = revoke_one(&args, &mut report);
+            output::finish(args.output, &report, result)
+        }
+        SecretsCommand::Scaffold(args) => {
+            let mut report = scaffold::ScaffoldReport::default();
+            let result = scaffold::run(&args, &mut report);
             output::finish(args.output, &report, result)
         }
     }
@@ -367,37 +281,27 @@ fn provision_tenants(args: &ProvisionArgs, report: &mut ProvisionReport) -> anyh
             None => {}
         }
     }
+    report.provisioned.dry_run = args.dry_run;
     if tenants.is_empty() {
         return Ok(());
     }
-    let client = args.bao.client()?;
-    report.address = Some(client.address().to_owned());
-    let layout = Layout::from(config);
-    runtime()?.block_on(async {
-        let options = provision::Options { force: args.force };
-        let mut plan = match provision::plan(&client, &layout, &tenants, options).await {
-            Ok(plan) => plan,
-            Err(e) => return unavailable(e, &mut report.unavailable),
-        };
-        let result = if args.dry_run {
-            Ok(())
-        } else {
-            provision::apply(&client, &layout, &tenants, &mut plan).await
-        };
-        report.plan = plan.steps;
-        report.requests = Some(client.counts());
-        match result {
-            Ok(()) => Ok(()),
-            Err(e) => unavailable(e, &mut report.unavailable),
-        }
-    })
+    let client = args.bao.client(config)?;
+    runtime()?.block_on(openbao::provision(
+        &client,
+        config,
+        &tenants,
+        args.force,
+        args.dry_run,
+        &mut report.provisioned,
+    ))?;
+    Ok(())
 }
 
 fn revoke_one(args: &RevokeArgs, report: &mut RevokeReport) -> anyhow::Result<()> {
     Repo::check_name(&args.name)?;
     let repo = args.repo.open(PlatformFile::Required)?;
     let config = &repo.context().platform.openbao;
-    let client = args.bao.client()?;
+    let client = args.bao.client(config)?;
     report.address = Some(client.address().to_owned());
     let options = revoke::Options {
         purge_secrets: args.purge_secrets,
@@ -440,5 +344,5 @@ pub fn offboard_client(
          --bao-token-file) so offboarding revokes its OpenBao role, policy and tokens, or pass \
          --skip-openbao to leave them"
     );
-    Ok(Some(flags.client()?))
+    Ok(Some(flags.client(&repo.context().platform.openbao)?))
 }

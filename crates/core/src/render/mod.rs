@@ -12,6 +12,7 @@
 mod delivery;
 mod network;
 pub mod platform;
+pub mod scaffold;
 mod secrets;
 
 pub use network::{ALLOW_EGRESS, ALLOW_INGRESS, CILIUM_ISOLATION, DEFAULT_DENY};
@@ -24,7 +25,8 @@ use k8s_openapi::{
     api::{
         core::v1::{
             LimitRange, LimitRangeItem, LimitRangeSpec, LocalObjectReference, Namespace,
-            ResourceQuota, ResourceQuotaSpec, ServiceAccount,
+            ResourceQuota, ResourceQuotaSpec, ScopeSelector, ScopedResourceSelectorRequirement,
+            ServiceAccount,
         },
         rbac::v1::{ClusterRoleBinding, RoleBinding, RoleRef, Subject},
     },
@@ -41,6 +43,8 @@ use crate::{
 
 /// Name of the ResourceQuota in each tenant namespace.
 pub const QUOTA_NAME: &str = "tenantry-quota";
+/// Name of the ResourceQuota that admits no pod of a PriorityClass the tenant may not use.
+pub const PRIORITY_QUOTA_NAME: &str = "tenantry-priority-classes";
 /// Name of the LimitRange in each tenant namespace.
 pub const LIMITS_NAME: &str = "tenantry-limits";
 
@@ -215,10 +219,22 @@ impl Renderer<'_> {
     }
 
     fn quotas(&mut self) {
+        let priority = self.t.classes.priority.as_ref();
+        if let Some(allowed) = priority.map(|p| &p.allowed) {
+            self.priority_class_quotas(allowed);
+        }
         if self.t.quota.is_empty() {
             return;
         }
-        let hard = quantities(&self.t.quota);
+        let mut hard = quantities(&self.t.quota);
+        // The priority-class quota is Tenantry's, not the tenant's: it does not use up the
+        // tenant's allowance of ResourceQuotas.
+        if priority.is_some()
+            && let Some(count) = hard.get_mut("resourcequotas")
+            && let Ok(n) = count.0.parse::<u64>()
+        {
+            count.0 = (n + 1).to_string();
+        }
         for ns in &self.t.namespaces {
             let object = ResourceQuota {
                 metadata: self.meta(QUOTA_NAME, Some(ns)),
@@ -229,6 +245,42 @@ impl Renderer<'_> {
                 ..ResourceQuota::default()
             };
             self.push_typed(Layer::Quota, Some(ns), QUOTA_NAME, &object);
+        }
+    }
+
+    /// Defence in depth behind the `allowed-classes` guardrail: a quota of zero pods over
+    /// every PriorityClass not allowed, so the API server's own quota admission refuses such a
+    /// pod even where the webhook is not running. `Exists` keeps pods that name no class (the
+    /// cluster default) outside the scope: on its own, `NotIn` would match them too.
+    fn priority_class_quotas(&mut self, allowed: &[String]) {
+        let mut expressions = vec![ScopedResourceSelectorRequirement {
+            scope_name: "PriorityClass".to_owned(),
+            operator: "Exists".to_owned(),
+            values: None,
+        }];
+        if !allowed.is_empty() {
+            expressions.push(ScopedResourceSelectorRequirement {
+                scope_name: "PriorityClass".to_owned(),
+                operator: "NotIn".to_owned(),
+                values: Some(allowed.to_vec()),
+            });
+        }
+        for ns in &self.t.namespaces {
+            let object = ResourceQuota {
+                metadata: self.meta(PRIORITY_QUOTA_NAME, Some(ns)),
+                spec: Some(ResourceQuotaSpec {
+                    hard: Some(BTreeMap::from([(
+                        "pods".to_owned(),
+                        k8s_openapi::apimachinery::pkg::api::resource::Quantity("0".to_owned()),
+                    )])),
+                    scope_selector: Some(ScopeSelector {
+                        match_expressions: Some(expressions.clone()),
+                    }),
+                    ..ResourceQuotaSpec::default()
+                }),
+                ..ResourceQuota::default()
+            };
+            self.push_typed(Layer::Quota, Some(ns), PRIORITY_QUOTA_NAME, &object);
         }
     }
 

@@ -1,5 +1,7 @@
-//! Platform-wide objects: the ClusterRoles that let every tenant manage the custom resources
-//! its own `deploy/` tree holds, rendered once per platform rather than once per tenant.
+//! Platform-wide objects, rendered once per platform rather than once per tenant: the
+//! ClusterRoles that let every tenant manage the custom resources its own `deploy/` tree
+//! holds, and, with `pullSecret.fanOut`, the one ClusterExternalSecret that fans the registry
+//! pull secret out to every opted-in namespace.
 //!
 //! A tenant's delivery applies `deploy/` as the tenant's ServiceAccount, bound to `edit` (or
 //! `admin`) in its namespaces. Those roles name built-in kinds only; a custom kind reaches
@@ -17,10 +19,22 @@
 //! the tenant's own role and path, CiliumNetworkPolicies that cannot open other namespaces,
 //! Tenantry's own objects protected).
 //!
-//! The objects carry the managed-by label and, in place of the tenant label, a component
-//! label (`<labelPrefix>/component: tenant-rbac`), so the cluster loop observes, plans and
-//! prunes them exactly as it does a tenant's objects, and offboarding a tenant never sees
-//! them.
+//! The fanned-out pull secret is one object for the whole platform because that is what the
+//! credential is: platform-owned, read through the platform's ClusterSecretStore, never a
+//! tenant's. A namespace opts in by its label (which every tenant namespace with
+//! `secrets.pullSecret` carries), so a new tenant needs no new secret object, and its
+//! `externalSecretSpec` is the very spec the per-namespace ExternalSecret would have had.
+//!
+//! Each concern is a *component*: its objects carry the managed-by label and, in place of the
+//! tenant label, `<labelPrefix>/component: <component>`, and live in their own directory
+//! `platform/<component>/` with their own `kustomization.yaml`. One component per concern
+//! rather than one `platform/` tree keeps every existing label and path valid (the
+//! `tenant-rbac` ClusterRoles a cluster already holds stay selected and prunable), lets a
+//! platform reconcile or drop one concern without the other (the pull secret's directory
+//! needs External Secrets installed, the roles do not), and matches the bridge document's
+//! own layout (`secrets/<pull-secret>/`). Every component is always rendered, empty when
+//! off, so turning one off removes its files and prunes its objects by the same
+//! label-keyed loop that handles a tenant's, and offboarding a tenant never sees them.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -36,13 +50,27 @@ use crate::{
     resolve::PlatformContext,
 };
 
-/// The platform component these objects belong to; the value of the component label, and
-/// the name `Rendered::tenant` carries for them.
-pub const COMPONENT: &str = "tenant-rbac";
+/// The component of the aggregated tenant ClusterRoles.
+pub const TENANT_RBAC: &str = "tenant-rbac";
+/// The component of the fanned-out registry pull secret (`pullSecret.fanOut`).
+pub const PULL_SECRET: &str = "pull-secret";
+/// Every platform component, in apply order: the value of the component label, the name
+/// `Rendered::tenant` carries for its objects, and its directory under [`PLATFORM_DIR`].
+pub const COMPONENTS: [&str; 2] = [TENANT_RBAC, PULL_SECRET];
+
+/// Every kind a platform component renders, as (apiVersion, kind): what observing and
+/// pruning the platform must list, whether or not anything is rendered now.
+pub const PLATFORM_KINDS: [(&str, &str); 2] = [
+    ("rbac.authorization.k8s.io/v1", "ClusterRole"),
+    CLUSTER_EXTERNAL_SECRET,
+];
+
+const CLUSTER_EXTERNAL_SECRET: (&str, &str) = ("external-secrets.io/v1", "ClusterExternalSecret");
 
 /// Where the platform-wide objects live in the repository, relative to the directory that
-/// holds the tenants directory (`platform/tenant-rbac/` beside `tenants/`).
-pub const PLATFORM_DIR: &str = "platform/tenant-rbac";
+/// holds the tenants directory (`platform/` beside `tenants/`); each component has its own
+/// directory in it, `platform/<component>/`.
+pub const PLATFORM_DIR: &str = "platform";
 
 /// The verbs `edit` grants on its own kinds: tenants manage these objects, not their status.
 const VERBS: [&str; 8] = [
@@ -215,16 +243,34 @@ pub fn why_annotation(platform: &Platform) -> String {
     format!("{}/why", platform.label_prefix)
 }
 
-/// Render the platform-wide objects, once per platform, in apply order.
-pub fn render_platform(ctx: &PlatformContext) -> Rendered {
-    let platform = &ctx.platform;
-    let labels = BTreeMap::from([
+/// Render the platform-wide objects, once per platform: one [`Rendered`] per component of
+/// [`COMPONENTS`], in that order, each present (with no objects when the platform does not
+/// use it) so its files and live objects can be pruned.
+pub fn render_platform(ctx: &PlatformContext) -> Vec<Rendered> {
+    let component = |name: &str, objects| Rendered {
+        tenant: name.to_owned(),
+        objects,
+        artifacts: Vec::new(),
+    };
+    vec![
+        component(TENANT_RBAC, tenant_rbac(&ctx.platform)),
+        component(PULL_SECRET, pull_secret(&ctx.platform)),
+    ]
+}
+
+/// The labels of a component's objects.
+fn component_labels(platform: &Platform, component: &str) -> BTreeMap<String, String> {
+    BTreeMap::from([
         (MANAGED_BY_LABEL.to_owned(), MANAGED_BY.to_owned()),
-        (component_label(platform), COMPONENT.to_owned()),
-        (AGGREGATE_TO_ADMIN.to_owned(), "true".to_owned()),
-        (AGGREGATE_TO_EDIT.to_owned(), "true".to_owned()),
-    ]);
-    let objects = tenant_edit_roles(platform)
+        (component_label(platform), component.to_owned()),
+    ])
+}
+
+fn tenant_rbac(platform: &Platform) -> Vec<DesiredObject> {
+    let mut labels = component_labels(platform, TENANT_RBAC);
+    labels.insert(AGGREGATE_TO_ADMIN.to_owned(), "true".to_owned());
+    labels.insert(AGGREGATE_TO_EDIT.to_owned(), "true".to_owned());
+    tenant_edit_roles(platform)
         .into_iter()
         .map(|role| {
             let rules: Vec<Value> = role
@@ -256,12 +302,50 @@ pub fn render_platform(ctx: &PlatformContext) -> Rendered {
                 }),
             }
         })
-        .collect();
-    Rendered {
-        tenant: COMPONENT.to_owned(),
-        objects,
-        artifacts: Vec::new(),
+        .collect()
+}
+
+/// With `pullSecret.fanOut`, the one ClusterExternalSecret that creates the pull secret's
+/// ExternalSecret (same name) in every namespace carrying `pullSecret.namespaceLabel`.
+/// `refreshTime` (how often the namespace selection is re-read) is left to the controller's
+/// one-minute default, so a new tenant namespace has its pull secret before its first pod
+/// pulls; the credential's own refresh is the ExternalSecret's `refreshInterval`.
+fn pull_secret(platform: &Platform) -> Vec<DesiredObject> {
+    let ps = &platform.pull_secret;
+    if !ps.fan_out {
+        return Vec::new();
     }
+    let (api_version, kind) = CLUSTER_EXTERNAL_SECRET;
+    let why = format!(
+        "The platform's registry pull credential, read through the platform's ClusterSecretStore {store:?}; tenants never see its source. Every namespace labelled {key}={value} (each tenant namespace with secrets.pullSecret) gets Secret {name}, which the tenant's ServiceAccounts list in imagePullSecrets.",
+        store = ps.cluster_secret_store,
+        key = ps.namespace_label.key,
+        value = ps.namespace_label.value,
+        name = ps.name,
+    );
+    vec![DesiredObject {
+        layer: Layer::Secrets,
+        api_version,
+        kind,
+        namespace: None,
+        name: ps.name.clone(),
+        body: json!({
+            "apiVersion": api_version,
+            "kind": kind,
+            "metadata": {
+                "name": ps.name,
+                "labels": component_labels(platform, PULL_SECRET),
+                "annotations": { why_annotation(platform): why },
+            },
+            "spec": {
+                "externalSecretName": ps.name,
+                "namespaceSelectors": [{
+                    "matchLabels": { &ps.namespace_label.key: &ps.namespace_label.value },
+                }],
+                "externalSecretSpec": super::secrets::pull_secret_spec(ps),
+            },
+        }),
+    }]
 }
 
 #[cfg(test)]
@@ -330,6 +414,53 @@ mod tests {
         assert_eq!(
             names(&p),
             ["tenantry-tenant-edit-cilium", "tenantry-tenant-edit-flux"]
+        );
+    }
+
+    fn ctx(p: Platform) -> PlatformContext {
+        PlatformContext::new(p).expect("valid platform")
+    }
+
+    #[test]
+    fn every_component_is_rendered_in_order_even_when_empty() {
+        let mut p = Platform::default();
+        p.tenant_rbac.external_secrets = Some(false);
+        p.tenant_rbac.gateway_api = Some(false);
+        let rendered = render_platform(&ctx(p));
+        let names: Vec<&str> = rendered.iter().map(|r| r.tenant.as_str()).collect();
+        assert_eq!(names, COMPONENTS);
+        assert!(rendered.iter().all(|r| r.objects.is_empty()));
+    }
+
+    #[test]
+    fn fan_out_renders_one_cluster_external_secret_with_the_per_namespace_spec() {
+        let mut p = Platform::default();
+        assert!(render_platform(&ctx(p.clone()))[1].objects.is_empty());
+        p.pull_secret.fan_out = true;
+        let rendered = render_platform(&ctx(p.clone()));
+        let [object] = rendered[1].objects.as_slice() else {
+            panic!("one object: {:?}", rendered[1].objects);
+        };
+        assert_eq!(
+            (
+                object.kind,
+                object.name.as_str(),
+                object.namespace.as_deref()
+            ),
+            ("ClusterExternalSecret", "ghcr-auth", None)
+        );
+        let spec = &object.body["spec"];
+        assert_eq!(
+            spec["externalSecretSpec"],
+            super::super::secrets::pull_secret_spec(&p.pull_secret)
+        );
+        assert_eq!(
+            spec["namespaceSelectors"],
+            json!([{ "matchLabels": { "apps.platform/tenant": "true" } }])
+        );
+        assert_eq!(
+            object.body["metadata"]["labels"]["tenantry.dev/component"],
+            PULL_SECRET
         );
     }
 

@@ -2,13 +2,18 @@
 //!
 //! The two are deliberately separate. The registry pull secret is platform-owned: it is
 //! read through the platform's ClusterSecretStore by the platform's reconciler, and tenants
-//! never see its source. A tenant with `secrets.openbao` gets a namespaced SecretStore that
+//! never see its source. It reaches a tenant's namespaces either as one ExternalSecret per
+//! namespace, or, with `pullSecret.fanOut`, through the platform's single
+//! ClusterExternalSecret selecting the opt-in label (rendered in [`super::platform`] from the
+//! same spec); either way each tenant namespace carries the label and each tenant
+//! ServiceAccount lists the secret in `imagePullSecrets`. A tenant with `secrets.openbao` gets a namespaced SecretStore that
 //! authenticates as the tenant's ServiceAccount to an OpenBao role whose policy reaches only
 //! `<pathPrefix>/<tenant>/*`, so a tenant can read and seed its own secrets and nothing else.
 //! The OpenBao policy and role are rendered as files for the provisioning step, because
 //! OpenBao is configured through its own API, not through Kubernetes objects.
 
-use serde_json::json;
+use serde_json::{Value, json};
+use tenantry_api::platform::PullSecretConfig;
 
 use super::Renderer;
 use crate::{
@@ -28,24 +33,7 @@ pub(super) fn render(r: &mut Renderer<'_>) {
     let platform = &r.ctx.platform;
     if r.t.pull_secret && !platform.pull_secret.fan_out {
         let ps = &platform.pull_secret;
-        let body = json!({
-            "spec": {
-                "refreshInterval": ps.refresh_interval,
-                "secretStoreRef": { "kind": "ClusterSecretStore", "name": ps.cluster_secret_store },
-                "target": {
-                    "name": ps.name,
-                    "creationPolicy": "Owner",
-                    "template": {
-                        "type": "kubernetes.io/dockerconfigjson",
-                        "data": { ".dockerconfigjson": "{{ .dockerconfigjson }}" },
-                    },
-                },
-                "data": [{
-                    "secretKey": "dockerconfigjson",
-                    "remoteRef": { "key": ps.key, "property": ps.property },
-                }],
-            }
-        });
+        let body = json!({ "spec": pull_secret_spec(ps) });
         for ns in r.t.namespaces.clone() {
             r.push_custom(
                 Layer::Secrets,
@@ -92,6 +80,30 @@ pub(super) fn render(r: &mut Renderer<'_>) {
             );
         }
     }
+}
+
+/// The spec of the ExternalSecret that materialises the platform's registry pull secret: read
+/// through the platform's ClusterSecretStore, templated into the `.dockerconfigjson` key
+/// Kubernetes expects. One definition for both deliveries: an ExternalSecret per tenant
+/// namespace, or the `externalSecretSpec` of the platform's one ClusterExternalSecret
+/// (`pullSecret.fanOut`, see [`super::platform`]), so the two can never disagree.
+pub(crate) fn pull_secret_spec(ps: &PullSecretConfig) -> Value {
+    json!({
+        "refreshInterval": ps.refresh_interval,
+        "secretStoreRef": { "kind": "ClusterSecretStore", "name": ps.cluster_secret_store },
+        "target": {
+            "name": ps.name,
+            "creationPolicy": "Owner",
+            "template": {
+                "type": "kubernetes.io/dockerconfigjson",
+                "data": { ".dockerconfigjson": "{{ .dockerconfigjson }}" },
+            },
+        },
+        "data": [{
+            "secretKey": "dockerconfigjson",
+            "remoteRef": { "key": ps.key, "property": ps.property },
+        }],
+    })
 }
 
 /// The OpenBao Kubernetes-auth role name for a tenant.

@@ -5,6 +5,7 @@
 pub(crate) mod flux;
 pub(crate) mod gateway;
 pub(crate) mod network_policies;
+pub(crate) mod placement;
 pub(crate) mod pods;
 pub(crate) mod protect;
 pub(crate) mod repo_contract;

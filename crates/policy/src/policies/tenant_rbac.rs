@@ -143,7 +143,11 @@ impl TenantGrants {
 
 pub(crate) fn evaluate(grants: &TenantGrants, eval: &Eval<'_>, sink: &mut Sink) {
     let view = eval.view;
-    if view.kind.is_empty() {
+    // kustomize's own files (`kustomization.yaml`, components) are read by the build and
+    // never reach the API server; the core group has no such kinds.
+    let kustomize_file = view.group == "kustomize.config.k8s.io"
+        || (view.group.is_empty() && matches!(view.kind, "Kustomization" | "Component"));
+    if view.kind.is_empty() || kustomize_file {
         return;
     }
     let role = grants.role_of(eval);
