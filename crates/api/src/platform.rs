@@ -16,7 +16,7 @@ use crate::{
     quantity::Quantity,
     tenant::{
         ComputeResources, CosignIdentity, Delivery, FluxOci, Limits, Network, NetworkProvider,
-        PodSecurityLevel, Quota, Rbac, Secrets, TenantSpec,
+        PodSecurityLevel, Quota, QuotaScope, Rbac, Secrets, TenantSpec,
     },
 };
 
@@ -413,6 +413,7 @@ pub fn builtin_tenant_defaults() -> TenantSpec {
         pod_security: Some(PodSecurityLevel::Restricted),
         mesh: Some(false),
         quota: Some(Quota {
+            scope: Some(QuotaScope::Namespace),
             requests: compute("4", "8Gi", "20Gi"),
             limits: compute("8", "16Gi", "40Gi"),
             pods: Some(50),

@@ -246,6 +246,17 @@ fn kubernetes_formats(schema: &mut schemars::Schema) {
     .transform(schema);
 }
 
+/// What a tenant's quota limits hold for.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum QuotaScope {
+    /// Each namespace has the whole limits.
+    #[default]
+    Namespace,
+    /// The limits hold for the sum over all the tenant's namespaces.
+    Tenant,
+}
+
 /// A subject that owns a tenant.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -324,6 +335,11 @@ pub struct ComputeResources {
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Quota {
+    /// What the limits hold for: `namespace` (default), each namespace on its own; or
+    /// `tenant`, the sum over all the tenant's namespaces, so a tenant with five namespaces
+    /// does not get five budgets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<QuotaScope>,
     /// Total `requests.*` across the namespace.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub requests: Option<ComputeResources>,
@@ -539,6 +555,44 @@ pub struct TenantStatus {
     /// Standard conditions; `Ready` is true when every layer is applied.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
+    /// Each layer the tenant renders, in apply order, as the last reconcile left it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub layers: Vec<LayerState>,
+    /// What stopped the last reconcile, naming the object and field to fix.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<StatusError>,
+}
+
+/// One layer of a tenant on the cluster.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(transform = kubernetes_formats)]
+pub struct LayerState {
+    /// The layer: `namespace`, `quota`, `limits`, `rbac`, `serviceaccount`, `network`,
+    /// `secrets` or `delivery`.
+    pub name: String,
+    /// `applied`, `unchanged`, `skipped` (a CRD it needs is not installed), `failed` or
+    /// `not-applied` (an earlier layer failed).
+    pub state: String,
+    /// How many objects the layer renders.
+    pub objects: u32,
+    /// CustomResourceDefinitions the layer needs that the cluster does not serve.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub missing_crds: Vec<String>,
+}
+
+/// An error a reconcile met, in the terms needed to fix it.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct StatusError {
+    /// The object it concerns (`Kind namespace/name`, or `Tenant <name>` for the spec).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub object: Option<String>,
+    /// The field to change (`spec.quota.pods`, `metadata.labels`), when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    /// What is wrong.
+    pub message: String,
 }
 
 /// The `metadata` a tenant file may carry. A file is not a live object: server-populated

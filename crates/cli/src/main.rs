@@ -17,7 +17,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use commands::{
-    apply, check, credentials, kubeconfig, offboard, onboard, render, secrets, webhook,
+    apply, check, credentials, kubeconfig, offboard, onboard, policy, render, secrets, webhook,
 };
 pub use output::{EXIT_ERROR, EXIT_FINDINGS};
 
@@ -90,6 +90,16 @@ enum Command {
         after_help = "Examples:\n  tenantry secrets provision --all --dry-run   print what would be written to OpenBao\n  tenantry secrets provision shop              write shop's policy and role (only what differs)\n  tenantry secrets revoke shop                 delete them and revoke shop's OpenBao tokens"
     )]
     Secrets(secrets::SecretsArgs),
+    /// Compile the guardrails the API server can enforce itself to ValidatingAdmissionPolicies.
+    #[command(
+        after_help = "Examples:\n  tenantry policy vap --config tenantry.yaml | kubectl apply --server-side -f -\n  tenantry policy vap --list-unsupported"
+    )]
+    Policy(policy::PolicyArgs),
+    /// Run the operator that keeps every Tenant object converged, or print its manifests.
+    #[command(
+        after_help = "Examples:\n  tenantry operator manifests | kubectl apply --server-side -f -\n  tenantry operator --kubeconfig admin.kubeconfig --no-leader-election   run locally\n\nEndpoints: /metrics, /healthz, /readyz (--listen, 127.0.0.1:8080 by default)."
+    )]
+    Operator(commands::operator::OperatorArgs),
 }
 
 fn main() -> ExitCode {
@@ -116,6 +126,8 @@ fn main() -> ExitCode {
         Command::Kubeconfig(args) => kubeconfig::run(args),
         Command::Credentials(args) => credentials::run(args),
         Command::Secrets(args) => secrets::run(args),
+        Command::Operator(args) => commands::operator::run(args),
+        Command::Policy(args) => policy::run(args),
     };
     match result {
         Ok(code) => code,

@@ -902,24 +902,55 @@ fn credentials_are_listed_and_revoked_one_at_a_time() {
     assert_eq!(json_of(&o)["credentials"], json!([]));
 }
 
+/// A real `bao server -dev` with the platform's mounts, and the flags that reach it with its
+/// root token (from a file, as a platform's CI would).
+struct Bao {
+    runtime: tokio::runtime::Runtime,
+    server: tenantry_secrets::testing::DevServer,
+    root: tenantry_secrets::BaoClient,
+    token_file: String,
+}
+
+impl Bao {
+    fn start(s: &Setup) -> Self {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let server = runtime.block_on(tenantry_secrets::testing::DevServer::start());
+        let root = runtime.block_on(server.platform_ready());
+        let token_file = s.repo.path().join("bao-token");
+        fs::write(&token_file, tenantry_secrets::testing::ROOT_TOKEN).unwrap();
+        Self {
+            runtime,
+            server,
+            root,
+            token_file: token_file.to_string_lossy().into_owned(),
+        }
+    }
+
+    fn flags(&self) -> [String; 4] {
+        [
+            "--bao-addr".to_owned(),
+            self.server.address.clone(),
+            "--bao-token-file".to_owned(),
+            self.token_file.clone(),
+        ]
+    }
+}
+
 #[test]
 fn offboard_revokes_the_tenants_openbao_access_and_keeps_its_secrets() {
-    use tenantry_secrets::{SecretsApi, client::Verb, testing::DevServer};
+    use tenantry_secrets::{SecretsApi, client::Verb};
     let s = setup();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let bao = rt.block_on(DevServer::start());
-    let root = rt.block_on(bao.platform_ready());
-    let token_file = s.repo.path().join("bao-token");
-    fs::write(&token_file, tenantry_secrets::testing::ROOT_TOKEN).unwrap();
-    let token_file = token_file.to_string_lossy().into_owned();
-    let bao_flags = ["--bao-addr", &bao.address, "--bao-token-file", &token_file];
+    let bao = Bao::start(&s);
+    let (rt, root) = (&bao.runtime, &bao.root);
+    let bao_flags = bao.flags();
+    let bao_flags = bao_flags.iter().map(String::as_str).collect::<Vec<_>>();
     let o = s.run(&["onboard", "shop", "--gitops-only", "--openbao"]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let mut provision = vec!["secrets", "provision", "shop"];
-    provision.extend(bao_flags);
+    provision.extend(&bao_flags);
     let o = Command::new(env!("CARGO_BIN_EXE_tenantry"))
         .args(&provision)
         .arg("--repo")
@@ -927,7 +958,7 @@ fn offboard_revokes_the_tenants_openbao_access_and_keeps_its_secrets() {
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    let (_, accessor) = rt.block_on(bao.token_with("app-shop"));
+    let (_, accessor) = rt.block_on(bao.server.token_with("app-shop"));
     rt.block_on(root.request(
         Verb::Write,
         "secret/data/apps/shop/db",
@@ -948,7 +979,7 @@ fn offboard_revokes_the_tenants_openbao_access_and_keeps_its_secrets() {
     }
 
     let mut offboard = vec!["offboard", "shop", "--output", "json"];
-    offboard.extend(bao_flags);
+    offboard.extend(&bao_flags);
     let o = s.run(&offboard);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let report = json_of(&o);
@@ -1171,4 +1202,53 @@ fn the_fanned_out_pull_secret_is_one_platform_object_applied_first_and_pruned_wh
             )
             .is_some()
     );
+}
+
+#[test]
+fn onboard_and_apply_provision_openbao_after_the_tenant_and_a_rerun_writes_nothing() {
+    use tenantry_secrets::SecretsApi;
+    let s = setup();
+    let bao = Bao::start(&s);
+    let (rt, root) = (&bao.runtime, &bao.root);
+    let bao_flags = bao.flags();
+    let bao_flags = bao_flags.iter().map(String::as_str).collect::<Vec<_>>();
+
+    let mut onboard = vec!["onboard", "shop", "--openbao", "--output", "json"];
+    onboard.extend(&bao_flags);
+    let o = s.run(&onboard);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let report = json_of(&o);
+    let openbao = &report["openbao"];
+    assert!(
+        openbao["requests"]["writes"].as_u64().unwrap() >= 2,
+        "{openbao:#}"
+    );
+    // What the tenant's files say is what OpenBao now holds.
+    let policy = fs::read_to_string(s.repo.path().join("tenants/shop/openbao-policy.hcl")).unwrap();
+    assert_eq!(
+        rt.block_on(root.read_policy("app-shop"))
+            .unwrap()
+            .as_deref(),
+        Some(policy.as_str())
+    );
+    let role = rt
+        .block_on(root.read_role("kubernetes", "shop"))
+        .unwrap()
+        .expect("role written");
+    assert_eq!(role["bound_service_account_names"], json!(["shop"]));
+    assert_eq!(role["bound_service_account_namespaces"], json!(["shop"]));
+    // The ServiceAccount the role binds was applied before the role was written.
+    assert!(
+        s.fake
+            .object("v1", "ServiceAccount", Some("shop"), "shop")
+            .is_some()
+    );
+
+    let mut apply = vec!["apply", "shop", "--output", "json"];
+    apply.extend(&bao_flags);
+    let o = s.run(&apply);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let report = json_of(&o);
+    assert_eq!(report["openbao"]["requests"]["writes"], 0, "{report:#}");
+    assert_eq!(report["writes"], 0, "{report:#}");
 }

@@ -102,6 +102,21 @@ impl E2e {
     }
 }
 
+impl E2e {
+    /// Onboard the test's tenant in cluster mode (with `extra` flags), assert it went well,
+    /// and return the path of the kubeconfig it issued.
+    fn onboard_ok(&self, extra: &[&str]) -> PathBuf {
+        let mut args = vec!["onboard", self.tenant.as_str()];
+        args.extend(extra);
+        args.extend(["--skip-missing-crds", "--output", "json"]);
+        let report = json_ok(&self.cluster(&args));
+        assert_eq!(report["result"], "ok", "{report:#}");
+        self.repo
+            .path()
+            .join(format!("out/tenant-{}.kubeconfig", self.tenant))
+    }
+}
+
 impl Drop for E2e {
     /// Whatever happened, remove the tenant from the cluster.
     fn drop(&mut self) {
@@ -642,14 +657,7 @@ fn the_tenant_may_apply_its_deploy_tree_and_nothing_beyond_its_namespace() {
         "apiVersion: tenantry.dev/v1alpha1\nkind: Platform\ntenantRbac:\n  cilium: true\n",
     )
     .unwrap();
-    let report = json_ok(&e.cluster(&[
-        "onboard",
-        &tenant,
-        "--skip-missing-crds",
-        "--output",
-        "json",
-    ]));
-    assert_eq!(report["result"], "ok", "{report:#}");
+    let issued = e.onboard_ok(&[]);
     assert!(
         e.repo
             .path()
@@ -660,10 +668,6 @@ fn the_tenant_may_apply_its_deploy_tree_and_nothing_beyond_its_namespace() {
         .enable_all()
         .build()
         .unwrap();
-    let issued = e
-        .repo
-        .path()
-        .join(format!("out/tenant-{tenant}.kubeconfig"));
     let me = runtime.block_on(client_from(&issued));
 
     let granted = [
@@ -891,23 +895,12 @@ fn the_webhook_narrows_what_the_tenant_roles_allow_on_a_real_cluster() {
         "apiVersion: tenantry.dev/v1alpha1\nkind: Platform\ntenantRbac:\n  cilium: true\n",
     )
     .unwrap();
-    let report = json_ok(&e.cluster(&[
-        "onboard",
-        &tenant,
-        "--skip-missing-crds",
-        "--output",
-        "json",
-    ]));
-    assert_eq!(report["result"], "ok", "{report:#}");
+    let issued = e.onboard_ok(&[]);
     let _webhook = LocalWebhook::start(&e, &tenant);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
-    let issued = e
-        .repo
-        .path()
-        .join(format!("out/tenant-{tenant}.kubeconfig"));
     runtime.block_on(async {
         let me = client_from(&issued).await;
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
@@ -1045,22 +1038,9 @@ fn placement_and_classes_hold_on_a_real_cluster() {
     }
     let _classes = Cleanup(&runtime, admin.clone(), classes);
 
-    let report = json_ok(&e.cluster(&[
-        "onboard",
-        &tenant,
-        "--namespace",
-        &dev,
-        "--skip-missing-crds",
-        "--output",
-        "json",
-    ]));
-    assert_eq!(report["result"], "ok", "{report:#}");
+    let issued = e.onboard_ok(&["--namespace", &dev]);
     // The webhook judges the primary namespace only; the second shows the quota alone.
     let _webhook = LocalWebhook::start(&e, &tenant);
-    let issued = e
-        .repo
-        .path()
-        .join(format!("out/tenant-{tenant}.kubeconfig"));
     runtime.block_on(async {
         let me = client_from(&issued).await;
         let create = |pod: Value| {
@@ -1150,4 +1130,70 @@ fn placement_and_classes_hold_on_a_real_cluster() {
             ""
         );
     });
+}
+
+#[test]
+#[ignore = "needs a real cluster: set TENANTRY_E2E_KUBECONFIG and run with --ignored"]
+fn a_tenant_wide_quota_holds_across_two_namespaces_on_a_real_cluster() {
+    let e = E2e::new("e2e-quota");
+    let tenant = e.tenant.clone();
+    let dev = format!("{tenant}-dev");
+    std::fs::write(
+        e.repo.path().join("tenantry.yaml"),
+        "apiVersion: tenantry.dev/v1alpha1\nkind: Platform\ndefaults:\n  quota: {scope: tenant, pods: 4}\n",
+    )
+    .unwrap();
+    let issued = e.onboard_ok(&["--namespace", &dev]);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let me = runtime.block_on(client_from(&issued));
+    let pod = |namespace: &str, name: &str| {
+        let me = me.clone();
+        let pod = tenant_pod(namespace, name, json!({}));
+        async move { refusal(apply_as(&me, &pod).await) }
+    };
+    let hard = |namespace: &str| {
+        let admin = runtime.block_on(client_from(&e.kubeconfig));
+        let quotas: Api<k8s_openapi::api::core::v1::ResourceQuota> =
+            Api::namespaced(admin, namespace);
+        let quota = runtime.block_on(quotas.get("tenantry-quota")).unwrap();
+        quota.spec.unwrap().hard.unwrap()["pods"].0.clone()
+    };
+    // Rendered: equal shares of the tenant's 4 pods.
+    assert_eq!(
+        (hard(&tenant), hard(&dev)),
+        ("2".to_owned(), "2".to_owned())
+    );
+    runtime.block_on(async {
+        assert_eq!(pod(&tenant, "a").await, "");
+        assert_eq!(pod(&tenant, "b").await, "");
+        let why = pod(&tenant, "c").await;
+        assert!(why.contains("exceeded quota: tenantry-quota"), "{why}");
+    });
+    // apply rebalances from usage: the primary uses 2, so 2 are left for both namespaces.
+    let applied =
+        json_ok(&e.cluster(&["apply", &tenant, "--skip-missing-crds", "--output", "json"]));
+    assert_eq!(applied["result"], "ok", "{applied:#}");
+    assert_eq!(
+        (hard(&tenant), hard(&dev)),
+        ("3".to_owned(), "1".to_owned())
+    );
+    runtime.block_on(async {
+        // The second namespace cannot use what the first already did.
+        assert_eq!(pod(&dev, "a").await, "");
+        let why = pod(&dev, "b").await;
+        assert!(why.contains("exceeded quota: tenantry-quota"), "{why}");
+        assert_eq!(pod(&tenant, "c").await, "");
+        let why = pod(&tenant, "d").await;
+        assert!(why.contains("exceeded quota: tenantry-quota"), "{why}");
+    });
+    // Converged: another apply changes nothing (4 of 4 used, nothing left to share).
+    let again = json_ok(&e.cluster(&["apply", &tenant, "--skip-missing-crds", "--output", "json"]));
+    assert_eq!(
+        (hard(&tenant), hard(&dev)),
+        ("3".to_owned(), "1".to_owned())
+    );
+    assert_eq!(again["writes"], 0, "{again:#}");
 }

@@ -120,14 +120,73 @@ pub async fn observe<A: ClusterApi>(
     prune: bool,
     progress: &dyn Progress,
 ) -> Result<Vec<Value>, ClusterError> {
+    let types = observed_types(catalog, rendered, prune);
+    observe_types(api, &types, rendered, tenant_label, progress).await
+}
+
+/// The kinds (group, kind) a tenant's rendering can contain, whatever its spec. The
+/// operator's tests render every delivery, network and secrets variant and check each
+/// object's kind is here, and that the operator's ClusterRole may write it.
+pub const TENANT_KINDS: [(&str, &str); 15] = [
+    ("", "Namespace"),
+    ("", "ResourceQuota"),
+    ("", "LimitRange"),
+    ("", "ServiceAccount"),
+    ("rbac.authorization.k8s.io", "RoleBinding"),
+    ("rbac.authorization.k8s.io", "ClusterRoleBinding"),
+    ("networking.k8s.io", "NetworkPolicy"),
+    ("cilium.io", "CiliumNetworkPolicy"),
+    ("external-secrets.io", "SecretStore"),
+    ("external-secrets.io", "ExternalSecret"),
+    ("source.toolkit.fluxcd.io", "OCIRepository"),
+    ("source.toolkit.fluxcd.io", "GitRepository"),
+    ("kustomize.toolkit.fluxcd.io", "Kustomization"),
+    ("argoproj.io", "AppProject"),
+    ("argoproj.io", "Application"),
+];
+
+/// Every served type of a kind a tenant renders ([`TENANT_KINDS`]), one version each (the
+/// preferred one), that can be listed, watched and deleted. This is where objects of a
+/// tenant can be that it no longer declares, short of scanning every type: the operator
+/// prunes within it and watches it for drift, so its RBAC never needs to list every type of
+/// the cluster.
+pub fn rendered_kinds(catalog: &Catalog) -> Vec<&ResourceType> {
+    let mut seen = BTreeSet::new();
+    catalog
+        .types()
+        .iter()
+        .filter(|t| TENANT_KINDS.contains(&(t.group.as_str(), t.kind.as_str())))
+        .filter(|t| t.supports("list") && t.supports("watch") && t.supports("delete"))
+        .filter(|t| seen.insert((t.group.clone(), t.kind.clone())))
+        .collect()
+}
+
+/// How far planning looks for objects a tenant no longer declares.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Prune {
+    /// Nothing is pruned; only the rendered kinds are listed.
+    Off,
+    /// Objects of the kinds Tenantry renders ([`rendered_kinds`]) are pruned.
+    RenderedKinds,
+    /// Objects of every listable and deletable type are pruned (`apply --prune`).
+    AllKinds,
+}
+
+/// Observe through exactly `types` (see [`observe`]).
+async fn observe_types<A: ClusterApi>(
+    api: &A,
+    types: &[&ResourceType],
+    rendered: &[Rendered],
+    tenant_label: &str,
+    progress: &dyn Progress,
+) -> Result<Vec<Value>, ClusterError> {
     let selector = match rendered {
         [one] => format!("{tenant_label}={}", one.tenant),
         _ => tenant_label.to_owned(),
     };
-    let types = observed_types(catalog, rendered, prune);
     progress.begin("reading live objects", Some(types.len() as u64));
     let mut live = Vec::new();
-    for t in types {
+    for t in types.iter().copied() {
         let items = api.list(t, &selector).await?;
         live.extend(
             items
@@ -138,6 +197,14 @@ pub async fn observe<A: ClusterApi>(
     }
     progress.end();
     Ok(live)
+}
+
+/// Compute, first step: give every tenant-wide quota (`quota.scope: tenant`) its per-namespace
+/// shares from the live quotas' usage (`tenantry_core::quota`), so the API server's quota
+/// admission holds the tenant's limits over the sum of its namespaces.
+pub fn rebalance_quotas(rendered: &mut [Rendered], live: &[Value], tenant_label: &str) {
+    let label_prefix = tenant_label.strip_suffix("/tenant").unwrap_or(tenant_label);
+    tenantry_core::quota::rebalance_rendered(rendered, live, label_prefix);
 }
 
 /// Compute: plan every tenant against what was observed.
@@ -188,6 +255,73 @@ pub async fn apply_platform<A: ClusterApi>(
         let failed = applied.error.is_some();
         out.push((plan, applied));
         if failed {
+            break;
+        }
+    }
+    Ok(out)
+}
+
+/// One tenant's turn through the loop: its plan and, unless the plan was already converged
+/// (nothing sent), what applying it did.
+#[derive(Debug)]
+pub struct Converged {
+    /// The plan, computed from what was observed.
+    pub plan: TenantPlan,
+    /// `None` when the plan was converged: a converged tenant costs no write.
+    pub applied: Option<TenantApply>,
+}
+
+/// Observe → plan → apply → prune for tenants, as `tenantry apply` and the operator's
+/// reconcile both run it: one observation for all of them, then every tenant whose plan is
+/// not converged is applied (and pruned with `prune`) in order. A rejected credential or an
+/// unreachable server fails every tenant the same way, so the loop stops after the first
+/// such failure instead of repeating it; the result then holds fewer entries than
+/// `rendered`. `prune` says where to look for what to delete. Kinds are not checked here: call [`check_kinds`] first where a missing CRD
+/// must stop everything, or set [`ApplyOptions::skip_missing_crds`].
+pub async fn converge_tenants<A: ClusterApi>(
+    api: &A,
+    catalog: &Catalog,
+    rendered: &[Rendered],
+    tenant_label: &str,
+    prune: Prune,
+    options: &ApplyOptions,
+    progress: &dyn Progress,
+) -> Result<Vec<Converged>, ClusterError> {
+    let live = match prune {
+        Prune::Off | Prune::AllKinds => {
+            let all = prune == Prune::AllKinds;
+            observe(api, catalog, rendered, tenant_label, all, progress).await?
+        }
+        Prune::RenderedKinds => {
+            let mut types = observed_types(catalog, rendered, false);
+            for t in rendered_kinds(catalog) {
+                if !types.iter().any(|o| o.group == t.group && o.kind == t.kind) {
+                    types.push(t);
+                }
+            }
+            observe_types(api, &types, rendered, tenant_label, progress).await?
+        }
+    };
+    // Tenant-wide quotas get their shares from what the live quotas report as used.
+    let mut rendered = rendered.to_vec();
+    rebalance_quotas(&mut rendered, &live, tenant_label);
+    let plans = plan_all(&rendered, &live, tenant_label, prune != Prune::Off);
+    let mut out = Vec::with_capacity(plans.len());
+    for (r, plan) in rendered.iter().zip(plans) {
+        if plan.is_converged() {
+            out.push(Converged {
+                plan,
+                applied: None,
+            });
+            continue;
+        }
+        let applied = apply_tenant(api, catalog, r, &plan, options, progress).await;
+        let fatal = applied.error.as_ref().is_some_and(ClusterError::is_fatal);
+        out.push(Converged {
+            plan,
+            applied: Some(applied),
+        });
+        if fatal {
             break;
         }
     }

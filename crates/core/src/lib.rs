@@ -16,6 +16,7 @@ pub mod names;
 pub mod object;
 pub mod placement;
 pub mod plan;
+pub mod quota;
 pub mod render;
 pub mod resolve;
 pub mod semver_range;

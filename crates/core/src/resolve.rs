@@ -16,7 +16,7 @@ use tenantry_api::{
     platform::{Grant, builtin_tenant_defaults},
     tenant::{
         Classes, ComputeResources, Delivery, NetworkProvider, Owner, Placement, PodSecurityLevel,
-        Quota, TenantFile, TenantSpec,
+        Quota, QuotaScope, TenantFile, TenantSpec,
     },
 };
 
@@ -42,6 +42,8 @@ pub struct ResolvedTenant {
     pub mesh: bool,
     /// ResourceQuota `hard`, in a fixed key order.
     pub quota: Vec<(&'static str, Quantity)>,
+    /// Whether `quota` holds per namespace or for the sum over the tenant's namespaces.
+    pub quota_scope: QuotaScope,
     /// LimitRange for containers.
     pub limits: ResolvedLimits,
     /// Network isolation.
@@ -350,6 +352,10 @@ impl PlatformContext {
             .unwrap_or_default();
         let mesh = layers.value(|s| s.mesh.as_ref()).copied().unwrap_or(false);
         let quota = resolve_quota(&layers, &mut errors);
+        let quota_scope = layers
+            .value(|s| s.quota.as_ref()?.scope.as_ref())
+            .copied()
+            .unwrap_or_default();
         let limits = resolve_limits(&layers, &mut errors);
         let network = self.resolve_network(&layers, &namespaces);
         let cluster_role = layers
@@ -380,6 +386,7 @@ impl PlatformContext {
             pod_security,
             mesh,
             quota,
+            quota_scope,
             limits,
             network,
             cluster_role,

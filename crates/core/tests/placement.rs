@@ -195,3 +195,42 @@ fn an_allow_list_of_priority_classes_renders_a_zero_pod_quota_over_every_other_c
         .body["spec"]["hard"];
     assert_eq!(hard["resourcequotas"], "1");
 }
+
+#[test]
+fn a_tenant_wide_quota_renders_shares_and_rebalances_from_live_usage() {
+    let ctx = platform("apiVersion: tenantry.dev/v1alpha1\nkind: Platform\n").unwrap();
+    let file = document::parse_tenant_file(
+        "apiVersion: tenantry.dev/v1alpha1\nkind: Tenant\nmetadata:\n  name: shop\nspec:\n  namespaces: [shop-dev]\n  quota: {scope: tenant, pods: 5, requests: {cpu: '3'}}\n",
+    )
+    .unwrap();
+    let mut rendered = vec![render(&ctx, &ctx.resolve(&file).unwrap())];
+    let hard_of = |rendered: &[tenantry_core::Rendered], ns: &str| {
+        rendered[0]
+            .objects
+            .iter()
+            .find(|o| o.name == "tenantry-quota" && o.namespace.as_deref() == Some(ns))
+            .unwrap()
+            .body["spec"]["hard"]
+            .clone()
+    };
+    assert_eq!(hard_of(&rendered, "shop")["pods"], "3");
+    assert_eq!(hard_of(&rendered, "shop-dev")["pods"], "2");
+    assert_eq!(hard_of(&rendered, "shop-dev")["requests.cpu"], "1500m");
+    assert_eq!(hard_of(&rendered, "shop")["resourcequotas"], "1");
+    // The dev namespace already runs 2 pods and 1 cpu: 3 pods and 2 cpu are left, split.
+    let live = vec![json!({
+        "apiVersion": "v1", "kind": "ResourceQuota",
+        "metadata": {"name": "tenantry-quota", "namespace": "shop-dev"},
+        "status": {"used": {"pods": "2", "requests.cpu": "1", "resourcequotas": "1"}},
+    })];
+    tenantry_core::quota::rebalance_rendered(&mut rendered, &live, "tenantry.dev");
+    assert_eq!(hard_of(&rendered, "shop")["pods"], "2");
+    assert_eq!(hard_of(&rendered, "shop-dev")["pods"], "3");
+    assert_eq!(hard_of(&rendered, "shop")["requests.cpu"], "1");
+    assert_eq!(hard_of(&rendered, "shop-dev")["requests.cpu"], "2");
+    assert_eq!(
+        hard_of(&rendered, "shop")["resourcequotas"],
+        "1",
+        "not split"
+    );
+}

@@ -16,6 +16,7 @@ pub mod input;
 mod policies;
 pub mod pss;
 pub mod report;
+pub mod vap;
 
 pub use catalog::{CHECKS, CheckDoc};
 pub use check::{TextInput, TextResult, check_text};

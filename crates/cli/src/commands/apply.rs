@@ -6,7 +6,7 @@ use std::{io::Write, process::ExitCode, time::Duration};
 use clap::Args;
 use serde::Serialize;
 use tenantry_cluster::{
-    ClusterApi, ClusterError,
+    ClusterApi,
     ops::{self, ApplyOptions, Waits},
 };
 use tenantry_core::{
@@ -339,43 +339,36 @@ fn converge(args: &ApplyArgs, report: &mut ApplyReport) -> anyhow::Result<()> {
         {
             return Ok(());
         }
-        let live = ops::observe(
+        report.planned = rendered.len();
+        let converged = ops::converge_tenants(
             &api,
             &catalog,
             &rendered,
             label,
-            args.prune,
+            if args.prune {
+                ops::Prune::AllKinds
+            } else {
+                ops::Prune::Off
+            },
+            &options,
             progress.as_ref(),
         )
         .await?;
-        let plans = ops::plan_all(&rendered, &live, label, args.prune);
-        report.planned = plans.len();
-        for (r, plan) in rendered.iter().zip(&plans) {
-            if plan.is_converged() {
+        for (r, ops::Converged { plan, applied }) in rendered.iter().zip(converged) {
+            let Some(applied) = applied else {
                 report.tenants.push(TenantEntry {
                     tenant: r.tenant.clone(),
-                    plan: PlanReport::from(plan),
+                    plan: PlanReport::from(&plan),
                     applied: None,
                     result: TenantResult::Unchanged,
                     error: None,
                 });
                 continue;
-            }
-            let applied =
-                ops::apply_tenant(&api, &catalog, r, plan, &options, progress.as_ref()).await;
+            };
             report.writes += applied.writes;
-            // A rejected credential or an unreachable server fails every tenant the same
-            // way: stop instead of repeating the error a thousand times.
-            let fatal = matches!(
-                applied.error,
-                Some(ClusterError::Unauthorized { .. } | ClusterError::Transport { .. })
-            );
             report
                 .tenants
-                .push(entry_of(r, plan, applied, args.dry_run));
-            if fatal {
-                break;
-            }
+                .push(entry_of(r, &plan, applied, args.dry_run));
         }
         // After the objects, whose ServiceAccounts the roles bind; a tenant whose objects
         // failed (or were not attempted) waits for the next run.

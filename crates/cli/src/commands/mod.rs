@@ -9,6 +9,8 @@ pub mod credentials;
 pub mod kubeconfig;
 pub mod offboard;
 pub mod onboard;
+pub mod operator;
+pub mod policy;
 pub mod render;
 mod reports;
 pub mod secrets;

@@ -343,20 +343,28 @@ fn with_cluster(args: &OnboardArgs, report: &mut OnboardReport) -> anyhow::Resul
             report.error = Some(error.to_string());
             return Ok(());
         }
-        let rendered_one = std::slice::from_ref(rendered);
+        let mut rendered_one = [rendered.clone()];
         let label = ctx.tenant_label();
         let live = ops::observe(
             &api,
             &catalog,
-            rendered_one,
+            &rendered_one,
             label,
             false,
             progress.as_ref(),
         )
         .await?;
-        let plan = &ops::plan_all(rendered_one, &live, label, false)[0];
-        let applied =
-            ops::apply_tenant(&api, &catalog, rendered, plan, &options, progress.as_ref()).await;
+        ops::rebalance_quotas(&mut rendered_one, &live, label);
+        let plan = &ops::plan_all(&rendered_one, &live, label, false)[0];
+        let applied = ops::apply_tenant(
+            &api,
+            &catalog,
+            &rendered_one[0],
+            plan,
+            &options,
+            progress.as_ref(),
+        )
+        .await;
         report.apply = Some(LayersReport::from(&applied));
         if let Some(error) = &applied.error {
             report.error = Some(error.to_string());

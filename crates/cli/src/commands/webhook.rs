@@ -107,7 +107,9 @@ pub fn run(args: WebhookArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// Read and validate tenantry.yaml (or the built-in defaults), returning its text too.
-fn load_platform(path: Option<&Path>) -> anyhow::Result<(PlatformContext, Option<String>)> {
+pub(crate) fn load_platform(
+    path: Option<&Path>,
+) -> anyhow::Result<(PlatformContext, Option<String>)> {
     let (platform, text) = match path {
         None => (Platform::default(), None),
         Some(path) => {

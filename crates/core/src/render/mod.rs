@@ -34,7 +34,9 @@ use k8s_openapi::{
 };
 use serde::Serialize;
 use serde_json::Value;
-use tenantry_api::{MANAGED_BY, MANAGED_BY_LABEL, Quantity, platform::GrantScope};
+use tenantry_api::{
+    MANAGED_BY, MANAGED_BY_LABEL, Quantity, platform::GrantScope, tenant::QuotaScope,
+};
 
 use crate::{
     object::{DesiredObject, Layer, Rendered},
@@ -226,6 +228,7 @@ impl Renderer<'_> {
         if self.t.quota.is_empty() {
             return;
         }
+        let tenant_wide = self.t.quota_scope == QuotaScope::Tenant;
         let mut hard = quantities(&self.t.quota);
         // The priority-class quota is Tenantry's, not the tenant's: it does not use up the
         // tenant's allowance of ResourceQuotas.
@@ -235,11 +238,29 @@ impl Renderer<'_> {
         {
             count.0 = (n + 1).to_string();
         }
+        // The tenant-wide limits ride along, so `apply` (and the operator) can rebalance the
+        // shares from live usage with nothing but the desired and live objects.
+        let annotations = tenant_wide.then(|| {
+            let total: BTreeMap<&str, &str> =
+                self.t.quota.iter().map(|(k, q)| (*k, q.as_str())).collect();
+            BTreeMap::from([(
+                crate::quota::tenant_quota_annotation(&self.ctx.platform.label_prefix),
+                serde_json::to_string(&total).unwrap_or_default(),
+            )])
+        });
+        let shares =
+            tenant_wide.then(|| crate::quota::equal_shares(&self.t.quota, &self.t.namespaces));
         for ns in &self.t.namespaces {
+            let mut metadata = self.meta(QUOTA_NAME, Some(ns));
+            metadata.annotations.clone_from(&annotations);
+            let mut hard = hard.clone();
+            for (key, share) in shares.iter().filter_map(|s| s.get(ns)).flatten() {
+                hard.insert(key.clone(), share.to_k8s());
+            }
             let object = ResourceQuota {
-                metadata: self.meta(QUOTA_NAME, Some(ns)),
+                metadata,
                 spec: Some(ResourceQuotaSpec {
-                    hard: Some(hard.clone()),
+                    hard: Some(hard),
                     ..ResourceQuotaSpec::default()
                 }),
                 ..ResourceQuota::default()

@@ -1,0 +1,189 @@
+//! `tenantry operator`: run the operator that keeps every Tenant object converged, or print
+//! the manifests that install it. Everything it decides lives in `tenantry-operator`; this
+//! file turns flags into its options and builds the runtime.
+
+use std::{io::Write, net::SocketAddr, path::PathBuf, process::ExitCode, time::Duration};
+
+use anyhow::Context as _;
+use clap::{Args, Subcommand};
+use tenantry_cluster::ops::Waits;
+use tenantry_operator::{
+    Options,
+    leader::LeaseOptions,
+    manifests::{self, ManifestOptions},
+    platform::ConfigSource,
+};
+
+use crate::args::parse_duration;
+
+/// `tenantry operator`.
+#[derive(Args, Debug)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+pub struct OperatorArgs {
+    #[command(subcommand)]
+    command: Option<OperatorCommand>,
+    #[command(flatten)]
+    run: RunArgs,
+}
+
+#[derive(Subcommand, Debug)]
+enum OperatorCommand {
+    /// Print the CRD, Namespace, ServiceAccount, RBAC, Deployment, PodDisruptionBudget and
+    /// metrics Service that install the operator.
+    #[command(
+        after_help = "Examples:\n  tenantry operator manifests | kubectl apply --server-side -f -\n  tenantry operator manifests --config tenantry.yaml --image registry.example/tenantry:v1\n  tenantry operator manifests --write deploy/operator     the kustomize base"
+    )]
+    Manifests(ManifestsArgs),
+}
+
+#[derive(Args, Debug)]
+struct RunArgs {
+    /// Kubeconfig file (default: in-cluster configuration, else $KUBECONFIG or ~/.kube/config).
+    #[arg(long, value_name = "FILE")]
+    kubeconfig: Option<PathBuf>,
+    /// Kubeconfig context (default: its current context).
+    #[arg(long, value_name = "NAME")]
+    context: Option<String>,
+    /// Namespace of the platform ConfigMap and of the leader Lease.
+    #[arg(long, value_name = "NAME", default_value = manifests::NAMESPACE, env = "POD_NAMESPACE")]
+    namespace: String,
+    /// The ConfigMap holding tenantry.yaml (key `tenantry.yaml`).
+    #[arg(long, value_name = "NAME", default_value = manifests::CONFIG_MAP)]
+    config_map: String,
+    /// Address of /metrics, /healthz and /readyz.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// Run without leader election (one replica only).
+    #[arg(long)]
+    no_leader_election: bool,
+    /// Name of the leader Lease.
+    #[arg(long, value_name = "NAME", default_value = manifests::NAME)]
+    lease_name: String,
+    /// This replica's identity in the Lease (default: $POD_NAME, else the host name).
+    #[arg(long, value_name = "ID", env = "POD_NAME")]
+    identity: Option<String>,
+    /// How long a leader holds the lease without renewing it.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "15s")]
+    lease_duration: Duration,
+    /// Reconcile only the Tenants matching this label selector.
+    #[arg(long, value_name = "SELECTOR")]
+    selector: Option<String>,
+    /// Tenants reconciled at once.
+    #[arg(long, value_name = "N", default_value_t = 8)]
+    concurrency: u16,
+}
+
+#[derive(Args, Debug)]
+struct ManifestsArgs {
+    /// Namespace to install into.
+    #[arg(long, value_name = "NAME", default_value = manifests::NAMESPACE)]
+    namespace: String,
+    /// Container image whose entrypoint is `tenantry`.
+    #[arg(long, value_name = "IMAGE")]
+    image: Option<String>,
+    /// The platform's tenantry.yaml, embedded in the ConfigMap the operator reads (the
+    /// built-in defaults otherwise).
+    #[arg(long, value_name = "FILE", env = "TENANTRY_CONFIG")]
+    config: Option<PathBuf>,
+    /// Write the manifests as a kustomize base into this directory instead of printing them.
+    #[arg(long, value_name = "DIR")]
+    write: Option<PathBuf>,
+}
+
+/// Run `tenantry operator`.
+pub fn run(args: OperatorArgs) -> anyhow::Result<ExitCode> {
+    match args.command {
+        Some(OperatorCommand::Manifests(m)) => print_manifests(m),
+        None => serve(args.run),
+    }
+}
+
+fn serve(args: RunArgs) -> anyhow::Result<ExitCode> {
+    let identity = args
+        .identity
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| format!("tenantry-operator-{}", std::process::id()));
+    let options = Options {
+        kubeconfig: args.kubeconfig,
+        context: args.context,
+        config: ConfigSource {
+            namespace: args.namespace.clone(),
+            name: args.config_map,
+        },
+        listen: args.listen,
+        lease: (!args.no_leader_election).then(|| LeaseOptions {
+            namespace: args.namespace,
+            name: args.lease_name,
+            identity,
+            duration_seconds: args.lease_duration.as_secs().max(2),
+            grace_seconds: (args.lease_duration.as_secs() / 3).max(1),
+        }),
+        tenant_selector: args.selector,
+        concurrency: args.concurrency,
+        waits: Waits::default(),
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(tenantry_operator::run(options, shutdown_signal()))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// SIGTERM (Kubernetes stopping the pod) or Ctrl-C.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+fn print_manifests(args: ManifestsArgs) -> anyhow::Result<ExitCode> {
+    let platform_config = match &args.config {
+        Some(path) => Some(
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?,
+        ),
+        None => None,
+    };
+    let mut options = ManifestOptions {
+        namespace: args.namespace,
+        platform_config,
+        ..ManifestOptions::default()
+    };
+    if let Some(image) = args.image {
+        options.image = image;
+    }
+    let documents = manifests::documents(&options).map_err(|e| anyhow::anyhow!("{e}"))?;
+    match &args.write {
+        Some(dir) => {
+            for (file, text) in manifests::kustomize_base(&documents) {
+                let path = dir.join(&file);
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("creating {}", dir.display()))?;
+                std::fs::write(&path, text)
+                    .with_context(|| format!("writing {}", path.display()))?;
+            }
+        }
+        None => {
+            std::io::stdout()
+                .lock()
+                .write_all(manifests::to_yaml(&documents).as_bytes())?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,114 @@
+//! `tenantry policy vap`: the guardrails the API server can enforce itself, as
+//! ValidatingAdmissionPolicies.
+//!
+//! The policies come from the same engine the webhook runs, configured by the same
+//! `tenantry.yaml`, so installing them changes where a check runs, never what it decides.
+//! What they cannot express is printed by `--list-unsupported`, so nobody removes the webhook
+//! believing the policies cover everything.
+
+use std::{path::PathBuf, process::ExitCode};
+
+use clap::{Args, Subcommand};
+use tenantry_policy::{
+    Engine,
+    vap::{self, Actions, VapOptions},
+};
+
+use super::webhook::load_platform;
+
+/// `tenantry policy`.
+#[derive(Args, Debug)]
+pub struct PolicyArgs {
+    #[command(subcommand)]
+    command: PolicyCommand,
+}
+
+#[derive(Subcommand, Debug)]
+enum PolicyCommand {
+    /// Print ValidatingAdmissionPolicies and bindings for every guardrail CEL can express.
+    #[command(
+        after_help = "Examples:\n  tenantry policy vap --config tenantry.yaml | kubectl apply --server-side -f -\n  tenantry policy vap --warn          warn and audit instead of refusing, to try them first\n  tenantry policy vap --list-unsupported   what stays with the webhook, and why"
+    )]
+    Vap(VapArgs),
+}
+
+#[derive(Args, Debug)]
+struct VapArgs {
+    /// Platform configuration (tenantry.yaml): tenant label, enabled policies, Pod Security
+    /// version, placement and class bounds. Built-in defaults when not given.
+    #[arg(long, value_name = "FILE", env = "TENANTRY_CONFIG")]
+    config: Option<PathBuf>,
+    /// Bind with `validationActions: [Warn, Audit]` instead of `[Deny]`.
+    #[arg(long)]
+    warn: bool,
+    /// Instead of the policies, list the checks they leave to the webhook, with the reasons.
+    #[arg(long)]
+    list_unsupported: bool,
+}
+
+/// Run `tenantry policy`.
+pub fn run(args: PolicyArgs) -> anyhow::Result<ExitCode> {
+    match args.command {
+        PolicyCommand::Vap(args) => vap_command(&args),
+    }
+}
+
+fn vap_command(args: &VapArgs) -> anyhow::Result<ExitCode> {
+    let (ctx, _) = load_platform(args.config.as_deref())?;
+    let engine = Engine::new(&ctx.platform);
+    if args.list_unsupported {
+        print!("{}", unsupported_text(&engine));
+        return Ok(ExitCode::SUCCESS);
+    }
+    let opts = VapOptions {
+        actions: if args.warn {
+            Actions::WarnAudit
+        } else {
+            Actions::Deny
+        },
+        ..VapOptions::default()
+    };
+    print!("{}", vap::to_yaml(&vap::generate(&engine, &opts)));
+    Ok(ExitCode::SUCCESS)
+}
+
+fn unsupported_text(engine: &Engine) -> String {
+    let mut out = String::from("Compiled to ValidatingAdmissionPolicy:\n");
+    for check in vap::compiled_checks(engine) {
+        out.push_str(&format!("  {:<26} {}\n", check.policy, check.check));
+    }
+    out.push_str("\nLeft to the webhook:\n");
+    for u in vap::unsupported(engine) {
+        let checks = if u.checks.is_empty() {
+            "(every check)".to_owned()
+        } else {
+            u.checks.join(", ")
+        };
+        out.push_str(&format!(
+            "  {:<26} {checks}\n      {}\n",
+            u.policy, u.reason
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        policy: PolicyArgs,
+    }
+
+    #[test]
+    fn flags_parse() {
+        let cli = Cli::try_parse_from(["policy", "vap", "--warn", "--config", "t.yaml"]).unwrap();
+        let PolicyCommand::Vap(args) = cli.policy.command;
+        assert!(args.warn && !args.list_unsupported);
+        assert_eq!(args.config.as_deref(), Some(std::path::Path::new("t.yaml")));
+    }
+}

@@ -1,0 +1,756 @@
+//! The kube-runtime wiring: which changes trigger a reconcile, who may write, and what is
+//! written back to the Tenant.
+//!
+//! Triggers: the Tenants themselves; the platform ConfigMap (a change re-queues every
+//! tenant, since any default may have changed); and a label-selected *metadata* watch on
+//! every kind Tenantry renders ([`ops::rendered_kinds`]), mapping an object back to its
+//! Tenant through the tenant label, so a deleted NetworkPolicy or an edited ResourceQuota is
+//! put back within seconds. Metadata watches keep only names and labels in memory, not the
+//! objects, which is what keeps a thousand tenants' namespaces cheap.
+//!
+//! Writes happen only on the replica holding the Lease (`leader`): a standby watches
+//! nothing and sends nothing, and takes over within the lease duration. What a reconcile
+//! does is [`crate::reconcile`]'s; this file adds the finalizer, the status (server-side
+//! apply on the status subresource, field manager `tenantry-status`, sent only when it
+//! differs), Events for failures and repairs, per-tenant backoff, and metrics.
+
+use std::{
+    collections::{BTreeMap, HashMap},
+    future::Future,
+    net::SocketAddr,
+    path::PathBuf,
+    sync::{Arc, Mutex, PoisonError, RwLock},
+    time::{Duration, Instant},
+};
+
+use futures::{StreamExt, future};
+use k8s_openapi::{
+    api::core::v1::ConfigMap, apimachinery::pkg::apis::meta::v1::Time, jiff::Timestamp,
+};
+use kube::{
+    Api, Client, Resource, ResourceExt,
+    api::{ApiResource, DynamicObject, PartialObjectMeta, Patch, PatchParams},
+    runtime::{
+        Controller, WatchStreamExt,
+        controller::{Action, Config as ControllerConfig},
+        events::{Event, EventType, Recorder, Reporter},
+        reflector::ObjectRef,
+        watcher::{self, Event as WatchEvent},
+    },
+};
+use serde_json::json;
+use tenantry_api::{Tenant, tenant::TenantStatus};
+use tenantry_cluster::{
+    Catalog, ClusterApi, ClusterError, KubeCluster, KubeconfigSource,
+    ops::{self, Waits},
+};
+use tenantry_core::PlatformContext;
+use tracing::{Instrument, info, info_span, warn};
+
+use crate::{
+    FINALIZER, STATUS_MANAGER,
+    leader::{self, LeaseOptions},
+    metrics::{self, Metrics, TenantState},
+    platform::{self, ConfigSource},
+    reconcile,
+    status::{self, READY},
+};
+
+/// How to run the operator.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// A kubeconfig file; `None` uses the in-cluster configuration, else `KUBECONFIG`.
+    pub kubeconfig: Option<PathBuf>,
+    /// A kubeconfig context other than the current one.
+    pub context: Option<String>,
+    /// The ConfigMap holding `tenantry.yaml`.
+    pub config: ConfigSource,
+    /// Where `/metrics`, `/healthz` and `/readyz` are served.
+    pub listen: SocketAddr,
+    /// Leader election; `None` runs without (one replica only).
+    pub lease: Option<LeaseOptions>,
+    /// Only Tenants matching this label selector are reconciled (several operators, each
+    /// with its own share of the tenants; or a canary). `None`: every Tenant.
+    pub tenant_selector: Option<String>,
+    /// Tenants reconciled at once.
+    pub concurrency: u16,
+    /// How long to wait for a new namespace, and how often to look.
+    pub waits: Waits,
+}
+
+/// What stops the operator.
+#[derive(Debug, thiserror::Error)]
+pub enum OperatorError {
+    /// The cluster could not be reached or discovered.
+    #[error(transparent)]
+    Cluster(#[from] ClusterError),
+    /// A kube client error outside a reconcile.
+    #[error("{doing}: {source}")]
+    Kube {
+        /// What the operator was doing.
+        doing: String,
+        /// The client's error.
+        #[source]
+        source: kube::Error,
+    },
+    /// Leader election failed.
+    #[error("leader election on Lease {lease}: {message}")]
+    Lease {
+        /// `namespace/name` of the Lease.
+        lease: String,
+        /// The error.
+        message: String,
+    },
+    /// The probe address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        /// The address.
+        addr: SocketAddr,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Why one reconcile failed; the tenant is retried with backoff.
+#[derive(Debug, thiserror::Error)]
+pub enum ReconcileError {
+    /// The reconcile itself failed (the status says how).
+    #[error("tenant {tenant}: {message}")]
+    Tenant {
+        /// The tenant.
+        tenant: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// Writing the status, finalizer or an event failed.
+    #[error("tenant {tenant}: {doing}: {source}")]
+    Kube {
+        /// The tenant.
+        tenant: String,
+        /// What was being written.
+        doing: &'static str,
+        /// The client's error.
+        #[source]
+        source: kube::Error,
+    },
+}
+
+/// The platform configuration as last read, with its text (to tell a real change from a
+/// re-list) and a revision counter (to know when tenants must be pruned again).
+struct PlatformState {
+    /// `None` until read; then the ConfigMap's `tenantry.yaml` (`None` when the ConfigMap or
+    /// the key is missing).
+    text: Option<Option<String>>,
+    context: Result<Arc<PlatformContext>, String>,
+    revision: u64,
+    /// The tenant label of the last valid configuration: offboarding must still find a
+    /// tenant's objects while a bad edit of the ConfigMap is being fixed.
+    label: Option<String>,
+}
+
+/// Everything a reconcile needs.
+pub struct Context {
+    api: KubeCluster,
+    client: Client,
+    catalog: Catalog,
+    platform: RwLock<PlatformState>,
+    metrics: Arc<Metrics>,
+    recorder: Recorder,
+    waits: Waits,
+    /// `(generation, platform revision)` each tenant was last pruned at.
+    pruned: Mutex<HashMap<String, (Option<i64>, u64)>>,
+    /// Consecutive failures per tenant, for backoff.
+    failures: Mutex<HashMap<String, u32>>,
+    tenants: kube::runtime::reflector::Store<Tenant>,
+}
+
+/// Connect as the options say: a kubeconfig when one is named, else in-cluster (falling back
+/// to `KUBECONFIG` / `~/.kube/config`).
+pub async fn connect(options: &Options) -> Result<KubeCluster, OperatorError> {
+    if options.kubeconfig.is_some() || options.context.is_some() {
+        let (api, _) = tenantry_cluster::connect(&KubeconfigSource {
+            path: options.kubeconfig.clone(),
+            context: options.context.clone(),
+        })
+        .await?;
+        return Ok(api);
+    }
+    let client = Client::try_default()
+        .await
+        .map_err(|source| OperatorError::Kube {
+            doing: "building a client from the in-cluster configuration or KUBECONFIG".into(),
+            source,
+        })?;
+    Ok(KubeCluster::new(client))
+}
+
+/// Run until `shutdown` resolves: serve the probes, wait for the lease, and reconcile while
+/// holding it. Losing the lease stops the controller and waits for it again; shutting down
+/// releases it, so a standby takes over at once instead of after the lease duration.
+pub async fn run(
+    options: Options,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), OperatorError> {
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop_tx.send(true);
+    });
+    let stopped = move || {
+        let mut rx = stop_rx.clone();
+        async move {
+            let _ = rx.wait_for(|s| *s).await;
+        }
+    };
+    let metrics = Arc::new(Metrics::new());
+    let (listener, addr) =
+        metrics::bind(options.listen)
+            .await
+            .map_err(|source| OperatorError::Listen {
+                addr: options.listen,
+                source,
+            })?;
+    info!(%addr, "serving /metrics, /healthz and /readyz");
+    let server = tokio::spawn(metrics::serve(listener, metrics.clone(), stopped()));
+    let api = connect(&options).await?;
+    let catalog = api.discover().await?;
+    metrics.set_ready(true);
+    let result = match &options.lease {
+        None => {
+            metrics.set_leader(true);
+            run_controller(&options, &api, &catalog, &metrics, stopped()).await
+        }
+        Some(lease) => lead(&options, lease, &api, &catalog, &metrics, stopped).await,
+    };
+    metrics.set_leader(false);
+    let _ = server.await;
+    result
+}
+
+/// Reconcile while holding the lease; wait for it otherwise.
+async fn lead<F, Fut>(
+    options: &Options,
+    lease: &LeaseOptions,
+    api: &KubeCluster,
+    catalog: &Catalog,
+    metrics: &Arc<Metrics>,
+    stopped: F,
+) -> Result<(), OperatorError>
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = ()> + Send + Sync + 'static,
+{
+    let (mut leading, task) = leader::watch(api.client().clone(), lease).await?;
+    loop {
+        tokio::select! {
+            () = stopped() => break,
+            changed = leading.wait_for(|l| *l) => {
+                if changed.is_err() {
+                    break;
+                }
+            }
+        }
+        info!(identity = %lease.identity, "acquired the lease; reconciling");
+        metrics.set_leader(true);
+        let mut lost = leading.clone();
+        let lost_or_stopped = {
+            let stop = stopped();
+            async move {
+                let lost = async move {
+                    let _ = lost.wait_for(|l| !*l).await;
+                };
+                futures::pin_mut!(lost, stop);
+                future::select(lost, stop).await;
+            }
+        };
+        run_controller(options, api, catalog, metrics, lost_or_stopped).await?;
+        metrics.set_leader(false);
+        if !*leading.borrow() {
+            warn!(identity = %lease.identity, "lost the lease; stopped reconciling");
+            continue;
+        }
+        break;
+    }
+    // Dropping the receiver makes the lease task release the lease.
+    drop(leading);
+    leader::finish(task, lease).await
+}
+
+/// The controller, until `stop` resolves.
+async fn run_controller(
+    options: &Options,
+    api: &KubeCluster,
+    catalog: &Catalog,
+    metrics: &Arc<Metrics>,
+    stop: impl Future<Output = ()> + Send + Sync + 'static,
+) -> Result<(), OperatorError> {
+    let client = api.client().clone();
+    let config_maps: Api<ConfigMap> = Api::namespaced(client.clone(), &options.config.namespace);
+    let initial = config_maps
+        .get_opt(&options.config.name)
+        .await
+        .map_err(|source| OperatorError::Kube {
+            doing: format!("reading {}", options.config),
+            source,
+        })?;
+    let mut state = PlatformState {
+        text: None,
+        context: Err(String::new()),
+        revision: 0,
+        label: None,
+    };
+    update_platform(&mut state, &options.config, initial.as_ref());
+    let label = state
+        .label
+        .clone()
+        .unwrap_or_else(|| tenantry_api::Platform::default().tenant_label());
+    let tenants: Api<Tenant> = Api::all(client.clone());
+    let selected = match &options.tenant_selector {
+        Some(selector) => watcher::Config::default().labels(selector),
+        None => watcher::Config::default(),
+    };
+    let controller = Controller::new(tenants, selected).with_config(
+        ControllerConfig::default()
+            .concurrency(options.concurrency)
+            .debounce(Duration::from_millis(200)),
+    );
+    let context = Arc::new(Context {
+        api: api.clone(),
+        client: client.clone(),
+        catalog: catalog.clone(),
+        platform: RwLock::new(state),
+        metrics: metrics.clone(),
+        recorder: Recorder::new(
+            client.clone(),
+            Reporter {
+                controller: "tenantry-operator".into(),
+                instance: options.lease.as_ref().map(|l| l.identity.clone()),
+            },
+        ),
+        waits: options.waits,
+        pruned: Mutex::new(HashMap::new()),
+        failures: Mutex::new(HashMap::new()),
+        tenants: controller.store(),
+    });
+    // The platform ConfigMap: a change of its tenantry.yaml re-queues every tenant.
+    let (requeue_tx, requeue_rx) = futures::channel::mpsc::unbounded::<()>();
+    let platform_ctx = context.clone();
+    let source = options.config.clone();
+    let platform_watch = watcher::watcher(
+        config_maps,
+        watcher::Config::default().fields(&format!("metadata.name={}", source.name)),
+    )
+    .for_each(move |event| {
+        let changed = match event {
+            Ok(WatchEvent::Apply(cm) | WatchEvent::InitApply(cm)) => {
+                apply_platform_event(&platform_ctx, &source, Some(&cm))
+            }
+            Ok(WatchEvent::Delete(_)) => apply_platform_event(&platform_ctx, &source, None),
+            Ok(_) => false,
+            Err(e) => {
+                warn!(error = %e, "watching the platform ConfigMap");
+                false
+            }
+        };
+        if changed {
+            let _ = requeue_tx.unbounded_send(());
+        }
+        future::ready(())
+    });
+    let platform_task = tokio::spawn(platform_watch);
+    let mut controller = controller.reconcile_all_on(requeue_rx);
+    // Drift: label-selected metadata watches on every kind Tenantry renders.
+    for t in ops::rendered_kinds(catalog) {
+        let resource = ApiResource {
+            group: t.group.clone(),
+            version: t.version.clone(),
+            api_version: t.api_version(),
+            kind: t.kind.clone(),
+            plural: t.plural.clone(),
+        };
+        // `Api<PartialObjectMeta<_>>` asks for metadata only.
+        let api: Api<PartialObjectMeta<DynamicObject>> = Api::all_with(client.clone(), &resource);
+        let label = label.clone();
+        let stream =
+            watcher::watcher(api, watcher::Config::default().labels(&label)).touched_objects();
+        controller = controller.watches_stream_with(
+            stream,
+            move |object| {
+                object
+                    .labels()
+                    .get(&label)
+                    .map(|tenant| ObjectRef::<Tenant>::new(tenant))
+            },
+            resource,
+        );
+    }
+    controller
+        .graceful_shutdown_on(stop)
+        .run(reconcile_tenant, error_policy, context)
+        .for_each(|result| {
+            if let Err(e) = result {
+                tracing::debug!(error = %e, "reconcile");
+            }
+            future::ready(())
+        })
+        .await;
+    platform_task.abort();
+    Ok(())
+}
+
+/// Take a new ConfigMap state; true when the configuration changed.
+fn apply_platform_event(ctx: &Context, source: &ConfigSource, cm: Option<&ConfigMap>) -> bool {
+    let mut state = ctx.platform.write().unwrap_or_else(PoisonError::into_inner);
+    update_platform(&mut state, source, cm)
+}
+
+fn update_platform(
+    state: &mut PlatformState,
+    source: &ConfigSource,
+    cm: Option<&ConfigMap>,
+) -> bool {
+    let data: Option<BTreeMap<String, String>> = cm.map(|c| c.data.clone().unwrap_or_default());
+    let text = data
+        .as_ref()
+        .and_then(|d| d.get(platform::CONFIG_KEY).cloned());
+    if state.text.as_ref() == Some(&text) {
+        return false;
+    }
+    state.text = Some(text);
+    state.revision += 1;
+    state.context = match platform::from_config_map(source, data.as_ref()) {
+        Ok(ctx) => {
+            state.label = Some(ctx.tenant_label().to_owned());
+            info!(%source, revision = state.revision, "platform configuration loaded");
+            Ok(Arc::new(ctx))
+        }
+        Err(e) => {
+            warn!(%source, error = %e, "platform configuration unusable");
+            Err(e.to_string())
+        }
+    };
+    true
+}
+
+fn now() -> Time {
+    Time(Timestamp::now())
+}
+
+/// One reconcile of one Tenant, in a span named after it.
+async fn reconcile_tenant(
+    tenant: Arc<Tenant>,
+    ctx: Arc<Context>,
+) -> Result<Action, ReconcileError> {
+    let name = tenant.name_any();
+    let span = info_span!("reconcile", tenant = %name, generation = tenant.metadata.generation);
+    ctx.metrics.in_flight(1);
+    let start = Instant::now();
+    let result = reconcile_inner(&tenant, &ctx).instrument(span).await;
+    ctx.metrics.in_flight(-1);
+    let (label, action) = match &result {
+        Ok((label, action)) => (*label, Ok(action.clone())),
+        Err(e) => ("failed", Err(e)),
+    };
+    ctx.metrics.reconciled(label, start.elapsed().as_secs_f64());
+    match action {
+        Ok(action) => {
+            ctx.failures
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .remove(&name);
+            Ok(action)
+        }
+        Err(_) => result.map(|(_, a)| a),
+    }
+}
+
+async fn reconcile_inner(
+    tenant: &Tenant,
+    ctx: &Context,
+) -> Result<(&'static str, Action), ReconcileError> {
+    let name = tenant.name_any();
+    let tenants: Api<Tenant> = Api::all(ctx.client.clone());
+    if tenant.metadata.deletion_timestamp.is_some() {
+        return finalize(tenant, ctx, &tenants).await;
+    }
+    if !tenant.finalizers().iter().any(|f| f == FINALIZER) {
+        let mut finalizers = tenant.finalizers().to_vec();
+        finalizers.push(FINALIZER.to_owned());
+        set_finalizers(&tenants, tenant, finalizers).await?;
+    }
+    let (platform, revision) = {
+        let state = ctx.platform.read().unwrap_or_else(PoisonError::into_inner);
+        (state.context.clone(), state.revision)
+    };
+    let prune_key = (tenant.metadata.generation, revision);
+    let prune = ctx
+        .pruned
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .get(&name)
+        != Some(&prune_key);
+    let others: Vec<Arc<Tenant>> = ctx.tenants.state();
+    let others: Vec<&Tenant> = others
+        .iter()
+        .map(AsRef::as_ref)
+        .filter(|t| t.metadata.deletion_timestamp.is_none())
+        .collect();
+    let reconciled = reconcile::converge(
+        &ctx.api,
+        &ctx.catalog,
+        platform.as_deref().map_err(String::as_str),
+        tenant,
+        &others,
+        prune,
+        ctx.waits,
+    )
+    .await;
+    let status = reconciled.status(tenant, &now());
+    let was_ready = status::condition_status(tenant.status.as_ref(), READY) == Some("True")
+        && tenant.status.as_ref().and_then(|s| s.observed_generation) == tenant.metadata.generation;
+    let written = reconciled.written();
+    if was_ready && !prune && !written.is_empty() {
+        ctx.metrics.repaired();
+        info!(objects = ?written, "repaired drift");
+        publish(
+            ctx,
+            tenant,
+            EventType::Normal,
+            "Repaired",
+            "Repair",
+            format!("put back {}", written.join(", ")),
+        )
+        .await;
+    }
+    write_status(&tenants, tenant, &status).await?;
+    ctx.metrics.set_state(&name, Some(state_of(&status)));
+    if reconciled.failed() {
+        let message = status
+            .last_error
+            .as_ref()
+            .map_or_else(|| "reconcile failed".to_owned(), |e| e.message.clone());
+        publish(
+            ctx,
+            tenant,
+            EventType::Warning,
+            "ReconcileFailed",
+            "Apply",
+            message.clone(),
+        )
+        .await;
+        return Err(ReconcileError::Tenant {
+            tenant: name,
+            message,
+        });
+    }
+    if prune {
+        ctx.pruned
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(name, prune_key);
+    }
+    let label = if reconciled.writes() > 0 {
+        "applied"
+    } else {
+        "converged"
+    };
+    // A periodic look catches what no watch can see (a CRD installed later, a missed event).
+    Ok((label, Action::requeue(Duration::from_secs(600))))
+}
+
+fn state_of(status: &TenantStatus) -> TenantState {
+    let is = |kind| status::condition_status(Some(status), kind) == Some("True");
+    if is(READY) {
+        TenantState::Ready
+    } else if is(status::DEGRADED) {
+        TenantState::Degraded
+    } else {
+        TenantState::Other
+    }
+}
+
+/// A deleted Tenant: offboard it, and let it go only when nothing of it is left.
+async fn finalize(
+    tenant: &Tenant,
+    ctx: &Context,
+    tenants: &Api<Tenant>,
+) -> Result<(&'static str, Action), ReconcileError> {
+    let name = tenant.name_any();
+    if !tenant.finalizers().iter().any(|f| f == FINALIZER) {
+        return Ok(("offboarded", Action::await_change()));
+    }
+    let label = ctx
+        .platform
+        .read()
+        .unwrap_or_else(PoisonError::into_inner)
+        .label
+        .clone();
+    let Some(label) = label else {
+        return Err(ReconcileError::Tenant {
+            tenant: name,
+            message: "the platform configuration was never valid, so the tenant label is unknown; offboarding waits for it".into(),
+        });
+    };
+    let offboarded = reconcile::offboard(&ctx.api, &ctx.catalog, &label, &name, &ctx.waits)
+        .await
+        .map_err(|e| ReconcileError::Tenant {
+            tenant: name.clone(),
+            message: e.to_string(),
+        })?;
+    if let Some(error) = offboarded.removed.first_error() {
+        let message = format!("offboarding: {error}");
+        publish(
+            ctx,
+            tenant,
+            EventType::Warning,
+            "OffboardFailed",
+            "Offboard",
+            message.clone(),
+        )
+        .await;
+        return Err(ReconcileError::Tenant {
+            tenant: name,
+            message,
+        });
+    }
+    if !offboarded.complete() {
+        info!(left = ?offboarded.left, "offboarding: waiting for objects to go");
+        return Ok(("offboarding", Action::requeue(Duration::from_secs(2))));
+    }
+    if tenant.spec.secrets.as_ref().and_then(|s| s.openbao) == Some(true) {
+        publish(
+            ctx,
+            tenant,
+            EventType::Warning,
+            "OpenBaoNotRevoked",
+            "Offboard",
+            "the operator has no OpenBao configuration: run `tenantry secrets revoke` for this tenant".into(),
+        )
+        .await;
+    }
+    if !offboarded.unreadable.is_empty() {
+        info!(unreadable = ?offboarded.unreadable, "offboarding: types the operator may not list were not checked");
+    }
+    let finalizers: Vec<String> = tenant
+        .finalizers()
+        .iter()
+        .filter(|f| *f != FINALIZER)
+        .cloned()
+        .collect();
+    set_finalizers(tenants, tenant, finalizers).await?;
+    ctx.metrics.set_state(&name, None);
+    ctx.pruned
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .remove(&name);
+    info!("offboarded; finalizer removed");
+    Ok(("offboarded", Action::await_change()))
+}
+
+/// Replace the finalizers, only if the Tenant is still at the version read (a merge patch
+/// with `resourceVersion` is refused with 409 otherwise, and the reconcile is retried).
+async fn set_finalizers(
+    tenants: &Api<Tenant>,
+    tenant: &Tenant,
+    finalizers: Vec<String>,
+) -> Result<(), ReconcileError> {
+    let patch = json!({"metadata": {
+        "resourceVersion": tenant.resource_version(),
+        "finalizers": finalizers,
+    }});
+    tenants
+        .patch(
+            &tenant.name_any(),
+            &PatchParams::default(),
+            &Patch::Merge(&patch),
+        )
+        .await
+        .map(|_| ())
+        .map_err(|source| ReconcileError::Kube {
+            tenant: tenant.name_any(),
+            doing: "updating the finalizers",
+            source,
+        })
+}
+
+/// Server-side apply the status, unless it is already what the Tenant shows.
+async fn write_status(
+    tenants: &Api<Tenant>,
+    tenant: &Tenant,
+    status: &TenantStatus,
+) -> Result<(), ReconcileError> {
+    if tenant.status.as_ref() == Some(status) {
+        return Ok(());
+    }
+    let patch = json!({
+        "apiVersion": tenantry_api::API_VERSION,
+        "kind": "Tenant",
+        "status": status,
+    });
+    tenants
+        .patch_status(
+            &tenant.name_any(),
+            &PatchParams::apply(STATUS_MANAGER).force(),
+            &Patch::Apply(&patch),
+        )
+        .await
+        .map(|_| ())
+        .map_err(|source| ReconcileError::Kube {
+            tenant: tenant.name_any(),
+            doing: "writing the status",
+            source,
+        })
+}
+
+async fn publish(
+    ctx: &Context,
+    tenant: &Tenant,
+    type_: EventType,
+    reason: &str,
+    action: &str,
+    note: String,
+) {
+    let event = Event {
+        type_,
+        reason: reason.into(),
+        // Events carry at most 1 kB of note.
+        note: Some(note.chars().take(1000).collect()),
+        action: action.into(),
+        secondary: None,
+    };
+    if let Err(e) = ctx.recorder.publish(&event, &tenant.object_ref(&())).await {
+        warn!(error = %e, "publishing an event");
+    }
+}
+
+/// Back off per tenant: 5 s, doubling per consecutive failure, at most 5 minutes. One broken
+/// tenant never delays another.
+fn error_policy(tenant: Arc<Tenant>, error: &ReconcileError, ctx: Arc<Context>) -> Action {
+    let mut failures = ctx.failures.lock().unwrap_or_else(PoisonError::into_inner);
+    let n = failures.entry(tenant.name_any()).or_insert(0);
+    *n = n.saturating_add(1);
+    let delay = backoff(*n);
+    warn!(error = %error, retry_in = ?delay, "reconcile failed");
+    Action::requeue(delay)
+}
+
+/// The delay before retry number `failures` (1-based).
+pub fn backoff(failures: u32) -> Duration {
+    let seconds = 5u64.saturating_mul(1u64 << failures.saturating_sub(1).min(16));
+    Duration::from_secs(seconds.min(300))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_is_capped() {
+        assert_eq!(backoff(1), Duration::from_secs(5));
+        assert_eq!(backoff(2), Duration::from_secs(10));
+        assert_eq!(backoff(4), Duration::from_secs(40));
+        assert_eq!(backoff(7), Duration::from_secs(300));
+        assert_eq!(backoff(u32::MAX), Duration::from_secs(300));
+    }
+}

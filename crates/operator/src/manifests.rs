@@ -1,0 +1,468 @@
+//! The objects that install the operator: `tenantry operator manifests`, and the kustomize
+//! base under `deploy/operator/` generated from them.
+//!
+//! The ClusterRole is the part worth reading. The operator writes the isolation floor of
+//! every tenant (namespaces, quotas, network policies, RoleBindings), so a broad role would
+//! make it the easiest way to own the cluster. Every rule names its resources and verbs and
+//! says why; there is no `*` and no `escalate`. RoleBindings to the tenants' ClusterRoles
+//! are allowed by `bind` on exactly those roles (the platform's default role, Kubernetes'
+//! user-facing `admin`/`edit`/`view`, and the roles its grants name), so the operator cannot
+//! hand out `cluster-admin` or any role it was not told about even if its own code were
+//! subverted. Offboarding's final scan for leftovers lists every type; types this role may
+//! not list are reported as not checked rather than granted.
+//!
+//! The same documents are printed, written as the kustomize base, and checked stale-free by
+//! a test, so the base cannot drift from the code (Helm is not available on this project's
+//! machines to lint and template a chart in CI).
+
+use std::fmt::Write as _;
+
+use kube::CustomResourceExt;
+use serde_json::{Value, json};
+use tenantry_api::{Platform, Tenant};
+use tenantry_core::{PlatformContext, document, resolve::default_cluster_role};
+
+/// Name of the Deployment, ServiceAccount, ClusterRole and Lease.
+pub const NAME: &str = "tenantry-operator";
+/// Namespace installed into by default.
+pub const NAMESPACE: &str = "tenantry-system";
+/// The ConfigMap holding `tenantry.yaml`.
+pub const CONFIG_MAP: &str = "tenantry-config";
+/// Port of `/metrics`, `/healthz`, `/readyz`.
+pub const METRICS_PORT: u16 = 8080;
+
+/// What varies between installations.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ManifestOptions {
+    /// Namespace to install into.
+    pub namespace: String,
+    /// Container image whose entrypoint is `tenantry`.
+    pub image: String,
+    /// `tenantry.yaml`; the built-in defaults when `None`.
+    pub platform_config: Option<String>,
+    /// Replicas (one leads, the others stand by).
+    pub replicas: u32,
+}
+
+impl Default for ManifestOptions {
+    fn default() -> Self {
+        Self {
+            namespace: NAMESPACE.to_owned(),
+            image: format!("ghcr.io/tenantry/tenantry:v{}", env!("CARGO_PKG_VERSION")),
+            platform_config: None,
+            replicas: 2,
+        }
+    }
+}
+
+/// One document, the comment printed above it, and, for a role, why each rule is there.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Document {
+    /// Printed as `# ...` lines above the object.
+    pub comment: String,
+    /// The object.
+    pub object: Value,
+    /// One reason per entry of the object's `rules`, printed above it.
+    pub rule_reasons: Vec<&'static str>,
+}
+
+fn doc(comment: impl Into<String>, object: Value) -> Document {
+    Document {
+        comment: comment.into(),
+        object,
+        rule_reasons: Vec::new(),
+    }
+}
+
+fn labels() -> Value {
+    // part-of, not managed-by: managed-by=tenantry marks tenants' rendered objects, which
+    // pruning and offboarding delete.
+    json!({"app.kubernetes.io/name": NAME, "app.kubernetes.io/part-of": "tenantry"})
+}
+
+const DEFAULT_PLATFORM: &str = "apiVersion: tenantry.dev/v1alpha1\nkind: Platform\n";
+
+/// Every object, in apply order. Fails when the platform configuration is invalid (it is
+/// read to know which ClusterRoles tenants are bound to).
+pub fn documents(opts: &ManifestOptions) -> Result<Vec<Document>, String> {
+    let text = opts.platform_config.as_deref().unwrap_or(DEFAULT_PLATFORM);
+    let platform = document::parse_platform(text).map_err(|e| e.in_file(&"tenantry.yaml"))?;
+    let ctx = PlatformContext::new(platform).map_err(|e| format!("tenantry.yaml: {e}"))?;
+    let ns = opts.namespace.as_str();
+    let meta = |name: &str| json!({"name": name, "namespace": ns, "labels": labels()});
+    let mut crd = serde_json::to_value(Tenant::crd()).map_err(|e| e.to_string())?;
+    if let Some(m) = crd["metadata"].as_object_mut() {
+        m.insert("labels".into(), labels());
+    }
+    let mut docs = vec![
+        doc(
+            "The Tenant kind the operator acts on (`tenantry crd`).",
+            crd,
+        ),
+        doc(
+            "The operator's namespace, at the restricted Pod Security level it runs at.",
+            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns, "labels": {
+                "app.kubernetes.io/part-of": "tenantry",
+                "pod-security.kubernetes.io/enforce": "restricted",
+                "pod-security.kubernetes.io/enforce-version": "latest",
+            }}}),
+        ),
+        doc(
+            "The identity the operator runs as.",
+            json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": meta(NAME),
+                   "automountServiceAccountToken": true}),
+        ),
+        doc(
+            "The platform's tenantry.yaml. Editing it re-queues every tenant.",
+            json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta(CONFIG_MAP),
+                   "data": {"tenantry.yaml": text}}),
+        ),
+    ];
+    docs.push(cluster_role(&ctx.platform));
+    docs.push(doc(
+        "Binds the ClusterRole above to the operator's ServiceAccount.",
+        json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+               "metadata": {"name": NAME, "labels": labels()},
+               "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": NAME},
+               "subjects": [{"kind": "ServiceAccount", "name": NAME, "namespace": ns}]}),
+    ));
+    docs.push(Document {
+        comment: "What the operator may do in its own namespace only.".into(),
+        object: json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+        "metadata": meta(NAME),
+        "rules": [
+            {"apiGroups": [""], "resources": ["configmaps"], "resourceNames": [CONFIG_MAP],
+             "verbs": ["get", "list", "watch"]},
+            {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"],
+             "verbs": ["create"]},
+            {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"],
+             "resourceNames": [NAME], "verbs": ["get", "list", "watch", "patch", "update"]},
+        ]}),
+        rule_reasons: vec![
+            "Read tenantry.yaml, and watch it so that a change re-queues every tenant.",
+            "Create the leader-election Lease on first start (create cannot be limited by name).",
+            "Take, renew and release the leader-election Lease: only the leader writes.",
+        ],
+    });
+    docs.push(doc(
+        "Binds the Role above to the operator's ServiceAccount.",
+        json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+               "metadata": meta(NAME),
+               "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": NAME},
+               "subjects": [{"kind": "ServiceAccount", "name": NAME, "namespace": ns}]}),
+    ));
+    docs.push(deployment(opts));
+    docs.push(doc(
+        "Keeps one replica up through node drains, so a leader is always there to take over.",
+        json!({"apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "metadata": meta(NAME),
+               "spec": {"maxUnavailable": 1,
+                        "selector": {"matchLabels": {"app.kubernetes.io/name": NAME}}}}),
+    ));
+    docs.push(doc(
+        "Prometheus scrapes /metrics here.",
+        json!({"apiVersion": "v1", "kind": "Service", "metadata": meta(&format!("{NAME}-metrics")),
+               "spec": {"selector": {"app.kubernetes.io/name": NAME},
+                        "ports": [{"name": "metrics", "port": METRICS_PORT, "targetPort": "metrics"}]}}),
+    ));
+    Ok(docs)
+}
+
+/// What the operator renders and deletes, by API group, resources and why.
+const RENDERED: [(&str, &[&str], &str); 8] = [
+    (
+        "",
+        &["namespaces"],
+        "Each tenant's namespaces: created with their Pod Security labels, deleted when the tenant is offboarded.",
+    ),
+    (
+        "",
+        &["resourcequotas", "limitranges"],
+        "The tenant's quota and container limits in each namespace.",
+    ),
+    (
+        "",
+        &["serviceaccounts"],
+        "The tenant's ServiceAccount, deleted first when offboarding so every token issued for it dies at once.",
+    ),
+    (
+        "networking.k8s.io",
+        &["networkpolicies"],
+        "The default-deny network policy and the tenant's allowed peers.",
+    ),
+    (
+        "cilium.io",
+        &["ciliumnetworkpolicies"],
+        "The same network policy for platforms on Cilium.",
+    ),
+    (
+        "external-secrets.io",
+        &["secretstores", "externalsecrets"],
+        "The tenant's SecretStore (OpenBao) and its registry pull secret.",
+    ),
+    (
+        "source.toolkit.fluxcd.io",
+        &["ocirepositories", "gitrepositories"],
+        "Flux delivery: the artifact or repository a tenant deploys from.",
+    ),
+    (
+        "kustomize.toolkit.fluxcd.io",
+        &["kustomizations"],
+        "Flux delivery: the Kustomization that applies it as the tenant's ServiceAccount.",
+    ),
+];
+
+fn cluster_role(platform: &Platform) -> Document {
+    let write = ["get", "list", "watch", "create", "patch", "delete"];
+    let mut rules = Vec::new();
+    let mut reasons = Vec::new();
+    for (group, resources, why) in RENDERED {
+        rules.push(json!({"apiGroups": [group], "resources": resources, "verbs": write}));
+        reasons.push(why);
+    }
+    rules.push(json!({"apiGroups": ["argoproj.io"], "resources": ["appprojects", "applications"], "verbs": write}));
+    reasons.push(
+        "Argo CD delivery: the tenant's AppProject and Application (in the Argo CD namespace).",
+    );
+    rules.push(json!({"apiGroups": ["rbac.authorization.k8s.io"],
+        "resources": ["rolebindings", "clusterrolebindings"], "verbs": write}));
+    reasons.push("Bind the tenant's owners and ServiceAccount to its ClusterRole in each namespace, and the platform's grants. Creating a binding also needs the `bind` rule below.");
+    let mut roles: Vec<String> = vec![
+        default_cluster_role(platform),
+        "admin".into(),
+        "edit".into(),
+        "view".into(),
+    ];
+    roles.extend(
+        platform
+            .grants
+            .values()
+            .flat_map(|g| &g.bindings)
+            .map(|b| b.cluster_role.clone()),
+    );
+    roles.sort();
+    roles.dedup();
+    rules.push(
+        json!({"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["clusterroles"],
+        "resourceNames": roles, "verbs": ["bind"]}),
+    );
+    reasons.push("`bind` on exactly the ClusterRoles tenants are bound to (the platform's default, admin/edit/view, and its grants' roles), instead of `escalate` or holding every permission those roles grant: a binding to any other role, cluster-admin included, is refused by the API server.");
+    rules.push(
+        json!({"apiGroups": ["tenantry.dev"], "resources": ["tenants"],
+        "verbs": ["get", "list", "watch", "patch"]}),
+    );
+    reasons.push("Watch Tenants, and add or remove the tenantry.dev/offboard finalizer.");
+    rules.push(
+        json!({"apiGroups": ["tenantry.dev"], "resources": ["tenants/status"],
+        "verbs": ["get", "patch"]}),
+    );
+    reasons.push("Write each Tenant's status (server-side apply, field manager tenantry-status).");
+    rules.push(
+        json!({"apiGroups": ["events.k8s.io"], "resources": ["events"],
+        "verbs": ["create", "patch"]}),
+    );
+    reasons.push(
+        "Events on a Tenant for failed applies and repaired drift (`kubectl describe tenant`).",
+    );
+    Document {
+        comment: "What the operator may do cluster-wide. Each rule says why; nothing is `*`."
+            .into(),
+        object: json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+            "metadata": {"name": NAME, "labels": labels()}, "rules": rules}),
+        rule_reasons: reasons,
+    }
+}
+
+fn deployment(opts: &ManifestOptions) -> Document {
+    let ns = opts.namespace.as_str();
+    doc(
+        "Two replicas: one holds the Lease and reconciles, the other takes over within the lease duration. Restricted Pod Security, read-only root filesystem, no privilege.",
+        json!({"apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": NAME, "namespace": ns, "labels": labels()},
+        "spec": {
+            "replicas": opts.replicas,
+            "selector": {"matchLabels": {"app.kubernetes.io/name": NAME}},
+            "template": {
+                "metadata": {"labels": labels()},
+                "spec": {
+                    "serviceAccountName": NAME,
+                    "securityContext": {"runAsNonRoot": true, "runAsUser": 65532,
+                        "runAsGroup": 65532, "seccompProfile": {"type": "RuntimeDefault"}},
+                    "topologySpreadConstraints": [{"maxSkew": 1,
+                        "topologyKey": "kubernetes.io/hostname", "whenUnsatisfiable": "ScheduleAnyway",
+                        "labelSelector": {"matchLabels": {"app.kubernetes.io/name": NAME}}}],
+                    "containers": [{
+                        "name": "operator",
+                        "image": opts.image,
+                        "args": ["operator", "--namespace", ns, "--config-map", CONFIG_MAP,
+                                 "--listen", format!("0.0.0.0:{METRICS_PORT}")],
+                        "env": [
+                            {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+                            {"name": "TENANTRY_LOG", "value": "info"},
+                        ],
+                        "ports": [{"name": "metrics", "containerPort": METRICS_PORT}],
+                        "livenessProbe": {"httpGet": {"path": "/healthz", "port": "metrics"}},
+                        "readinessProbe": {"httpGet": {"path": "/readyz", "port": "metrics"}},
+                        "resources": {"requests": {"cpu": "100m", "memory": "64Mi"},
+                                      "limits": {"memory": "256Mi"}},
+                        "securityContext": {"allowPrivilegeEscalation": false,
+                            "readOnlyRootFilesystem": true,
+                            "capabilities": {"drop": ["ALL"]}},
+                    }],
+                },
+            },
+        }}),
+    )
+}
+
+/// One document as YAML, with its comment and its rules' reasons.
+fn document_yaml(d: &Document, out: &mut String) {
+    for line in wrap(&d.comment, 98) {
+        let _ = writeln!(out, "# {line}");
+    }
+    let Some(rules) = d.object["rules"]
+        .as_array()
+        .filter(|_| !d.rule_reasons.is_empty())
+    else {
+        out.push_str(&document::to_yaml(&d.object));
+        return;
+    };
+    let mut head = d.object.clone();
+    if let Some(m) = head.as_object_mut() {
+        m.remove("rules");
+    }
+    out.push_str(&document::to_yaml(&head));
+    out.push_str("rules:\n");
+    for (rule, why) in rules.iter().zip(&d.rule_reasons) {
+        for line in wrap(why, 98) {
+            let _ = writeln!(out, "# {line}");
+        }
+        for (i, line) in document::to_yaml(rule).lines().enumerate() {
+            let _ = writeln!(out, "{}{line}", if i == 0 { "- " } else { "  " });
+        }
+    }
+}
+
+/// The documents as one multi-document YAML stream.
+pub fn to_yaml(docs: &[Document]) -> String {
+    let mut out = String::from(
+        "# Tenantry operator. Generated by `tenantry operator manifests`; apply with\n\
+         # `kubectl apply --server-side -f -`.\n",
+    );
+    for d in docs {
+        out.push_str("---\n");
+        document_yaml(d, &mut out);
+    }
+    out
+}
+
+/// The kustomize base: one file per document and a `kustomization.yaml` listing them in
+/// apply order, as `(file name, contents)`.
+pub fn kustomize_base(docs: &[Document]) -> Vec<(String, String)> {
+    let header = "# Generated by `tenantry operator manifests --write`; do not edit.\n";
+    let mut files = Vec::new();
+    let mut resources = String::new();
+    for (i, d) in docs.iter().enumerate() {
+        let kind = d.object["kind"]
+            .as_str()
+            .unwrap_or("object")
+            .to_ascii_lowercase();
+        let name = d.object["metadata"]["name"].as_str().unwrap_or("unnamed");
+        let file = format!("{:02}-{kind}-{name}.yaml", i + 1);
+        let mut text = String::from(header);
+        document_yaml(d, &mut text);
+        let _ = writeln!(resources, "  - {file}");
+        files.push((file, text));
+    }
+    files.push((
+        "kustomization.yaml".to_owned(),
+        format!(
+            "{header}apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n{resources}"
+        ),
+    ));
+    files
+}
+
+fn wrap(text: &str, width: usize) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut line = String::new();
+    for word in text.split_whitespace() {
+        if !line.is_empty() && line.len() + 1 + word.len() > width {
+            lines.push(std::mem::take(&mut line));
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    if !line.is_empty() {
+        lines.push(line);
+    }
+    lines
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn docs() -> Vec<Document> {
+        documents(&ManifestOptions::default()).unwrap()
+    }
+
+    #[test]
+    fn the_printed_yaml_reads_back_as_the_objects_with_every_rule() {
+        let docs = docs();
+        let text = to_yaml(&docs);
+        let parsed: Vec<Value> = text
+            .split("\n---\n")
+            .skip(1)
+            .map(|d| serde_saphyr::from_str(d).unwrap())
+            .collect();
+        let objects: Vec<Value> = docs.iter().map(|d| d.object.clone()).collect();
+        assert_eq!(parsed, objects);
+    }
+
+    #[test]
+    fn the_cluster_role_has_a_reason_per_rule_and_no_wildcard_or_escalate() {
+        for d in docs().iter().filter(|d| d.object["rules"].is_array()) {
+            let rules = d.object["rules"].as_array().unwrap();
+            assert_eq!(rules.len(), d.rule_reasons.len(), "{}", d.object["kind"]);
+            let text = serde_json::to_string(rules).unwrap();
+            assert!(!text.contains("\"*\""), "{text}");
+            assert!(!text.contains("escalate"), "{text}");
+        }
+        let role = docs()
+            .into_iter()
+            .find(|d| d.object["kind"] == "ClusterRole")
+            .unwrap();
+        let bind = role.object["rules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["verbs"] == json!(["bind"]))
+            .unwrap();
+        let names = bind["resourceNames"].as_array().unwrap();
+        assert!(names.contains(&json!("edit")));
+        assert!(
+            names.contains(&json!("tenant-external-dns")),
+            "grant roles: {names:?}"
+        );
+        assert!(!names.contains(&json!("cluster-admin")));
+    }
+
+    #[test]
+    fn the_deployment_is_ha_restricted_and_read_only() {
+        let d = docs()
+            .into_iter()
+            .find(|d| d.object["kind"] == "Deployment")
+            .unwrap();
+        let spec = &d.object["spec"];
+        assert_eq!(spec["replicas"], 2);
+        let c = &spec["template"]["spec"]["containers"][0];
+        assert_eq!(c["securityContext"]["readOnlyRootFilesystem"], true);
+        assert_eq!(c["securityContext"]["allowPrivilegeEscalation"], false);
+        assert_eq!(
+            spec["template"]["spec"]["securityContext"]["runAsNonRoot"],
+            true
+        );
+    }
+}

@@ -1,0 +1,420 @@
+//! The operator's reconcile, run against the in-memory API server with tenants rendered by
+//! the real renderer: what a platform team relies on when it hands its tenants to the
+//! operator.
+
+use std::time::Duration;
+
+use k8s_openapi::{apimachinery::pkg::apis::meta::v1::Time, jiff::Timestamp};
+use serde_json::Value;
+use tenantry_api::{
+    Platform, Tenant, TenantSpec,
+    tenant::{Delivery, FluxOci, TenantFile},
+};
+use tenantry_cluster::{
+    ClusterApi,
+    fake::FakeCluster,
+    ops::{self, ApplyOptions, Prune, Silent, Waits},
+};
+use tenantry_core::PlatformContext;
+use tenantry_operator::{
+    reconcile::{self, Outcome},
+    status::{APPLIED, DEGRADED, READY},
+};
+
+const LABEL: &str = "tenantry.dev/tenant";
+
+fn ctx() -> PlatformContext {
+    PlatformContext::new(Platform::default()).unwrap()
+}
+
+fn waits() -> Waits {
+    Waits {
+        timeout: Duration::from_secs(2),
+        interval: Duration::from_millis(1),
+    }
+}
+
+fn tenant(name: &str, spec: TenantSpec, created: i64) -> Tenant {
+    let mut t = Tenant::new(name, spec);
+    t.metadata.generation = Some(1);
+    t.metadata.creation_timestamp = Some(Time(Timestamp::from_second(created).unwrap()));
+    t
+}
+
+fn now() -> Time {
+    Time(Timestamp::from_second(1_000).unwrap())
+}
+
+fn condition(status: &tenantry_api::TenantStatus, kind: &str) -> (String, String) {
+    let c = status.conditions.iter().find(|c| c.type_ == kind).unwrap();
+    (c.status.clone(), c.reason.clone())
+}
+
+fn labelled(api: &FakeCluster, tenant: &str, kind: &str) -> Vec<Value> {
+    api.objects()
+        .into_iter()
+        .filter(|o| o["kind"] == kind && o["metadata"]["labels"][LABEL] == tenant)
+        .collect()
+}
+
+async fn converge(
+    api: &FakeCluster,
+    t: &Tenant,
+    others: &[&Tenant],
+    prune: bool,
+) -> reconcile::Reconciled {
+    let catalog = api.discover().await.unwrap();
+    let ctx = ctx();
+    reconcile::converge(api, &catalog, Ok(&ctx), t, others, prune, waits()).await
+}
+
+#[tokio::test]
+async fn a_new_tenant_is_applied_and_ready_with_its_namespaces() {
+    let api = FakeCluster::new();
+    let shop = tenant(
+        "shop",
+        TenantSpec {
+            namespaces: vec!["shop-dev".into()],
+            ..TenantSpec::default()
+        },
+        1,
+    );
+    let done = converge(&api, &shop, &[], true).await;
+    assert!(!done.failed(), "{:?}", done.outcome);
+    assert!(done.writes() > 0);
+    let status = done.status(&shop, &now());
+    assert_eq!(condition(&status, READY).0, "True");
+    assert_eq!(
+        condition(&status, APPLIED),
+        ("True".into(), "Applied".into())
+    );
+    assert_eq!(status.namespaces.as_deref(), Some("shop,shop-dev"));
+    assert_eq!(status.observed_generation, Some(1));
+    assert_eq!(labelled(&api, "shop", "Namespace").len(), 2);
+    assert!(!labelled(&api, "shop", "NetworkPolicy").is_empty());
+    assert!(
+        status
+            .layers
+            .iter()
+            .any(|l| l.name == "network" && l.state == "applied")
+    );
+}
+
+#[tokio::test]
+async fn the_cli_and_the_operator_agree_so_neither_writes_after_the_other() {
+    let api = FakeCluster::new();
+    let ctx = ctx();
+    let spec = TenantSpec {
+        namespaces: vec!["blog-web".into()],
+        ..TenantSpec::default()
+    };
+    // What `tenantry apply blog` does, from the repository's tenant file.
+    let rendered =
+        tenantry_core::render_tenant(&ctx, &TenantFile::new("blog", spec.clone())).unwrap();
+    let catalog = api.discover().await.unwrap();
+    let options = ApplyOptions {
+        waits: waits(),
+        ..ApplyOptions::default()
+    };
+    ops::converge_tenants(
+        &api,
+        &catalog,
+        &[rendered],
+        LABEL,
+        Prune::Off,
+        &options,
+        &Silent,
+    )
+    .await
+    .unwrap();
+    api.reset_requests();
+    let blog = tenant("blog", spec, 1);
+    let done = converge(&api, &blog, &[], true).await;
+    assert_eq!(done.writes(), 0, "{:?}", api.write_log());
+    assert_eq!(api.requests().writes(), 0, "{:?}", api.write_log());
+    assert_eq!(
+        condition(&done.status(&blog, &now()), APPLIED).1,
+        "UpToDate"
+    );
+}
+
+#[tokio::test]
+async fn a_deleted_network_policy_and_an_edited_quota_are_put_back() {
+    let api = FakeCluster::new();
+    let shop = tenant("shop", TenantSpec::default(), 1);
+    converge(&api, &shop, &[], true).await;
+    let catalog = api.discover().await.unwrap();
+    let policy = labelled(&api, "shop", "NetworkPolicy").remove(0);
+    let policy_name = policy["metadata"]["name"].as_str().unwrap().to_owned();
+    let np = catalog
+        .find("networking.k8s.io/v1", "NetworkPolicy")
+        .unwrap();
+    api.delete(np, Some("shop"), &policy_name, None, false)
+        .await
+        .unwrap();
+    let quota = labelled(&api, "shop", "ResourceQuota").remove(0);
+    let quota_name = quota["metadata"]["name"].as_str().unwrap().to_owned();
+    api.edit("v1", "ResourceQuota", Some("shop"), &quota_name, |q| {
+        q["spec"]["hard"]["pods"] = Value::from("1000");
+    });
+    let repaired = converge(&api, &shop, &[], false).await;
+    assert!(!repaired.failed());
+    let written = repaired.written();
+    assert!(
+        written.iter().any(|o| o.contains(&policy_name)),
+        "{written:?}"
+    );
+    assert!(
+        written.iter().any(|o| o.contains(&quota_name)),
+        "{written:?}"
+    );
+    assert!(
+        api.object(
+            "networking.k8s.io/v1",
+            "NetworkPolicy",
+            Some("shop"),
+            &policy_name
+        )
+        .is_some()
+    );
+    let quota = api
+        .object("v1", "ResourceQuota", Some("shop"), &quota_name)
+        .unwrap();
+    assert_ne!(quota["spec"]["hard"]["pods"], "1000");
+}
+
+#[tokio::test]
+async fn a_missing_crd_degrades_only_its_layer_and_names_the_crd() {
+    let api = FakeCluster::new();
+    api.hide_group("source.toolkit.fluxcd.io");
+    let spec = TenantSpec {
+        delivery: Some(Delivery::FluxOci(FluxOci {
+            url: Some("oci://ghcr.io/acme/shop-deploy".into()),
+            ..FluxOci::default()
+        })),
+        ..TenantSpec::default()
+    };
+    let shop = tenant("shop", spec, 1);
+    let done = converge(&api, &shop, &[], true).await;
+    let status = done.status(&shop, &now());
+    assert_eq!(condition(&status, APPLIED).0, "True", "{status:?}");
+    assert_eq!(
+        condition(&status, DEGRADED),
+        ("True".into(), "MissingCRD".into())
+    );
+    assert_eq!(condition(&status, READY).0, "False");
+    let delivery = status.layers.iter().find(|l| l.name == "delivery").unwrap();
+    assert_eq!(delivery.state, "skipped");
+    assert!(
+        delivery
+            .missing_crds
+            .iter()
+            .any(|c| c == "ocirepositories.source.toolkit.fluxcd.io"),
+        "{delivery:?}"
+    );
+    // The isolation layers are in place regardless.
+    assert!(!labelled(&api, "shop", "NetworkPolicy").is_empty());
+}
+
+#[tokio::test]
+async fn a_bad_spec_writes_nothing_and_names_the_field() {
+    let api = FakeCluster::new();
+    let bad = tenant(
+        "shop",
+        TenantSpec {
+            namespaces: vec!["billing".into()],
+            ..TenantSpec::default()
+        },
+        1,
+    );
+    api.reset_requests();
+    let done = converge(&api, &bad, &[], true).await;
+    assert!(done.failed());
+    assert!(matches!(done.outcome, Outcome::Spec(_)));
+    assert_eq!(api.requests().writes(), 0);
+    let status = done.status(&bad, &now());
+    let error = status.last_error.unwrap();
+    assert_eq!(error.object.as_deref(), Some("Tenant shop"));
+    assert!(error.field.unwrap().starts_with("spec.namespaces"));
+}
+
+#[tokio::test]
+async fn a_newer_tenant_cannot_claim_an_older_ones_namespace() {
+    let api = FakeCluster::new();
+    let shop = tenant(
+        "shop",
+        TenantSpec {
+            namespaces: vec!["shop-dev".into()],
+            ..TenantSpec::default()
+        },
+        1,
+    );
+    let intruder = tenant("shop-dev", TenantSpec::default(), 2);
+    let refused = converge(&api, &intruder, &[&shop], true).await;
+    let Outcome::Spec(invalid) = &refused.outcome else {
+        panic!("{:?}", refused.outcome)
+    };
+    assert_eq!(invalid.errors[0].path, "spec.namespaces");
+    assert!(invalid.errors[0].message.contains("\"shop\""), "{invalid}");
+    // The older tenant is not affected by the newcomer.
+    let kept = converge(&api, &shop, &[&intruder], true).await;
+    assert!(!kept.failed(), "{:?}", kept.outcome);
+}
+
+#[tokio::test]
+async fn a_namespace_dropped_from_the_spec_is_pruned() {
+    let api = FakeCluster::new();
+    let mut shop = tenant(
+        "shop",
+        TenantSpec {
+            namespaces: vec!["shop-dev".into()],
+            ..TenantSpec::default()
+        },
+        1,
+    );
+    converge(&api, &shop, &[], true).await;
+    shop.spec.namespaces.clear();
+    shop.metadata.generation = Some(2);
+    let done = converge(&api, &shop, &[], true).await;
+    assert!(!done.failed(), "{:?}", done.outcome);
+    let Outcome::Converged { converged, .. } = &done.outcome else {
+        panic!()
+    };
+    let pruned = &converged.applied.as_ref().unwrap().pruned;
+    assert!(
+        pruned.iter().any(|d| d.object == "Namespace shop-dev"),
+        "{pruned:?}"
+    );
+}
+
+#[tokio::test]
+async fn offboarding_completes_only_when_nothing_is_left() {
+    let api = FakeCluster::new();
+    let shop = tenant("shop", TenantSpec::default(), 1);
+    converge(&api, &shop, &[], true).await;
+    api.set_namespace_linger(2);
+    let catalog = api.discover().await.unwrap();
+    let first = reconcile::offboard(&api, &catalog, LABEL, "shop", &waits())
+        .await
+        .unwrap();
+    assert!(first.removed.first_error().is_none());
+    let mut done = first.complete();
+    for _ in 0..5 {
+        if done {
+            break;
+        }
+        let again = reconcile::offboard(&api, &catalog, LABEL, "shop", &waits())
+            .await
+            .unwrap();
+        assert!(again.removed.first_error().is_none(), "{:?}", again.removed);
+        done = again.complete();
+    }
+    assert!(done, "the tenant's objects never went");
+    assert!(
+        api.objects()
+            .iter()
+            .all(|o| o["metadata"]["labels"][LABEL] != "shop"),
+        "labelled leftovers"
+    );
+}
+
+#[tokio::test]
+async fn an_unusable_platform_config_is_reported_on_every_tenant_and_nothing_is_written() {
+    let api = FakeCluster::new();
+    let catalog = api.discover().await.unwrap();
+    let shop = tenant("shop", TenantSpec::default(), 1);
+    api.reset_requests();
+    let message = "ConfigMap tenantry-system/tenantry-config not found";
+    let done = reconcile::converge(&api, &catalog, Err(message), &shop, &[], true, waits()).await;
+    assert_eq!(api.requests().total(), 0);
+    let status = done.status(&shop, &now());
+    assert_eq!(
+        condition(&status, APPLIED),
+        ("False".into(), "InvalidPlatform".into())
+    );
+    assert_eq!(status.last_error.unwrap().message, message);
+}
+
+/// Every kind a tenant can render is watched for drift and pruned within
+/// `ops::rendered_kinds`, and the operator's ClusterRole may write it.
+#[test]
+fn every_kind_a_tenant_renders_is_watched_and_granted() {
+    use tenantry_api::tenant::{
+        ArgoCd, FluxGit, Network, NetworkProvider, NoDelivery, Rbac, Secrets,
+    };
+    let ctx = ctx();
+    let specs = [
+        TenantSpec::default(),
+        TenantSpec {
+            delivery: Some(Delivery::FluxGit(FluxGit {
+                url: Some("https://git.example.com/x.git".into()),
+                ..FluxGit::default()
+            })),
+            network: Some(Network {
+                provider: Some(NetworkProvider::Cilium),
+                default_deny_egress: Some(true),
+                ..Network::default()
+            }),
+            secrets: Some(Secrets {
+                openbao: Some(true),
+                pull_secret: Some(true),
+            }),
+            rbac: Some(Rbac {
+                grants: Some(vec!["external-dns".into()]),
+                ..Rbac::default()
+            }),
+            ..TenantSpec::default()
+        },
+        TenantSpec {
+            delivery: Some(Delivery::ArgoCd(ArgoCd {
+                repo_url: Some("https://git.example.com/x.git".into()),
+                ..ArgoCd::default()
+            })),
+            ..TenantSpec::default()
+        },
+        TenantSpec {
+            delivery: Some(Delivery::None(NoDelivery::default())),
+            ..TenantSpec::default()
+        },
+    ];
+    let catalog = FakeCluster::new().catalog();
+    let watched: Vec<(String, String)> = ops::rendered_kinds(&catalog)
+        .into_iter()
+        .map(|t| (t.group.clone(), t.kind.clone()))
+        .collect();
+    let docs = tenantry_operator::manifests::documents(&Default::default()).unwrap();
+    let role = docs
+        .iter()
+        .find(|d| d.object["kind"] == "ClusterRole")
+        .unwrap();
+    for spec in specs {
+        let file = TenantFile::new("shop", spec);
+        let rendered = match tenantry_core::render_tenant(&ctx, &file) {
+            Ok(r) => r,
+            Err(e) => panic!("{e}"),
+        };
+        for o in &rendered.objects {
+            let t = catalog.find(o.api_version, o.kind).unwrap();
+            assert!(
+                watched.contains(&(t.group.clone(), t.kind.clone())),
+                "{} {} is not watched",
+                o.api_version,
+                o.kind
+            );
+            let granted = role.object["rules"].as_array().unwrap().iter().any(|r| {
+                r["apiGroups"][0] == t.group.as_str()
+                    && r["resources"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .any(|x| x == t.plural.as_str())
+                    && r["verbs"].as_array().unwrap().iter().any(|v| v == "patch")
+            });
+            assert!(
+                granted,
+                "the ClusterRole may not write {}",
+                t.qualified_name()
+            );
+        }
+    }
+}

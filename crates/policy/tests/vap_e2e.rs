@@ -1,0 +1,877 @@
+//! The proof that the generated ValidatingAdmissionPolicies decide what the engine decides:
+//! every case is sent to a real API server as a server-side dry-run create into a tenant
+//! namespace, and the API server's verdict and check IDs are compared with
+//! `Engine::evaluate` (admission mode) on the object as admitted.
+//!
+//! `#[ignore]`d: it needs a cluster. Run with
+//! `TENANTRY_E2E_KUBECONFIG=… cargo test -p tenantry-policy --test vap_e2e -- --ignored
+//! --nocapture`. It touches only what it creates: a namespace `vap-e2e-<pid>` (tenant label,
+//! `pod-security.kubernetes.io/enforce: privileged` so the PodSecurity plugin never refuses
+//! first), and policies and bindings named `vap-e2e-<pid>-*` whose bindings also match that
+//! namespace's name only; all are deleted at the end, also when the test fails.
+//!
+//! Three passes over the same cases: without the policies (the baseline latency), with them
+//! bound `[Warn]` (every failing validation comes back as a warning, so every check ID is
+//! compared, and the admitted object is what the engine judges), and with them bound `[Deny]`
+//! (the verdict, and the latency the policies add).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use kube::client::Body;
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::{Client, Config};
+use serde_json::{Value, json};
+use tenantry_policy::pss::Level;
+use tenantry_policy::vap::{self, Actions, VapOptions};
+use tenantry_policy::{Context, Engine, Mode, NamespaceInfo, Operation, Severity, UserInfo};
+
+const PLATFORM: &str = "\
+apiVersion: tenantry.dev/v1alpha1
+kind: Platform
+policies:
+  imagePullPolicyAlways:
+    enabled: true
+  requireDigest:
+    enabled: true
+defaults:
+  placement:
+    tolerations:
+      - key: dedicated
+        operator: Equal
+        value: shop
+        effect: NoSchedule
+  classes:
+    priority:
+      allowed: [tenant-high]
+";
+
+const DIGEST: &str = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+struct Case {
+    label: String,
+    object: Value,
+}
+
+/// How the API server answered one dry-run create.
+struct Answer {
+    status: u16,
+    body: Value,
+    /// Check IDs of the policies' warnings (from `<check-id>: …` messages).
+    warned: BTreeSet<String>,
+    took: Duration,
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+async fn client(path: &Path) -> Client {
+    let kubeconfig = Kubeconfig::read_from(path).expect("reading the kubeconfig");
+    let config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+        .await
+        .expect("kubeconfig");
+    Client::try_from(config).expect("client")
+}
+
+/// The collection URL of a kind in `ns`.
+fn collection(object: &Value, ns: &str) -> String {
+    let api_version = object["apiVersion"].as_str().unwrap_or("");
+    let kind = object["kind"].as_str().unwrap_or("");
+    let plural = match kind {
+        "Pod" => "pods",
+        "Deployment" => "deployments",
+        "Service" => "services",
+        "ExternalSecret" => "externalsecrets",
+        "PushSecret" => "pushsecrets",
+        other => panic!("no plural for {other}"),
+    };
+    let base = if api_version.contains('/') {
+        format!("/apis/{api_version}")
+    } else {
+        format!("/api/{api_version}")
+    };
+    format!("{base}/namespaces/{ns}/{plural}")
+}
+
+async fn send(
+    client: &Client,
+    method: &str,
+    url: &str,
+    body: Option<&Value>,
+) -> (u16, Value, Vec<String>) {
+    let bytes = body
+        .map(|b| serde_json::to_vec(b).unwrap())
+        .unwrap_or_default();
+    let mut builder = http_request(method, url);
+    if body.is_some() {
+        builder = builder.header("content-type", "application/json");
+    }
+    let request = builder.body(Body::from(bytes)).expect("request");
+    let response = client.send(request).await.expect("sending");
+    let status = response.status().as_u16();
+    let warnings = response
+        .headers()
+        .get_all("warning")
+        .iter()
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        .collect();
+    let bytes = response.into_body().collect_bytes().await.expect("body");
+    let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    (status, body, warnings)
+}
+
+fn http_request(method: &str, url: &str) -> http::request::Builder {
+    http::Request::builder().method(method).uri(url)
+}
+
+/// The check ID of one of the policies' warnings: the message is `<check-id>: …` after the
+/// API server's `… with binding '<name>': ` prefix.
+fn warned_check(warning: &str, prefix: &str) -> Option<String> {
+    let at = warning.find(&format!("with binding '{prefix}"))?;
+    let rest = &warning[at..];
+    let message = &rest[rest.find("': ")? + 3..];
+    Some(message.split(':').next()?.to_owned())
+}
+
+async fn dry_run(client: &Client, ns: &str, object: &Value, prefix: &str) -> Answer {
+    let url = format!("{}?dryRun=All", collection(object, ns));
+    let start = Instant::now();
+    let (status, body, warnings) = send(client, "POST", &url, Some(object)).await;
+    let took = start.elapsed();
+    let warned = warnings
+        .iter()
+        .filter_map(|w| warned_check(w, prefix))
+        .collect();
+    Answer {
+        status,
+        body,
+        warned,
+        took,
+    }
+}
+
+fn corpus_cases() -> (Vec<Case>, usize) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/pss");
+    let mut files: Vec<PathBuf> = Vec::new();
+    let mut stack = vec![root];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).expect("corpus directory") {
+            let path = entry.expect("entry").path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|e| e == "yaml") {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    let total = files.len();
+    // The corpus repeats the same pods across levels and versions; each distinct pod is sent
+    // once as a Pod and once as a Deployment.
+    let mut seen: BTreeMap<String, String> = BTreeMap::new();
+    for file in &files {
+        let text = std::fs::read_to_string(file).expect("corpus file");
+        let mut pod: Value = serde_saphyr::from_str(&text).expect("corpus YAML");
+        pod["metadata"]["name"] = json!("p");
+        let key = serde_json::to_string(&pod).unwrap();
+        seen.entry(key).or_insert_with(|| {
+            file.strip_prefix(Path::new(env!("CARGO_MANIFEST_DIR")))
+                .unwrap_or(file)
+                .display()
+                .to_string()
+        });
+    }
+    let mut cases = Vec::new();
+    for (i, (key, label)) in seen.into_iter().enumerate() {
+        let mut pod: Value = serde_json::from_str(&key).unwrap();
+        pod["metadata"]["name"] = json!(format!("corpus-{i}"));
+        cases.push(Case {
+            label: format!("{label} as Deployment"),
+            object: deployment(&format!("corpus-{i}"), &pod),
+        });
+        cases.push(Case {
+            label: format!("{label} as Pod"),
+            object: pod,
+        });
+    }
+    (cases, total)
+}
+
+fn deployment(name: &str, pod: &Value) -> Value {
+    let mut metadata = pod["metadata"].clone();
+    if let Some(m) = metadata.as_object_mut() {
+        m.remove("name");
+        m.remove("namespace");
+    }
+    metadata["labels"] = json!({"app": name});
+    json!({
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name},
+        "spec": {
+            "selector": {"matchLabels": {"app": name}},
+            "template": {"metadata": metadata, "spec": pod["spec"].clone()},
+        },
+    })
+}
+
+/// A pod that passes every compiled check.
+fn good_container(name: &str) -> Value {
+    json!({
+        "name": name,
+        "image": format!("registry.example/app@{DIGEST}"),
+        "imagePullPolicy": "Always",
+        "resources": {"requests": {"cpu": "10m", "memory": "16Mi"}, "limits": {"memory": "16Mi"}},
+        "securityContext": {
+            "allowPrivilegeEscalation": false,
+            "capabilities": {"drop": ["ALL"]},
+        },
+    })
+}
+
+fn good_pod(name: &str) -> Value {
+    json!({
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name},
+        "spec": {
+            "securityContext": {"runAsNonRoot": true, "seccompProfile": {"type": "RuntimeDefault"}},
+            "containers": [good_container("app")],
+        },
+    })
+}
+
+fn platform_cases() -> Vec<Case> {
+    let mut cases = Vec::new();
+    let mut pod = |label: &str, edit: &dyn Fn(&mut Value)| {
+        let mut p = good_pod(label);
+        edit(&mut p);
+        cases.push(Case {
+            label: format!("platform: {label} (Deployment)"),
+            object: deployment(label, &p),
+        });
+        cases.push(Case {
+            label: format!("platform: {label} (Pod)"),
+            object: p,
+        });
+    };
+    pod("compliant", &|_| {});
+    pod("no-cpu-request", &|p| {
+        p["spec"]["containers"][0]["resources"]["requests"]
+            .as_object_mut()
+            .unwrap()
+            .remove("cpu");
+    });
+    pod("cpu-limit-only", &|p| {
+        let r = &mut p["spec"]["containers"][0]["resources"];
+        r["requests"].as_object_mut().unwrap().remove("cpu");
+        r["limits"]["cpu"] = json!("20m");
+    });
+    pod("no-resources", &|p| {
+        p["spec"]["containers"][0]
+            .as_object_mut()
+            .unwrap()
+            .remove("resources");
+    });
+    pod("init-no-memory-limit", &|p| {
+        let mut init = good_container("init");
+        init["resources"]["limits"] = json!({});
+        p["spec"]["initContainers"] = json!([init]);
+    });
+    pod("pull-if-not-present", &|p| {
+        p["spec"]["containers"][0]["imagePullPolicy"] = json!("IfNotPresent");
+    });
+    pod("pull-defaulted-tag", &|p| {
+        let c = p["spec"]["containers"][0].as_object_mut().unwrap();
+        c.remove("imagePullPolicy");
+        c.insert("image".into(), json!("registry.example/app:1.2"));
+    });
+    pod("pull-defaulted-latest", &|p| {
+        let c = p["spec"]["containers"][0].as_object_mut().unwrap();
+        c.remove("imagePullPolicy");
+        c.insert("image".into(), json!("registry.example/app"));
+    });
+    pod("tag-no-digest", &|p| {
+        p["spec"]["containers"][0]["image"] = json!("registry.example/app:1.2");
+    });
+    pod("tag-and-digest", &|p| {
+        p["spec"]["containers"][0]["image"] = json!(format!("registry.example/app:1.2@{DIGEST}"));
+    });
+    pod("short-digest", &|p| {
+        p["spec"]["containers"][0]["image"] = json!("registry.example/app@sha256:0123");
+    });
+    pod("node-name", &|p| {
+        p["spec"]["nodeName"] = json!("node-a");
+    });
+    pod("every-taint", &|p| {
+        p["spec"]["tolerations"] = json!([{"operator": "Exists"}]);
+    });
+    pod("every-taint-noschedule", &|p| {
+        p["spec"]["tolerations"] = json!([{"operator": "Exists", "effect": "NoSchedule"}]);
+    });
+    pod("keyed-toleration", &|p| {
+        p["spec"]["tolerations"] = json!([{"key": "dedicated", "operator": "Equal", "value": "shop", "effect": "NoSchedule"}]);
+    });
+    pod("node-condition-toleration", &|p| {
+        p["spec"]["tolerations"] =
+            json!([{"key": "node.kubernetes.io/not-ready", "operator": "Exists"}]);
+    });
+    pod("system-priority", &|p| {
+        p["spec"]["priorityClassName"] = json!("system-cluster-critical");
+    });
+    pod("privileged", &|p| {
+        p["spec"]["containers"][0]["securityContext"]["privileged"] = json!(true);
+        p["spec"]["containers"][0]["securityContext"]["allowPrivilegeEscalation"] = json!(true);
+    });
+    pod("host-network", &|p| {
+        p["spec"]["hostNetwork"] = json!(true);
+    });
+    pod("add-net-admin", &|p| {
+        p["spec"]["containers"][0]["securityContext"]["capabilities"]["add"] = json!(["NET_ADMIN"]);
+    });
+    pod("run-as-root-container", &|p| {
+        p["spec"]["containers"][0]["securityContext"]["runAsUser"] = json!(0);
+    });
+    let mut service = |label: &str, spec: Value| {
+        cases.push(Case {
+            label: format!("platform: service {label}"),
+            object: json!({
+                "apiVersion": "v1", "kind": "Service",
+                "metadata": {"name": label},
+                "spec": spec,
+            }),
+        });
+    };
+    let ports = json!([{"port": 80, "targetPort": 8080}]);
+    service("cluster-ip", json!({"ports": ports}));
+    service("node-port", json!({"type": "NodePort", "ports": ports}));
+    service(
+        "load-balancer",
+        json!({"type": "LoadBalancer", "ports": ports}),
+    );
+    service(
+        "load-balancer-no-node-ports",
+        json!({"type": "LoadBalancer", "allocateLoadBalancerNodePorts": false, "ports": ports}),
+    );
+    service(
+        "external-ips",
+        json!({"ports": ports, "externalIPs": ["203.0.113.7"]}),
+    );
+    let mut secret = |label: &str, object: Value| {
+        cases.push(Case {
+            label: format!("platform: {label}"),
+            object,
+        });
+    };
+    let es = |name: &str, spec: Value| {
+        json!({"apiVersion": "external-secrets.io/v1", "kind": "ExternalSecret",
+               "metadata": {"name": name}, "spec": spec})
+    };
+    secret(
+        "external-secret own store",
+        es(
+            "own",
+            json!({"secretStoreRef": {"kind": "SecretStore", "name": "tenant"},
+                   "target": {"name": "t"},
+                   "data": [{"secretKey": "k", "remoteRef": {"key": "x"}}]}),
+        ),
+    );
+    secret(
+        "external-secret cluster store",
+        es(
+            "cluster",
+            json!({"secretStoreRef": {"kind": "ClusterSecretStore", "name": "platform"},
+                   "target": {"name": "t"},
+                   "data": [{"secretKey": "k", "remoteRef": {"key": "x"}}]}),
+        ),
+    );
+    secret(
+        "external-secret cluster store in data",
+        es(
+            "cluster-data",
+            json!({"target": {"name": "t"},
+                   "data": [{"secretKey": "k", "remoteRef": {"key": "x"},
+                             "sourceRef": {"storeRef": {"kind": "ClusterSecretStore", "name": "platform"}}}]}),
+        ),
+    );
+    secret(
+        "external-secret cluster generator",
+        es(
+            "generator",
+            json!({"target": {"name": "t"},
+                   "dataFrom": [{"sourceRef": {"generatorRef": {
+                       "apiVersion": "generators.external-secrets.io/v1alpha1",
+                       "kind": "ClusterGenerator", "name": "gen"}}}]}),
+        ),
+    );
+    secret(
+        "external-secret namespaced generator",
+        es(
+            "password",
+            json!({"target": {"name": "t"},
+                   "dataFrom": [{"sourceRef": {"generatorRef": {
+                       "apiVersion": "generators.external-secrets.io/v1alpha1",
+                       "kind": "Password", "name": "gen"}}}]}),
+        ),
+    );
+    secret(
+        "push-secret cluster store",
+        json!({"apiVersion": "external-secrets.io/v1alpha1", "kind": "PushSecret",
+               "metadata": {"name": "push"},
+               "spec": {"secretStoreRefs": [{"kind": "ClusterSecretStore", "name": "platform"}],
+                        "selector": {"secret": {"name": "s"}},
+                        "data": [{"match": {"secretKey": "k", "remoteRef": {"remoteKey": "x"}}}]}}),
+    );
+    secret(
+        "push-secret own store",
+        json!({"apiVersion": "external-secrets.io/v1alpha1", "kind": "PushSecret",
+               "metadata": {"name": "push-own"},
+               "spec": {"secretStoreRefs": [{"kind": "SecretStore", "name": "tenant"}],
+                        "selector": {"secret": {"name": "s"}},
+                        "data": [{"match": {"secretKey": "k", "remoteRef": {"remoteKey": "x"}}}]}}),
+    );
+    cases
+}
+
+#[test]
+#[ignore = "needs a real API server: set TENANTRY_E2E_KUBECONFIG"]
+fn generated_policies_decide_what_the_engine_decides() {
+    let Some(kubeconfig) = std::env::var_os("TENANTRY_E2E_KUBECONFIG") else {
+        panic!("set TENANTRY_E2E_KUBECONFIG to the admin kubeconfig of a test API server");
+    };
+    let rt = runtime();
+    rt.block_on(run(PathBuf::from(kubeconfig)));
+}
+
+/// One configuration judged on one namespace.
+struct Scenario {
+    name: &'static str,
+    engine: Engine,
+    /// The namespace's Pod Security labels besides the tenant label.
+    pod_security: &'static [(&'static str, &'static str)],
+    cases: Vec<Case>,
+}
+
+async fn run(kubeconfig: PathBuf) {
+    let client = client(&kubeconfig).await;
+    let platform = tenantry_core::document::parse_platform(PLATFORM).expect("platform");
+    let base = Engine::new(&platform).with_max_findings(None);
+    let restricted = |policies: Option<&[String]>| {
+        base.clone()
+            .with_selection(policies, Some(Level::Restricted), None)
+            .expect("selection")
+    };
+    let mut compiled_policies: Vec<String> = vap::compiled_checks(&restricted(None))
+        .iter()
+        .map(|c| c.policy.to_owned())
+        .collect();
+    compiled_policies.dedup();
+    let pod_security = ["pod-security".to_owned()];
+    let labelled = base
+        .clone()
+        .with_selection(Some(&pod_security), None, None)
+        .expect("selection");
+    let (corpus, corpus_files) = corpus_cases();
+    let deployments = || -> Vec<Case> {
+        corpus_cases()
+            .0
+            .into_iter()
+            .filter(|c| c.object["kind"] == "Deployment")
+            .collect()
+    };
+    let mut all_cases = platform_cases();
+    let platform_count = all_cases.len();
+    all_cases.extend(corpus_cases().0);
+    println!(
+        "corpus: {} distinct pods from {corpus_files} files",
+        corpus.len() / 2
+    );
+    let privileged: &[(&str, &str)] = &[("pod-security.kubernetes.io/enforce", "privileged")];
+    let scenarios = vec![
+        Scenario {
+            name: "every compiled policy, Pod Security fixed at restricted",
+            engine: restricted(Some(&compiled_policies)),
+            pod_security: privileged,
+            cases: all_cases,
+        },
+        Scenario {
+            name: "pod-security only, fixed at restricted",
+            engine: restricted(Some(&pod_security)),
+            pod_security: privileged,
+            cases: corpus,
+        },
+        // The level and version read from the namespace's labels. Deployments only: the
+        // PodSecurity plugin only warns about them, so it never refuses first.
+        Scenario {
+            name: "pod-security only, namespace enforce=baseline enforce-version=v1.24",
+            engine: labelled.clone(),
+            pod_security: &[
+                ("pod-security.kubernetes.io/enforce", "baseline"),
+                ("pod-security.kubernetes.io/enforce-version", "v1.24"),
+            ],
+            cases: deployments(),
+        },
+        Scenario {
+            name: "pod-security only, namespace enforce=restricted enforce-version=v1.20",
+            engine: labelled.clone(),
+            pod_security: &[
+                ("pod-security.kubernetes.io/enforce", "restricted"),
+                ("pod-security.kubernetes.io/enforce-version", "v1.20"),
+            ],
+            cases: deployments(),
+        },
+        Scenario {
+            name: "pod-security only, namespace enforce=restricted, no version (platform's)",
+            engine: labelled.clone(),
+            pod_security: &[("pod-security.kubernetes.io/enforce", "restricted")],
+            cases: deployments(),
+        },
+        Scenario {
+            name: "pod-security only, namespace enforce=Restricted (unparsable: restricted), \
+                   enforce-version=v1.999 (beyond latest)",
+            engine: labelled,
+            pod_security: &[
+                ("pod-security.kubernetes.io/enforce", "Restricted"),
+                ("pod-security.kubernetes.io/enforce-version", "v1.999"),
+            ],
+            cases: deployments(),
+        },
+    ];
+    println!("platform cases: {platform_count}");
+
+    let pid = std::process::id();
+    let mut failures = Vec::new();
+    for (i, scenario) in scenarios.iter().enumerate() {
+        let ns = format!("vap-e2e-{pid}-{i}");
+        let prefix = format!("vap-e2e-{pid}-{i}-");
+        let mut labels = BTreeMap::from([(
+            scenario.engine.tenant_label().to_owned(),
+            "vap-e2e".to_owned(),
+        )]);
+        for (k, v) in scenario.pod_security {
+            labels.insert((*k).to_owned(), (*v).to_owned());
+        }
+        let namespace = NamespaceInfo {
+            name: ns.clone(),
+            labels: labels.clone(),
+        };
+        let (status, body, _) = send(
+            &client,
+            "POST",
+            "/api/v1/namespaces",
+            Some(&json!({"apiVersion": "v1", "kind": "Namespace",
+                         "metadata": {"name": ns, "labels": labels}})),
+        )
+        .await;
+        assert_eq!(status, 201, "creating namespace {ns}: {body}");
+        let compiled: BTreeSet<&str> = vap::compiled_checks(&scenario.engine)
+            .iter()
+            .map(|c| c.check)
+            .collect();
+        println!("\n== {}", scenario.name);
+        let outcome = std::panic::AssertUnwindSafe(differential(
+            &client,
+            &scenario.engine,
+            &compiled,
+            &namespace,
+            &prefix,
+            &scenario.cases,
+        ));
+        let result = futures_catch(outcome).await;
+        cleanup(&client, &scenario.engine, &ns, &prefix).await;
+        match result {
+            Ok(mut found) => failures.append(&mut found),
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} disagreements:\n  {}",
+        failures.len(),
+        failures.join("\n  ")
+    );
+}
+
+async fn futures_catch<T, F: std::future::Future<Output = T>>(
+    f: std::panic::AssertUnwindSafe<F>,
+) -> std::thread::Result<T> {
+    // A current-thread runtime polls this future on this thread: a panic inside unwinds here.
+    let mut f = Box::pin(f.0);
+    std::future::poll_fn(move |cx| {
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f.as_mut().poll(cx))) {
+            Ok(std::task::Poll::Ready(value)) => std::task::Poll::Ready(Ok(value)),
+            Ok(std::task::Poll::Pending) => std::task::Poll::Pending,
+            Err(panic) => std::task::Poll::Ready(Err(panic)),
+        }
+    })
+    .await
+}
+
+async fn cleanup(client: &Client, engine: &Engine, ns: &str, prefix: &str) {
+    let opts = VapOptions {
+        name_prefix: prefix.to_owned(),
+        ..VapOptions::default()
+    };
+    for doc in vap::generate(engine, &opts) {
+        let name = doc["metadata"]["name"].as_str().unwrap_or("");
+        let kind = if doc["kind"] == "ValidatingAdmissionPolicy" {
+            "validatingadmissionpolicies"
+        } else {
+            "validatingadmissionpolicybindings"
+        };
+        let url = format!("/apis/admissionregistration.k8s.io/v1/{kind}/{name}");
+        let _ = send(client, "DELETE", &url, None).await;
+    }
+    let _ = send(client, "DELETE", &format!("/api/v1/namespaces/{ns}"), None).await;
+}
+
+async fn install(client: &Client, engine: &Engine, ns: &str, prefix: &str, actions: Actions) {
+    let opts = VapOptions {
+        actions,
+        name_prefix: prefix.to_owned(),
+        namespace: Some(ns.to_owned()),
+    };
+    for doc in vap::generate(engine, &opts) {
+        let name = doc["metadata"]["name"].as_str().unwrap();
+        let kind = if doc["kind"] == "ValidatingAdmissionPolicy" {
+            "validatingadmissionpolicies"
+        } else {
+            "validatingadmissionpolicybindings"
+        };
+        let url = format!(
+            "/apis/admissionregistration.k8s.io/v1/{kind}/{name}?fieldManager=tenantry-e2e&force=true"
+        );
+        let request = http_request("PATCH", &url)
+            .header("content-type", "application/apply-patch+yaml")
+            .body(Body::from(serde_json::to_vec(&doc).unwrap()))
+            .unwrap();
+        let response = client.send(request).await.expect("applying");
+        let status = response.status().as_u16();
+        let bytes = response
+            .into_body()
+            .collect_bytes()
+            .await
+            .unwrap_or_default();
+        assert!(
+            status == 200 || status == 201,
+            "applying {kind}/{name}: {status} {}",
+            String::from_utf8_lossy(&bytes)
+        );
+    }
+}
+
+/// What the engine denies, restricted to the compiled checks.
+fn engine_denies(
+    engine: &Engine,
+    compiled: &BTreeSet<&str>,
+    namespace: &NamespaceInfo,
+    object: &Value,
+) -> BTreeSet<String> {
+    let user = UserInfo {
+        username: "platform-admin".to_owned(),
+        groups: vec!["system:masters".to_owned()],
+    };
+    let ctx = Context {
+        mode: Mode::Admission,
+        operation: Operation::Create,
+        namespace: Some(namespace),
+        tenant: None,
+        user: Some(&user),
+        old_object: None,
+    };
+    engine
+        .evaluate(object, &ctx)
+        .into_iter()
+        .filter(|v| v.severity == Severity::Deny && compiled.contains(v.check.as_str()))
+        .map(|v| v.check)
+        .collect()
+}
+
+/// Wait until the policies judge: a case each policy warns about must come back with the
+/// warning (the API server compiles new policies asynchronously).
+/// Wait until the policies judge with their new actions: a case each probed policy refuses
+/// must come back with its warning (`deny`: refused). The API server compiles new policies
+/// and bindings asynchronously; one policy per engine policy is probed, and every policy is
+/// given two more seconds.
+async fn wait_active(
+    client: &Client,
+    ns: &str,
+    prefix: &str,
+    probes: &[(&str, Value)],
+    deny: bool,
+) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    for (check, object) in probes {
+        loop {
+            let answer = dry_run(client, ns, object, prefix).await;
+            let refused = answer.status == 403
+                && answer.body["message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains("ValidatingAdmissionPolicy"));
+            let active = if deny {
+                refused
+            } else {
+                answer.warned.contains(*check)
+            };
+            if active {
+                break;
+            }
+            assert!(
+                answer.status == 201 || refused,
+                "probe for {check}: {}",
+                answer.body
+            );
+            assert!(
+                Instant::now() < deadline,
+                "policies not active after 60s (no {check} for the probe): {} {:?} {}",
+                answer.status,
+                answer.warned,
+                answer.body
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i]
+}
+
+fn summary(name: &str, mut took: Vec<Duration>) -> String {
+    took.sort();
+    format!(
+        "{name}: {} requests, median {:.2} ms, p90 {:.2} ms, p99 {:.2} ms",
+        took.len(),
+        percentile(&took, 0.5).as_secs_f64() * 1e3,
+        percentile(&took, 0.9).as_secs_f64() * 1e3,
+        percentile(&took, 0.99).as_secs_f64() * 1e3,
+    )
+}
+
+async fn differential(
+    client: &Client,
+    engine: &Engine,
+    compiled: &BTreeSet<&str>,
+    namespace: &NamespaceInfo,
+    prefix: &str,
+    cases: &[Case],
+) -> Vec<String> {
+    let ns = namespace.name.as_str();
+
+    // Pass 1: no policies.
+    let mut without = Vec::new();
+    for case in cases {
+        without.push(dry_run(client, ns, &case.object, prefix).await.took);
+    }
+
+    // Pass 2: [Warn]; every failing validation is a warning and the object is admitted.
+    install(client, engine, ns, prefix, Actions::WarnAudit).await;
+    let mut privileged = good_pod("probe");
+    privileged["spec"]["containers"][0]["securityContext"]["privileged"] = json!(true);
+    privileged["spec"]["containers"][0]["securityContext"]["allowPrivilegeEscalation"] =
+        json!(true);
+    let probes: Vec<(&str, Value)> = [
+        ("privileged", deployment("probe", &privileged)),
+        (
+            "node-port",
+            json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "probe"},
+                   "spec": {"type": "NodePort", "ports": [{"port": 80}]}}),
+        ),
+    ]
+    .into_iter()
+    .filter(|(check, _)| compiled.contains(check))
+    .collect();
+    wait_active(client, ns, prefix, &probes, false).await;
+    let mut refused_by_api = Vec::new();
+    let mut disagreements = Vec::new();
+    let mut as_sent_differs = Vec::new();
+    let mut compared = 0usize;
+    let mut denied = 0usize;
+    let mut admitted_objects: Vec<Option<BTreeSet<String>>> = Vec::new();
+    let mut checks_seen: BTreeMap<String, usize> = BTreeMap::new();
+    for case in cases {
+        let answer = dry_run(client, ns, &case.object, prefix).await;
+        if answer.status != 201 {
+            let reason = answer.body["message"].as_str().unwrap_or("").to_owned();
+            refused_by_api.push(format!("{}: {} {reason}", case.label, answer.status));
+            admitted_objects.push(None);
+            continue;
+        }
+        compared += 1;
+        let expected = engine_denies(engine, compiled, namespace, &answer.body);
+        let as_sent = engine_denies(engine, compiled, namespace, &case.object);
+        if as_sent != expected {
+            as_sent_differs.push(format!(
+                "{}: as sent {as_sent:?}, as admitted {expected:?}",
+                case.label
+            ));
+        }
+        if !expected.is_empty() {
+            denied += 1;
+        }
+        for id in &expected {
+            *checks_seen.entry(id.clone()).or_default() += 1;
+        }
+        if expected != answer.warned {
+            disagreements.push(format!(
+                "{}: engine {expected:?}, policies {:?}",
+                case.label, answer.warned
+            ));
+        }
+        admitted_objects.push(Some(expected));
+    }
+
+    // Pass 3: [Deny]; the verdict, and the latency the policies add.
+    install(client, engine, ns, prefix, Actions::Deny).await;
+    wait_active(client, ns, prefix, &probes, true).await;
+    let mut with = Vec::new();
+    let mut verdicts_differ = Vec::new();
+    for (case, expected) in cases.iter().zip(&admitted_objects) {
+        let answer = dry_run(client, ns, &case.object, prefix).await;
+        with.push(answer.took);
+        let Some(expected) = expected else { continue };
+        let refused = answer.status == 403
+            && answer.body["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("ValidatingAdmissionPolicy"));
+        if refused != !expected.is_empty() || (answer.status != 201 && !refused) {
+            verdicts_differ.push(format!(
+                "{}: engine denies {expected:?}, API server answered {} {}",
+                case.label, answer.status, answer.body["message"]
+            ));
+        }
+    }
+
+    println!(
+        "{} cases: {compared} admitted by the API server and compared ({denied} denied by the \
+         engine), {} refused by the API server itself",
+        cases.len(),
+        refused_by_api.len()
+    );
+    println!("checks denied (cases): {checks_seen:?}");
+    println!("{}", summary("dry-run create without policies", without));
+    println!("{}", summary("dry-run create with policies [Deny]", with));
+    println!(
+        "check-ID disagreements: {}; verdict disagreements (Deny): {}",
+        disagreements.len(),
+        verdicts_differ.len()
+    );
+    for line in &refused_by_api {
+        println!("  refused by the API server: {line}");
+    }
+    for line in &as_sent_differs {
+        println!("  engine differs on the object as sent: {line}");
+    }
+    disagreements.extend(verdicts_differ);
+    disagreements
+}
