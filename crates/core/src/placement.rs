@@ -203,6 +203,18 @@ fn check_list(list: &ClassList, at: &str, bound: Option<&ClassList>, errors: &mu
     }
 }
 
+/// The node-condition taints (`node.kubernetes.io/<name>`) the API server or the DaemonSet
+/// controller tolerate on pods' behalf.
+pub const NODE_CONDITION_TAINTS: [&str; 7] = [
+    "not-ready",
+    "unreachable",
+    "disk-pressure",
+    "memory-pressure",
+    "pid-pressure",
+    "unschedulable",
+    "network-unavailable",
+];
+
 /// Taints Kubernetes itself puts on nodes for their conditions (not ready, unreachable, under
 /// pressure, cordoned). The API server adds tolerations for the first two to every pod, and the
 /// DaemonSet controller the rest to its pods: tolerating them reaches no one's dedicated node.

@@ -234,3 +234,48 @@ fn a_tenant_wide_quota_renders_shares_and_rebalances_from_live_usage() {
         "not split"
     );
 }
+
+#[test]
+fn the_namespaces_carry_the_placement_for_kubernetes_own_admission_plugins() {
+    let t = resolve("  namespaces: [shop-dev]\n").unwrap();
+    let ctx = platform(PLATFORM).unwrap();
+    let rendered = render(&ctx, &t);
+    let namespaces: Vec<&Value> = rendered
+        .objects
+        .iter()
+        .filter(|o| o.kind == "Namespace")
+        .map(|o| &o.body)
+        .collect();
+    assert_eq!(namespaces.len(), 2);
+    for ns in namespaces {
+        let annotations = &ns["metadata"]["annotations"];
+        assert_eq!(
+            annotations["scheduler.alpha.kubernetes.io/node-selector"],
+            "pool=shared"
+        );
+        let whitelist: Value = serde_json::from_str(
+            annotations["scheduler.alpha.kubernetes.io/tolerationsWhitelist"]
+                .as_str()
+                .unwrap(),
+        )
+        .unwrap();
+        let list = whitelist.as_array().unwrap();
+        assert_eq!(
+            list[..2],
+            [
+                json!({"key": "dedicated", "value": "shop", "effect": "NoSchedule"}),
+                json!({"key": "spot", "operator": "Exists"}),
+            ]
+        );
+        // The tolerations the API server and the DaemonSet controller add stay admissible.
+        for key in [
+            "node.kubernetes.io/not-ready",
+            "node.kubernetes.io/unreachable",
+        ] {
+            assert!(
+                list.contains(&json!({"key": key, "operator": "Exists"})),
+                "{key}"
+            );
+        }
+    }
+}

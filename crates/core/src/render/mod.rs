@@ -208,10 +208,12 @@ impl Renderer<'_> {
                 let l = &self.ctx.platform.pull_secret.namespace_label;
                 labels.insert(l.key.clone(), l.value.clone());
             }
+            let annotations = placement_annotations(&self.t.placement);
             let object = Namespace {
                 metadata: ObjectMeta {
                     name: Some(ns.clone()),
                     labels: Some(labels),
+                    annotations: (!annotations.is_empty()).then_some(annotations),
                     ..ObjectMeta::default()
                 },
                 ..Namespace::default()
@@ -447,6 +449,55 @@ fn metadata_rank(key: &str) -> u8 {
         "annotations" => 3,
         _ => 4,
     }
+}
+
+/// The namespace annotations of Kubernetes' own placement admission plugins, for clusters that
+/// enable them: `PodNodeSelector` adds the tenant's node labels to every pod (and refuses a
+/// pod that contradicts them), `PodTolerationRestriction` refuses a toleration outside the
+/// list (Kubernetes' node-condition taints included: the API server and the DaemonSet
+/// controller add tolerations for them to pods). They repeat what `tenant-placement`
+/// enforces, in the API server itself; a cluster without those plugins ignores them.
+fn placement_annotations(placement: &tenantry_api::tenant::Placement) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    if let Some(selector) = placement.node_selector.as_ref().filter(|s| !s.is_empty()) {
+        let pairs: Vec<String> = selector.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        out.insert(
+            "scheduler.alpha.kubernetes.io/node-selector".to_owned(),
+            pairs.join(","),
+        );
+    }
+    if let Some(tolerations) = &placement.tolerations {
+        let list: Vec<Value> = tolerations
+            .iter()
+            .map(|t| {
+                let mut entry = serde_json::Map::new();
+                if !t.key.is_empty() {
+                    entry.insert("key".into(), Value::from(t.key.as_str()));
+                }
+                if let Some(op) = t.operator {
+                    entry.insert(
+                        "operator".into(),
+                        serde_json::to_value(op).unwrap_or_default(),
+                    );
+                }
+                if let Some(value) = &t.value {
+                    entry.insert("value".into(), Value::from(value.as_str()));
+                }
+                if let Some(effect) = t.effect {
+                    entry.insert("effect".into(), Value::from(effect.as_str()));
+                }
+                Value::Object(entry)
+            })
+            .chain(crate::placement::NODE_CONDITION_TAINTS.iter().map(|key| {
+                serde_json::json!({"key": format!("node.kubernetes.io/{key}"), "operator": "Exists"})
+            }))
+            .collect();
+        out.insert(
+            "scheduler.alpha.kubernetes.io/tolerationsWhitelist".to_owned(),
+            Value::Array(list).to_string(),
+        );
+    }
+    out
 }
 
 fn quantities(
