@@ -101,7 +101,8 @@ pub struct BaoFlags {
 }
 
 impl BaoFlags {
-    fn connection_flags(&self) -> ConnectionFlags {
+    /// The flags as `tenantry-secrets` takes them (the auth mount left to the caller).
+    pub fn connection_flags(&self) -> ConnectionFlags {
         ConnectionFlags {
             address: self.bao_addr.clone(),
             token_file: self.bao_token_file.clone(),

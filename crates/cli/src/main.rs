@@ -95,11 +95,16 @@ enum Command {
         after_help = "Examples:\n  tenantry policy vap --config tenantry.yaml | kubectl apply --server-side -f -\n  tenantry policy vap --list-unsupported"
     )]
     Policy(policy::PolicyArgs),
+    /// Diagnose one tenant: every check, cause before symptom, each failure with its fix.
+    #[command(
+        after_help = "Examples:\n  tenantry doctor shop                     repository, cluster and (with BAO_ADDR) OpenBao\n  tenantry doctor shop --offline           only what the platform repository can tell (CI)\n  tenantry doctor shop --output json       one document: checks with id, verdict, objects, findings and fixes\n\nExit status: 0 healthy (warnings allowed), 1 problems found, 2 could not run."
+    )]
+    Doctor(commands::doctor::DoctorArgs),
     /// Run the operator that keeps every Tenant object converged, or print its manifests.
     #[command(
         after_help = "Examples:\n  tenantry operator manifests | kubectl apply --server-side -f -\n  tenantry operator --kubeconfig admin.kubeconfig --no-leader-election   run locally\n\nEndpoints: /metrics, /healthz, /readyz (--listen, 127.0.0.1:8080 by default)."
     )]
-    Operator(commands::operator::OperatorArgs),
+    Operator(Box<commands::operator::OperatorArgs>),
 }
 
 fn main() -> ExitCode {
@@ -126,8 +131,9 @@ fn main() -> ExitCode {
         Command::Kubeconfig(args) => kubeconfig::run(args),
         Command::Credentials(args) => credentials::run(args),
         Command::Secrets(args) => secrets::run(args),
-        Command::Operator(args) => commands::operator::run(args),
+        Command::Operator(args) => commands::operator::run(*args),
         Command::Policy(args) => policy::run(args),
+        Command::Doctor(args) => commands::doctor::run(args),
     };
     match result {
         Ok(code) => code,

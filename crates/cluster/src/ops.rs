@@ -16,6 +16,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+use futures::{StreamExt, stream};
 use serde::Serialize;
 use serde_json::Value;
 use tenantry_api::{MANAGED_BY, MANAGED_BY_LABEL};
@@ -276,7 +277,8 @@ pub struct Converged {
 /// not converged is applied (and pruned with `prune`) in order. A rejected credential or an
 /// unreachable server fails every tenant the same way, so the loop stops after the first
 /// such failure instead of repeating it; the result then holds fewer entries than
-/// `rendered`. `prune` says where to look for what to delete. Kinds are not checked here: call [`check_kinds`] first where a missing CRD
+/// `rendered`. Up to [`CONVERGE_CONCURRENCY`] tenants are applied at once; the result is in
+/// the order of `rendered` all the same. `prune` says where to look for what to delete. Kinds are not checked here: call [`check_kinds`] first where a missing CRD
 /// must stop everything, or set [`ApplyOptions::skip_missing_crds`].
 pub async fn converge_tenants<A: ClusterApi>(
     api: &A,
@@ -306,27 +308,70 @@ pub async fn converge_tenants<A: ClusterApi>(
     let mut rendered = rendered.to_vec();
     rebalance_quotas(&mut rendered, &live, tenant_label);
     let plans = plan_all(&rendered, &live, tenant_label, prune != Prune::Off);
-    let mut out = Vec::with_capacity(plans.len());
+    let pending = plans.iter().filter(|p| !p.is_converged()).count();
+    // One tenant shows its objects' progress; many show one line per tenant done.
+    let each: &dyn Progress = if pending > 1 { &Silent } else { progress };
+    if pending > 1 {
+        progress.begin("applying tenants", Some(pending as u64));
+    }
+    // Built in a loop, not by a closure over the iterator: a closure's future is not
+    // provably `Send` for every lifetime, which the operator's spawned reconciles need.
+    let mut pending_turns = Vec::with_capacity(rendered.len());
     for (r, plan) in rendered.iter().zip(plans) {
-        if plan.is_converged() {
-            out.push(Converged {
-                plan,
-                applied: None,
-            });
-            continue;
+        pending_turns.push(turn(api, catalog, r, plan, options, each));
+    }
+    // In order, whatever finishes first: the report lists tenants as `rendered` does.
+    let mut turns = stream::iter(pending_turns).buffered(CONVERGE_CONCURRENCY);
+    let mut out = Vec::with_capacity(rendered.len());
+    while let Some(turn) = turns.next().await {
+        let fatal = turn
+            .applied
+            .as_ref()
+            .and_then(|a| a.error.as_ref())
+            .is_some_and(ClusterError::is_fatal);
+        if pending > 1 && turn.applied.is_some() {
+            progress.advance(&turn.plan.tenant);
         }
-        let applied = apply_tenant(api, catalog, r, &plan, options, progress).await;
-        let fatal = applied.error.as_ref().is_some_and(ClusterError::is_fatal);
-        out.push(Converged {
-            plan,
-            applied: Some(applied),
-        });
+        out.push(turn);
         if fatal {
+            // The tenants still in flight are dropped: a rejected credential or an
+            // unreachable server fails them the same way, and a re-run resumes them.
             break;
         }
     }
+    if pending > 1 {
+        progress.end();
+    }
     Ok(out)
 }
+
+/// One tenant's apply within [`converge_tenants`]; nothing is sent when its plan is converged.
+async fn turn<A: ClusterApi>(
+    api: &A,
+    catalog: &Catalog,
+    rendered: &Rendered,
+    plan: TenantPlan,
+    options: &ApplyOptions,
+    progress: &dyn Progress,
+) -> Converged {
+    if plan.is_converged() {
+        return Converged {
+            plan,
+            applied: None,
+        };
+    }
+    let applied = apply_tenant(api, catalog, rendered, &plan, options, progress).await;
+    Converged {
+        plan,
+        applied: Some(applied),
+    }
+}
+
+/// Tenants [`converge_tenants`] applies at once. A new tenant spends most of its time waiting
+/// for its namespaces and their default ServiceAccount, not sending, so a few in flight
+/// overlap those waits; a bound keeps a thousand tenants from opening a thousand requests
+/// against the API server at once (the operator bounds its reconciles the same way).
+pub const CONVERGE_CONCURRENCY: usize = 8;
 
 /// What happened to one object.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]

@@ -45,6 +45,7 @@ use tenantry_cluster::{
     ops::{self, Waits},
 };
 use tenantry_core::PlatformContext;
+use tenantry_secrets::{BaoClient, Connection, ConnectionFlags, revoke::Removal};
 use tracing::{Instrument, info, info_span, warn};
 
 use crate::{
@@ -76,6 +77,10 @@ pub struct Options {
     pub concurrency: u16,
     /// How long to wait for a new namespace, and how often to look.
     pub waits: Waits,
+    /// Where OpenBao is and how to log in, for tenants with `secrets.openbao`; the auth
+    /// mount comes from the platform configuration (`openbao.authMount`). `None`: no
+    /// OpenBao (such tenants are Degraded, and their access is not revoked on deletion).
+    pub openbao: Option<ConnectionFlags>,
 }
 
 /// What stops the operator.
@@ -163,6 +168,55 @@ pub struct Context {
     /// Consecutive failures per tenant, for backoff.
     failures: Mutex<HashMap<String, u32>>,
     tenants: kube::runtime::reflector::Store<Tenant>,
+    openbao: Option<ConnectionFlags>,
+    /// The OpenBao client, its auth mount and when it was made (see [`Context::bao`]).
+    bao: Mutex<Option<(String, Instant, Arc<BaoClient>)>>,
+    /// Tenants (by uid) being offboarded whose deletions were all sent, with the namespaces
+    /// still going: the next passes only look whether those are gone.
+    terminating: Mutex<HashMap<String, Vec<String>>>,
+    /// Tenants (by uid) whose OpenBao access this process already revoked or reported on
+    /// while their namespaces go: revocation scans every token, so once per deletion.
+    revoked: Mutex<std::collections::HashSet<String>>,
+}
+
+/// How long one OpenBao client (and so one Kubernetes-auth login and its token) is used
+/// before logging in again: shorter than any sensible token TTL, long enough that a cold
+/// start of many tenants logs in once.
+const BAO_CLIENT_AGE: Duration = Duration::from_secs(600);
+
+impl Context {
+    /// The OpenBao client for `mount`: `None` when the operator has no OpenBao; an error
+    /// (naming the flag or file) when the connection cannot be set up. A client is kept for
+    /// [`BAO_CLIENT_AGE`] and dropped after a failure, so an expired login or a rotated
+    /// token file is picked up by the next reconcile.
+    fn bao(&self, mount: &str) -> Option<Result<Arc<BaoClient>, String>> {
+        let flags = self.openbao.as_ref()?;
+        let mut cached = self.bao.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some((m, made, client)) = cached.as_ref()
+            && m == mount
+            && made.elapsed() < BAO_CLIENT_AGE
+        {
+            return Some(Ok(client.clone()));
+        }
+        let flags = ConnectionFlags {
+            auth_mount: Some(mount.to_owned()),
+            ..flags.clone()
+        };
+        let client = Connection::resolve(&flags, |name| std::env::var(name).ok())
+            .and_then(|c| BaoClient::new(&c))
+            .map(Arc::new)
+            .map_err(|e| e.to_string());
+        *cached = client
+            .as_ref()
+            .ok()
+            .map(|c| (mount.to_owned(), Instant::now(), c.clone()));
+        Some(client)
+    }
+
+    /// Forget the client after a failure.
+    fn bao_failed(&self) {
+        *self.bao.lock().unwrap_or_else(PoisonError::into_inner) = None;
+    }
 }
 
 /// Connect as the options say: a kubeconfig when one is named, else in-cluster (falling back
@@ -214,6 +268,7 @@ pub async fn run(
     info!(%addr, "serving /metrics, /healthz and /readyz");
     let server = tokio::spawn(metrics::serve(listener, metrics.clone(), stopped()));
     let api = connect(&options).await?;
+    let api = KubeCluster::new(metrics::counting(api.client().clone(), metrics.clone()));
     let catalog = api.discover().await?;
     metrics.set_ready(true);
     let result = match &options.lease {
@@ -301,6 +356,11 @@ async fn run_controller(
         label: None,
     };
     update_platform(&mut state, &options.config, initial.as_ref());
+    // The platform-wide objects before any tenant, as `tenantry apply` orders them.
+    let mut platform_failed = match &state.context {
+        Ok(platform) => !converge_platform(api, catalog, platform, options.waits).await,
+        Err(_) => false,
+    };
     let label = state
         .label
         .clone()
@@ -332,9 +392,54 @@ async fn run_controller(
         pruned: Mutex::new(HashMap::new()),
         failures: Mutex::new(HashMap::new()),
         tenants: controller.store(),
+        openbao: options.openbao.clone(),
+        bao: Mutex::new(None),
+        terminating: Mutex::new(HashMap::new()),
+        revoked: Mutex::new(std::collections::HashSet::new()),
     });
-    // The platform ConfigMap: a change of its tenantry.yaml re-queues every tenant.
+    // The platform ConfigMap: a change of its tenantry.yaml converges the platform-wide
+    // objects again, then re-queues every tenant.
     let (requeue_tx, requeue_rx) = futures::channel::mpsc::unbounded::<()>();
+    let (changed_tx, mut changed_rx) = tokio::sync::mpsc::unbounded_channel::<()>();
+    let platform_ctx = context.clone();
+    let components_task = tokio::spawn(async move {
+        loop {
+            // A failed platform apply is retried on its own; a converged one is looked at
+            // again with the tenants' periodic pass.
+            let wait = if platform_failed {
+                Duration::from_secs(30)
+            } else {
+                Duration::from_secs(600)
+            };
+            let changed = tokio::select! {
+                changed = changed_rx.recv() => {
+                    if changed.is_none() {
+                        break;
+                    }
+                    true
+                }
+                () = tokio::time::sleep(wait) => false,
+            };
+            let current = platform_ctx
+                .platform
+                .read()
+                .unwrap_or_else(PoisonError::into_inner)
+                .context
+                .clone();
+            if let Ok(platform) = current {
+                platform_failed = !converge_platform(
+                    &platform_ctx.api,
+                    &platform_ctx.catalog,
+                    &platform,
+                    platform_ctx.waits,
+                )
+                .await;
+            }
+            if changed {
+                let _ = requeue_tx.unbounded_send(());
+            }
+        }
+    });
     let platform_ctx = context.clone();
     let source = options.config.clone();
     let platform_watch = watcher::watcher(
@@ -354,7 +459,7 @@ async fn run_controller(
             }
         };
         if changed {
-            let _ = requeue_tx.unbounded_send(());
+            let _ = changed_tx.send(());
         }
         future::ready(())
     });
@@ -396,7 +501,37 @@ async fn run_controller(
         })
         .await;
     platform_task.abort();
+    components_task.abort();
     Ok(())
+}
+
+/// Converge the platform-wide components, logging what was done; false when it failed (the
+/// tenants are reconciled regardless: their isolation does not depend on these objects, only
+/// the custom kinds their delivery may create do).
+async fn converge_platform(
+    api: &KubeCluster,
+    catalog: &Catalog,
+    platform: &PlatformContext,
+    waits: Waits,
+) -> bool {
+    match reconcile::converge_platform(api, catalog, platform, waits).await {
+        Ok(done) => {
+            if done.writes > 0 {
+                info!(objects = ?done.written, writes = done.writes, "converged the platform-wide objects");
+            }
+            match done.error {
+                Some(e) => {
+                    warn!(error = %e, "converging the platform-wide objects");
+                    false
+                }
+                None => true,
+            }
+        }
+        Err(e) => {
+            warn!(error = %e, "converging the platform-wide objects");
+            false
+        }
+    }
 }
 
 /// Take a new ConfigMap state; true when the configuration changed.
@@ -496,7 +631,7 @@ async fn reconcile_inner(
         .map(AsRef::as_ref)
         .filter(|t| t.metadata.deletion_timestamp.is_none())
         .collect();
-    let reconciled = reconcile::converge(
+    let mut reconciled = reconcile::converge(
         &ctx.api,
         &ctx.catalog,
         platform.as_deref().map_err(String::as_str),
@@ -506,6 +641,20 @@ async fn reconcile_inner(
         ctx.waits,
     )
     .await;
+    if let Ok(platform) = &platform {
+        let config = &platform.platform.openbao;
+        let bao = ctx.bao(&config.auth_mount);
+        reconciled
+            .provision_openbao(
+                config,
+                bao.as_ref()
+                    .map(|b| b.as_ref().map(AsRef::as_ref).map_err(String::as_str)),
+            )
+            .await;
+        if matches!(reconciled.openbao, reconcile::Access::Failed(_)) {
+            ctx.bao_failed();
+        }
+    }
     let status = reconciled.status(tenant, &now());
     let was_ready = status::condition_status(tenant.status.as_ref(), READY) == Some("True")
         && tenant.status.as_ref().and_then(|s| s.observed_generation) == tenant.metadata.generation;
@@ -592,12 +741,34 @@ async fn finalize(
             message: "the platform configuration was never valid, so the tenant label is unknown; offboarding waits for it".into(),
         });
     };
-    let offboarded = reconcile::offboard(&ctx.api, &ctx.catalog, &label, &name, &ctx.waits)
+    let failed = |e: ClusterError| ReconcileError::Tenant {
+        tenant: name.clone(),
+        message: e.to_string(),
+    };
+    let uid = tenant.uid().unwrap_or_else(|| name.clone());
+    // Everything was deleted on an earlier pass: only look whether the namespaces are gone
+    // yet, and scan once they are.
+    let pending = ctx
+        .terminating
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .get(&uid)
+        .cloned();
+    if let Some(namespaces) = pending {
+        if !reconcile::namespaces_gone(&ctx.api, &ctx.catalog, &namespaces)
+            .await
+            .map_err(failed)?
+        {
+            return Ok(("offboarding", Action::requeue(Duration::from_secs(2))));
+        }
+        ctx.terminating
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&uid);
+    }
+    let offboarded = reconcile::offboard(&ctx.api, &ctx.catalog, &label, &name)
         .await
-        .map_err(|e| ReconcileError::Tenant {
-            tenant: name.clone(),
-            message: e.to_string(),
-        })?;
+        .map_err(failed)?;
     if let Some(error) = offboarded.removed.first_error() {
         let message = format!("offboarding: {error}");
         publish(
@@ -614,20 +785,16 @@ async fn finalize(
             message,
         });
     }
+    // As `tenantry offboard`: OpenBao access goes once the ServiceAccounts are deleted (no
+    // new login can then succeed), before waiting for the namespaces.
+    revoke_openbao(tenant, ctx).await?;
     if !offboarded.complete() {
         info!(left = ?offboarded.left, "offboarding: waiting for objects to go");
+        ctx.terminating
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(uid, offboarded.removed.namespaces.clone());
         return Ok(("offboarding", Action::requeue(Duration::from_secs(2))));
-    }
-    if tenant.spec.secrets.as_ref().and_then(|s| s.openbao) == Some(true) {
-        publish(
-            ctx,
-            tenant,
-            EventType::Warning,
-            "OpenBaoNotRevoked",
-            "Offboard",
-            "the operator has no OpenBao configuration: run `tenantry secrets revoke` for this tenant".into(),
-        )
-        .await;
     }
     if !offboarded.unreadable.is_empty() {
         info!(unreadable = ?offboarded.unreadable, "offboarding: types the operator may not list were not checked");
@@ -639,6 +806,12 @@ async fn finalize(
         .cloned()
         .collect();
     set_finalizers(tenants, tenant, finalizers).await?;
+    if let Some(uid) = tenant.uid() {
+        ctx.revoked
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&uid);
+    }
     ctx.metrics.set_state(&name, None);
     ctx.pruned
         .lock()
@@ -646,6 +819,110 @@ async fn finalize(
         .remove(&name);
     info!("offboarded; finalizer removed");
     Ok(("offboarded", Action::await_change()))
+}
+
+/// Revoke a deleted tenant's OpenBao access (once per deletion), as `tenantry offboard`
+/// does. Without an OpenBao configuration the deletion goes on and a Warning event says what
+/// to run: holding a Tenant forever for an operator flag nobody set helps no one. With one,
+/// a failure keeps the finalizer and is retried with backoff, so no deleted tenant's OpenBao
+/// token stays valid unnoticed.
+async fn revoke_openbao(tenant: &Tenant, ctx: &Context) -> Result<(), ReconcileError> {
+    let name = tenant.name_any();
+    let uid = tenant.uid().unwrap_or_else(|| name.clone());
+    if ctx
+        .revoked
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .contains(&uid)
+    {
+        return Ok(());
+    }
+    let platform = ctx
+        .platform
+        .read()
+        .unwrap_or_else(PoisonError::into_inner)
+        .context
+        .clone();
+    let Ok(platform) = platform else {
+        return Err(ReconcileError::Tenant {
+            tenant: name,
+            message: "the platform configuration is unusable, so where the tenant's OpenBao access lives is unknown; offboarding waits for it".into(),
+        });
+    };
+    if !reconcile::had_openbao(Some(&platform), tenant) {
+        return Ok(());
+    }
+    let config = &platform.platform.openbao;
+    match ctx.bao(&config.auth_mount) {
+        None => {
+            publish(
+                ctx,
+                tenant,
+                EventType::Warning,
+                "OpenBaoNotRevoked",
+                "Offboard",
+                format!("the operator has no OpenBao configured (--bao-addr, --openbao-k8s-role): run `tenantry secrets revoke {name}`"),
+            )
+            .await;
+        }
+        Some(client) => {
+            let revoked = match client {
+                Ok(client) => reconcile::revoke_openbao(client.as_ref(), config, &name)
+                    .await
+                    .map_err(|e| e.to_string()),
+                Err(e) => Err(e),
+            };
+            let revoked = match revoked {
+                Ok(revoked) => revoked,
+                Err(e) => {
+                    ctx.bao_failed();
+                    let message = format!("revoking the tenant's OpenBao access: {e}");
+                    publish(
+                        ctx,
+                        tenant,
+                        EventType::Warning,
+                        "OpenBaoRevokeFailed",
+                        "Offboard",
+                        message.clone(),
+                    )
+                    .await;
+                    return Err(ReconcileError::Tenant {
+                        tenant: name,
+                        message,
+                    });
+                }
+            };
+            let foreign = [revoked.role, revoked.policy].contains(&Removal::KeptForeign);
+            publish(
+                ctx,
+                tenant,
+                if foreign { EventType::Warning } else { EventType::Normal },
+                "OpenBaoRevoked",
+                "Offboard",
+                format!(
+                    "role {} {:?}, policy {} {:?}, {} token(s) revoked, {} secret(s) kept under {}{}",
+                    revoked.role_name,
+                    revoked.role,
+                    revoked.policy_name,
+                    revoked.policy,
+                    revoked.tokens_revoked,
+                    revoked.secrets,
+                    revoked.secrets_path,
+                    if foreign { "; a role or policy Tenantry did not write was kept" } else { "" },
+                ),
+            )
+            .await;
+            info!(
+                tokens = revoked.tokens_revoked,
+                "revoked the tenant's OpenBao access"
+            );
+        }
+    }
+    ctx.revoked
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .insert(uid);
+    Ok(())
 }
 
 /// Replace the finalizers, only if the Tenant is still at the version read (a merge patch

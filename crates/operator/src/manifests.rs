@@ -8,7 +8,11 @@
 //! are allowed by `bind` on exactly those roles (the platform's default role, Kubernetes'
 //! user-facing `admin`/`edit`/`view`, and the roles its grants name), so the operator cannot
 //! hand out `cluster-admin` or any role it was not told about even if its own code were
-//! subverted. Offboarding's final scan for leftovers lists every type; types this role may
+//! subverted. The platform-wide tenant-rbac ClusterRoles are the one place the operator
+//! writes RBAC rules: the API server lets only a holder of every permission in a role (or of
+//! `escalate`) write it, so the operator holds exactly the rules those roles grant, as
+//! rendered from the platform's tenantry.yaml, and may patch or delete ClusterRoles by
+//! their names only. Offboarding's final scan for leftovers lists every type; types this role may
 //! not list are reported as not checked rather than granted.
 //!
 //! The same documents are printed, written as the kustomize base, and checked stale-free by
@@ -19,8 +23,8 @@ use std::fmt::Write as _;
 
 use kube::CustomResourceExt;
 use serde_json::{Value, json};
-use tenantry_api::{Platform, Tenant};
-use tenantry_core::{PlatformContext, document, resolve::default_cluster_role};
+use tenantry_api::{Platform, Tenant, platform::GeneratorKind};
+use tenantry_core::{PlatformContext, document, render, resolve::default_cluster_role};
 
 /// Name of the Deployment, ServiceAccount, ClusterRole and Lease.
 pub const NAME: &str = "tenantry-operator";
@@ -42,6 +46,9 @@ pub struct ManifestOptions {
     pub platform_config: Option<String>,
     /// Replicas (one leads, the others stand by).
     pub replicas: u32,
+    /// OpenBao's address and the Kubernetes-auth role the operator logs in as with its own
+    /// ServiceAccount, for tenants with `secrets.openbao`; none when `None`.
+    pub openbao: Option<(String, String)>,
 }
 
 impl Default for ManifestOptions {
@@ -51,6 +58,7 @@ impl Default for ManifestOptions {
             image: format!("ghcr.io/tenantry/tenantry:v{}", env!("CARGO_PKG_VERSION")),
             platform_config: None,
             replicas: 2,
+            openbao: None,
         }
     }
 }
@@ -118,7 +126,7 @@ pub fn documents(opts: &ManifestOptions) -> Result<Vec<Document>, String> {
                    "data": {"tenantry.yaml": text}}),
         ),
     ];
-    docs.push(cluster_role(&ctx.platform));
+    docs.push(cluster_role(&ctx));
     docs.push(doc(
         "Binds the ClusterRole above to the operator's ServiceAccount.",
         json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
@@ -211,7 +219,8 @@ const RENDERED: [(&str, &[&str], &str); 8] = [
     ),
 ];
 
-fn cluster_role(platform: &Platform) -> Document {
+fn cluster_role(ctx: &PlatformContext) -> Document {
+    let platform = &ctx.platform;
     let write = ["get", "list", "watch", "create", "patch", "delete"];
     let mut rules = Vec::new();
     let mut reasons = Vec::new();
@@ -246,6 +255,7 @@ fn cluster_role(platform: &Platform) -> Document {
         "resourceNames": roles, "verbs": ["bind"]}),
     );
     reasons.push("`bind` on exactly the ClusterRoles tenants are bound to (the platform's default, admin/edit/view, and its grants' roles), instead of `escalate` or holding every permission those roles grant: a binding to any other role, cluster-admin included, is refused by the API server.");
+    platform_rules(ctx, &mut rules, &mut reasons);
     rules.push(
         json!({"apiGroups": ["tenantry.dev"], "resources": ["tenants"],
         "verbs": ["get", "list", "watch", "patch"]}),
@@ -272,8 +282,84 @@ fn cluster_role(platform: &Platform) -> Document {
     }
 }
 
+/// The rules the platform-wide components need (`tenantry apply` converges them before any
+/// tenant; the operator does on start and on every change of tenantry.yaml).
+fn platform_rules(ctx: &PlatformContext, rules: &mut Vec<Value>, reasons: &mut Vec<&'static str>) {
+    rules.push(
+        json!({"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["clusterroles"],
+        "verbs": ["list", "watch", "create"]}),
+    );
+    reasons.push("Find the platform's tenant-rbac ClusterRoles by their component label, and create them (create and list cannot be limited by name).");
+    rules.push(
+        json!({"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["clusterroles"],
+        "resourceNames": every_tenant_edit_role(), "verbs": ["get", "patch", "delete"]}),
+    );
+    reasons.push("Update and prune the tenant-rbac ClusterRoles, by name: every one Tenantry can render, so a role the platform turns off can still be pruned; no other ClusterRole (edit, admin, cluster-admin) can be changed.");
+    // What the tenant-rbac roles grant, rule for rule, as this platform renders them.
+    let mut held: Vec<Value> = Vec::new();
+    for component in render::platform::render_platform(ctx) {
+        for object in component.objects.iter().filter(|o| o.kind == "ClusterRole") {
+            for rule in object.body["rules"].as_array().into_iter().flatten() {
+                if !held.contains(rule) {
+                    held.push(rule.clone());
+                }
+            }
+        }
+    }
+    for rule in held {
+        rules.push(rule);
+        reasons.push("Held only because the tenant-rbac ClusterRoles grant it (aggregated into edit and admin, which tenants are bound to): the API server lets a ClusterRole be written only by someone who holds every permission in it, or has `escalate`. Holding exactly these is narrower than `escalate`, which would let the operator write any role, cluster-admin's rules included. Regenerate these manifests when tenantRbac changes.");
+    }
+    let name = &ctx.platform.pull_secret.name;
+    rules.push(
+        json!({"apiGroups": ["external-secrets.io"], "resources": ["clusterexternalsecrets"],
+        "verbs": ["list", "watch", "create"]}),
+    );
+    reasons.push("Find the fanned-out pull secret (pullSecret.fanOut) by its component label, and create it (create and list cannot be limited by name).");
+    rules.push(
+        json!({"apiGroups": ["external-secrets.io"], "resources": ["clusterexternalsecrets"],
+        "resourceNames": [name], "verbs": ["get", "patch", "delete"]}),
+    );
+    reasons
+        .push("Update and prune the fanned-out pull secret, by its name (pullSecret.name) only.");
+}
+
+/// The name of every tenant-rbac ClusterRole Tenantry can render, whatever the toggles.
+fn every_tenant_edit_role() -> Vec<&'static str> {
+    let mut all = Platform::default();
+    let t = &mut all.tenant_rbac;
+    (t.external_secrets, t.cilium, t.gateway_api, t.flux) =
+        (Some(true), Some(true), Some(true), Some(true));
+    t.generators = vec![GeneratorKind::Fakes];
+    render::platform::tenant_edit_roles(&all)
+        .into_iter()
+        .map(|r| r.name)
+        .collect()
+}
+
 fn deployment(opts: &ManifestOptions) -> Document {
     let ns = opts.namespace.as_str();
+    let mut args: Vec<String> = [
+        "operator",
+        "--namespace",
+        ns,
+        "--config-map",
+        CONFIG_MAP,
+        "--listen",
+        &format!("0.0.0.0:{METRICS_PORT}"),
+    ]
+    .map(str::to_owned)
+    .to_vec();
+    if let Some((address, role)) = &opts.openbao {
+        // Kubernetes auth with the pod's own ServiceAccount token: no OpenBao token to
+        // store or rotate in the cluster.
+        args.extend([
+            "--bao-addr".to_owned(),
+            address.clone(),
+            "--openbao-k8s-role".to_owned(),
+            role.clone(),
+        ]);
+    }
     doc(
         "Two replicas: one holds the Lease and reconciles, the other takes over within the lease duration. Restricted Pod Security, read-only root filesystem, no privilege.",
         json!({"apiVersion": "apps/v1", "kind": "Deployment",
@@ -293,8 +379,7 @@ fn deployment(opts: &ManifestOptions) -> Document {
                     "containers": [{
                         "name": "operator",
                         "image": opts.image,
-                        "args": ["operator", "--namespace", ns, "--config-map", CONFIG_MAP,
-                                 "--listen", format!("0.0.0.0:{METRICS_PORT}")],
+                        "args": args,
                         "env": [
                             {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
                             {"name": "TENANTRY_LOG", "value": "info"},
@@ -447,6 +532,112 @@ mod tests {
             "grant roles: {names:?}"
         );
         assert!(!names.contains(&json!("cluster-admin")));
+    }
+
+    /// Whether `rules` allow `verb` on `group/resource` named `name`, as RBAC decides it.
+    fn allows(
+        rules: &[Value],
+        group: &str,
+        resource: &str,
+        verb: &str,
+        name: Option<&str>,
+    ) -> bool {
+        let has = |v: &Value, x: &str| v.as_array().is_some_and(|a| a.iter().any(|i| i == x));
+        rules.iter().any(|r| {
+            has(&r["apiGroups"], group)
+                && has(&r["resources"], resource)
+                && has(&r["verbs"], verb)
+                && match r["resourceNames"].as_array() {
+                    None => true,
+                    Some(names) => name.is_some_and(|n| names.iter().any(|x| x == n)),
+                }
+        })
+    }
+
+    #[test]
+    fn the_operator_holds_what_the_tenant_rbac_roles_grant_and_may_write_only_those() {
+        let text = "apiVersion: tenantry.dev/v1alpha1\nkind: Platform\ntenantRbac:\n  flux: true\n  cilium: true\n  generators: [fakes]\n";
+        let options = ManifestOptions {
+            platform_config: Some(text.to_owned()),
+            ..ManifestOptions::default()
+        };
+        let docs = documents(&options).unwrap();
+        let role = docs
+            .iter()
+            .find(|d| d.object["kind"] == "ClusterRole")
+            .unwrap();
+        let rules = role.object["rules"].as_array().unwrap();
+        let ctx = PlatformContext::new(document::parse_platform(text).unwrap()).unwrap();
+        let components = render::platform::render_platform(&ctx);
+        let roles: Vec<_> = components
+            .iter()
+            .flat_map(|c| &c.objects)
+            .filter(|o| o.kind == "ClusterRole")
+            .collect();
+        assert!(roles.len() >= 4, "{}", roles.len());
+        for object in roles {
+            // Creating and updating it is allowed, by its name...
+            assert!(allows(
+                rules,
+                "rbac.authorization.k8s.io",
+                "clusterroles",
+                "create",
+                None
+            ));
+            for verb in ["patch", "delete"] {
+                assert!(
+                    allows(
+                        rules,
+                        "rbac.authorization.k8s.io",
+                        "clusterroles",
+                        verb,
+                        Some(&object.name)
+                    ),
+                    "{verb} {}",
+                    object.name
+                );
+            }
+            // ...and so is every permission it grants, so no `escalate` is needed.
+            for rule in object.body["rules"].as_array().unwrap() {
+                for group in rule["apiGroups"].as_array().unwrap() {
+                    for resource in rule["resources"].as_array().unwrap() {
+                        for verb in rule["verbs"].as_array().unwrap() {
+                            let (g, r, v) = (
+                                group.as_str().unwrap(),
+                                resource.as_str().unwrap(),
+                                verb.as_str().unwrap(),
+                            );
+                            assert!(
+                                allows(rules, g, r, v, None),
+                                "{} needs {v} {g}/{r}",
+                                object.name
+                            );
+                        }
+                    }
+                }
+            }
+        }
+        for other in ["edit", "admin", "cluster-admin", "tenantry-operator"] {
+            for verb in ["patch", "delete", "escalate"] {
+                assert!(
+                    !allows(
+                        rules,
+                        "rbac.authorization.k8s.io",
+                        "clusterroles",
+                        verb,
+                        Some(other)
+                    ),
+                    "{verb} {other}"
+                );
+            }
+        }
+        assert!(allows(
+            rules,
+            "external-secrets.io",
+            "clusterexternalsecrets",
+            "list",
+            None
+        ));
     }
 
     #[test]

@@ -34,6 +34,11 @@ struct ResultLabels {
     result: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct VerbLabels {
+    verb: &'static str,
+}
+
 /// How a tenant stands, for the Ready/Degraded gauges.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TenantState {
@@ -56,6 +61,7 @@ pub struct Metrics {
     repairs: Counter,
     in_flight: Gauge,
     leader: Gauge,
+    requests: Family<VerbLabels, Counter>,
     states: Mutex<BTreeMap<String, TenantState>>,
     ready_probe: AtomicBool,
 }
@@ -115,6 +121,12 @@ impl Metrics {
             "1 while this replica holds the lease and reconciles, else 0",
             leader.clone(),
         );
+        let requests = Family::<VerbLabels, Counter>::default();
+        registry.register(
+            "api_requests",
+            "Requests sent to the Kubernetes API server, by verb (watch, get, post, put, patch, delete; lease: leader election): what the operator costs the control plane",
+            requests.clone(),
+        );
         Self {
             registry,
             reconciles,
@@ -124,6 +136,7 @@ impl Metrics {
             repairs,
             in_flight,
             leader,
+            requests,
             states: Mutex::new(BTreeMap::new()),
             ready_probe: AtomicBool::new(false),
         }
@@ -135,6 +148,11 @@ impl Metrics {
             .get_or_create(&ResultLabels { result })
             .inc();
         self.duration.observe(seconds);
+    }
+
+    /// One request to the API server.
+    pub fn requested(&self, verb: &'static str) {
+        self.requests.get_or_create(&VerbLabels { verb }).inc();
     }
 
     /// One drift repair.
@@ -182,6 +200,43 @@ impl Metrics {
         let _ = encode(&mut out, &self.registry);
         out
     }
+}
+
+/// The verb of a request, from a closed set: GETs that watch are `watch`.
+pub fn verb_of<B>(request: &http::Request<B>) -> &'static str {
+    let watching = request
+        .uri()
+        .query()
+        .is_some_and(|q| q.split('&').any(|p| p == "watch=true" || p == "watch=1"));
+    // Leader election's renewals are their own line: they are the standing cost of HA,
+    // not of the tenants.
+    if request
+        .uri()
+        .path()
+        .starts_with("/apis/coordination.k8s.io/")
+    {
+        return "lease";
+    }
+    match *request.method() {
+        http::Method::GET if watching => "watch",
+        http::Method::GET => "get",
+        http::Method::POST => "post",
+        http::Method::PUT => "put",
+        http::Method::PATCH => "patch",
+        http::Method::DELETE => "delete",
+        _ => "other",
+    }
+}
+
+/// `client`, counting every request it sends in `metrics` (`api_requests`).
+pub fn counting(client: kube::Client, metrics: Arc<Metrics>) -> kube::Client {
+    let namespace = client.default_namespace().to_owned();
+    let service = tower::service_fn(move |request: http::Request<kube::client::Body>| {
+        metrics.requested(verb_of(&request));
+        let client = client.clone();
+        async move { client.send(request).await }
+    });
+    kube::Client::new(service, namespace)
 }
 
 /// `/metrics`, `/healthz` and `/readyz`.
@@ -250,6 +305,39 @@ mod tests {
             text.contains("tenantry_operator_tenants_degraded 1\n"),
             "{text}"
         );
+    }
+
+    #[tokio::test]
+    async fn every_request_the_client_sends_is_counted_by_verb() {
+        // An API server that answers every request with an empty JSON object.
+        let server = tower::service_fn(|_: http::Request<kube::client::Body>| async {
+            Ok::<_, std::convert::Infallible>(http::Response::new(kube::client::Body::from(
+                b"{}".to_vec(),
+            )))
+        });
+        let m = Arc::new(Metrics::new());
+        let client = counting(kube::Client::new(server, "default"), m.clone());
+        for (method, uri) in [
+            ("GET", "/api/v1/namespaces?labelSelector=x&watch=true"),
+            ("GET", "/api/v1/namespaces"),
+            ("PATCH", "/api/v1/namespaces/a?fieldManager=tenantry"),
+            ("PATCH", "/api/v1/namespaces/b?fieldManager=tenantry"),
+        ] {
+            let request = http::Request::builder()
+                .method(method)
+                .uri(uri)
+                .body(kube::client::Body::empty())
+                .unwrap();
+            client.send(request).await.unwrap();
+        }
+        let text = m.encode();
+        for line in [
+            "tenantry_operator_api_requests_total{verb=\"watch\"} 1",
+            "tenantry_operator_api_requests_total{verb=\"get\"} 1",
+            "tenantry_operator_api_requests_total{verb=\"patch\"} 2",
+        ] {
+            assert!(text.contains(line), "{line} in {text}");
+        }
     }
 
     #[test]

@@ -9,11 +9,18 @@
 //! write. Because everything here goes through [`ClusterApi`], the whole reconcile runs
 //! against `FakeCluster` in tests; the kube-runtime wiring around it (`controller`) only
 //! chooses when to call it and writes the status it returns.
+//!
+//! OpenBao goes the same way: a tenant with `secrets.openbao` gets its policy and role from
+//! `tenantry_secrets::provision::provision` once its objects are in place (the role binds
+//! its ServiceAccount), as `onboard` and `apply` do, and loses them, with every token they
+//! issued, through `tenantry_secrets::revoke::revoke` when it is offboarded, as
+//! `offboard` does. Both take any [`SecretsApi`], so tests run them on a real dev server.
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::ResourceExt;
 use tenantry_api::{
     Tenant,
+    platform::OpenBaoConfig,
     tenant::{FileMetadata, TenantFile, TenantStatus},
 };
 use tenantry_cluster::{
@@ -21,6 +28,11 @@ use tenantry_cluster::{
     ops::{self, ApplyOptions, Converged, OffboardCluster, Prune, Silent, Waits},
 };
 use tenantry_core::{FieldError, Invalid, PlatformContext, Rendered, ResolvedTenant, render};
+use tenantry_secrets::{
+    DesiredAccess, Layout, SecretsApi, SecretsError, TenantNames,
+    provision::{self, Plan},
+    revoke::{self, Revocation},
+};
 
 use crate::status::{self, Observed};
 
@@ -113,11 +125,56 @@ pub struct Reconciled {
     pub namespaces: Vec<String>,
     /// What happened.
     pub outcome: Outcome,
+    /// What became of its OpenBao access ([`Reconciled::provision_openbao`]).
+    pub openbao: Access,
+}
+
+/// What became of a tenant's OpenBao policy and role in one reconcile.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Access {
+    /// The tenant has no `secrets.openbao` (or was not provisioned yet).
+    #[default]
+    Unused,
+    /// Its objects are not in place, so nothing was sent: the role would bind a
+    /// ServiceAccount that may not exist.
+    NotAttempted,
+    /// In place; `writes` policies and roles were written for it.
+    Provisioned {
+        /// Writes sent (0 when OpenBao already matched).
+        writes: usize,
+    },
+    /// The tenant needs OpenBao and the operator was given none to reach.
+    NotConfigured,
+    /// A policy or role of the tenant's name was not written by Tenantry and was left alone.
+    Refused(String),
+    /// OpenBao could not be used (unreachable, sealed, denied, ...).
+    Failed(String),
+}
+
+impl Access {
+    /// Why the tenant's OpenBao access is not in place, as a condition reason and message;
+    /// `None` when nothing is wrong.
+    pub fn problem(&self) -> Option<(&'static str, String)> {
+        match self {
+            Access::Unused | Access::NotAttempted | Access::Provisioned { .. } => None,
+            Access::NotConfigured => Some((
+                "OpenBaoNotConfigured",
+                "the tenant has secrets.openbao but the operator has no OpenBao to provision its policy and role on: start it with --bao-addr and --openbao-k8s-role (or BAO_ADDR and BAO_K8S_ROLE)".to_owned(),
+            )),
+            Access::Refused(message) => Some(("OpenBaoRefused", message.clone())),
+            Access::Failed(message) => Some(("OpenBaoUnavailable", message.clone())),
+        }
+    }
 }
 
 impl Reconciled {
-    /// The error to back off on, if the reconcile failed.
+    /// The error to back off on, if the reconcile failed. OpenBao being unusable is a
+    /// failure (retried with backoff); OpenBao not configured or a foreign policy is not, as
+    /// retrying cannot change it (the status says Degraded).
     pub fn failed(&self) -> bool {
+        if matches!(self.openbao, Access::Failed(_)) {
+            return true;
+        }
         match &self.outcome {
             Outcome::Converged { converged, .. } => converged
                 .applied
@@ -142,14 +199,7 @@ impl Reconciled {
         let Outcome::Converged { converged, .. } = &self.outcome else {
             return Vec::new();
         };
-        converged
-            .applied
-            .iter()
-            .flat_map(|a| &a.layers)
-            .flat_map(|l| &l.objects)
-            .filter(|o| matches!(o.action, ops::Action::Created | ops::Action::Changed))
-            .map(|o| o.object.clone())
-            .collect()
+        converged.applied.iter().flat_map(written).collect()
     }
 
     /// The status this reconcile leaves on the Tenant.
@@ -165,6 +215,7 @@ impl Reconciled {
                 rendered,
                 plan: &converged.plan,
                 applied: converged.applied.as_ref(),
+                openbao: self.openbao.problem(),
             },
         };
         let name = tenant.name_any();
@@ -177,6 +228,16 @@ impl Reconciled {
             now,
         })
     }
+}
+
+/// The objects an apply created or changed (`Kind namespace/name`).
+fn written(applied: &ops::TenantApply) -> impl Iterator<Item = String> + '_ {
+    applied
+        .layers
+        .iter()
+        .flat_map(|l| &l.objects)
+        .filter(|o| matches!(o.action, ops::Action::Created | ops::Action::Changed))
+        .map(|o| o.object.clone())
 }
 
 /// Converge one Tenant: resolve, render, and run the CLI's loop on it. Layers whose CRDs are
@@ -196,6 +257,7 @@ pub async fn converge<A: ClusterApi>(
             return Reconciled {
                 namespaces: Vec::new(),
                 outcome: Outcome::Platform(message.to_owned()),
+                openbao: Access::Unused,
             };
         }
     };
@@ -205,6 +267,7 @@ pub async fn converge<A: ClusterApi>(
             return Reconciled {
                 namespaces: Vec::new(),
                 outcome: Outcome::Spec(invalid),
+                openbao: Access::Unused,
             };
         }
     };
@@ -242,7 +305,147 @@ pub async fn converge<A: ClusterApi>(
     Reconciled {
         namespaces: resolved.namespaces,
         outcome,
+        openbao: Access::Unused,
     }
+}
+
+impl Reconciled {
+    /// Provision the tenant's OpenBao policy and role, when it has `secrets.openbao`, with
+    /// the function `onboard` and `apply` use, after its objects are in place. `api` is
+    /// `None` when the operator has no OpenBao configured. A policy or role Tenantry did not
+    /// write is never replaced (there is no `--force` here: taking over another team's
+    /// policy is a person's decision).
+    pub async fn provision_openbao<S: SecretsApi>(
+        &mut self,
+        config: &OpenBaoConfig,
+        api: Option<Result<&S, &str>>,
+    ) {
+        let Outcome::Converged { rendered, .. } = &self.outcome else {
+            return;
+        };
+        let desired = match DesiredAccess::from_rendered(config, rendered) {
+            Ok(Some(desired)) => desired,
+            Ok(None) => return,
+            Err(e) => {
+                self.openbao = Access::Failed(e.to_string());
+                return;
+            }
+        };
+        if self.failed() {
+            self.openbao = Access::NotAttempted;
+            return;
+        }
+        self.openbao = match api {
+            None => Access::NotConfigured,
+            Some(Err(message)) => Access::Failed(message.to_owned()),
+            Some(Ok(api)) => provision_access(api, config, &desired).await,
+        };
+    }
+}
+
+async fn provision_access<S: SecretsApi>(
+    api: &S,
+    config: &OpenBaoConfig,
+    desired: &DesiredAccess,
+) -> Access {
+    let mut plan = Plan::default();
+    let result = provision::provision(
+        api,
+        &Layout::from(config),
+        std::slice::from_ref(desired),
+        provision::Options { force: false },
+        false,
+        &mut plan,
+    )
+    .await;
+    if let Err(e) = result {
+        return Access::Failed(e.to_string());
+    }
+    let foreign: Vec<String> = plan
+        .foreign()
+        .map(|s| format!("{:?} {}: {}", s.target, s.name, s.detail.join(", ")))
+        .collect();
+    if !foreign.is_empty() {
+        return Access::Refused(format!(
+            "OpenBao at {} holds a policy or role of this tenant's name that Tenantry did not write; it was left alone and the tenant's access was not provisioned ({}); `tenantry secrets provision --force` replaces it",
+            api.address(),
+            foreign.join("; ")
+        ));
+    }
+    Access::Provisioned {
+        writes: plan.steps.iter().filter(|s| s.done).count(),
+    }
+}
+
+/// Whether a deleted Tenant may hold OpenBao access to revoke: what its spec resolves to
+/// against the platform, or, when it no longer resolves (or the platform configuration is
+/// unusable), yes: revoking what is not there costs reads only, a live token left behind
+/// costs more.
+pub fn had_openbao(platform: Option<&PlatformContext>, tenant: &Tenant) -> bool {
+    platform
+        .and_then(|ctx| ctx.resolve(&tenant_file(tenant)).ok())
+        .is_none_or(|resolved| resolved.openbao)
+}
+
+/// Revoke the tenant's OpenBao role, policy and every token they issued, with the function
+/// `tenantry offboard` uses. Its secrets are kept (data, not access), as `offboard` keeps
+/// them without `--purge-secrets`; a policy or role Tenantry did not write is kept too.
+pub async fn revoke_openbao<S: SecretsApi>(
+    api: &S,
+    config: &OpenBaoConfig,
+    tenant: &str,
+) -> Result<Revocation, SecretsError> {
+    revoke::revoke(
+        api,
+        &Layout::from(config),
+        &TenantNames::new(config, tenant),
+        revoke::Options::default(),
+    )
+    .await
+}
+
+/// What converging the platform-wide components did.
+#[derive(Debug, Default)]
+pub struct PlatformConverged {
+    /// Writes sent (0 when every component was as rendered).
+    pub writes: usize,
+    /// The objects created or changed (`Kind name`), for the log.
+    pub written: Vec<String>,
+    /// The first failure, naming the component and the object.
+    pub error: Option<String>,
+}
+
+/// Converge the platform-wide components (the tenant-rbac ClusterRoles aggregated into
+/// `edit`/`admin`, the fanned-out pull secret) exactly as `tenantry apply` does before its
+/// tenants: `render_platform` then `ops::apply_platform`. Pruned always, within the
+/// component kinds and label only, so a component the platform turns off goes with the
+/// ConfigMap edit; a kind whose CRD is missing (ClusterExternalSecret without External
+/// Secrets) is skipped rather than failing the rest.
+pub async fn converge_platform<A: ClusterApi>(
+    api: &A,
+    catalog: &Catalog,
+    ctx: &PlatformContext,
+    waits: Waits,
+) -> Result<PlatformConverged, ClusterError> {
+    let components = render::platform::render_platform(ctx);
+    let label = render::platform::component_label(&ctx.platform);
+    let options = ApplyOptions {
+        dry_run: false,
+        skip_missing_crds: true,
+        waits,
+    };
+    let applied =
+        ops::apply_platform(api, catalog, &components, &label, true, &options, &Silent).await?;
+    let mut out = PlatformConverged::default();
+    for (plan, applied) in applied {
+        out.writes += applied.writes;
+        out.written.extend(written(&applied));
+        if let Some(e) = &applied.error {
+            out.error
+                .get_or_insert_with(|| format!("platform component {}: {e}", plan.tenant));
+        }
+    }
+    Ok(out)
 }
 
 /// How far an offboarding got.
@@ -264,34 +467,28 @@ impl Offboarded {
     }
 }
 
-/// How long one offboarding call waits for the tenant's namespaces to go.
-const NAMESPACE_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
-
 /// Offboard one tenant as `tenantry offboard` does (delivery and ServiceAccounts first, then
 /// grants and other objects outside its namespaces, then the namespaces), then look for
-/// what is left. Namespaces take a while to go; the caller calls again until
-/// [`Offboarded::complete`], and deleting what is already being deleted is harmless.
+/// what is left. Namespaces take a while to go: rather than hold a reconcile worker while
+/// they do, the caller looks again with [`namespaces_gone`] (one GET each) and calls this
+/// again once they are gone, for the final scan (deleting what is already being deleted
+/// is harmless).
 pub async fn offboard<A: ClusterApi>(
     api: &A,
     catalog: &Catalog,
     tenant_label: &str,
     tenant: &str,
-    waits: &Waits,
 ) -> Result<Offboarded, ClusterError> {
-    let removed =
-        ops::offboard_cluster(api, catalog, tenant_label, tenant, None, waits, &Silent).await?;
-    if removed.first_error().is_none() {
-        // As `tenantry offboard` does, but briefly: a namespace still going is looked at
-        // again on the next call rather than holding a reconcile worker for minutes.
-        let brief = Waits {
-            timeout: waits.timeout.min(NAMESPACE_WAIT),
-            ..*waits
-        };
-        match ops::wait_namespaces_gone(api, catalog, &removed.namespaces, &brief, &Silent).await {
-            Ok(()) | Err(ClusterError::Timeout { .. }) => {}
-            Err(e) => return Err(e),
-        }
-    }
+    let removed = ops::offboard_cluster(
+        api,
+        catalog,
+        tenant_label,
+        tenant,
+        None,
+        &Waits::default(),
+        &Silent,
+    )
+    .await?;
     let (found, unreadable) = ops::scan_tenant(api, catalog, tenant_label, tenant, &Silent).await?;
     let left = ops::leftovers(&found);
     Ok(Offboarded {
@@ -299,4 +496,21 @@ pub async fn offboard<A: ClusterApi>(
         left,
         unreadable,
     })
+}
+
+/// Whether every one of `namespaces` is gone: one GET each, no waiting.
+pub async fn namespaces_gone<A: ClusterApi>(
+    api: &A,
+    catalog: &Catalog,
+    namespaces: &[String],
+) -> Result<bool, ClusterError> {
+    let now = Waits {
+        timeout: std::time::Duration::ZERO,
+        ..Waits::default()
+    };
+    match ops::wait_namespaces_gone(api, catalog, namespaces, &now, &Silent).await {
+        Ok(()) => Ok(true),
+        Err(ClusterError::Timeout { .. }) => Ok(false),
+        Err(e) => Err(e),
+    }
 }

@@ -10,7 +10,9 @@
 //! - `Applied`: is every object the tenant declares in place (as far as the cluster serves
 //!   its kinds)? False when the spec or the platform config is invalid or a write failed.
 //! - `Degraded`: is anything of the tenant missing or broken? True when a layer was skipped
-//!   because its CRD is not installed (the CRD is named), or whenever `Applied` is false.
+//!   because its CRD is not installed (the CRD is named), when a tenant with
+//!   `secrets.openbao` has no OpenBao policy and role (its ExternalSecrets cannot log in),
+//!   or whenever `Applied` is false.
 //! - `Ready`: `Applied` and not `Degraded`; the one to wait on (`kubectl wait
 //!   --for=condition=Ready tenant/shop`).
 
@@ -40,6 +42,9 @@ pub enum Observed<'a> {
         plan: &'a TenantPlan,
         /// What applying did; `None` when nothing had to be sent.
         applied: Option<&'a TenantApply>,
+        /// Why the tenant's OpenBao access is not in place (condition reason, message);
+        /// `None` when it is, or the tenant has none.
+        openbao: Option<(&'static str, String)>,
     },
 }
 
@@ -103,7 +108,12 @@ fn verdicts(input: &Input<'_>) -> (Verdict, Verdict) {
         Observed::Platform(message) => failed("InvalidPlatform", (*message).to_owned()),
         Observed::Spec(invalid) => failed("InvalidSpec", invalid.to_string()),
         Observed::Cluster(error) => failed("ClusterUnavailable", error.to_string()),
-        Observed::Converged { applied, plan, .. } => {
+        Observed::Converged {
+            applied,
+            plan,
+            openbao,
+            ..
+        } => {
             if let Some(error) = applied.and_then(|a| a.error.as_ref()) {
                 return failed("ApplyFailed", error.to_string());
             }
@@ -120,10 +130,10 @@ fn verdicts(input: &Input<'_>) -> (Verdict, Verdict) {
             let missing: Vec<String> = applied
                 .map(|a| a.missing.iter().map(ToString::to_string).collect())
                 .unwrap_or_default();
-            let degraded = if missing.is_empty() {
-                (false, "AsDeclared", "no layer is missing".to_owned())
-            } else {
-                (true, "MissingCRD", missing.join("; "))
+            let degraded = match (missing.is_empty(), openbao) {
+                (true, None) => (false, "AsDeclared", "no layer is missing".to_owned()),
+                (false, _) => (true, "MissingCRD", missing.join("; ")),
+                (true, Some((reason, message))) => (true, *reason, message.clone()),
             };
             ((true, reason, message), degraded)
         }
@@ -215,9 +225,17 @@ fn last_error(input: &Input<'_>) -> Option<StatusError> {
             message: invalid.to_string(),
         }),
         Observed::Cluster(error) => Some(cluster_error(error, None)),
-        Observed::Converged { applied, .. } => {
-            let applied = (*applied)?;
-            let error = applied.error.as_ref()?;
+        Observed::Converged {
+            applied, openbao, ..
+        } => {
+            let error = applied.and_then(|a| a.error.as_ref().map(|e| (a, e)));
+            let Some((applied, error)) = error else {
+                return openbao.as_ref().map(|(_, message)| StatusError {
+                    object: Some(format!("OpenBao access of tenant {}", input.tenant)),
+                    field: None,
+                    message: message.clone(),
+                });
+            };
             let failed = applied
                 .layers
                 .iter()
@@ -353,6 +371,7 @@ mod tests {
                 rendered: &r,
                 plan: &p,
                 applied: None,
+                openbao: None,
             },
             None,
             &at(10),
@@ -390,6 +409,7 @@ mod tests {
                 rendered: &r,
                 plan: &p,
                 applied: Some(&a),
+                openbao: None,
             },
             None,
             &at(10),
@@ -424,6 +444,7 @@ mod tests {
                 rendered: &r,
                 plan: &p,
                 applied: Some(&a),
+                openbao: None,
             },
             None,
             &at(10),
@@ -462,6 +483,7 @@ mod tests {
             rendered: &r,
             plan: &p,
             applied: None,
+            openbao: None,
         };
         let first = status_of(converged(), None, &at(10));
         let again = status_of(converged(), Some(&first), &at(20));
@@ -473,6 +495,32 @@ mod tests {
         assert_eq!(get(&broken, READY).last_transition_time, at(30));
         assert_eq!(get(&broken, APPLIED).last_transition_time, at(30));
         assert_eq!(get(&broken, DEGRADED).last_transition_time, at(30));
+    }
+
+    #[test]
+    fn missing_openbao_access_degrades_a_tenant_whose_objects_are_in_place() {
+        let r = rendered();
+        let p = plan(&r, Change::Unchanged);
+        let s = status_of(
+            Observed::Converged {
+                rendered: &r,
+                plan: &p,
+                applied: None,
+                openbao: Some((
+                    "OpenBaoUnavailable",
+                    "OpenBao at http://bao:8200 is sealed".into(),
+                )),
+            },
+            None,
+            &at(10),
+        );
+        assert_eq!(get(&s, APPLIED).status, "True");
+        assert_eq!(get(&s, DEGRADED).status, "True");
+        assert_eq!(get(&s, DEGRADED).reason, "OpenBaoUnavailable");
+        assert_eq!(get(&s, READY).status, "False");
+        let e = s.last_error.unwrap();
+        assert_eq!(e.object.as_deref(), Some("OpenBao access of tenant shop"));
+        assert!(e.message.contains("sealed"), "{}", e.message);
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! `deploy/operator/` is the kustomize base `tenantry operator manifests --write` generates;
 //! this test fails when the code changed and the base was not regenerated (as
 //! `render --check` does for tenants). Regenerate with
-//! `cargo run -p tenantry-cli -- operator manifests --write deploy/operator`.
+//! `cargo run -p tenantry-cli -- operator manifests --write deploy/operator` (or
+//! `TENANTRY_REGENERATE=1 cargo test -p tenantry-operator --test deploy`).
 
 use std::{collections::BTreeMap, path::PathBuf};
 
@@ -14,6 +15,12 @@ fn the_kustomize_base_is_what_the_code_generates() {
         kustomize_base(&documents(&ManifestOptions::default()).unwrap())
             .into_iter()
             .collect();
+    // `TENANTRY_REGENERATE=1 cargo test -p tenantry-operator --test deploy` writes them.
+    if std::env::var_os("TENANTRY_REGENERATE").is_some() {
+        for (name, text) in &expected {
+            std::fs::write(dir.join(name), text).unwrap();
+        }
+    }
     let mut actual = BTreeMap::new();
     for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
         let path = entry.unwrap().path();

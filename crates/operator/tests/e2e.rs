@@ -14,23 +14,31 @@ use std::{
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
 
+use futures::StreamExt;
 use k8s_openapi::{
     api::{
-        core::v1::{ConfigMap, Namespace, ResourceQuota},
+        coordination::v1::Lease,
+        core::v1::{ConfigMap, Namespace, ResourceQuota, ServiceAccount},
         networking::v1::NetworkPolicy,
     },
     apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition,
 };
 use kube::{
     Api, Client, CustomResourceExt, ResourceExt,
-    api::{DeleteParams, Patch, PatchParams, PostParams},
+    api::{DeleteParams, ListParams, Patch, PatchParams, PostParams},
 };
 use serde_json::json;
 use tenantry_api::{Tenant, TenantSpec, tenant::Quota};
-use tenantry_cluster::{KubeconfigSource, ops::Waits};
+use tenantry_cluster::{
+    ClusterApi, ClusterError, KubeconfigSource, credential,
+    ops::{self, Silent, Waits},
+};
 use tenantry_operator::{Options, leader::LeaseOptions, platform::ConfigSource};
 
 const SELECTOR_KEY: &str = "tenantry.dev/e2e-operator";
+const TENANT_LABEL: &str = "tenantry.dev/tenant";
+/// The lease duration the operators run with: how long a standby waits for a dead leader.
+const LEASE_SECONDS: u64 = 6;
 
 fn kubeconfig() -> PathBuf {
     match std::env::var_os("TENANTRY_E2E_KUBECONFIG") {
@@ -106,16 +114,16 @@ fn ready(t: &Tenant) -> bool {
     })
 }
 
-/// Removes what a failed run leaves (the Tenant's finalizer would otherwise keep it forever
-/// once no operator runs), on every exit.
+/// Removes what a failed run leaves (the Tenants' finalizers would otherwise keep them
+/// forever once no operator runs), on every exit.
 struct Cleanup {
-    tenant: String,
+    tenants: Vec<String>,
     namespaces: Vec<String>,
 }
 
 impl Drop for Cleanup {
     fn drop(&mut self) {
-        let tenant = self.tenant.clone();
+        let tenants = self.tenants.clone();
         let namespaces = self.namespaces.clone();
         let _ = std::thread::spawn(move || {
             let Ok(rt) = tokio::runtime::Builder::new_current_thread()
@@ -134,15 +142,17 @@ impl Drop for Cleanup {
                     return;
                 };
                 let client = api.client().clone();
-                let tenants: Api<Tenant> = Api::all(client.clone());
-                let _ = tenants
-                    .patch(
-                        &tenant,
-                        &PatchParams::default(),
-                        &Patch::Merge(&json!({"metadata": {"finalizers": null}})),
-                    )
-                    .await;
-                let _ = tenants.delete(&tenant, &DeleteParams::default()).await;
+                let all: Api<Tenant> = Api::all(client.clone());
+                for tenant in tenants {
+                    let _ = all
+                        .patch(
+                            &tenant,
+                            &PatchParams::default(),
+                            &Patch::Merge(&json!({"metadata": {"finalizers": null}})),
+                        )
+                        .await;
+                    let _ = all.delete(&tenant, &DeleteParams::default()).await;
+                }
                 let all: Api<Namespace> = Api::all(client);
                 for ns in namespaces {
                     let _ = all.delete(&ns, &DeleteParams::default()).await;
@@ -153,60 +163,8 @@ impl Drop for Cleanup {
     }
 }
 
-struct Operator {
-    stop: tokio::sync::oneshot::Sender<()>,
-    task: tokio::task::JoinHandle<Result<(), tenantry_operator::OperatorError>>,
-}
-
-fn start_operator(system: &str, run: &str, identity: &str) -> Operator {
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let options = Options {
-        kubeconfig: Some(kubeconfig()),
-        context: None,
-        config: ConfigSource {
-            namespace: system.to_owned(),
-            name: "tenantry-config".to_owned(),
-        },
-        listen: "127.0.0.1:0".parse().unwrap(),
-        lease: Some(LeaseOptions {
-            namespace: system.to_owned(),
-            name: "tenantry-operator".to_owned(),
-            identity: identity.to_owned(),
-            duration_seconds: 6,
-            grace_seconds: 2,
-        }),
-        tenant_selector: Some(format!("{SELECTOR_KEY}={run}")),
-        concurrency: 4,
-        waits: Waits {
-            timeout: Duration::from_secs(60),
-            interval: Duration::from_millis(200),
-        },
-    };
-    let task = tokio::spawn(tenantry_operator::run(options, async {
-        let _ = stopped.await;
-    }));
-    Operator { stop, task }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs a real cluster: set TENANTRY_E2E_KUBECONFIG and run with --ignored"]
-async fn a_tenant_object_is_converged_repaired_updated_and_offboarded() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let (api, _) = tenantry_cluster::connect(&KubeconfigSource {
-        path: Some(kubeconfig()),
-        context: None,
-    })
-    .await
-    .expect("the kubeconfig connects");
-    let client = api.client().clone();
-    install_crd(&client).await;
-    let run = run_id();
-    let system = format!("op-e2e-system-{run}");
-    let name = format!("op-e2e-shop-{run}");
-    let _cleanup = Cleanup {
-        tenant: name.clone(),
-        namespaces: vec![name.clone(), system.clone()],
-    };
+/// The operator's namespace and its platform ConfigMap (built-in defaults).
+async fn create_system(client: &Client, system: &str) {
     let namespaces: Api<Namespace> = Api::all(client.clone());
     namespaces
         .create(
@@ -215,7 +173,7 @@ async fn a_tenant_object_is_converged_repaired_updated_and_offboarded() {
         )
         .await
         .expect("the operator's namespace is created");
-    let config_maps: Api<ConfigMap> = Api::namespaced(client.clone(), &system);
+    let config_maps: Api<ConfigMap> = Api::namespaced(client.clone(), system);
     config_maps
         .create(
             &PostParams::default(),
@@ -227,23 +185,100 @@ async fn a_tenant_object_is_converged_repaired_updated_and_offboarded() {
         )
         .await
         .unwrap();
+}
+
+fn new_tenant(name: &str, run: &str) -> Tenant {
+    let mut tenant = Tenant::new(name, TenantSpec::default());
+    tenant.metadata.labels = Some([(SELECTOR_KEY.to_owned(), run.to_owned())].into());
+    tenant
+}
+
+async fn wait_ready(tenants: &Api<Tenant>, name: &str, timeout: Duration) -> Tenant {
+    eventually(&format!("Tenant {name} to be Ready"), timeout, || {
+        let tenants = tenants.clone();
+        let name = name.to_owned();
+        async move { tenants.get(&name).await.ok().filter(ready) }
+    })
+    .await
+}
+
+struct Operator {
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<Result<(), tenantry_operator::OperatorError>>,
+}
+
+fn start_operator(system: &str, run: &str, identity: &str) -> Operator {
+    start_operator_on(system, run, identity, "127.0.0.1:0", 4)
+}
+
+fn start_operator_on(
+    system: &str,
+    run: &str,
+    identity: &str,
+    listen: &str,
+    concurrency: u16,
+) -> Operator {
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let options = Options {
+        kubeconfig: Some(kubeconfig()),
+        context: None,
+        config: ConfigSource {
+            namespace: system.to_owned(),
+            name: "tenantry-config".to_owned(),
+        },
+        listen: listen.parse().unwrap(),
+        lease: Some(LeaseOptions {
+            namespace: system.to_owned(),
+            name: "tenantry-operator".to_owned(),
+            identity: identity.to_owned(),
+            duration_seconds: LEASE_SECONDS,
+            grace_seconds: 2,
+        }),
+        tenant_selector: Some(format!("{SELECTOR_KEY}={run}")),
+        concurrency,
+        waits: Waits {
+            timeout: Duration::from_secs(60),
+            interval: Duration::from_millis(200),
+        },
+        openbao: None,
+    };
+    let task = tokio::spawn(tenantry_operator::run(options, async {
+        let _ = stopped.await;
+    }));
+    Operator { stop, task }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a real cluster: set TENANTRY_E2E_KUBECONFIG and run with --ignored"]
+async fn a_tenant_object_is_converged_repaired_updated_and_offboarded() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let (api, endpoint) = tenantry_cluster::connect(&KubeconfigSource {
+        path: Some(kubeconfig()),
+        context: None,
+    })
+    .await
+    .expect("the kubeconfig connects");
+    let client = api.client().clone();
+    install_crd(&client).await;
+    let run = run_id();
+    let system = format!("op-e2e-system-{run}");
+    let name = format!("op-e2e-shop-{run}");
+    let _cleanup = Cleanup {
+        tenants: vec![name.clone()],
+        namespaces: vec![name.clone(), system.clone()],
+    };
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    create_system(&client, &system).await;
     let operator = start_operator(&system, &run, "op-e2e-a");
 
     // Create → Ready, with every layer present.
     let tenants: Api<Tenant> = Api::all(client.clone());
-    let mut tenant = Tenant::new(&name, TenantSpec::default());
-    tenant.metadata.labels = Some([(SELECTOR_KEY.to_owned(), run.clone())].into());
     let started = Instant::now();
     tenants
-        .create(&PostParams::default(), &tenant)
+        .create(&PostParams::default(), &new_tenant(&name, &run))
         .await
         .expect("the Tenant is accepted");
-    let live = eventually("the Tenant to be Ready", Duration::from_secs(120), || {
-        let tenants = tenants.clone();
-        let name = name.clone();
-        async move { tenants.get(&name).await.ok().filter(ready) }
-    })
-    .await;
+    let live = wait_ready(&tenants, &name, Duration::from_secs(120)).await;
     eprintln!("Ready after {:?}", started.elapsed());
     assert!(
         live.finalizers()
@@ -370,6 +405,37 @@ async fn a_tenant_object_is_converged_repaired_updated_and_offboarded() {
         "{refused:?}"
     );
 
+    // A token of the tenant's ServiceAccount, as `tenantry credentials issue` would hand out.
+    let accounts: Api<ServiceAccount> = Api::namespaced(client.clone(), &name);
+    let account = accounts
+        .list(&ListParams::default().labels(&format!("{TENANT_LABEL}={name}")))
+        .await
+        .unwrap()
+        .items
+        .pop()
+        .expect("the tenant has a ServiceAccount")
+        .name_any();
+    let issued = api.request_token(&name, &account, 600, None).await.unwrap();
+    assert!(api.review_token(&issued.token).await.unwrap().authenticated);
+    let as_tenant = credential::kubeconfig_yaml(&credential::KubeconfigSpec {
+        tenant: &name,
+        cluster_name: "op-e2e",
+        namespace: &name,
+        endpoint: &endpoint,
+        credential_id: "op-e2e",
+        token: &issued.token,
+        expires_at: None,
+    });
+    let tenant_api = api.connect_as(&as_tenant).await.unwrap();
+    let catalog = api.discover().await.unwrap();
+    let np_type = catalog
+        .find("networking.k8s.io/v1", "NetworkPolicy")
+        .unwrap();
+    tenant_api
+        .list(np_type, "")
+        .await
+        .expect_err("a tenant may not list every namespace's policies");
+
     // Delete → the finalizer offboards; the namespace is gone and so is the Tenant.
     tenants
         .delete(&name, &DeleteParams::default())
@@ -389,10 +455,472 @@ async fn a_tenant_object_is_converged_repaired_updated_and_offboarded() {
     )
     .await;
 
+    // The old token is refused (401), and nothing labelled for the tenant is left.
+    // The API server caches a token's successful authentication for a few seconds.
+    eventually(
+        "the old token to be rejected",
+        Duration::from_secs(30),
+        || {
+            let (api, token) = (api.clone(), issued.token.clone());
+            async move { (!api.review_token(&token).await.ok()?.authenticated).then_some(()) }
+        },
+    )
+    .await;
+    let refused = tenant_api
+        .get(catalog.find("v1", "Namespace").unwrap(), None, &name)
+        .await;
+    assert!(
+        matches!(refused, Err(ClusterError::Unauthorized { .. })),
+        "{refused:?}"
+    );
+    let (found, _) = ops::scan_tenant(&api, &catalog, TENANT_LABEL, &name, &Silent)
+        .await
+        .unwrap();
+    assert_eq!(ops::leftovers(&found), Vec::<String>::new());
+
     let _ = operator.stop.send(());
     operator
         .task
         .await
         .unwrap()
         .expect("the operator stops cleanly");
+}
+
+/// Runs the operator this test binary is re-executed as by the failover test (not a test
+/// on its own: without `TENANTRY_E2E_OPERATOR` it returns at once). A process, not a task,
+/// so that killing it is a crash: nothing releases the lease.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "an operator process for the failover test"]
+async fn operator_process() {
+    let Ok(spec) = std::env::var("TENANTRY_E2E_OPERATOR") else {
+        return;
+    };
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let parts: Vec<&str> = spec.split(',').collect();
+    let [system, run, identity, listen, concurrency] = parts[..] else {
+        panic!("TENANTRY_E2E_OPERATOR={spec}: expected system,run,identity,listen,concurrency");
+    };
+    let concurrency = concurrency.parse().expect("a concurrency");
+    let operator = start_operator_on(system, run, identity, listen, concurrency);
+    let _ = operator.task.await;
+}
+
+/// A child operator process, killed (SIGKILL) when dropped.
+struct Process(std::process::Child);
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn spawn_operator(system: &str, run: &str, identity: &str) -> Process {
+    spawn_operator_on(system, run, identity, "127.0.0.1:0", 4)
+}
+
+fn spawn_operator_on(
+    system: &str,
+    run: &str,
+    identity: &str,
+    listen: &str,
+    concurrency: u16,
+) -> Process {
+    let exe = std::env::current_exe().expect("the test binary");
+    let child = std::process::Command::new(exe)
+        .args([
+            "--ignored",
+            "--exact",
+            "operator_process",
+            "--test-threads",
+            "1",
+        ])
+        .env(
+            "TENANTRY_E2E_OPERATOR",
+            format!("{system},{run},{identity},{listen},{concurrency}"),
+        )
+        .env("TENANTRY_E2E_KUBECONFIG", kubeconfig())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("an operator process starts");
+    Process(child)
+}
+
+async fn holder(leases: &Api<Lease>) -> Option<String> {
+    leases
+        .get_opt("tenantry-operator")
+        .await
+        .ok()??
+        .spec?
+        .holder_identity
+        .filter(|h| !h.is_empty())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a real cluster: set TENANTRY_E2E_KUBECONFIG and run with --ignored"]
+async fn a_standby_takes_over_within_the_lease_duration_when_the_leader_is_killed() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let (api, _) = tenantry_cluster::connect(&KubeconfigSource {
+        path: Some(kubeconfig()),
+        context: None,
+    })
+    .await
+    .expect("the kubeconfig connects");
+    let client = api.client().clone();
+    install_crd(&client).await;
+    let run = run_id();
+    let system = format!("op-e2e-system-{run}");
+    let (first, second) = (format!("op-e2e-one-{run}"), format!("op-e2e-two-{run}"));
+    let _cleanup = Cleanup {
+        tenants: vec![first.clone(), second.clone()],
+        namespaces: vec![first.clone(), second.clone(), system.clone()],
+    };
+    create_system(&client, &system).await;
+    let leases: Api<Lease> = Api::namespaced(client.clone(), &system);
+    let mut processes = vec![
+        ("op-e2e-a", spawn_operator(&system, &run, "op-e2e-a")),
+        ("op-e2e-b", spawn_operator(&system, &run, "op-e2e-b")),
+    ];
+    let leader = eventually(
+        "one operator to hold the lease",
+        Duration::from_secs(60),
+        || holder(&leases),
+    )
+    .await;
+    eprintln!("leader: {leader}");
+
+    // The leader reconciles.
+    let tenants: Api<Tenant> = Api::all(client.clone());
+    tenants
+        .create(&PostParams::default(), &new_tenant(&first, &run))
+        .await
+        .unwrap();
+    wait_ready(&tenants, &first, Duration::from_secs(120)).await;
+    let leader = holder(&leases).await.expect("a leader");
+
+    // Kill it (no graceful release); a new Tenant arrives meanwhile.
+    let index = processes
+        .iter()
+        .position(|(id, _)| *id == leader)
+        .expect("the leader is one of the two");
+    let (_, killed) = processes.remove(index);
+    let killed_at = Instant::now();
+    drop(killed);
+    tenants
+        .create(&PostParams::default(), &new_tenant(&second, &run))
+        .await
+        .unwrap();
+    let standby = processes[0].0;
+    eventually(
+        "the standby to take the lease",
+        Duration::from_secs(LEASE_SECONDS + 10),
+        || {
+            let leases = leases.clone();
+            async move { (holder(&leases).await.as_deref() == Some(standby)).then_some(()) }
+        },
+    )
+    .await;
+    let took_over = killed_at.elapsed();
+    wait_ready(&tenants, &second, Duration::from_secs(120)).await;
+    let reconciled = killed_at.elapsed();
+    eprintln!(
+        "leader {leader} killed; {standby} took the lease after {took_over:?} and had the new Tenant Ready after {reconciled:?}"
+    );
+    assert!(
+        took_over <= Duration::from_secs(LEASE_SECONDS + 3),
+        "the standby took over after {took_over:?}, lease duration {LEASE_SECONDS}s"
+    );
+
+    // The new leader offboards both.
+    for name in [&first, &second] {
+        tenants
+            .delete(name, &DeleteParams::default())
+            .await
+            .unwrap();
+    }
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    eventually(
+        "both Tenants and their namespaces to be gone",
+        Duration::from_secs(180),
+        || {
+            let (tenants, namespaces) = (tenants.clone(), namespaces.clone());
+            let names = [first.clone(), second.clone()];
+            async move {
+                for name in &names {
+                    if tenants.get_opt(name).await.ok()?.is_some()
+                        || namespaces.get_opt(name).await.ok()?.is_some()
+                    {
+                        return None;
+                    }
+                }
+                Some(())
+            }
+        },
+    )
+    .await;
+}
+
+/// `/metrics` of an operator, as `name{labels}` → value.
+async fn scrape(addr: &str) -> std::collections::BTreeMap<String, f64> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut out = std::collections::BTreeMap::new();
+    let Ok(mut stream) = tokio::net::TcpStream::connect(addr).await else {
+        return out;
+    };
+    let _ = stream
+        .write_all(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n")
+        .await;
+    let mut text = String::new();
+    let _ = stream.read_to_string(&mut text).await;
+    for line in text.lines().filter(|l| l.starts_with("tenantry_operator_")) {
+        if let Some((name, value)) = line.rsplit_once(' ')
+            && let Ok(v) = value.parse()
+        {
+            out.insert(name.to_owned(), v);
+        }
+    }
+    out
+}
+
+fn sum(metrics: &std::collections::BTreeMap<String, f64>, prefix: &str, verbs: &[&str]) -> f64 {
+    metrics
+        .iter()
+        .filter(|(k, _)| {
+            k.starts_with(prefix)
+                && (verbs.is_empty() || verbs.iter().any(|v| k.contains(&format!("\"{v}\""))))
+        })
+        .map(|(_, v)| v)
+        // An empty sum of f64 is -0.0.
+        .fold(0.0, |a, b| a + b)
+}
+
+const WRITES: [&str; 4] = ["post", "put", "patch", "delete"];
+
+/// Resident memory of a process: (now, peak) in MiB.
+fn rss(pid: u32) -> (f64, f64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|kb| kb.parse::<f64>().ok())
+            .map_or(0.0, |kb| kb / 1024.0)
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+/// The figures of BENCHMARKS.md's Operator section:
+///
+/// ```sh
+/// TENANTRY_E2E_KUBECONFIG=... TENANTRY_E2E_SCALE_TENANTS=200 cargo test -p tenantry-operator \
+///   --test e2e -- --ignored --exact scale_cold_start_steady_state_and_drift_repair --nocapture
+/// ```
+///
+/// N Tenants are created with no operator running; then an operator process starts (cold
+/// start) and the time until all are Ready, the requests it sent and its memory are
+/// measured; then a second operator process starts over the converged tenants (every
+/// tenant reconciled once, nothing changed) and must write nothing; then the default-deny
+/// NetworkPolicy of 50 tenants is deleted one after the other and the time until each is
+/// back is measured. Everything is deleted at the end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement against a real cluster: set TENANTRY_E2E_KUBECONFIG"]
+async fn scale_cold_start_steady_state_and_drift_repair() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let n: usize = std::env::var("TENANTRY_E2E_SCALE_TENANTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200);
+    let concurrency: u16 = std::env::var("TENANTRY_E2E_SCALE_CONCURRENCY")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(8);
+    let (api, _) = tenantry_cluster::connect(&KubeconfigSource {
+        path: Some(kubeconfig()),
+        context: None,
+    })
+    .await
+    .expect("the kubeconfig connects");
+    let client = api.client().clone();
+    install_crd(&client).await;
+    let run = run_id();
+    let system = format!("op-e2e-system-{run}");
+    let names: Vec<String> = (0..n).map(|i| format!("op-e2e-s{i}-{run}")).collect();
+    let _cleanup = Cleanup {
+        tenants: names.clone(),
+        namespaces: names.iter().cloned().chain([system.clone()]).collect(),
+    };
+    create_system(&client, &system).await;
+    let tenants: Api<Tenant> = Api::all(client.clone());
+    let created = Instant::now();
+    futures::stream::iter(names.iter())
+        .map(|name| {
+            let tenants = tenants.clone();
+            let t = new_tenant(name, &run);
+            async move { tenants.create(&PostParams::default(), &t).await.unwrap() }
+        })
+        .buffer_unordered(16)
+        .collect::<Vec<_>>()
+        .await;
+    eprintln!("{n} Tenants created in {:?}", created.elapsed());
+    let selected = ListParams::default().labels(&format!("{SELECTOR_KEY}={run}"));
+    let count_ready = || {
+        let (tenants, selected) = (tenants.clone(), selected.clone());
+        async move {
+            tenants
+                .list(&selected)
+                .await
+                .map(|l| l.items.iter().filter(|t| ready(t)).count())
+                .unwrap_or(0)
+        }
+    };
+
+    // Cold start.
+    let port = tenantry_secrets::testing::free_port();
+    let addr = format!("127.0.0.1:{port}");
+    let first = spawn_operator_on(&system, &run, "op-e2e-a", &addr, concurrency);
+    let pid = first.0.id();
+    let started = Instant::now();
+    let mut peak = 0.0_f64;
+    loop {
+        peak = peak.max(rss(pid).1);
+        let done = count_ready().await;
+        if done == n {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(900),
+            "only {done} of {n} Ready after {:?}",
+            started.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let all_ready = started.elapsed();
+    let metrics = scrape(&addr).await;
+    let (now_rss, hwm) = rss(pid);
+    let requests = sum(&metrics, "tenantry_operator_api_requests_total", &[]);
+    let writes = sum(&metrics, "tenantry_operator_api_requests_total", &WRITES);
+    let leases = sum(&metrics, "tenantry_operator_api_requests_total", &["lease"]);
+    eprintln!(
+        "COLD START: {n} tenants Ready after {all_ready:.2?} (concurrency {concurrency}); {requests} requests ({writes} writes, {leases} lease); RSS {now_rss:.1} MiB, peak {:.1} MiB",
+        hwm.max(peak)
+    );
+    let mut verbs: Vec<String> = metrics
+        .iter()
+        .filter(|(k, _)| k.starts_with("tenantry_operator_api_requests_total"))
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    verbs.sort();
+    eprintln!("  {}", verbs.join(" "));
+    drop(first);
+
+    // Steady state: a fresh operator over converged tenants reconciles each once and
+    // writes nothing.
+    let port = tenantry_secrets::testing::free_port();
+    let addr = format!("127.0.0.1:{port}");
+    let second = spawn_operator_on(&system, &run, "op-e2e-b", &addr, concurrency);
+    let restarted = Instant::now();
+    let reconciled = eventually(
+        "every tenant to be reconciled by the second operator",
+        Duration::from_secs(600),
+        || {
+            let addr = addr.clone();
+            async move {
+                let m = scrape(&addr).await;
+                let r = sum(&m, "tenantry_operator_reconciles_total", &[]);
+                (r >= n as f64).then_some(m)
+            }
+        },
+    )
+    .await;
+    let pass = restarted.elapsed();
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let settled = scrape(&addr).await;
+    let requests = sum(&settled, "tenantry_operator_api_requests_total", &[]);
+    let writes = sum(&settled, "tenantry_operator_api_requests_total", &WRITES);
+    eprintln!(
+        "STEADY: restart over {n} converged tenants: all reconciled after {pass:.2?} (incl. waiting {LEASE_SECONDS}s lease), {} reconciles, then 10 s idle: {requests} requests, {writes} writes (lease renewals apart)",
+        sum(&reconciled, "tenantry_operator_reconciles_total", &[])
+    );
+    assert_eq!(writes, 0.0, "a steady state makes no writes: {settled:?}");
+
+    // Drift repair latency.
+    let mut latencies = Vec::new();
+    for name in names.iter().take(50) {
+        let policies: Api<NetworkPolicy> = Api::namespaced(client.clone(), name);
+        let uid = policies.get("tenantry-default-deny").await.unwrap().uid();
+        policies
+            .delete("tenantry-default-deny", &DeleteParams::default())
+            .await
+            .unwrap();
+        let deleted = Instant::now();
+        loop {
+            if let Ok(Some(p)) = policies.get_opt("tenantry-default-deny").await
+                && p.uid() != uid
+            {
+                break;
+            }
+            assert!(
+                deleted.elapsed() < Duration::from_secs(60),
+                "{name} not repaired"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        latencies.push(deleted.elapsed());
+    }
+    latencies.sort();
+    let m = scrape(&addr).await;
+    eprintln!(
+        "DRIFT: {} repairs, p50 {:.0?}, p99 {:.0?}, max {:.0?}; drift_repairs_total {}",
+        latencies.len(),
+        percentile(&latencies, 0.5),
+        percentile(&latencies, 0.99),
+        latencies[latencies.len() - 1],
+        sum(&m, "tenantry_operator_drift_repairs_total", &[])
+    );
+
+    // Offboard everything through the operator, and wait for the namespaces to go.
+    let deleting = Instant::now();
+    futures::stream::iter(names.iter())
+        .map(|name| {
+            let tenants = tenants.clone();
+            async move {
+                let _ = tenants.delete(name, &DeleteParams::default()).await;
+            }
+        })
+        .buffer_unordered(16)
+        .collect::<Vec<_>>()
+        .await;
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    eventually(
+        "every Tenant and namespace to be gone",
+        Duration::from_secs(900),
+        || {
+            let (tenants, namespaces, selected, names) = (
+                tenants.clone(),
+                namespaces.clone(),
+                selected.clone(),
+                names.clone(),
+            );
+            async move {
+                if !tenants.list(&selected).await.ok()?.items.is_empty() {
+                    return None;
+                }
+                let live = namespaces.list(&ListParams::default()).await.ok()?;
+                (!live.items.iter().any(|ns| names.contains(&ns.name_any()))).then_some(())
+            }
+        },
+    )
+    .await;
+    eprintln!(
+        "OFFBOARD: {n} tenants offboarded, namespaces gone, after {:.2?}",
+        deleting.elapsed()
+    );
+    drop(second);
 }

@@ -294,20 +294,29 @@ async fn offboarding_completes_only_when_nothing_is_left() {
     converge(&api, &shop, &[], true).await;
     api.set_namespace_linger(2);
     let catalog = api.discover().await.unwrap();
-    let first = reconcile::offboard(&api, &catalog, LABEL, "shop", &waits())
+    let first = reconcile::offboard(&api, &catalog, LABEL, "shop")
         .await
         .unwrap();
     assert!(first.removed.first_error().is_none());
-    let mut done = first.complete();
+    assert!(!first.complete(), "the namespace is still terminating");
+    let namespaces = first.removed.namespaces.clone();
+    assert_eq!(namespaces, ["shop"]);
+    let mut done = false;
     for _ in 0..5 {
-        if done {
-            break;
+        if !reconcile::namespaces_gone(&api, &catalog, &namespaces)
+            .await
+            .unwrap()
+        {
+            continue;
         }
-        let again = reconcile::offboard(&api, &catalog, LABEL, "shop", &waits())
+        let again = reconcile::offboard(&api, &catalog, LABEL, "shop")
             .await
             .unwrap();
         assert!(again.removed.first_error().is_none(), "{:?}", again.removed);
         done = again.complete();
+        if done {
+            break;
+        }
     }
     assert!(done, "the tenant's objects never went");
     assert!(
@@ -417,4 +426,45 @@ fn every_kind_a_tenant_renders_is_watched_and_granted() {
             );
         }
     }
+}
+
+fn platform(extra: &str) -> PlatformContext {
+    let text = format!("apiVersion: tenantry.dev/v1alpha1\nkind: Platform\n{extra}");
+    PlatformContext::new(tenantry_core::document::parse_platform(&text).unwrap()).unwrap()
+}
+
+#[tokio::test]
+async fn the_platform_wide_roles_are_converged_once_and_pruned_when_turned_off() {
+    let api = FakeCluster::new();
+    let catalog = api.discover().await.unwrap();
+    let role = |name: &str| api.object("rbac.authorization.k8s.io/v1", "ClusterRole", None, name);
+    let on = platform("tenantRbac:\n  cilium: true\n");
+    let done = reconcile::converge_platform(&api, &catalog, &on, waits())
+        .await
+        .unwrap();
+    assert_eq!(done.error, None);
+    assert!(done.writes > 0);
+    let cilium = role("tenantry-tenant-edit-cilium").expect("the cilium role is applied");
+    assert_eq!(
+        cilium["metadata"]["labels"]["rbac.authorization.k8s.io/aggregate-to-edit"],
+        "true"
+    );
+    assert!(role("tenantry-tenant-edit-external-secrets").is_some());
+
+    // Unchanged: nothing is written (the operator re-runs this on every ConfigMap event).
+    api.reset_requests();
+    let again = reconcile::converge_platform(&api, &catalog, &on, waits())
+        .await
+        .unwrap();
+    assert_eq!(again.writes, 0);
+    assert_eq!(api.requests().writes(), 0, "{:?}", api.write_log());
+
+    // The platform turns Cilium off: its role goes, the others stay.
+    let off = platform("tenantRbac:\n  cilium: false\n");
+    let pruned = reconcile::converge_platform(&api, &catalog, &off, waits())
+        .await
+        .unwrap();
+    assert_eq!(pruned.error, None);
+    assert!(role("tenantry-tenant-edit-cilium").is_none());
+    assert!(role("tenantry-tenant-edit-external-secrets").is_some());
 }

@@ -23,6 +23,7 @@
 
 use serde::Serialize;
 use serde_json::{Value, json};
+use tenantry_api::platform::GatewayRef;
 use tenantry_api::tenant::{AllowedToleration, TaintEffect, TolerationOperator};
 use tenantry_core::placement::tolerates_within;
 
@@ -81,6 +82,9 @@ pub struct Unsupported {
     /// Why CEL in a ValidatingAdmissionPolicy cannot (or does not yet) judge them as the
     /// engine does.
     pub reason: String,
+    /// The checks are compiled, but part of what the engine decides with them is not (the
+    /// reason says which part).
+    pub partial: bool,
 }
 
 /// The ValidatingAdmissionPolicies and their bindings for every check of `engine` that CEL
@@ -89,7 +93,7 @@ pub fn generate(engine: &Engine, opts: &VapOptions) -> Vec<Value> {
     let mut out = Vec::new();
     for policy in compile(engine) {
         let name = format!("{}{}", opts.name_prefix, policy.id.as_str());
-        out.push(policy.to_policy(&name));
+        out.push(policy.to_policy(engine, &name));
         out.push(binding(engine, opts, &name));
     }
     out
@@ -128,12 +132,13 @@ pub fn unsupported(engine: &Engine) -> Vec<Unsupported> {
     let compiled = compiled_checks(engine);
     let mut out = Vec::new();
     let runs = |id: PolicyId| engine.runs(id, Mode::Admission);
-    let mut push = |id: PolicyId, checks: &[&'static str], reason: String| {
+    let mut entry = |id: PolicyId, checks: &[&'static str], reason: String, partial: bool| {
         if runs(id) {
             out.push(Unsupported {
                 policy: id.as_str(),
                 checks: checks.to_vec(),
                 reason,
+                partial,
             });
         }
     };
@@ -142,58 +147,66 @@ pub fn unsupported(engine: &Engine) -> Vec<Unsupported> {
         .map(|c| c.id)
         .collect();
     if !pss_missing.is_empty() && pss_level(engine) != Some(Level::Privileged) {
-        push(
+        entry(
             PolicyId::PodSecurity,
             &pss_missing,
             "expressible in CEL but not compiled yet (annotation-keyed profiles, versioned \
              sysctl sets, probe handlers); the webhook judges them"
                 .to_owned(),
+            false,
         );
     }
-    push(
+    entry(
         PolicyId::PodSecurity,
         &[],
         "audit and warn levels only warn and are left to the PodSecurity plugin and the \
          webhook; a tenant namespace without an enforce label is judged at restricted (the \
          webhook uses the tenant's level; Tenantry always sets the label)"
             .to_owned(),
+        true,
     );
-    push(
+    entry(
         PolicyId::AllowedRegistries,
         &["registry-not-allowed", "invalid-image"],
         "the registries are the tenant's own, known only by looking the tenant up by name, and \
          matching needs the container runtime's reference normalisation (implicit docker.io and \
          library/, whole path segments)"
             .to_owned(),
+        false,
     );
-    push(
+    entry(
         PolicyId::RequireDigest,
         &["image-digest"],
-        "partial: the digest is checked as the engine checks it, but a reference malformed \
-         before its `@` (the engine parses the whole reference) is left to the webhook"
+        "the digest is checked as the engine checks it, but a reference malformed before its \
+         `@` (the engine parses the whole reference) is left to the webhook"
             .to_owned(),
+        true,
     );
-    push(
+    entry(
         PolicyId::RestrictSecretStores,
         &["secret-store-scope", "secret-path-scope"],
         "the tenant's OpenBao role and path are per tenant (name lookup), and recognising the \
          platform's OpenBao folds cluster-DNS spellings of its address"
             .to_owned(),
+        false,
     );
-    push(
+    entry(
         PolicyId::RestrictNetworkPolicies,
         &["network-policy-reach"],
         "the namespaces a tenant may name are its own and its allowFrom: per tenant".to_owned(),
+        false,
     );
-    push(
+    entry(
         PolicyId::TenantPlacement,
         &["node-selector", "tolerations"],
         "the node selector and the keyed tolerations allowed are the tenant's placement (per \
-         tenant); only the every-taint toleration, which no tenant within the platform's \
-         bounds may have, is compiled"
+         tenant); only the every-taint toleration is compiled, refused for each effect the \
+         platform's defaults.placement.tolerations do not admit (with no bound set, a tenant \
+         whose own list admits every taint is refused by the policy)"
             .to_owned(),
+        false,
     );
-    push(
+    entry(
         PolicyId::AllowedClasses,
         &[
             "priority-class",
@@ -203,27 +216,26 @@ pub fn unsupported(engine: &Engine) -> Vec<Unsupported> {
             "gateway-class",
         ],
         "the class lists are the tenant's (per tenant); only the rule that no tenant uses \
-         Kubernetes' system-* PriorityClasses is compiled"
+         Kubernetes' system-* PriorityClasses is compiled (a system-* class the platform's \
+         defaults.classes.priority lists is let through for the webhook to judge)"
             .to_owned(),
+        false,
     );
-    push(
+    entry(
         PolicyId::FluxLockdown,
         &[],
         "the ServiceAccount, kubeconfig Secret and target namespaces are the tenant's (per \
          tenant)"
             .to_owned(),
+        false,
     );
-    push(
-        PolicyId::GatewayParent,
-        &["gateway-parent"],
-        "expressible from the platform's gateway but not compiled yet".to_owned(),
-    );
-    push(
+    entry(
         PolicyId::ProtectPlatformObjects,
         &["managed-object", "namespace-labels"],
         "judges deletes and label changes by who asks, across Tenantry's own kinds; not \
          compiled yet"
             .to_owned(),
+        false,
     );
     out
 }
@@ -266,7 +278,7 @@ impl Compiled {
         });
     }
 
-    fn to_policy(&self, name: &str) -> Value {
+    fn to_policy(&self, engine: &Engine, name: &str) -> Value {
         let mut spec = json!({
             "failurePolicy": "Fail",
             "matchConstraints": {"resourceRules": self.rules},
@@ -302,11 +314,20 @@ impl Compiled {
             "metadata": {
                 "name": name,
                 "labels": {"app.kubernetes.io/managed-by": "tenantry"},
-                "annotations": {"tenantry.dev/policy": self.id.as_str()},
+                "annotations": {policy_annotation(engine): self.id.as_str()},
             },
             "spec": spec,
         })
     }
+}
+
+/// `<labelPrefix>/policy`: which engine policy a ValidatingAdmissionPolicy compiles.
+fn policy_annotation(engine: &Engine) -> String {
+    let prefix = engine
+        .tenant_label()
+        .rsplit_once('/')
+        .map_or(engine.tenant_label(), |(prefix, _)| prefix);
+    format!("{prefix}/policy")
 }
 
 fn binding(engine: &Engine, opts: &VapOptions, name: &str) -> Value {
@@ -351,6 +372,8 @@ fn compile(engine: &Engine) -> Vec<Compiled> {
             PolicyId::RestrictSecretStores => Some(secret_stores(engine)),
             PolicyId::TenantPlacement => Some(placement(engine)),
             PolicyId::AllowedClasses => Some(classes(engine)),
+            // Without a platform Gateway the engine judges nothing either.
+            PolicyId::GatewayParent => engine.gateway.as_ref().map(gateway_parent),
             _ => None,
         };
         if let Some(policy) = policy.filter(|p| !p.validations.is_empty()) {
@@ -785,9 +808,9 @@ fn pod_security(engine: &Engine) -> Option<Compiled> {
             "hostPathVolumes",
             &[
                 "'hostPath volumes: volume '",
-                &quoted(&format!("{}", get_or(offender, "name", "''"))),
+                &quoted(&get_or(offender, "name", "''")),
                 "' must not use hostPath — Replace hostPath volume '",
-                &quoted(&format!("{}", get_or(offender, "name", "''"))),
+                &quoted(&get_or(offender, "name", "''")),
                 "' with a persistentVolumeClaim, emptyDir, configMap, secret or other non-host \
                  volume.'",
             ],
@@ -1380,6 +1403,31 @@ fn classes(engine: &Engine) -> Compiled {
         .map(|l| l.allowed.iter().map(String::as_str).collect())
         .unwrap_or_default();
     let class = get_or("variables.spec", "priorityClassName", "''");
+    // Worded as the engine words it: against the platform's list when it has one (the webhook
+    // names the tenant's own list), else as Kubernetes' own class.
+    let wording = match &engine.default_classes.priority {
+        Some(list) => {
+            let allowed = if list.allowed.is_empty() {
+                "none".to_owned()
+            } else {
+                list.allowed.join(", ")
+            };
+            let remedy = match &list.default {
+                Some(default) => {
+                    format!("Use one of {allowed}, or leave it out to get the default, {default}.")
+                }
+                None => format!("Use one of {allowed} (the tenant's classes.priority)."),
+            };
+            lit(&format!(
+                " is not one the tenant may use (allowed: {allowed}) — {remedy}"
+            ))
+        }
+        None => lit(
+            " is Kubernetes' own, for node- and cluster-critical pods: a tenant's pod would \
+             preempt other tenants' — Remove priorityClassName, or use a class the platform \
+             provides for tenants.",
+        ),
+    };
     p.validate(
         "priority-class",
         format!(
@@ -1388,13 +1436,7 @@ fn classes(engine: &Engine) -> Compiled {
         ),
         message(
             "priority-class",
-            &[
-                "'PriorityClass '",
-                &quoted(&class),
-                "' is Kubernetes\\' own, for node- and cluster-critical pods: a tenant\\'s pod \
-                 would preempt other tenants\\' — Remove priorityClassName, or use a class the \
-                 platform provides for tenants.'",
-            ],
+            &["'PriorityClass '", &quoted(&class), &wording],
         ),
     );
     p
@@ -1519,12 +1561,10 @@ fn secret_stores(engine: &Engine) -> Compiled {
     };
     let stores = |o: &str| {
         format!(
-            "({o}.kind == 'PushSecret' ? {} : {} + {}.filter(e, {}).map(e, e.sourceRef.storeRef))",
+            "({o}.kind == 'PushSecret' ? {} : ({} ? [{o}.spec.secretStoreRef] : []) + \
+             {}.filter(e, {}).map(e, e.sourceRef.storeRef))",
             get_or(&format!("{o}.spec"), "secretStoreRefs", "[]"),
-            format!(
-                "{} ? [{o}.spec.secretStoreRef] : []",
-                has(o, "spec.secretStoreRef")
-            ),
+            has(o, "spec.secretStoreRef"),
             entries(o),
             has("e", "sourceRef.storeRef"),
         )
@@ -1583,6 +1623,75 @@ fn secret_stores(engine: &Engine) -> Compiled {
                 &quoted(&generator_name),
                 "', which generates with the platform\\'s credentials, not the tenant\\'s — Use \
                  a namespaced generator (e.g. kind: Password in the tenant\\'s namespace).'",
+            ],
+        ),
+    );
+    p
+}
+
+/// `gateway-parent`: routes attach only to the platform Gateway (and its listener).
+fn gateway_parent(gateway: &GatewayRef) -> Compiled {
+    const GROUP: &str = "gateway.networking.k8s.io";
+    let rules = json!([{
+        "apiGroups": [GROUP], "apiVersions": ["*"], "operations": ["CREATE", "UPDATE"],
+        "resources": ["httproutes", "grpcroutes"],
+    }]);
+    let mut p = Compiled::new(PolicyId::GatewayParent, rules);
+    let group = format!("{} == {}", get_or("q", "group", &lit(GROUP)), lit(GROUP));
+    let kind = format!("{} == 'Gateway'", get_or("q", "kind", "'Gateway'"));
+    let name = format!("{} == {}", get_or("q", "name", "''"), lit(&gateway.name));
+    // An unset namespace is the route's own, which is never the platform's.
+    let namespace = format!(
+        "{} == {}",
+        get_or("q", "namespace", "request.namespace"),
+        lit(&gateway.namespace)
+    );
+    let section = match &gateway.section_name {
+        Some(want) => format!("has(q.sectionName) && q.sectionName == {}", lit(want)),
+        None => "true".to_owned(),
+    };
+    let ok = format!("({group}) && ({kind}) && ({name}) && ({namespace}) && ({section})");
+    let refs = |o: &str| get_or(&format!("{o}.spec"), "parentRefs", "[]");
+    let all_ok = |o: &str| format!("{}.all(q, {ok})", refs(o));
+    let platform = match &gateway.section_name {
+        Some(section) => format!(
+            "Gateway {}/{} (sectionName {section})",
+            gateway.namespace, gateway.name
+        ),
+        None => format!("Gateway {}/{}", gateway.namespace, gateway.name),
+    };
+    let mut remediation = format!(
+        "Use parentRefs: [{{name: {}, namespace: {}",
+        gateway.name, gateway.namespace
+    );
+    if let Some(section) = &gateway.section_name {
+        remediation.push_str(&format!(", sectionName: {section}"));
+    }
+    remediation.push_str("}].");
+    // What is wrong with the first offending parent, in the engine's order.
+    let q = format!("{}.filter(q, !({ok}))[0]", refs("object"));
+    let what = format!(
+        "[{q}].map(q, !({group}) || !({kind}) ? 'attaches to a ' + {k} + ' (' + {g} + '), not a \
+         Gateway' : !({name}) ? 'attaches to Gateway ' + {n} : !({namespace}) ? 'attaches to Gateway ' + {n} + ' in namespace ' + {ns} : has(q.sectionName) ? \
+         'attaches to listener ' + {s} : 'sets no sectionName, so it would attach to every \
+         listener of the Gateway')[0]",
+        k = get_or("q", "kind", "'Gateway'"),
+        g = get_or("q", "group", &lit(GROUP)),
+        n = quoted(&get_or("q", "name", "''")),
+        ns = quoted(&get_or("q", "namespace", "request.namespace")),
+        s = quoted("q.sectionName"),
+    );
+    p.validate(
+        "gateway-parent",
+        carry_over(&all_ok("object"), &all_ok("oldObject")),
+        message(
+            "gateway-parent",
+            &[
+                "object.kind + ' '",
+                &what,
+                &lit(&format!(
+                    "; tenant routes may attach only to the platform {platform} — {remediation}"
+                )),
             ],
         ),
     );

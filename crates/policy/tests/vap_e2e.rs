@@ -11,9 +11,12 @@
 //! namespace's name only; all are deleted at the end, also when the test fails.
 //!
 //! Three passes over the same cases: without the policies (the baseline latency), with them
-//! bound `[Warn]` (every failing validation comes back as a warning, so every check ID is
-//! compared, and the admitted object is what the engine judges), and with them bound `[Deny]`
-//! (the verdict, and the latency the policies add).
+//! bound `[Warn]` (every failing validation comes back as a warning, so every check ID and
+//! each check's message for its first offender are compared, and the admitted object is what
+//! the engine judges), and with them bound `[Deny]` (the verdict, and the latency the policies
+//! add). In the first scenario, objects created before the policies are then updated, for the
+//! engine's update rules. Further scenarios read the Pod Security level and version from the
+//! namespace's labels instead of a fixed level.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -30,6 +33,10 @@ use tenantry_policy::{Context, Engine, Mode, NamespaceInfo, Operation, Severity,
 const PLATFORM: &str = "\
 apiVersion: tenantry.dev/v1alpha1
 kind: Platform
+gateway:
+  name: shared
+  namespace: gateway-system
+  sectionName: https
 policies:
   imagePullPolicyAlways:
     enabled: true
@@ -60,6 +67,8 @@ struct Answer {
     body: Value,
     /// Check IDs of the policies' warnings (from `<check-id>: …` messages).
     warned: BTreeSet<String>,
+    /// Each warned check's message.
+    messages: BTreeMap<String, String>,
     took: Duration,
 }
 
@@ -88,6 +97,7 @@ fn collection(object: &Value, ns: &str) -> String {
         "Service" => "services",
         "ExternalSecret" => "externalsecrets",
         "PushSecret" => "pushsecrets",
+        "HTTPRoute" => "httproutes",
         other => panic!("no plural for {other}"),
     };
     let base = if api_version.contains('/') {
@@ -129,13 +139,14 @@ fn http_request(method: &str, url: &str) -> http::request::Builder {
     http::Request::builder().method(method).uri(url)
 }
 
-/// The check ID of one of the policies' warnings: the message is `<check-id>: …` after the
-/// API server's `… with binding '<name>': ` prefix.
-fn warned_check(warning: &str, prefix: &str) -> Option<String> {
+/// The message of one of the policies' warnings (`<check-id>: …`, after the API server's
+/// `… with binding '<name>': ` prefix), unquoted as the `Warning` header quotes it.
+fn warned_message(warning: &str, prefix: &str) -> Option<String> {
     let at = warning.find(&format!("with binding '{prefix}"))?;
     let rest = &warning[at..];
     let message = &rest[rest.find("': ")? + 3..];
-    Some(message.split(':').next()?.to_owned())
+    let message = message.strip_suffix('"').unwrap_or(message);
+    Some(message.replace("\\\"", "\"").replace("\\\\", "\\"))
 }
 
 async fn dry_run(client: &Client, ns: &str, object: &Value, prefix: &str) -> Answer {
@@ -143,14 +154,17 @@ async fn dry_run(client: &Client, ns: &str, object: &Value, prefix: &str) -> Ans
     let start = Instant::now();
     let (status, body, warnings) = send(client, "POST", &url, Some(object)).await;
     let took = start.elapsed();
-    let warned = warnings
-        .iter()
-        .filter_map(|w| warned_check(w, prefix))
-        .collect();
+    let mut messages = BTreeMap::new();
+    for message in warnings.iter().filter_map(|w| warned_message(w, prefix)) {
+        if let Some((check, _)) = message.split_once(": ") {
+            messages.insert(check.to_owned(), message.clone());
+        }
+    }
     Answer {
         status,
         body,
-        warned,
+        warned: messages.keys().cloned().collect(),
+        messages,
         took,
     }
 }
@@ -362,6 +376,44 @@ fn platform_cases() -> Vec<Case> {
         "external-ips",
         json!({"ports": ports, "externalIPs": ["203.0.113.7"]}),
     );
+    let mut route = |label: &str, parent: Value| {
+        cases.push(Case {
+            label: format!("platform: route {label}"),
+            object: json!({
+                "apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
+                "metadata": {"name": label},
+                "spec": {"parentRefs": [parent], "rules": [{"backendRefs": [{"name": "web", "port": 80}]}]},
+            }),
+        });
+    };
+    route(
+        "platform-gateway",
+        json!({"name": "shared", "namespace": "gateway-system", "sectionName": "https"}),
+    );
+    route(
+        "no-section",
+        json!({"name": "shared", "namespace": "gateway-system"}),
+    );
+    route(
+        "other-section",
+        json!({"name": "shared", "namespace": "gateway-system", "sectionName": "http"}),
+    );
+    route(
+        "own-namespace",
+        json!({"name": "shared", "sectionName": "https"}),
+    );
+    route(
+        "other-namespace",
+        json!({"name": "shared", "namespace": "other", "sectionName": "https"}),
+    );
+    route(
+        "other-gateway",
+        json!({"name": "mine", "namespace": "gateway-system", "sectionName": "https"}),
+    );
+    route(
+        "service-parent",
+        json!({"group": "", "kind": "Service", "name": "mesh", "namespace": "gateway-system"}),
+    );
     let mut secret = |label: &str, object: Value| {
         cases.push(Case {
             label: format!("platform: {label}"),
@@ -395,6 +447,16 @@ fn platform_cases() -> Vec<Case> {
         es(
             "cluster-data",
             json!({"target": {"name": "t"},
+                   "data": [{"secretKey": "k", "remoteRef": {"key": "x"},
+                             "sourceRef": {"storeRef": {"kind": "ClusterSecretStore", "name": "platform"}}}]}),
+        ),
+    );
+    secret(
+        "external-secret own store, cluster store in data",
+        es(
+            "both",
+            json!({"secretStoreRef": {"kind": "SecretStore", "name": "tenant"},
+                   "target": {"name": "t"},
                    "data": [{"secretKey": "k", "remoteRef": {"key": "x"},
                              "sourceRef": {"storeRef": {"kind": "ClusterSecretStore", "name": "platform"}}}]}),
         ),
@@ -448,6 +510,101 @@ fn generated_policies_decide_what_the_engine_decides() {
     rt.block_on(run(PathBuf::from(kubeconfig)));
 }
 
+/// Objects created before the policies are installed, each violating compiled checks.
+fn legacy_objects() -> Vec<Value> {
+    let mut privileged = good_pod("legacy");
+    privileged["spec"]["containers"][0]["securityContext"]["privileged"] = json!(true);
+    privileged["spec"]["containers"][0]["securityContext"]["allowPrivilegeEscalation"] =
+        json!(true);
+    vec![
+        json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "legacy"},
+               "spec": {"type": "NodePort", "ports": [{"port": 80}]}}),
+        deployment("legacy", &privileged),
+        json!({"apiVersion": "external-secrets.io/v1", "kind": "ExternalSecret",
+               "metadata": {"name": "legacy"},
+               "spec": {"secretStoreRef": {"kind": "ClusterSecretStore", "name": "platform"},
+                        "target": {"name": "t"},
+                        "data": [{"secretKey": "k", "remoteRef": {"key": "x"}}]}}),
+    ]
+}
+
+type Edit = fn(&mut Value);
+
+/// (label, object name, kind, change) for the update cases.
+fn update_cases() -> Vec<(&'static str, &'static str, &'static str, Edit)> {
+    vec![
+        (
+            "service: relabelled, keeps its node port",
+            "legacy",
+            "Service",
+            |o| {
+                o["metadata"]["labels"] = json!({"touched": "yes"});
+            },
+        ),
+        ("service: adds an external IP", "legacy", "Service", |o| {
+            o["spec"]["externalIPs"] = json!(["203.0.113.9"]);
+        }),
+        (
+            "service: becomes a LoadBalancer",
+            "legacy",
+            "Service",
+            |o| {
+                o["spec"]["type"] = json!("LoadBalancer");
+            },
+        ),
+        (
+            "deployment: scaled, same template",
+            "legacy",
+            "Deployment",
+            |o| {
+                o["spec"]["replicas"] = json!(2);
+            },
+        ),
+        (
+            "deployment: relabelled, same template",
+            "legacy",
+            "Deployment",
+            |o| {
+                o["metadata"]["labels"] = json!({"touched": "yes"});
+            },
+        ),
+        (
+            "deployment: template changed",
+            "legacy",
+            "Deployment",
+            |o| {
+                o["spec"]["template"]["metadata"]["annotations"] = json!({"restartedAt": "now"});
+            },
+        ),
+        (
+            "deployment: template node name",
+            "legacy",
+            "Deployment",
+            |o| {
+                o["spec"]["template"]["spec"]["nodeName"] = json!("node-a");
+            },
+        ),
+        (
+            "external secret: relabelled, keeps its cluster store",
+            "legacy",
+            "ExternalSecret",
+            |o| {
+                o["metadata"]["labels"] = json!({"touched": "yes"});
+            },
+        ),
+        (
+            "external secret: adds a cluster generator",
+            "legacy",
+            "ExternalSecret",
+            |o| {
+                o["spec"]["dataFrom"] = json!([{"sourceRef": {"generatorRef": {
+                "apiVersion": "generators.external-secrets.io/v1alpha1",
+                "kind": "ClusterGenerator", "name": "gen"}}}]);
+            },
+        ),
+    ]
+}
+
 /// One configuration judged on one namespace.
 struct Scenario {
     name: &'static str,
@@ -492,7 +649,7 @@ async fn run(kubeconfig: PathBuf) {
         corpus.len() / 2
     );
     let privileged: &[(&str, &str)] = &[("pod-security.kubernetes.io/enforce", "privileged")];
-    let scenarios = vec![
+    let scenarios = [
         Scenario {
             name: "every compiled policy, Pod Security fixed at restricted",
             engine: restricted(Some(&compiled_policies)),
@@ -532,11 +689,11 @@ async fn run(kubeconfig: PathBuf) {
             cases: deployments(),
         },
         Scenario {
-            name: "pod-security only, namespace enforce=Restricted (unparsable: restricted), \
-                   enforce-version=v1.999 (beyond latest)",
+            name: "pod-security only, namespace enforce=restricted enforce-version=v1.999 \
+                   (beyond latest)",
             engine: labelled,
             pod_security: &[
-                ("pod-security.kubernetes.io/enforce", "Restricted"),
+                ("pod-security.kubernetes.io/enforce", "restricted"),
                 ("pod-security.kubernetes.io/enforce-version", "v1.999"),
             ],
             cases: deployments(),
@@ -581,6 +738,7 @@ async fn run(kubeconfig: PathBuf) {
             &namespace,
             &prefix,
             &scenario.cases,
+            i == 0,
         ));
         let result = futures_catch(outcome).await;
         cleanup(&client, &scenario.engine, &ns, &prefix).await;
@@ -671,6 +829,7 @@ fn engine_denies(
     compiled: &BTreeSet<&str>,
     namespace: &NamespaceInfo,
     object: &Value,
+    old: Option<&Value>,
 ) -> BTreeSet<String> {
     let user = UserInfo {
         username: "platform-admin".to_owned(),
@@ -678,22 +837,45 @@ fn engine_denies(
     };
     let ctx = Context {
         mode: Mode::Admission,
-        operation: Operation::Create,
+        operation: if old.is_some() {
+            Operation::Update
+        } else {
+            Operation::Create
+        },
         namespace: Some(namespace),
         tenant: None,
         user: Some(&user),
-        old_object: None,
+        old_object: old,
     };
-    engine
-        .evaluate(object, &ctx)
-        .into_iter()
-        .filter(|v| v.severity == Severity::Deny && compiled.contains(v.check.as_str()))
-        .map(|v| v.check)
+    engine_findings(engine, compiled, &ctx, object)
+        .into_keys()
         .collect()
 }
 
-/// Wait until the policies judge: a case each policy warns about must come back with the
-/// warning (the API server compiles new policies asynchronously).
+/// The engine's denials among the compiled checks: each check's first finding, worded as the
+/// policies word it (`<check-id>: <message> — <remediation>`; Pod Security's level suffix,
+/// which the policies leave out, removed).
+fn engine_findings(
+    engine: &Engine,
+    compiled: &BTreeSet<&str>,
+    ctx: &Context<'_>,
+    object: &Value,
+) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for v in engine.evaluate(object, ctx) {
+        if v.severity != Severity::Deny || !compiled.contains(v.check.as_str()) {
+            continue;
+        }
+        let message = match v.message.find(" (violates PodSecurity ") {
+            Some(at) => &v.message[..at],
+            None => &v.message,
+        };
+        out.entry(v.check.clone())
+            .or_insert_with(|| format!("{}: {message} — {}", v.check, v.remediation));
+    }
+    out
+}
+
 /// Wait until the policies judge with their new actions: a case each probed policy refuses
 /// must come back with its warning (`deny`: refused). The API server compiles new policies
 /// and bindings asynchronously; one policy per engine policy is probed, and every policy is
@@ -765,6 +947,7 @@ async fn differential(
     namespace: &NamespaceInfo,
     prefix: &str,
     cases: &[Case],
+    updates: bool,
 ) -> Vec<String> {
     let ns = namespace.name.as_str();
 
@@ -772,6 +955,21 @@ async fn differential(
     let mut without = Vec::new();
     for case in cases {
         without.push(dry_run(client, ns, &case.object, prefix).await.took);
+    }
+
+    // Objects admitted before the policies existed, for the update cases.
+    let legacy = if updates {
+        legacy_objects()
+    } else {
+        Vec::new()
+    };
+    for object in &legacy {
+        let (status, body, _) = send(client, "POST", &collection(object, ns), Some(object)).await;
+        assert_eq!(
+            status, 201,
+            "creating {}: {body}",
+            object["metadata"]["name"]
+        );
     }
 
     // Pass 2: [Warn]; every failing validation is a warning and the object is admitted.
@@ -796,6 +994,8 @@ async fn differential(
     let mut disagreements = Vec::new();
     let mut as_sent_differs = Vec::new();
     let mut compared = 0usize;
+    let mut messages_compared = 0usize;
+    let mut message_differs = Vec::new();
     let mut denied = 0usize;
     let mut admitted_objects: Vec<Option<BTreeSet<String>>> = Vec::new();
     let mut checks_seen: BTreeMap<String, usize> = BTreeMap::new();
@@ -808,8 +1008,8 @@ async fn differential(
             continue;
         }
         compared += 1;
-        let expected = engine_denies(engine, compiled, namespace, &answer.body);
-        let as_sent = engine_denies(engine, compiled, namespace, &case.object);
+        let expected = engine_denies(engine, compiled, namespace, &answer.body, None);
+        let as_sent = engine_denies(engine, compiled, namespace, &case.object, None);
         if as_sent != expected {
             as_sent_differs.push(format!(
                 "{}: as sent {as_sent:?}, as admitted {expected:?}",
@@ -821,6 +1021,28 @@ async fn differential(
         }
         for id in &expected {
             *checks_seen.entry(id.clone()).or_default() += 1;
+        }
+        let user = UserInfo {
+            username: "platform-admin".to_owned(),
+            groups: vec!["system:masters".to_owned()],
+        };
+        let ctx = Context {
+            mode: Mode::Admission,
+            operation: Operation::Create,
+            namespace: Some(namespace),
+            tenant: None,
+            user: Some(&user),
+            old_object: None,
+        };
+        for (check, message) in engine_findings(engine, compiled, &ctx, &answer.body) {
+            messages_compared += 1;
+            match answer.messages.get(&check) {
+                Some(got) if *got == message => {}
+                got => message_differs.push(format!(
+                    "{}: engine {message:?}\n      policy {got:?}",
+                    case.label
+                )),
+            }
         }
         if expected != answer.warned {
             disagreements.push(format!(
@@ -844,12 +1066,48 @@ async fn differential(
             && answer.body["message"]
                 .as_str()
                 .is_some_and(|m| m.contains("ValidatingAdmissionPolicy"));
-        if refused != !expected.is_empty() || (answer.status != 201 && !refused) {
+        if refused == expected.is_empty() || (answer.status != 201 && !refused) {
             verdicts_differ.push(format!(
                 "{}: engine denies {expected:?}, API server answered {} {}",
                 case.label, answer.status, answer.body["message"]
             ));
         }
+    }
+
+    // Updates of the objects admitted before the policies: the engine's update rules (pod
+    // policies only when the pods can change; a violation the old object had is carried over).
+    let mut update_count = 0usize;
+    let mut update_denied = 0usize;
+    for (label, name, kind, edit) in update_cases() {
+        let Some(object) = legacy.iter().find(|o| o["kind"] == kind) else {
+            continue;
+        };
+        let url = format!("{}/{name}", collection(object, ns));
+        let (status, live, _) = send(client, "GET", &url, None).await;
+        assert_eq!(status, 200, "reading {url}: {live}");
+        let mut changed = live.clone();
+        edit(&mut changed);
+        let expected = engine_denies(engine, compiled, namespace, &changed, Some(&live));
+        let (status, body, _) =
+            send(client, "PUT", &format!("{url}?dryRun=All"), Some(&changed)).await;
+        update_count += 1;
+        update_denied += usize::from(!expected.is_empty());
+        let refused = status == 403
+            && body["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("ValidatingAdmissionPolicy"));
+        if refused == expected.is_empty() || (status != 200 && !refused) {
+            verdicts_differ.push(format!(
+                "update {label}: engine denies {expected:?}, API server answered {status} {}",
+                body["message"]
+            ));
+        }
+    }
+    if updates {
+        println!(
+            "{update_count} update cases, {update_denied} denied by the engine (dry-run PUT of \
+             objects admitted before the policies)"
+        );
     }
 
     println!(
@@ -869,9 +1127,17 @@ async fn differential(
     for line in &refused_by_api {
         println!("  refused by the API server: {line}");
     }
+    println!(
+        "messages (first finding per check) compared: {messages_compared}, worded differently: {}",
+        message_differs.len()
+    );
+    for line in message_differs.iter().take(15) {
+        println!("  message differs: {line}");
+    }
     for line in &as_sent_differs {
         println!("  engine differs on the object as sent: {line}");
     }
     disagreements.extend(verdicts_differ);
+    disagreements.extend(message_differs);
     disagreements
 }

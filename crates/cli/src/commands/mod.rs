@@ -6,6 +6,7 @@ pub mod apply;
 pub mod check;
 pub mod crd;
 pub mod credentials;
+pub mod doctor;
 pub mod kubeconfig;
 pub mod offboard;
 pub mod onboard;

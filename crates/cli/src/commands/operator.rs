@@ -14,7 +14,7 @@ use tenantry_operator::{
     platform::ConfigSource,
 };
 
-use crate::args::parse_duration;
+use crate::args::{BaoFlags, parse_duration};
 
 /// `tenantry operator`.
 #[derive(Args, Debug)]
@@ -71,6 +71,11 @@ struct RunArgs {
     /// Tenants reconciled at once.
     #[arg(long, value_name = "N", default_value_t = 8)]
     concurrency: u16,
+    /// OpenBao, for tenants with secrets.openbao: their policy and role are provisioned on
+    /// reconcile and revoked (with every token) on deletion. In a cluster, log in with the
+    /// operator's own ServiceAccount: `--bao-addr URL --openbao-k8s-role ROLE`.
+    #[command(flatten)]
+    openbao: BaoFlags,
 }
 
 #[derive(Args, Debug)]
@@ -88,6 +93,13 @@ struct ManifestsArgs {
     /// Write the manifests as a kustomize base into this directory instead of printing them.
     #[arg(long, value_name = "DIR")]
     write: Option<PathBuf>,
+    /// OpenBao's address, for tenants with secrets.openbao (with --openbao-k8s-role).
+    #[arg(long, value_name = "URL", requires = "openbao_k8s_role")]
+    bao_addr: Option<String>,
+    /// The Kubernetes-auth role the operator logs in to OpenBao as, with its own
+    /// ServiceAccount token (with --bao-addr).
+    #[arg(long, value_name = "ROLE", requires = "bao_addr")]
+    openbao_k8s_role: Option<String>,
 }
 
 /// Run `tenantry operator`.
@@ -121,6 +133,10 @@ fn serve(args: RunArgs) -> anyhow::Result<ExitCode> {
         tenant_selector: args.selector,
         concurrency: args.concurrency,
         waits: Waits::default(),
+        openbao: args
+            .openbao
+            .configured()
+            .then(|| args.openbao.connection_flags()),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -163,6 +179,7 @@ fn print_manifests(args: ManifestsArgs) -> anyhow::Result<ExitCode> {
     let mut options = ManifestOptions {
         namespace: args.namespace,
         platform_config,
+        openbao: args.bao_addr.zip(args.openbao_k8s_role),
         ..ManifestOptions::default()
     };
     if let Some(image) = args.image {

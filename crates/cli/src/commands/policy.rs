@@ -79,10 +79,11 @@ fn unsupported_text(engine: &Engine) -> String {
     }
     out.push_str("\nLeft to the webhook:\n");
     for u in vap::unsupported(engine) {
-        let checks = if u.checks.is_empty() {
-            "(every check)".to_owned()
-        } else {
-            u.checks.join(", ")
+        let checks = match (u.checks.is_empty(), u.partial) {
+            (true, false) => "every check".to_owned(),
+            (true, true) => "part of every check".to_owned(),
+            (false, false) => u.checks.join(", "),
+            (false, true) => format!("part of {}", u.checks.join(", ")),
         };
         out.push_str(&format!(
             "  {:<26} {checks}\n      {}\n",

@@ -1,0 +1,264 @@
+//! The generated ValidatingAdmissionPolicies as objects: what an API server will accept, what
+//! a platform team reviews in a diff, and that nothing the engine judges at admission is
+//! silently dropped. Whether they decide what the engine decides is `vap_e2e.rs`'s question.
+
+use std::collections::BTreeSet;
+
+use k8s_openapi::api::admissionregistration::v1::{
+    ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding,
+};
+use serde_json::Value;
+use tenantry_api::Platform;
+use tenantry_policy::vap::{self, Actions, VapOptions};
+use tenantry_policy::{CHECKS, Engine, Mode, pss};
+
+const EVERYTHING: &str = "\
+apiVersion: tenantry.dev/v1alpha1
+kind: Platform
+labelPrefix: example.org
+policies:
+  imagePullPolicyAlways:
+    enabled: true
+  requireDigest:
+    enabled: true
+  podSecurity:
+    version: v1.30
+defaults:
+  placement:
+    nodeSelector:
+      pool: shared
+    tolerations:
+      - key: dedicated
+        operator: Exists
+  classes:
+    priority:
+      allowed: [tenant-high]
+";
+
+fn platform(text: &str) -> Platform {
+    tenantry_core::document::parse_platform(text).expect("platform")
+}
+
+fn default_engine() -> Engine {
+    Engine::new(&Platform::default())
+}
+
+/// The typed object, serialised back: equal to the generated JSON only if every field is one
+/// the API knows (k8s-openapi drops fields it does not know).
+fn round_trip<T: serde::de::DeserializeOwned + serde::Serialize>(doc: &Value) -> Value {
+    let typed: T = serde_json::from_value(doc.clone())
+        .unwrap_or_else(|e| panic!("{} does not parse: {e}", doc["metadata"]["name"]));
+    serde_json::to_value(typed).unwrap()
+}
+
+#[test]
+fn every_generated_object_is_a_typed_policy_or_binding_with_no_unknown_field() {
+    for engine in [default_engine(), Engine::new(&platform(EVERYTHING))] {
+        let docs = vap::generate(&engine, &VapOptions::default());
+        assert!(!docs.is_empty());
+        for doc in &docs {
+            let back = match doc["kind"].as_str() {
+                Some("ValidatingAdmissionPolicy") => round_trip::<ValidatingAdmissionPolicy>(doc),
+                Some("ValidatingAdmissionPolicyBinding") => {
+                    round_trip::<ValidatingAdmissionPolicyBinding>(doc)
+                }
+                other => panic!("unexpected kind {other:?}"),
+            };
+            assert_eq!(&back, doc, "{} lost fields", doc["metadata"]["name"]);
+        }
+    }
+}
+
+#[test]
+fn each_policy_has_a_binding_to_the_tenant_namespaces() {
+    let engine = Engine::new(&platform(EVERYTHING));
+    let docs = vap::generate(&engine, &VapOptions::default());
+    for pair in docs.chunks(2) {
+        let [policy, binding] = pair else {
+            panic!("policies and bindings come in pairs")
+        };
+        assert_eq!(policy["kind"], "ValidatingAdmissionPolicy");
+        assert_eq!(binding["spec"]["policyName"], policy["metadata"]["name"]);
+        assert_eq!(
+            binding["spec"]["validationActions"],
+            serde_json::json!(["Deny"])
+        );
+        // The webhook's selector: the platform's tenant label, whatever its prefix.
+        assert_eq!(
+            binding["spec"]["matchResources"]["namespaceSelector"],
+            serde_json::json!({"matchExpressions": [
+                {"key": "example.org/tenant", "operator": "Exists"}
+            ]})
+        );
+        assert_eq!(policy["spec"]["failurePolicy"], "Fail");
+        assert!(policy["metadata"]["annotations"]["example.org/policy"].is_string());
+    }
+}
+
+#[test]
+fn warn_mode_and_one_namespace_change_only_the_bindings() {
+    let engine = default_engine();
+    let deny = vap::generate(&engine, &VapOptions::default());
+    let warn = vap::generate(
+        &engine,
+        &VapOptions {
+            actions: Actions::WarnAudit,
+            namespace: Some("shop".to_owned()),
+            ..VapOptions::default()
+        },
+    );
+    assert_eq!(deny.len(), warn.len());
+    for (d, w) in deny.iter().zip(&warn) {
+        if d["kind"] == "ValidatingAdmissionPolicy" {
+            assert_eq!(d, w);
+            continue;
+        }
+        assert_eq!(
+            w["spec"]["validationActions"],
+            serde_json::json!(["Warn", "Audit"])
+        );
+        let selector = &w["spec"]["matchResources"]["namespaceSelector"];
+        assert_eq!(
+            selector["matchLabels"],
+            serde_json::json!({"kubernetes.io/metadata.name": "shop"})
+        );
+        assert_eq!(
+            selector["matchExpressions"],
+            d["spec"]["matchResources"]["namespaceSelector"]["matchExpressions"]
+        );
+    }
+}
+
+#[test]
+fn messages_start_with_the_check_id() {
+    let engine = Engine::new(&platform(EVERYTHING));
+    let checks = vap::compiled_checks(&engine);
+    let validations: Vec<Value> = vap::generate(&engine, &VapOptions::default())
+        .into_iter()
+        .filter(|d| d["kind"] == "ValidatingAdmissionPolicy")
+        .flat_map(|d| d["spec"]["validations"].as_array().cloned().unwrap())
+        .collect();
+    assert_eq!(validations.len(), checks.len());
+    for (v, c) in validations.iter().zip(&checks) {
+        let message = v["messageExpression"].as_str().unwrap();
+        assert!(
+            message.contains(&format!("'{}: ", c.check)),
+            "{}: {message}",
+            c.check
+        );
+    }
+}
+
+#[test]
+fn compiled_checks_are_the_engines_own() {
+    let engine = Engine::new(&platform(EVERYTHING));
+    for c in vap::compiled_checks(&engine) {
+        let known = CHECKS
+            .iter()
+            .any(|d| d.id == c.check && d.policy == c.policy)
+            || (c.policy == "pod-security" && pss::checks().any(|p| p.id == c.check));
+        assert!(known, "{c:?} is not a check of the engine");
+    }
+}
+
+#[test]
+fn every_check_judged_at_admission_is_compiled_or_listed_unsupported() {
+    for engine in [default_engine(), Engine::new(&platform(EVERYTHING))] {
+        let compiled: BTreeSet<(&str, &str)> = vap::compiled_checks(&engine)
+            .into_iter()
+            .map(|c| (c.policy, c.check))
+            .collect();
+        let unsupported = vap::unsupported(&engine);
+        let covered = |policy: &str, check: &str| {
+            compiled.contains(&(policy, check))
+                || unsupported.iter().any(|u| {
+                    !u.partial
+                        && u.policy == policy
+                        && (u.checks.is_empty() || u.checks.contains(&check))
+                })
+        };
+        let running = engine.enabled_policies(Mode::Admission);
+        for doc in CHECKS.iter().filter(|d| running.contains(&d.policy)) {
+            // Cluster-scoped secret objects are judged in `check` only.
+            if doc.id == "cluster-scoped-secret-object" {
+                continue;
+            }
+            assert!(covered(doc.policy, doc.id), "{} is neither", doc.id);
+        }
+        for check in pss::checks() {
+            assert!(covered("pod-security", check.id), "{} is neither", check.id);
+        }
+        for u in &unsupported {
+            assert!(!u.reason.is_empty());
+            assert!(
+                running.contains(&u.policy),
+                "{} is not even running",
+                u.policy
+            );
+        }
+    }
+}
+
+#[test]
+fn a_policy_switched_off_in_tenantry_yaml_is_not_generated() {
+    let off = platform(
+        "apiVersion: tenantry.dev/v1alpha1\nkind: Platform\npolicies:\n  noNodePort:\n    enabled: false\n",
+    );
+    let names = |engine: &Engine| -> Vec<String> {
+        vap::generate(engine, &VapOptions::default())
+            .iter()
+            .map(|d| d["metadata"]["name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert!(names(&default_engine()).contains(&"tenantry-no-nodeport".to_owned()));
+    assert!(!names(&Engine::new(&off)).contains(&"tenantry-no-nodeport".to_owned()));
+    // The default platform pins no digest and no pull policy: not generated either.
+    assert!(!names(&default_engine()).contains(&"tenantry-require-digest".to_owned()));
+}
+
+#[test]
+fn the_pod_security_version_comes_from_tenantry_yaml() {
+    let minor = |engine: &Engine| -> String {
+        let docs = vap::generate(engine, &VapOptions::default());
+        let policy = docs
+            .iter()
+            .find(|d| d["metadata"]["name"] == "tenantry-pod-security")
+            .expect("pod-security policy");
+        policy["spec"]["variables"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["name"] == "minor")
+            .unwrap()["expression"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    // With no enforce-version label, the platform's version applies.
+    assert!(minor(&Engine::new(&platform(EVERYTHING))).contains("== '' ? 30 :"));
+    assert!(minor(&default_engine()).contains(&format!("== '' ? {} :", pss::LATEST_MINOR)));
+    // A fixed level and version (the engine's selection) are compiled in as constants.
+    let fixed = default_engine()
+        .with_selection(None, Some(pss::Level::Baseline), Some(pss::Version::V1(24)))
+        .unwrap();
+    assert_eq!(minor(&fixed), "24");
+}
+
+#[test]
+fn output_is_deterministic() {
+    let engine = Engine::new(&platform(EVERYTHING));
+    let a = vap::to_yaml(&vap::generate(&engine, &VapOptions::default()));
+    let b = vap::to_yaml(&vap::generate(&engine.clone(), &VapOptions::default()));
+    assert_eq!(a, b);
+    // And it reads back as the same objects.
+    let docs: Vec<Value> = serde_saphyr::from_multiple(&a).expect("YAML reads back");
+    assert_eq!(docs, vap::generate(&engine, &VapOptions::default()));
+}
+
+#[test]
+fn default_output() {
+    insta::assert_snapshot!(vap::to_yaml(&vap::generate(
+        &default_engine(),
+        &VapOptions::default()
+    )));
+}
