@@ -447,29 +447,11 @@ pub fn to_yaml(docs: &[Document]) -> String {
     for doc in docs {
         out.push_str("---\n");
         if !doc.comment.is_empty() {
-            for line in wrap(doc.comment, 98) {
+            for line in tenantry_core::yaml::wrap_words(doc.comment, 98) {
                 let _ = writeln!(out, "# {line}");
             }
         }
         out.push_str(&tenantry_core::document::to_yaml(&doc.object));
     }
     out
-}
-
-fn wrap(text: &str, width: usize) -> Vec<String> {
-    let mut lines = Vec::new();
-    let mut line = String::new();
-    for word in text.split_whitespace() {
-        if !line.is_empty() && line.len() + 1 + word.len() > width {
-            lines.push(std::mem::take(&mut line));
-        }
-        if !line.is_empty() {
-            line.push(' ');
-        }
-        line.push_str(word);
-    }
-    if !line.is_empty() {
-        lines.push(line);
-    }
-    lines
 }

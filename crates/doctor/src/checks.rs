@@ -45,6 +45,20 @@ pub(crate) fn run_all(o: &Observed<'_>) -> Vec<Check> {
     ]
 }
 
+/// What a check that could not look returns at once: `or_skipped!(cluster(o, &c))` is the
+/// value, or the check skipped with the reason.
+macro_rules! or_skipped {
+    ($result:expr) => {
+        match $result {
+            Ok(value) => value,
+            Err(skipped) => return skipped,
+        }
+    };
+}
+
+const NO_PULL_SECRET: &str =
+    "the tenant does not use the platform pull secret (secrets.pullSecret is off)";
+
 /// The cluster view, or the check skipped with the reason it was not consulted.
 fn cluster<'o>(o: &'o Observed<'_>, check: &Check) -> Result<&'o ClusterView, Check> {
     o.cluster
@@ -114,10 +128,7 @@ fn rendered_tree(o: &Observed<'_>) -> Check {
 /// plans it).
 fn objects(o: &Observed<'_>) -> Check {
     let c = Check::new("objects", "every rendered object present and unchanged");
-    let view = match cluster(o, &c) {
-        Ok(v) => v,
-        Err(skipped) => return skipped,
-    };
+    let view = or_skipped!(cluster(o, &c));
     let mut c = c;
     let plan = plan::plan_tenant(o.rendered, &view.live, o.ctx.tenant_label(), false);
     for (object, rendered) in plan.objects.iter().zip(&o.rendered.objects) {
@@ -189,10 +200,7 @@ fn namespace_labels(o: &Observed<'_>) -> Check {
         "namespace-labels",
         "namespace labels (Pod Security, pull-secret opt-in, mesh) as declared",
     );
-    let view = match cluster(o, &c) {
-        Ok(v) => v,
-        Err(skipped) => return skipped,
-    };
+    let view = or_skipped!(cluster(o, &c));
     let mut c = c;
     let platform = &o.ctx.platform;
     for ns in o.rendered.objects.iter().filter(|d| d.kind == "Namespace") {
@@ -345,18 +353,10 @@ fn service_account_pull_secret(o: &Observed<'_>) -> Check {
         "workloads run as a ServiceAccount that lists the pull secret",
     );
     if !o.tenant.pull_secret {
-        return c.skipped(
-            "the tenant does not use the platform pull secret (secrets.pullSecret is off)",
-        );
+        return c.skipped(NO_PULL_SECRET);
     }
-    let view = match cluster(o, &c) {
-        Ok(v) => v,
-        Err(skipped) => return skipped,
-    };
-    let accounts = match part(&view.service_accounts, &c) {
-        Ok(a) => a,
-        Err(skipped) => return skipped,
-    };
+    let view = or_skipped!(cluster(o, &c));
+    let accounts = or_skipped!(part(&view.service_accounts, &c));
     let mut c = c;
     let secret = &o.ctx.platform.pull_secret.name;
     let tenant = &o.tenant.name;
@@ -584,14 +584,8 @@ fn secret_sync(o: &Observed<'_>) -> Check {
         "secret-sync",
         "External Secrets stores and secrets are Ready",
     );
-    let view = match cluster(o, &c) {
-        Ok(v) => v,
-        Err(skipped) => return skipped,
-    };
-    let objects = match part(&view.secret_sync, &c) {
-        Ok(a) => a,
-        Err(skipped) => return skipped,
-    };
+    let view = or_skipped!(cluster(o, &c));
+    let objects = or_skipped!(part(&view.secret_sync, &c));
     let mut c = c;
     let rank = |o: &&Value| match kind_of(o) {
         "ClusterSecretStore" => 0,
@@ -628,18 +622,10 @@ fn pull_secret_registries(o: &Observed<'_>) -> Check {
         "the pull secret holds credentials for the registries the workloads use",
     );
     if !o.tenant.pull_secret {
-        return c.skipped(
-            "the tenant does not use the platform pull secret (secrets.pullSecret is off)",
-        );
+        return c.skipped(NO_PULL_SECRET);
     }
-    let view = match cluster(o, &c) {
-        Ok(v) => v,
-        Err(skipped) => return skipped,
-    };
-    let secrets = match part(&view.pull_secrets, &c) {
-        Ok(a) => a,
-        Err(skipped) => return skipped,
-    };
+    let view = or_skipped!(cluster(o, &c));
+    let secrets = or_skipped!(part(&view.pull_secrets, &c));
     let mut c = c;
     let ps = &o.ctx.platform.pull_secret;
     let workloads = view.workloads.as_deref().unwrap_or_default();
@@ -798,10 +784,7 @@ fn delivery(o: &Observed<'_>) -> Check {
     if rendered.is_empty() {
         return c.skipped("the tenant renders no Flux or Argo CD objects");
     }
-    let view = match cluster(o, &c) {
-        Ok(v) => v,
-        Err(skipped) => return skipped,
-    };
+    let view = or_skipped!(cluster(o, &c));
     let mut c = c;
     for d in rendered {
         let Some(live) = view.live.iter().find(|l| {
@@ -885,10 +868,7 @@ const NANOS: i128 = 1_000_000_000;
 /// Quota headroom: `status.used` against `status.hard`, a warning above 90%.
 fn quota_headroom(o: &Observed<'_>) -> Check {
     let c = Check::new("quota-headroom", "resource quotas have headroom");
-    let view = match cluster(o, &c) {
-        Ok(v) => v,
-        Err(skipped) => return skipped,
-    };
+    let view = or_skipped!(cluster(o, &c));
     let mut c = c;
     let raise = format!(
         "raise it under spec.quota in tenant.yaml, then `tenantry render --write {0}` and `tenantry apply {0}` (or free some)",
@@ -1045,14 +1025,8 @@ fn owner_of(workloads: &[Value], kind: &str, ns: &str, name: &str) -> String {
 /// Pods refused by admission, with the refusing check's ID, from FailedCreate events.
 fn admission_refusals(o: &Observed<'_>) -> Check {
     let c = Check::new("admission-refusals", "no pod refused by admission");
-    let view = match cluster(o, &c) {
-        Ok(v) => v,
-        Err(skipped) => return skipped,
-    };
-    let events = match part(&view.events, &c) {
-        Ok(a) => a,
-        Err(skipped) => return skipped,
-    };
+    let view = or_skipped!(cluster(o, &c));
+    let events = or_skipped!(part(&view.events, &c));
     let workloads = view.workloads.as_deref().ok();
     let mut c = c;
     // The latest FailedCreate per object that still exists.
@@ -1097,14 +1071,8 @@ fn admission_refusals(o: &Observed<'_>) -> Check {
 /// Pods stuck in `Pending`: unschedulable, image pulls failing, or never started.
 fn pods_pending(o: &Observed<'_>) -> Check {
     let c = Check::new("pods-pending", "no pod stuck Pending");
-    let view = match cluster(o, &c) {
-        Ok(v) => v,
-        Err(skipped) => return skipped,
-    };
-    let workloads = match part(&view.workloads, &c) {
-        Ok(a) => a,
-        Err(skipped) => return skipped,
-    };
+    let view = or_skipped!(cluster(o, &c));
+    let workloads = or_skipped!(part(&view.workloads, &c));
     let mut c = c;
     for pod in workloads
         .iter()

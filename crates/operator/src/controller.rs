@@ -944,11 +944,17 @@ async fn set_finalizers(
         )
         .await
         .map(|_| ())
-        .map_err(|source| ReconcileError::Kube {
-            tenant: tenant.name_any(),
-            doing: "updating the finalizers",
-            source,
-        })
+        .map_err(kube_error(tenant, "updating the finalizers"))
+}
+
+/// The error of a request about `tenant` that failed while `doing` something.
+fn kube_error(tenant: &Tenant, doing: &'static str) -> impl FnOnce(kube::Error) -> ReconcileError {
+    let tenant = tenant.name_any();
+    move |source| ReconcileError::Kube {
+        tenant,
+        doing,
+        source,
+    }
 }
 
 /// Server-side apply the status, unless it is already what the Tenant shows.
@@ -973,11 +979,7 @@ async fn write_status(
         )
         .await
         .map(|_| ())
-        .map_err(|source| ReconcileError::Kube {
-            tenant: tenant.name_any(),
-            doing: "writing the status",
-            source,
-        })
+        .map_err(kube_error(tenant, "writing the status"))
 }
 
 async fn publish(

@@ -401,7 +401,7 @@ fn deployment(opts: &ManifestOptions) -> Document {
 
 /// One document as YAML, with its comment and its rules' reasons.
 fn document_yaml(d: &Document, out: &mut String) {
-    for line in wrap(&d.comment, 98) {
+    for line in tenantry_core::yaml::wrap_words(&d.comment, 98) {
         let _ = writeln!(out, "# {line}");
     }
     let Some(rules) = d.object["rules"]
@@ -418,7 +418,7 @@ fn document_yaml(d: &Document, out: &mut String) {
     out.push_str(&document::to_yaml(&head));
     out.push_str("rules:\n");
     for (rule, why) in rules.iter().zip(&d.rule_reasons) {
-        for line in wrap(why, 98) {
+        for line in tenantry_core::yaml::wrap_words(why, 98) {
             let _ = writeln!(out, "# {line}");
         }
         for (i, line) in document::to_yaml(rule).lines().enumerate() {
@@ -465,24 +465,6 @@ pub fn kustomize_base(docs: &[Document]) -> Vec<(String, String)> {
         ),
     ));
     files
-}
-
-fn wrap(text: &str, width: usize) -> Vec<String> {
-    let mut lines = Vec::new();
-    let mut line = String::new();
-    for word in text.split_whitespace() {
-        if !line.is_empty() && line.len() + 1 + word.len() > width {
-            lines.push(std::mem::take(&mut line));
-        }
-        if !line.is_empty() {
-            line.push(' ');
-        }
-        line.push_str(word);
-    }
-    if !line.is_empty() {
-        lines.push(line);
-    }
-    lines
 }
 
 #[cfg(test)]

@@ -28,7 +28,7 @@ use tenantry_api::tenant::{AllowedToleration, TaintEffect, TolerationOperator};
 use tenantry_core::placement::tolerates_within;
 
 use crate::engine::{Engine, Mode, PolicyId};
-use crate::pss::{self, Level};
+use crate::pss::{self, ALLOWED_VOLUME_SOURCES, Level, RESTRICTED_VOLUME_SOURCES};
 
 /// What the generated bindings do with a failed validation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -1064,45 +1064,6 @@ fn host_namespace_message(field: &str) -> String {
     ))
 }
 
-/// Upstream's volume sources (`restrictedVolumes`), in upstream's order. The engine's lists
-/// are private to its check; these are kept equal to them by a unit test that runs both on
-/// every source.
-const ALLOWED_VOLUME_SOURCES: [&str; 9] = [
-    "configMap",
-    "csi",
-    "downwardAPI",
-    "emptyDir",
-    "ephemeral",
-    "image",
-    "persistentVolumeClaim",
-    "projected",
-    "secret",
-];
-
-const RESTRICTED_VOLUME_SOURCES: [&str; 21] = [
-    "hostPath",
-    "gcePersistentDisk",
-    "awsElasticBlockStore",
-    "gitRepo",
-    "nfs",
-    "iscsi",
-    "glusterfs",
-    "rbd",
-    "flexVolume",
-    "cinder",
-    "cephfs",
-    "flocker",
-    "fc",
-    "azureFile",
-    "vsphereVolume",
-    "quobyte",
-    "azureDisk",
-    "photonPersistentDisk",
-    "portworxVolume",
-    "scaleIO",
-    "storageos",
-];
-
 // ---------------------------------------------------------------------------------------------
 // Platform policies on pods
 // ---------------------------------------------------------------------------------------------
@@ -1701,28 +1662,6 @@ fn gateway_parent(gateway: &GatewayRef) -> Compiled {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pss::Version;
-
-    #[test]
-    fn volume_source_lists_match_the_engine() {
-        // Each source alone in a volume: the engine's restrictedVolumes verdict must match
-        // membership in these lists.
-        let all = ALLOWED_VOLUME_SOURCES
-            .iter()
-            .chain(RESTRICTED_VOLUME_SOURCES.iter());
-        for source in all {
-            let pod = json!({"volumes": [{"name": "v", *source: {}}], "containers": []});
-            let findings =
-                pss::check_pod(Level::Restricted, Version::Latest, &Value::Null, &pod, "");
-            let refused = findings.iter().any(|f| f.check == "restrictedVolumes");
-            assert_eq!(
-                refused,
-                RESTRICTED_VOLUME_SOURCES.contains(source),
-                "{source}"
-            );
-        }
-    }
-
     #[test]
     fn cel_literals_escape_quotes_and_backslashes() {
         assert_eq!(lit(r"it's a\b"), r"'it\'s a\\b'");

@@ -824,7 +824,9 @@ fn proc_mount_restricted(eval: &mut Eval<'_, '_>, _minor: u32) {
     forbid_unmasked_proc_mount(eval, false);
 }
 
-const ALLOWED_VOLUME_SOURCES: [&str; 9] = [
+/// Upstream's volume sources (`restrictedVolumes`), in upstream's order: the ones allowed at
+/// restricted, and the ones named in its message. The VAP compiler reads the same lists.
+pub(crate) const ALLOWED_VOLUME_SOURCES: [&str; 9] = [
     "configMap",
     "csi",
     "downwardAPI",
@@ -836,7 +838,7 @@ const ALLOWED_VOLUME_SOURCES: [&str; 9] = [
     "secret",
 ];
 
-const RESTRICTED_VOLUME_SOURCES: [&str; 21] = [
+pub(crate) const RESTRICTED_VOLUME_SOURCES: [&str; 21] = [
     "hostPath",
     "gcePersistentDisk",
     "awsElasticBlockStore",

@@ -46,6 +46,7 @@
 //! is run by `tests/pss_corpus.rs`; it is the executable definition of "parity".
 
 mod checks;
+pub(crate) use checks::{ALLOWED_VOLUME_SOURCES, RESTRICTED_VOLUME_SOURCES};
 mod labels;
 mod view;
 
