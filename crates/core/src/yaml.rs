@@ -264,6 +264,26 @@ fn is_plain_safe(s: &str) -> bool {
     true
 }
 
+/// `text` as lines of at most `width` characters, broken between words, for the comments
+/// above generated manifests (a word longer than `width` stands on its own line).
+pub fn wrap_words(text: &str, width: usize) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut line = String::new();
+    for word in text.split_whitespace() {
+        if !line.is_empty() && line.len() + 1 + word.len() > width {
+            lines.push(std::mem::take(&mut line));
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    if !line.is_empty() {
+        lines.push(line);
+    }
+    lines
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -356,24 +376,4 @@ mod tests {
         );
         assert_eq!(to_yaml(&json!({"r": "a\\b\n"})), "r: \"a\\\\b\\n\"\n");
     }
-}
-
-/// `text` as lines of at most `width` characters, broken between words, for the comments
-/// above generated manifests (a word longer than `width` stands on its own line).
-pub fn wrap_words(text: &str, width: usize) -> Vec<String> {
-    let mut lines = Vec::new();
-    let mut line = String::new();
-    for word in text.split_whitespace() {
-        if !line.is_empty() && line.len() + 1 + word.len() > width {
-            lines.push(std::mem::take(&mut line));
-        }
-        if !line.is_empty() {
-            line.push(' ');
-        }
-        line.push_str(word);
-    }
-    if !line.is_empty() {
-        lines.push(line);
-    }
-    lines
 }
