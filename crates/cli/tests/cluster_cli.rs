@@ -72,8 +72,7 @@ fn onboard_applies_every_layer_issues_a_private_kubeconfig_and_proves_its_scope(
     };
     let before = versions(&s.fake);
     s.fake.reset_requests();
-    let o = s.run(&["onboard", "shop", "--output", "json"]);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let o = s.ok(&["onboard", "shop", "--output", "json"]);
     let report = json_of(&o);
     assert_eq!(report["result"], "ok");
     assert_eq!(report["writes"], 0);
@@ -141,7 +140,7 @@ fn a_missing_crd_names_the_crd_and_the_flag_and_writes_nothing_to_the_cluster() 
     assert!(out.contains("--skip-missing-crds"), "{out}");
     assert_eq!(s.fake.requests().writes(), 0);
 
-    let o = s.run(&[
+    let o = s.ok(&[
         "onboard",
         "shop",
         "--no-gitops",
@@ -149,7 +148,6 @@ fn a_missing_crd_names_the_crd_and_the_flag_and_writes_nothing_to_the_cluster() 
         "--output",
         "json",
     ]);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let report = json_of(&o);
     let delivery = report["layers"]
         .as_array()
@@ -186,8 +184,7 @@ fn a_failure_lists_applied_and_unapplied_layers_and_a_rerun_completes() {
         !s.repo.path().join("out/tenant-shop.kubeconfig").exists(),
         "no credential for a partial tenant"
     );
-    let o = s.run(&["onboard", "shop", "--no-gitops"]);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    s.ok(&["onboard", "shop", "--no-gitops"]);
     assert!(s.repo.path().join("out/tenant-shop.kubeconfig").exists());
 }
 
@@ -212,13 +209,11 @@ fn apply_prints_a_plan_converges_and_then_costs_no_writes() {
         "a dry run stores nothing"
     );
 
-    let o = s.run(&["apply", "--all"]);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    s.ok(&["apply", "--all"]);
     assert!(s.fake.object("v1", "Namespace", None, "blog").is_some());
 
     s.fake.reset_requests();
-    let o = s.run(&["apply", "--all", "--prune", "--output", "json"]);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let o = s.ok(&["apply", "--all", "--prune", "--output", "json"]);
     let report = json_of(&o);
     assert_eq!(report["writes"], 0);
     assert!(
@@ -234,12 +229,10 @@ fn apply_prints_a_plan_converges_and_then_costs_no_writes() {
 #[test]
 fn offboard_revokes_the_token_removes_everything_and_says_nothing_left() {
     let s = setup();
-    let o = s.run(&["onboard", "shop", "--namespace", "shop-dev"]);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    s.ok(&["onboard", "shop", "--namespace", "shop-dev"]);
     let kubeconfig = fs::read_to_string(s.repo.path().join("out/tenant-shop.kubeconfig")).unwrap();
     let token = tenantry_cluster::credential::token_of(&kubeconfig).unwrap();
-    let o = s.run(&["offboard", "shop", "--output", "json"]);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let o = s.ok(&["offboard", "shop", "--output", "json"]);
     let report = json_of(&o);
     assert_eq!(report["result"], "ok", "{report:#}");
     assert_eq!(report["lastToken"]["authenticated"], false);
@@ -259,8 +252,7 @@ fn offboard_revokes_the_token_removes_everything_and_says_nothing_left() {
     let o = s.run(&["offboard", "shop"]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(text(&o).contains("--ignore-not-found"));
-    let o = s.run(&["offboard", "shop", "--ignore-not-found"]);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    s.ok(&["offboard", "shop", "--ignore-not-found"]);
 }
 
 #[test]
@@ -284,7 +276,7 @@ fn kubeconfig_issues_a_fresh_capped_credential() {
     let s = setup();
     assert!(s.run(&["onboard", "shop", "--no-gitops"]).status.success());
     let first = fs::read_to_string(s.repo.path().join("out/tenant-shop.kubeconfig")).unwrap();
-    let o = s.run(&[
+    let o = s.ok(&[
         "kubeconfig",
         "shop",
         "--duration",
@@ -292,7 +284,6 @@ fn kubeconfig_issues_a_fresh_capped_credential() {
         "--output",
         "json",
     ]);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let report = json_of(&o);
     assert_eq!(report["credential"]["capped"], true);
     assert_eq!(report["credential"]["requestedSeconds"], 24 * 3600);
@@ -372,6 +363,14 @@ fn an_unreachable_cluster_fails_without_touching_the_repository_on_offboard() {
 }
 
 impl Setup {
+    /// Run `tenantry args…` and require it to succeed.
+    #[track_caller]
+    fn ok(&self, args: &[&str]) -> std::process::Output {
+        let o = self.run(args);
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+        o
+    }
+
     fn take_http_counts(&self) -> BTreeMap<String, usize> {
         std::mem::take(&mut *self.http.lock().unwrap())
     }
@@ -414,8 +413,7 @@ fn cost_of_onboarding_one_tenant_and_of_apply_all_over_1000_unchanged_tenants() 
         .unwrap();
     assert!(o.status.success(), "{}", text(&o));
     let start = Instant::now();
-    let o = s.run(&["apply", "--all", "--output", "json"]);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    s.ok(&["apply", "--all", "--output", "json"]);
     eprintln!(
         "apply --all, 1000 new tenants + 1 unchanged: {:?}, HTTP {:?}",
         start.elapsed(),
@@ -447,7 +445,7 @@ fn credentials_are_listed_and_revoked_one_at_a_time() {
     let path = s.repo.path().join("out/tenant-shop.kubeconfig");
     let first =
         tenantry_cluster::credential::token_of(&fs::read_to_string(&path).unwrap()).unwrap();
-    let o = s.run(&[
+    let o = s.ok(&[
         "kubeconfig",
         "shop",
         "--holder",
@@ -455,7 +453,6 @@ fn credentials_are_listed_and_revoked_one_at_a_time() {
         "--output",
         "json",
     ]);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let second_id = json_of(&o)["credential"]["credentialId"]
         .as_str()
         .unwrap()
@@ -463,8 +460,7 @@ fn credentials_are_listed_and_revoked_one_at_a_time() {
     let second =
         tenantry_cluster::credential::token_of(&fs::read_to_string(&path).unwrap()).unwrap();
 
-    let o = s.run(&["credentials", "list", "shop", "--output", "json"]);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let o = s.ok(&["credentials", "list", "shop", "--output", "json"]);
     let listed = json_of(&o)["credentials"].as_array().unwrap().clone();
     assert_eq!(listed.len(), 2, "{listed:#?}");
     let first_id = listed
@@ -483,8 +479,7 @@ fn credentials_are_listed_and_revoked_one_at_a_time() {
         "{out}"
     );
 
-    let o = s.run(&["credentials", "revoke", "shop", &first_id]);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let o = s.ok(&["credentials", "revoke", "shop", &first_id]);
     assert!(
         text(&o).contains(&format!("revoked       {first_id}")),
         "{}",
@@ -520,8 +515,7 @@ fn credentials_are_listed_and_revoked_one_at_a_time() {
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(text(&o).contains("not a credential ID"), "{}", text(&o));
 
-    let o = s.run(&["credentials", "revoke", "shop", "--all", "--output", "json"]);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let o = s.ok(&["credentials", "revoke", "shop", "--all", "--output", "json"]);
     assert_eq!(json_of(&o)["revoked"][0]["id"], second_id.as_str());
     assert!(
         !rt.block_on(s.fake.review_token(&second))
@@ -577,8 +571,7 @@ fn offboard_revokes_the_tenants_openbao_access_and_keeps_its_secrets() {
     let (rt, root) = (&bao.runtime, &bao.root);
     let bao_flags = bao.flags();
     let bao_flags = bao_flags.iter().map(String::as_str).collect::<Vec<_>>();
-    let o = s.run(&["onboard", "shop", "--gitops-only", "--openbao"]);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    s.ok(&["onboard", "shop", "--gitops-only", "--openbao"]);
     let mut provision = vec!["secrets", "provision", "shop"];
     provision.extend(&bao_flags);
     let o = Command::new(env!("CARGO_BIN_EXE_tenantry"))
@@ -610,8 +603,7 @@ fn offboard_revokes_the_tenants_openbao_access_and_keeps_its_secrets() {
 
     let mut offboard = vec!["offboard", "shop", "--output", "json"];
     offboard.extend(&bao_flags);
-    let o = s.run(&offboard);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let o = s.ok(&offboard);
     let report = json_of(&o);
     assert_eq!(report["openbao"]["role"], "deleted", "{report:#}");
     assert_eq!(report["openbao"]["policy"], "deleted");
@@ -639,8 +631,7 @@ fn platform_roles_are_applied_before_any_tenant_converge_with_no_writes_and_prun
         "no tenant object before the platform roles: {out}"
     );
 
-    let o = s.run(&["onboard", "shop", "--output", "json"]);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let o = s.ok(&["onboard", "shop", "--output", "json"]);
     let report = json_of(&o);
     assert_eq!(
         report["platformGitops"][0]["changes"]
@@ -686,14 +677,12 @@ fn platform_roles_are_applied_before_any_tenant_converge_with_no_writes_and_prun
 
     // Converged: another onboard and an apply write no platform role (nor anything else).
     s.fake.reset_requests();
-    let o = s.run(&["onboard", "shop", "--output", "json"]);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let o = s.ok(&["onboard", "shop", "--output", "json"]);
     let report = json_of(&o);
     assert_eq!(report["platformApply"][0]["writes"], 0, "{report:#}");
     assert_eq!(s.fake.requests().apply, 0);
     s.fake.reset_requests();
-    let o = s.run(&["apply", "--all", "--prune", "--output", "json"]);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let o = s.ok(&["apply", "--all", "--prune", "--output", "json"]);
     let report = json_of(&o);
     assert_eq!(report["platform"][0]["result"], "unchanged", "{report:#}");
     assert_eq!(report["writes"], 0);
@@ -705,8 +694,7 @@ fn platform_roles_are_applied_before_any_tenant_converge_with_no_writes_and_prun
         "tenantRbac:\n  gatewayApi: false\n",
     )
     .unwrap();
-    let o = s.run(&["apply", "--all"]);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    s.ok(&["apply", "--all"]);
     assert!(
         s.fake
             .object(
@@ -754,8 +742,7 @@ fn the_fanned_out_pull_secret_is_one_platform_object_applied_first_and_pruned_wh
         "pullSecret:\n  fanOut: true\n",
     )
     .unwrap();
-    let o = s.run(&["onboard", "shop", "--output", "json"]);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let o = s.ok(&["onboard", "shop", "--output", "json"]);
     let report = json_of(&o);
     let components: Vec<&str> = report["platformApply"]
         .as_array()
@@ -845,8 +832,7 @@ fn onboard_and_apply_provision_openbao_after_the_tenant_and_a_rerun_writes_nothi
 
     let mut onboard = vec!["onboard", "shop", "--openbao", "--output", "json"];
     onboard.extend(&bao_flags);
-    let o = s.run(&onboard);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let o = s.ok(&onboard);
     let report = json_of(&o);
     let openbao = &report["openbao"];
     assert!(
@@ -876,8 +862,7 @@ fn onboard_and_apply_provision_openbao_after_the_tenant_and_a_rerun_writes_nothi
 
     let mut apply = vec!["apply", "shop", "--output", "json"];
     apply.extend(&bao_flags);
-    let o = s.run(&apply);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let o = s.ok(&apply);
     let report = json_of(&o);
     assert_eq!(report["openbao"]["requests"]["writes"], 0, "{report:#}");
     assert_eq!(report["writes"], 0, "{report:#}");

@@ -590,6 +590,27 @@ async fn can_i(client: &Client, verb: &str, group: &str, resource: &str, ns: Opt
     answer.status.is_some_and(|s| s.allowed)
 }
 
+/// The aggregation controller folds the platform's tenant roles into `edit` shortly after
+/// they exist: wait until the tenant may create a SecretStore in its namespace.
+async fn wait_aggregated(me: &Client, tenant: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !can_i(
+        me,
+        "create",
+        "external-secrets.io",
+        "secretstores",
+        Some(tenant),
+    )
+    .await
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "edit never aggregated the tenant roles"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+}
+
 /// Server-side apply of one object as `client`, with strict field validation.
 async fn apply_as(client: &Client, object: &Value) -> Result<(), kube::Error> {
     use kube::api::{Patch, PatchParams};
@@ -680,15 +701,7 @@ fn the_tenant_may_apply_its_deploy_tree_and_nothing_beyond_its_namespace() {
         ("gateway.networking.k8s.io", "grpcroutes"),
     ];
     runtime.block_on(async {
-        // The aggregation controller folds the new roles into `edit` shortly after they exist.
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-        while !can_i(&me, "create", granted[0].0, granted[0].1, Some(&tenant)).await {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "edit never aggregated the tenant roles"
-            );
-            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-        }
+        wait_aggregated(&me, &tenant).await;
         for (group, resource) in granted {
             for verb in ["create", "update", "delete", "list"] {
                 assert!(
@@ -903,22 +916,7 @@ fn the_webhook_narrows_what_the_tenant_roles_allow_on_a_real_cluster() {
         .unwrap();
     runtime.block_on(async {
         let me = client_from(&issued).await;
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-        while !can_i(
-            &me,
-            "create",
-            "external-secrets.io",
-            "secretstores",
-            Some(&tenant),
-        )
-        .await
-        {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "edit never aggregated"
-            );
-            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-        }
+        wait_aggregated(&me, &tenant).await;
         // The guide's tree passes the webhook (retrying while it comes up: fail closed).
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
         for object in deploy_tree(&tenant) {

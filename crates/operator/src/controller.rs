@@ -14,12 +14,13 @@
 //! apply on the status subresource, field manager `tenantry-status`, sent only when it
 //! differs), Events for failures and repairs, per-tenant backoff, and metrics.
 
+use crate::Unpoisoned;
 use std::{
     collections::{BTreeMap, HashMap},
     future::Future,
     net::SocketAddr,
     path::PathBuf,
-    sync::{Arc, Mutex, PoisonError, RwLock},
+    sync::{Arc, Mutex, RwLock},
     time::{Duration, Instant},
 };
 
@@ -191,7 +192,7 @@ impl Context {
     /// token file is picked up by the next reconcile.
     fn bao(&self, mount: &str) -> Option<Result<Arc<BaoClient>, String>> {
         let flags = self.openbao.as_ref()?;
-        let mut cached = self.bao.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut cached = self.bao.lock().unpoisoned();
         if let Some((m, made, client)) = cached.as_ref()
             && m == mount
             && made.elapsed() < BAO_CLIENT_AGE
@@ -215,7 +216,7 @@ impl Context {
 
     /// Forget the client after a failure.
     fn bao_failed(&self) {
-        *self.bao.lock().unwrap_or_else(PoisonError::into_inner) = None;
+        *self.bao.lock().unpoisoned() = None;
     }
 }
 
@@ -420,12 +421,7 @@ async fn run_controller(
                 }
                 () = tokio::time::sleep(wait) => false,
             };
-            let current = platform_ctx
-                .platform
-                .read()
-                .unwrap_or_else(PoisonError::into_inner)
-                .context
-                .clone();
+            let current = platform_ctx.platform.read().unpoisoned().context.clone();
             if let Ok(platform) = current {
                 platform_failed = !converge_platform(
                     &platform_ctx.api,
@@ -536,7 +532,7 @@ async fn converge_platform(
 
 /// Take a new ConfigMap state; true when the configuration changed.
 fn apply_platform_event(ctx: &Context, source: &ConfigSource, cm: Option<&ConfigMap>) -> bool {
-    let mut state = ctx.platform.write().unwrap_or_else(PoisonError::into_inner);
+    let mut state = ctx.platform.write().unpoisoned();
     update_platform(&mut state, source, cm)
 }
 
@@ -590,10 +586,7 @@ async fn reconcile_tenant(
     ctx.metrics.reconciled(label, start.elapsed().as_secs_f64());
     match action {
         Ok(action) => {
-            ctx.failures
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .remove(&name);
+            ctx.failures.lock().unpoisoned().remove(&name);
             Ok(action)
         }
         Err(_) => result.map(|(_, a)| a),
@@ -615,16 +608,11 @@ async fn reconcile_inner(
         set_finalizers(&tenants, tenant, finalizers).await?;
     }
     let (platform, revision) = {
-        let state = ctx.platform.read().unwrap_or_else(PoisonError::into_inner);
+        let state = ctx.platform.read().unpoisoned();
         (state.context.clone(), state.revision)
     };
     let prune_key = (tenant.metadata.generation, revision);
-    let prune = ctx
-        .pruned
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .get(&name)
-        != Some(&prune_key);
+    let prune = ctx.pruned.lock().unpoisoned().get(&name) != Some(&prune_key);
     let others: Vec<Arc<Tenant>> = ctx.tenants.state();
     let others: Vec<&Tenant> = others
         .iter()
@@ -694,10 +682,7 @@ async fn reconcile_inner(
         });
     }
     if prune {
-        ctx.pruned
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(name, prune_key);
+        ctx.pruned.lock().unpoisoned().insert(name, prune_key);
     }
     let label = if reconciled.writes() > 0 {
         "applied"
@@ -729,12 +714,7 @@ async fn finalize(
     if !tenant.finalizers().iter().any(|f| f == FINALIZER) {
         return Ok(("offboarded", Action::await_change()));
     }
-    let label = ctx
-        .platform
-        .read()
-        .unwrap_or_else(PoisonError::into_inner)
-        .label
-        .clone();
+    let label = ctx.platform.read().unpoisoned().label.clone();
     let Some(label) = label else {
         return Err(ReconcileError::Tenant {
             tenant: name,
@@ -748,12 +728,7 @@ async fn finalize(
     let uid = tenant.uid().unwrap_or_else(|| name.clone());
     // Everything was deleted on an earlier pass: only look whether the namespaces are gone
     // yet, and scan once they are.
-    let pending = ctx
-        .terminating
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .get(&uid)
-        .cloned();
+    let pending = ctx.terminating.lock().unpoisoned().get(&uid).cloned();
     if let Some(namespaces) = pending {
         if !reconcile::namespaces_gone(&ctx.api, &ctx.catalog, &namespaces)
             .await
@@ -761,10 +736,7 @@ async fn finalize(
         {
             return Ok(("offboarding", Action::requeue(Duration::from_secs(2))));
         }
-        ctx.terminating
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(&uid);
+        ctx.terminating.lock().unpoisoned().remove(&uid);
     }
     let offboarded = reconcile::offboard(&ctx.api, &ctx.catalog, &label, &name)
         .await
@@ -792,7 +764,7 @@ async fn finalize(
         info!(left = ?offboarded.left, "offboarding: waiting for objects to go");
         ctx.terminating
             .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+            .unpoisoned()
             .insert(uid, offboarded.removed.namespaces.clone());
         return Ok(("offboarding", Action::requeue(Duration::from_secs(2))));
     }
@@ -807,16 +779,10 @@ async fn finalize(
         .collect();
     set_finalizers(tenants, tenant, finalizers).await?;
     if let Some(uid) = tenant.uid() {
-        ctx.revoked
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(&uid);
+        ctx.revoked.lock().unpoisoned().remove(&uid);
     }
     ctx.metrics.set_state(&name, None);
-    ctx.pruned
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .remove(&name);
+    ctx.pruned.lock().unpoisoned().remove(&name);
     info!("offboarded; finalizer removed");
     Ok(("offboarded", Action::await_change()))
 }
@@ -829,20 +795,10 @@ async fn finalize(
 async fn revoke_openbao(tenant: &Tenant, ctx: &Context) -> Result<(), ReconcileError> {
     let name = tenant.name_any();
     let uid = tenant.uid().unwrap_or_else(|| name.clone());
-    if ctx
-        .revoked
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .contains(&uid)
-    {
+    if ctx.revoked.lock().unpoisoned().contains(&uid) {
         return Ok(());
     }
-    let platform = ctx
-        .platform
-        .read()
-        .unwrap_or_else(PoisonError::into_inner)
-        .context
-        .clone();
+    let platform = ctx.platform.read().unpoisoned().context.clone();
     let Ok(platform) = platform else {
         return Err(ReconcileError::Tenant {
             tenant: name,
@@ -918,10 +874,7 @@ async fn revoke_openbao(tenant: &Tenant, ctx: &Context) -> Result<(), ReconcileE
             );
         }
     }
-    ctx.revoked
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .insert(uid);
+    ctx.revoked.lock().unpoisoned().insert(uid);
     Ok(())
 }
 
@@ -1006,7 +959,7 @@ async fn publish(
 /// Back off per tenant: 5 s, doubling per consecutive failure, at most 5 minutes. One broken
 /// tenant never delays another.
 fn error_policy(tenant: Arc<Tenant>, error: &ReconcileError, ctx: Arc<Context>) -> Action {
-    let mut failures = ctx.failures.lock().unwrap_or_else(PoisonError::into_inner);
+    let mut failures = ctx.failures.lock().unpoisoned();
     let n = failures.entry(tenant.name_any()).or_insert(0);
     *n = n.saturating_add(1);
     let delay = backoff(*n);

@@ -21,6 +21,19 @@ pub mod platform;
 pub mod reconcile;
 pub mod status;
 
+/// A lock's guard whether or not a panicking holder poisoned it. The operator's shared state
+/// (caches, counters, the platform in use) stays valid across a panic in one reconcile: each
+/// write replaces a whole value, so a poisoned lock holds no half-made state.
+pub(crate) trait Unpoisoned<G> {
+    fn unpoisoned(self) -> G;
+}
+
+impl<G> Unpoisoned<G> for std::sync::LockResult<G> {
+    fn unpoisoned(self) -> G {
+        self.unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
 pub use controller::{OperatorError, Options, run};
 
 /// The finalizer that makes deleting a Tenant offboard it.

@@ -8,11 +8,12 @@
 //! carry no secrets, kubelet probes and Prometheus scrape them inside the cluster, and tests
 //! bind them to 127.0.0.1.
 
+use crate::Unpoisoned;
 use std::{
     collections::BTreeMap,
     net::SocketAddr,
     sync::{
-        Arc, Mutex, PoisonError,
+        Arc, Mutex,
         atomic::{AtomicBool, Ordering},
     },
 };
@@ -172,7 +173,7 @@ impl Metrics {
 
     /// Record a tenant's state (`None`: it is gone).
     pub fn set_state(&self, tenant: &str, state: Option<TenantState>) {
-        let mut states = self.states.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut states = self.states.lock().unpoisoned();
         match state {
             Some(s) => states.insert(tenant.to_owned(), s),
             None => states.remove(tenant),

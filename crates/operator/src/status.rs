@@ -392,6 +392,20 @@ mod tests {
         assert_eq!(s.last_error, None);
     }
 
+    /// The status after one apply (`a`) of `p`, with no OpenBao and no earlier status.
+    fn applied_once(r: &Rendered, p: &TenantPlan, a: &TenantApply) -> TenantStatus {
+        status_of(
+            Observed::Converged {
+                rendered: r,
+                plan: p,
+                applied: Some(a),
+                openbao: None,
+            },
+            None,
+            &at(10),
+        )
+    }
+
     #[test]
     fn a_missing_crd_degrades_the_tenant_and_names_the_crd() {
         let r = rendered();
@@ -404,16 +418,7 @@ mod tests {
             served_versions: Vec::new(),
         };
         let a = apply(None, vec![missing]);
-        let s = status_of(
-            Observed::Converged {
-                rendered: &r,
-                plan: &p,
-                applied: Some(&a),
-                openbao: None,
-            },
-            None,
-            &at(10),
-        );
+        let s = applied_once(&r, &p, &a);
         assert_eq!(get(&s, APPLIED).status, "True");
         assert_eq!(get(&s, DEGRADED).status, "True");
         assert_eq!(get(&s, DEGRADED).reason, "MissingCRD");
@@ -439,16 +444,7 @@ mod tests {
             }],
         };
         let a = apply(Some(error), Vec::new());
-        let s = status_of(
-            Observed::Converged {
-                rendered: &r,
-                plan: &p,
-                applied: Some(&a),
-                openbao: None,
-            },
-            None,
-            &at(10),
-        );
+        let s = applied_once(&r, &p, &a);
         assert_eq!(get(&s, APPLIED).status, "False");
         assert_eq!(get(&s, APPLIED).reason, "ApplyFailed");
         assert_eq!(get(&s, DEGRADED).status, "True");
