@@ -289,7 +289,72 @@ pub async fn converge_tenants<A: ClusterApi>(
     options: &ApplyOptions,
     progress: &dyn Progress,
 ) -> Result<Vec<Converged>, ClusterError> {
-    let live = match prune {
+    let live = observe_to_prune(api, catalog, rendered, tenant_label, prune, progress).await?;
+    Ok(converge_observed(
+        api,
+        catalog,
+        rendered,
+        live,
+        tenant_label,
+        prune,
+        options,
+        progress,
+    )
+    .await)
+}
+
+/// An object a watch cache says exists: where [`get_known`] reads it from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Known<'a> {
+    /// Its type, as the catalog serves it.
+    pub resource: &'a ResourceType,
+    /// Its namespace, `None` for a cluster-scoped object.
+    pub namespace: Option<String>,
+    /// Its name.
+    pub name: String,
+}
+
+/// Observe by reading each object a watch cache holds for the tenants, instead of listing
+/// every kind: the operator's drift watches already know which objects carry a tenant's
+/// label, so a new tenant costs no read at all and a converged one a GET per object it has,
+/// where a label-selected LIST makes the API server scan every object of the kind in the
+/// cluster (each of a thousand tenants' reconciles would scan all thousand tenants'
+/// objects). An object deleted since the cache saw it is simply absent, and one created
+/// since is not seen: planning then applies it (server-side apply creates or updates alike)
+/// or prunes it on the pass its watch event triggers, as any informer-fed controller does.
+pub async fn get_known<A: ClusterApi>(
+    api: &A,
+    known: &[Known<'_>],
+    tenant_label: &str,
+) -> Result<Vec<Value>, ClusterError> {
+    let mut live = Vec::with_capacity(known.len());
+    for k in known {
+        if let Some(mut object) = api.get(k.resource, k.namespace.as_deref(), &k.name).await? {
+            // Some servers leave the type out of a GET's answer; planning keys on it.
+            if let Some(map) = object.as_object_mut() {
+                map.entry("apiVersion")
+                    .or_insert_with(|| Value::String(k.resource.api_version()));
+                map.entry("kind")
+                    .or_insert_with(|| Value::String(k.resource.kind.clone()));
+            }
+            if !credential::is_credential(&object, tenant_label) {
+                live.push(object);
+            }
+        }
+    }
+    Ok(live)
+}
+
+/// Observe by listing, as far as `prune` looks (see [`Prune`]).
+async fn observe_to_prune<A: ClusterApi>(
+    api: &A,
+    catalog: &Catalog,
+    rendered: &[Rendered],
+    tenant_label: &str,
+    prune: Prune,
+    progress: &dyn Progress,
+) -> Result<Vec<Value>, ClusterError> {
+    Ok(match prune {
         Prune::Off | Prune::AllKinds => {
             let all = prune == Prune::AllKinds;
             observe(api, catalog, rendered, tenant_label, all, progress).await?
@@ -303,7 +368,22 @@ pub async fn converge_tenants<A: ClusterApi>(
             }
             observe_types(api, &types, rendered, tenant_label, progress).await?
         }
-    };
+    })
+}
+
+/// Compute, apply and prune tenants against `live`, the objects observed for them (by
+/// [`converge_tenants`]'s lists or [`get_known`]).
+#[allow(clippy::too_many_arguments)]
+pub async fn converge_observed<A: ClusterApi>(
+    api: &A,
+    catalog: &Catalog,
+    rendered: &[Rendered],
+    live: Vec<Value>,
+    tenant_label: &str,
+    prune: Prune,
+    options: &ApplyOptions,
+    progress: &dyn Progress,
+) -> Vec<Converged> {
     // Tenant-wide quotas get their shares from what the live quotas report as used.
     let mut rendered = rendered.to_vec();
     rebalance_quotas(&mut rendered, &live, tenant_label);
@@ -342,7 +422,7 @@ pub async fn converge_tenants<A: ClusterApi>(
     if pending > 1 {
         progress.end();
     }
-    Ok(out)
+    out
 }
 
 /// One tenant's apply within [`converge_tenants`]; nothing is sent when its plan is converged.

@@ -24,7 +24,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use futures::{StreamExt, future};
+use futures::{FutureExt, StreamExt, future};
 use k8s_openapi::{
     api::core::v1::ConfigMap, apimachinery::pkg::apis::meta::v1::Time, jiff::Timestamp,
 };
@@ -35,14 +35,14 @@ use kube::{
         Controller, WatchStreamExt,
         controller::{Action, Config as ControllerConfig},
         events::{Event, EventType, Recorder, Reporter},
-        reflector::ObjectRef,
+        reflector::{self, ObjectRef},
         watcher::{self, Event as WatchEvent},
     },
 };
 use serde_json::json;
 use tenantry_api::{Tenant, tenant::TenantStatus};
 use tenantry_cluster::{
-    Catalog, ClusterApi, ClusterError, KubeCluster, KubeconfigSource,
+    Catalog, ClusterApi, ClusterError, KubeCluster, KubeconfigSource, ResourceType,
     ops::{self, Waits},
 };
 use tenantry_core::PlatformContext;
@@ -50,7 +50,7 @@ use tenantry_secrets::{BaoClient, Connection, ConnectionFlags, revoke::Removal};
 use tracing::{Instrument, info, info_span, warn};
 
 use crate::{
-    FINALIZER, STATUS_MANAGER,
+    FINALIZER, STATUS_MANAGER, echo,
     leader::{self, LeaseOptions},
     metrics::{self, Metrics, TenantState},
     platform::{self, ConfigSource},
@@ -169,6 +169,11 @@ pub struct Context {
     /// Consecutive failures per tenant, for backoff.
     failures: Mutex<HashMap<String, u32>>,
     tenants: kube::runtime::reflector::Store<Tenant>,
+    /// The drift watches' stores: the metadata of every labelled object of each kind
+    /// Tenantry renders.
+    drift: Vec<(ResourceType, reflector::Store<DriftMeta>)>,
+    /// The tenant label the drift watches select on (the platform's at start).
+    drift_label: String,
     openbao: Option<ConnectionFlags>,
     /// The OpenBao client, its auth mount and when it was made (see [`Context::bao`]).
     bao: Mutex<Option<(String, Instant, Arc<BaoClient>)>>,
@@ -178,6 +183,63 @@ pub struct Context {
     /// Tenants (by uid) whose OpenBao access this process already revoked or reported on
     /// while their namespaces go: revocation scans every token, so once per deletion.
     revoked: Mutex<std::collections::HashSet<String>>,
+}
+
+/// What a drift watch keeps of an object: see [`keep_identity`].
+type DriftMeta = PartialObjectMeta<DynamicObject>;
+
+/// Reduce a watched object to what a reconcile reads from the drift stores: its name,
+/// namespace and tenant label. Ten thousand objects' full metadata (managed fields, every
+/// label and annotation) would be most of the operator's memory.
+fn keep_identity(o: &mut DriftMeta, tenant_label: &str) {
+    let tenant = o
+        .metadata
+        .labels
+        .as_mut()
+        .and_then(|l| l.remove(tenant_label));
+    o.types = None;
+    o.metadata = kube::api::ObjectMeta {
+        name: o.metadata.name.take(),
+        namespace: o.metadata.namespace.take(),
+        labels: tenant.map(|t| [(tenant_label.to_owned(), t)].into()),
+        ..kube::api::ObjectMeta::default()
+    };
+}
+
+fn writer_resource(t: &ResourceType) -> ApiResource {
+    ApiResource {
+        group: t.group.clone(),
+        version: t.version.clone(),
+        api_version: t.api_version(),
+        kind: t.kind.clone(),
+        plural: t.plural.clone(),
+    }
+}
+
+impl Context {
+    /// The objects the drift stores hold for `tenant`, or `None` while any store has not
+    /// finished its first list (the reconcile then lists, as the CLI does): absence from a
+    /// store is only evidence once the store is complete.
+    fn known(&self, tenant: &str, label: &str) -> Option<Vec<ops::Known<'_>>> {
+        if label != self.drift_label {
+            // The platform changed its tenant label since the watches started.
+            return None;
+        }
+        let mut known = Vec::new();
+        for (resource, store) in &self.drift {
+            store.wait_until_ready().now_or_never()?.ok()?;
+            for o in
+                store.state_filter(|o| o.labels().get(label).map(String::as_str) == Some(tenant))
+            {
+                known.push(ops::Known {
+                    resource,
+                    namespace: o.namespace(),
+                    name: o.name_any(),
+                });
+            }
+        }
+        Some(known)
+    }
 }
 
 /// How long one OpenBao client (and so one Kubernetes-auth login and its token) is used
@@ -371,12 +433,31 @@ async fn run_controller(
         Some(selector) => watcher::Config::default().labels(selector),
         None => watcher::Config::default(),
     };
-    let controller = Controller::new(tenants, selected).with_config(
+    // The Tenants, in a store every reconcile reads (`others`), waking a tenant only when
+    // something its reconcile depends on changed: not for the operator's own status writes.
+    let (tenant_store, tenant_writer) = reflector::store();
+    let tenant_stream = watcher::watcher(tenants, selected)
+        .default_backoff()
+        .reflect(tenant_writer)
+        .applied_objects()
+        .predicate_filter(echo::tenant_inputs, Default::default());
+    let controller = Controller::for_stream(tenant_stream, tenant_store).with_config(
         ControllerConfig::default()
             .concurrency(options.concurrency)
             .debounce(Duration::from_millis(200)),
     );
+    let drift_writers: Vec<(ResourceType, reflector::store::Writer<DriftMeta>)> =
+        ops::rendered_kinds(catalog)
+            .into_iter()
+            .map(|t| (t.clone(), reflector::store::Writer::new(writer_resource(t))))
+            .collect();
+    let drift = drift_writers
+        .iter()
+        .map(|(t, w)| (t.clone(), w.as_reader()))
+        .collect();
     let context = Arc::new(Context {
+        drift,
+        drift_label: label.clone(),
         api: api.clone(),
         client: client.clone(),
         catalog: catalog.clone(),
@@ -461,20 +542,50 @@ async fn run_controller(
     });
     let platform_task = tokio::spawn(platform_watch);
     let mut controller = controller.reconcile_all_on(requeue_rx);
-    // Drift: label-selected metadata watches on every kind Tenantry renders.
-    for t in ops::rendered_kinds(catalog) {
-        let resource = ApiResource {
-            group: t.group.clone(),
-            version: t.version.clone(),
-            api_version: t.api_version(),
-            kind: t.kind.clone(),
-            plural: t.plural.clone(),
-        };
+    // Drift: label-selected metadata watches on every kind Tenantry renders, each kept in a
+    // store that is also what a reconcile observes from (`Context::known`).
+    for (t, writer) in drift_writers {
+        let resource = writer_resource(&t);
         // `Api<PartialObjectMeta<_>>` asks for metadata only.
         let api: Api<PartialObjectMeta<DynamicObject>> = Api::all_with(client.clone(), &resource);
         let label = label.clone();
-        let stream =
-            watcher::watcher(api, watcher::Config::default().labels(&label)).touched_objects();
+        let kept = label.clone();
+        let mut writer = writer;
+        let stream = watcher::watcher(api, watcher::Config::default().labels(&label))
+            .default_backoff()
+            .filter_map(move |event| {
+                future::ready(match event {
+                    Ok(mut event) => {
+                        // Decided before the managed fields are dropped: Tenantry's own
+                        // writes coming back do not wake the tenant (`echo`).
+                        let wake = match &event {
+                            WatchEvent::Apply(o) | WatchEvent::InitApply(o) => {
+                                !echo::written_by_tenantry(&o.metadata)
+                            }
+                            WatchEvent::Delete(_) => true,
+                            WatchEvent::Init | WatchEvent::InitDone => false,
+                        };
+                        if let WatchEvent::Apply(o)
+                        | WatchEvent::InitApply(o)
+                        | WatchEvent::Delete(o) = &mut event
+                        {
+                            keep_identity(o, &kept);
+                        }
+                        writer.apply_watcher_event(&event);
+                        match event {
+                            WatchEvent::Apply(o)
+                            | WatchEvent::InitApply(o)
+                            | WatchEvent::Delete(o)
+                                if wake =>
+                            {
+                                Some(Ok(o))
+                            }
+                            _ => None,
+                        }
+                    }
+                    Err(e) => Some(Err(e)),
+                })
+            });
         controller = controller.watches_stream_with(
             stream,
             move |object| {
@@ -619,6 +730,10 @@ async fn reconcile_inner(
         .map(AsRef::as_ref)
         .filter(|t| t.metadata.deletion_timestamp.is_none())
         .collect();
+    let known = platform
+        .as_ref()
+        .ok()
+        .and_then(|p| ctx.known(&name, p.tenant_label()));
     let mut reconciled = reconcile::converge(
         &ctx.api,
         &ctx.catalog,
@@ -627,6 +742,7 @@ async fn reconcile_inner(
         &others,
         prune,
         ctx.waits,
+        known.as_deref(),
     )
     .await;
     if let Ok(platform) = &platform {
@@ -984,5 +1100,27 @@ mod tests {
         assert_eq!(backoff(4), Duration::from_secs(40));
         assert_eq!(backoff(7), Duration::from_secs(300));
         assert_eq!(backoff(u32::MAX), Duration::from_secs(300));
+    }
+
+    #[test]
+    fn a_drift_store_keeps_only_what_a_reconcile_reads() {
+        let mut o: DriftMeta = serde_json::from_value(json!({
+            "apiVersion": "meta.k8s.io/v1", "kind": "PartialObjectMetadata",
+            "metadata": {
+                "name": "tenantry-default-deny", "namespace": "shop", "uid": "u1",
+                "resourceVersion": "42", "generation": 3,
+                "labels": { "tenantry.dev/tenant": "shop", "app.kubernetes.io/managed-by": "tenantry" },
+                "annotations": { "a": "b" },
+                "managedFields": [{ "manager": "tenantry", "operation": "Apply" }],
+            },
+        }))
+        .unwrap();
+        keep_identity(&mut o, "tenantry.dev/tenant");
+        assert_eq!(
+            serde_json::to_value(&o.metadata).unwrap(),
+            json!({ "name": "tenantry-default-deny", "namespace": "shop",
+                    "labels": { "tenantry.dev/tenant": "shop" } })
+        );
+        assert!(o.types.is_none());
     }
 }

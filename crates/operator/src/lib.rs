@@ -14,6 +14,7 @@
 #![forbid(unsafe_code)]
 
 pub mod controller;
+pub mod echo;
 pub mod leader;
 pub mod manifests;
 pub mod metrics;

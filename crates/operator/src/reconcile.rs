@@ -242,6 +242,11 @@ fn written(applied: &ops::TenantApply) -> impl Iterator<Item = String> + '_ {
 
 /// Converge one Tenant: resolve, render, and run the CLI's loop on it. Layers whose CRDs are
 /// not installed are skipped (and reported as Degraded) rather than stopping the tenant.
+///
+/// `known` is what the operator's watch caches hold for the tenant: its objects are read one
+/// by one ([`ops::get_known`]) instead of listing every kind; `None` observes by listing, as
+/// the CLI does.
+#[allow(clippy::too_many_arguments)]
 pub async fn converge<A: ClusterApi>(
     api: &A,
     catalog: &Catalog,
@@ -250,6 +255,7 @@ pub async fn converge<A: ClusterApi>(
     others: &[&Tenant],
     prune: bool,
     waits: Waits,
+    known: Option<&[ops::Known<'_>]>,
 ) -> Reconciled {
     let ctx = match platform {
         Ok(ctx) => ctx,
@@ -282,17 +288,19 @@ pub async fn converge<A: ClusterApi>(
     } else {
         Prune::Off
     };
-    let outcome = match ops::converge_tenants(
-        api,
-        catalog,
-        std::slice::from_ref(&rendered),
-        ctx.tenant_label(),
-        prune,
-        &options,
-        &Silent,
-    )
-    .await
-    {
+    let label = ctx.tenant_label();
+    let one = std::slice::from_ref(&rendered);
+    let converged = match known {
+        Some(known) => match ops::get_known(api, known, label).await {
+            Ok(live) => Ok(ops::converge_observed(
+                api, catalog, one, live, label, prune, &options, &Silent,
+            )
+            .await),
+            Err(e) => Err(e),
+        },
+        None => ops::converge_tenants(api, catalog, one, label, prune, &options, &Silent).await,
+    };
+    let outcome = match converged {
         Ok(mut converged) => match converged.pop() {
             Some(converged) => Outcome::Converged {
                 rendered: Box::new(rendered),

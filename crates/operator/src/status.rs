@@ -4,7 +4,9 @@
 //! the same thing for the same facts, whatever the order reconciles ran in: no clock is read
 //! here (the caller passes `now`), and a condition keeps its `lastTransitionTime` while its
 //! status does not change, so a steady tenant's status is byte-identical from one reconcile
-//! to the next and the operator sends no write for it.
+//! to the next and the operator sends no write for it. A pass that finds nothing to do
+//! keeps what the last writing pass recorded (`keep_last_write`), so the status changes
+//! when the tenant does, not with every pass.
 //!
 //! The three conditions answer three questions:
 //! - `Applied`: is every object the tenant declares in place (as far as the cluster serves
@@ -88,13 +90,55 @@ pub fn compute(input: &Input<'_>) -> TenantStatus {
         .into_iter()
         .map(|(kind, (status, reason, message))| condition(input, kind, status, reason, message))
         .collect();
-    TenantStatus {
+    let mut status = TenantStatus {
         observed_generation: input.generation,
         namespaces: (!input.namespaces.is_empty()).then(|| input.namespaces.join(",")),
         conditions,
         layers: layers(&input.observed),
         last_error: last_error(input),
+    };
+    keep_last_write(&mut status, input);
+    status
+}
+
+/// A pass that finds nothing to do leaves `Applied` and the layer states as the last pass
+/// that wrote set them (same generation, everything in place): "applied" and "unchanged"
+/// both mean in place, and the message of the last write ("3 created, ...") stays readable.
+/// Otherwise the pass right after every write would rewrite the status only to say
+/// "UpToDate", and a restarted operator would rewrite every tenant that last wrote
+/// something: the operator's own writes are not echoed back into a second pass (`echo`).
+fn keep_last_write(status: &mut TenantStatus, input: &Input<'_>) {
+    let Observed::Converged { applied: None, .. } = input.observed else {
+        return;
+    };
+    let Some(previous) = input.previous else {
+        return;
+    };
+    let last_write = previous
+        .conditions
+        .iter()
+        .find(|c| c.type_ == APPLIED && c.status == "True" && c.reason == "Applied");
+    let in_place = |state: &str| {
+        state == LayerStatus::Applied.as_str() || state == LayerStatus::Unchanged.as_str()
+    };
+    let same_layers = previous.layers.len() == status.layers.len()
+        && previous.layers.iter().zip(&status.layers).all(|(p, n)| {
+            p.name == n.name
+                && p.objects == n.objects
+                && p.missing_crds == n.missing_crds
+                && in_place(&p.state)
+        });
+    let (Some(last_write), true, true) = (
+        last_write,
+        same_layers,
+        previous.observed_generation == input.generation,
+    ) else {
+        return;
+    };
+    if let Some(applied) = status.conditions.iter_mut().find(|c| c.type_ == APPLIED) {
+        *applied = last_write.clone();
     }
+    status.layers.clone_from(&previous.layers);
 }
 
 type Verdict = (bool, &'static str, String);
@@ -390,6 +434,38 @@ mod tests {
             s.layers
         );
         assert_eq!(s.last_error, None);
+    }
+
+    #[test]
+    fn a_pass_with_nothing_to_do_after_a_write_leaves_the_status_as_it_was() {
+        let r = rendered();
+        let written = applied_once(&r, &plan(&r, Change::Create), &apply(None, Vec::new()));
+        assert_eq!(get(&written, APPLIED).reason, "Applied");
+        let unchanged = plan(&r, Change::Unchanged);
+        let no_op = Observed::Converged {
+            rendered: &r,
+            plan: &unchanged,
+            applied: None,
+            openbao: None,
+        };
+        // A restarted operator's first pass finds nothing to do: no status write.
+        assert_eq!(status_of(no_op, Some(&written), &at(20)), written);
+        // A new generation with nothing to do says so.
+        let after = compute(&Input {
+            tenant: "shop",
+            generation: Some(5),
+            namespaces: &["shop".to_owned(), "shop-dev".to_owned()],
+            observed: Observed::Converged {
+                rendered: &r,
+                plan: &unchanged,
+                applied: None,
+                openbao: None,
+            },
+            previous: Some(&written),
+            now: &at(20),
+        });
+        assert_eq!(get(&after, APPLIED).reason, "UpToDate");
+        assert!(after.layers.iter().all(|l| l.state == "unchanged"));
     }
 
     /// The status after one apply (`a`) of `p`, with no OpenBao and no earlier status.

@@ -486,6 +486,130 @@ async fn a_tenant_object_is_converged_repaired_updated_and_offboarded() {
         .expect("the operator stops cleanly");
 }
 
+/// One tenant whose spec cannot be applied (it names a namespace an older tenant holds) is
+/// reported on its own Tenant, backs off alone, and neither holds up a tenant created after
+/// it nor touches the older tenant's namespace, not even when it is deleted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a real cluster: set TENANTRY_E2E_KUBECONFIG and run with --ignored"]
+async fn a_broken_tenant_never_holds_up_the_others() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let (api, _) = tenantry_cluster::connect(&KubeconfigSource {
+        path: Some(kubeconfig()),
+        context: None,
+    })
+    .await
+    .expect("the kubeconfig connects");
+    let client = api.client().clone();
+    install_crd(&client).await;
+    let run = run_id();
+    let system = format!("op-e2e-system-{run}");
+    let older = format!("op-e2e-iso-{run}");
+    let shared = format!("{older}-dev");
+    let newer = format!("op-e2e-after-{run}");
+    let _cleanup = Cleanup {
+        tenants: vec![older.clone(), shared.clone(), newer.clone()],
+        namespaces: vec![older.clone(), shared.clone(), newer.clone(), system.clone()],
+    };
+    create_system(&client, &system).await;
+    let operator = start_operator(&system, &run, "op-e2e-iso");
+    let tenants: Api<Tenant> = Api::all(client.clone());
+    let mut first = new_tenant(&older, &run);
+    first.spec.namespaces = vec![shared.clone()];
+    tenants
+        .create(&PostParams::default(), &first)
+        .await
+        .unwrap();
+    wait_ready(&tenants, &older, Duration::from_secs(120)).await;
+
+    // A tenant named after the older one's second namespace claims it by default.
+    tenants
+        .create(&PostParams::default(), &new_tenant(&shared, &run))
+        .await
+        .unwrap();
+    let refused = eventually(
+        "the claiming tenant to report its spec",
+        Duration::from_secs(60),
+        || {
+            let (tenants, shared) = (tenants.clone(), shared.clone());
+            async move {
+                let t = tenants.get(&shared).await.ok()?;
+                let status = t.status?;
+                status
+                    .conditions
+                    .iter()
+                    .any(|c| c.type_ == "Ready" && c.status == "False" && c.reason == "InvalidSpec")
+                    .then_some(status)
+            }
+        },
+    )
+    .await;
+    let error = refused.last_error.expect("the refusal names its field");
+    assert_eq!(error.field.as_deref(), Some("spec.namespaces"), "{error:?}");
+    assert!(error.message.contains(&older), "{error:?}");
+
+    // A tenant created after the broken one is converged while it backs off.
+    let started = Instant::now();
+    tenants
+        .create(&PostParams::default(), &new_tenant(&newer, &run))
+        .await
+        .unwrap();
+    wait_ready(&tenants, &newer, Duration::from_secs(60)).await;
+    eprintln!(
+        "a tenant behind a broken one was Ready after {:?}",
+        started.elapsed()
+    );
+    assert!(ready(&tenants.get(&older).await.unwrap()));
+
+    // Deleting the broken tenant offboards nothing of the older one's.
+    tenants
+        .delete(&shared, &DeleteParams::default())
+        .await
+        .unwrap();
+    eventually(
+        "the broken Tenant to be gone",
+        Duration::from_secs(60),
+        || {
+            let (tenants, shared) = (tenants.clone(), shared.clone());
+            async move { tenants.get_opt(&shared).await.ok()?.is_none().then_some(()) }
+        },
+    )
+    .await;
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    let kept = namespaces
+        .get(&shared)
+        .await
+        .expect("the namespace is kept");
+    assert!(kept.metadata.deletion_timestamp.is_none());
+    assert_eq!(kept.labels().get(TENANT_LABEL), Some(&older));
+    assert!(ready(&tenants.get(&older).await.unwrap()));
+
+    for name in [&older, &newer] {
+        tenants
+            .delete(name, &DeleteParams::default())
+            .await
+            .unwrap();
+    }
+    eventually(
+        "the tenants to be offboarded",
+        Duration::from_secs(180),
+        || {
+            let (tenants, older, newer) = (tenants.clone(), older.clone(), newer.clone());
+            async move {
+                (tenants.get_opt(&older).await.ok()?.is_none()
+                    && tenants.get_opt(&newer).await.ok()?.is_none())
+                .then_some(())
+            }
+        },
+    )
+    .await;
+    let _ = operator.stop.send(());
+    operator
+        .task
+        .await
+        .unwrap()
+        .expect("the operator stops cleanly");
+}
+
 /// Runs the operator this test binary is re-executed as by the failover test (not a test
 /// on its own: without `TENANTRY_E2E_OPERATOR` it returns at once). A process, not a task,
 /// so that killing it is a crash: nothing releases the lease.

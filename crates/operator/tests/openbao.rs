@@ -62,7 +62,7 @@ async fn reconcile(
 ) -> reconcile::Reconciled {
     let ctx = ctx();
     let catalog = api.discover().await.unwrap();
-    let mut done = reconcile::converge(api, &catalog, Ok(&ctx), t, &[], true, waits()).await;
+    let mut done = reconcile::converge(api, &catalog, Ok(&ctx), t, &[], true, waits(), None).await;
     done.provision_openbao(&ctx.platform.openbao, bao.map(Ok))
         .await;
     done

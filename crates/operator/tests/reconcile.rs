@@ -65,7 +65,7 @@ async fn converge(
 ) -> reconcile::Reconciled {
     let catalog = api.discover().await.unwrap();
     let ctx = ctx();
-    reconcile::converge(api, &catalog, Ok(&ctx), t, others, prune, waits()).await
+    reconcile::converge(api, &catalog, Ok(&ctx), t, others, prune, waits(), None).await
 }
 
 #[tokio::test]
@@ -334,7 +334,17 @@ async fn an_unusable_platform_config_is_reported_on_every_tenant_and_nothing_is_
     let shop = tenant("shop", TenantSpec::default(), 1);
     api.reset_requests();
     let message = "ConfigMap tenantry-system/tenantry-config not found";
-    let done = reconcile::converge(&api, &catalog, Err(message), &shop, &[], true, waits()).await;
+    let done = reconcile::converge(
+        &api,
+        &catalog,
+        Err(message),
+        &shop,
+        &[],
+        true,
+        waits(),
+        None,
+    )
+    .await;
     assert_eq!(api.requests().total(), 0);
     let status = done.status(&shop, &now());
     assert_eq!(
@@ -467,4 +477,131 @@ async fn the_platform_wide_roles_are_converged_once_and_pruned_when_turned_off()
     assert_eq!(pruned.error, None);
     assert!(role("tenantry-tenant-edit-cilium").is_none());
     assert!(role("tenantry-tenant-edit-external-secrets").is_some());
+}
+
+/// What the operator's drift stores would hold for `tenant`: every object of a kind
+/// Tenantry renders that carries its label.
+fn cached<'a>(
+    api: &FakeCluster,
+    catalog: &'a tenantry_cluster::Catalog,
+    tenant: &str,
+) -> Vec<ops::Known<'a>> {
+    let kinds = ops::rendered_kinds(catalog);
+    api.objects()
+        .into_iter()
+        .filter(|o| o["metadata"]["labels"][LABEL] == tenant)
+        .filter_map(|o| {
+            let resource = kinds.iter().copied().find(|t| {
+                t.api_version() == o["apiVersion"].as_str().unwrap_or_default()
+                    && t.kind == o["kind"].as_str().unwrap_or_default()
+            })?;
+            Some(ops::Known {
+                resource,
+                namespace: o["metadata"]["namespace"].as_str().map(str::to_owned),
+                name: o["metadata"]["name"].as_str()?.to_owned(),
+            })
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn observing_from_the_watch_caches_lists_nothing_and_still_repairs_and_prunes() {
+    let api = FakeCluster::new();
+    let catalog = api.discover().await.unwrap();
+    let ctx = ctx();
+    let mut shop = tenant(
+        "shop",
+        TenantSpec {
+            namespaces: vec!["shop-dev".into()],
+            ..TenantSpec::default()
+        },
+        1,
+    );
+    // A new tenant: the stores hold nothing of it, so nothing is listed or read before the
+    // writes (the CLI's loop lists every rendered kind).
+    api.reset_requests();
+    let done = reconcile::converge(
+        &api,
+        &catalog,
+        Ok(&ctx),
+        &shop,
+        &[],
+        true,
+        waits(),
+        Some(&[]),
+    )
+    .await;
+    assert!(!done.failed(), "{:?}", done.outcome);
+    assert!(done.writes() > 0);
+    let first = api.requests();
+    assert_eq!(first.list, 0, "{first:?}");
+
+    // Converged: each cached object is read once, nothing is written.
+    let known = cached(&api, &catalog, "shop");
+    assert!(known.len() >= 10, "{known:?}");
+    api.reset_requests();
+    let again = reconcile::converge(
+        &api,
+        &catalog,
+        Ok(&ctx),
+        &shop,
+        &[],
+        true,
+        waits(),
+        Some(&known),
+    )
+    .await;
+    let steady = api.requests();
+    assert_eq!(again.writes(), 0, "{:?}", api.write_log());
+    assert_eq!((steady.list, steady.get), (0, known.len()), "{steady:?}");
+
+    // A cache that has not yet seen a deletion: the object reads as gone and is put back.
+    let policy = labelled(&api, "shop", "NetworkPolicy").remove(0);
+    let policy_name = policy["metadata"]["name"].as_str().unwrap().to_owned();
+    let np = catalog
+        .find("networking.k8s.io/v1", "NetworkPolicy")
+        .unwrap();
+    api.delete(np, Some("shop"), &policy_name, None, false)
+        .await
+        .unwrap();
+    let repaired = reconcile::converge(
+        &api,
+        &catalog,
+        Ok(&ctx),
+        &shop,
+        &[],
+        false,
+        waits(),
+        Some(&known),
+    )
+    .await;
+    assert!(
+        repaired.written().iter().any(|o| o.contains(&policy_name)),
+        "{:?}",
+        repaired.written()
+    );
+
+    // A namespace dropped from the spec is pruned from what the caches hold.
+    shop.spec.namespaces.clear();
+    shop.metadata.generation = Some(2);
+    let known = cached(&api, &catalog, "shop");
+    let done = reconcile::converge(
+        &api,
+        &catalog,
+        Ok(&ctx),
+        &shop,
+        &[],
+        true,
+        waits(),
+        Some(&known),
+    )
+    .await;
+    let Outcome::Converged { converged, .. } = &done.outcome else {
+        panic!("{:?}", done.outcome)
+    };
+    let pruned = &converged.applied.as_ref().unwrap().pruned;
+    assert!(
+        pruned.iter().any(|d| d.object == "Namespace shop-dev"),
+        "{pruned:?}"
+    );
 }
