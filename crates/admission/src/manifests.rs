@@ -50,6 +50,10 @@ pub struct ManifestOptions {
     pub platform_config: Option<String>,
     /// Replicas of the Deployment.
     pub replicas: u32,
+    /// ValidatingAdmissionPolicies and their bindings (`tenantry_policy::vap::generate`, from
+    /// the engine of `platform_config`), installed before the webhook, which then runs with
+    /// `--with-vap` and leaves their checks to them. Empty: the webhook judges everything.
+    pub policies: Vec<Value>,
 }
 
 impl ManifestOptions {
@@ -62,6 +66,7 @@ impl ManifestOptions {
             tenant_label: tenant_label.into(),
             platform_config: None,
             replicas: 2,
+            policies: Vec::new(),
         }
     }
 }
@@ -75,21 +80,34 @@ pub struct Document {
     pub object: Value,
 }
 
-fn labels() -> Value {
+/// The labels of every object of one component (`app.kubernetes.io/name` is `name`).
+pub fn component_labels(name: &str, component: &str) -> Value {
     json!({
-        "app.kubernetes.io/name": NAME,
-        "app.kubernetes.io/component": "admission-webhook",
+        "app.kubernetes.io/name": name,
+        "app.kubernetes.io/component": component,
         // part-of, not managed-by: objects labelled managed-by=tenantry belong to tenants'
         // rendered layers, which cluster mode prunes and protect-platform-objects guards.
         "app.kubernetes.io/part-of": "tenantry",
     })
 }
 
-fn metadata(name: &str, namespace: Option<&str>) -> Value {
+/// `metadata` of an object of one component.
+pub fn component_metadata(
+    (name, component): (&str, &str),
+    object: &str,
+    namespace: Option<&str>,
+) -> Value {
+    let labels = component_labels(name, component);
     match namespace {
-        Some(ns) => json!({"name": name, "namespace": ns, "labels": labels()}),
-        None => json!({"name": name, "labels": labels()}),
+        Some(ns) => json!({"name": object, "namespace": ns, "labels": labels}),
+        None => json!({"name": object, "labels": labels}),
     }
+}
+
+const COMPONENT: (&str, &str) = (NAME, "admission-webhook");
+
+fn metadata(name: &str, namespace: Option<&str>) -> Value {
+    component_metadata(COMPONENT, name, namespace)
 }
 
 /// Where the serving certificate and the platform configuration are mounted.
@@ -101,8 +119,25 @@ const TLS_SECRET: &str = "tenantry-webhook-tls";
 /// Every object, in apply order.
 pub fn documents(opts: &ManifestOptions) -> Vec<Document> {
     let ns = opts.namespace.as_str();
-    let mut docs = identity(ns);
+    // The policies first: a webhook leaving checks to them must never run before they exist.
+    let mut docs: Vec<Document> = opts
+        .policies
+        .iter()
+        .map(|object| Document {
+            comment: if object["kind"] == "ValidatingAdmissionPolicy" {
+                "Enforced by the API server itself; the webhook (--with-vap) leaves this \
+                 policy's checks to it."
+            } else {
+                ""
+            },
+            object: object.clone(),
+        })
+        .collect();
+    docs.extend(identity(ns));
     let mut pod = PodWiring::new();
+    if !opts.policies.is_empty() {
+        pod.args.push("--with-vap".to_owned());
+    }
     if let Some(config) = &opts.platform_config {
         docs.push(Document {
             comment: "The platform's tenantry.yaml: tenant label, default Pod Security level and policies.",
@@ -114,10 +149,15 @@ pub fn documents(opts: &ManifestOptions) -> Vec<Document> {
         });
         pod.mount_config();
     }
-    docs.push(deployment(opts, pod));
-    docs.extend(availability_and_service(ns));
+    let workload = workload(opts, pod);
+    docs.push(workload.deployment());
+    docs.extend(workload.availability_and_service());
     if opts.ca_bundle.is_none() {
-        docs.extend(cert_manager(ns));
+        docs.extend(workload.cert_manager(
+            "No --ca-bundle given: cert-manager issues the serving certificate and injects its CA \
+             into the webhook configuration. Replace with your own issuer if you have one.",
+            &[],
+        ));
     }
     docs.push(webhook_configuration(opts));
     docs
@@ -170,15 +210,11 @@ struct PodWiring {
 impl PodWiring {
     /// Serving with the certificate from the TLS Secret.
     fn new() -> Self {
+        let (args, volumes, mounts) = serving_pod("webhook", TLS_SECRET);
         Self {
-            args: vec![
-                "webhook".to_owned(),
-                format!("--listen=0.0.0.0:{CONTAINER_PORT}"),
-                format!("--tls-cert={TLS_DIR}/tls.crt"),
-                format!("--tls-key={TLS_DIR}/tls.key"),
-            ],
-            volumes: vec![json!({"name": "tls", "secret": {"secretName": TLS_SECRET}})],
-            mounts: vec![json!({"name": "tls", "mountPath": TLS_DIR, "readOnly": true})],
+            args,
+            volumes,
+            mounts,
         }
     }
 
@@ -193,123 +229,198 @@ impl PodWiring {
     }
 }
 
-fn selector() -> Value {
-    json!({"app.kubernetes.io/name": NAME})
+/// The arguments, volumes and mounts of `tenantry <command>` serving HTTPS on
+/// [`CONTAINER_PORT`] with the certificate of Secret `tls_secret`.
+pub fn serving_pod(command: &str, tls_secret: &str) -> (Vec<String>, Vec<Value>, Vec<Value>) {
+    (
+        vec![
+            command.to_owned(),
+            format!("--listen=0.0.0.0:{CONTAINER_PORT}"),
+            format!("--tls-cert={TLS_DIR}/tls.crt"),
+            format!("--tls-key={TLS_DIR}/tls.key"),
+        ],
+        vec![json!({"name": "tls", "secret": {"secretName": tls_secret}})],
+        vec![json!({"name": "tls", "mountPath": TLS_DIR, "readOnly": true})],
+    )
 }
 
-fn deployment(opts: &ManifestOptions, pod: PodWiring) -> Document {
-    let probe = |path: &str, period: u32| {
-        json!({"httpGet": {"path": path, "port": "https", "scheme": "HTTPS"},
-               "periodSeconds": period, "timeoutSeconds": 2, "failureThreshold": 3})
-    };
-    Document {
-        comment: "Two replicas on different nodes; not ready until the namespace cache has synced. \
-                  Hardened to the restricted Pod Security level, read-only root filesystem.",
-        object: json!({
-            "apiVersion": "apps/v1", "kind": "Deployment",
-            "metadata": metadata(NAME, Some(&opts.namespace)),
-            "spec": {
-                "replicas": opts.replicas,
-                "selector": {"matchLabels": selector()},
-                "template": {
-                    "metadata": {"labels": labels()},
-                    "spec": {
-                        "serviceAccountName": NAME,
-                        "securityContext": {
-                            "runAsNonRoot": true,
-                            "runAsUser": 65532,
-                            "runAsGroup": 65532,
-                            "seccompProfile": {"type": "RuntimeDefault"},
-                        },
-                        "topologySpreadConstraints": [{
-                            "maxSkew": 1,
-                            "topologyKey": "kubernetes.io/hostname",
-                            "whenUnsatisfiable": "ScheduleAnyway",
-                            "labelSelector": {"matchLabels": selector()},
-                        }],
-                        "containers": [{
-                            "name": "webhook",
-                            "image": opts.image,
-                            "args": pod.args,
-                            "env": [{"name": "TENANTRY_LOG", "value": "info"}],
-                            "ports": [{"name": "https", "containerPort": CONTAINER_PORT, "protocol": "TCP"}],
-                            "readinessProbe": probe("/readyz", 5),
-                            "livenessProbe": probe("/healthz", 10),
-                            "resources": {
-                                "requests": {"cpu": "100m", "memory": "64Mi"},
-                                "limits": {"memory": "256Mi"},
-                            },
+/// One HTTPS Deployment of the `tenantry` binary with its ServiceAccount, PDB, Service and
+/// (without a CA bundle) cert-manager certificate: what the webhook's and the tenant proxy's
+/// installs share, so both are hardened, spread and probed the same way.
+#[derive(Debug, Clone)]
+pub struct Workload<'a> {
+    /// `app.kubernetes.io/name`, and the name of every object.
+    pub name: &'a str,
+    /// `app.kubernetes.io/component`.
+    pub component: &'a str,
+    /// The container's name.
+    pub container: &'a str,
+    /// Namespace.
+    pub namespace: &'a str,
+    /// Container image whose entrypoint is `tenantry`.
+    pub image: &'a str,
+    /// Replicas.
+    pub replicas: u32,
+    /// The container's arguments.
+    pub args: Vec<String>,
+    /// Volumes (start from [`serving_pod`]).
+    pub volumes: Vec<Value>,
+    /// Mounts (start from [`serving_pod`]).
+    pub mounts: Vec<Value>,
+    /// HTTPS paths of the readiness and liveness probes.
+    pub probes: (&'a str, &'a str),
+    /// The Secret holding the serving certificate.
+    pub tls_secret: &'a str,
+    /// Printed above the Deployment.
+    pub comment: &'static str,
+}
+
+impl Workload<'_> {
+    fn metadata(&self, namespaced: bool) -> Value {
+        component_metadata(
+            (self.name, self.component),
+            self.name,
+            namespaced.then_some(self.namespace),
+        )
+    }
+
+    fn selector(&self) -> Value {
+        json!({"app.kubernetes.io/name": self.name})
+    }
+
+    /// The Deployment.
+    pub fn deployment(&self) -> Document {
+        let probe = |path: &str, period: u32| {
+            json!({"httpGet": {"path": path, "port": "https", "scheme": "HTTPS"},
+                   "periodSeconds": period, "timeoutSeconds": 2, "failureThreshold": 3})
+        };
+        Document {
+            comment: self.comment,
+            object: json!({
+                "apiVersion": "apps/v1", "kind": "Deployment",
+                "metadata": self.metadata(true),
+                "spec": {
+                    "replicas": self.replicas,
+                    "selector": {"matchLabels": self.selector()},
+                    "template": {
+                        "metadata": {"labels": component_labels(self.name, self.component)},
+                        "spec": {
+                            "serviceAccountName": self.name,
                             "securityContext": {
-                                "allowPrivilegeEscalation": false,
-                                "readOnlyRootFilesystem": true,
-                                "capabilities": {"drop": ["ALL"]},
+                                "runAsNonRoot": true,
+                                "runAsUser": 65532,
+                                "runAsGroup": 65532,
+                                "seccompProfile": {"type": "RuntimeDefault"},
                             },
-                            "volumeMounts": pod.mounts,
-                        }],
-                        "volumes": pod.volumes,
+                            "topologySpreadConstraints": [{
+                                "maxSkew": 1,
+                                "topologyKey": "kubernetes.io/hostname",
+                                "whenUnsatisfiable": "ScheduleAnyway",
+                                "labelSelector": {"matchLabels": self.selector()},
+                            }],
+                            "containers": [{
+                                "name": self.container,
+                                "image": self.image,
+                                "args": self.args,
+                                "env": [{"name": "TENANTRY_LOG", "value": "info"}],
+                                "ports": [{"name": "https", "containerPort": CONTAINER_PORT, "protocol": "TCP"}],
+                                "readinessProbe": probe(self.probes.0, 5),
+                                "livenessProbe": probe(self.probes.1, 10),
+                                "resources": {
+                                    "requests": {"cpu": "100m", "memory": "64Mi"},
+                                    "limits": {"memory": "256Mi"},
+                                },
+                                "securityContext": {
+                                    "allowPrivilegeEscalation": false,
+                                    "readOnlyRootFilesystem": true,
+                                    "capabilities": {"drop": ["ALL"]},
+                                },
+                                "volumeMounts": self.mounts,
+                            }],
+                            "volumes": self.volumes,
+                        },
                     },
                 },
+            }),
+        }
+    }
+
+    /// The PodDisruptionBudget and the Service (port 443).
+    pub fn availability_and_service(&self) -> [Document; 2] {
+        [
+            Document {
+                comment: "A node drain never takes both replicas at once.",
+                object: json!({
+                    "apiVersion": "policy/v1", "kind": "PodDisruptionBudget",
+                    "metadata": self.metadata(true),
+                    "spec": {"minAvailable": 1, "selector": {"matchLabels": self.selector()}},
+                }),
             },
-        }),
+            Document {
+                comment: "",
+                object: json!({
+                    "apiVersion": "v1", "kind": "Service",
+                    "metadata": self.metadata(true),
+                    "spec": {
+                        "selector": self.selector(),
+                        "ports": [{"name": "https", "port": 443, "targetPort": "https", "protocol": "TCP"}],
+                    },
+                }),
+            },
+        ]
+    }
+
+    /// A self-signed cert-manager Issuer and the serving Certificate for the Service's names
+    /// (and `extra_dns`), for when no CA bundle is given.
+    pub fn cert_manager(&self, comment: &'static str, extra_dns: &[String]) -> [Document; 2] {
+        let (name, ns) = (self.name, self.namespace);
+        let mut dns = vec![
+            format!("{name}.{ns}.svc"),
+            format!("{name}.{ns}.svc.cluster.local"),
+        ];
+        dns.extend(extra_dns.iter().cloned());
+        [
+            Document {
+                comment,
+                object: json!({
+                    "apiVersion": "cert-manager.io/v1", "kind": "Issuer",
+                    "metadata": self.metadata(true),
+                    "spec": {"selfSigned": {}},
+                }),
+            },
+            Document {
+                comment: "",
+                object: json!({
+                    "apiVersion": "cert-manager.io/v1", "kind": "Certificate",
+                    "metadata": self.metadata(true),
+                    "spec": {
+                        "secretName": self.tls_secret,
+                        "dnsNames": dns,
+                        "issuerRef": {"name": name, "kind": "Issuer"},
+                        "privateKey": {"algorithm": "ECDSA", "size": 256, "rotationPolicy": "Always"},
+                    },
+                }),
+            },
+        ]
     }
 }
 
-/// The PodDisruptionBudget and the Service the API server calls.
-fn availability_and_service(ns: &str) -> [Document; 2] {
-    [
-        Document {
-            comment: "A node drain never takes both replicas at once.",
-            object: json!({
-                "apiVersion": "policy/v1", "kind": "PodDisruptionBudget",
-                "metadata": metadata(NAME, Some(ns)),
-                "spec": {"minAvailable": 1, "selector": {"matchLabels": selector()}},
-            }),
-        },
-        Document {
-            comment: "",
-            object: json!({
-                "apiVersion": "v1", "kind": "Service",
-                "metadata": metadata(NAME, Some(ns)),
-                "spec": {
-                    "selector": selector(),
-                    "ports": [{"name": "https", "port": 443, "targetPort": "https", "protocol": "TCP"}],
-                },
-            }),
-        },
-    ]
-}
-
-/// A self-signed cert-manager Issuer and the serving Certificate, for when no CA bundle is
-/// given.
-fn cert_manager(ns: &str) -> [Document; 2] {
-    let dns = [
-        format!("{NAME}.{ns}.svc"),
-        format!("{NAME}.{ns}.svc.cluster.local"),
-    ];
-    [
-        Document {
-            comment: "No --ca-bundle given: cert-manager issues the serving certificate and injects its CA \
-                      into the webhook configuration. Replace with your own issuer if you have one.",
-            object: json!({
-                "apiVersion": "cert-manager.io/v1", "kind": "Issuer",
-                "metadata": metadata(NAME, Some(ns)),
-                "spec": {"selfSigned": {}},
-            }),
-        },
-        Document {
-            comment: "",
-            object: json!({
-                "apiVersion": "cert-manager.io/v1", "kind": "Certificate",
-                "metadata": metadata(NAME, Some(ns)),
-                "spec": {
-                    "secretName": TLS_SECRET,
-                    "dnsNames": dns,
-                    "issuerRef": {"name": NAME, "kind": "Issuer"},
-                    "privateKey": {"algorithm": "ECDSA", "size": 256, "rotationPolicy": "Always"},
-                },
-            }),
-        },
-    ]
+fn workload<'a>(opts: &'a ManifestOptions, pod: PodWiring) -> Workload<'a> {
+    Workload {
+        name: NAME,
+        component: COMPONENT.1,
+        container: "webhook",
+        namespace: &opts.namespace,
+        image: &opts.image,
+        replicas: opts.replicas,
+        args: pod.args,
+        volumes: pod.volumes,
+        mounts: pod.mounts,
+        probes: ("/readyz", "/healthz"),
+        tls_secret: TLS_SECRET,
+        comment: "Two replicas on different nodes; not ready until the namespace cache has synced. \
+                  Hardened to the restricted Pod Security level, read-only root filesystem.",
+    }
 }
 
 /// The ValidatingWebhookConfiguration: one webhook for objects in tenant namespaces, one for
@@ -440,10 +551,16 @@ fn object_rules() -> Value {
 
 /// The documents as one multi-document YAML stream with their comments.
 pub fn to_yaml(docs: &[Document]) -> String {
-    let mut out = String::from(
+    to_yaml_titled(
         "# Tenantry admission webhook. Generated by `tenantry webhook manifests`; apply with\n\
          # `kubectl apply --server-side -f -`.\n",
-    );
+        docs,
+    )
+}
+
+/// [`to_yaml`] under another header (comment lines, each ending in a newline).
+pub fn to_yaml_titled(header: &str, docs: &[Document]) -> String {
+    let mut out = String::from(header);
     for doc in docs {
         out.push_str("---\n");
         if !doc.comment.is_empty() {

@@ -38,7 +38,6 @@ use axum::{
 };
 use hyper_util::{
     rt::{TokioIo, TokioTimer},
-    server::graceful::GracefulShutdown,
     service::TowerToHyperService,
 };
 use serde_json::Value;
@@ -398,6 +397,11 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Serve `router` over TLS on `listener` until `shutdown` resolves, then stop accepting and
 /// give open connections [`DRAIN_TIMEOUT`] to finish their requests.
+///
+/// Connections accept HTTP upgrades (`Connection: Upgrade`): a handler that answers 101 takes
+/// the connection over (the tenant proxy's exec and port-forward streams); a router with no
+/// such handler, like the webhook's, never upgrades. Once upgraded, a connection is its
+/// handler's and no longer counts towards the drain.
 pub async fn serve(
     listener: TcpListener,
     tls: Arc<rustls::ServerConfig>,
@@ -405,7 +409,9 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
 ) {
     let acceptor = TlsAcceptor::from(tls);
-    let graceful = GracefulShutdown::new();
+    // Every connection task holds a sender: the drain is over when the last one is dropped.
+    let (stop, stopping) = tokio::sync::watch::channel(false);
+    let (open, mut all_closed) = tokio::sync::mpsc::channel::<()>(1);
     tokio::pin!(shutdown);
     loop {
         let (tcp, peer) = tokio::select! {
@@ -423,8 +429,9 @@ pub async fn serve(
         let _ = tcp.set_nodelay(true);
         let acceptor = acceptor.clone();
         let service = TowerToHyperService::new(router.clone());
-        let watcher = graceful.watcher();
+        let (open, mut stopping) = (open.clone(), stopping.clone());
         tokio::spawn(async move {
+            let _open = open;
             let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
                 Ok(Ok(tls)) => tls,
                 Ok(Err(e)) => {
@@ -439,14 +446,25 @@ pub async fn serve(
             let connection = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())
                 .header_read_timeout(HANDSHAKE_TIMEOUT)
-                .serve_connection(TokioIo::new(tls), service);
-            if let Err(e) = watcher.watch(connection).await {
+                .serve_connection(TokioIo::new(tls), service)
+                .with_upgrades();
+            tokio::pin!(connection);
+            let ended = tokio::select! {
+                ended = connection.as_mut() => ended,
+                () = async { let _ = stopping.wait_for(|stop| *stop).await.map(drop); } => {
+                    connection.as_mut().graceful_shutdown();
+                    connection.await
+                }
+            };
+            if let Err(e) = ended {
                 tracing::debug!(%peer, error = %e, "connection ended with an error");
             }
         });
     }
     drop(listener);
-    if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown())
+    let _ = stop.send(true);
+    drop(open);
+    if tokio::time::timeout(DRAIN_TIMEOUT, all_closed.recv())
         .await
         .is_err()
     {

@@ -14,6 +14,10 @@
 //! controllers whose template violates the `enforce` level are denied where the plugin only
 //! warns (see `tenantry_policy::engine`).
 //!
+//! `--with-vap` is again the same validator, over `tenantry_policy::vap::webhook_engine`: the
+//! engine without the checks the generated ValidatingAdmissionPolicies decide, read from the
+//! list the generator itself keeps, so the API server and the webhook never both judge one.
+//!
 //! Namespace labels the engine had to read by upstream's fallback rules (an unparsable level
 //! or version) are reported as warnings on every request with a pod template that Pod
 //! Security judges, so the person whose pod was judged at `restricted` because of a typo in a
@@ -83,6 +87,19 @@ impl EngineValidator {
             engine,
             pod_security,
         }
+    }
+
+    /// The same validator next to the ValidatingAdmissionPolicies `tenantry policy vap`
+    /// generates from the same engine: the checks they decide are left to them
+    /// (`tenantry_policy::vap::webhook_engine`, the one list both sides read).
+    pub fn with_vap(self) -> Self {
+        Self::from_engine(tenantry_policy::vap::webhook_engine(self.engine))
+    }
+
+    /// The checks this validator leaves to the ValidatingAdmissionPolicies (empty unless
+    /// [`EngineValidator::with_vap`]).
+    pub fn delegated_checks(&self) -> &[&'static str] {
+        self.engine.delegated_checks()
     }
 
     /// The policies this validator runs.

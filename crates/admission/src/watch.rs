@@ -92,12 +92,32 @@ pub async fn client_from_kubeconfig(path: &std::path::Path) -> Result<Client, Cl
 /// `list` and `watch` on `namespaces`.
 pub async fn watch_namespaces(client: Client, cache: NamespaceCache) {
     let api: Api<PartialObjectMeta<Namespace>> = Api::all(client);
-    let stream = watcher::watcher(api, watcher::Config::default()).default_backoff();
+    watch_into(api, watcher::Config::default(), "namespace", |event| {
+        cache.apply(event);
+    })
+    .await;
+}
+
+/// Feed every event of a watch on `api` to `apply`, for as long as the returned future runs:
+/// the loop every in-memory view of the cluster (this webhook's namespace cache, the tenant
+/// proxy's index) is kept by. The watcher re-lists on its own after a disconnect or an
+/// expired resourceVersion (`Init` … `InitDone`, which a view swaps in whole), and errors are
+/// retried with kube-runtime's default backoff: a view that stopped watching would answer
+/// from stale state forever. `what` names the watch in logs.
+pub async fn watch_into<K>(
+    api: Api<K>,
+    config: watcher::Config,
+    what: &'static str,
+    mut apply: impl FnMut(Event<K>),
+) where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug + Send + 'static,
+{
+    let stream = watcher::watcher(api, config).default_backoff();
     futures::pin_mut!(stream);
     while let Some(event) = stream.next().await {
         match event {
-            Ok(event) => cache.apply(event),
-            Err(e) => tracing::warn!(error = %e, "namespace watch failed; retrying"),
+            Ok(event) => apply(event),
+            Err(e) => tracing::warn!(error = %e, what, "watch failed; retrying"),
         }
     }
 }

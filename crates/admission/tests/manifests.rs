@@ -231,3 +231,39 @@ fn without_a_ca_bundle_cert_manager_issues_and_injects_the_certificate() {
         "{args:?}"
     );
 }
+
+#[test]
+fn with_policies_they_are_installed_first_and_the_webhook_leaves_their_checks_to_them() {
+    use tenantry_policy::{
+        Engine,
+        vap::{self, VapOptions},
+    };
+    let engine = Engine::new(&tenantry_api::Platform::default());
+    let args = |docs: &[Value]| -> Vec<String> {
+        serde_json::from_value(
+            find(docs, "Deployment")["spec"]["template"]["spec"]["containers"][0]["args"].clone(),
+        )
+        .unwrap()
+    };
+    let mut opts = ManifestOptions::new("tenantry.dev/tenant");
+    let plain = parse(&to_yaml(&documents(&opts)));
+    assert!(!args(&plain).contains(&"--with-vap".to_owned()));
+    assert!(
+        plain
+            .iter()
+            .all(|d| d["kind"] != "ValidatingAdmissionPolicy")
+    );
+
+    opts.policies = vap::generate(&engine, &VapOptions::default());
+    let docs = parse(&to_yaml(&documents(&opts)));
+    assert!(args(&docs).contains(&"--with-vap".to_owned()));
+    // Every policy and binding, before anything of the webhook's.
+    let n = opts.policies.len();
+    assert_eq!(docs[..n], opts.policies[..]);
+    assert!(docs[n..].iter().all(|d| {
+        !d["kind"]
+            .as_str()
+            .unwrap()
+            .starts_with("ValidatingAdmissionPolicy")
+    }));
+}

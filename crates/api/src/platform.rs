@@ -450,6 +450,7 @@ pub fn builtin_tenant_defaults() -> TenantSpec {
                     r"^https://github\.com/example/platform/\.github/workflows/publish-app\.yaml@refs/tags/v.*$"
                         .to_owned(),
                 ),
+                secret_ref: None,
             }),
             pull_secret: None,
         })),

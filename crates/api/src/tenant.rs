@@ -471,7 +471,8 @@ pub struct FluxOci {
     /// Semver range of tags to deploy (Flux/Masterminds syntax, default `>=1.0.0`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub semver: Option<String>,
-    /// The keyless cosign identity an artifact must be signed by.
+    /// Who an artifact must be signed by: a keyless cosign identity (`issuer` + `subject`)
+    /// or the public key in a Secret (`secretRef`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verify: Option<CosignIdentity>,
     /// Name of the registry pull secret in the tenant namespace (default: the platform's).
@@ -479,10 +480,17 @@ pub struct FluxOci {
     pub pull_secret: Option<String>,
 }
 
-/// A keyless (OIDC) cosign signer.
+/// The cosign signer Flux requires: keyless (an OIDC `issuer` and `subject`, as a CI
+/// workflow signs through Fulcio) or a key pair (`secretRef`, as `tenantry publish --key`
+/// signs). One of the two, not both; the first layer (tenant, then platform defaults) that
+/// sets either chooses.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CosignIdentity {
+    /// Name of a Secret in the tenant's primary namespace holding the public key as
+    /// `cosign.pub` (Flux's `verify.secretRef`; `tenantry keys generate` writes the file).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_ref: Option<String>,
     /// Regular expression for the OIDC issuer (e.g. `^https://token\.actions\.githubusercontent\.com$`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub issuer: Option<String>,

@@ -100,11 +100,41 @@ enum Command {
         after_help = "Examples:\n  tenantry doctor shop                     repository, cluster and (with BAO_ADDR) OpenBao\n  tenantry doctor shop --offline           only what the platform repository can tell (CI)\n  tenantry doctor shop --output json       one document: checks with id, verdict, objects, findings and fixes\n\nExit status: 0 healthy (warnings allowed), 1 problems found, 2 could not run."
     )]
     Doctor(commands::doctor::DoctorArgs),
+    /// Prove a tenant's isolation on the live cluster: its access matrix, the bindings behind
+    /// every allow outside it, and the Multi-Tenancy Benchmarks' cases as the tenant.
+    #[command(after_help = "Examples:
+  tenantry audit shop                      one screen: access per identity and place, findings, cases
+  tenantry audit shop --output markdown    a report to paste into a ticket
+  tenantry audit shop --output json        every grant, finding (with its binding) and case
+
+Exit status: 0 nothing outside the tenant, 1 findings, 2 could not run.")]
+    Audit(commands::audit::AuditArgs),
     /// Run the operator that keeps every Tenant object converged, or print its manifests.
     #[command(
         after_help = "Examples:\n  tenantry operator manifests | kubectl apply --server-side -f -\n  tenantry operator --kubeconfig admin.kubeconfig --no-leader-election   run locally\n\nEndpoints: /metrics, /healthz, /readyz (--listen, 127.0.0.1:8080 by default)."
     )]
     Operator(Box<commands::operator::OperatorArgs>),
+    /// Serve the tenant proxy (tenants' kubectl sees their own namespaces; everything else
+    /// reaches the API server as them), or print its install manifests.
+    #[command(
+        after_help = "Examples:\n  tenantry proxy --tls-cert tls.crt --tls-key tls.key --config tenantry.yaml\n  tenantry proxy manifests | kubectl apply --server-side -f -\n  tenantry kubeconfig shop --via-proxy https://proxy.example.com --proxy-ca ca.crt\n\nNamespace reads are answered from an index kept by watches; everything else is forwarded\nwith Impersonate-* headers from the caller's TokenReview. Endpoints of its own:\n/tenantry-proxy/healthz, /tenantry-proxy/readyz."
+    )]
+    Proxy(commands::proxy::ProxyArgs),
+    /// Build a kustomize tree, check it, push it as a Flux OCI artifact and cosign-sign it.
+    #[command(
+        after_help = "Examples:\n  tenantry keys generate --dir ~/.tenantry   writes cosign.key (0600) and cosign.pub\n  COSIGN_PASSWORD=... tenantry publish deploy oci://ghcr.io/acme/shop:1.2.0 --key cosign.key\n\nExit status: 0 published, 1 refused by the guardrails (nothing pushed), 2 failed."
+    )]
+    Publish(Box<commands::publish::PublishArgs>),
+    /// Verify an OCI artifact's cosign signature against public keys, as Flux does.
+    #[command(
+        after_help = "Examples:\n  tenantry verify oci://ghcr.io/acme/shop:1.2.0 --key cosign.pub\n\nExit status: 0 verified, 1 missing, wrong-key or tampered, 2 could not check."
+    )]
+    Verify(commands::verify::VerifyArgs),
+    /// Cosign signing keys for `tenantry publish`.
+    Keys(commands::keys::KeysArgs),
+    /// A tenant's own repository: `tenant init` scaffolds it and keeps the platform's files
+    /// current.
+    Tenant(commands::tenant::TenantArgs),
 }
 
 fn main() -> ExitCode {
@@ -133,7 +163,13 @@ fn main() -> ExitCode {
         Command::Secrets(args) => secrets::run(args),
         Command::Operator(args) => commands::operator::run(*args),
         Command::Policy(args) => policy::run(args),
+        Command::Proxy(args) => commands::proxy::run(args),
         Command::Doctor(args) => commands::doctor::run(args),
+        Command::Audit(args) => commands::audit::run(args),
+        Command::Publish(args) => commands::publish::run(*args),
+        Command::Verify(args) => commands::verify::run(args),
+        Command::Keys(args) => commands::keys::run(args),
+        Command::Tenant(args) => commands::tenant::run(args),
     };
     match result {
         Ok(code) => code,

@@ -27,6 +27,36 @@ pub struct AccessCheck {
     pub namespace: Option<String>,
 }
 
+/// One `SubjectAccessReview` question, asked by an administrator about someone else: may
+/// `user` (a member of `groups`) `verb` `resource` (`subresource`) in `namespace`?
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct SubjectAccess {
+    /// The user asked about (`system:serviceaccount:<ns>:<name>` for a ServiceAccount); may
+    /// be empty when `groups` is not.
+    pub user: String,
+    /// Its groups, as the authenticator would report them.
+    pub groups: Vec<String>,
+    /// e.g. `list`, `bind`, `impersonate`.
+    pub verb: String,
+    /// API group of the resource, empty for core.
+    pub group: String,
+    /// e.g. `pods`.
+    pub resource: String,
+    /// e.g. `exec`; empty for the resource itself.
+    pub subresource: String,
+    /// The namespace, or `None` for the cluster scope (all namespaces, for a namespaced type).
+    pub namespace: Option<String>,
+}
+
+/// What the authorizer answered to a [`SubjectAccess`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct AccessDecision {
+    /// True when allowed.
+    pub allowed: bool,
+    /// The authorizer's reason (RBAC names the binding that allowed), possibly empty.
+    pub reason: String,
+}
+
 /// A token minted by the TokenRequest API.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct IssuedToken {
@@ -154,6 +184,17 @@ pub trait ClusterApi: Sized + Send + Sync {
         &self,
         check: &AccessCheck,
     ) -> impl Future<Output = Result<bool, ClusterError>> + Send;
+
+    /// Ask whether someone else may do something (`SubjectAccessReview`).
+    fn review_subject_access(
+        &self,
+        review: &SubjectAccess,
+    ) -> impl Future<Output = Result<AccessDecision, ClusterError>> + Send;
+
+    /// A client for the same cluster that acts as `user` with `groups` (impersonation: the
+    /// caller needs `impersonate` on both), to see what the API server does to that identity's
+    /// requests.
+    fn impersonate(&self, user: &str, groups: &[String]) -> Result<Self, ClusterError>;
 
     /// Ask whether a token is valid (`TokenReview`).
     fn review_token(

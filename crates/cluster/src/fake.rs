@@ -19,7 +19,10 @@ use serde_json::{Map, Value, json};
 use tenantry_core::{DesiredObject, plan::FIELD_MANAGER};
 
 use crate::{
-    api::{AccessCheck, BoundObject, ClusterApi, Deletion, IssuedToken, TokenStatus},
+    api::{
+        AccessCheck, AccessDecision, BoundObject, ClusterApi, Deletion, IssuedToken, SubjectAccess,
+        TokenStatus,
+    },
     catalog::{Catalog, ResourceType},
     error::ClusterError,
 };
@@ -923,6 +926,27 @@ impl ClusterApi for FakeCluster {
                             })
                         })
             }))
+    }
+
+    /// The fake has no authorizer for other identities: it answers every question "denied",
+    /// which is what a tenant with nothing granted outside its namespaces would get.
+    async fn review_subject_access(
+        &self,
+        _review: &SubjectAccess,
+    ) -> Result<AccessDecision, ClusterError> {
+        let mut s = self.lock();
+        s.requests.auth += 1;
+        self.admin_only(&s, "create subjectaccessreviews")?;
+        Ok(AccessDecision {
+            allowed: false,
+            reason: String::new(),
+        })
+    }
+
+    fn impersonate(&self, user: &str, _groups: &[String]) -> Result<Self, ClusterError> {
+        Err(ClusterError::Input(format!(
+            "the in-memory cluster cannot act as {user}: impersonation needs a real API server"
+        )))
     }
 
     async fn review_token(&self, token: &str) -> Result<TokenStatus, ClusterError> {

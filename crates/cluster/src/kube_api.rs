@@ -18,7 +18,10 @@ use k8s_openapi::api::{
     authentication::v1::{
         BoundObjectReference, TokenRequest, TokenRequestSpec, TokenReview, TokenReviewSpec,
     },
-    authorization::v1::{ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec},
+    authorization::v1::{
+        ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec,
+        SubjectAccessReview, SubjectAccessReviewSpec,
+    },
     core::v1::ServiceAccount,
 };
 use kube::{
@@ -35,7 +38,10 @@ use tenantry_core::{DesiredObject, plan::FIELD_MANAGER};
 use tracing::{debug, instrument};
 
 use crate::{
-    api::{AccessCheck, BoundObject, ClusterApi, Deletion, IssuedToken, TokenStatus},
+    api::{
+        AccessCheck, AccessDecision, BoundObject, ClusterApi, Deletion, IssuedToken, SubjectAccess,
+        TokenStatus,
+    },
     catalog::{Catalog, ResourceType},
     error::{Cause, ClusterError},
 };
@@ -48,12 +54,27 @@ const PAGE_SIZE: u32 = 500;
 #[derive(Clone)]
 pub struct KubeCluster {
     client: Client,
+    /// The configuration the client was built from, when it came from a kubeconfig: what
+    /// [`ClusterApi::impersonate`] builds a second client from.
+    config: Option<Box<Config>>,
 }
 
 impl KubeCluster {
     /// Wrap a kube client (built from a kubeconfig, or over any tower service in tests).
     pub fn new(client: Client) -> Self {
-        Self { client }
+        Self {
+            client,
+            config: None,
+        }
+    }
+
+    /// Build a client from a configuration, keeping it for impersonation.
+    fn from_config(config: Config) -> Result<Self, ClusterError> {
+        let client = Client::try_from(config.clone()).map_err(kubeconfig_error)?;
+        Ok(Self {
+            client,
+            config: Some(Box::new(config)),
+        })
     }
 
     /// The underlying client.
@@ -128,8 +149,7 @@ pub async fn connect(
     let config = Config::from_custom_kubeconfig(kubeconfig, &options)
         .await
         .map_err(kubeconfig_error)?;
-    let client = Client::try_from(config).map_err(kubeconfig_error)?;
-    Ok((KubeCluster::new(client), endpoint))
+    Ok((KubeCluster::from_config(config)?, endpoint))
 }
 
 /// The endpoint of a context (the current one when `context` is `None`).
@@ -637,6 +657,43 @@ impl ClusterApi for KubeCluster {
         Ok(answer.status.is_some_and(|s| s.allowed))
     }
 
+    #[instrument(level = "debug", skip_all, err(level = "debug"),
+        fields(user = %review.user, verb = %review.verb, resource = %review.resource,
+               subresource = %review.subresource, namespace = review.namespace.as_deref()))]
+    async fn review_subject_access(
+        &self,
+        review: &SubjectAccess,
+    ) -> Result<AccessDecision, ClusterError> {
+        debug!("SubjectAccessReview");
+        let question = SubjectAccessReview {
+            spec: SubjectAccessReviewSpec {
+                user: (!review.user.is_empty()).then(|| review.user.clone()),
+                groups: (!review.groups.is_empty()).then(|| review.groups.clone()),
+                resource_attributes: Some(ResourceAttributes {
+                    verb: Some(review.verb.clone()),
+                    group: (!review.group.is_empty()).then(|| review.group.clone()),
+                    resource: Some(review.resource.clone()),
+                    subresource: (!review.subresource.is_empty())
+                        .then(|| review.subresource.clone()),
+                    namespace: review.namespace.clone(),
+                    ..ResourceAttributes::default()
+                }),
+                ..SubjectAccessReviewSpec::default()
+            },
+            ..SubjectAccessReview::default()
+        };
+        let doing = format!("reviewing the access of {}", review.user);
+        let answer = Api::<SubjectAccessReview>::all(self.client.clone())
+            .create(&PostParams::default(), &question)
+            .await
+            .map_err(|e| map_error(e, &doing, None))?;
+        let status = answer.status.unwrap_or_default();
+        Ok(AccessDecision {
+            allowed: status.allowed && status.denied != Some(true),
+            reason: status.reason.unwrap_or_default(),
+        })
+    }
+
     // The token is never a span field.
     #[instrument(level = "debug", skip_all, err(level = "debug"))]
     async fn review_token(&self, token: &str) -> Result<TokenStatus, ClusterError> {
@@ -670,7 +727,17 @@ impl ClusterApi for KubeCluster {
         let config = Config::from_custom_kubeconfig(parsed, &KubeConfigOptions::default())
             .await
             .map_err(kubeconfig_error)?;
-        let client = Client::try_from(config).map_err(kubeconfig_error)?;
-        Ok(Self::new(client))
+        Self::from_config(config)
+    }
+
+    fn impersonate(&self, user: &str, groups: &[String]) -> Result<Self, ClusterError> {
+        let mut config = self.config.as_deref().cloned().ok_or_else(|| {
+            ClusterError::Kubeconfig(format!(
+                "cannot act as {user}: this client was not built from a kubeconfig"
+            ))
+        })?;
+        config.auth_info.impersonate = Some(user.to_owned());
+        config.auth_info.impersonate_groups = (!groups.is_empty()).then(|| groups.to_vec());
+        Self::from_config(config)
     }
 }

@@ -27,7 +27,10 @@ pub mod fake;
 pub mod kube_api;
 pub mod ops;
 
-pub use api::{AccessCheck, BoundObject, ClusterApi, Deletion, IssuedToken, TokenStatus};
+pub use api::{
+    AccessCheck, AccessDecision, BoundObject, ClusterApi, Deletion, IssuedToken, SubjectAccess,
+    TokenStatus,
+};
 pub use catalog::{Catalog, MissingKind, ResourceType};
 pub use error::ClusterError;
 pub use kube_api::{ClusterEndpoint, KubeCluster, KubeconfigSource, connect};

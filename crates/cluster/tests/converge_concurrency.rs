@@ -14,8 +14,8 @@ use std::{
 use serde_json::Value;
 use tenantry_api::{Platform, TenantSpec, tenant::TenantFile};
 use tenantry_cluster::{
-    AccessCheck, BoundObject, ClusterApi, ClusterError, Deletion, IssuedToken, ResourceType,
-    TokenStatus,
+    AccessCheck, AccessDecision, BoundObject, ClusterApi, ClusterError, Deletion, IssuedToken,
+    ResourceType, SubjectAccess, TokenStatus,
     catalog::Catalog,
     fake::FakeCluster,
     ops::{self, ApplyOptions, CONVERGE_CONCURRENCY, Prune, Silent, Waits},
@@ -112,6 +112,18 @@ impl ClusterApi for Slow {
     }
     async fn review_access(&self, check: &AccessCheck) -> Result<bool, ClusterError> {
         self.inner.review_access(check).await
+    }
+    async fn review_subject_access(
+        &self,
+        review: &SubjectAccess,
+    ) -> Result<AccessDecision, ClusterError> {
+        self.inner.review_subject_access(review).await
+    }
+    fn impersonate(&self, user: &str, groups: &[String]) -> Result<Self, ClusterError> {
+        Ok(Self {
+            inner: self.inner.impersonate(user, groups)?,
+            ..self.clone()
+        })
     }
     async fn review_token(&self, token: &str) -> Result<TokenStatus, ClusterError> {
         self.inner.review_token(token).await

@@ -16,8 +16,8 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use serde_json::{Value, json};
 use tenantry_cluster::{
-    AccessCheck, BoundObject, Catalog, ClusterApi, ClusterError, Deletion, KubeCluster,
-    ResourceType,
+    AccessCheck, AccessDecision, BoundObject, Catalog, ClusterApi, ClusterError, Deletion,
+    KubeCluster, ResourceType, SubjectAccess,
     credential::{self, Revoke},
     ops::{self, Action, ApplyOptions, Silent, Waits},
 };
@@ -415,6 +415,70 @@ async fn self_subject_access_reviews_answer_allowed_and_denied() {
         sent[1].json()["spec"]["resourceAttributes"],
         denied.request["body"]["spec"]["resourceAttributes"]
     );
+}
+
+/// The recorded question about the ServiceAccount `tenant-bot` of `tenantry-fx-audit`.
+fn about_tenant_bot(
+    verb: &str,
+    resource: &str,
+    subresource: &str,
+    ns: Option<&str>,
+) -> SubjectAccess {
+    SubjectAccess {
+        user: "system:serviceaccount:tenantry-fx-audit:tenant-bot".to_owned(),
+        groups: [
+            "system:serviceaccounts",
+            "system:serviceaccounts:tenantry-fx-audit",
+            "system:authenticated",
+        ]
+        .map(str::to_owned)
+        .to_vec(),
+        verb: verb.to_owned(),
+        group: String::new(),
+        resource: resource.to_owned(),
+        subresource: subresource.to_owned(),
+        namespace: ns.map(str::to_owned),
+    }
+}
+
+#[tokio::test]
+async fn subject_access_reviews_ask_about_the_identity_and_keep_rbacs_reason() {
+    let allowed = fixture("subjectaccessreview-sa-secrets-cluster-allowed-201");
+    let denied = fixture("subjectaccessreview-sa-pods-exec-denied-201");
+    let (api, log) = replay(vec![allowed.clone(), denied.clone()]);
+    let answer = api
+        .review_subject_access(&about_tenant_bot("list", "secrets", "", None))
+        .await
+        .unwrap();
+    assert!(answer.allowed);
+    assert!(
+        answer
+            .reason
+            .contains("ClusterRoleBinding \"tenantry-fx-audit-secrets\""),
+        "{}",
+        answer.reason
+    );
+    let answer = api
+        .review_subject_access(&about_tenant_bot(
+            "create",
+            "pods",
+            "exec",
+            Some("kube-system"),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(
+        answer,
+        AccessDecision {
+            allowed: false,
+            reason: String::new()
+        }
+    );
+    let sent = sent(&log);
+    for (sent, exchange) in sent.iter().zip([&allowed, &denied]) {
+        assert_same_request(sent, exchange);
+        assert_eq!(sent.json()["spec"], exchange.request["body"]["spec"]);
+    }
 }
 
 #[tokio::test]

@@ -98,6 +98,23 @@ pub struct ResolvedNetwork {
     pub default_deny_egress: bool,
 }
 
+/// How Flux checks an OCI artifact's cosign signature.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ResolvedVerify {
+    /// Keyless: a Fulcio certificate whose OIDC issuer and subject match these regexps.
+    Keyless {
+        /// OIDC issuer regexp.
+        issuer: String,
+        /// Signing identity regexp.
+        subject: String,
+    },
+    /// A key pair: the public key(s) in this Secret of the tenant's primary namespace.
+    PublicKey {
+        /// The Secret's name.
+        secret_ref: String,
+    },
+}
+
 /// Delivery with every value present.
 #[derive(Clone, Debug, PartialEq)]
 pub enum ResolvedDelivery {
@@ -107,10 +124,8 @@ pub enum ResolvedDelivery {
         url: String,
         /// Flux semver range.
         semver: String,
-        /// OIDC issuer regexp.
-        issuer: String,
-        /// Signing identity regexp.
-        subject: String,
+        /// Who the artifact must be signed by.
+        verify: ResolvedVerify,
         /// Pull secret for the registry, if any.
         pull_secret: Option<String>,
     },
@@ -563,18 +578,33 @@ impl PlatformContext {
                     })
                 };
                 let url = required("url", get(|x| x.url.as_ref()));
-                let issuer = required("verify.issuer", get(|x| x.verify.as_ref()?.issuer.as_ref()));
-                let subject = required(
-                    "verify.subject",
-                    get(|x| x.verify.as_ref()?.subject.as_ref()),
-                );
+                // The first layer that says anything about verification chooses keyless or
+                // key; fields of the other way in lower layers are ignored.
+                let chooser = same_kind.iter().find_map(|d| match d {
+                    Delivery::FluxOci(x) => x.verify.as_ref().filter(|v| {
+                        v.secret_ref.is_some() || v.issuer.is_some() || v.subject.is_some()
+                    }),
+                    _ => None,
+                });
+                let verify = match chooser.and_then(|v| v.secret_ref.clone()) {
+                    Some(secret_ref) => ResolvedVerify::PublicKey { secret_ref },
+                    None => ResolvedVerify::Keyless {
+                        issuer: required(
+                            "verify.issuer",
+                            get(|x| x.verify.as_ref()?.issuer.as_ref()),
+                        ),
+                        subject: required(
+                            "verify.subject",
+                            get(|x| x.verify.as_ref()?.subject.as_ref()),
+                        ),
+                    },
+                };
                 let semver = get(|x| x.semver.as_ref()).unwrap_or_else(|| ">=1.0.0".to_owned());
                 let pull_secret = get(|x| x.pull_secret.as_ref()).map(|s| expand(&s));
                 ResolvedDelivery::FluxOci {
                     url,
                     semver,
-                    issuer,
-                    subject,
+                    verify,
                     pull_secret,
                 }
             }

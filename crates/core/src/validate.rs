@@ -190,6 +190,16 @@ fn validate_delivery(d: &Delivery, at: &str, errors: &mut Errors) {
                         check_regex(re, &format!("{at}.verify.{field}"), errors);
                     }
                 }
+                if let Some(secret) = &v.secret_ref {
+                    check_subdomain(secret, &format!("{at}.verify.secretRef"), errors);
+                    if v.issuer.is_some() || v.subject.is_some() {
+                        errors.push(
+                            format!("{at}.verify.secretRef"),
+                            "set either secretRef (verify with a public key) or issuer and \
+                             subject (keyless), not both",
+                        );
+                    }
+                }
             }
             if let Some(s) = &x.pull_secret {
                 check_subdomain(s, &format!("{at}.pullSecret"), errors);

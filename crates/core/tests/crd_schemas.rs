@@ -12,7 +12,8 @@ use std::{collections::BTreeMap, path::Path};
 use common::{REFERENCE_TENANTS, platform, render_reference, testdata_dir};
 use serde_json::Value;
 use tenantry_api::tenant::{
-    Delivery, FluxGit, Network, NetworkProvider, Secrets, TenantFile, TenantSpec,
+    CosignIdentity, Delivery, FluxGit, FluxOci, Network, NetworkProvider, Secrets, TenantFile,
+    TenantSpec,
 };
 use tenantry_core::{
     DesiredObject, Rendered,
@@ -202,7 +203,21 @@ fn coverage() -> Vec<Rendered> {
             ..TenantSpec::default()
         },
     ];
-    for (name, spec) in ["shop", "quiet"].into_iter().zip(variants) {
+    // Key-based cosign verification (`verify.secretRef`), over the platform's keyless default.
+    let keyed = TenantSpec {
+        delivery: Some(Delivery::FluxOci(FluxOci {
+            verify: Some(CosignIdentity {
+                secret_ref: Some("shop-cosign-pub".into()),
+                ..CosignIdentity::default()
+            }),
+            ..FluxOci::default()
+        })),
+        ..TenantSpec::default()
+    };
+    for (name, spec) in ["shop", "quiet", "keyed"]
+        .into_iter()
+        .zip(variants.into_iter().chain([keyed]))
+    {
         all.push(render_tenant(&flux, &TenantFile::new(name, spec)).unwrap());
     }
     for ctx in [&flux, &platform("platform-caas.yaml")] {

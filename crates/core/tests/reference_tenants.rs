@@ -150,6 +150,37 @@ fn flux_delivery_impersonates_the_tenant_and_verifies_signatures() {
 }
 
 #[test]
+fn flux_oci_verifies_with_a_public_key_when_a_secret_is_named() {
+    use tenantry_api::tenant::{CosignIdentity, Delivery, FluxOci, TenantFile, TenantSpec};
+    // The tenant's secretRef replaces the platform's keyless identity whole: Flux gets the
+    // key and no OIDC identity it would otherwise also demand.
+    let spec = TenantSpec {
+        delivery: Some(Delivery::FluxOci(FluxOci {
+            verify: Some(CosignIdentity {
+                secret_ref: Some("cosign-pub".into()),
+                ..CosignIdentity::default()
+            }),
+            ..FluxOci::default()
+        })),
+        ..TenantSpec::default()
+    };
+    let rendered = tenantry_core::render_tenant(
+        &common::platform("platform-flux.yaml"),
+        &TenantFile::new("shop", spec),
+    )
+    .unwrap();
+    let source = rendered
+        .objects
+        .iter()
+        .find(|o| o.kind == "OCIRepository")
+        .unwrap();
+    assert_eq!(
+        source.body["spec"]["verify"],
+        serde_json::json!({ "provider": "cosign", "secretRef": { "name": "cosign-pub" } })
+    );
+}
+
+#[test]
 fn openbao_policy_reaches_only_the_tenants_path() {
     let rendered = render_reference("platform-flux.yaml", "app-secrets.yaml");
     let policy = rendered

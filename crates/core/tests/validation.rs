@@ -140,6 +140,18 @@ fn urls_semver_and_regexps_are_parsed() {
         "regular expression",
     );
     assert_refused(
+        "  delivery:\n    fluxOCI:\n      verify:\n        secretRef: cosign-pub\n        issuer: x\n",
+        "shop",
+        "spec.delivery.fluxOCI.verify.secretRef",
+        "not both",
+    );
+    assert_refused(
+        "  delivery:\n    fluxOCI:\n      verify:\n        secretRef: Cosign_Pub\n",
+        "shop",
+        "spec.delivery.fluxOCI.verify.secretRef",
+        "",
+    );
+    assert_refused(
         "  delivery:\n    fluxGit:\n      url: http://git.example.com/x\n",
         "shop",
         "spec.delivery.fluxGit.url",

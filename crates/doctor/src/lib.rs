@@ -16,6 +16,7 @@
 //! could not be looked at is `skipped` with the reason.
 #![forbid(unsafe_code)]
 
+pub mod audit;
 mod checks;
 
 use serde::Serialize;

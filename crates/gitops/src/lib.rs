@@ -13,6 +13,7 @@
 mod fsutil;
 pub mod registry;
 pub mod scaffold;
+pub mod tenant_repo;
 
 use std::{
     collections::BTreeSet,
@@ -98,6 +99,18 @@ pub enum GitopsError {
     /// A path resolves outside the repository.
     #[error("{0}: resolves outside the repository (a symlink?); refusing to write there")]
     OutsideRepository(PathBuf),
+    /// `tenantry tenant init` found files it may not replace; nothing was written.
+    #[error(
+        "{}: nothing written; these files exist with other content:\n  {}",
+        root.display(),
+        paths.join("\n  ")
+    )]
+    TenantRepoConflict {
+        /// The tenant repository.
+        root: PathBuf,
+        /// Each file, with who owns it and what to do.
+        paths: Vec<String>,
+    },
     /// The directory given as the platform repository has no `tenantry.yaml`.
     #[error(
         "{} is not a platform repository: {} does not exist (pass --repo DIR, or run `tenantry onboard NAME --gitops-only` to start one)",

@@ -24,7 +24,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use futures::{FutureExt, StreamExt, future};
+use futures::{StreamExt, future};
 use k8s_openapi::{
     api::core::v1::ConfigMap, apimachinery::pkg::apis::meta::v1::Time, jiff::Timestamp,
 };
@@ -51,6 +51,7 @@ use tracing::{Instrument, info, info_span, warn};
 
 use crate::{
     FINALIZER, STATUS_MANAGER, echo,
+    inventory::{Inventory, Seen},
     leader::{self, LeaseOptions},
     metrics::{self, Metrics, TenantState},
     platform::{self, ConfigSource},
@@ -169,9 +170,11 @@ pub struct Context {
     /// Consecutive failures per tenant, for backoff.
     failures: Mutex<HashMap<String, u32>>,
     tenants: kube::runtime::reflector::Store<Tenant>,
-    /// The drift watches' stores: the metadata of every labelled object of each kind
-    /// Tenantry renders.
-    drift: Vec<(ResourceType, reflector::Store<DriftMeta>)>,
+    /// What the drift watches have seen: which objects of each kind in `drift_kinds`
+    /// carry which tenant's label.
+    inventory: Arc<RwLock<Inventory>>,
+    /// The kinds the drift watches watch, numbered as in `inventory`.
+    drift_kinds: Vec<ResourceType>,
     /// The tenant label the drift watches select on (the platform's at start).
     drift_label: String,
     openbao: Option<ConnectionFlags>,
@@ -185,25 +188,46 @@ pub struct Context {
     revoked: Mutex<std::collections::HashSet<String>>,
 }
 
-/// What a drift watch keeps of an object: see [`keep_identity`].
-type DriftMeta = PartialObjectMeta<DynamicObject>;
-
-/// Reduce a watched object to what a reconcile reads from the drift stores: its name,
-/// namespace and tenant label. Ten thousand objects' full metadata (managed fields, every
-/// label and annotation) would be most of the operator's memory.
-fn keep_identity(o: &mut DriftMeta, tenant_label: &str) {
-    let tenant = o
-        .metadata
-        .labels
-        .as_mut()
-        .and_then(|l| l.remove(tenant_label));
-    o.types = None;
-    o.metadata = kube::api::ObjectMeta {
-        name: o.metadata.name.take(),
-        namespace: o.metadata.namespace.take(),
-        labels: tenant.map(|t| [(tenant_label.to_owned(), t)].into()),
-        ..kube::api::ObjectMeta::default()
+/// Note a drift watch's event in the inventory.
+fn record(
+    inventory: &RwLock<Inventory>,
+    kind: usize,
+    event: &WatchEvent<PartialObjectMeta<DynamicObject>>,
+    label: &str,
+) {
+    let mut inventory = inventory.write().unpoisoned();
+    let object = |o: &PartialObjectMeta<DynamicObject>, listing: bool| {
+        (
+            o.metadata.namespace.clone(),
+            o.name_any(),
+            o.labels().get(label).cloned(),
+            listing,
+        )
     };
+    let (namespace, name, tenant, listing) = match event {
+        WatchEvent::Init => return inventory.record(kind, Seen::ListStarted),
+        WatchEvent::InitDone => return inventory.record(kind, Seen::ListDone),
+        WatchEvent::Delete(o) => {
+            return inventory.record(
+                kind,
+                Seen::Deleted {
+                    namespace: o.metadata.namespace.as_deref(),
+                    name: &o.name_any(),
+                },
+            );
+        }
+        WatchEvent::InitApply(o) => object(o, true),
+        WatchEvent::Apply(o) => object(o, false),
+    };
+    inventory.record(
+        kind,
+        Seen::Object {
+            namespace: namespace.as_deref(),
+            name: &name,
+            tenant: tenant.as_deref(),
+            listing,
+        },
+    );
 }
 
 fn writer_resource(t: &ResourceType) -> ApiResource {
@@ -225,20 +249,19 @@ impl Context {
             // The platform changed its tenant label since the watches started.
             return None;
         }
-        let mut known = Vec::new();
-        for (resource, store) in &self.drift {
-            store.wait_until_ready().now_or_never()?.ok()?;
-            for o in
-                store.state_filter(|o| o.labels().get(label).map(String::as_str) == Some(tenant))
-            {
-                known.push(ops::Known {
-                    resource,
-                    namespace: o.namespace(),
-                    name: o.name_any(),
-                });
-            }
-        }
-        Some(known)
+        let found = self.inventory.read().unpoisoned().of_tenant(tenant)?;
+        Some(
+            found
+                .into_iter()
+                .filter_map(|(kind, namespace, name)| {
+                    Some(ops::Known {
+                        resource: self.drift_kinds.get(kind)?,
+                        namespace,
+                        name,
+                    })
+                })
+                .collect(),
+        )
     }
 }
 
@@ -438,6 +461,9 @@ async fn run_controller(
     let (tenant_store, tenant_writer) = reflector::store();
     let tenant_stream = watcher::watcher(tenants, selected)
         .default_backoff()
+        // Nothing reads who wrote which field of a Tenant; a thousand Tenants' records
+        // would be kept for nothing.
+        .modify(|t| t.metadata.managed_fields = None)
         .reflect(tenant_writer)
         .applied_objects()
         .predicate_filter(echo::tenant_inputs, Default::default());
@@ -446,17 +472,12 @@ async fn run_controller(
             .concurrency(options.concurrency)
             .debounce(Duration::from_millis(200)),
     );
-    let drift_writers: Vec<(ResourceType, reflector::store::Writer<DriftMeta>)> =
-        ops::rendered_kinds(catalog)
-            .into_iter()
-            .map(|t| (t.clone(), reflector::store::Writer::new(writer_resource(t))))
-            .collect();
-    let drift = drift_writers
-        .iter()
-        .map(|(t, w)| (t.clone(), w.as_reader()))
-        .collect();
+    let drift_kinds: Vec<ResourceType> =
+        ops::rendered_kinds(catalog).into_iter().cloned().collect();
+    let inventory = Arc::new(RwLock::new(Inventory::new(drift_kinds.len())));
     let context = Arc::new(Context {
-        drift,
+        inventory: inventory.clone(),
+        drift_kinds: drift_kinds.clone(),
         drift_label: label.clone(),
         api: api.clone(),
         client: client.clone(),
@@ -544,20 +565,19 @@ async fn run_controller(
     let mut controller = controller.reconcile_all_on(requeue_rx);
     // Drift: label-selected metadata watches on every kind Tenantry renders, each kept in a
     // store that is also what a reconcile observes from (`Context::known`).
-    for (t, writer) in drift_writers {
-        let resource = writer_resource(&t);
+    for (kind, t) in drift_kinds.iter().enumerate() {
+        let resource = writer_resource(t);
         // `Api<PartialObjectMeta<_>>` asks for metadata only.
         let api: Api<PartialObjectMeta<DynamicObject>> = Api::all_with(client.clone(), &resource);
         let label = label.clone();
-        let kept = label.clone();
-        let mut writer = writer;
+        let seen_label = label.clone();
+        let inventory = inventory.clone();
         let stream = watcher::watcher(api, watcher::Config::default().labels(&label))
             .default_backoff()
             .filter_map(move |event| {
                 future::ready(match event {
-                    Ok(mut event) => {
-                        // Decided before the managed fields are dropped: Tenantry's own
-                        // writes coming back do not wake the tenant (`echo`).
+                    Ok(event) => {
+                        // Tenantry's own writes coming back do not wake the tenant (`echo`).
                         let wake = match &event {
                             WatchEvent::Apply(o) | WatchEvent::InitApply(o) => {
                                 !echo::written_by_tenantry(&o.metadata)
@@ -565,13 +585,7 @@ async fn run_controller(
                             WatchEvent::Delete(_) => true,
                             WatchEvent::Init | WatchEvent::InitDone => false,
                         };
-                        if let WatchEvent::Apply(o)
-                        | WatchEvent::InitApply(o)
-                        | WatchEvent::Delete(o) = &mut event
-                        {
-                            keep_identity(o, &kept);
-                        }
-                        writer.apply_watcher_event(&event);
+                        record(&inventory, kind, &event, &seen_label);
                         match event {
                             WatchEvent::Apply(o)
                             | WatchEvent::InitApply(o)
@@ -1100,27 +1114,5 @@ mod tests {
         assert_eq!(backoff(4), Duration::from_secs(40));
         assert_eq!(backoff(7), Duration::from_secs(300));
         assert_eq!(backoff(u32::MAX), Duration::from_secs(300));
-    }
-
-    #[test]
-    fn a_drift_store_keeps_only_what_a_reconcile_reads() {
-        let mut o: DriftMeta = serde_json::from_value(json!({
-            "apiVersion": "meta.k8s.io/v1", "kind": "PartialObjectMetadata",
-            "metadata": {
-                "name": "tenantry-default-deny", "namespace": "shop", "uid": "u1",
-                "resourceVersion": "42", "generation": 3,
-                "labels": { "tenantry.dev/tenant": "shop", "app.kubernetes.io/managed-by": "tenantry" },
-                "annotations": { "a": "b" },
-                "managedFields": [{ "manager": "tenantry", "operation": "Apply" }],
-            },
-        }))
-        .unwrap();
-        keep_identity(&mut o, "tenantry.dev/tenant");
-        assert_eq!(
-            serde_json::to_value(&o.metadata).unwrap(),
-            json!({ "name": "tenantry-default-deny", "namespace": "shop",
-                    "labels": { "tenantry.dev/tenant": "shop" } })
-        );
-        assert!(o.types.is_none());
     }
 }

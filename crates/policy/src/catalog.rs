@@ -167,6 +167,21 @@ pub const CHECKS: &[CheckDoc] = &[
         "The tenant's SecretStore is namespaced and has the name the platform expects.",
     ),
     doc(
+        "tenant-repo-contract",
+        "required-path",
+        "The repository has deploy/kustomization.yaml, the tree the platform publishes.",
+    ),
+    doc(
+        "tenant-repo-contract",
+        "cluster-scoped",
+        "No cluster-scoped object: the tenant's delivery creates objects only in its namespaces.",
+    ),
+    doc(
+        "tenant-repo-contract",
+        "namespace",
+        "Namespace fields are absent or name one of the tenant's namespaces.",
+    ),
+    doc(
         "tenant-placement",
         "node-name",
         "Pods and pod templates do not name their node: only the scheduler places a tenant's pods.",

@@ -493,6 +493,11 @@ pub struct Engine {
     /// The platform's placement and class bounds, for a tenant not known by name.
     pub(crate) default_placement: Placement,
     pub(crate) default_classes: Classes,
+    /// Checks another enforcer decides for this engine at admission (the API server's
+    /// ValidatingAdmissionPolicies, [`crate::vap::webhook_engine`]), sorted: not judged here.
+    pub(crate) delegated: Vec<&'static str>,
+    /// The policies all of whose checks are delegated: not run at all.
+    pub(crate) delegated_policies: PolicySet,
 }
 
 /// How many findings [`Engine::evaluate`] lists for one object unless told otherwise
@@ -583,7 +588,46 @@ impl Engine {
             shared_namespaces: policies::network_policies::shared_namespaces(platform),
             default_placement: platform.defaults.placement.clone().unwrap_or_default(),
             default_classes: platform.defaults.classes.clone().unwrap_or_default(),
+            delegated: Vec::new(),
+            delegated_policies: PolicySet::default(),
         }
+    }
+
+    /// Leave `checks` to another enforcer at admission: they are no longer judged, except on
+    /// updates by the policies that carry a violation over (another enforcer may carry over per
+    /// check where the engine does per field, so the engine keeps judging those updates).
+    pub(crate) fn delegate(mut self, checks: impl IntoIterator<Item = &'static str>) -> Self {
+        self.delegated.extend(checks);
+        self.delegated.sort_unstable();
+        self.delegated.dedup();
+        for id in PolicyId::ALL {
+            let own: Vec<&str> = if id == PolicyId::PodSecurity {
+                pss::checks().map(|c| c.id).collect()
+            } else {
+                crate::catalog::CHECKS
+                    .iter()
+                    .filter(|c| c.policy == id.as_str())
+                    .map(|c| c.id)
+                    .collect()
+            };
+            if !own.is_empty() && own.iter().all(|c| self.delegated.binary_search(c).is_ok()) {
+                self.delegated_policies.insert(id);
+            }
+        }
+        self
+    }
+
+    /// The checks left to another enforcer at admission, sorted (empty unless this engine was
+    /// made by [`crate::vap::webhook_engine`]).
+    pub fn delegated_checks(&self) -> &[&'static str] {
+        &self.delegated
+    }
+
+    /// Whether `id`'s delegated checks are left out of this request.
+    fn delegates(&self, id: PolicyId, ctx: &Context<'_>) -> bool {
+        !self.delegated.is_empty()
+            && ctx.mode == Mode::Admission
+            && !(ctx.operation == Operation::Update && id.carries_over())
     }
 
     /// List at most `limit` findings per object (`None`: all of them); the findings past it
@@ -667,7 +711,12 @@ impl Engine {
     }
 
     pub(crate) fn runs(&self, id: PolicyId, mode: Mode) -> bool {
-        self.enabled.contains(id)
+        // The repository contract includes the tenant's registries: it runs
+        // `allowed-registries` even where the selection or `tenantry.yaml` leaves it out.
+        let by_contract = id == PolicyId::AllowedRegistries
+            && self.repo_contract.is_some()
+            && self.enabled.contains(PolicyId::TenantRepoContract);
+        (self.enabled.contains(id) || by_contract)
             && id.runs_in(mode)
             && (id != PolicyId::TenantRepoContract || self.repo_contract.is_some())
     }
@@ -699,6 +748,14 @@ impl Engine {
                 }),
                 Some(_) => {}
             }
+        }
+        if self.runs(PolicyId::TenantRepoContract, mode) && ctx.tenant.is_none() {
+            out.push(Skipped {
+                policy: PolicyId::TenantRepoContract.as_str(),
+                reason: "no tenant given: namespace fields were not compared with the tenant's \
+                         namespaces (pass --tenant NAME --repo PLATFORM_REPO)"
+                    .to_owned(),
+            });
         }
         if self.runs(PolicyId::FluxLockdown, mode) && ctx.tenant.is_none() {
             out.push(Skipped {
@@ -808,6 +865,10 @@ impl Engine {
             if !self.runs(id, ctx.mode) || !scope.includes(id) {
                 continue;
             }
+            let delegates = self.delegates(id, ctx);
+            if delegates && self.delegated_policies.contains(id) {
+                continue;
+            }
             sink.policy = id;
             let before = sink.violations.len();
             self.run_policy(id, eval, pod.as_ref(), sink);
@@ -817,6 +878,14 @@ impl Engine {
                 && let Some(old) = ctx.old_object
             {
                 self.carry_over(id, old, ctx, &mut sink.violations[before..]);
+            }
+            if delegates && sink.violations.len() > before {
+                let judged: Vec<Violation> = sink
+                    .violations
+                    .drain(before..)
+                    .filter(|v| self.delegated.binary_search(&v.check.as_str()).is_err())
+                    .collect();
+                sink.violations.extend(judged);
             }
         }
     }
@@ -864,7 +933,7 @@ impl Engine {
             PolicyId::ProtectPlatformObjects => policies::protect::evaluate(eval, sink),
             PolicyId::TenantRepoContract => {
                 if let Some(contract) = &self.repo_contract {
-                    policies::repo_contract::evaluate(contract, eval.view, sink);
+                    policies::repo_contract::evaluate(contract, eval, sink);
                 }
             }
             PolicyId::RestrictNetworkPolicies => policies::network_policies::evaluate(eval, sink),
@@ -1034,7 +1103,12 @@ impl WriteScope {
     fn includes(&self, id: PolicyId) -> bool {
         // A Namespace in a deploy tree is still one the tenant may not create.
         if self.protect_only
-            && !matches!(id, PolicyId::ProtectPlatformObjects | PolicyId::TenantRbac)
+            && !matches!(
+                id,
+                PolicyId::ProtectPlatformObjects
+                    | PolicyId::TenantRbac
+                    | PolicyId::TenantRepoContract
+            )
         {
             return false;
         }

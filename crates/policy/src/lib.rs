@@ -25,7 +25,7 @@ pub use engine::{
     NamespaceInfo, ObjectRef, Operation, Severity, Skipped, TenantInfo, UserInfo, Violation,
 };
 pub use policies::flux::is_remote as is_remote_kustomize_resource;
-pub use policies::repo_contract::RepoScan;
+pub use policies::repo_contract::{CLUSTER_SCOPED, REQUIRED_PATHS, RepoScan, is_cluster_scoped};
 pub use policies::tenant_rbac::{bootstrap_creates, resource_of};
 pub use pss::{
     CheckInfo, Finding, LabelProblem, Level, ModeLabels, NamespaceLabels, ParseLevelError,

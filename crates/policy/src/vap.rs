@@ -20,6 +20,12 @@
 //! <remediation>` for the first offender, the engine's words. `tests/vap_e2e.rs` is the proof:
 //! it sends the upstream Pod Security corpus and generated objects for every compiled check to
 //! a real API server and compares every verdict and check ID with [`Engine::evaluate`].
+//!
+//! A webhook installed next to the policies must judge exactly what they do not, or a check
+//! is judged twice (two messages for one fault) or by neither. So which checks the policies
+//! decide completely is recorded where each is compiled ([`CompiledCheck::complete`]), and
+//! [`webhook_engine`] builds the webhook's engine from that list ([`delegated_checks`]); the
+//! webhook (`tenantry webhook --with-vap`) and its manifests read the same list.
 
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -70,6 +76,10 @@ pub struct CompiledCheck {
     pub policy: &'static str,
     /// The check ID, as the engine reports it.
     pub check: &'static str,
+    /// The policies decide it wherever the engine would (a webhook next to them leaves it
+    /// out, [`webhook_engine`]); `false`: part of it stays with the webhook ([`unsupported`]
+    /// says which).
+    pub complete: bool,
 }
 
 /// Checks that stay with the webhook, and why.
@@ -122,9 +132,32 @@ pub fn compiled_checks(engine: &Engine) -> Vec<CompiledCheck> {
             p.validations.into_iter().map(move |v| CompiledCheck {
                 policy: p.id.as_str(),
                 check: v.check,
+                complete: v.complete,
             })
         })
         .collect()
+}
+
+/// The checks [`generate`]'s policies decide as `engine` does for every request they are
+/// bound to: what a webhook installed next to them leaves out. The one list both sides read,
+/// so no check is judged twice and none by neither.
+pub fn delegated_checks(engine: &Engine) -> Vec<CompiledCheck> {
+    compiled_checks(engine)
+        .into_iter()
+        .filter(|c| c.complete)
+        .collect()
+}
+
+/// The engine a webhook installed next to [`generate`]'s policies (for the same `engine`)
+/// runs: the same engine without the [`delegated_checks`]. Updates of the policies that carry
+/// a violation over are still judged by it, since the policies carry over per check where the
+/// engine does per field.
+pub fn webhook_engine(engine: Engine) -> Engine {
+    let checks: Vec<&'static str> = delegated_checks(&engine)
+        .into_iter()
+        .map(|c| c.check)
+        .collect();
+    engine.delegate(checks)
 }
 
 /// What the engine judges at admission that [`generate`] does not compile, with the reasons.
@@ -150,9 +183,7 @@ pub fn unsupported(engine: &Engine) -> Vec<Unsupported> {
         entry(
             PolicyId::PodSecurity,
             &pss_missing,
-            "expressible in CEL but not compiled yet (annotation-keyed profiles, versioned \
-             sysctl sets, probe handlers); the webhook judges them"
-                .to_owned(),
+            "not compiled to CEL; the webhook judges them".to_owned(),
             false,
         );
     }
@@ -160,8 +191,10 @@ pub fn unsupported(engine: &Engine) -> Vec<Unsupported> {
         PolicyId::PodSecurity,
         &[],
         "audit and warn levels only warn and are left to the PodSecurity plugin and the \
-         webhook; a tenant namespace without an enforce label is judged at restricted (the \
-         webhook uses the tenant's level; Tenantry always sets the label)"
+         webhook (a webhook next to the policies, --with-vap, leaves every compiled Pod \
+         Security check to them, warnings included); a tenant namespace without an enforce \
+         label is judged at restricted (the webhook uses the tenant's level, so the policies \
+         are the stricter; Tenantry always sets the label)"
             .to_owned(),
         true,
     );
@@ -257,6 +290,8 @@ struct Validation {
     check: &'static str,
     expression: String,
     message: String,
+    /// The expression decides every case the engine decides (else the webhook keeps the check).
+    complete: bool,
 }
 
 impl Compiled {
@@ -275,7 +310,17 @@ impl Compiled {
             check,
             expression,
             message,
+            complete: true,
         });
+    }
+
+    /// A check compiled for some of the cases the engine judges only; [`unsupported`] names
+    /// the rest.
+    fn validate_part(&mut self, check: &'static str, expression: String, message: String) {
+        self.validate(check, expression, message);
+        if let Some(v) = self.validations.last_mut() {
+            v.complete = false;
+        }
     }
 
     fn to_policy(&self, engine: &Engine, name: &str) -> Value {
@@ -507,8 +552,8 @@ fn pods_changed() -> String {
              [{root}.metadata.annotations[{key}]] : [])"
         )
     };
-    let seccomp_pod = lit("seccomp.security.alpha.kubernetes.io/pod");
-    let seccomp_container = lit("container.seccomp.security.alpha.kubernetes.io/");
+    let seccomp_pod = lit(pss::SECCOMP_POD_ANNOTATION);
+    let seccomp_container = lit(pss::SECCOMP_CONTAINER_ANNOTATION_PREFIX);
     let mut pod = vec![
         format!(
             "{} != {}",
@@ -1055,7 +1100,412 @@ fn pod_security(engine: &Engine) -> Option<Compiled> {
             ),
         ),
     );
+
+    baseline_checks(&mut p, &gate, userns_exempt);
+    // The engine's reporting order (upstream's), so a refusal names the check it would first.
+    p.validations
+        .sort_by_key(|v| pss::checks().position(|c| c.id == v.check));
     Some(p)
+}
+
+/// A CEL expression for what a versioned upstream table holds at `variables.minor`: `render`
+/// turns the entries of one version (in table order) into a CEL expression.
+fn versioned(table: &[(&str, u32)], render: impl Fn(&[&str]) -> String) -> String {
+    let mut since: Vec<u32> = table.iter().map(|&(_, v)| v).collect();
+    since.sort_unstable();
+    since.dedup();
+    let at = |minor: u32| {
+        let names: Vec<&str> = table
+            .iter()
+            .filter(|&&(_, v)| v <= minor)
+            .map(|&(n, _)| n)
+            .collect();
+        render(&names)
+    };
+    let mut out = at(since.first().copied().unwrap_or(0));
+    for &minor in since.iter().skip(1) {
+        out = format!("(variables.minor >= {minor} ? {} : {out})", at(minor));
+    }
+    out
+}
+
+/// The smallest key of a CEL list of strings (the engine reports annotations sorted by key,
+/// byte order, which is CEL's string order too).
+fn smallest(list: &str) -> String {
+    format!("{list}.filter(k, {list}.all(j, j >= k))[0]")
+}
+
+/// The baseline checks that read annotations, versioned tables and probes, and `procMount` at
+/// both levels.
+fn baseline_checks(p: &mut Compiled, gate: &dyn Fn(&str, Option<&str>) -> String, userns: &str) {
+    let first = |list: &str, bad: &str| format!("{list}.filter(c, {bad})[0]");
+    let sc = |c: &str, path: &str| has(c, &format!("securityContext.{path}"));
+    p.variables
+        .push(("annotations", get_or("variables.meta", "annotations", "{}")));
+    let value = "variables.annotations[k]";
+
+    // appArmorProfile: the fields (pod, then containers), then the deprecated annotations.
+    let profile_ok = |profile: &str| {
+        format!(
+            "{} in ['RuntimeDefault', 'Localhost']",
+            get_or(profile, "type", "''")
+        )
+    };
+    let pod_bad = format!(
+        "{} && !({})",
+        has("variables.podSc", "appArmorProfile"),
+        profile_ok("variables.podSc.appArmorProfile")
+    );
+    let c_bad = format!(
+        "{} && !({})",
+        sc("c", "appArmorProfile"),
+        profile_ok("c.securityContext.appArmorProfile")
+    );
+    p.variables.push((
+        "appArmorAnnotations",
+        format!(
+            "variables.annotations.filter(k, k.startsWith({}) && !({value} == '' || {value} == \
+             'runtime/default' || {value}.startsWith('localhost/')))",
+            lit(pss::APPARMOR_ANNOTATION_PREFIX)
+        ),
+    ));
+    let field_message = |owner: &str, profile: &str| {
+        message(
+            "appArmorProfile",
+            &[
+                "'forbidden AppArmor profile: '",
+                owner,
+                "' must not set AppArmor profile type to '",
+                &quoted(&get_or(profile, "type", "''")),
+                "' — Set appArmorProfile.type to \"RuntimeDefault\" or \"Localhost\", or \
+                 remove it.'",
+            ],
+        )
+    };
+    let key = smallest("variables.appArmorAnnotations");
+    p.validate(
+        "appArmorProfile",
+        format!(
+            "{} || !(({pod_bad}) || variables.allContainers.exists(c, {c_bad}) || \
+             size(variables.appArmorAnnotations) > 0)",
+            gate("appArmorProfile", None)
+        ),
+        format!(
+            "({pod_bad}) ? {} : variables.allContainers.exists(c, {c_bad}) ? [{}].map(c, {})[0] \
+             : [{key}].map(k, {})[0]",
+            field_message("'pod'", "variables.podSc.appArmorProfile"),
+            first("variables.allContainers", &c_bad),
+            field_message(
+                &format!("'container ' + {}", quoted("c.name")),
+                "c.securityContext.appArmorProfile"
+            ),
+            message(
+                "appArmorProfile",
+                &[
+                    "'forbidden AppArmor profile: annotation ' + k + '='",
+                    &quoted(value),
+                    "' — Set annotation ' + k + ' to \"runtime/default\" or \
+                     \"localhost/<profile>\" (or use securityContext.appArmorProfile \
+                     instead).'",
+                ],
+            ),
+        ),
+    );
+
+    // capabilities_baseline: only the runtime's default capabilities may be added.
+    let defaults = list_lit(&pss::BASELINE_CAPABILITIES);
+    let bad = format!(
+        "{} && c.securityContext.capabilities.add.exists(a, !(a in {defaults}))",
+        sc("c", "capabilities.add")
+    );
+    p.validate(
+        "capabilities_baseline",
+        format!(
+            "{} || !variables.allContainers.exists(c, {bad})",
+            gate("capabilities_baseline", None)
+        ),
+        format!(
+            "[{}].map(c, [c.securityContext.capabilities.add.filter(a, !(a in {defaults}))[0]].map(a, {}))[0][0]",
+            first("variables.allContainers", &bad),
+            message(
+                "capabilities_baseline",
+                &[
+                    "'non-default capabilities: container '",
+                    &quoted("c.name"),
+                    "' must not include '",
+                    &quoted("a"),
+                    "' in securityContext.capabilities.add — Remove '",
+                    &quoted("a"),
+                    &lit(&format!(
+                        " from securityContext.capabilities.add; baseline allows only {}.",
+                        pss::BASELINE_CAPABILITIES.join(", ")
+                    )),
+                ],
+            )
+        ),
+    );
+
+    // hostProbesAndHostLifecycle: no probe or lifecycle handler names a host.
+    let handlers: Vec<(String, String)> = [
+        "livenessProbe",
+        "readinessProbe",
+        "startupProbe",
+        "lifecycle.postStart",
+        "lifecycle.preStop",
+    ]
+    .iter()
+    .flat_map(|field| {
+        ["httpGet", "tcpSocket"].map(|action| {
+            let rest = format!("{field}.{action}.host");
+            (get_or("c", &rest, "''"), rest)
+        })
+    })
+    .collect();
+    let bad = handlers
+        .iter()
+        .map(|(host, _)| format!("{host} != ''"))
+        .collect::<Vec<_>>()
+        .join(" || ");
+    let mut which = "''".to_owned();
+    for (host, rest) in handlers.iter().rev() {
+        which = format!(
+            "{host} != '' ? {} : {which}",
+            message(
+                "hostProbesAndHostLifecycle",
+                &[
+                    "'probe or lifecycle host: container '",
+                    &quoted("c.name"),
+                    "' uses probe or lifecycle host '",
+                    &quoted(host),
+                    &lit(&format!(
+                        " — Remove {rest} so the kubelet targets the pod's own IP."
+                    )),
+                ],
+            )
+        );
+    }
+    p.validate(
+        "hostProbesAndHostLifecycle",
+        format!(
+            "{} || !variables.allContainers.exists(c, {bad})",
+            gate("hostProbesAndHostLifecycle", None)
+        ),
+        format!(
+            "[{}].map(c, {which})[0]",
+            first("variables.allContainers", &bad)
+        ),
+    );
+
+    // procMount (baseline; from 1.35 user-namespace pods are exempt) and procMount_restricted
+    // (from 1.35 at restricted, unconditional).
+    let bad = format!(
+        "{} && c.securityContext.procMount != 'Default'",
+        sc("c", "procMount")
+    );
+    let proc_message = |check: &str, remedy: &str| {
+        format!(
+            "[{}].map(c, {})[0]",
+            first("variables.allContainers", &bad),
+            message(
+                check,
+                &[
+                    "'procMount: container '",
+                    &quoted("c.name"),
+                    "' must not set securityContext.procMount to '",
+                    &quoted("c.securityContext.procMount"),
+                    "' — '",
+                    remedy,
+                ],
+            )
+        )
+    };
+    let plain = lit("Remove securityContext.procMount or set it to \"Default\".");
+    let hint = lit(
+        "Remove securityContext.procMount or set it to \"Default\" (or run the pod in a user \
+         namespace with spec.hostUsers: false).",
+    );
+    p.validate(
+        "procMount",
+        format!(
+            "{} || !variables.allContainers.exists(c, {bad})",
+            gate("procMount", Some(userns))
+        ),
+        proc_message(
+            "procMount",
+            &format!("(variables.minor >= 35 ? {hint} : {plain})"),
+        ),
+    );
+    p.validate(
+        "procMount_restricted",
+        format!(
+            "{} || !variables.allContainers.exists(c, {bad})",
+            gate("procMount_restricted", None)
+        ),
+        proc_message("procMount_restricted", &plain),
+    );
+
+    // seLinuxOptions: container types only (container_engine_t from 1.31), no user or role.
+    let types = versioned(&pss::SELINUX_TYPES, list_lit);
+    let type_bad = |o: &str| format!("!({} in {types})", get_or(o, "type", "''"));
+    let set = |o: &str, field: &str| format!("{} != ''", get_or(o, field, "''"));
+    let any_bad = |o: &str| {
+        format!(
+            "({}) || ({}) || ({})",
+            type_bad(o),
+            set(o, "user"),
+            set(o, "role")
+        )
+    };
+    let allowed_text = versioned(&pss::SELINUX_TYPES, |names| {
+        let quoted: Vec<String> = names
+            .iter()
+            .filter(|n| !n.is_empty())
+            .map(|n| format!("{n:?}"))
+            .collect();
+        lit(&quoted.join(", "))
+    });
+    let selinux_message = |owner: &str, o: &str| {
+        let forbidden = |what: &[&str]| {
+            let mut parts = vec!["'seLinuxOptions: '", owner];
+            parts.push("' set forbidden securityContext.seLinuxOptions: '");
+            parts.extend_from_slice(what);
+            message("seLinuxOptions", &parts)
+        };
+        format!(
+            "(({}) ? {} : ({}) ? {} : {})",
+            type_bad(o),
+            forbidden(&[
+                "'type '",
+                &quoted(&get_or(o, "type", "''")),
+                "' — Set seLinuxOptions.type to one of '",
+                &allowed_text,
+                "' or remove it.'",
+            ]),
+            set(o, "user"),
+            forbidden(&["'user may not be set — Remove seLinuxOptions.user.'"]),
+            forbidden(&["'role may not be set — Remove seLinuxOptions.role.'"]),
+        )
+    };
+    let pod_options = "variables.podSc.seLinuxOptions";
+    let pod_bad = format!(
+        "{} && ({})",
+        has("variables.podSc", "seLinuxOptions"),
+        any_bad(pod_options)
+    );
+    let c_bad = format!(
+        "{} && ({})",
+        sc("c", "seLinuxOptions"),
+        any_bad("c.securityContext.seLinuxOptions")
+    );
+    p.validate(
+        "seLinuxOptions",
+        format!(
+            "{} || !(({pod_bad}) || variables.allContainers.exists(c, {c_bad}))",
+            gate("seLinuxOptions", None)
+        ),
+        format!(
+            "({pod_bad}) ? {} : [{}].map(c, {})[0]",
+            selinux_message("'pod'", pod_options),
+            first("variables.allContainers", &c_bad),
+            selinux_message(
+                &format!("'container ' + {}", quoted("c.name")),
+                "c.securityContext.seLinuxOptions"
+            ),
+        ),
+    );
+
+    // seccompProfile_baseline: from 1.19 the fields must not name an unconfined profile where
+    // set; before, the alpha annotations of the pod and of its containers.
+    let valid = |p: &str| format!("(has({p}.type) && {p}.type in ['RuntimeDefault', 'Localhost'])");
+    let pod_bad = format!(
+        "{} && !{}",
+        has("variables.podSc", "seccompProfile"),
+        valid("variables.podSc.seccompProfile")
+    );
+    let c_bad = format!(
+        "{} && !{}",
+        sc("c", "seccompProfile"),
+        valid("c.securityContext.seccompProfile")
+    );
+    let prefix = pss::SECCOMP_CONTAINER_ANNOTATION_PREFIX;
+    p.variables.push((
+        "seccompAnnotations",
+        format!(
+            "variables.annotations.filter(k, (k == {pod} || (k.startsWith({prefix_lit}) && \
+             variables.allContainers.exists(c, {name} == k.substring({len})))) && !({value} == \
+             'runtime/default' || {value} == 'docker/default' || {value}.startsWith('localhost/')))",
+            pod = lit(pss::SECCOMP_POD_ANNOTATION),
+            prefix_lit = lit(prefix),
+            name = get_or("c", "name", "''"),
+            len = prefix.chars().count(),
+        ),
+    ));
+    let type_of = |p: &str| quoted(&get_or(p, "type", "''"));
+    let remedy = "' — Set seccompProfile.type to \"RuntimeDefault\" or \"Localhost\".'";
+    let key = smallest("variables.seccompAnnotations");
+    p.validate(
+        "seccompProfile_baseline",
+        format!(
+            "{} || (variables.minor >= 19 ? !(({pod_bad}) || variables.allContainers.exists(c, \
+             {c_bad})) : size(variables.seccompAnnotations) == 0)",
+            gate("seccompProfile_baseline", None)
+        ),
+        format!(
+            "variables.minor < 19 ? [{key}].map(k, {})[0] : ({pod_bad}) ? {} : [{}].map(c, {})[0]",
+            message(
+                "seccompProfile_baseline",
+                &[
+                    "'seccompProfile: forbidden annotation ' + k + '='",
+                    &quoted(value),
+                    "' — Set annotation ' + k + ' to \"runtime/default\" or \
+                     \"localhost/<profile>\", or remove it.'",
+                ],
+            ),
+            message(
+                "seccompProfile_baseline",
+                &[
+                    "'seccompProfile: pod must not set securityContext.seccompProfile.type to '",
+                    &type_of("variables.podSc.seccompProfile"),
+                    remedy,
+                ],
+            ),
+            first("variables.allContainers", &c_bad),
+            message(
+                "seccompProfile_baseline",
+                &[
+                    "'seccompProfile: container '",
+                    &quoted("c.name"),
+                    "' must not set securityContext.seccompProfile.type to '",
+                    &type_of("c.securityContext.seccompProfile"),
+                    remedy,
+                ],
+            ),
+        ),
+    );
+
+    // sysctls: only the safe set of the policy version.
+    let safe = versioned(&pss::SAFE_SYSCTLS, list_lit);
+    let name = get_or("s", "name", "''");
+    let sysctls = get_or("variables.podSc", "sysctls", "[]");
+    let bad = format!("!({name} in {safe})");
+    p.validate(
+        "sysctls",
+        format!("{} || !{sysctls}.exists(s, {bad})", gate("sysctls", None)),
+        format!(
+            "[{sysctls}.filter(s, {bad})[0]].map(s, {})[0]",
+            message(
+                "sysctls",
+                &[
+                    "'forbidden sysctls: '",
+                    &name,
+                    "' — Remove sysctl '",
+                    &quoted(&name),
+                    "' from spec.securityContext.sysctls; it is not in the safe set of policy \
+                     version v1.' + string(variables.minor) + '.'",
+                ],
+            )
+        ),
+    );
 }
 
 fn host_namespace_message(field: &str) -> String {
@@ -1219,7 +1669,7 @@ fn digest() -> Compiled {
             quoted(image)
         )
     };
-    p.validate(
+    p.validate_part(
         "image-digest",
         format!(
             "!variables.allContainers.exists(c, {c_bad}) && !variables.volumes.exists(v, {v_bad})"
@@ -1326,7 +1776,7 @@ fn placement(engine: &Engine) -> Compiled {
             "{}.filter(t, {bad})[0]",
             get_or("variables.spec", "tolerations", "[]")
         );
-        p.validate(
+        p.validate_part(
             "tolerations",
             format!(
                 "!{}.exists(t, {bad})",
@@ -1389,7 +1839,7 @@ fn classes(engine: &Engine) -> Compiled {
              provides for tenants.",
         ),
     };
-    p.validate(
+    p.validate_part(
         "priority-class",
         format!(
             "!{class}.startsWith('system-') || {class} in {}",

@@ -1573,3 +1573,153 @@ fn allowed_classes_table() {
         pairs(&[("priority-class", "spec.priorityClassName")])
     );
 }
+
+#[test]
+fn tenant_repo_contract_covers_the_scaffolds_layout_scope_namespaces_and_registries() {
+    let engine = Engine::new(&Platform::default())
+        .with_selection(Some(&["tenant-repo-contract".to_owned()]), None, None)
+        .expect("known")
+        .with_repo_contract("shop");
+    let shop = tenant();
+    let known = Context::check(Some(&shop));
+    let unknown = Context::check(None);
+    let config_map = |ns: Value| json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "namespace": ns}});
+    type Case<'a> = (Value, &'a Context<'a>, Vec<(&'static str, &'static str)>);
+    let cases: Vec<Case<'_>> = vec![
+        // Cluster-scoped kinds, with or without a tenant.
+        (
+            json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": {"name": "r"}}),
+            &unknown,
+            vec![("cluster-scoped", "kind")],
+        ),
+        (
+            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shop-extra"}}),
+            &known,
+            vec![("cluster-scoped", "kind")],
+        ),
+        // Namespaced kinds named like cluster ones are not (CloudNativePG's Cluster).
+        (
+            json!({"apiVersion": "postgresql.cnpg.io/v1", "kind": "Cluster", "metadata": {"name": "db"}}),
+            &known,
+            vec![],
+        ),
+        // Namespace fields: absent, or one of the tenant's.
+        (config_map(Value::Null), &known, vec![]),
+        (config_map(json!("shop-dev")), &known, vec![]),
+        (
+            config_map(json!("billing")),
+            &known,
+            vec![("namespace", "metadata.namespace")],
+        ),
+        (config_map(json!("billing")), &unknown, vec![]),
+        (
+            json!({"apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization", "namespace": "kube-system"}),
+            &known,
+            vec![("namespace", "namespace")],
+        ),
+        // Images from the tenant's registries: the contract runs allowed-registries even
+        // though the selection left it out.
+        (
+            json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"},
+                   "spec": {"template": {"spec": {"containers": [container("shop", "quay.io/x/shop:1")]}}}}),
+            &known,
+            vec![(
+                "registry-not-allowed",
+                "spec.template.spec.containers[0].image",
+            )],
+        ),
+    ];
+    for (object, ctx, expected) in cases {
+        assert_eq!(
+            found(&engine.evaluate(&object, ctx)),
+            pairs(&expected),
+            "{object}"
+        );
+    }
+    let v = engine.evaluate(&config_map(json!("billing")), &known);
+    assert!(v[0].message.contains("\"billing\""), "{}", v[0].message);
+    assert!(
+        v[0].remediation.contains("shop, shop-dev"),
+        "{}",
+        v[0].remediation
+    );
+    // What could not be compared is said, not passed silently.
+    let skipped = engine.skipped(&unknown);
+    assert!(
+        skipped
+            .iter()
+            .any(|s| s.policy == "tenant-repo-contract" && s.reason.contains("namespace")),
+        "{skipped:?}"
+    );
+    // Without the contract, allowed-registries stays as selected.
+    let plain = Engine::new(&Platform::default())
+        .with_selection(Some(&["pod-security".to_owned()]), None, None)
+        .expect("known");
+    assert!(
+        !plain
+            .enabled_policies(Mode::Check)
+            .contains(&"allowed-registries")
+    );
+
+    // Required paths: only files read count, and only when any file was read.
+    let deployment = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"},
+        "spec": {"template": {"spec": {"containers": [{"name": "shop", "image": "x"}]}}}});
+    let mut scan = engine.repo_scan().expect("contract");
+    scan.observe(&deployment);
+    scan.observe_path(std::path::Path::new("/repo/deploy/deployment.yaml"));
+    assert_eq!(
+        found(&scan.clone().finish()),
+        pairs(&[("required-path", "")])
+    );
+    let mut other = engine.repo_scan().expect("contract");
+    other.observe_path(std::path::Path::new("/repo/deploy/kustomization.yaml"));
+    scan.merge(other);
+    assert!(scan.finish().is_empty());
+    let mut stdin_only = engine.repo_scan().expect("contract");
+    stdin_only.observe(&deployment);
+    assert!(stdin_only.layout_unknown());
+    assert!(stdin_only.finish().is_empty());
+}
+
+/// Every cluster-scoped resource a v1.36 API server (with the CRD fixtures installed) serves
+/// is in the contract's table, so none slips through as "namespaced".
+#[test]
+fn every_cluster_scoped_kind_the_api_server_serves_is_known() {
+    let testdata = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/k8s-wire");
+    let read = |name: &str| -> Value {
+        let text = std::fs::read_to_string(testdata.join(name)).expect("recorded discovery");
+        serde_json::from_str::<Value>(&text).expect("JSON")["response"]["body"].clone()
+    };
+    let mut missing = Vec::new();
+    for group in read("discovery-apis-aggregated-v2.json")["items"]
+        .as_array()
+        .unwrap()
+    {
+        let name = group["metadata"]["name"].as_str().unwrap();
+        for version in group["versions"].as_array().unwrap() {
+            for r in version["resources"].as_array().unwrap() {
+                let kind = r["responseKind"]["kind"].as_str().unwrap();
+                if r["scope"] == "Cluster" && !tenantry_policy::is_cluster_scoped(name, kind) {
+                    missing.push(format!("{name}/{kind}"));
+                }
+            }
+        }
+    }
+    for r in read("discovery-api-v1.json")["resources"]
+        .as_array()
+        .unwrap()
+    {
+        let name = r["name"].as_str().unwrap();
+        let kind = r["kind"].as_str().unwrap();
+        if r["namespaced"] == false
+            && !name.contains('/')
+            && !tenantry_policy::is_cluster_scoped("", kind)
+        {
+            missing.push(kind.to_owned());
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "cluster-scoped but not in CLUSTER_SCOPED: {missing:?}"
+    );
+}

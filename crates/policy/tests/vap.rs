@@ -262,3 +262,150 @@ fn default_output() {
         &VapOptions::default()
     )));
 }
+
+/// A tenant namespace enforcing restricted, and an admission context in it.
+fn shop() -> (tenantry_policy::NamespaceInfo, tenantry_policy::TenantInfo) {
+    let namespace = tenantry_policy::NamespaceInfo {
+        name: "shop".to_owned(),
+        labels: [
+            ("example.org/tenant", "shop"),
+            ("pod-security.kubernetes.io/enforce", "restricted"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect(),
+    };
+    let tenant = tenantry_policy::TenantInfo {
+        name: "shop".to_owned(),
+        namespaces: vec!["shop".to_owned()],
+        service_account: "shop".to_owned(),
+        registries: vec!["ghcr.io/acme".to_owned()],
+        pod_security: pss::Level::Restricted,
+        proxy_kubeconfig_secret: None,
+        cluster_role: None,
+        network_peers: Vec::new(),
+        // The platform's bound (EVERYTHING), as the tenant resolves it.
+        placement: serde_json::from_value(serde_json::json!({
+            "nodeSelector": {"pool": "shared"},
+            "tolerations": [{"key": "dedicated", "operator": "Exists"}],
+        }))
+        .unwrap(),
+        classes: Default::default(),
+    };
+    (namespace, tenant)
+}
+
+fn denied(
+    engine: &Engine,
+    object: &Value,
+    old: Option<&Value>,
+    namespace: &tenantry_policy::NamespaceInfo,
+    tenant: &tenantry_policy::TenantInfo,
+) -> BTreeSet<String> {
+    let ctx = tenantry_policy::Context {
+        mode: Mode::Admission,
+        operation: if old.is_some() {
+            tenantry_policy::Operation::Update
+        } else {
+            tenantry_policy::Operation::Create
+        },
+        namespace: Some(namespace),
+        tenant: Some(tenant),
+        user: None,
+        old_object: old,
+    };
+    engine
+        .evaluate(object, &ctx)
+        .into_iter()
+        .filter(|v| v.severity == tenantry_policy::Severity::Deny)
+        .map(|v| v.check)
+        .collect()
+}
+
+#[test]
+fn a_webhook_next_to_the_policies_judges_only_what_they_cannot() {
+    use serde_json::json;
+    let engine = Engine::new(&platform(EVERYTHING));
+    let webhook = vap::webhook_engine(engine.clone());
+    // One list: every check the policies decide completely, and nothing else.
+    let delegated: BTreeSet<&str> = webhook.delegated_checks().iter().copied().collect();
+    let compiled = vap::compiled_checks(&engine);
+    for c in &compiled {
+        assert_eq!(delegated.contains(c.check), c.complete, "{c:?}");
+    }
+    assert_eq!(
+        delegated,
+        vap::delegated_checks(&engine)
+            .iter()
+            .map(|c| c.check)
+            .collect()
+    );
+    let (ns, tenant) = shop();
+    let pod = |image: &str, extra: Value| {
+        let mut spec = json!({
+            "securityContext": {"runAsNonRoot": true, "seccompProfile": {"type": "RuntimeDefault"}},
+            "nodeSelector": {"pool": "shared"},
+            "containers": [{
+                "name": "app",
+                "image": format!("{image}@sha256:{}", "0".repeat(64)),
+                "imagePullPolicy": "Always",
+                "resources": {"requests": {"cpu": "10m", "memory": "16Mi"}, "limits": {"memory": "16Mi"}},
+                "securityContext": {"allowPrivilegeEscalation": false, "capabilities": {"drop": ["ALL"]}},
+            }],
+        });
+        if let (Some(spec), Some(extra)) = (spec.as_object_mut(), extra.as_object()) {
+            spec.extend(extra.clone());
+        }
+        json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": "shop"}, "spec": spec})
+    };
+    // Covered by the policies: the engine refuses it, the webhook does not judge it again.
+    let mut privileged = pod("ghcr.io/acme/app", json!({"hostNetwork": true}));
+    privileged["spec"]["containers"][0]["securityContext"]["privileged"] = json!(true);
+    assert_eq!(
+        denied(&engine, &privileged, None, &ns, &tenant),
+        BTreeSet::from(["hostNamespaces".to_owned(), "privileged".to_owned()])
+    );
+    assert!(denied(&webhook, &privileged, None, &ns, &tenant).is_empty());
+    // Only the webhook can judge these: a registry outside the tenant's list, a keyed
+    // toleration (only the every-taint one is compiled), a tag before a malformed digest.
+    let foreign = pod("evil.example/app", json!({}));
+    assert_eq!(
+        denied(&webhook, &foreign, None, &ns, &tenant),
+        BTreeSet::from(["registry-not-allowed".to_owned()])
+    );
+    let tolerates = pod(
+        "ghcr.io/acme/app",
+        json!({"tolerations": [{"key": "gpu", "operator": "Exists"}]}),
+    );
+    assert_eq!(
+        denied(&webhook, &tolerates, None, &ns, &tenant),
+        BTreeSet::from(["tolerations".to_owned()])
+    );
+    // Both: the policies refuse the privileged container, the webhook the registry.
+    let mut both = pod("evil.example/app", json!({}));
+    both["spec"]["containers"][0]["securityContext"]["privileged"] = json!(true);
+    assert_eq!(
+        denied(&webhook, &both, None, &ns, &tenant),
+        BTreeSet::from(["registry-not-allowed".to_owned()])
+    );
+    // A Service: refused by the policies on create; an update adding a second node port to
+    // one that had one is refused by the engine per field, by the policies (per check) not,
+    // so the webhook keeps judging updates of the policies that carry violations over.
+    let service = |ports: Value| {
+        json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s", "namespace": "shop"},
+               "spec": {"type": "ClusterIP", "ports": ports}})
+    };
+    let one = service(json!([{"port": 80, "nodePort": 30080}]));
+    let two = service(json!([{"port": 80, "nodePort": 30080}, {"port": 81, "nodePort": 30081}]));
+    assert!(denied(&webhook, &one, None, &ns, &tenant).is_empty());
+    assert_eq!(
+        denied(&engine, &one, None, &ns, &tenant),
+        BTreeSet::from(["node-port".to_owned()])
+    );
+    assert_eq!(
+        denied(&webhook, &two, Some(&one), &ns, &tenant),
+        BTreeSet::from(["node-port".to_owned()])
+    );
+    // An engine not made for a webhook next to policies leaves nothing out.
+    assert!(engine.delegated_checks().is_empty());
+}

@@ -351,6 +351,65 @@ fn platform_cases() -> Vec<Case> {
     pod("run-as-root-container", &|p| {
         p["spec"]["containers"][0]["securityContext"]["runAsUser"] = json!(0);
     });
+    pod("apparmor-unconfined-pod", &|p| {
+        p["spec"]["securityContext"]["appArmorProfile"] = json!({"type": "Unconfined"});
+    });
+    pod("apparmor-unconfined-container", &|p| {
+        p["spec"]["containers"][0]["securityContext"]["appArmorProfile"] =
+            json!({"type": "Unconfined"});
+    });
+    pod("apparmor-annotations", &|p| {
+        p["spec"]["containers"]
+            .as_array_mut()
+            .unwrap()
+            .push(good_container("sidecar"));
+        p["metadata"]["annotations"] = json!({
+            "container.apparmor.security.beta.kubernetes.io/sidecar": "unconfined",
+            "container.apparmor.security.beta.kubernetes.io/app": "unconfined",
+        });
+    });
+    pod("apparmor-localhost", &|p| {
+        p["metadata"]["annotations"] =
+            json!({"container.apparmor.security.beta.kubernetes.io/app": "localhost/mine"});
+    });
+    pod("liveness-probe-host", &|p| {
+        p["spec"]["containers"][0]["livenessProbe"] =
+            json!({"httpGet": {"host": "10.0.0.1", "port": 8080, "path": "/"}});
+    });
+    pod("readiness-and-poststart-hosts", &|p| {
+        p["spec"]["containers"][0]["readinessProbe"] =
+            json!({"tcpSocket": {"host": "10.0.0.2", "port": 8080}});
+        p["spec"]["containers"][0]["lifecycle"] =
+            json!({"postStart": {"httpGet": {"host": "10.0.0.3", "port": 8080}}});
+    });
+    pod("probe-without-host", &|p| {
+        p["spec"]["containers"][0]["livenessProbe"] = json!({"tcpSocket": {"port": 8080}});
+    });
+    pod("proc-mount-unmasked-user-namespace", &|p| {
+        p["spec"]["hostUsers"] = json!(false);
+        p["spec"]["containers"][0]["securityContext"]["procMount"] = json!("Unmasked");
+    });
+    pod("selinux-type", &|p| {
+        p["spec"]["securityContext"]["seLinuxOptions"] = json!({"type": "spc_t"});
+    });
+    pod("selinux-user-and-role", &|p| {
+        p["spec"]["containers"][0]["securityContext"]["seLinuxOptions"] =
+            json!({"type": "container_t", "user": "system_u", "role": "system_r"});
+    });
+    pod("selinux-engine-type", &|p| {
+        p["spec"]["securityContext"]["seLinuxOptions"] = json!({"type": "container_engine_t"});
+    });
+    pod("unsafe-sysctl", &|p| {
+        p["spec"]["securityContext"]["sysctls"] = json!([
+            {"name": "net.ipv4.tcp_keepalive_time", "value": "60"},
+            {"name": "kernel.msgmax", "value": "65536"},
+        ]);
+    });
+    pod("safe-sysctls", &|p| {
+        p["spec"]["securityContext"]["sysctls"] = json!([
+            {"name": "net.ipv4.tcp_notsent_lowat", "value": "16384"},
+        ]);
+    });
     let mut service = |label: &str, spec: Value| {
         cases.push(Case {
             label: format!("platform: service {label}"),
@@ -671,6 +730,22 @@ async fn run(kubeconfig: PathBuf) {
                 ("pod-security.kubernetes.io/enforce", "baseline"),
                 ("pod-security.kubernetes.io/enforce-version", "v1.24"),
             ],
+            cases: deployments(),
+        },
+        Scenario {
+            name: "pod-security only, namespace enforce=baseline enforce-version=v1.18 \
+                   (seccomp annotations)",
+            engine: labelled.clone(),
+            pod_security: &[
+                ("pod-security.kubernetes.io/enforce", "baseline"),
+                ("pod-security.kubernetes.io/enforce-version", "v1.18"),
+            ],
+            cases: deployments(),
+        },
+        Scenario {
+            name: "pod-security only, namespace enforce=baseline, no version (platform's)",
+            engine: labelled.clone(),
+            pod_security: &[("pod-security.kubernetes.io/enforce", "baseline")],
             cases: deployments(),
         },
         Scenario {

@@ -509,6 +509,14 @@ fn merge(
         ..Report::default()
     };
     let mut scan = engine.repo_scan();
+    if let Some(scan) = scan.as_mut() {
+        // Resolved, so `tenantry check .` run inside deploy/ still shows the layout.
+        for input in &collector.inputs {
+            if let Source::File(path) = &input.source {
+                scan.observe_path(&fs::canonicalize(path).unwrap_or_else(|_| path.clone()));
+            }
+        }
+    }
     let mut first_deployment_file: Option<String> = None;
     for result in results {
         if let Some(error) = result.error {
@@ -530,11 +538,31 @@ fn merge(
         }
     }
     if let Some(scan) = scan {
+        if scan.layout_unknown() {
+            report.skipped.push(tenantry_policy::Skipped {
+                policy: "tenant-repo-contract",
+                reason: format!(
+                    "only stdin was read: the repository was not checked for {}",
+                    tenantry_policy::REQUIRED_PATHS.join(", ")
+                ),
+            });
+        }
         for violation in scan.finish() {
+            // A missing file is reported at its own path, everything else where the
+            // application's Deployment is.
+            let missing = (violation.check == "required-path")
+                .then(|| {
+                    tenantry_policy::REQUIRED_PATHS
+                        .iter()
+                        .find(|p| violation.message.starts_with(*p))
+                })
+                .flatten();
             report.findings.push(Located {
-                file: first_deployment_file
-                    .clone()
-                    .unwrap_or_else(|| first_path.to_owned()),
+                file: missing.map(|p| (*p).to_owned()).unwrap_or_else(|| {
+                    first_deployment_file
+                        .clone()
+                        .unwrap_or_else(|| first_path.to_owned())
+                }),
                 document: None,
                 line: None,
                 violation,

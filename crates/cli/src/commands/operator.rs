@@ -68,8 +68,10 @@ struct RunArgs {
     /// Reconcile only the Tenants matching this label selector.
     #[arg(long, value_name = "SELECTOR")]
     selector: Option<String>,
-    /// Tenants reconciled at once.
-    #[arg(long, value_name = "N", default_value_t = 8)]
+    /// Tenants reconciled at once. A new tenant's reconcile mostly waits (for its namespace
+    /// and the API server's writes), so more than the cores help: a cold start of 1,000
+    /// tenants took 78 s at 8 and 55 s at 16 on a 2-core local API server (BENCHMARKS.md).
+    #[arg(long, value_name = "N", default_value_t = 16)]
     concurrency: u16,
     /// OpenBao, for tenants with secrets.openbao: their policy and role are provisioned on
     /// reconcile and revoked (with every token) on deletion. In a cluster, log in with the

@@ -75,7 +75,12 @@ fn vap_command(args: &VapArgs) -> anyhow::Result<ExitCode> {
 fn unsupported_text(engine: &Engine) -> String {
     let mut out = String::from("Compiled to ValidatingAdmissionPolicy:\n");
     for check in vap::compiled_checks(engine) {
-        out.push_str(&format!("  {:<26} {}\n", check.policy, check.check));
+        let part = if check.complete {
+            ""
+        } else {
+            " (in part; the webhook keeps the rest)"
+        };
+        out.push_str(&format!("  {:<26} {}{part}\n", check.policy, check.check));
     }
     out.push_str("\nLeft to the webhook:\n");
     for u in vap::unsupported(engine) {

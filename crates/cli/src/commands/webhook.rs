@@ -22,6 +22,7 @@ use tenantry_admission::{
 };
 use tenantry_api::Platform;
 use tenantry_core::PlatformContext;
+use tenantry_policy::vap::{self, VapOptions};
 
 /// `tenantry webhook`.
 #[derive(Args, Debug)]
@@ -76,6 +77,10 @@ struct ServeArgs {
     /// How often to check the certificate files for changes, in seconds.
     #[arg(long, value_name = "SECONDS", default_value_t = 5)]
     cert_poll_seconds: u64,
+    /// Leave to the ValidatingAdmissionPolicies of `tenantry policy vap` (same --config) the
+    /// checks they decide; judge only the rest.
+    #[arg(long)]
+    with_vap: bool,
 }
 
 #[derive(Args, Debug)]
@@ -96,6 +101,10 @@ struct ManifestsArgs {
     /// Replicas of the webhook Deployment.
     #[arg(long, value_name = "N", default_value_t = 2)]
     replicas: u32,
+    /// Also install the ValidatingAdmissionPolicies of `tenantry policy vap`, and run the
+    /// webhook with --with-vap so that it judges only what they cannot.
+    #[arg(long)]
+    with_vap: bool,
 }
 
 /// Run `tenantry webhook`.
@@ -150,6 +159,11 @@ fn manifests(args: ManifestsArgs) -> anyhow::Result<ExitCode> {
     }
     opts.platform_config = text;
     opts.replicas = args.replicas;
+    if args.with_vap {
+        // The engine the served webhook builds from the same tenantry.yaml (the ConfigMap).
+        let engine = tenantry_policy::Engine::new(&ctx.platform);
+        opts.policies = vap::generate(&engine, &VapOptions::default());
+    }
     print!("{}", to_yaml(&documents(&opts)));
     Ok(ExitCode::SUCCESS)
 }
@@ -159,11 +173,18 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         bail!("--tls-cert and --tls-key are required to serve");
     };
     let (ctx, _) = load_platform(args.config.as_deref())?;
-    let engine = match args.guardrails {
+    let mut engine = match args.guardrails {
         Guardrails::Policies => EngineValidator::new(&ctx.platform),
         Guardrails::PodSecurity => EngineValidator::pod_security_only(&ctx.platform),
     };
-    tracing::info!(policies = ?engine.enabled_policies(), "enforcing");
+    if args.with_vap {
+        engine = engine.with_vap();
+    }
+    tracing::info!(
+        policies = ?engine.enabled_policies(),
+        left_to_vap = ?engine.delegated_checks(),
+        "enforcing"
+    );
     let validator: Arc<dyn Validator> = Arc::new(engine);
     let certificate = Arc::new(
         ReloadingCertificate::load(&cert, &key, tls::provider())
@@ -219,7 +240,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// Ctrl-C, or SIGTERM (what the kubelet sends before killing the pod).
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     #[cfg(unix)]
     {
         let mut term =
@@ -267,6 +288,17 @@ mod tests {
         assert!(serve.command.is_none());
         assert_eq!(serve.serve.listen.port(), 8443);
         assert_eq!(serve.serve.guardrails, Guardrails::Policies);
+        assert!(!serve.serve.with_vap);
+        let next_to_vap = parse(&["--tls-cert", "c", "--tls-key", "k", "--with-vap"]).unwrap();
+        assert!(next_to_vap.serve.with_vap);
+        let manifests = parse(&["manifests", "--with-vap"]).unwrap();
+        assert!(matches!(
+            manifests.command,
+            Some(WebhookCommand::Manifests(ManifestsArgs {
+                with_vap: true,
+                ..
+            }))
+        ));
         let manifests = parse(&["manifests", "--namespace", "guard"]).unwrap();
         assert!(matches!(
             manifests.command,

@@ -10,7 +10,10 @@
 use serde_json::{Value, json};
 
 use super::Renderer;
-use crate::{object::Layer, resolve::ResolvedDelivery};
+use crate::{
+    object::Layer,
+    resolve::{ResolvedDelivery, ResolvedVerify},
+};
 
 const OCI_REPOSITORY: (&str, &str) = ("source.toolkit.fluxcd.io/v1", "OCIRepository");
 const GIT_REPOSITORY: (&str, &str) = ("source.toolkit.fluxcd.io/v1", "GitRepository");
@@ -25,10 +28,9 @@ pub(super) fn render(r: &mut Renderer<'_>) {
         ResolvedDelivery::FluxOci {
             url,
             semver,
-            issuer,
-            subject,
+            verify,
             pull_secret,
-        } => flux_oci(r, url, semver, issuer, subject, pull_secret.as_deref()),
+        } => flux_oci(r, url, semver, verify, pull_secret.as_deref()),
         ResolvedDelivery::FluxGit {
             url,
             branch,
@@ -44,15 +46,14 @@ pub(super) fn render(r: &mut Renderer<'_>) {
     }
 }
 
-/// An OCIRepository that Flux accepts only when cosign-signed by the given identity, so a
-/// pushed but unsigned artifact never deploys. The registry is read with the tenant's own pull
-/// secret, or else the platform's when it is materialised in the namespace.
+/// An OCIRepository that Flux accepts only when cosign-signed by the given identity or key,
+/// so a pushed but unsigned artifact never deploys. The registry is read with the tenant's
+/// own pull secret, or else the platform's when it is materialised in the namespace.
 fn flux_oci(
     r: &mut Renderer<'_>,
     url: &str,
     semver: &str,
-    issuer: &str,
-    subject: &str,
+    verify: &ResolvedVerify,
     pull_secret: Option<&str>,
 ) {
     let mut spec = json!({
@@ -67,10 +68,16 @@ fn flux_oci(
     if let Some(secret) = secret {
         spec["secretRef"] = json!({ "name": secret });
     }
-    spec["verify"] = json!({
-        "provider": "cosign",
-        "matchOIDCIdentity": [{ "issuer": issuer, "subject": subject }],
-    });
+    spec["verify"] = match verify {
+        ResolvedVerify::Keyless { issuer, subject } => json!({
+            "provider": "cosign",
+            "matchOIDCIdentity": [{ "issuer": issuer, "subject": subject }],
+        }),
+        ResolvedVerify::PublicKey { secret_ref } => json!({
+            "provider": "cosign",
+            "secretRef": { "name": secret_ref },
+        }),
+    };
     push_flux(r, OCI_REPOSITORY, spec, "./", None);
 }
 

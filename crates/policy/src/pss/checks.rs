@@ -292,7 +292,8 @@ fn sorted_annotations<'a>(
 // Baseline checks
 // ---------------------------------------------------------------------------------------------
 
-const APPARMOR_ANNOTATION_PREFIX: &str = "container.apparmor.security.beta.kubernetes.io/";
+pub(crate) const APPARMOR_ANNOTATION_PREFIX: &str =
+    "container.apparmor.security.beta.kubernetes.io/";
 
 /// `appArmorProfile`, 1.0+: the field (pod and containers) must be RuntimeDefault or Localhost;
 /// the deprecated per-container annotation must be empty, `runtime/default` or `localhost/*`.
@@ -334,7 +335,7 @@ fn app_armor_profile(eval: &mut Eval<'_, '_>, _minor: u32) {
     }
 }
 
-const BASELINE_CAPABILITIES: [&str; 13] = [
+pub(crate) const BASELINE_CAPABILITIES: [&str; 13] = [
     "AUDIT_WRITE",
     "CHOWN",
     "DAC_OVERRIDE",
@@ -548,7 +549,7 @@ fn proc_mount(eval: &mut Eval<'_, '_>, minor: u32) {
     forbid_unmasked_proc_mount(eval, relaxable);
 }
 
-const SELINUX_TYPES: [(&str, u32); 5] = [
+pub(crate) const SELINUX_TYPES: [(&str, u32); 5] = [
     ("", 0),
     ("container_t", 0),
     ("container_init_t", 0),
@@ -605,8 +606,9 @@ fn se_linux_options(eval: &mut Eval<'_, '_>, minor: u32) {
     }
 }
 
-const SECCOMP_POD_ANNOTATION: &str = "seccomp.security.alpha.kubernetes.io/pod";
-const SECCOMP_CONTAINER_ANNOTATION_PREFIX: &str = "container.seccomp.security.alpha.kubernetes.io/";
+pub(crate) const SECCOMP_POD_ANNOTATION: &str = "seccomp.security.alpha.kubernetes.io/pod";
+pub(crate) const SECCOMP_CONTAINER_ANNOTATION_PREFIX: &str =
+    "container.seccomp.security.alpha.kubernetes.io/";
 
 fn valid_seccomp_type(profile: Profile<'_>) -> bool {
     matches!(profile.kind, "RuntimeDefault" | "Localhost")
@@ -675,7 +677,7 @@ fn seccomp_profile_baseline(eval: &mut Eval<'_, '_>, minor: u32) {
 }
 
 /// Sysctls considered safe (namespaced and isolated), with the policy minor that allowed them.
-const SAFE_SYSCTLS: [(&str, u32); 14] = [
+pub(crate) const SAFE_SYSCTLS: [(&str, u32); 14] = [
     ("kernel.shm_rmid_forced", 0),
     ("net.ipv4.ip_local_port_range", 0),
     ("net.ipv4.tcp_syncookies", 0),

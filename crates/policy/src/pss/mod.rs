@@ -46,7 +46,11 @@
 //! is run by `tests/pss_corpus.rs`; it is the executable definition of "parity".
 
 mod checks;
-pub(crate) use checks::{ALLOWED_VOLUME_SOURCES, RESTRICTED_VOLUME_SOURCES};
+pub(crate) use checks::{
+    ALLOWED_VOLUME_SOURCES, APPARMOR_ANNOTATION_PREFIX, BASELINE_CAPABILITIES,
+    RESTRICTED_VOLUME_SOURCES, SAFE_SYSCTLS, SECCOMP_CONTAINER_ANNOTATION_PREFIX,
+    SECCOMP_POD_ANNOTATION, SELINUX_TYPES,
+};
 mod labels;
 mod view;
 

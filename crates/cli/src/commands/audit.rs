@@ -1,0 +1,548 @@
+//! `tenantry audit`: prove on the live cluster what a tenant can reach and what stops it.
+//!
+//! This module only asks: the authorizer (SubjectAccessReviews, many, a bounded number at
+//! once, since a matrix of every type × verb × scope × identity is thousands of questions
+//! and each is a round trip), the RBAC objects (four LISTs, to name the bindings behind an
+//! allow), and the admission chain (each behavioural case as a server-side dry-run while
+//! impersonating the tenant's ServiceAccount, so nothing is stored). What to ask and what
+//! the answers mean is `tenantry_doctor::audit`'s, plain functions with their own tests.
+
+use std::{io::Write, process::ExitCode, time::Instant};
+
+use clap::{Args, ValueEnum};
+use futures::{StreamExt, stream};
+use serde::Serialize;
+use tenantry_cluster::{Catalog, ClusterApi, ClusterError, SubjectAccess};
+use tenantry_core::render;
+use tenantry_doctor::audit::{
+    self, AccessAudit, Answer, Attempt, Identity, Question, Rbac, Scope, ScopeKind, ServedResource,
+};
+use tenantry_gitops::{PlatformFile, Repo};
+
+use crate::{
+    args::{ClusterFlags, ClusterInfo, RepoArg, runtime},
+    output::{self, Outcome, Output, Report, display},
+};
+
+/// SubjectAccessReviews in flight at once by default: enough to hide the round trip (see
+/// BENCHMARKS.md), few enough that an audit never crowds the API server's in-flight limit
+/// (400 by default) for others.
+pub const REVIEW_CONCURRENCY: usize = 32;
+
+/// How `audit` prints.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum AuditOutput {
+    /// One screen for people.
+    #[default]
+    Text,
+    /// One JSON document: every grant, finding and case.
+    Json,
+    /// A Markdown report, to paste into a ticket or a review.
+    Markdown,
+}
+
+/// `tenantry audit`.
+#[derive(Args, Debug)]
+pub struct AuditArgs {
+    /// The tenant to audit.
+    pub name: String,
+    /// The platform namespace to probe (the tenant must reach nothing there).
+    #[arg(long, value_name = "NAMESPACE", default_value = "kube-system")]
+    pub platform_namespace: String,
+    /// Kubeconfig file (default: $KUBECONFIG, else ~/.kube/config); it must allow creating
+    /// SubjectAccessReviews and impersonating the tenant's ServiceAccount.
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig: Option<std::path::PathBuf>,
+    /// Kubeconfig context (default: its current context).
+    #[arg(long, value_name = "NAME")]
+    pub context: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = AuditOutput::Text, value_name = "FORMAT")]
+    pub output: AuditOutput,
+    /// SubjectAccessReviews in flight at once, 1 to 256 (lower it on a busy API server).
+    #[arg(long, value_name = "N", default_value_t = REVIEW_CONCURRENCY as u16,
+          value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub review_concurrency: u16,
+    #[command(flatten)]
+    pub repo: RepoArg,
+}
+
+/// One behavioural case and what the API server did.
+#[derive(Debug, Serialize)]
+struct CaseResult {
+    id: &'static str,
+    benchmark: &'static str,
+    title: &'static str,
+    object: String,
+    #[serde(flatten)]
+    attempt: Attempt,
+}
+
+/// What the audit cost.
+#[derive(Debug, Default, Serialize)]
+struct Cost {
+    access_reviews: usize,
+    concurrency: usize,
+    access_seconds: f64,
+    rbac_lists: usize,
+    dry_runs: usize,
+    total_seconds: f64,
+}
+
+#[derive(Debug, Serialize)]
+struct AuditReport {
+    tenant: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cluster: Option<ClusterInfo>,
+    identities: Vec<Identity>,
+    scopes: Vec<Scope>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    access: Option<AccessAudit>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    behaviour_as: Option<String>,
+    behaviour: Vec<CaseResult>,
+    cost: Cost,
+}
+
+impl AuditReport {
+    fn access_findings(&self) -> usize {
+        self.access.as_ref().map_or(0, |a| a.findings.len())
+    }
+
+    fn allowed_cases(&self) -> usize {
+        self.behaviour
+            .iter()
+            .filter(|c| c.attempt == Attempt::Allowed)
+            .count()
+    }
+
+    fn verdict(&self) -> String {
+        match (self.access_findings(), self.allowed_cases()) {
+            (0, 0) => "clean: nothing allowed outside the tenant, every case refused".to_owned(),
+            (f, c) => format!(
+                "findings: {} outside the tenant or escalating, {c} of {} cases allowed",
+                output::plural(f, "access finding"),
+                self.behaviour.len()
+            ),
+        }
+    }
+}
+
+/// `a, b, c … and 12 more`, at most about `width` characters.
+fn abbreviated(items: &[String], width: usize) -> String {
+    let mut out = String::new();
+    for (i, item) in items.iter().enumerate() {
+        if !out.is_empty() && out.len() + item.len() + 2 > width {
+            return format!("{out} … and {} more", items.len() - i);
+        }
+        if !out.is_empty() {
+            out.push_str(", ");
+        }
+        out.push_str(item);
+    }
+    out
+}
+
+fn scope_label(kind: ScopeKind, namespace: Option<&str>) -> String {
+    Scope {
+        kind,
+        namespace: namespace.map(str::to_owned),
+    }
+    .label()
+}
+
+fn attempt_words(attempt: &Attempt) -> (String, String) {
+    match attempt {
+        Attempt::Allowed => ("ALLOWED".to_owned(), "admitted".to_owned()),
+        Attempt::Refused { layer, by, .. } => (
+            "refused".to_owned(),
+            match by {
+                Some(by) => format!("{} {by}", layer.as_str()),
+                None => layer.as_str().to_owned(),
+            },
+        ),
+    }
+}
+
+impl Report for AuditReport {
+    const COMMAND: &'static str = "audit";
+
+    fn outcome(&self) -> Outcome {
+        if self.access_findings() + self.allowed_cases() > 0 {
+            Outcome::Findings
+        } else {
+            Outcome::Ok
+        }
+    }
+
+    fn write_text(&self, out: &mut dyn Write) -> std::io::Result<()> {
+        let Some(access) = &self.access else {
+            return Ok(());
+        };
+        match &self.cluster {
+            Some(c) => writeln!(
+                out,
+                "tenant {} on {} ({})",
+                self.tenant, c.server, c.context
+            )?,
+            None => writeln!(out, "tenant {}", self.tenant)?,
+        }
+        let c = &self.cost;
+        writeln!(
+            out,
+            "{} access reviews in {:.1} s ({} at once)",
+            c.access_reviews, c.access_seconds, c.concurrency
+        )?;
+        for identity in &access.identities {
+            writeln!(out, "\n{}", identity.identity)?;
+            for s in &identity.scopes {
+                let label = scope_label(s.scope, s.namespace.as_deref());
+                if s.grants.is_empty() {
+                    let everyone = if s.everyone.is_empty() {
+                        String::new()
+                    } else {
+                        " (beyond self-reviews every user may make)".to_owned()
+                    };
+                    writeln!(out, "  {label:<44} nothing{everyone}")?;
+                    continue;
+                }
+                writeln!(out, "  {label:<44} {} of {} allowed", s.allowed, s.asked)?;
+                for g in &s.grants {
+                    writeln!(
+                        out,
+                        "    {}: {}",
+                        g.verbs.join(" "),
+                        abbreviated(&g.resources, 90)
+                    )?;
+                }
+            }
+        }
+        if !access.findings.is_empty() {
+            writeln!(out, "\nfindings")?;
+            for f in &access.findings {
+                let place = scope_label(f.scope, f.namespace.as_deref());
+                writeln!(
+                    out,
+                    "  ✗ {} may {} {} ({place})",
+                    f.identity,
+                    f.verbs.join(","),
+                    f.resource
+                )?;
+                if let Some(why) = f.escalation {
+                    writeln!(out, "      escalation: {why}")?;
+                }
+                if f.granted_by.is_empty() {
+                    writeln!(out, "      granted by no RBAC binding: {}", f.reason)?;
+                }
+                for b in &f.granted_by {
+                    writeln!(out, "      granted by {b}")?;
+                }
+            }
+        }
+        if let Some(who) = &self.behaviour_as {
+            writeln!(out, "\nbehaviour as {who} (server-side dry-run)")?;
+            for case in &self.behaviour {
+                let (result, layer) = attempt_words(&case.attempt);
+                writeln!(
+                    out,
+                    "  {result:<8} {:<28} {layer:<40} {}",
+                    case.id, case.title
+                )?;
+            }
+        }
+        writeln!(out, "\n{}", self.verdict())
+    }
+}
+
+impl AuditReport {
+    fn write_markdown(&self, out: &mut dyn Write) -> std::io::Result<()> {
+        writeln!(out, "# Isolation audit of tenant `{}`\n", self.tenant)?;
+        if let Some(c) = &self.cluster {
+            writeln!(out, "Cluster: {} (context `{}`)\n", c.server, c.context)?;
+        }
+        writeln!(out, "**{}**\n", self.verdict())?;
+        let c = &self.cost;
+        writeln!(
+            out,
+            "{} SubjectAccessReviews in {:.1} s ({} at once), {} RBAC lists, {} dry-runs; {:.1} s in all.\n",
+            c.access_reviews,
+            c.access_seconds,
+            c.concurrency,
+            c.rbac_lists,
+            c.dry_runs,
+            c.total_seconds
+        )?;
+        if let Some(access) = &self.access {
+            if !access.findings.is_empty() {
+                writeln!(out, "## Findings\n")?;
+                writeln!(out, "| identity | may | where | granted by | why |")?;
+                writeln!(out, "|---|---|---|---|---|")?;
+                for f in &access.findings {
+                    let by = if f.granted_by.is_empty() {
+                        f.reason.clone()
+                    } else {
+                        f.granted_by.join("<br>")
+                    };
+                    writeln!(
+                        out,
+                        "| {} | `{}` {} | {} | {by} | {} |",
+                        f.identity,
+                        f.verbs.join(","),
+                        f.resource,
+                        scope_label(f.scope, f.namespace.as_deref()),
+                        f.escalation.unwrap_or("allowed outside the tenant")
+                    )?;
+                }
+                writeln!(out)?;
+            }
+            writeln!(out, "## Access\n")?;
+            for identity in &access.identities {
+                writeln!(out, "### {}\n", identity.identity)?;
+                writeln!(out, "| where | allowed | verbs | resources |")?;
+                writeln!(out, "|---|---|---|---|")?;
+                for s in &identity.scopes {
+                    let label = scope_label(s.scope, s.namespace.as_deref());
+                    if s.grants.is_empty() {
+                        writeln!(out, "| {label} | 0 of {} | | |", s.asked)?;
+                    }
+                    for (i, g) in s.grants.iter().enumerate() {
+                        let (place, count) = if i == 0 {
+                            (label.as_str(), format!("{} of {}", s.allowed, s.asked))
+                        } else {
+                            ("", String::new())
+                        };
+                        writeln!(
+                            out,
+                            "| {place} | {count} | {} | {} |",
+                            g.verbs.join(" "),
+                            g.resources.join(", ")
+                        )?;
+                    }
+                }
+                writeln!(out)?;
+            }
+        }
+        if let Some(who) = &self.behaviour_as {
+            writeln!(out, "## Behaviour (as {who}, server-side dry-run)\n")?;
+            writeln!(out, "| case | benchmark | attempt | result | refused by |")?;
+            writeln!(out, "|---|---|---|---|---|")?;
+            for case in &self.behaviour {
+                let (result, layer) = attempt_words(&case.attempt);
+                writeln!(
+                    out,
+                    "| `{}` | {} | {} | {result} | {layer} |",
+                    case.id, case.benchmark, case.title
+                )?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Run `tenantry audit`.
+pub fn run(args: AuditArgs) -> anyhow::Result<ExitCode> {
+    let mut report = AuditReport {
+        tenant: args.name.clone(),
+        cluster: None,
+        identities: Vec::new(),
+        scopes: Vec::new(),
+        access: None,
+        behaviour_as: None,
+        behaviour: Vec::new(),
+        cost: Cost::default(),
+    };
+    let started = Instant::now();
+    let result = audit(&args, &mut report);
+    report.cost.total_seconds = started.elapsed().as_secs_f64();
+    match args.output {
+        AuditOutput::Text => output::finish(Output::Text, &report, result),
+        AuditOutput::Json => output::finish(Output::Json, &report, result),
+        AuditOutput::Markdown => {
+            let mut out = std::io::stdout().lock();
+            report.write_markdown(&mut out)?;
+            out.flush()?;
+            result?;
+            Ok(report.outcome().exit_code())
+        }
+    }
+}
+
+fn audit(args: &AuditArgs, report: &mut AuditReport) -> anyhow::Result<()> {
+    Repo::check_name(&args.name)?;
+    let repo = args.repo.open(PlatformFile::Required)?;
+    let loaded = repo.load_tenants(std::slice::from_ref(&args.name))?;
+    let [tenant] = loaded.as_slice() else {
+        anyhow::bail!(
+            "tenant {} is not in {}",
+            args.name,
+            display(&repo.tenants_dir())
+        );
+    };
+    let ctx = repo.context();
+    let tenant = &tenant.resolved;
+    let rendered = render::render(ctx, tenant);
+    let flags = ClusterFlags {
+        kubeconfig: args.kubeconfig.clone(),
+        context: args.context.clone(),
+        output: Output::Text,
+    };
+    runtime()?.block_on(async {
+        let (api, endpoint) = flags.connect().await?;
+        report.cluster = Some(ClusterInfo::from(&endpoint));
+        let catalog = api.discover().await?;
+        let others =
+            other_tenant_namespaces(&api, &catalog, ctx.tenant_label(), &tenant.name).await?;
+        let identities = audit::identities(tenant, &rendered);
+        let scopes = audit::scopes(tenant, &others, &args.platform_namespace);
+        let questions = audit::plan(&identities, &scopes, &served(&catalog));
+
+        let asked = Instant::now();
+        let concurrency = usize::from(args.review_concurrency);
+        let answers = ask(&api, &identities, &scopes, &questions, concurrency).await?;
+        report.cost.access_reviews = questions.len();
+        report.cost.concurrency = concurrency;
+        report.cost.access_seconds = asked.elapsed().as_secs_f64();
+
+        let rbac = rbac_objects(&api, &catalog).await?;
+        report.cost.rbac_lists = 4;
+        report.access = Some(audit::summarise(
+            &identities,
+            &scopes,
+            &questions,
+            &answers,
+            &rbac,
+        ));
+        report.identities = identities.clone();
+        report.scopes = scopes;
+
+        // The behavioural cases as the tenant's own ServiceAccount (the first identity, the
+        // one its delivery and kubeconfigs act as).
+        if let Some(sa) = identities
+            .iter()
+            .find(|i| i.name.starts_with("ServiceAccount "))
+        {
+            let as_tenant = api.impersonate(&sa.user, &sa.groups)?;
+            report.behaviour_as = Some(sa.name.clone());
+            for case in audit::mtb::cases(tenant, &rendered) {
+                let object = case.object.reference();
+                let attempt = attempt(&as_tenant, &catalog, &case.object).await?;
+                report.cost.dry_runs += 1;
+                report.behaviour.push(CaseResult {
+                    id: case.id,
+                    benchmark: case.benchmark,
+                    title: case.title,
+                    object,
+                    attempt,
+                });
+            }
+        }
+        anyhow::Ok(())
+    })
+}
+
+/// Every served type, as RBAC knows it (group and plural; versions are one type).
+fn served(catalog: &Catalog) -> Vec<ServedResource> {
+    let mut out: Vec<ServedResource> = Vec::new();
+    for t in catalog.types() {
+        if !out
+            .iter()
+            .any(|r| r.group == t.group && r.resource == t.plural)
+        {
+            out.push(ServedResource {
+                group: t.group.clone(),
+                resource: t.plural.clone(),
+                namespaced: t.namespaced,
+                verbs: t.verbs.clone(),
+            });
+        }
+    }
+    out
+}
+
+/// The namespaces of other tenants (labelled with the tenant label, another value).
+async fn other_tenant_namespaces<A: ClusterApi>(
+    api: &A,
+    catalog: &Catalog,
+    label: &str,
+    tenant: &str,
+) -> anyhow::Result<Vec<String>> {
+    let namespaces = catalog
+        .find("v1", "Namespace")
+        .ok_or_else(|| anyhow::anyhow!("the cluster does not serve Namespaces"))?;
+    Ok(api
+        .list(namespaces, label)
+        .await?
+        .iter()
+        .filter(|n| n["metadata"]["labels"][label].as_str() != Some(tenant))
+        .filter_map(|n| n["metadata"]["name"].as_str().map(str::to_owned))
+        .collect())
+}
+
+/// Every question, `concurrency` at a time, answers in question order. The first failure
+/// stops the audit: a matrix with holes would read as "denied".
+async fn ask<A: ClusterApi>(
+    api: &A,
+    identities: &[Identity],
+    scopes: &[Scope],
+    questions: &[Question],
+    concurrency: usize,
+) -> Result<Vec<Answer>, ClusterError> {
+    stream::iter(questions)
+        .map(|q| {
+            let review = SubjectAccess {
+                user: identities[q.identity].user.clone(),
+                groups: identities[q.identity].groups.clone(),
+                verb: q.verb.clone(),
+                group: q.group.clone(),
+                resource: q.resource.clone(),
+                subresource: q.subresource.clone(),
+                namespace: scopes[q.scope].namespace.clone(),
+            };
+            async move {
+                api.review_subject_access(&review).await.map(|d| Answer {
+                    allowed: d.allowed,
+                    reason: d.reason,
+                })
+            }
+        })
+        .buffered(concurrency)
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .collect()
+}
+
+/// The cluster's RBAC objects: four LISTs.
+async fn rbac_objects<A: ClusterApi>(api: &A, catalog: &Catalog) -> anyhow::Result<Rbac> {
+    let list = |kind: &'static str| async move {
+        let t = catalog
+            .find("rbac.authorization.k8s.io/v1", kind)
+            .ok_or_else(|| anyhow::anyhow!("the cluster does not serve {kind}s"))?;
+        anyhow::Ok(api.list(t, "").await?)
+    };
+    Ok(Rbac {
+        cluster_roles: list("ClusterRole").await?,
+        roles: list("Role").await?,
+        cluster_role_bindings: list("ClusterRoleBinding").await?,
+        role_bindings: list("RoleBinding").await?,
+    })
+}
+
+/// Send one case as a dry-run and read which layer refused it. Refusals are answers;
+/// anything else (the server unreachable, a type not served) means the audit could not run.
+async fn attempt<A: ClusterApi>(
+    api: &A,
+    catalog: &Catalog,
+    object: &tenantry_core::DesiredObject,
+) -> anyhow::Result<Attempt> {
+    let t = catalog
+        .find(object.api_version, object.kind)
+        .ok_or_else(|| anyhow::anyhow!("the cluster does not serve {}", object.kind))?;
+    match api.apply(t, object, true).await {
+        Ok(_) => Ok(Attempt::Allowed),
+        Err(ClusterError::Forbidden { message, .. }) => Ok(audit::mtb::classify(403, &message)),
+        Err(ClusterError::Invalid { message, .. }) => Ok(audit::mtb::classify(422, &message)),
+        Err(ClusterError::Api { code, message, .. }) => Ok(audit::mtb::classify(code, &message)),
+        Err(e) => Err(e.into()),
+    }
+}

@@ -1,0 +1,606 @@
+//! The audit's decisions on recorded API-server answers (`testdata/k8s-wire`, a v1.36
+//! server): the RBAC objects of a cluster holding a deliberately bad ClusterRoleBinding, the
+//! SubjectAccessReview answers about that ServiceAccount, and the Status of each refusing
+//! layer.
+
+use std::path::PathBuf;
+
+use serde_json::Value;
+use tenantry_api::tenant::TenantFile;
+use tenantry_core::{PlatformContext, Rendered, ResolvedTenant, document, render};
+
+use super::mtb::{self, Attempt, Refuser};
+use super::rbac::{Rbac, Request, granting_bindings};
+use super::*;
+
+fn wire(name: &str) -> Value {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../testdata/k8s-wire")
+        .join(name);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e} (testdata/k8s-wire in the repository)",
+            path.display()
+        )
+    });
+    serde_json::from_str(&text).unwrap()
+}
+
+fn items(name: &str) -> Vec<Value> {
+    wire(name)["response"]["body"]["items"]
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+/// The server's RBAC objects as recorded.
+fn recorded_rbac() -> Rbac {
+    Rbac {
+        cluster_roles: items("list-clusterroles-200.json"),
+        roles: items("list-roles-200.json"),
+        cluster_role_bindings: items("list-clusterrolebindings-200.json"),
+        role_bindings: items("list-rolebindings-200.json"),
+    }
+}
+
+/// The recorded ServiceAccount, as the audit sees it.
+fn tenant_bot() -> Identity {
+    service_account("tenantry-fx-audit", "tenant-bot")
+}
+
+fn request<'a>(verb: &'a str, resource: &'a str, namespace: Option<&'a str>) -> Request<'a> {
+    Request {
+        verb,
+        group: "",
+        resource,
+        subresource: "",
+        namespace,
+    }
+}
+
+fn tenant(spec: &str) -> (ResolvedTenant, Rendered) {
+    let ctx = PlatformContext::new(document::parse_platform("{}").unwrap()).unwrap();
+    let file: TenantFile = document::parse_tenant_file(&format!(
+        "apiVersion: tenantry.dev/v1alpha1\nkind: Tenant\nmetadata:\n  name: shop\nspec: {spec}\n"
+    ))
+    .unwrap();
+    let tenant = ctx.resolve(&file).unwrap();
+    let rendered = render::render(&ctx, &tenant);
+    (tenant, rendered)
+}
+
+#[test]
+fn the_bad_binding_is_named_for_cluster_wide_secrets_and_the_tenant_role_for_home() {
+    let rbac = recorded_rbac();
+    let sa = tenant_bot();
+    // What the recorded SubjectAccessReview allowed, RBAC said by which binding.
+    let sar = wire("subjectaccessreview-sa-secrets-cluster-allowed-201.json");
+    assert_eq!(sar["response"]["body"]["status"]["allowed"], true);
+    assert!(
+        sar["response"]["body"]["status"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("tenantry-fx-audit-secrets")
+    );
+    assert_eq!(
+        granting_bindings(&rbac, &sa, &request("list", "secrets", None)),
+        [
+            "ClusterRoleBinding tenantry-fx-audit-secrets → ClusterRole tenantry-fx-secret-reader (to ServiceAccount tenant-bot)"
+        ]
+    );
+    // In its own namespace the same read is granted twice: the walk names both, so
+    // removing the bad binding is seen not to remove the tenant's own access.
+    assert_eq!(
+        granting_bindings(
+            &rbac,
+            &sa,
+            &request("get", "secrets", Some("tenantry-fx-audit"))
+        ),
+        [
+            "ClusterRoleBinding tenantry-fx-audit-secrets → ClusterRole tenantry-fx-secret-reader (to ServiceAccount tenant-bot)",
+            "RoleBinding tenantry-fx-audit/tenant-bot-edit → ClusterRole edit (to ServiceAccount tenant-bot)",
+        ]
+    );
+    // Writes are granted at home only, by the tenant's binding.
+    assert_eq!(
+        granting_bindings(
+            &rbac,
+            &sa,
+            &request("delete", "secrets", Some("tenantry-fx-audit"))
+        ),
+        [
+            "RoleBinding tenantry-fx-audit/tenant-bot-edit → ClusterRole edit (to ServiceAccount tenant-bot)"
+        ]
+    );
+    assert!(granting_bindings(&rbac, &sa, &request("delete", "secrets", None)).is_empty());
+}
+
+#[test]
+fn groups_every_identity_is_in_are_matched_and_subresources_by_their_rules() {
+    let rbac = recorded_rbac();
+    let sa = tenant_bot();
+    // system:basic-user is bound to the group system:authenticated.
+    let selfreview = Request {
+        verb: "create",
+        group: "authorization.k8s.io",
+        resource: "selfsubjectaccessreviews",
+        subresource: "",
+        namespace: None,
+    };
+    assert_eq!(
+        granting_bindings(&rbac, &sa, &selfreview),
+        [
+            "ClusterRoleBinding system:basic-user → ClusterRole system:basic-user (to Group system:authenticated)"
+        ]
+    );
+    // edit grants pods/exec at home, through the `pods/exec` rule; nothing grants it in
+    // kube-system (the recorded SubjectAccessReview said no as well).
+    let exec = |ns| Request {
+        verb: "create",
+        group: "",
+        resource: "pods",
+        subresource: "exec",
+        namespace: Some(ns),
+    };
+    assert_eq!(
+        granting_bindings(&rbac, &sa, &exec("tenantry-fx-audit")).len(),
+        1
+    );
+    assert!(granting_bindings(&rbac, &sa, &exec("kube-system")).is_empty());
+    let denied = wire("subjectaccessreview-sa-pods-exec-denied-201.json");
+    assert_eq!(denied["response"]["body"]["status"]["allowed"], false);
+    // A User named like the ServiceAccount is not the ServiceAccount, and a group owner
+    // (no user) matches no User subject.
+    let group_owner = Identity {
+        name: "Group devs".into(),
+        user: String::new(),
+        groups: vec!["devs".into(), "system:authenticated".into()],
+    };
+    assert!(
+        granting_bindings(
+            &rbac,
+            &group_owner,
+            &request("get", "secrets", Some("tenantry-fx-audit"))
+        )
+        .is_empty()
+    );
+}
+
+#[test]
+fn rules_naming_resources_do_not_cover_unnamed_requests_and_wildcards_do() {
+    let rbac = Rbac {
+        cluster_roles: vec![
+            serde_json::json!({"metadata": {"name": "one-secret"}, "rules": [
+                {"apiGroups": [""], "resources": ["secrets"], "resourceNames": ["a"], "verbs": ["get"]}]}),
+            serde_json::json!({"metadata": {"name": "any-exec"}, "rules": [
+                {"apiGroups": ["*"], "resources": ["*/exec"], "verbs": ["*"]}]}),
+        ],
+        cluster_role_bindings: ["one-secret", "any-exec"]
+            .map(|r| serde_json::json!({"metadata": {"name": r}, "roleRef": {"kind": "ClusterRole", "name": r},
+                "subjects": [{"kind": "Group", "name": "system:serviceaccounts"}]}))
+            .to_vec(),
+        ..Rbac::default()
+    };
+    let sa = tenant_bot();
+    assert!(granting_bindings(&rbac, &sa, &request("get", "secrets", None)).is_empty());
+    let exec = Request {
+        verb: "create",
+        group: "",
+        resource: "pods",
+        subresource: "exec",
+        namespace: Some("kube-system"),
+    };
+    assert_eq!(
+        granting_bindings(&rbac, &sa, &exec),
+        ["ClusterRoleBinding any-exec → ClusterRole any-exec (to Group system:serviceaccounts)"]
+    );
+}
+
+fn served(group: &str, resource: &str, namespaced: bool, verbs: &[&str]) -> ServedResource {
+    ServedResource {
+        group: group.into(),
+        resource: resource.into(),
+        namespaced,
+        verbs: verbs.iter().map(|v| (*v).to_owned()).collect(),
+    }
+}
+
+#[test]
+fn the_plan_asks_each_served_verb_once_per_scope_and_every_escalation_path() {
+    let (t, rendered) = tenant("{}");
+    let ids = identities(&t, &rendered);
+    assert_eq!(ids, [service_account("shop", "shop")]);
+    let scopes = scopes(
+        &t,
+        &["other".into(), "shop".into(), "another".into()],
+        "kube-system",
+    );
+    assert_eq!(
+        scopes.iter().map(Scope::label).collect::<Vec<_>>(),
+        [
+            "own namespace shop",
+            "other tenant's namespace another",
+            "platform namespace kube-system",
+            "cluster-wide"
+        ]
+    );
+    let all = [
+        "get",
+        "list",
+        "watch",
+        "create",
+        "update",
+        "patch",
+        "delete",
+        "deletecollection",
+    ];
+    let resources = [
+        served("", "secrets", true, &all),
+        // Served in two versions: one type to RBAC.
+        served("", "secrets", true, &all),
+        served("", "nodes", false, &["get", "list"]),
+        served(
+            "authorization.k8s.io",
+            "selfsubjectaccessreviews",
+            false,
+            &["create"],
+        ),
+    ];
+    let questions = plan(&ids, &scopes, &resources);
+    let count = |scope: usize, resource: &str| {
+        questions
+            .iter()
+            .filter(|q| q.scope == scope && q.resource == resource && q.subresource.is_empty())
+            .count()
+    };
+    for s in 0..4 {
+        assert_eq!(count(s, "secrets"), 8, "scope {s}");
+    }
+    assert_eq!((count(0, "nodes"), count(3, "nodes")), (0, 2));
+    assert_eq!(count(3, "selfsubjectaccessreviews"), 1);
+    let asked = |scope: usize, verb: &str, resource: &str, sub: &str| {
+        questions.iter().any(|q| {
+            q.scope == scope && q.verb == verb && q.resource == resource && q.subresource == sub
+        })
+    };
+    // bind/escalate everywhere, even at home; tokens and exec only outside.
+    assert!(asked(0, "bind", "clusterroles", "") && asked(3, "escalate", "roles", ""));
+    assert!(!asked(0, "create", "serviceaccounts", "token"));
+    assert!(asked(1, "create", "serviceaccounts", "token") && asked(2, "create", "pods", "exec"));
+    assert!(asked(3, "impersonate", "groups", "") && !asked(1, "impersonate", "groups", ""));
+    let mut sorted = questions.clone();
+    sorted.dedup();
+    assert_eq!(sorted.len(), questions.len());
+    // 4 scopes × 8 secrets, 2 nodes, 1 self-review, 4×4 bind/escalate, 3×4 token/exec/
+    // impersonate serviceaccounts, 3 cluster-only impersonations.
+    assert_eq!(questions.len(), 32 + 2 + 1 + 16 + 12 + 3);
+}
+
+/// Answers as the recorded server would give them: RBAC's decision for each question,
+/// from the recorded objects (the reason as RBAC words it).
+fn answer(rbac: &Rbac, ids: &[Identity], scopes: &[Scope], q: &Question) -> Answer {
+    let by = granting_bindings(
+        rbac,
+        &ids[q.identity],
+        &Request {
+            verb: &q.verb,
+            group: &q.group,
+            resource: &q.resource,
+            subresource: &q.subresource,
+            namespace: scopes[q.scope].namespace.as_deref(),
+        },
+    );
+    Answer {
+        allowed: !by.is_empty(),
+        reason: by.first().cloned().unwrap_or_default(),
+    }
+}
+
+#[test]
+fn the_bad_binding_is_the_one_finding_and_home_access_reads_on_one_screen() {
+    let rbac = recorded_rbac();
+    let ids = vec![tenant_bot()];
+    let scopes = vec![
+        Scope {
+            kind: ScopeKind::Own,
+            namespace: Some("tenantry-fx-audit".into()),
+        },
+        Scope {
+            kind: ScopeKind::Platform,
+            namespace: Some("kube-system".into()),
+        },
+        Scope {
+            kind: ScopeKind::Cluster,
+            namespace: None,
+        },
+    ];
+    let all = [
+        "get",
+        "list",
+        "watch",
+        "create",
+        "update",
+        "patch",
+        "delete",
+        "deletecollection",
+    ];
+    let resources = [
+        served("", "secrets", true, &all),
+        served("", "pods", true, &all),
+        served("", "resourcequotas", true, &all),
+        served("", "namespaces", false, &all),
+        served(
+            "authorization.k8s.io",
+            "selfsubjectaccessreviews",
+            false,
+            &["create"],
+        ),
+    ];
+    let questions = plan(&ids, &scopes, &resources);
+    let answers: Vec<Answer> = questions
+        .iter()
+        .map(|q| answer(&rbac, &ids, &scopes, q))
+        .collect();
+    let audit = summarise(&ids, &scopes, &questions, &answers, &rbac);
+
+    // Findings: reading secrets everywhere, once per scope with the verbs merged, naming the
+    // bad binding; nothing else (the self-review is everyone's, home access is expected).
+    let found: Vec<(ScopeKind, &str, Vec<&str>, bool)> = audit
+        .findings
+        .iter()
+        .map(|f| {
+            (
+                f.scope,
+                f.resource.as_str(),
+                f.verbs.iter().map(String::as_str).collect(),
+                f.granted_by
+                    .iter()
+                    .all(|b| b.contains("tenantry-fx-audit-secrets")),
+            )
+        })
+        .collect();
+    assert_eq!(
+        found,
+        [
+            (
+                ScopeKind::Platform,
+                "secrets",
+                vec!["get", "list", "watch"],
+                true
+            ),
+            (
+                ScopeKind::Cluster,
+                "secrets",
+                vec!["get", "list", "watch"],
+                true
+            ),
+        ]
+    );
+    assert!(
+        audit.findings[1]
+            .escalation
+            .is_some_and(|w| w.contains("every Secret"))
+    );
+
+    let home = &audit.identities[0].scopes[0];
+    assert_eq!(
+        home.grants,
+        [
+            Grant {
+                verbs: all.map(String::from).to_vec(),
+                resources: vec!["pods".into(), "secrets".into()]
+            },
+            Grant {
+                verbs: vec!["get".into(), "list".into(), "watch".into()],
+                resources: vec!["resourcequotas".into()]
+            },
+        ]
+    );
+    let cluster = &audit.identities[0].scopes[2];
+    assert_eq!(
+        cluster.everyone,
+        ["selfsubjectaccessreviews.authorization.k8s.io"]
+    );
+    assert_eq!(cluster.allowed, 4);
+}
+
+#[test]
+fn a_clean_tenant_has_no_finding_even_with_escalations_asked_at_home() {
+    let (t, rendered) = tenant("{}");
+    let ids = identities(&t, &rendered);
+    let scopes = scopes(&t, &[], "kube-system");
+    let questions = plan(&ids, &scopes, &[served("", "pods", true, &["get"])]);
+    let answers: Vec<Answer> = questions
+        .iter()
+        .map(|q| Answer {
+            // Everything asked at home allowed, bind and escalate included.
+            allowed: scopes[q.scope].kind == ScopeKind::Own,
+            reason: String::new(),
+        })
+        .collect();
+    let audit = summarise(&ids, &scopes, &questions, &answers, &Rbac::default());
+    // One escalation finding per resource, verbs merged; plain access at home is none.
+    let found: Vec<(ScopeKind, &str, Vec<&str>)> = audit
+        .findings
+        .iter()
+        .map(|f| {
+            (
+                f.scope,
+                f.resource.as_str(),
+                f.verbs.iter().map(String::as_str).collect(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        found,
+        [
+            (
+                ScopeKind::Own,
+                "clusterroles.rbac.authorization.k8s.io",
+                vec!["bind", "escalate"]
+            ),
+            (
+                ScopeKind::Own,
+                "roles.rbac.authorization.k8s.io",
+                vec!["bind", "escalate"]
+            ),
+        ]
+    );
+    assert!(audit.findings.iter().all(|f| f.escalation.is_some()));
+    let denied: Vec<Answer> = questions
+        .iter()
+        .map(|q| Answer {
+            allowed: scopes[q.scope].kind == ScopeKind::Own && q.verb == "get",
+            reason: String::new(),
+        })
+        .collect();
+    let audit = summarise(&ids, &scopes, &questions, &denied, &Rbac::default());
+    assert!(audit.findings.is_empty(), "{:#?}", audit.findings);
+}
+
+fn status(name: &str) -> (u16, String) {
+    let record = wire(name);
+    let body = &record["response"]["body"];
+    (
+        body["code"].as_u64().unwrap() as u16,
+        body["message"].as_str().unwrap().to_owned(),
+    )
+}
+
+#[track_caller]
+fn refused_by(name: &str) -> (Refuser, Option<String>) {
+    let (code, message) = status(name);
+    match mtb::classify(code, &message) {
+        Attempt::Refused { layer, by, .. } => (layer, by),
+        Attempt::Allowed => panic!("{name}: allowed"),
+    }
+}
+
+#[test]
+fn each_refusing_layer_is_read_from_the_recorded_status() {
+    assert_eq!(
+        refused_by("impersonated-dryrun-apply-clusterrole-403.json").0,
+        Refuser::Rbac
+    );
+    assert_eq!(
+        refused_by("impersonated-dryrun-apply-resourcequota-403.json").0,
+        Refuser::Rbac
+    );
+    assert_eq!(
+        refused_by("forbidden-sa-list-nodes-403.json").0,
+        Refuser::Rbac
+    );
+    assert_eq!(
+        refused_by("impersonated-dryrun-apply-nodeport-service-quota-403.json").0,
+        Refuser::Quota
+    );
+    assert_eq!(
+        refused_by("resourcequota-exceeded-pods-403.json").0,
+        Refuser::Quota
+    );
+    assert_eq!(
+        refused_by("resourcequota-missing-requests-403.json").0,
+        Refuser::Quota
+    );
+    assert_eq!(
+        refused_by("impersonated-dryrun-apply-pod-run-as-root-403.json").0,
+        Refuser::PodSecurity
+    );
+    assert_eq!(
+        refused_by("podsecurity-privileged-pod-403.json").0,
+        Refuser::PodSecurity
+    );
+    assert_eq!(
+        refused_by("limitrange-max-exceeded-403.json").0,
+        Refuser::LimitRange
+    );
+    let (layer, by) = refused_by("webhook-denied-configmap-403.json");
+    assert_eq!(layer, Refuser::Webhook);
+    assert!(by.is_some_and(|b| !b.is_empty()));
+    assert_eq!(
+        refused_by("create-configmap-invalid-name-422.json").0,
+        Refuser::Validation
+    );
+}
+
+#[test]
+fn every_case_targets_the_tenant_and_pods_differ_from_a_restricted_pod_in_one_thing() {
+    let (t, rendered) = tenant("{}");
+    let cases = mtb::cases(&t, &rendered);
+    let ids: Vec<&str> = cases.iter().map(|c| c.id).collect();
+    assert_eq!(
+        ids,
+        [
+            "privileged",
+            "host-namespaces",
+            "host-path",
+            "host-port",
+            "capabilities",
+            "run-as-root",
+            "nodeport-service",
+            "loadbalancer-service",
+            "edit-quota",
+            "edit-limit-range",
+            "edit-network-policy",
+            "edit-namespace-labels",
+            "create-cluster-role",
+            "create-cluster-role-binding",
+        ]
+    );
+    for c in &cases {
+        assert!(
+            c.object.namespace.as_deref().is_none_or(|ns| ns == "shop"),
+            "{}",
+            c.id
+        );
+    }
+    // The edits change the rendered objects in one field.
+    let edit = |id: &str| cases.iter().find(|c| c.id == id).unwrap().object.clone();
+    let quota = edit("edit-quota");
+    let rendered_quota = rendered
+        .objects
+        .iter()
+        .find(|o| o.kind == "ResourceQuota")
+        .unwrap();
+    assert_eq!(quota.name, rendered_quota.name);
+    assert_eq!(quota.body["spec"]["hard"]["pods"], "100000");
+    let ns = edit("edit-namespace-labels");
+    assert_eq!(ns.name, "shop");
+    assert_eq!(
+        ns.body["metadata"]["labels"]["pod-security.kubernetes.io/enforce"],
+        "privileged"
+    );
+    // The pods pass the restricted level except for their one violation (checked with the
+    // guardrail engine's exact Pod Security implementation).
+    for c in cases.iter().filter(|c| c.object.kind == "Pod") {
+        let violations = restricted_violations(&c.object.body);
+        let expected: &[&str] = match c.id {
+            "privileged" => &["privileged", "allowPrivilegeEscalation"],
+            "host-namespaces" => &["hostNamespaces"],
+            // At restricted, restrictedVolumes is the check that refuses hostPath.
+            "host-path" => &["restrictedVolumes"],
+            "host-port" => &["hostPorts"],
+            "capabilities" => &["capabilities_restricted"],
+            "run-as-root" => &["runAsNonRoot", "runAsUser"],
+            other => panic!("unexpected pod case {other}"),
+        };
+        let mut violations = violations;
+        violations.sort();
+        let mut expected = expected.to_vec();
+        expected.sort();
+        assert_eq!(violations, expected, "{}", c.id);
+    }
+    let control = mtb::restricted_pod("shop", "control", |_| {});
+    assert!(restricted_violations(&control.body).is_empty());
+}
+
+/// The restricted Pod Security checks a pod fails, one ID each.
+fn restricted_violations(pod: &Value) -> Vec<&'static str> {
+    use tenantry_policy::pss::{Level, Version, check_object};
+    let mut ids: Vec<&str> = check_object(Level::Restricted, Version::Latest, pod)
+        .into_iter()
+        .map(|f| f.check)
+        .collect();
+    ids.dedup();
+    ids
+}

@@ -1,0 +1,392 @@
+//! The proxy's request path: route, authenticate, then answer from the index or forward.
+//!
+//! Thin on purpose: every decision is one of the pure functions of [`crate::route`],
+//! [`crate::index`], [`crate::auth`] and [`crate::forward`]; this file only moves bytes
+//! between them and the sockets. TLS and connection handling are the webhook's
+//! (`tenantry_admission::serve`, one rustls provider for the binary).
+//!
+//! The proxy's own endpoints live under `/tenantry-proxy/` (`healthz`, `readyz`), a prefix
+//! the API server never serves, so `kubectl get --raw /readyz` through the proxy still asks
+//! the API server.
+
+use std::{
+    convert::Infallible,
+    sync::{Arc, Mutex, PoisonError},
+    time::{Duration, SystemTime},
+};
+
+use axum::{
+    Router,
+    body::Body,
+    extract::{Request, State},
+    http::{HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+    routing::get,
+};
+use bytes::Bytes;
+use k8s_openapi::{
+    api::authentication::v1::{TokenReview, TokenReviewSpec},
+    jiff::Timestamp,
+};
+use kube::{Api, api::PostParams};
+use serde_json::Value;
+use tokio::sync::broadcast;
+
+use crate::{
+    auth::{Review, ReviewCache, UserInfo, bearer_token, token_key},
+    feed::Shared,
+    forward,
+    index::{Change, Scope, event_for},
+    route::{IndexRead, ListQuery, Route, route},
+    status::Refusal,
+    wire::{self, Format, Render},
+};
+
+/// How long a watch runs when the client sets no `timeoutSeconds`: the API server's default
+/// `--min-request-timeout`.
+pub const DEFAULT_WATCH_SECONDS: u64 = 1800;
+/// How often a watch that allows bookmarks gets one.
+pub const BOOKMARK_INTERVAL: Duration = Duration::from_secs(60);
+
+/// Who checks tokens: the API server (`TokenReview`) in the proxy, anything in tests.
+pub trait TokenReviewer: Send + Sync {
+    /// Review one bearer token.
+    fn review(&self, token: &str) -> futures::future::BoxFuture<'_, Result<Review, String>>;
+}
+
+/// `TokenReview` through the proxy's own client.
+#[derive(Clone)]
+pub struct ApiServerReviewer(pub kube::Client);
+
+impl TokenReviewer for ApiServerReviewer {
+    fn review(&self, token: &str) -> futures::future::BoxFuture<'_, Result<Review, String>> {
+        let review = TokenReview {
+            spec: TokenReviewSpec {
+                token: token.to_owned(),
+                audiences: None,
+            },
+            ..TokenReview::default()
+        };
+        Box::pin(async move {
+            let api: Api<TokenReview> = Api::all(self.0.clone());
+            let answered = api
+                .create(&PostParams::default(), &review)
+                .await
+                .map_err(|e| e.to_string())?;
+            let status = answered.status.unwrap_or_default();
+            if status.authenticated != Some(true) {
+                return Ok(Review::Refused);
+            }
+            let user = status.user.unwrap_or_default();
+            Ok(Review::Authenticated(UserInfo {
+                username: user.username.unwrap_or_default(),
+                uid: user.uid.unwrap_or_default(),
+                groups: user.groups.unwrap_or_default(),
+                extra: user.extra.unwrap_or_default().into_iter().collect(),
+            }))
+        })
+    }
+}
+
+/// Everything a request needs; cheap to clone.
+#[derive(Clone)]
+pub struct ProxyState {
+    /// The tenant index.
+    pub shared: Arc<Shared>,
+    /// The proxy's client to the API server (its own credentials).
+    pub client: kube::Client,
+    /// Who checks tokens.
+    pub reviewer: Arc<dyn TokenReviewer>,
+    /// Reviews already made.
+    pub reviews: Arc<Mutex<ReviewCache>>,
+}
+
+impl ProxyState {
+    /// State forwarding through and reviewing tokens with `client`.
+    pub fn new(shared: Arc<Shared>, client: kube::Client) -> Self {
+        Self {
+            shared,
+            reviewer: Arc::new(ApiServerReviewer(client.clone())),
+            client,
+            reviews: Arc::new(Mutex::new(ReviewCache::new())),
+        }
+    }
+}
+
+/// The proxy's routes.
+pub fn router(state: ProxyState) -> Router {
+    Router::new()
+        .route("/tenantry-proxy/healthz", get(|| async { "ok\n" }))
+        .route("/tenantry-proxy/readyz", get(readyz))
+        .fallback(handle)
+        .with_state(state)
+}
+
+async fn readyz(State(state): State<ProxyState>) -> Response {
+    if state.shared.read().is_synced() {
+        (StatusCode::OK, "ok\n").into_response()
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the tenant namespace index has not finished its first list\n",
+        )
+            .into_response()
+    }
+}
+
+/// A Status response for `refusal`.
+pub fn refuse(refusal: &Refusal) -> Response {
+    let mut response = (
+        StatusCode::from_u16(refusal.code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+        [(header::CONTENT_TYPE, "application/json")],
+        refusal.to_status().to_string(),
+    )
+        .into_response();
+    if refusal.code == 401 {
+        response.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Bearer realm=\"tenantry-proxy\""),
+        );
+    }
+    response
+}
+
+fn json(status: StatusCode, value: &Value) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        value.to_string(),
+    )
+        .into_response()
+}
+
+async fn authenticate(state: &ProxyState, token: Option<String>) -> Result<UserInfo, Refusal> {
+    let token = token.ok_or_else(Refusal::unauthorized)?;
+    let token = token.as_str();
+    let key = token_key(token);
+    let now = SystemTime::now();
+    let cached = state
+        .reviews
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .get(&key, now);
+    let review = match cached {
+        Some(review) => review,
+        None => {
+            let review = state.reviewer.review(token).await.map_err(|e| {
+                tracing::warn!(error = %e, "TokenReview failed");
+                Refusal::unavailable(
+                    "the tenant proxy could not review the token with the API server",
+                )
+            })?;
+            state
+                .reviews
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .insert(token, review.clone(), now);
+            review
+        }
+    };
+    match review {
+        Review::Authenticated(user) => Ok(user),
+        Review::Refused => Err(Refusal::unauthorized()),
+    }
+}
+
+async fn handle(State(state): State<ProxyState>, request: Request) -> Response {
+    let target = request
+        .uri()
+        .path_and_query()
+        .map_or("/", http::uri::PathAndQuery::as_str)
+        .to_owned();
+    let routed = route(
+        request.method().as_str(),
+        &target,
+        request.headers().keys().map(http::HeaderName::as_str),
+    );
+    if let Route::Reject(refusal) = &routed {
+        return refuse(refusal);
+    }
+    let token = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(bearer_token)
+        .map(str::to_owned);
+    let user = match authenticate(&state, token).await {
+        Ok(user) => user,
+        Err(refusal) => return refuse(&refusal),
+    };
+    if let Route::Index(read) = routed {
+        let accept = request
+            .headers()
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok());
+        let format = wire::format(accept);
+        if let Some(response) = from_index(&state, &user, read, format) {
+            return response;
+        }
+    }
+    match forward::forward(&state.client, request, &user).await {
+        Ok(response) => response,
+        Err(refusal) => refuse(&refusal),
+    }
+}
+
+/// Answer a namespace read from the index; `None` when the caller is not a tenant's (then the
+/// API server answers it).
+fn from_index(
+    state: &ProxyState,
+    user: &UserInfo,
+    read: IndexRead,
+    format: Format,
+) -> Option<Response> {
+    let (index, changes) = state.shared.subscribe();
+    if !index.is_synced() {
+        return Some(refuse(&Refusal::unavailable(
+            "the tenant proxy has not finished listing namespaces; retry shortly",
+        )));
+    }
+    let scope = index.tenants_of(user);
+    if scope.is_empty() {
+        return None;
+    }
+    let include = match &read {
+        IndexRead::List(q) | IndexRead::Watch(q) => q.include_object,
+        IndexRead::Get(_) => Default::default(),
+    };
+    let render = Render {
+        format,
+        include,
+        now: Timestamp::now(),
+    };
+    Some(match read {
+        IndexRead::Get(name) => match index.get(&scope, &name) {
+            Ok(entry) => json(StatusCode::OK, &render.one(&entry)),
+            Err(refusal) => refuse(&refusal),
+        },
+        IndexRead::List(query) => match index.list(&scope, &query) {
+            Ok(page) => json(StatusCode::OK, &render.list(&page)),
+            Err(refusal) => refuse(&refusal),
+        },
+        IndexRead::Watch(query) => {
+            let start = index.watch_start(&scope, &query);
+            let resource_version = index.resource_version();
+            drop(index);
+            let mut lines: Vec<Value> = Vec::new();
+            let live = match start {
+                Ok(start) => {
+                    lines.extend(start.initial.iter().map(|e| render.event(e)));
+                    if start.initial_events_end {
+                        lines.push(wire::bookmark(start.after, true));
+                    }
+                    Some(changes)
+                }
+                // As the API server: a watch from a compacted version is a 200 whose one
+                // event is the 410.
+                Err(refusal) => {
+                    lines.push(wire::error_event(refusal.to_status()));
+                    None
+                }
+            };
+            watch_response(WatchStream {
+                pending: lines.into(),
+                live,
+                scope,
+                query,
+                render,
+                resource_version,
+            })
+        }
+    })
+}
+
+struct WatchStream {
+    pending: std::collections::VecDeque<Value>,
+    live: Option<broadcast::Receiver<Arc<Change>>>,
+    scope: Scope,
+    query: ListQuery,
+    render: Render,
+    resource_version: u64,
+}
+
+fn line(value: &Value) -> Result<Bytes, Infallible> {
+    let mut bytes = value.to_string().into_bytes();
+    bytes.push(b'\n');
+    Ok(Bytes::from(bytes))
+}
+
+fn watch_response(stream: WatchStream) -> Response {
+    let seconds = stream
+        .query
+        .timeout_seconds
+        .unwrap_or(DEFAULT_WATCH_SECONDS);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(seconds);
+    let bookmarks = stream.query.bookmarks.then(|| {
+        let mut ticker = tokio::time::interval_at(
+            tokio::time::Instant::now() + BOOKMARK_INTERVAL,
+            BOOKMARK_INTERVAL,
+        );
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        ticker
+    });
+    let body = futures::stream::unfold(
+        (stream, bookmarks),
+        move |(mut s, mut bookmarks)| async move {
+            if let Some(next) = s.pending.pop_front() {
+                return Some((line(&next), (s, bookmarks)));
+            }
+            let live = s.live.as_mut()?;
+            loop {
+                let tick = async {
+                    match bookmarks.as_mut() {
+                        Some(t) => {
+                            t.tick().await;
+                        }
+                        None => std::future::pending::<()>().await,
+                    }
+                };
+                tokio::select! {
+                    received = live.recv() => match received {
+                        Ok(change) => {
+                            s.resource_version = s.resource_version.max(change.resource_version);
+                            if let Some(event) = event_for(&s.scope, &s.query, &change) {
+                                s.render.now = Timestamp::now();
+                                let value = s.render.event(&event);
+                                return Some((line(&value), (s, bookmarks)));
+                            }
+                        }
+                        // Fell behind or the feed stopped: end, and the client resumes.
+                        Err(_) => return None,
+                    },
+                    () = tick => {
+                        let value = wire::bookmark(s.resource_version, false);
+                        return Some((line(&value), (s, bookmarks)));
+                    }
+                    () = tokio::time::sleep_until(deadline) => return None,
+                }
+            }
+        },
+    );
+    let mut response = Response::new(Body::from_stream(body));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unauthorized_says_how_to_authenticate_in_the_api_servers_shape() {
+        let response = refuse(&Refusal::unauthorized());
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            response.headers()[header::WWW_AUTHENTICATE],
+            "Bearer realm=\"tenantry-proxy\""
+        );
+    }
+}
