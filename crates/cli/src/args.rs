@@ -1,14 +1,15 @@
 //! Flags several commands share, and the few steps every cluster command takes the same way
-//! (opening the repository, starting the runtime, connecting).
+//! (opening the repository, starting the runtime, connecting, serving HTTPS).
 
-use std::{path::PathBuf, time::Duration};
+use std::{net::SocketAddr, path::PathBuf, process::ExitCode, sync::Arc, time::Duration};
 
 use anyhow::Context as _;
 use clap::Args;
 use serde::Serialize;
+use tenantry_admission::{ReloadingCertificate, tls};
 use tenantry_api::platform::OpenBaoConfig;
 use tenantry_cluster::{ClusterEndpoint, ClusterError, KubeCluster, KubeconfigSource};
-use tenantry_gitops::{PlatformFile, Repo};
+use tenantry_gitops::{LoadedTenant, PlatformFile, Repo};
 use tenantry_secrets::{BaoClient, Connection, ConnectionFlags, SecretsError};
 
 use crate::output::Output;
@@ -26,6 +27,21 @@ impl RepoArg {
     /// says otherwise.
     pub fn open(&self, missing: PlatformFile) -> anyhow::Result<Repo> {
         Ok(Repo::open(&self.repo, missing)?)
+    }
+
+    /// Open the repository (`tenantry.yaml` required) and load the one tenant `name`, for the
+    /// commands that look at a single tenant. A bad name is refused before anything is read.
+    pub fn open_tenant(&self, name: &str) -> anyhow::Result<(Repo, LoadedTenant)> {
+        Repo::check_name(name)?;
+        let repo = self.open(PlatformFile::Required)?;
+        let loaded = repo.load_tenants(&[name.to_owned()])?;
+        let Ok([tenant]) = <[LoadedTenant; 1]>::try_from(loaded) else {
+            anyhow::bail!(
+                "tenant {name} is not in {}",
+                crate::output::display(&repo.tenants_dir())
+            );
+        };
+        Ok((repo, tenant))
     }
 }
 
@@ -131,6 +147,92 @@ impl BaoFlags {
 
 fn env(name: &str) -> Option<String> {
     std::env::var(name).ok()
+}
+
+/// What `webhook` and `proxy` serve with: the address, the certificate (reloaded when its
+/// files change) and the platform file. One set of flags so both install and run the same way.
+#[derive(Args, Debug)]
+pub struct ServeFlags {
+    /// Address to serve HTTPS on.
+    #[arg(long, value_name = "ADDR", default_value = "0.0.0.0:8443")]
+    pub listen: SocketAddr,
+    /// PEM certificate chain to serve; reloaded when the file changes.
+    #[arg(long, value_name = "FILE", required = true)]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of the certificate; reloaded when the file changes.
+    #[arg(long, value_name = "FILE", required = true)]
+    pub tls_key: Option<PathBuf>,
+    /// Platform configuration (tenantry.yaml). Built-in defaults when not given.
+    #[arg(long, value_name = "FILE", env = "TENANTRY_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// How often to check the certificate files for changes, in seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 5)]
+    pub cert_poll_seconds: u64,
+}
+
+impl ServeFlags {
+    /// Load the certificate, then on a multi-threaded runtime build the router with `app` and
+    /// serve it on `--listen` until SIGTERM or Ctrl-C, draining open connections. `name` and
+    /// `path` only word the lines printed on stderr (`tenantry <name>: serving https://…`).
+    pub fn serve(
+        self,
+        name: &str,
+        path: &str,
+        app: impl Future<Output = anyhow::Result<axum::Router>>,
+    ) -> anyhow::Result<ExitCode> {
+        let (Some(cert), Some(key)) = (self.tls_cert, self.tls_key) else {
+            anyhow::bail!("--tls-cert and --tls-key are required to serve");
+        };
+        let certificate = Arc::new(
+            ReloadingCertificate::load(&cert, &key, tls::provider())
+                .context("loading the serving certificate")?,
+        );
+        let tls_config = tls::server_config(certificate.clone())?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .context("starting the async runtime")?;
+        runtime.block_on(async move {
+            let router = app.await?;
+            certificate
+                .clone()
+                .spawn_reloader(Duration::from_secs(self.cert_poll_seconds.max(1)));
+            let listener = tokio::net::TcpListener::bind(self.listen)
+                .await
+                .with_context(|| format!("listening on {}", self.listen))?;
+            eprintln!(
+                "tenantry {name}: serving https://{}{path}",
+                listener.local_addr()?
+            );
+            tenantry_admission::serve(listener, tls_config, router, shutdown_signal()).await;
+            eprintln!("tenantry {name}: stopped");
+            Ok(ExitCode::SUCCESS)
+        })
+    }
+}
+
+/// Ctrl-C, or SIGTERM (what the kubelet sends before killing the pod).
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(term) => term,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot listen for SIGTERM");
+                    let _ = tokio::signal::ctrl_c().await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }
 
 /// A Go-style duration flag (`8h`, `30m`, `1h30m`).

@@ -612,6 +612,23 @@ async fn wait_aggregated(me: &Client, tenant: &str) {
 }
 
 /// Server-side apply of one object as `client`, with strict field validation.
+/// Apply as `client`, retrying for up to 30 s while the webhook is still coming up (it fails
+/// closed, so the API server answers "failed calling webhook" until it serves).
+async fn apply_past_startup(client: &Client, object: &Value) -> Result<(), kube::Error> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        match apply_as(client, object).await {
+            Err(err)
+                if std::time::Instant::now() < deadline
+                    && err.to_string().contains("failed calling webhook") =>
+            {
+                tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            }
+            result => return result,
+        }
+    }
+}
+
 async fn apply_as(client: &Client, object: &Value) -> Result<(), kube::Error> {
     use kube::api::{Patch, PatchParams};
     let api_version = object["apiVersion"].as_str().unwrap();
@@ -929,19 +946,9 @@ fn the_webhook_narrows_what_the_tenant_roles_allow_on_a_real_cluster() {
         let me = client_from(&issued).await;
         wait_aggregated(&me, &tenant).await;
         // The guide's tree passes the webhook (retrying while it comes up: fail closed).
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
         for object in deploy_tree(&tenant) {
-            loop {
-                match apply_as(&me, &object).await {
-                    Ok(()) => break,
-                    Err(err)
-                        if std::time::Instant::now() < deadline
-                            && err.to_string().contains("failed calling webhook") =>
-                    {
-                        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-                    }
-                    Err(err) => panic!("{} as the tenant: {err}", object["kind"]),
-                }
+            if let Err(err) = apply_past_startup(&me, &object).await {
+                panic!("{} as the tenant: {err}", object["kind"]);
             }
         }
         let meta = |name: &str| json!({ "name": name, "namespace": tenant });
@@ -1054,21 +1061,7 @@ fn placement_and_classes_hold_on_a_real_cluster() {
         let me = client_from(&issued).await;
         let create = |pod: Value| {
             let me = me.clone();
-            async move {
-                let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-                loop {
-                    let result = apply_as(&me, &pod).await;
-                    match &result {
-                        Err(err)
-                            if std::time::Instant::now() < deadline
-                                && err.to_string().contains("failed calling webhook") =>
-                        {
-                            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-                        }
-                        _ => return refusal(result),
-                    }
-                }
-            }
+            async move { refusal(apply_past_startup(&me, &pod).await) }
         };
         // Admitted: on the tenant's nodes, at an allowed class, and at the default class.
         let ok = create(tenant_pod(
@@ -1894,21 +1887,7 @@ fn next_to_its_policies_the_webhook_judges_only_what_they_cannot_on_a_real_clust
         let me = client_from(&issued).await;
         let create = |object: Value| {
             let me = me.clone();
-            async move {
-                let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-                loop {
-                    let result = apply_as(&me, &object).await;
-                    match &result {
-                        Err(err)
-                            if std::time::Instant::now() < deadline
-                                && err.to_string().contains("failed calling webhook") =>
-                        {
-                            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-                        }
-                        _ => return refusal(result),
-                    }
-                }
-            }
+            async move { refusal(apply_past_startup(&me, &object).await) }
         };
         // Only the webhook can judge the tenant's node selector: it still does.
         let why = create(deployment(

@@ -1142,4 +1142,4 @@ fn pods_pending(o: &Observed<'_>) -> Check {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -328,12 +328,24 @@ fn workflow(spec: &ScaffoldSpec) -> String {
         None => "${{ vars.TENANTRY_OCI_URL }}".to_owned(),
     };
     WORKFLOW
+        .replace("@INSTALL_TENANTRY@", INSTALL_TENANTRY)
         .replace("@TENANT@", &spec.tenant)
         .replace("@OCI_URL@", &oci)
 }
 
+/// The step both jobs of [`WORKFLOW`] start with: each job runs on a fresh runner, so each
+/// fetches the platform's binary.
+const INSTALL_TENANTRY: &str = r#"name: Install tenantry
+        run: |
+          test -n "$TENANTRY_URL" || { echo "::error::set the repository variable TENANTRY_URL to the platform's tenantry binary"; exit 1; }
+          mkdir -p "$RUNNER_TEMP/bin"
+          curl -fsSL "$TENANTRY_URL" -o "$RUNNER_TEMP/bin/tenantry"
+          chmod +x "$RUNNER_TEMP/bin/tenantry"
+          echo "$RUNNER_TEMP/bin" >> "$GITHUB_PATH""#;
+
 /// The platform's CI: check on every change (findings to code scanning), publish on `v*`
-/// tags. `@TENANT@` and `@OCI_URL@` are filled in; `${{ }}` is GitHub's.
+/// tags. `@INSTALL_TENANTRY@`, `@TENANT@` and `@OCI_URL@` are filled in; `${{ }}` is
+/// GitHub's.
 const WORKFLOW: &str = r#"# Platform-owned (not in .templatesyncignore): `tenantry tenant init --update` keeps it
 # current. Checks deploy/ against the platform's guardrails on every change, and publishes it
 # as a signed OCI artifact, which the platform's Flux verifies, on every v* tag.
@@ -356,13 +368,7 @@ jobs:
       security-events: write
     steps:
       - uses: actions/checkout@v4
-      - name: Install tenantry
-        run: |
-          test -n "$TENANTRY_URL" || { echo "::error::set the repository variable TENANTRY_URL to the platform's tenantry binary"; exit 1; }
-          mkdir -p "$RUNNER_TEMP/bin"
-          curl -fsSL "$TENANTRY_URL" -o "$RUNNER_TEMP/bin/tenantry"
-          chmod +x "$RUNNER_TEMP/bin/tenantry"
-          echo "$RUNNER_TEMP/bin" >> "$GITHUB_PATH"
+      - @INSTALL_TENANTRY@
       - name: Check deploy/ against the platform's guardrails
         run: tenantry check --repo-name @TENANT@ --format sarif deploy/ > tenantry.sarif
       - name: Upload the findings to code scanning
@@ -381,13 +387,7 @@ jobs:
       id-token: write
     steps:
       - uses: actions/checkout@v4
-      - name: Install tenantry
-        run: |
-          test -n "$TENANTRY_URL" || { echo "::error::set the repository variable TENANTRY_URL to the platform's tenantry binary"; exit 1; }
-          mkdir -p "$RUNNER_TEMP/bin"
-          curl -fsSL "$TENANTRY_URL" -o "$RUNNER_TEMP/bin/tenantry"
-          chmod +x "$RUNNER_TEMP/bin/tenantry"
-          echo "$RUNNER_TEMP/bin" >> "$GITHUB_PATH"
+      - @INSTALL_TENANTRY@
       - name: Publish deploy/ as a signed OCI artifact
         env:
           TENANTRY_REGISTRY_USERNAME: ${{ github.actor }}

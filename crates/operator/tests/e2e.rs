@@ -207,6 +207,35 @@ struct Operator {
     task: tokio::task::JoinHandle<Result<(), tenantry_operator::OperatorError>>,
 }
 
+impl Operator {
+    /// Stop it as a SIGTERM would, and require a clean stop.
+    async fn stop(self) {
+        let _ = self.stop.send(());
+        self.task
+            .await
+            .unwrap()
+            .expect("the operator stops cleanly");
+    }
+}
+
+/// The admin connection every test starts from, with the Tenant CRD installed.
+async fn admin() -> (
+    tenantry_cluster::KubeCluster,
+    tenantry_cluster::ClusterEndpoint,
+    Client,
+) {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let (api, endpoint) = tenantry_cluster::connect(&KubeconfigSource {
+        path: Some(kubeconfig()),
+        context: None,
+    })
+    .await
+    .expect("the kubeconfig connects");
+    let client = api.client().clone();
+    install_crd(&client).await;
+    (api, endpoint, client)
+}
+
 fn start_operator(system: &str, run: &str, identity: &str) -> Operator {
     start_operator_on(system, run, identity, "127.0.0.1:0", 4)
 }
@@ -262,15 +291,7 @@ fn start_operator_with(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs a real cluster: set TENANTRY_E2E_KUBECONFIG and run with --ignored"]
 async fn a_tenant_object_is_converged_repaired_updated_and_offboarded() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let (api, endpoint) = tenantry_cluster::connect(&KubeconfigSource {
-        path: Some(kubeconfig()),
-        context: None,
-    })
-    .await
-    .expect("the kubeconfig connects");
-    let client = api.client().clone();
-    install_crd(&client).await;
+    let (api, endpoint, client) = admin().await;
     let run = run_id();
     let system = format!("op-e2e-system-{run}");
     let name = format!("op-e2e-shop-{run}");
@@ -489,12 +510,7 @@ async fn a_tenant_object_is_converged_repaired_updated_and_offboarded() {
         .unwrap();
     assert_eq!(ops::leftovers(&found), Vec::<String>::new());
 
-    let _ = operator.stop.send(());
-    operator
-        .task
-        .await
-        .unwrap()
-        .expect("the operator stops cleanly");
+    operator.stop().await;
 }
 
 /// A Tenant with `secrets.openbao` under the operator, against the real API server and a
@@ -504,15 +520,7 @@ async fn a_tenant_object_is_converged_repaired_updated_and_offboarded() {
 #[ignore = "needs a real cluster: set TENANTRY_E2E_KUBECONFIG and run with --ignored"]
 async fn deleting_a_tenant_revokes_its_openbao_access_before_it_goes() {
     use tenantry_secrets::{SecretsApi, testing::DevServer};
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let (api, _) = tenantry_cluster::connect(&KubeconfigSource {
-        path: Some(kubeconfig()),
-        context: None,
-    })
-    .await
-    .expect("the kubeconfig connects");
-    let client = api.client().clone();
-    install_crd(&client).await;
+    let (_, _, client) = admin().await;
     let bao = DevServer::start().await;
     let root = bao.platform_ready().await;
     let token_dir = tempfile::tempdir().unwrap();
@@ -580,12 +588,7 @@ async fn deleting_a_tenant_revokes_its_openbao_access_before_it_goes() {
         None,
         "the token is revoked"
     );
-    let _ = operator.stop.send(());
-    operator
-        .task
-        .await
-        .unwrap()
-        .expect("the operator stops cleanly");
+    operator.stop().await;
 }
 
 /// One tenant whose spec cannot be applied (it names a namespace an older tenant holds) is
@@ -594,15 +597,7 @@ async fn deleting_a_tenant_revokes_its_openbao_access_before_it_goes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs a real cluster: set TENANTRY_E2E_KUBECONFIG and run with --ignored"]
 async fn a_broken_tenant_never_holds_up_the_others() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let (api, _) = tenantry_cluster::connect(&KubeconfigSource {
-        path: Some(kubeconfig()),
-        context: None,
-    })
-    .await
-    .expect("the kubeconfig connects");
-    let client = api.client().clone();
-    install_crd(&client).await;
+    let (_, _, client) = admin().await;
     let run = run_id();
     let system = format!("op-e2e-system-{run}");
     let older = format!("op-e2e-iso-{run}");
@@ -704,12 +699,7 @@ async fn a_broken_tenant_never_holds_up_the_others() {
         },
     )
     .await;
-    let _ = operator.stop.send(());
-    operator
-        .task
-        .await
-        .unwrap()
-        .expect("the operator stops cleanly");
+    operator.stop().await;
 }
 
 /// Runs the operator this test binary is re-executed as by the failover test (not a test
@@ -786,15 +776,7 @@ async fn holder(leases: &Api<Lease>) -> Option<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs a real cluster: set TENANTRY_E2E_KUBECONFIG and run with --ignored"]
 async fn a_standby_takes_over_within_the_lease_duration_when_the_leader_is_killed() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let (api, _) = tenantry_cluster::connect(&KubeconfigSource {
-        path: Some(kubeconfig()),
-        context: None,
-    })
-    .await
-    .expect("the kubeconfig connects");
-    let client = api.client().clone();
-    install_crd(&client).await;
+    let (_, _, client) = admin().await;
     let run = run_id();
     let system = format!("op-e2e-system-{run}");
     let (first, second) = (format!("op-e2e-one-{run}"), format!("op-e2e-two-{run}"));

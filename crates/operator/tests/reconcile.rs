@@ -64,8 +64,21 @@ async fn converge(
     prune: bool,
 ) -> reconcile::Reconciled {
     let catalog = api.discover().await.unwrap();
+    converge_known(api, &catalog, t, others, prune, None).await
+}
+
+/// A reconcile that observes what `known` says exists (the operator's watch inventory), or
+/// lists like the CLI with `None`.
+async fn converge_known(
+    api: &FakeCluster,
+    catalog: &tenantry_cluster::Catalog,
+    t: &Tenant,
+    others: &[&Tenant],
+    prune: bool,
+    known: Option<&[ops::Known<'_>]>,
+) -> reconcile::Reconciled {
     let ctx = ctx();
-    reconcile::converge(api, &catalog, Ok(&ctx), t, others, prune, waits(), None).await
+    reconcile::converge(api, catalog, Ok(&ctx), t, others, prune, waits(), known).await
 }
 
 #[tokio::test]
@@ -508,7 +521,6 @@ fn cached<'a>(
 async fn observing_from_the_watch_caches_lists_nothing_and_still_repairs_and_prunes() {
     let api = FakeCluster::new();
     let catalog = api.discover().await.unwrap();
-    let ctx = ctx();
     let mut shop = tenant(
         "shop",
         TenantSpec {
@@ -520,17 +532,7 @@ async fn observing_from_the_watch_caches_lists_nothing_and_still_repairs_and_pru
     // A new tenant: the stores hold nothing of it, so nothing is listed or read before the
     // writes (the CLI's loop lists every rendered kind).
     api.reset_requests();
-    let done = reconcile::converge(
-        &api,
-        &catalog,
-        Ok(&ctx),
-        &shop,
-        &[],
-        true,
-        waits(),
-        Some(&[]),
-    )
-    .await;
+    let done = converge_known(&api, &catalog, &shop, &[], true, Some(&[])).await;
     assert!(!done.failed(), "{:?}", done.outcome);
     assert!(done.writes() > 0);
     let first = api.requests();
@@ -540,17 +542,7 @@ async fn observing_from_the_watch_caches_lists_nothing_and_still_repairs_and_pru
     let known = cached(&api, &catalog, "shop");
     assert!(known.len() >= 10, "{known:?}");
     api.reset_requests();
-    let again = reconcile::converge(
-        &api,
-        &catalog,
-        Ok(&ctx),
-        &shop,
-        &[],
-        true,
-        waits(),
-        Some(&known),
-    )
-    .await;
+    let again = converge_known(&api, &catalog, &shop, &[], true, Some(&known)).await;
     let steady = api.requests();
     assert_eq!(again.writes(), 0, "{:?}", api.write_log());
     assert_eq!((steady.list, steady.get), (0, known.len()), "{steady:?}");
@@ -564,17 +556,7 @@ async fn observing_from_the_watch_caches_lists_nothing_and_still_repairs_and_pru
     api.delete(np, Some("shop"), &policy_name, None, false)
         .await
         .unwrap();
-    let repaired = reconcile::converge(
-        &api,
-        &catalog,
-        Ok(&ctx),
-        &shop,
-        &[],
-        false,
-        waits(),
-        Some(&known),
-    )
-    .await;
+    let repaired = converge_known(&api, &catalog, &shop, &[], false, Some(&known)).await;
     assert!(
         repaired.written().iter().any(|o| o.contains(&policy_name)),
         "{:?}",
@@ -585,17 +567,7 @@ async fn observing_from_the_watch_caches_lists_nothing_and_still_repairs_and_pru
     shop.spec.namespaces.clear();
     shop.metadata.generation = Some(2);
     let known = cached(&api, &catalog, "shop");
-    let done = reconcile::converge(
-        &api,
-        &catalog,
-        Ok(&ctx),
-        &shop,
-        &[],
-        true,
-        waits(),
-        Some(&known),
-    )
-    .await;
+    let done = converge_known(&api, &catalog, &shop, &[], true, Some(&known)).await;
     let Outcome::Converged { converged, .. } = &done.outcome else {
         panic!("{:?}", done.outcome)
     };

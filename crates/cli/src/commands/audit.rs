@@ -17,11 +17,10 @@ use tenantry_core::render;
 use tenantry_doctor::audit::{
     self, AccessAudit, Answer, Attempt, Identity, Question, Rbac, Scope, ScopeKind, ServedResource,
 };
-use tenantry_gitops::{PlatformFile, Repo};
 
 use crate::{
     args::{ClusterFlags, ClusterInfo, RepoArg, runtime},
-    output::{self, Outcome, Output, Report, display},
+    output::{self, Outcome, Output, Report},
 };
 
 /// SubjectAccessReviews in flight at once by default: enough to hide the round trip (see
@@ -368,16 +367,7 @@ pub fn run(args: AuditArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn audit(args: &AuditArgs, report: &mut AuditReport) -> anyhow::Result<()> {
-    Repo::check_name(&args.name)?;
-    let repo = args.repo.open(PlatformFile::Required)?;
-    let loaded = repo.load_tenants(std::slice::from_ref(&args.name))?;
-    let [tenant] = loaded.as_slice() else {
-        anyhow::bail!(
-            "tenant {} is not in {}",
-            args.name,
-            display(&repo.tenants_dir())
-        );
-    };
+    let (repo, tenant) = args.repo.open_tenant(&args.name)?;
     let ctx = repo.context();
     let tenant = &tenant.resolved;
     let rendered = render::render(ctx, tenant);

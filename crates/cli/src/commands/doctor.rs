@@ -17,7 +17,7 @@ use tenantry_cluster::{
 };
 use tenantry_core::{Rendered, render};
 use tenantry_doctor::{BaoStep, Check, ClusterView, Observed, Seen, StaleFile, Verdict};
-use tenantry_gitops::{FileChange, PlatformFile, Repo};
+use tenantry_gitops::{FileChange, Repo};
 use tenantry_secrets::{Layout, provision};
 
 use crate::{
@@ -149,19 +149,10 @@ pub fn run(args: DoctorArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn diagnose(args: &DoctorArgs, report: &mut DoctorReport) -> anyhow::Result<()> {
-    Repo::check_name(&args.name)?;
-    let repo = args.repo.open(PlatformFile::Required)?;
-    let loaded = repo.load_tenants(std::slice::from_ref(&args.name))?;
-    let [tenant] = loaded.as_slice() else {
-        anyhow::bail!(
-            "tenant {} is not in {}",
-            args.name,
-            display(&repo.tenants_dir())
-        );
-    };
+    let (repo, tenant) = args.repo.open_tenant(&args.name)?;
     let ctx = repo.context();
     let mut rendered = render::render(ctx, &tenant.resolved);
-    let stale = stale_files(&repo, &loaded)?;
+    let stale = stale_files(&repo, std::slice::from_ref(&tenant))?;
     let (cluster, bao) = if args.offline {
         let reason = "--offline: the cluster was not consulted".to_owned();
         (

@@ -4,18 +4,18 @@
 //! parts (the platform's tenant label, the API server client, the serving certificate) and
 //! wires them to the webhook's TLS server.
 
-use std::{net::SocketAddr, path::PathBuf, process::ExitCode, sync::Arc, time::Duration};
+use std::{path::PathBuf, process::ExitCode};
 
-use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
-use tenantry_admission::{ReloadingCertificate, tls, watch};
+use tenantry_admission::watch;
 use tenantry_proxy::{
     ProxyState, Shared,
     feed::{feed_namespaces, feed_tenants},
     manifests::{ManifestOptions, documents, to_yaml},
 };
 
-use super::webhook::{load_platform, shutdown_signal};
+use super::webhook::load_platform;
+use crate::args::ServeFlags;
 
 /// `tenantry proxy`.
 #[derive(Args, Debug)]
@@ -38,27 +38,17 @@ enum ProxyCommand {
 }
 
 #[derive(Args, Debug)]
+#[command(mut_arg("config", |a| a.help(
+    "Platform configuration (tenantry.yaml), for the tenant label. Built-in defaults when \
+     not given"
+)))]
 struct ServeArgs {
-    /// Address to serve HTTPS on.
-    #[arg(long, value_name = "ADDR", default_value = "0.0.0.0:8443")]
-    listen: SocketAddr,
-    /// PEM certificate chain to serve; reloaded when the file changes.
-    #[arg(long, value_name = "FILE", required = true)]
-    tls_cert: Option<PathBuf>,
-    /// PEM private key of the certificate; reloaded when the file changes.
-    #[arg(long, value_name = "FILE", required = true)]
-    tls_key: Option<PathBuf>,
-    /// Platform configuration (tenantry.yaml), for the tenant label. Built-in defaults when
-    /// not given.
-    #[arg(long, value_name = "FILE", env = "TENANTRY_CONFIG")]
-    config: Option<PathBuf>,
+    #[command(flatten)]
+    serve: ServeFlags,
     /// Kubeconfig of the proxy's own identity (in-cluster configuration or KUBECONFIG when
     /// not given).
     #[arg(long, value_name = "FILE")]
     kubeconfig: Option<PathBuf>,
-    /// How often to check the certificate files for changes, in seconds.
-    #[arg(long, value_name = "SECONDS", default_value_t = 5)]
-    cert_poll_seconds: u64,
 }
 
 #[derive(Args, Debug)]
@@ -110,42 +100,16 @@ fn manifests(args: ManifestsArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
-    let (Some(cert), Some(key)) = (args.tls_cert, args.tls_key) else {
-        bail!("--tls-cert and --tls-key are required to serve");
-    };
-    let (ctx, _) = load_platform(args.config.as_deref())?;
-    let certificate = Arc::new(
-        ReloadingCertificate::load(&cert, &key, tls::provider())
-            .context("loading the serving certificate")?,
-    );
-    let tls_config = tls::server_config(certificate.clone())?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
-    runtime.block_on(async move {
-        let client = match &args.kubeconfig {
+    let (ctx, _) = load_platform(args.serve.config.as_deref())?;
+    let kubeconfig = args.kubeconfig;
+    args.serve.serve("proxy", "", async move {
+        let client = match &kubeconfig {
             Some(path) => watch::client_from_kubeconfig(path).await?,
             None => watch::infer_client().await?,
         };
         let shared = Shared::new(ctx.tenant_label());
         tokio::spawn(feed_namespaces(client.clone(), shared.clone()));
         tokio::spawn(feed_tenants(client.clone(), shared.clone()));
-        certificate
-            .clone()
-            .spawn_reloader(Duration::from_secs(args.cert_poll_seconds.max(1)));
-        let listener = tokio::net::TcpListener::bind(args.listen)
-            .await
-            .with_context(|| format!("listening on {}", args.listen))?;
-        eprintln!("tenantry proxy: serving https://{}", listener.local_addr()?);
-        tenantry_admission::serve(
-            listener,
-            tls_config,
-            tenantry_proxy::router(ProxyState::new(shared, client)),
-            shutdown_signal(),
-        )
-        .await;
-        eprintln!("tenantry proxy: stopped");
-        Ok(ExitCode::SUCCESS)
+        Ok(tenantry_proxy::router(ProxyState::new(shared, client)))
     })
 }

@@ -6,23 +6,23 @@
 //! `tenantry-admission`; this file turns flags into its parts and wires them together.
 
 use std::{
-    net::SocketAddr,
     path::{Path, PathBuf},
     process::ExitCode,
     sync::Arc,
-    time::Duration,
 };
 
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand, ValueEnum};
 use tenantry_admission::{
-    AppState, EngineValidator, NamespaceCache, ReloadingCertificate, Validator,
+    AppState, EngineValidator, NamespaceCache, Validator,
     manifests::{ManifestOptions, documents, to_yaml},
-    tls, watch,
+    watch,
 };
 use tenantry_api::Platform;
 use tenantry_core::PlatformContext;
 use tenantry_policy::vap::{self, VapOptions};
+
+use crate::args::ServeFlags;
 
 /// `tenantry webhook`.
 #[derive(Args, Debug)]
@@ -54,29 +54,19 @@ enum Guardrails {
 }
 
 #[derive(Args, Debug)]
+#[command(mut_arg("config", |a| a.help(
+    "Platform configuration (tenantry.yaml): tenant label, defaults and policies. Built-in \
+     defaults when not given"
+)))]
 struct ServeArgs {
-    /// Address to serve HTTPS on.
-    #[arg(long, value_name = "ADDR", default_value = "0.0.0.0:8443")]
-    listen: SocketAddr,
-    /// PEM certificate chain to serve; reloaded when the file changes.
-    #[arg(long, value_name = "FILE", required = true)]
-    tls_cert: Option<PathBuf>,
-    /// PEM private key of the certificate; reloaded when the file changes.
-    #[arg(long, value_name = "FILE", required = true)]
-    tls_key: Option<PathBuf>,
-    /// Platform configuration (tenantry.yaml): tenant label, defaults and policies. Built-in
-    /// defaults when not given.
-    #[arg(long, value_name = "FILE", env = "TENANTRY_CONFIG")]
-    config: Option<PathBuf>,
+    #[command(flatten)]
+    serve: ServeFlags,
     /// Do not look for a cluster: judge every namespace by the platform defaults.
     #[arg(long)]
     no_cluster: bool,
     /// Which guardrails to enforce.
     #[arg(long, value_enum, default_value = "policies")]
     guardrails: Guardrails,
-    /// How often to check the certificate files for changes, in seconds.
-    #[arg(long, value_name = "SECONDS", default_value_t = 5)]
-    cert_poll_seconds: u64,
     /// Leave to the ValidatingAdmissionPolicies of `tenantry policy vap` (same --config) the
     /// checks they decide; judge only the rest.
     #[arg(long)]
@@ -169,10 +159,7 @@ fn manifests(args: ManifestsArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
-    let (Some(cert), Some(key)) = (args.tls_cert, args.tls_key) else {
-        bail!("--tls-cert and --tls-key are required to serve");
-    };
-    let (ctx, _) = load_platform(args.config.as_deref())?;
+    let (ctx, _) = load_platform(args.serve.config.as_deref())?;
     let mut engine = match args.guardrails {
         Guardrails::Policies => EngineValidator::new(&ctx.platform),
         Guardrails::PodSecurity => EngineValidator::pod_security_only(&ctx.platform),
@@ -186,17 +173,9 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         "enforcing"
     );
     let validator: Arc<dyn Validator> = Arc::new(engine);
-    let certificate = Arc::new(
-        ReloadingCertificate::load(&cert, &key, tls::provider())
-            .context("loading the serving certificate")?,
-    );
-    let tls_config = tls::server_config(certificate.clone())?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
-    runtime.block_on(async move {
-        let cache = if args.no_cluster {
+    let no_cluster = args.no_cluster;
+    args.serve.serve("webhook", "/validate", async move {
+        let cache = if no_cluster {
             tracing::warn!("--no-cluster: judging every namespace by the platform defaults");
             NamespaceCache::without_cluster(&ctx)
         } else {
@@ -216,51 +195,8 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
                 }
             }
         };
-        certificate
-            .clone()
-            .spawn_reloader(Duration::from_secs(args.cert_poll_seconds.max(1)));
-        let listener = tokio::net::TcpListener::bind(args.listen)
-            .await
-            .with_context(|| format!("listening on {}", args.listen))?;
-        eprintln!(
-            "tenantry webhook: serving https://{}/validate",
-            listener.local_addr()?
-        );
-        let state = AppState::new(cache, validator);
-        tenantry_admission::serve(
-            listener,
-            tls_config,
-            tenantry_admission::router(state),
-            shutdown_signal(),
-        )
-        .await;
-        eprintln!("tenantry webhook: stopped");
-        Ok(ExitCode::SUCCESS)
+        Ok(tenantry_admission::router(AppState::new(cache, validator)))
     })
-}
-
-/// Ctrl-C, or SIGTERM (what the kubelet sends before killing the pod).
-pub(crate) async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(term) => term,
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot listen for SIGTERM");
-                    let _ = tokio::signal::ctrl_c().await;
-                    return;
-                }
-            };
-        tokio::select! {
-            _ = term.recv() => {}
-            _ = tokio::signal::ctrl_c() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
 }
 
 #[cfg(test)]
@@ -286,7 +222,7 @@ mod tests {
         assert!(err.to_string().contains("--tls-cert"), "{err}");
         let serve = parse(&["--tls-cert", "c", "--tls-key", "k"]).unwrap();
         assert!(serve.command.is_none());
-        assert_eq!(serve.serve.listen.port(), 8443);
+        assert_eq!(serve.serve.serve.listen.port(), 8443);
         assert_eq!(serve.serve.guardrails, Guardrails::Policies);
         assert!(!serve.serve.with_vap);
         let next_to_vap = parse(&["--tls-cert", "c", "--tls-key", "k", "--with-vap"]).unwrap();

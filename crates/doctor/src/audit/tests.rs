@@ -6,12 +6,11 @@
 use std::path::PathBuf;
 
 use serde_json::Value;
-use tenantry_api::tenant::TenantFile;
-use tenantry_core::{PlatformContext, Rendered, ResolvedTenant, document, render};
 
 use super::mtb::{self, Attempt, Refuser};
 use super::rbac::{Rbac, Request, granting_bindings};
 use super::*;
+use crate::checks::tests::{Fixture, fixture};
 
 fn wire(name: &str) -> Value {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -56,17 +55,6 @@ fn request<'a>(verb: &'a str, resource: &'a str, namespace: Option<&'a str>) -> 
         subresource: "",
         namespace,
     }
-}
-
-fn tenant(spec: &str) -> (ResolvedTenant, Rendered) {
-    let ctx = PlatformContext::new(document::parse_platform("{}").unwrap()).unwrap();
-    let file: TenantFile = document::parse_tenant_file(&format!(
-        "apiVersion: tenantry.dev/v1alpha1\nkind: Tenant\nmetadata:\n  name: shop\nspec: {spec}\n"
-    ))
-    .unwrap();
-    let tenant = ctx.resolve(&file).unwrap();
-    let rendered = render::render(&ctx, &tenant);
-    (tenant, rendered)
 }
 
 #[test]
@@ -196,6 +184,14 @@ fn rules_naming_resources_do_not_cover_unnamed_requests_and_wildcards_do() {
     );
 }
 
+/// Tenant `shop` with the defaults, as the checks' tests build it.
+fn shop() -> (tenantry_core::ResolvedTenant, tenantry_core::Rendered) {
+    let Fixture {
+        tenant, rendered, ..
+    } = fixture("{}");
+    (tenant, rendered)
+}
+
 fn served(group: &str, resource: &str, namespaced: bool, verbs: &[&str]) -> ServedResource {
     ServedResource {
         group: group.into(),
@@ -205,9 +201,19 @@ fn served(group: &str, resource: &str, namespaced: bool, verbs: &[&str]) -> Serv
     }
 }
 
+/// The cluster-scoped type every identity may create (`system:basic-user`).
+fn self_reviews() -> ServedResource {
+    served(
+        "authorization.k8s.io",
+        "selfsubjectaccessreviews",
+        false,
+        &["create"],
+    )
+}
+
 #[test]
 fn the_plan_asks_each_served_verb_once_per_scope_and_every_escalation_path() {
-    let (t, rendered) = tenant("{}");
+    let (t, rendered) = shop();
     let ids = identities(&t, &rendered);
     assert_eq!(ids, [service_account("shop", "shop")]);
     let scopes = scopes(
@@ -224,27 +230,12 @@ fn the_plan_asks_each_served_verb_once_per_scope_and_every_escalation_path() {
             "cluster-wide"
         ]
     );
-    let all = [
-        "get",
-        "list",
-        "watch",
-        "create",
-        "update",
-        "patch",
-        "delete",
-        "deletecollection",
-    ];
     let resources = [
-        served("", "secrets", true, &all),
+        served("", "secrets", true, &VERBS),
         // Served in two versions: one type to RBAC.
-        served("", "secrets", true, &all),
+        served("", "secrets", true, &VERBS),
         served("", "nodes", false, &["get", "list"]),
-        served(
-            "authorization.k8s.io",
-            "selfsubjectaccessreviews",
-            false,
-            &["create"],
-        ),
+        self_reviews(),
     ];
     let questions = plan(&ids, &scopes, &resources);
     let count = |scope: usize, resource: &str| {
@@ -314,27 +305,12 @@ fn the_bad_binding_is_the_one_finding_and_home_access_reads_on_one_screen() {
             namespace: None,
         },
     ];
-    let all = [
-        "get",
-        "list",
-        "watch",
-        "create",
-        "update",
-        "patch",
-        "delete",
-        "deletecollection",
-    ];
     let resources = [
-        served("", "secrets", true, &all),
-        served("", "pods", true, &all),
-        served("", "resourcequotas", true, &all),
-        served("", "namespaces", false, &all),
-        served(
-            "authorization.k8s.io",
-            "selfsubjectaccessreviews",
-            false,
-            &["create"],
-        ),
+        served("", "secrets", true, &VERBS),
+        served("", "pods", true, &VERBS),
+        served("", "resourcequotas", true, &VERBS),
+        served("", "namespaces", false, &VERBS),
+        self_reviews(),
     ];
     let questions = plan(&ids, &scopes, &resources);
     let answers: Vec<Answer> = questions
@@ -387,7 +363,7 @@ fn the_bad_binding_is_the_one_finding_and_home_access_reads_on_one_screen() {
         home.grants,
         [
             Grant {
-                verbs: all.map(String::from).to_vec(),
+                verbs: VERBS.map(String::from).to_vec(),
                 resources: vec!["pods".into(), "secrets".into()]
             },
             Grant {
@@ -406,7 +382,7 @@ fn the_bad_binding_is_the_one_finding_and_home_access_reads_on_one_screen() {
 
 #[test]
 fn a_clean_tenant_has_no_finding_even_with_escalations_asked_at_home() {
-    let (t, rendered) = tenant("{}");
+    let (t, rendered) = shop();
     let ids = identities(&t, &rendered);
     let scopes = scopes(&t, &[], "kube-system");
     let questions = plan(&ids, &scopes, &[served("", "pods", true, &["get"])]);
@@ -525,7 +501,7 @@ fn each_refusing_layer_is_read_from_the_recorded_status() {
 
 #[test]
 fn every_case_targets_the_tenant_and_pods_differ_from_a_restricted_pod_in_one_thing() {
-    let (t, rendered) = tenant("{}");
+    let (t, rendered) = shop();
     let cases = mtb::cases(&t, &rendered);
     let ids: Vec<&str> = cases.iter().map(|c| c.id).collect();
     assert_eq!(

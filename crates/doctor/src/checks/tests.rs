@@ -10,13 +10,15 @@ use tenantry_core::{PlatformContext, Rendered, ResolvedTenant, document, render}
 use super::*;
 use crate::{BaoStep, Check, ClusterView, Observed, StaleFile, Verdict, diagnose};
 
-struct Fixture {
-    ctx: PlatformContext,
-    tenant: ResolvedTenant,
-    rendered: Rendered,
+/// Tenant `shop` with `spec` on the default platform, resolved and rendered (the audit's tests
+/// start from it too).
+pub(crate) struct Fixture {
+    pub(crate) ctx: PlatformContext,
+    pub(crate) tenant: ResolvedTenant,
+    pub(crate) rendered: Rendered,
 }
 
-fn fixture(spec: &str) -> Fixture {
+pub(crate) fn fixture(spec: &str) -> Fixture {
     let ctx = PlatformContext::new(document::parse_platform("{}").unwrap()).unwrap();
     let file: TenantFile = document::parse_tenant_file(&format!(
         "apiVersion: tenantry.dev/v1alpha1\nkind: Tenant\nmetadata:\n  name: shop\nspec: {spec}\n"
