@@ -1482,7 +1482,12 @@ impl LocalProxy {
             .local_addr()
             .unwrap()
             .port();
-        let process = Command::new(env!("CARGO_BIN_EXE_tenantry"))
+        // TENANTRY_E2E_PROXY_BIN runs another build (the benchmark's release one).
+        let binary = std::env::var_os("TENANTRY_E2E_PROXY_BIN").map_or_else(
+            || PathBuf::from(env!("CARGO_BIN_EXE_tenantry")),
+            PathBuf::from,
+        );
+        let process = Command::new(binary)
             .args(["proxy", "--listen", &format!("127.0.0.1:{port}")])
             .arg("--tls-cert")
             .arg(dir.join("tls.crt"))
@@ -1765,6 +1770,456 @@ fn a_tenant_uses_kubectl_through_the_proxy_as_if_the_cluster_were_its_own() {
     for name in [&a_new, &b_new] {
         let _ = kubectl_with(&a.kubeconfig, &["delete", "ns", name, "--wait=false"]);
     }
+}
+
+/// Issue #11's measurements of the tenant proxy, printed as the table of BENCHMARKS.md's
+/// "Tenant proxy" section. Run it with a release proxy (the load generator is `curl` and
+/// `kubectl`, so the test's own build profile does not matter):
+///
+/// ```sh
+/// cargo build --release -p tenantry-cli
+/// TENANTRY_E2E_KUBECONFIG=… TENANTRY_E2E_PROXY_BIN=target/release/tenantry \
+///   cargo test -p tenantry-cli --test cluster_e2e -- --ignored --nocapture tenant_proxy_figures
+/// ```
+///
+/// `TENANTRY_BENCH_NAMESPACES` (10,000) labelled namespaces across `TENANTRY_BENCH_TENANTS`
+/// (1,000) tenants, each tenant a Tenant object with one owner group, are created for the
+/// run and deleted after it; `TENANTRY_BENCH_REQUESTS` (1,000) requests per path.
+#[test]
+#[ignore = "a benchmark; needs a disposable cluster: set TENANTRY_E2E_KUBECONFIG"]
+fn tenant_proxy_figures() {
+    let number = |name: &str, default: usize| {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.parse::<usize>().ok())
+            .unwrap_or(default)
+    };
+    let namespaces = number("TENANTRY_BENCH_NAMESPACES", 10_000);
+    let tenants = number("TENANTRY_BENCH_TENANTS", 1_000).max(1);
+    let requests = number("TENANTRY_BENCH_REQUESTS", 1_000).max(20);
+    let per_tenant = (namespaces / tenants).max(1);
+
+    let a = E2e::new("pxbench");
+    a.onboard_ok(&[]);
+    let bench = BenchObjects {
+        admin: a.kubeconfig.clone(),
+        selector: format!("tenantry-bench={}", a.tenant),
+    };
+    let proxy = LocalProxy::start(&a);
+    let rss_empty = rss_of(proxy.process.id());
+
+    // Direct and through the proxy with the same token: the tenant's.
+    let direct_kc = a
+        .repo
+        .path()
+        .join(format!("out/tenant-{}.kubeconfig", a.tenant));
+    let direct_text = std::fs::read_to_string(&direct_kc).unwrap();
+    let token = tenantry_cluster::credential::token_of(&direct_text).unwrap();
+    let kc: Value = serde_saphyr::from_str(&direct_text).unwrap();
+    let cluster = &kc["clusters"][0]["cluster"];
+    let server = cluster["server"].as_str().unwrap().to_owned();
+    let server_ca = a.repo.path().join("server-ca.crt");
+    {
+        use base64::Engine as _;
+        let pem = base64::engine::general_purpose::STANDARD
+            .decode(cluster["certificate-authority-data"].as_str().unwrap())
+            .unwrap();
+        std::fs::write(&server_ca, pem).unwrap();
+    }
+    let tenant_direct = a.repo.path().join("tenant-direct.kubeconfig");
+    std::fs::copy(&direct_kc, &tenant_direct).unwrap();
+    let via_proxy = a.cluster(&[
+        "kubeconfig",
+        &a.tenant,
+        "--via-proxy",
+        &proxy.url,
+        "--proxy-ca",
+        &proxy.ca.to_string_lossy(),
+        "--output",
+        "json",
+    ]);
+    json_ok(&via_proxy);
+    // The proxy-pointing kubeconfig (a credential of the same ServiceAccount) took the
+    // direct one's place; `token` stays valid, and curl sends it both ways.
+    let proxy_kc = direct_kc.clone();
+
+    // The namespaces and Tenants, created by a few `kubectl create` at once.
+    let label_value = |i: usize| {
+        if i == 0 {
+            a.tenant.clone()
+        } else {
+            format!("{}-t{i:04}", a.tenant)
+        }
+    };
+    let mut objects = Vec::new();
+    for i in 0..tenants {
+        let tenant = label_value(i);
+        if i > 0 {
+            objects.push(json!({
+                "apiVersion": "tenantry.dev/v1alpha1", "kind": "Tenant",
+                "metadata": {"name": tenant, "labels": {"tenantry-bench": a.tenant}},
+                "spec": {"owners": [{"kind": "Group", "name": format!("{tenant}-devs")}]},
+            }));
+        }
+        // Tenant 0 is the test's own: its onboarded namespace is the first of its share.
+        for j in usize::from(i == 0)..per_tenant {
+            objects.push(json!({
+                "apiVersion": "v1", "kind": "Namespace",
+                "metadata": {
+                    "name": format!("{}-t{i:04}-n{j}", a.tenant),
+                    "labels": {LABEL: tenant, "tenantry-bench": a.tenant},
+                },
+            }));
+        }
+    }
+    // The test's tenant's namespaces last, so seeing them through the proxy means the
+    // index has the rest.
+    objects.rotate_left(per_tenant - 1);
+    let created_at = std::time::Instant::now();
+    let chunks: Vec<Vec<Value>> = objects
+        .chunks(objects.len().div_ceil(4).max(1))
+        .map(<[Value]>::to_vec)
+        .collect();
+    std::thread::scope(|s| {
+        for (n, chunk) in chunks.iter().enumerate() {
+            let file = a.repo.path().join(format!("bench-{n}.json"));
+            let admin = &a.kubeconfig;
+            s.spawn(move || {
+                std::fs::write(
+                    &file,
+                    json!({"apiVersion": "v1", "kind": "List", "items": chunk}).to_string(),
+                )
+                .unwrap();
+                let out = kubectl_with(admin, &["create", "-f", &file.to_string_lossy()]);
+                assert!(out.status.success(), "{}", text(&out));
+            });
+        }
+    });
+    let created_in = created_at.elapsed();
+    let total_ns = json_of(&kubectl_with(&a.kubeconfig, &["get", "ns", "-o", "json"]))["items"]
+        .as_array()
+        .map_or(0, Vec::len);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    loop {
+        let listed = kubectl_with(&proxy_kc, &["get", "ns", "-o", "name"]);
+        if String::from_utf8_lossy(&listed.stdout).lines().count() == per_tenant {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the proxy never listed the tenant's {per_tenant} namespaces: {}",
+            text(&listed)
+        );
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    let rss_index = rss_of(proxy.process.id());
+
+    // (a) A pass-through GET of a ConfigMap in the tenant's namespace.
+    let cm = format!("{}-bench", a.tenant);
+    let made = kubectl_with(
+        &a.kubeconfig,
+        &[
+            "create",
+            "configmap",
+            &cm,
+            "-n",
+            &a.tenant,
+            "--from-literal=k=v",
+        ],
+    );
+    assert!(made.status.success(), "{}", text(&made));
+    let get_path = format!("/api/v1/namespaces/{}/configmaps/{cm}", a.tenant);
+    let direct = Target {
+        base: &server,
+        ca: &server_ca,
+        token: &token,
+    };
+    let proxied = Target {
+        base: &proxy.url,
+        ca: &proxy.ca,
+        token: &token,
+    };
+    let dir = a.repo.path();
+    let (get_direct, get_proxied) = alternate(dir, &direct, &proxied, &get_path, None, requests);
+
+    // (c) The access review of capsule-proxy#1042.
+    let review = dir.join("ssar.json");
+    std::fs::write(
+        &review,
+        json!({
+            "apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
+            "spec": {"resourceAttributes": {
+                "group": "authorization.k8s.io", "resource": "selfsubjectaccessreviews",
+                "verb": "create"}},
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let ssar_path = "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews";
+    let (ssar_direct, ssar_proxied) =
+        alternate(dir, &direct, &proxied, ssar_path, Some(&review), requests);
+    let review_text = review.to_string_lossy().into_owned();
+    let ssar_args = ["create", "--raw", ssar_path, "-f", review_text.as_str()];
+    let can_i = [
+        "auth",
+        "can-i",
+        "create",
+        "configmaps",
+        "-n",
+        a.tenant.as_str(),
+    ];
+    let kubectl_ssar_direct = timed_runs(&tenant_direct, &ssar_args);
+    let kubectl_ssar_proxied = timed_runs(&proxy_kc, &ssar_args);
+    let can_i_direct = timed_runs(&tenant_direct, &can_i);
+    let can_i_proxied = timed_runs(&proxy_kc, &can_i);
+
+    // (b) `kubectl get ns`: the tenant through the proxy, an admin directly.
+    let get_ns_proxied = timed_runs(&proxy_kc, &["get", "ns"]);
+    let get_ns_admin = timed_runs(&a.kubeconfig, &["get", "ns"]);
+    let list_direct_admin_json = timed_runs(&a.kubeconfig, &["get", "ns", "-o", "json"]);
+    let list_proxied_json = timed_runs(&proxy_kc, &["get", "ns", "-o", "json"]);
+    let rss_after = rss_of(proxy.process.id());
+
+    let ms = |s: &[f64], p: f64| percentile(s, p) * 1e3;
+    let row = |name: &str, d: &[f64], p: &[f64]| {
+        println!(
+            "| {name} | {:.2} / {:.2} ms | {:.2} / {:.2} ms | {:+.2} / {:+.2} ms |",
+            ms(d, 0.5),
+            ms(d, 0.99),
+            ms(p, 0.5),
+            ms(p, 0.99),
+            ms(p, 0.5) - ms(d, 0.5),
+            ms(p, 0.99) - ms(d, 0.99),
+        );
+    };
+    println!(
+        "\n{} namespaces on the server ({} labelled for {tenants} tenants, {per_tenant} each; created in {:.1} s), {requests} requests per path\n",
+        total_ns,
+        tenants * per_tenant,
+        created_in.as_secs_f64()
+    );
+    println!(
+        "| request (curl, HTTP/1.1, one kept-alive connection) | direct p50 / p99 | through the proxy p50 / p99 | added p50 / p99 |"
+    );
+    println!("|---|---|---|---|");
+    row(
+        "GET a ConfigMap in the tenant's namespace",
+        &get_direct,
+        &get_proxied,
+    );
+    row(
+        "POST a SelfSubjectAccessReview (capsule-proxy#1042's)",
+        &ssar_direct,
+        &ssar_proxied,
+    );
+    println!(
+        "\n| command (whole `kubectl` process, median of {RUNS} after one warm-up) | time |\n|---|---|"
+    );
+    let one = |name: &str, s: &[f64]| println!("| {name} | {:.0} ms |", ms(s, 0.5));
+    one(
+        "`kubectl get ns`, tenant through the proxy",
+        &get_ns_proxied,
+    );
+    one("`kubectl get ns`, admin directly", &get_ns_admin);
+    one(
+        "`kubectl get ns -o json`, tenant through the proxy",
+        &list_proxied_json,
+    );
+    one(
+        "`kubectl get ns -o json`, admin directly",
+        &list_direct_admin_json,
+    );
+    one(
+        "`kubectl create --raw …selfsubjectaccessreviews`, tenant directly",
+        &kubectl_ssar_direct,
+    );
+    one(
+        "`kubectl create --raw …selfsubjectaccessreviews`, tenant through the proxy",
+        &kubectl_ssar_proxied,
+    );
+    one(
+        "`kubectl auth can-i create configmaps`, tenant directly",
+        &can_i_direct,
+    );
+    one(
+        "`kubectl auth can-i create configmaps`, tenant through the proxy",
+        &can_i_proxied,
+    );
+    println!("\n| proxy RSS (VmRSS / VmHWM) | |\n|---|---|");
+    for (name, (rss, hwm)) in [
+        ("started, index of the server's other tenants", rss_empty),
+        ("index of every labelled namespace and Tenant", rss_index),
+        ("after the runs above", rss_after),
+    ] {
+        println!(
+            "| {name} | {:.1} / {:.1} MiB |",
+            rss as f64 / 1024.0,
+            hwm as f64 / 1024.0
+        );
+    }
+    drop(proxy);
+    drop(bench);
+}
+
+const RUNS: usize = 10;
+
+/// The namespaces and Tenants of a benchmark run, deleted on drop.
+struct BenchObjects {
+    admin: PathBuf,
+    selector: String,
+}
+
+impl Drop for BenchObjects {
+    /// Each namespace deleted and finalized at once: they are empty, and left to the
+    /// namespace controller (20 requests/s by default, dozens per namespace) 10,000 of them
+    /// take hours, holding up every other test's namespace deletion on the shared server.
+    fn drop(&mut self) {
+        let _ = kubectl_with(
+            &self.admin,
+            &[
+                "delete",
+                "tenants.tenantry.dev",
+                "-l",
+                &self.selector,
+                "--wait=false",
+            ],
+        );
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            use futures::StreamExt as _;
+            let api: Api<Namespace> = Api::all(client_from(&self.admin).await);
+            let Ok(listed) = api
+                .list(&ListParams::default().labels(&self.selector))
+                .await
+            else {
+                return;
+            };
+            let names = listed.items.into_iter().filter_map(|ns| ns.metadata.name);
+            futures::stream::iter(names)
+                .for_each_concurrent(16, |name| {
+                    let api = api.clone();
+                    async move {
+                        let _ = api.delete(&name, &Default::default()).await;
+                        let emptied = json!({
+                            "apiVersion": "v1", "kind": "Namespace",
+                            "metadata": {"name": name}, "spec": {"finalizers": []},
+                        });
+                        let _ = api
+                            .replace_subresource(
+                                "finalize",
+                                &name,
+                                &PostParams::default(),
+                                &emptied,
+                            )
+                            .await;
+                    }
+                })
+                .await;
+        });
+    }
+}
+
+/// Where `curl` sends a benchmark's requests.
+struct Target<'a> {
+    base: &'a str,
+    ca: &'a Path,
+    token: &'a str,
+}
+
+/// Seconds each of `n` requests took, sent one after the other by one `curl` over one
+/// kept-alive HTTP/1.1 connection (a POST of `body` when given); every answer must be a 2xx.
+fn curl_times(dir: &Path, to: &Target<'_>, path: &str, body: Option<&Path>, n: usize) -> Vec<f64> {
+    let config = dir.join("curl-bench.conf");
+    let mut lines = vec![
+        "silent".to_owned(),
+        "http1.1".to_owned(),
+        format!("cacert = \"{}\"", to.ca.display()),
+        format!("header = \"Authorization: Bearer {}\"", to.token),
+        "write-out = \"%{http_code} %{time_total}\\n\"".to_owned(),
+    ];
+    if let Some(body) = body {
+        lines.push("header = \"Content-Type: application/json\"".to_owned());
+        lines.push(format!("data-binary = \"@{}\"", body.display()));
+    }
+    for _ in 0..n {
+        lines.push(format!("url = \"{}{path}\"", to.base));
+        lines.push("output = \"/dev/null\"".to_owned());
+    }
+    std::fs::write(&config, lines.join("\n")).unwrap();
+    let out = Command::new("curl")
+        .arg("--config")
+        .arg(&config)
+        .output()
+        .expect("curl runs");
+    let times: Vec<f64> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| {
+            let (code, time) = l.split_once(' ').unwrap_or_default();
+            assert!(code.starts_with('2'), "{} {path}: {l}", to.base);
+            time.parse().unwrap()
+        })
+        .collect();
+    assert_eq!(times.len(), n, "{}", text(&out));
+    times
+}
+
+/// `n` timings of `path` each direct and through the proxy, in five alternating rounds (so
+/// a change of load touches both), each round's first request (connection and TLS
+/// handshake, a TokenReview on the proxy's first) left out.
+fn alternate(
+    dir: &Path,
+    direct: &Target<'_>,
+    proxied: &Target<'_>,
+    path: &str,
+    body: Option<&Path>,
+    n: usize,
+) -> (Vec<f64>, Vec<f64>) {
+    let (mut d, mut p) = (Vec::new(), Vec::new());
+    for _ in 0..5 {
+        d.extend(curl_times(dir, direct, path, body, n / 5 + 1).split_off(1));
+        p.extend(curl_times(dir, proxied, path, body, n / 5 + 1).split_off(1));
+    }
+    (d, p)
+}
+
+/// Wall seconds of `kubectl ARGS` with `kubeconfig`, `RUNS` times after one warm-up run;
+/// each must succeed.
+fn timed_runs(kubeconfig: &Path, args: &[&str]) -> Vec<f64> {
+    let mut times = Vec::new();
+    for i in 0..=RUNS {
+        let start = std::time::Instant::now();
+        let out = kubectl_with(kubeconfig, args);
+        let took = start.elapsed().as_secs_f64();
+        assert!(out.status.success(), "kubectl {args:?}: {}", text(&out));
+        if i > 0 {
+            times.push(took);
+        }
+    }
+    times
+}
+
+/// The `p` quantile (nearest rank) of `samples`.
+fn percentile(samples: &[f64], p: f64) -> f64 {
+    let mut sorted = samples.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let rank = ((p * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+    sorted[rank - 1]
+}
+
+/// A process's resident set and its peak, in KiB.
+fn rss_of(pid: u32) -> (u64, u64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0)
+    };
+    (field("VmRSS:"), field("VmHWM:"))
 }
 
 /// `tenantry policy vap --warn` for the test's `tenantry.yaml`, renamed after the tenant and

@@ -253,6 +253,109 @@ fn doctor_cannot_run_without_the_tenant_or_the_cluster() {
     assert_eq!(check(&report, "rendered-tree")["verdict"], "ok");
 }
 
+/// `tenantry ARGS --repo REPO`, with no cluster anywhere.
+fn offline_run(repo: &std::path::Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tenantry"))
+        .args(args)
+        .arg("--repo")
+        .arg(repo)
+        .env_remove("TENANTRY_REPO")
+        .env("KUBECONFIG", repo.join("no-such-kubeconfig"))
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn doctor_offline_judges_labels_pull_secret_and_network_from_the_committed_tree() {
+    let repo = tempfile::tempdir().unwrap();
+    fs::write(repo.path().join("tenantry.yaml"), "").unwrap();
+    let o = offline_run(
+        repo.path(),
+        &[
+            "onboard",
+            "shop",
+            "--gitops-only",
+            "--deny-egress",
+            "--openbao",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let doctor = ["doctor", "shop", "--offline", "--output", "json"];
+
+    let report = doctor_json(&offline_run(repo.path(), &doctor), 0);
+    for id in [
+        "rendered-tree",
+        "namespace-labels",
+        "service-account-pull-secret",
+        "network-reachability",
+    ] {
+        assert_eq!(check(&report, id)["verdict"], "ok", "{id}: {report:#}");
+    }
+    let network = check(&report, "network-reachability");
+    assert!(
+        network["objects"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("NetworkPolicy shop/tenantry-allow-egress")),
+        "{network:#}"
+    );
+    // Tenant pods need not reach OpenBao (External Secrets does): said, not failed.
+    assert!(
+        network["notes"][0]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("pods in shop cannot reach OpenBao (namespace openbao, 8200/TCP"),
+        "{network:#}"
+    );
+    assert_eq!(check(&report, "objects")["verdict"], "skipped");
+
+    // Break the tree as a hand edit would: the DNS rule selects no DNS pod, and Tenantry's
+    // ServiceAccount loses its imagePullSecrets.
+    let dir = repo.path().join("tenants/shop");
+    let edit = |file: &str, from: &str, to: &str| {
+        let path = dir.join(file);
+        let text = fs::read_to_string(&path).unwrap();
+        assert!(text.contains(from), "{file}: {text}");
+        fs::write(&path, text.replace(from, to)).unwrap();
+    };
+    edit(
+        "networkpolicy.shop.tenantry-allow-egress.yaml",
+        "k8s-app: kube-dns",
+        "k8s-app: not-dns",
+    );
+    edit(
+        "serviceaccount.shop.shop.yaml",
+        "imagePullSecrets:\n- name: ghcr-auth\n",
+        "",
+    );
+    let report = doctor_json(&offline_run(repo.path(), &doctor), 1);
+    let failed = failures(&report);
+    for (id, object, fix) in [
+        (
+            "network-reachability",
+            "NetworkPolicy shop/tenantry-allow-egress",
+            "tenantry render --write shop (sets the DNS rule in spec.egress of NetworkPolicy shop/tenantry-allow-egress again), then commit the change",
+        ),
+        (
+            "service-account-pull-secret",
+            "ServiceAccount shop/shop",
+            "tenantry render --write shop (sets imagePullSecrets again), then commit the change",
+        ),
+    ] {
+        assert!(
+            failed.contains(&(id.to_owned(), object.to_owned(), fix.to_owned())),
+            "{id}: {failed:#?}"
+        );
+    }
+    assert_eq!(failed[0].0, "rendered-tree", "{failed:#?}");
+
+    // The printed fix repairs it.
+    let o = offline_run(repo.path(), &["render", "--write", "shop"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let report = doctor_json(&offline_run(repo.path(), &doctor), 0);
+    assert_eq!(report["summary"]["fail"], 0, "{report:#}");
+}
+
 // ---------------------------------------------------------------------------------------
 // On a real API server.
 
@@ -495,4 +598,155 @@ fn doctor_on_a_real_cluster() {
     for (id, c) in checks(&repaired) {
         assert_ne!(c["verdict"], "fail", "{id}: {c:#}");
     }
+}
+
+/// An ExternalSecret in `shop` reading `key` through the tenant's SecretStore, Ready as
+/// External Secrets would leave it while the secret was there.
+fn external_secret(name: &str, key: &str) -> Value {
+    json!({
+        "apiVersion": "external-secrets.io/v1", "kind": "ExternalSecret",
+        "metadata": { "name": name, "namespace": "shop" },
+        "spec": {
+            "secretStoreRef": { "kind": "SecretStore", "name": "openbao" },
+            "target": { "name": name },
+            "data": [{ "secretKey": "password", "remoteRef": { "key": key, "property": "password" } }],
+        },
+        "status": { "conditions": [{ "type": "Ready", "status": "True" }] },
+    })
+}
+
+#[test]
+fn doctor_checks_each_key_an_external_secret_reads_against_a_real_openbao() {
+    use tenantry_secrets::{
+        client::Verb,
+        testing::{DevServer, ROOT_TOKEN},
+    };
+    let s = setup();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let bao = runtime.block_on(DevServer::start());
+    let root = runtime.block_on(bao.platform_ready());
+    let token_file = s.repo.path().join("bao-token");
+    fs::write(&token_file, ROOT_TOKEN).unwrap();
+    let doctor = |code: i32| {
+        let o = s.run(&[
+            "doctor",
+            "shop",
+            "--output",
+            "json",
+            "--bao-addr",
+            &bao.address,
+            "--bao-token-file",
+            token_file.to_str().unwrap(),
+        ]);
+        doctor_json(&o, code)
+    };
+    let put = |path: &str| {
+        let body = json!({ "data": { "password": "s3cret" } });
+        runtime
+            .block_on(root.request(Verb::Write, &format!("secret/data/{path}"), Some(&body)))
+            .unwrap();
+    };
+
+    // Onboarding provisions the tenant's policy and role.
+    let o = s.run(&[
+        "onboard",
+        "shop",
+        "--openbao",
+        "--bao-addr",
+        &bao.address,
+        "--bao-token-file",
+        token_file.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    s.fake.insert(pull_secret("shop"));
+    put("apps/shop/db");
+    s.fake.insert(external_secret("db", "apps/shop/db"));
+
+    // The key exists and the policy reads it: ok, having looked at both.
+    let report = doctor(0);
+    let paths = check(&report, "openbao-paths");
+    assert_eq!(paths["verdict"], "ok", "{report:#}");
+    assert_eq!(
+        paths["objects"],
+        json!([
+            "ExternalSecret shop/db",
+            "OpenBao secret secret/apps/shop/db"
+        ])
+    );
+    assert_eq!(check(&report, "openbao")["verdict"], "ok", "{report:#}");
+
+    // A key nothing is stored at, and one outside the tenant's path.
+    s.fake.insert(external_secret("api", "apps/shop/api"));
+    s.fake.insert(external_secret("stolen", "apps/blog/db"));
+    put("apps/blog/db");
+    let report = doctor(1);
+    let failed: Vec<_> = failures(&report)
+        .into_iter()
+        .filter(|(id, _, _)| id == "openbao-paths")
+        .collect();
+    assert_eq!(
+        failed,
+        [
+            (
+                "openbao-paths".to_owned(),
+                "ExternalSecret shop/api".to_owned(),
+                "write it: `bao kv put -mount=secret apps/shop/api <field>=<value>`, or, for a generated password, `tenantry secrets scaffold shop api` (pushes one there from the cluster)".to_owned()
+            ),
+            (
+                "openbao-paths".to_owned(),
+                "ExternalSecret shop/stolen".to_owned(),
+                "store the secret under apps/shop/ (`bao kv put -mount=secret apps/shop/<name> <field>=<value>`) and set spec.data[0].remoteRef.key to apps/shop/<name>".to_owned()
+            ),
+        ],
+        "{report:#}"
+    );
+    let messages: Vec<&str> = check(&report, "openbao-paths")["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["message"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        messages,
+        [
+            "key apps/shop/api (spec.data[0].remoteRef.key): nothing is stored at secret/apps/shop/api, so the ExternalSecret cannot sync (an empty OpenBao path)",
+            "key apps/blog/db (spec.data[0].remoteRef.key) is outside the tenant's OpenBao path apps/shop/: policy app-shop denies reading secret/data/apps/blog/db, so External Secrets reports permission denied",
+        ]
+    );
+    // The verdict on the path is OpenBao's own: a token of the tenant's policy is refused
+    // outside it and may read inside it.
+    let (token, _) = runtime.block_on(bao.token_with("app-shop"));
+    let tenant = bao.client(&token);
+    assert!(
+        runtime
+            .block_on(tenant.request(Verb::Read, "secret/data/apps/blog/db", None))
+            .is_err()
+    );
+    assert!(
+        runtime
+            .block_on(tenant.request(Verb::Read, "secret/data/apps/shop/db", None))
+            .unwrap()
+            .is_some()
+    );
+
+    // The printed fixes: the key written, the ExternalSecret pointed inside the path.
+    put("apps/shop/api");
+    s.fake.edit(
+        "external-secrets.io/v1",
+        "ExternalSecret",
+        Some("shop"),
+        "stolen",
+        |es| {
+            es["spec"]["data"][0]["remoteRef"]["key"] = json!("apps/shop/db");
+        },
+    );
+    let report = doctor(0);
+    assert_eq!(
+        check(&report, "openbao-paths")["verdict"],
+        "ok",
+        "{report:#}"
+    );
 }

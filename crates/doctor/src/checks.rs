@@ -12,17 +12,26 @@ use tenantry_api::quantity::QuantityValue;
 use tenantry_core::plan::{self, Change};
 use tenantry_policy::image::{DOCKER_HUB, ImageRef};
 
-use crate::{Check, ClusterView, Observed, Seen, reference};
+use tenantry_api::tenant::NetworkProvider;
+use tenantry_core::render::{ALLOW_EGRESS, ALLOW_INGRESS, CILIUM_ISOLATION};
+
+use crate::{
+    Check, ClusterView, Observed, Seen,
+    netpol::{self, Direction, Endpoint, NAMESPACE_NAME_LABEL, Port, Reach},
+    reference,
+};
 
 /// Every check's ID, in the order they run.
-pub const CHECK_IDS: [&str; 11] = [
+pub const CHECK_IDS: [&str; 13] = [
     "rendered-tree",
     "objects",
     "namespace-labels",
     "service-account-pull-secret",
     "openbao",
+    "openbao-paths",
     "secret-sync",
     "pull-secret-registries",
+    "network-reachability",
     "delivery",
     "quota-headroom",
     "admission-refusals",
@@ -36,8 +45,10 @@ pub(crate) fn run_all(o: &Observed<'_>) -> Vec<Check> {
         namespace_labels(o),
         service_account_pull_secret(o),
         openbao(o),
+        crate::openbao_paths::check(o),
         secret_sync(o),
         pull_secret_registries(o),
+        network_reachability(o),
         delivery(o),
         quota_headroom(o),
         admission_refusals(o),
@@ -51,7 +62,7 @@ macro_rules! or_skipped {
     ($result:expr) => {
         match $result {
             Ok(value) => value,
-            Err(skipped) => return skipped,
+            Err(skipped) => return *skipped,
         }
     };
 }
@@ -60,20 +71,70 @@ const NO_PULL_SECRET: &str =
     "the tenant does not use the platform pull secret (secrets.pullSecret is off)";
 
 /// The cluster view, or the check skipped with the reason it was not consulted.
-fn cluster<'o>(o: &'o Observed<'_>, check: &Check) -> Result<&'o ClusterView, Check> {
+fn cluster<'o>(o: &'o Observed<'_>, check: &Check) -> Result<&'o ClusterView, Box<Check>> {
     o.cluster
         .as_ref()
-        .map_err(|reason| check.clone().skipped(reason.clone()))
+        .map_err(|reason| Box::new(check.clone().skipped(reason.clone())))
 }
 
 /// A part of the cluster view, or the check skipped with why it could not be read.
-fn part<'v>(seen: &'v Seen<Vec<Value>>, check: &Check) -> Result<&'v [Value], Check> {
+fn part<'v>(seen: &'v Seen<Vec<Value>>, check: &Check) -> Result<&'v [Value], Box<Check>> {
     seen.as_deref()
-        .map_err(|reason| check.clone().skipped(reason.clone()))
+        .map_err(|reason| Box::new(check.clone().skipped(reason.clone())))
 }
 
 fn apply_fix(o: &Observed<'_>) -> String {
     format!("tenantry apply {}", o.tenant.name)
+}
+
+/// Where the checks of what Tenantry's objects wire together read them: the cluster's when
+/// it was consulted, else the committed tree, which is what GitOps would deliver. The fix is
+/// the command that puts the rendered object back in that place.
+struct Source<'o> {
+    objects: &'o [Value],
+    offline: bool,
+    tenant: &'o str,
+}
+
+impl Source<'_> {
+    /// The command that sets `what` back as rendered.
+    fn fix(&self, what: &str) -> String {
+        if self.offline {
+            format!(
+                "tenantry render --write {} (sets {what} again), then commit the change",
+                self.tenant
+            )
+        } else {
+            format!("tenantry apply {} (sets {what} again)", self.tenant)
+        }
+    }
+
+    /// The object of this kind, namespace and name.
+    fn find(&self, kind: &str, namespace: Option<&str>, name: &str) -> Option<&Value> {
+        self.objects.iter().find(|x| {
+            kind_of(x) == kind
+                && name_of(x) == name
+                && x["metadata"]["namespace"].as_str() == namespace
+        })
+    }
+}
+
+/// The live objects, or offline the committed tree; the check skipped when neither was read.
+fn source<'o>(o: &'o Observed<'_>, check: &Check) -> Result<Source<'o>, Box<Check>> {
+    let (objects, offline) = match (&o.cluster, &o.tree) {
+        (Ok(view), _) => (view.live.as_slice(), false),
+        (Err(_), Ok(tree)) => (tree.as_slice(), true),
+        (Err(offline), Err(tree)) => {
+            return Err(Box::new(
+                check.clone().skipped(format!("{offline}, and {tree}")),
+            ));
+        }
+    };
+    Ok(Source {
+        objects,
+        offline,
+        tenant: &o.tenant.name,
+    })
 }
 
 fn in_tenant(o: &Observed<'_>, object: &Value) -> bool {
@@ -200,18 +261,21 @@ fn namespace_labels(o: &Observed<'_>) -> Check {
         "namespace-labels",
         "namespace labels (Pod Security, pull-secret opt-in, mesh) as declared",
     );
-    let view = or_skipped!(cluster(o, &c));
+    let src = or_skipped!(source(o, &c));
     let mut c = c;
     let platform = &o.ctx.platform;
     for ns in o.rendered.objects.iter().filter(|d| d.kind == "Namespace") {
         let reference = ns.reference();
         c.looked_at(reference.clone());
-        let Some(live) = view
-            .live
-            .iter()
-            .find(|l| kind_of(l) == "Namespace" && name_of(l) == ns.name)
-        else {
-            continue; // `objects` reports it missing.
+        let Some(live) = src.find("Namespace", None, &ns.name) else {
+            if src.offline {
+                c.fail(
+                    reference.clone(),
+                    "is not in the committed tree, so GitOps does not create it",
+                    src.fix("the Namespace"),
+                );
+            }
+            continue; // Online, `objects` reports it missing.
         };
         let declared = ns.body["metadata"]["labels"].as_object();
         for (key, value) in declared.into_iter().flatten() {
@@ -231,7 +295,7 @@ fn namespace_labels(o: &Observed<'_>) -> Check {
                     "label {key} is {now}, declared {}: {purpose}",
                     value.as_str().unwrap_or_default()
                 ),
-                format!("{} (sets metadata.labels.{key} again)", apply_fix(o)),
+                src.fix(&format!("metadata.labels.{key}")),
             );
         }
         // Opt-ins present but not declared: the tenant gets something it did not ask for.
@@ -250,10 +314,17 @@ fn namespace_labels(o: &Observed<'_>) -> Check {
                         "label {}={} is set but {field} is off for this tenant",
                         pair.key, pair.value
                     ),
-                    format!(
-                        "set {field}: true in tenant.yaml, or `kubectl label namespace {} {}-`",
-                        ns.name, pair.key
-                    ),
+                    if src.offline {
+                        format!(
+                            "set {field}: true in tenant.yaml, or {}",
+                            src.fix("metadata.labels")
+                        )
+                    } else {
+                        format!(
+                            "set {field}: true in tenant.yaml, or `kubectl label namespace {} {}-`",
+                            ns.name, pair.key
+                        )
+                    },
                 );
             }
         }
@@ -355,27 +426,55 @@ fn service_account_pull_secret(o: &Observed<'_>) -> Check {
     if !o.tenant.pull_secret {
         return c.skipped(NO_PULL_SECRET);
     }
-    let view = or_skipped!(cluster(o, &c));
-    let accounts = or_skipped!(part(&view.service_accounts, &c));
+    let src = or_skipped!(source(o, &c));
+    let view = o.cluster.as_ref().ok();
+    let accounts = match view {
+        Some(view) => or_skipped!(part(&view.service_accounts, &c)),
+        None => src.objects,
+    };
     let mut c = c;
     let secret = &o.ctx.platform.pull_secret.name;
     let tenant = &o.tenant.name;
     for ns in &o.tenant.namespaces {
-        let Some(sa) = accounts
-            .iter()
-            .find(|a| namespace_of(a) == ns && name_of(a) == tenant)
-        else {
-            continue; // `objects` reports it missing.
+        let produced = produced_pull_secret(o, &src, &mut c, ns);
+        let Some(sa) = accounts.iter().find(|a| {
+            kind_of(a) == "ServiceAccount" && namespace_of(a) == ns && name_of(a) == tenant
+        }) else {
+            if src.offline {
+                c.fail(
+                    format!("ServiceAccount {ns}/{tenant}"),
+                    "is not in the committed tree, so no workload can run as Tenantry's ServiceAccount",
+                    src.fix("the ServiceAccount"),
+                );
+            }
+            continue; // Online, `objects` reports it missing.
         };
         c.looked_at(reference(sa));
-        if !lists_secret(sa, secret) {
-            c.fail(
-                reference(sa),
-                format!("Tenantry's ServiceAccount does not list {secret} in imagePullSecrets"),
-                format!("{} (sets imagePullSecrets again)", apply_fix(o)),
-            );
+        let Some((produced, by)) = produced else {
+            continue;
+        };
+        if lists_secret(sa, &produced) {
+            continue;
         }
+        let listed: Vec<&str> = sa["imagePullSecrets"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|r| r["name"].as_str())
+            .collect();
+        let message = if listed.is_empty() {
+            format!("Tenantry's ServiceAccount does not list {produced} in imagePullSecrets")
+        } else {
+            format!(
+                "imagePullSecrets lists {}, but the pull secret is Secret {ns}/{produced} ({by})",
+                listed.join(", ")
+            )
+        };
+        c.fail(reference(sa), message, src.fix("imagePullSecrets"));
     }
+    let Some(view) = view else {
+        return c;
+    };
     let Ok(workloads) = view.workloads.as_deref() else {
         return c;
     };
@@ -426,6 +525,47 @@ fn service_account_pull_secret(o: &Observed<'_>) -> Check {
         }
     }
     c
+}
+
+/// The Secret the pull-secret ExternalSecret of `ns` makes (`spec.target.name`, else its own
+/// name) and what makes it; with `pullSecret.fanOut`, the platform's ClusterExternalSecret
+/// makes `pullSecret.name`. Offline, an ExternalSecret missing from the tree is a failure
+/// (online, `objects` reports it) and `None` is returned.
+fn produced_pull_secret(
+    o: &Observed<'_>,
+    src: &Source<'_>,
+    c: &mut Check,
+    ns: &str,
+) -> Option<(String, String)> {
+    let ps = &o.ctx.platform.pull_secret;
+    if ps.fan_out {
+        return Some((
+            ps.name.clone(),
+            format!("made by ClusterExternalSecret {}", ps.name),
+        ));
+    }
+    let Some(es) = src.find("ExternalSecret", Some(ns), &ps.name) else {
+        if src.offline {
+            c.fail(
+                format!("ExternalSecret {ns}/{}", ps.name),
+                format!(
+                    "is not in the committed tree, so Secret {ns}/{} is never created and private images cannot be pulled",
+                    ps.name
+                ),
+                src.fix("the ExternalSecret"),
+            );
+            return None;
+        }
+        return Some((ps.name.clone(), format!("ExternalSecret {ns}/{}", ps.name)));
+    };
+    c.looked_at(reference(es));
+    let name = es["spec"]["target"]["name"]
+        .as_str()
+        .unwrap_or_else(|| name_of(es));
+    Some((
+        name.to_owned(),
+        format!("spec.target.name of {}", reference(es)),
+    ))
 }
 
 /// OpenBao: the tenant's policy and Kubernetes-auth role present and equal to the rendered
@@ -489,21 +629,6 @@ fn ready(object: &Value) -> Option<(&str, &str, &str)> {
     ))
 }
 
-/// The OpenBao keys an ExternalSecret reads.
-fn remote_keys(object: &Value) -> Vec<&str> {
-    let data = object["spec"]["data"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|d| d["remoteRef"]["key"].as_str());
-    let from = object["spec"]["dataFrom"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|d| d["extract"]["key"].as_str());
-    data.chain(from).collect()
-}
-
 /// An External Secrets error message, mapped to its cause and fix.
 fn secret_cause(o: &Observed<'_>, object: &Value, message: &str) -> (String, String) {
     let m = message.to_ascii_lowercase();
@@ -529,7 +654,7 @@ fn secret_cause(o: &Observed<'_>, object: &Value, message: &str) -> (String, Str
         || m.contains("404")
         || m.contains("no secret")
     {
-        let keys = remote_keys(object);
+        let keys = crate::openbao_paths::remote_keys(object);
         let key = keys.first().copied().unwrap_or("<key>");
         return (
             format!("the OpenBao path is empty: nothing is stored at {key}"),
@@ -624,6 +749,9 @@ fn pull_secret_registries(o: &Observed<'_>) -> Check {
     if !o.tenant.pull_secret {
         return c.skipped(NO_PULL_SECRET);
     }
+    if o.cluster.is_err() {
+        return pull_secret_template(o, c);
+    }
     let view = or_skipped!(cluster(o, &c));
     let secrets = or_skipped!(part(&view.pull_secrets, &c));
     let mut c = c;
@@ -716,6 +844,325 @@ fn pull_secret_registries(o: &Observed<'_>) -> Check {
         }
     }
     c
+}
+
+/// Offline, the registries come from the pull secret's template: a literal dockerconfigjson
+/// there names its hosts, compared with the tenant's allowed registries (`spec.registries`).
+/// The rendered template reads the credential from the platform's store at run time, so its
+/// hosts are only known online.
+fn pull_secret_template(o: &Observed<'_>, c: Check) -> Check {
+    let ps = &o.ctx.platform.pull_secret;
+    if ps.fan_out {
+        return c.skipped(format!(
+            "the pull secret's template is the platform's ClusterExternalSecret {}; its hosts are read from the Secret online",
+            ps.name
+        ));
+    }
+    let src = or_skipped!(source(o, &c));
+    let mut c = c;
+    let mut literal = false;
+    for ns in &o.tenant.namespaces {
+        let Some(es) = src.find("ExternalSecret", Some(ns), &ps.name) else {
+            continue; // service-account-pull-secret reports it.
+        };
+        let r = reference(es);
+        c.looked_at(r.clone());
+        let template = &es["spec"]["target"]["template"];
+        let kind = template["type"].as_str().unwrap_or("Opaque");
+        if kind != "kubernetes.io/dockerconfigjson" {
+            c.fail(
+                r.clone(),
+                format!(
+                    "spec.target.template.type is {kind}, not kubernetes.io/dockerconfigjson: the kubelet ignores the Secret it makes"
+                ),
+                src.fix("spec.target.template.type"),
+            );
+            continue;
+        }
+        let Some(text) = template["data"][".dockerconfigjson"].as_str() else {
+            continue;
+        };
+        // A literal dockerconfigjson (template expressions only inside its values) names its
+        // hosts; a whole-value expression is read from the store at run time.
+        let hosts: BTreeSet<String> = match serde_json::from_str::<Value>(text) {
+            Ok(config) => config["auths"]
+                .as_object()
+                .into_iter()
+                .flatten()
+                .map(|(k, _)| normalise_host(k))
+                .collect(),
+            Err(_) if text.contains("{{") => continue,
+            Err(e) => {
+                c.fail(
+                    r.clone(),
+                    format!("spec.target.template.data.\".dockerconfigjson\" is not JSON: {e}"),
+                    src.fix("spec.target.template"),
+                );
+                continue;
+            }
+        };
+        literal = true;
+        for allowed in &o.tenant.registries {
+            let host = normalise_host(allowed);
+            if !hosts.contains(&host) {
+                c.warn(
+                    r.clone(),
+                    format!(
+                        "the tenant may pull from {allowed} (spec.registries), but the template's auths hold no credential for {host} (it has: {})",
+                        hosts.iter().map(String::as_str).collect::<Vec<_>>().join(", ")
+                    ),
+                    format!(
+                        "if {host} is private, add it to spec.target.template.data.\".dockerconfigjson\" auths; if it is public, nothing"
+                    ),
+                );
+            }
+        }
+    }
+    if !literal && c.findings.is_empty() {
+        return c.skipped(format!(
+            "the pull secret's registry hosts are read at run time from ClusterSecretStore {} key {}, not written in its template: run doctor online to compare them with the images",
+            ps.cluster_secret_store, ps.key
+        ));
+    }
+    c
+}
+
+/// The tenant's Tenantry policy that carries each floor rule, by provider: where a fix goes.
+fn floor_policies(o: &Observed<'_>) -> (&'static str, &'static str, &'static str) {
+    match o.tenant.network.provider {
+        NetworkProvider::Kubernetes => ("NetworkPolicy", ALLOW_EGRESS, ALLOW_INGRESS),
+        NetworkProvider::Cilium => ("CiliumNetworkPolicy", CILIUM_ISOLATION, CILIUM_ISOLATION),
+    }
+}
+
+/// A pod of the tenant in `ns` with no particular labels, as the policies see it: what the
+/// floor promises holds for every pod.
+fn tenant_pod(o: &Observed<'_>, src: &Source<'_>, ns: &str) -> Endpoint {
+    let declared = o
+        .rendered
+        .objects
+        .iter()
+        .find(|d| d.kind == "Namespace" && d.name == ns)
+        .map(|d| &d.body);
+    let labels = src
+        .find("Namespace", None, ns)
+        .or(declared)
+        .and_then(|n| n["metadata"]["labels"].as_object());
+    let mut namespace_labels: BTreeMap<String, String> = labels
+        .into_iter()
+        .flatten()
+        .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
+        .collect();
+    namespace_labels.insert(NAMESPACE_NAME_LABEL.to_owned(), ns.to_owned());
+    Endpoint {
+        namespace: ns.to_owned(),
+        namespace_labels,
+        pod_labels: Some(BTreeMap::new()),
+    }
+}
+
+/// One flow the platform needs: its direction, the peer, and each port it must pass on.
+struct Flow<'e> {
+    direction: Direction,
+    peer: &'e Endpoint,
+    ports: Vec<Port>,
+}
+
+/// A flow judged on the observed policies and on the rendered ones: `Some((denied ports,
+/// isolating policies, whether the rendered ones deny it too))` when it is denied.
+fn denied(
+    objects: &[Value],
+    rendered: &[Value],
+    pod: &Endpoint,
+    flow: &Flow<'_>,
+) -> Option<(Vec<String>, BTreeSet<String>, bool)> {
+    let mut ports = Vec::new();
+    let mut by = BTreeSet::new();
+    let mut rendered_denies = false;
+    for port in &flow.ports {
+        if let Reach::Denied(policies) =
+            netpol::evaluate(objects, pod, flow.direction, flow.peer, *port)
+        {
+            ports.push(match port.number {
+                Some(n) => format!("{n}/{}", port.protocol),
+                None => "any port".to_owned(),
+            });
+            by.extend(policies);
+            rendered_denies |= matches!(
+                netpol::evaluate(rendered, pod, flow.direction, flow.peer, *port),
+                Reach::Denied(_)
+            );
+        }
+    }
+    (!ports.is_empty()).then_some((ports, by, rendered_denies))
+}
+
+fn list(items: impl IntoIterator<Item = impl AsRef<str>>) -> String {
+    items
+        .into_iter()
+        .map(|i| i.as_ref().to_owned())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Network reachability, read from the policies (`netpol`): the tenant's pods reach the
+/// platform's DNS, the gateway reaches them, and whether they reach OpenBao (External Secrets
+/// reads OpenBao from its own namespace, so that flow is noted, not required).
+fn network_reachability(o: &Observed<'_>) -> Check {
+    let c = Check::new(
+        "network-reachability",
+        "network policies let DNS and the platform gateway through",
+    );
+    let src = or_skipped!(source(o, &c));
+    let mut c = c;
+    let platform = &o.ctx.platform;
+    let (kind, egress_policy, ingress_policy) = floor_policies(o);
+    let rendered: Vec<Value> = o
+        .rendered
+        .objects
+        .iter()
+        .filter(|d| matches!(d.kind, "NetworkPolicy" | "CiliumNetworkPolicy"))
+        .map(|d| d.body.clone())
+        .collect();
+    let dns = &platform.dns;
+    let dns_peer = Endpoint::in_namespace(&dns.namespace, Some(dns.pod_labels.clone()));
+    let dns_flow = Flow {
+        direction: Direction::Egress,
+        peer: &dns_peer,
+        ports: dns
+            .ports
+            .iter()
+            .flat_map(|p| {
+                ["UDP", "TCP"].map(|protocol| Port {
+                    protocol,
+                    number: Some(*p),
+                })
+            })
+            .collect(),
+    };
+    let dns_pods = if dns.pod_labels.is_empty() {
+        format!("pods in namespace {}", dns.namespace)
+    } else {
+        format!(
+            "pods {} in namespace {}",
+            list(dns.pod_labels.iter().map(|(k, v)| format!("{k}={v}"))),
+            dns.namespace
+        )
+    };
+    let gateway_peer = platform
+        .gateway
+        .as_ref()
+        .map(|gw| Endpoint::in_namespace(&gw.namespace, None));
+    if gateway_peer.is_none() {
+        c.notes
+            .push("no gateway in tenantry.yaml: ingress from one is not judged".to_owned());
+    }
+    for ns in &o.tenant.namespaces {
+        for p in src.objects.iter().filter(|x| {
+            matches!(kind_of(x), "NetworkPolicy" | "CiliumNetworkPolicy") && namespace_of(x) == ns
+        }) {
+            c.looked_at(reference(p));
+        }
+        let pod = tenant_pod(o, &src, ns);
+        let missing = |name: &str| {
+            if src.find(kind, Some(ns), name).is_none() {
+                " (it is missing)"
+            } else {
+                ""
+            }
+        };
+        if let Some((ports, by, rendered_denies)) = denied(src.objects, &rendered, &pod, &dns_flow)
+        {
+            let fix = if rendered_denies {
+                "the rendered policies deny it too: check dns.namespace, dns.podLabels and dns.ports in tenantry.yaml against the cluster's DNS pods, then `tenantry render --write`".to_owned()
+            } else {
+                src.fix(&format!(
+                    "the DNS rule in spec.egress of {kind} {ns}/{egress_policy}"
+                ))
+            };
+            c.fail(
+                format!("{kind} {ns}/{egress_policy}"),
+                format!(
+                    "egress to DNS ({dns_pods}) on {} is denied by {}{}: pods in {ns} resolve no names",
+                    list(ports),
+                    list(by),
+                    missing(egress_policy)
+                ),
+                fix,
+            );
+        }
+        if let (Some(gw), Some(peer)) = (&platform.gateway, &gateway_peer) {
+            let flow = Flow {
+                direction: Direction::Ingress,
+                peer,
+                ports: vec![Port {
+                    protocol: "TCP",
+                    number: None,
+                }],
+            };
+            if let Some((_, by, rendered_denies)) = denied(src.objects, &rendered, &pod, &flow) {
+                let fix = if rendered_denies {
+                    format!(
+                        "the rendered policies deny it too: check gateway.namespace in tenantry.yaml ({})",
+                        gw.namespace
+                    )
+                } else {
+                    src.fix(&format!(
+                        "the gateway namespace {} in spec.ingress of {kind} {ns}/{ingress_policy}",
+                        gw.namespace
+                    ))
+                };
+                c.fail(
+                    format!("{kind} {ns}/{ingress_policy}"),
+                    format!(
+                        "ingress from the platform gateway's namespace {} is denied by {}{}: Gateway {}/{} cannot reach the tenant's Services",
+                        gw.namespace,
+                        list(by),
+                        missing(ingress_policy),
+                        gw.namespace,
+                        gw.name
+                    ),
+                    fix,
+                );
+            }
+        }
+        if o.tenant.openbao {
+            openbao_note(o, &src, &pod, &mut c);
+        }
+    }
+    c
+}
+
+/// Whether the tenant's pods reach OpenBao, as a note: External Secrets logs in and reads
+/// from its own namespace, so a denial breaks only a workload that talks to OpenBao itself.
+fn openbao_note(o: &Observed<'_>, src: &Source<'_>, pod: &Endpoint, c: &mut Check) {
+    let address = &o.ctx.platform.openbao.address;
+    let ns = &pod.namespace;
+    let Some((bao_ns, port)) = netpol::service_namespace_port(address) else {
+        c.notes.push(format!(
+            "openbao.address {address} is not an in-cluster Service: egress from {ns} to it is by address, not judged from the policies"
+        ));
+        return;
+    };
+    let peer = Endpoint::in_namespace(&bao_ns, None);
+    let port = Port {
+        protocol: "TCP",
+        number: Some(port),
+    };
+    let note = match netpol::evaluate(src.objects, pod, Direction::Egress, &peer, port) {
+        Reach::Open | Reach::Allowed(_) => {
+            format!(
+                "pods in {ns} reach OpenBao (namespace {bao_ns}, {}/TCP)",
+                port.number.unwrap_or_default()
+            )
+        }
+        Reach::Denied(by) => format!(
+            "pods in {ns} cannot reach OpenBao (namespace {bao_ns}, {}/TCP; denied by {}): not needed, External Secrets reads OpenBao from its own namespace; a workload that calls OpenBao itself needs an egress rule to {bao_ns}",
+            port.number.unwrap_or_default(),
+            list(by)
+        ),
+    };
+    c.notes.push(note);
 }
 
 const DELIVERY_KINDS: [&str; 5] = [
@@ -1143,3 +1590,6 @@ fn pods_pending(o: &Observed<'_>) -> Check {
 
 #[cfg(test)]
 pub(crate) mod tests;
+
+#[cfg(test)]
+mod offline_tests;

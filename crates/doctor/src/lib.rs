@@ -18,12 +18,17 @@
 
 pub mod audit;
 mod checks;
+mod netpol;
+mod openbao_paths;
+
+use std::collections::BTreeMap;
 
 use serde::Serialize;
 use serde_json::Value;
 use tenantry_core::{PlatformContext, Rendered, ResolvedTenant};
 
 pub use checks::CHECK_IDS;
+pub use openbao_paths::kv_paths as openbao_kv_paths;
 
 /// Something observed, or why it could not be (offline, a kind the cluster does not serve, a
 /// read that was refused).
@@ -89,10 +94,26 @@ pub struct Observed<'a> {
     pub tenant_dir: String,
     /// What `render --check` finds for the tenant and the platform components.
     pub stale: Vec<StaleFile>,
+    /// The objects the tenant's committed tree delivers (every file its `kustomization.yaml`
+    /// lists), or why they could not be read. Offline, the checks of what the objects wire
+    /// together (labels, the pull secret, network policy) read these instead of the cluster.
+    pub tree: Seen<Vec<Value>>,
     /// The cluster, or why it was not consulted.
     pub cluster: Seen<ClusterView>,
     /// The tenant's OpenBao plan; `None` when the tenant has no `secrets.openbao`.
     pub openbao: Option<Seen<Vec<BaoStep>>>,
+    /// The KV metadata of each path [`openbao_kv_paths`] names (`None`: nothing stored there);
+    /// `None` when the tenant has no `secrets.openbao`.
+    pub openbao_kv: Option<Seen<BTreeMap<String, Option<KvMetadata>>>>,
+}
+
+/// What OpenBao's KV metadata says about a secret's latest version (never its value).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KvMetadata {
+    /// Its version number.
+    pub current_version: u64,
+    /// Deleted or destroyed: a read finds nothing.
+    pub current_deleted: bool,
 }
 
 /// A check's result.
@@ -151,6 +172,10 @@ pub struct Check {
     /// What it found.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub findings: Vec<Finding>,
+    /// What it established that is neither a problem nor obvious (e.g. a flow that is denied
+    /// and not needed).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 impl Check {
@@ -162,6 +187,7 @@ impl Check {
             reason: None,
             objects: Vec::new(),
             findings: Vec::new(),
+            notes: Vec::new(),
         }
     }
 

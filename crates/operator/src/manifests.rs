@@ -15,9 +15,8 @@
 //! their names only. Offboarding's final scan for leftovers lists every type; types this role may
 //! not list are reported as not checked rather than granted.
 //!
-//! The same documents are printed, written as the kustomize base, and checked stale-free by
-//! a test, so the base cannot drift from the code (Helm is not available on this project's
-//! machines to lint and template a chart in CI).
+//! The same documents are printed, written as the kustomize base and as the Helm chart
+//! ([`helm`]), and both are checked stale-free by a test, so neither can drift from the code.
 
 use std::fmt::Write as _;
 
@@ -25,6 +24,8 @@ use kube::CustomResourceExt;
 use serde_json::{Value, json};
 use tenantry_api::{Platform, Tenant, platform::GeneratorKind};
 use tenantry_core::{PlatformContext, document, render, resolve::default_cluster_role};
+
+pub mod helm;
 
 /// Name of the Deployment, ServiceAccount, ClusterRole and Lease.
 pub const NAME: &str = "tenantry-operator";
@@ -34,6 +35,13 @@ pub const NAMESPACE: &str = "tenantry-system";
 pub const CONFIG_MAP: &str = "tenantry-config";
 /// Port of `/metrics`, `/healthz`, `/readyz`.
 pub const METRICS_PORT: u16 = 8080;
+/// The image, without its tag.
+pub const IMAGE_REPOSITORY: &str = "ghcr.io/tenantry/tenantry";
+
+/// The image tag of this version.
+pub fn image_tag() -> String {
+    format!("v{}", env!("CARGO_PKG_VERSION"))
+}
 
 /// What varies between installations.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -46,6 +54,12 @@ pub struct ManifestOptions {
     pub platform_config: Option<String>,
     /// Replicas (one leads, the others stand by).
     pub replicas: u32,
+    /// Name of the ConfigMap holding `tenantry.yaml`.
+    pub config_map: String,
+    /// The operator's `TENANTRY_LOG` (a level, or `tracing` directives).
+    pub log_level: String,
+    /// The container's `resources` (requests and limits).
+    pub resources: Value,
     /// OpenBao's address and the Kubernetes-auth role the operator logs in as with its own
     /// ServiceAccount, for tenants with `secrets.openbao`; none when `None`.
     pub openbao: Option<(String, String)>,
@@ -55,9 +69,13 @@ impl Default for ManifestOptions {
     fn default() -> Self {
         Self {
             namespace: NAMESPACE.to_owned(),
-            image: format!("ghcr.io/tenantry/tenantry:v{}", env!("CARGO_PKG_VERSION")),
+            image: format!("{IMAGE_REPOSITORY}:{}", image_tag()),
             platform_config: None,
             replicas: 2,
+            config_map: CONFIG_MAP.to_owned(),
+            log_level: "info".to_owned(),
+            resources: json!({"requests": {"cpu": "100m", "memory": "64Mi"},
+                              "limits": {"memory": "256Mi"}}),
             openbao: None,
         }
     }
@@ -122,7 +140,7 @@ pub fn documents(opts: &ManifestOptions) -> Result<Vec<Document>, String> {
         ),
         doc(
             "The platform's tenantry.yaml. Editing it re-queues every tenant.",
-            json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta(CONFIG_MAP),
+            json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta(&opts.config_map),
                    "data": {"tenantry.yaml": text}}),
         ),
     ];
@@ -139,7 +157,7 @@ pub fn documents(opts: &ManifestOptions) -> Result<Vec<Document>, String> {
         object: json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
         "metadata": meta(NAME),
         "rules": [
-            {"apiGroups": [""], "resources": ["configmaps"], "resourceNames": [CONFIG_MAP],
+            {"apiGroups": [""], "resources": ["configmaps"], "resourceNames": [opts.config_map],
              "verbs": ["get", "list", "watch"]},
             {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"],
              "verbs": ["create"]},
@@ -344,7 +362,7 @@ fn deployment(opts: &ManifestOptions) -> Document {
         "--namespace",
         ns,
         "--config-map",
-        CONFIG_MAP,
+        &opts.config_map,
         "--listen",
         &format!("0.0.0.0:{METRICS_PORT}"),
     ]
@@ -361,7 +379,7 @@ fn deployment(opts: &ManifestOptions) -> Document {
         ]);
     }
     doc(
-        "Two replicas: one holds the Lease and reconciles, the other takes over within the lease duration. Restricted Pod Security, read-only root filesystem, no privilege.",
+        "Two replicas by default: one holds the Lease and reconciles, the other takes over within the lease duration. Restricted Pod Security, read-only root filesystem, no privilege.",
         json!({"apiVersion": "apps/v1", "kind": "Deployment",
         "metadata": {"name": NAME, "namespace": ns, "labels": labels()},
         "spec": {
@@ -382,13 +400,12 @@ fn deployment(opts: &ManifestOptions) -> Document {
                         "args": args,
                         "env": [
                             {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
-                            {"name": "TENANTRY_LOG", "value": "info"},
+                            {"name": "TENANTRY_LOG", "value": opts.log_level},
                         ],
                         "ports": [{"name": "metrics", "containerPort": METRICS_PORT}],
                         "livenessProbe": {"httpGet": {"path": "/healthz", "port": "metrics"}},
                         "readinessProbe": {"httpGet": {"path": "/readyz", "port": "metrics"}},
-                        "resources": {"requests": {"cpu": "100m", "memory": "64Mi"},
-                                      "limits": {"memory": "256Mi"}},
+                        "resources": opts.resources,
                         "securityContext": {"allowPrivilegeEscalation": false,
                             "readOnlyRootFilesystem": true,
                             "capabilities": {"drop": ["ALL"]}},
@@ -440,6 +457,16 @@ pub fn to_yaml(docs: &[Document]) -> String {
     out
 }
 
+/// The file the `i`th document is written to: its place in apply order, kind and name.
+fn file_name(i: usize, d: &Document) -> String {
+    let kind = d.object["kind"]
+        .as_str()
+        .unwrap_or("object")
+        .to_ascii_lowercase();
+    let name = d.object["metadata"]["name"].as_str().unwrap_or("unnamed");
+    format!("{:02}-{kind}-{name}.yaml", i + 1)
+}
+
 /// The kustomize base: one file per document and a `kustomization.yaml` listing them in
 /// apply order, as `(file name, contents)`.
 pub fn kustomize_base(docs: &[Document]) -> Vec<(String, String)> {
@@ -447,12 +474,7 @@ pub fn kustomize_base(docs: &[Document]) -> Vec<(String, String)> {
     let mut files = Vec::new();
     let mut resources = String::new();
     for (i, d) in docs.iter().enumerate() {
-        let kind = d.object["kind"]
-            .as_str()
-            .unwrap_or("object")
-            .to_ascii_lowercase();
-        let name = d.object["metadata"]["name"].as_str().unwrap_or("unnamed");
-        let file = format!("{:02}-{kind}-{name}.yaml", i + 1);
+        let file = file_name(i, d);
         let mut text = String::from(header);
         document_yaml(d, &mut text);
         let _ = writeln!(resources, "  - {file}");

@@ -34,6 +34,15 @@ pub struct TokenInfo {
     pub role: Option<String>,
 }
 
+/// What a KV v2 secret's metadata says about its latest version.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KvMetadata {
+    /// `current_version`.
+    pub current_version: u64,
+    /// Whether that version is deleted or destroyed, so a read of the secret finds nothing.
+    pub current_deleted: bool,
+}
+
 /// What Tenantry asks of OpenBao. Every method is one request.
 #[allow(async_fn_in_trait)]
 pub trait SecretsApi {
@@ -78,6 +87,13 @@ pub trait SecretsApi {
     async fn revoke_accessor(&self, accessor: &str) -> Result<(), SecretsError>;
     /// The keys directly under a KV v2 folder (folders end in `/`).
     async fn kv_list(&self, mount: &str, path: &str) -> Result<Vec<String>, SecretsError>;
+    /// A KV v2 secret's metadata (`<mount>/metadata/<path>`, needs `read` there; never the
+    /// value); `None` when nothing is stored at `path`.
+    async fn kv_metadata(
+        &self,
+        mount: &str,
+        path: &str,
+    ) -> Result<Option<KvMetadata>, SecretsError>;
     /// Delete a KV v2 secret with its metadata and every version.
     async fn kv_destroy(&self, mount: &str, path: &str) -> Result<(), SecretsError>;
 }
@@ -266,6 +282,33 @@ impl SecretsApi for BaoClient {
             .request(Verb::List, &format!("{mount}/metadata/{path}"), None)
             .await?;
         Ok(strings(data(v).as_ref().and_then(|d| d.get("keys"))))
+    }
+
+    async fn kv_metadata(
+        &self,
+        mount: &str,
+        path: &str,
+    ) -> Result<Option<KvMetadata>, SecretsError> {
+        let v = self
+            .request(Verb::Read, &format!("{mount}/metadata/{path}"), None)
+            .await?;
+        Ok(data(v).map(|d| {
+            let current_version = d
+                .get("current_version")
+                .and_then(Value::as_u64)
+                .unwrap_or(0);
+            let current = d
+                .get("versions")
+                .and_then(|v| v.get(current_version.to_string()));
+            let current_deleted = current.is_none_or(|c| {
+                c["destroyed"].as_bool() == Some(true)
+                    || c["deletion_time"].as_str().is_some_and(|t| !t.is_empty())
+            });
+            KvMetadata {
+                current_version,
+                current_deleted,
+            }
+        }))
     }
 
     async fn kv_destroy(&self, mount: &str, path: &str) -> Result<(), SecretsError> {

@@ -481,3 +481,39 @@ async fn a_refused_kubernetes_login_names_role_path_and_file_but_never_the_token
     );
     assert_eq!(client.counts().logins, 0);
 }
+
+#[tokio::test]
+async fn kv_metadata_says_whether_a_secret_can_be_read_without_reading_it() {
+    let bao = DevServer::start().await;
+    let root = bao.client(ROOT);
+    assert_eq!(
+        root.kv_metadata("secret", "apps/shop/db").await.unwrap(),
+        None
+    );
+    let body = json!({ "data": { "password": "p" } });
+    for _ in 0..2 {
+        root.request(Verb::Write, "secret/data/apps/shop/db", Some(&body))
+            .await
+            .unwrap();
+    }
+    let live = tenantry_secrets::KvMetadata {
+        current_version: 2,
+        current_deleted: false,
+    };
+    assert_eq!(
+        root.kv_metadata("secret", "apps/shop/db").await.unwrap(),
+        Some(live)
+    );
+    // A soft delete of the latest version: the metadata stays, a read finds nothing.
+    root.request(Verb::Delete, "secret/data/apps/shop/db", None)
+        .await
+        .unwrap();
+    let deleted = root.kv_metadata("secret", "apps/shop/db").await.unwrap();
+    assert_eq!(
+        deleted,
+        Some(tenantry_secrets::KvMetadata {
+            current_version: 2,
+            current_deleted: true,
+        })
+    );
+}

@@ -1,24 +1,30 @@
 //! `tenantry doctor`: diagnose one tenant and say how to fix it.
 //!
-//! This module only observes: the repository (as `render --check` reads it), the cluster
-//! (as `apply` observes it, plus the workloads, events, ServiceAccounts and secrets of the
-//! tenant's namespaces) and OpenBao (as `secrets provision` plans it). Every verdict is
+//! This module only observes: the repository (as `render --check` reads it, and the
+//! committed tree as GitOps would apply it), the cluster (as `apply` observes it, plus the
+//! workloads, events, ServiceAccounts and secrets of the tenant's namespaces) and OpenBao (as
+//! `secrets provision` plans it, plus the KV metadata, never the values, of the keys the
+//! tenant's ExternalSecrets read inside its path). Every verdict is
 //! `tenantry_doctor::diagnose`'s, a pure function, so what is printed here is what its tests
 //! assert. Doctor never writes: the fixes it prints are for a person to run.
 
-use std::{io::Write, process::ExitCode};
+use std::{collections::BTreeMap, io::Write, process::ExitCode};
 
 use clap::Args;
 use serde::Serialize;
 use serde_json::Value;
+use tenantry_api::platform::OpenBaoConfig;
 use tenantry_cluster::{
     Catalog, ClusterApi,
     ops::{self, Silent},
 };
 use tenantry_core::{Rendered, render};
-use tenantry_doctor::{BaoStep, Check, ClusterView, Observed, Seen, StaleFile, Verdict};
+use tenantry_doctor::{
+    BaoStep, Check, ClusterView, KvMetadata, Observed, Seen, StaleFile, Verdict,
+};
 use tenantry_gitops::{FileChange, Repo};
-use tenantry_secrets::{Layout, provision};
+use tenantry_policy::input::{self, Format};
+use tenantry_secrets::{BaoClient, Layout, SecretsApi, provision};
 
 use crate::{
     args::{BaoFlags, ClusterFlags, ClusterInfo, RepoArg, runtime},
@@ -31,8 +37,9 @@ use crate::{
 pub struct DoctorArgs {
     /// The tenant to diagnose.
     pub name: String,
-    /// Only run the checks that need the platform repository (for CI); nothing is read from
-    /// the cluster or OpenBao.
+    /// Only run the checks that need the platform repository (for CI): the rendered tree,
+    /// and labels, pull-secret wiring and network reachability read from the committed
+    /// tree; nothing is read from the cluster or OpenBao.
     #[arg(long)]
     pub offline: bool,
     #[command(flatten)]
@@ -109,6 +116,9 @@ impl Report for DoctorReport {
                 writeln!(out, "      {mark} {}: {}", f.object, f.message)?;
                 writeln!(out, "        fix: {}", f.fix)?;
             }
+            for n in &c.notes {
+                writeln!(out, "      · {n}")?;
+            }
         }
         let s = &self.summary;
         writeln!(
@@ -153,11 +163,15 @@ fn diagnose(args: &DoctorArgs, report: &mut DoctorReport) -> anyhow::Result<()> 
     let ctx = repo.context();
     let mut rendered = render::render(ctx, &tenant.resolved);
     let stale = stale_files(&repo, std::slice::from_ref(&tenant))?;
-    let (cluster, bao) = if args.offline {
+    let (cluster, (bao, bao_kv)) = if args.offline {
         let reason = "--offline: the cluster was not consulted".to_owned();
+        let openbao = tenant.resolved.openbao;
         (
             Err(reason.clone()),
-            tenant.resolved.openbao.then_some(Err(reason)),
+            (
+                openbao.then(|| Err(reason.clone())),
+                openbao.then(|| Err(reason.clone())),
+            ),
         )
     } else {
         runtime()?.block_on(async {
@@ -165,9 +179,11 @@ fn diagnose(args: &DoctorArgs, report: &mut DoctorReport) -> anyhow::Result<()> 
             report.cluster = Some(ClusterInfo::from(&endpoint));
             let view = observe(&api, &repo, &tenant.resolved, &mut rendered).await?;
             let bao = if tenant.resolved.openbao {
-                Some(openbao_steps(&args.openbao, &repo, &rendered).await)
+                let (steps, kv) =
+                    openbao_view(&args.openbao, &repo, &tenant.resolved, &rendered, &view).await;
+                (Some(steps), Some(kv))
             } else {
-                None
+                (None, None)
             };
             anyhow::Ok((Ok(view), bao))
         })?
@@ -178,10 +194,48 @@ fn diagnose(args: &DoctorArgs, report: &mut DoctorReport) -> anyhow::Result<()> 
         rendered: &rendered,
         tenant_dir: display(&repo.tenant_dir(&args.name)),
         stale,
+        tree: read_tree(&repo, &args.name),
         cluster,
         openbao: bao,
+        openbao_kv: bao_kv,
     });
     Ok(())
+}
+
+/// The objects the tenant's committed tree delivers: every file its `kustomization.yaml`
+/// lists, as GitOps applies them (edited files included, which is the point). Only plain
+/// file names inside the tenant's directory are read, as Tenantry writes them.
+fn read_tree(repo: &Repo, name: &str) -> Seen<Vec<Value>> {
+    let dir = repo.tenant_dir(name);
+    let read = |path: &std::path::Path| -> Seen<Vec<Value>> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read {}: {e}", display(path)))?;
+        let documents = input::parse(&text, Format::Yaml)
+            .map_err(|e| format!("cannot read {}: {e}", display(path)))?;
+        Ok(documents
+            .iter()
+            .flat_map(|d| input::objects(&d.value))
+            .map(|(_, object)| object.clone())
+            .collect())
+    };
+    let kustomization = dir.join(tenantry_gitops::KUSTOMIZATION_FILE);
+    let listed = read(&kustomization)?;
+    let resources = listed
+        .first()
+        .and_then(|k| k["resources"].as_array())
+        .ok_or_else(|| format!("{} lists no resources", display(&kustomization)))?;
+    let mut objects = Vec::new();
+    for entry in resources {
+        let file = entry.as_str().unwrap_or_default();
+        if file.is_empty() || file.contains(['/', '\\']) || file.starts_with('.') {
+            return Err(format!(
+                "{}: resource {entry} is not a file of the tenant's directory, which is all doctor reads",
+                display(&kustomization)
+            ));
+        }
+        objects.extend(read(&dir.join(file))?);
+    }
+    Ok(objects)
 }
 
 /// What `render --check` reports, for the tenant and the platform components.
@@ -366,20 +420,70 @@ async fn pull_secrets<A: ClusterApi>(
     Ok(out)
 }
 
-/// The tenant's OpenBao plan, or why it could not be made.
-async fn openbao_steps(flags: &BaoFlags, repo: &Repo, rendered: &Rendered) -> Seen<Vec<BaoStep>> {
+/// What OpenBao holds for the tenant, read with the platform's client: its plan, and the KV
+/// metadata of the keys its ExternalSecrets read inside its path; each, or why not.
+async fn openbao_view(
+    flags: &BaoFlags,
+    repo: &Repo,
+    tenant: &tenantry_core::ResolvedTenant,
+    rendered: &Rendered,
+    view: &ClusterView,
+) -> (Seen<Vec<BaoStep>>, Seen<KvSeen>) {
     let config = &repo.context().platform.openbao;
     if !flags.configured() {
-        return Err(
-            "OpenBao is not configured: set BAO_ADDR and BAO_TOKEN (or --bao-addr and --bao-token-file) to check the tenant's policy and role"
-                .to_owned(),
-        );
+        let reason = "OpenBao is not configured: set BAO_ADDR and BAO_TOKEN (or --bao-addr and --bao-token-file) to check the tenant's policy, role and secrets".to_owned();
+        return (Err(reason.clone()), Err(reason));
     }
+    let client = match flags.client(config) {
+        Ok(client) => client,
+        Err(e) => return (Err(e.to_string()), Err(e.to_string())),
+    };
+    let steps = openbao_steps(&client, config, rendered).await;
+    let kv = match &view.secret_sync {
+        Ok(objects) => openbao_kv(&client, config, tenant, repo, rendered, objects).await,
+        Err(reason) => Err(reason.clone()),
+    };
+    (steps, kv)
+}
+
+/// KV metadata by path under the mount (`None`: nothing stored).
+type KvSeen = BTreeMap<String, Option<KvMetadata>>;
+
+/// The metadata of exactly the paths `openbao_kv_paths` names (never a value).
+async fn openbao_kv(
+    client: &BaoClient,
+    config: &OpenBaoConfig,
+    tenant: &tenantry_core::ResolvedTenant,
+    repo: &Repo,
+    rendered: &Rendered,
+    objects: &[Value],
+) -> Seen<KvSeen> {
+    let paths = tenantry_doctor::openbao_kv_paths(repo.context(), tenant, rendered, objects)?;
+    let mut out = BTreeMap::new();
+    for path in paths {
+        let meta = client
+            .kv_metadata(&config.kv_mount, &path)
+            .await
+            .map_err(|e| format!("OpenBao could not be read: {e}"))?;
+        let meta = meta.map(|m| KvMetadata {
+            current_version: m.current_version,
+            current_deleted: m.current_deleted,
+        });
+        out.insert(path, meta);
+    }
+    Ok(out)
+}
+
+/// The tenant's OpenBao plan, or why it could not be made.
+async fn openbao_steps(
+    client: &BaoClient,
+    config: &OpenBaoConfig,
+    rendered: &Rendered,
+) -> Seen<Vec<BaoStep>> {
     let access =
         openbao::desired(config, std::slice::from_ref(rendered)).map_err(|e| e.to_string())?;
-    let client = flags.client(config).map_err(|e| e.to_string())?;
     let plan = provision::plan(
-        &client,
+        client,
         &Layout::from(config),
         &access,
         provision::Options::default(),

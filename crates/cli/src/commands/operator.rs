@@ -31,7 +31,7 @@ enum OperatorCommand {
     /// Print the CRD, Namespace, ServiceAccount, RBAC, Deployment, PodDisruptionBudget and
     /// metrics Service that install the operator.
     #[command(
-        after_help = "Examples:\n  tenantry operator manifests | kubectl apply --server-side -f -\n  tenantry operator manifests --config tenantry.yaml --image registry.example/tenantry:v1\n  tenantry operator manifests --write deploy/operator     the kustomize base"
+        after_help = "Examples:\n  tenantry operator manifests | kubectl apply --server-side -f -\n  tenantry operator manifests --config tenantry.yaml --image registry.example/tenantry:v1\n  tenantry operator manifests --write deploy/operator     the kustomize base\n  tenantry operator manifests --helm-chart charts/tenantry     the Helm chart"
     )]
     Manifests(ManifestsArgs),
 }
@@ -92,9 +92,30 @@ struct ManifestsArgs {
     /// built-in defaults otherwise).
     #[arg(long, value_name = "FILE", env = "TENANTRY_CONFIG")]
     config: Option<PathBuf>,
+    /// Replicas: one holds the leader Lease, the others stand by.
+    #[arg(long, value_name = "N", default_value_t = ManifestOptions::default().replicas)]
+    replicas: u32,
+    /// Name of the ConfigMap holding tenantry.yaml.
+    #[arg(long, value_name = "NAME", default_value = manifests::CONFIG_MAP)]
+    config_map: String,
+    /// The operator's TENANTRY_LOG: a level or tracing directives.
+    #[arg(long, value_name = "FILTER", default_value = "info")]
+    log_level: String,
+    /// The operator container's resources, as JSON
+    /// (`{"requests":{"cpu":"100m","memory":"64Mi"},"limits":{"memory":"256Mi"}}` by default).
+    #[arg(long, value_name = "JSON", value_parser = parse_resources)]
+    resources: Option<serde_json::Value>,
     /// Write the manifests as a kustomize base into this directory instead of printing them.
     #[arg(long, value_name = "DIR")]
     write: Option<PathBuf>,
+    /// Write the Helm chart (Chart.yaml, values.yaml, crds/, templates/) into this directory: the
+    /// same documents, with the flags above as Helm values (the tenantry.yaml of --config is
+    /// embedded, as the ClusterRole depends on it).
+    #[arg(long, value_name = "DIR", conflicts_with_all = [
+        "write", "namespace", "image", "replicas", "config_map", "log_level", "resources",
+        "bao_addr",
+    ])]
+    helm_chart: Option<PathBuf>,
     /// OpenBao's address, for tenants with secrets.openbao (with --openbao-k8s-role).
     #[arg(long, value_name = "URL", requires = "openbao_k8s_role")]
     bao_addr: Option<String>,
@@ -178,31 +199,53 @@ fn print_manifests(args: ManifestsArgs) -> anyhow::Result<ExitCode> {
         ),
         None => None,
     };
+    if let Some(dir) = &args.helm_chart {
+        let files = manifests::helm::chart(platform_config).map_err(|e| anyhow::anyhow!("{e}"))?;
+        return write_files(dir, files);
+    }
     let mut options = ManifestOptions {
         namespace: args.namespace,
         platform_config,
+        replicas: args.replicas,
+        config_map: args.config_map,
+        log_level: args.log_level,
         openbao: args.bao_addr.zip(args.openbao_k8s_role),
         ..ManifestOptions::default()
     };
     if let Some(image) = args.image {
         options.image = image;
     }
+    if let Some(resources) = args.resources {
+        options.resources = resources;
+    }
     let documents = manifests::documents(&options).map_err(|e| anyhow::anyhow!("{e}"))?;
-    match &args.write {
-        Some(dir) => {
-            for (file, text) in manifests::kustomize_base(&documents) {
-                let path = dir.join(&file);
-                std::fs::create_dir_all(dir)
-                    .with_context(|| format!("creating {}", dir.display()))?;
-                std::fs::write(&path, text)
-                    .with_context(|| format!("writing {}", path.display()))?;
-            }
+    if let Some(dir) = &args.write {
+        return write_files(dir, manifests::kustomize_base(&documents));
+    }
+    std::io::stdout()
+        .lock()
+        .write_all(manifests::to_yaml(&documents).as_bytes())?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `--resources`: a JSON object, as a container's `resources` is.
+fn parse_resources(text: &str) -> Result<serde_json::Value, String> {
+    match serde_json::from_str(text) {
+        Ok(value @ serde_json::Value::Object(_)) => Ok(value),
+        Ok(_) => Err("must be a JSON object such as {\"limits\":{\"memory\":\"256Mi\"}}".into()),
+        Err(e) => Err(format!("not JSON: {e}")),
+    }
+}
+
+/// Writes `(path relative to dir, contents)` under `dir`, creating directories as needed.
+fn write_files(dir: &std::path::Path, files: Vec<(String, String)>) -> anyhow::Result<ExitCode> {
+    for (file, text) in files {
+        let path = dir.join(&file);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("creating {}", parent.display()))?;
         }
-        None => {
-            std::io::stdout()
-                .lock()
-                .write_all(manifests::to_yaml(&documents).as_bytes())?;
-        }
+        std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
     }
     Ok(ExitCode::SUCCESS)
 }
