@@ -1411,6 +1411,20 @@ struct LocalProxy {
 }
 
 impl LocalProxy {
+    /// `tenantry kubeconfig` for `e`'s tenant pointing at this proxy (checked through it).
+    fn issue_kubeconfig(&self, e: &E2e) -> Output {
+        e.cluster(&[
+            "kubeconfig",
+            &e.tenant,
+            "--via-proxy",
+            &self.url,
+            "--proxy-ca",
+            &self.ca.to_string_lossy(),
+            "--output",
+            "json",
+        ])
+    }
+
     fn start(e: &E2e) -> Self {
         let dir = e.repo.path().join("proxy");
         std::fs::create_dir_all(&dir).unwrap();
@@ -1586,16 +1600,7 @@ fn a_tenant_uses_kubectl_through_the_proxy_as_if_the_cluster_were_its_own() {
     b.onboard_ok(&[]);
     let proxy = LocalProxy::start(&a);
     // The tenant's credential, pointing at the proxy and checked through it.
-    let issued = a.cluster(&[
-        "kubeconfig",
-        &a.tenant,
-        "--via-proxy",
-        &proxy.url,
-        "--proxy-ca",
-        &proxy.ca.to_string_lossy(),
-        "--output",
-        "json",
-    ]);
+    let issued = proxy.issue_kubeconfig(&a);
     let report = json_ok(&issued);
     assert_eq!(report["result"], "ok", "{report:#}");
     let kc = a
@@ -1828,16 +1833,7 @@ fn tenant_proxy_figures() {
     }
     let tenant_direct = a.repo.path().join("tenant-direct.kubeconfig");
     std::fs::copy(&direct_kc, &tenant_direct).unwrap();
-    let via_proxy = a.cluster(&[
-        "kubeconfig",
-        &a.tenant,
-        "--via-proxy",
-        &proxy.url,
-        "--proxy-ca",
-        &proxy.ca.to_string_lossy(),
-        "--output",
-        "json",
-    ]);
+    let via_proxy = proxy.issue_kubeconfig(&a);
     json_ok(&via_proxy);
     // The proxy-pointing kubeconfig (a credential of the same ServiceAccount) took the
     // direct one's place; `token` stays valid, and curl sends it both ways.

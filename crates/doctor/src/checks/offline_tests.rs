@@ -3,10 +3,8 @@
 //! by editing files; the same checks online on the live objects.
 
 use serde_json::{Value, json};
-use tenantry_api::tenant::TenantFile;
-use tenantry_core::{PlatformContext, document, render};
 
-use super::tests::{Fixture, fixture};
+use super::tests::{Fixture, fixture, on_platform};
 use crate::{Check, Finding, Observed, Verdict, diagnose};
 
 const OFFLINE: &str = "--offline: the cluster was not consulted";
@@ -55,22 +53,6 @@ fn only_fail(checks: &[Check], id: &str) -> Finding {
     assert_eq!(c.verdict, Verdict::Fail, "{c:#?}");
     assert_eq!(c.findings.len(), 1, "{c:#?}");
     c.findings[0].clone()
-}
-
-/// Tenant `shop` with `spec` on a platform written as `tenantry.yaml` text.
-fn on_platform(platform: &str, spec: &str) -> Fixture {
-    let ctx = PlatformContext::new(document::parse_platform(platform).unwrap()).unwrap();
-    let file: TenantFile = document::parse_tenant_file(&format!(
-        "apiVersion: tenantry.dev/v1alpha1\nkind: Tenant\nmetadata:\n  name: shop\nspec: {spec}\n"
-    ))
-    .unwrap();
-    let tenant = ctx.resolve(&file).unwrap();
-    let rendered = render::render(&ctx, &tenant);
-    Fixture {
-        ctx,
-        tenant,
-        rendered,
-    }
 }
 
 #[test]

@@ -19,7 +19,12 @@ pub(crate) struct Fixture {
 }
 
 pub(crate) fn fixture(spec: &str) -> Fixture {
-    let ctx = PlatformContext::new(document::parse_platform("{}").unwrap()).unwrap();
+    on_platform("{}", spec)
+}
+
+/// Tenant `shop` with `spec` on a platform written as `tenantry.yaml` text.
+pub(crate) fn on_platform(platform: &str, spec: &str) -> Fixture {
+    let ctx = PlatformContext::new(document::parse_platform(platform).unwrap()).unwrap();
     let file: TenantFile = document::parse_tenant_file(&format!(
         "apiVersion: tenantry.dev/v1alpha1\nkind: Tenant\nmetadata:\n  name: shop\nspec: {spec}\n"
     ))
