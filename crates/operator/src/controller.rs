@@ -797,19 +797,7 @@ async fn reconcile_inner(
             .last_error
             .as_ref()
             .map_or_else(|| "reconcile failed".to_owned(), |e| e.message.clone());
-        publish(
-            ctx,
-            tenant,
-            EventType::Warning,
-            "ReconcileFailed",
-            "Apply",
-            message.clone(),
-        )
-        .await;
-        return Err(ReconcileError::Tenant {
-            tenant: name,
-            message,
-        });
+        return Err(fail(ctx, tenant, "ReconcileFailed", "Apply", message).await);
     }
     if prune {
         ctx.pruned.lock().unpoisoned().insert(name, prune_key);
@@ -873,19 +861,7 @@ async fn finalize(
         .map_err(failed)?;
     if let Some(error) = offboarded.removed.first_error() {
         let message = format!("offboarding: {error}");
-        publish(
-            ctx,
-            tenant,
-            EventType::Warning,
-            "OffboardFailed",
-            "Offboard",
-            message.clone(),
-        )
-        .await;
-        return Err(ReconcileError::Tenant {
-            tenant: name,
-            message,
-        });
+        return Err(fail(ctx, tenant, "OffboardFailed", "Offboard", message).await);
     }
     // As `tenantry offboard`: OpenBao access goes once the ServiceAccounts are deleted (no
     // new login can then succeed), before waiting for the namespaces.
@@ -963,19 +939,9 @@ async fn revoke_openbao(tenant: &Tenant, ctx: &Context) -> Result<(), ReconcileE
                 Err(e) => {
                     ctx.bao_failed();
                     let message = format!("revoking the tenant's OpenBao access: {e}");
-                    publish(
-                        ctx,
-                        tenant,
-                        EventType::Warning,
-                        "OpenBaoRevokeFailed",
-                        "Offboard",
-                        message.clone(),
-                    )
-                    .await;
-                    return Err(ReconcileError::Tenant {
-                        tenant: name,
-                        message,
-                    });
+                    return Err(
+                        fail(ctx, tenant, "OpenBaoRevokeFailed", "Offboard", message).await,
+                    );
                 }
             };
             let foreign = [revoked.role, revoked.policy].contains(&Removal::KeptForeign);
@@ -1063,6 +1029,29 @@ async fn write_status(
         .await
         .map(|_| ())
         .map_err(kube_error(tenant, "writing the status"))
+}
+
+/// A failed reconcile: a Warning event on the Tenant, and the error to back off on.
+async fn fail(
+    ctx: &Context,
+    tenant: &Tenant,
+    reason: &str,
+    action: &str,
+    message: String,
+) -> ReconcileError {
+    publish(
+        ctx,
+        tenant,
+        EventType::Warning,
+        reason,
+        action,
+        message.clone(),
+    )
+    .await;
+    ReconcileError::Tenant {
+        tenant: tenant.name_any(),
+        message,
+    }
 }
 
 async fn publish(

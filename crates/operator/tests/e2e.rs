@@ -940,7 +940,6 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "a measurement against a real cluster: set TENANTRY_E2E_KUBECONFIG"]
 async fn scale_cold_start_steady_state_and_drift_repair() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
     let n: usize = std::env::var("TENANTRY_E2E_SCALE_TENANTS")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -949,14 +948,7 @@ async fn scale_cold_start_steady_state_and_drift_repair() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(8);
-    let (api, _) = tenantry_cluster::connect(&KubeconfigSource {
-        path: Some(kubeconfig()),
-        context: None,
-    })
-    .await
-    .expect("the kubeconfig connects");
-    let client = api.client().clone();
-    install_crd(&client).await;
+    let (_, _, client) = admin().await;
     let run = run_id();
     let system = format!("op-e2e-system-{run}");
     let names: Vec<String> = (0..n).map(|i| format!("op-e2e-s{i}-{run}")).collect();

@@ -1526,6 +1526,14 @@ fn requests_limits() -> Compiled {
             has(root, &format!("resources.{section}.{resource}"))
         )
     };
+    // A limit alone satisfies a request: the API server defaults the request to it.
+    let request_or_limit = |root: &str, resource: &str| {
+        format!(
+            "{} || {}",
+            sets(root, "requests", resource),
+            sets(root, "limits", resource)
+        )
+    };
     let pod = "variables.spec";
     for (check, field, what, example, pod_ok, c_ok) in [
         (
@@ -1533,32 +1541,16 @@ fn requests_limits() -> Compiled {
             "resources.requests.cpu",
             "cpu request",
             "100m",
-            format!(
-                "{} || {}",
-                sets(pod, "requests", "cpu"),
-                sets(pod, "limits", "cpu")
-            ),
-            format!(
-                "{} || {}",
-                sets("c", "requests", "cpu"),
-                sets("c", "limits", "cpu")
-            ),
+            request_or_limit(pod, "cpu"),
+            request_or_limit("c", "cpu"),
         ),
         (
             "memory-request",
             "resources.requests.memory",
             "memory request",
             "128Mi",
-            format!(
-                "{} || {}",
-                sets(pod, "requests", "memory"),
-                sets(pod, "limits", "memory")
-            ),
-            format!(
-                "{} || {}",
-                sets("c", "requests", "memory"),
-                sets("c", "limits", "memory")
-            ),
+            request_or_limit(pod, "memory"),
+            request_or_limit("c", "memory"),
         ),
         (
             "memory-limit",
