@@ -30,6 +30,6 @@ pub mod watch;
 pub use decision::{Decision, Denial};
 pub use namespaces::{NamespaceCache, NamespaceEntry, NamespaceScope};
 pub use review::{AdmissionRequestView, AdmissionResponse, DecodeError};
-pub use server::{AppState, answer, router, serve};
+pub use server::{AppState, PeerCertificates, answer, router, serve};
 pub use tls::{ReloadingCertificate, install_crypto_provider};
 pub use validate::{EngineValidator, Target, Validator};

@@ -18,8 +18,9 @@
 //!   object itself (`objectSelector`, matched against the old and the new object), so setting,
 //!   changing or removing a tenant or Pod Security label is judged, and other namespaces are
 //!   never touched;
-//! - RBAC is `get`/`list`/`watch` on namespaces and nothing else: the webhook reads labels,
-//!   it writes nothing.
+//! - RBAC is `get`/`list`/`watch` on namespaces and on the tenants' `GuardrailParameters`
+//!   and nothing else: the webhook reads labels and each tenant's own values, it writes
+//!   nothing.
 
 use std::fmt::Write as _;
 
@@ -181,11 +182,16 @@ fn identity(ns: &str) -> Vec<Document> {
             object: json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": metadata(NAME, Some(ns))}),
         },
         Document {
-            comment: "Least privilege: the webhook only reads namespace labels (a metadata-only list and watch).",
+            comment: "Least privilege: the webhook only reads. Namespaces: their labels (a metadata-only list and watch) say which tenant a request is for and its Pod Security level. GuardrailParameters (tenantry.dev, cluster-scoped): each tenant's own registries and node selector, the values the per-tenant ValidatingAdmissionPolicies read, so the webhook judges a tenant by them too instead of by the platform defaults.",
             object: json!({
                 "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
                 "metadata": metadata(NAME, None),
-                "rules": [{"apiGroups": [""], "resources": ["namespaces"], "verbs": ["get", "list", "watch"]}],
+                "rules": [
+                    {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["get", "list", "watch"]},
+                    {"apiGroups": [tenantry_core::render::guardrails::PARAMS_GROUP],
+                     "resources": [tenantry_core::render::guardrails::PARAMS_PLURAL],
+                     "verbs": ["get", "list", "watch"]},
+                ],
             }),
         },
         Document {

@@ -45,14 +45,24 @@
 //!
 //! # Tenants
 //!
-//! A tenant's [`TenantInfo`] is derived from the labels alone: its namespaces are the
-//! namespaces carrying its name in the tenant label, its level is the `enforce` label of the
-//! namespace named after it (the platform default when there is none), its ServiceAccount is
-//! named after it, its registries are the platform default and it has no proxy kubeconfig
-//! Secret. A tenant that
-//! overrides `registries` or uses Flux Git delivery through a proxy in its `Tenant` resource
-//! is therefore judged by the platform defaults; seeing those needs a watch on
-//! `tenants.tenantry.dev`, which this cache does not have yet.
+//! A tenant's [`TenantInfo`] starts from the labels: its namespaces are the namespaces
+//! carrying its name in the tenant label, its level is the `enforce` label of the namespace
+//! named after it (the platform default when there is none), its ServiceAccount is named
+//! after it. Its own `registries` and `placement.nodeSelector` come from its
+//! `GuardrailParameters` (`tenantry.dev/v1alpha1`, cluster-scoped), the object the compiled
+//! ValidatingAdmissionPolicies read and `render` writes with the tenant
+//! (`policies.vap.tenantParameters`) or `policy vap --tenants` prints: values the resolver
+//! already folded the platform defaults into, so the webhook and the policies judge a tenant
+//! by the same values, and learning them costs a watch, not a call on the request path. A
+//! tenant with no parameters (the kind not installed, the toggle off, or its object not
+//! applied yet) is judged by the platform defaults (`defaults.registries`, the platform's
+//! placement bounds), as `tenantry check` without `--tenant` does. Its other own values
+//! (proxy kubeconfig Secret beyond `flux.proxy`, classes, tolerations, network peers) are
+//! not in the parameters, so they are the platform's too.
+//!
+//! Readiness waits for the first list of the parameters as well as of the namespaces, so a
+//! restarted webhook never judges a tenant by the defaults for lack of time; when the kind is
+//! not served or this webhook may not read it, it does not wait (and says so in its log).
 
 use std::{
     collections::{BTreeMap, BTreeSet, HashMap},
@@ -63,7 +73,7 @@ use std::{
 };
 
 use tenantry_api::tenant::{Classes, Placement};
-use tenantry_core::{PlatformContext, names::reserved_match};
+use tenantry_core::{PlatformContext, names::reserved_match, render::guardrails::GuardrailParams};
 use tenantry_policy::{Level, NamespaceInfo, NamespaceLabels, TenantInfo};
 
 /// One namespace as the webhook sees it, parsed once when it changes.
@@ -101,12 +111,15 @@ struct Settings {
     tenant_label: String,
     default_level: Level,
     default_registries: Vec<String>,
-    /// The platform's placement and class bounds: the webhook knows tenants only by their
-    /// namespaces' labels, so it holds every tenant to the platform's bounds (a tenant's own,
-    /// narrower values are enforced by `tenantry check --tenant`).
+    /// The platform's placement and class bounds, for what a tenant's parameters do not say
+    /// (its node selector replaces the platform's when it has parameters; its narrower
+    /// classes and tolerations are enforced by `tenantry check --tenant`).
     default_placement: Placement,
     default_classes: Classes,
     reserved: Vec<String>,
+    /// The operator-kept Flux proxy kubeconfig (`flux.proxy`), the one `kubeConfig` every
+    /// tenant's Flux objects may name, as in `tenantry check`.
+    flux_proxy_secret: Option<String>,
 }
 
 #[derive(Debug, Default)]
@@ -116,6 +129,11 @@ struct State {
     /// Namespaces listed since the last `Init`, swapped in whole at `InitDone` so that a
     /// re-list removes namespaces deleted while the watch was down.
     relisting: Option<HashMap<String, Arc<NamespaceEntry>>>,
+    /// `GuardrailParameters` by object name (ordered: when two name one tenant, the first
+    /// name wins, whatever the order they arrived in).
+    params: BTreeMap<String, GuardrailParams>,
+    /// Parameters listed since the last `Init` of their watch.
+    relisting_params: Option<BTreeMap<String, GuardrailParams>>,
 }
 
 #[derive(Debug)]
@@ -123,6 +141,10 @@ struct Inner {
     settings: Settings,
     state: RwLock<State>,
     synced: AtomicBool,
+    /// A parameters watch runs ([`NamespaceCache::expect_params`]): readiness waits for it.
+    params_expected: AtomicBool,
+    /// Its first list is in, or it cannot come (kind not served, no right to read it).
+    params_synced: AtomicBool,
     cluster: bool,
 }
 
@@ -155,10 +177,17 @@ impl NamespaceCache {
                     default_registries,
                     default_placement: platform.defaults.placement.clone().unwrap_or_default(),
                     default_classes: platform.defaults.classes.clone().unwrap_or_default(),
+                    flux_proxy_secret: platform
+                        .flux
+                        .proxy
+                        .as_ref()
+                        .map(|_| tenantry_api::platform::FLUX_PROXY_KUBECONFIG_SECRET.to_owned()),
                     reserved: ctx.reserved().to_vec(),
                 },
                 state: RwLock::new(State::default()),
                 synced: AtomicBool::new(false),
+                params_expected: AtomicBool::new(false),
+                params_synced: AtomicBool::new(false),
                 cluster,
             }),
         }
@@ -184,9 +213,25 @@ impl NamespaceCache {
         self.inner.cluster
     }
 
-    /// Whether the first full list has been applied: `/readyz` is true only then.
+    /// Whether the first full list has been applied (of the namespaces, and of the
+    /// parameters when they are watched): `/readyz` is true only then.
     pub fn is_synced(&self) -> bool {
         self.inner.synced.load(Ordering::Acquire)
+            && (!self.inner.params_expected.load(Ordering::Acquire)
+                || self.inner.params_synced.load(Ordering::Acquire))
+    }
+
+    /// A watch of the tenants' `GuardrailParameters` feeds this cache: readiness waits for
+    /// its first list ([`NamespaceCache::finish_params_relist`]) or for
+    /// [`NamespaceCache::params_unavailable`].
+    pub fn expect_params(&self) {
+        self.inner.params_expected.store(true, Ordering::Release);
+    }
+
+    /// The parameters cannot be listed (kind not served, or no right to read it): tenants
+    /// are judged by the platform defaults, and readiness does not wait for them.
+    pub fn params_unavailable(&self) {
+        self.inner.params_synced.store(true, Ordering::Release);
     }
 
     /// Declare the cache complete.
@@ -306,6 +351,67 @@ impl NamespaceCache {
         self.mark_synced();
     }
 
+    /// Record a tenant's parameters (added or changed), read from the object named `name`.
+    pub fn upsert_params(&self, name: &str, params: GuardrailParams) {
+        let mut state = self.write();
+        if let Some(relisting) = state.relisting_params.as_mut() {
+            relisting.insert(name.to_owned(), params.clone());
+        }
+        let mut touched = BTreeSet::from([params.tenant.clone()]);
+        touched.extend(
+            state
+                .params
+                .insert(name.to_owned(), params)
+                .map(|o| o.tenant),
+        );
+        self.reindex(&mut state, &touched);
+    }
+
+    /// Forget the parameters object `name` (deleted).
+    pub fn remove_params(&self, name: &str) {
+        let mut state = self.write();
+        if let Some(relisting) = state.relisting_params.as_mut() {
+            relisting.remove(name);
+        }
+        if let Some(old) = state.params.remove(name) {
+            self.reindex(&mut state, &BTreeSet::from([old.tenant]));
+        }
+    }
+
+    /// A re-list of the parameters starts (see [`NamespaceCache::start_relist`]).
+    pub fn start_params_relist(&self) {
+        self.write().relisting_params = Some(BTreeMap::new());
+    }
+
+    /// Record parameters seen during a re-list.
+    pub fn relist_params_upsert(&self, name: &str, params: GuardrailParams) {
+        self.write()
+            .relisting_params
+            .get_or_insert_with(BTreeMap::new)
+            .insert(name.to_owned(), params);
+    }
+
+    /// The re-list of the parameters is complete: replace them with what it listed.
+    pub fn finish_params_relist(&self) {
+        let mut state = self.write();
+        if let Some(listed) = state.relisting_params.take() {
+            let old = std::mem::replace(&mut state.params, listed);
+            let touched: BTreeSet<String> = old
+                .into_values()
+                .chain(state.params.values().cloned())
+                .map(|p| p.tenant)
+                .collect();
+            self.reindex(&mut state, &touched);
+        }
+        drop(state);
+        self.inner.params_synced.store(true, Ordering::Release);
+    }
+
+    /// Number of parameter objects known.
+    pub fn params_len(&self) -> usize {
+        self.read().params.len()
+    }
+
     /// Rebuild the views of `tenants` in one pass over the namespaces.
     fn reindex(&self, state: &mut State, tenants: &BTreeSet<String>) {
         if tenants.is_empty() {
@@ -333,16 +439,25 @@ impl NamespaceCache {
                 .find(|e| e.info.name == tenant)
                 .and_then(|e| NamespaceLabels::read(&e.info.labels).enforce.level)
                 .unwrap_or(settings.default_level);
+            let own = state.params.values().find(|p| p.tenant == tenant);
+            let mut placement = settings.default_placement.clone();
+            if let Some(own) = own {
+                placement.node_selector =
+                    (!own.node_selector.is_empty()).then(|| own.node_selector.clone());
+            }
             let view = TenantInfo {
                 name: tenant.to_owned(),
                 namespaces: namespaces.iter().map(|e| e.info.name.clone()).collect(),
                 service_account: tenant.to_owned(),
-                registries: settings.default_registries.clone(),
+                registries: own.map_or_else(
+                    || settings.default_registries.clone(),
+                    |p| p.registries.clone(),
+                ),
                 pod_security,
-                proxy_kubeconfig_secret: None,
+                proxy_kubeconfig_secret: settings.flux_proxy_secret.clone(),
                 cluster_role: None,
                 network_peers: Vec::new(),
-                placement: settings.default_placement.clone(),
+                placement,
                 classes: settings.default_classes.clone(),
             };
             views.push((tenant.to_owned(), Some(Arc::new(view))));
@@ -453,6 +568,30 @@ mod tests {
         assert_eq!(
             NamespaceLabels::read(&unknown.info.labels).enforce.level,
             Some(Level::Baseline)
+        );
+    }
+
+    #[test]
+    fn with_flux_proxy_every_tenant_may_name_the_operator_kept_kubeconfig() {
+        let name = tenantry_api::platform::FLUX_PROXY_KUBECONFIG_SECRET;
+        let cache = cache();
+        cache.upsert("shop", labels(&[("tenantry.dev/tenant", "shop")]));
+        assert_eq!(cache.tenant("shop").unwrap().proxy_kubeconfig_secret, None);
+        let mut platform = Platform::default();
+        platform.flux.proxy = Some(tenantry_api::platform::FluxProxyConfig {
+            url: "https://tenantry-proxy.tenantry-system.svc:8443".into(),
+            ca_bundle: None,
+            token_expiration: "1h".parse().unwrap(),
+        });
+        let cache = NamespaceCache::new(&PlatformContext::new(platform).unwrap());
+        cache.upsert("shop", labels(&[("tenantry.dev/tenant", "shop")]));
+        assert_eq!(
+            cache
+                .tenant("shop")
+                .unwrap()
+                .proxy_kubeconfig_secret
+                .as_deref(),
+            Some(name)
         );
     }
 

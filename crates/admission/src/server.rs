@@ -395,6 +395,11 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long in-flight requests get to finish after shutdown is asked for.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The certificate chain a client presented and the server's client verifier accepted,
+/// leaf first: a request extension on every request of that connection.
+#[derive(Debug, Clone)]
+pub struct PeerCertificates(pub Arc<Vec<rustls::pki_types::CertificateDer<'static>>>);
+
 /// Serve `router` over TLS on `listener` until `shutdown` resolves, then stop accepting and
 /// give open connections [`DRAIN_TIMEOUT`] to finish their requests.
 ///
@@ -428,7 +433,7 @@ pub async fn serve(
         };
         let _ = tcp.set_nodelay(true);
         let acceptor = acceptor.clone();
-        let service = TowerToHyperService::new(router.clone());
+        let router = router.clone();
         let (open, mut stopping) = (open.clone(), stopping.clone());
         tokio::spawn(async move {
             let _open = open;
@@ -442,6 +447,17 @@ pub async fn serve(
                     tracing::debug!(%peer, "TLS handshake timed out");
                     return;
                 }
+            };
+            // A verified client certificate (only a config with a client verifier asks for
+            // one) travels with every request of the connection.
+            let service = match tls.get_ref().1.peer_certificates() {
+                Some(chain) if !chain.is_empty() => {
+                    let chain = PeerCertificates(Arc::new(
+                        chain.iter().map(|c| c.clone().into_owned()).collect(),
+                    ));
+                    TowerToHyperService::new(router.layer(axum::Extension(chain)))
+                }
+                _ => TowerToHyperService::new(router),
             };
             let connection = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())

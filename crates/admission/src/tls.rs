@@ -222,9 +222,19 @@ impl ResolvesServerCert for ReloadingCertificate {
 pub fn server_config(
     certificate: Arc<ReloadingCertificate>,
 ) -> Result<Arc<ServerConfig>, rustls::Error> {
+    server_config_with_clients(certificate, Arc::new(rustls::server::NoClientAuth))
+}
+
+/// [`server_config`] that asks clients for certificates `clients` verifies (the tenant
+/// proxy's `--client-ca`); a verified chain reaches handlers as
+/// [`crate::server::PeerCertificates`].
+pub fn server_config_with_clients(
+    certificate: Arc<ReloadingCertificate>,
+    clients: Arc<dyn rustls::server::danger::ClientCertVerifier>,
+) -> Result<Arc<ServerConfig>, rustls::Error> {
     let mut config = ServerConfig::builder_with_provider(certificate.provider.clone())
         .with_safe_default_protocol_versions()?
-        .with_no_client_auth()
+        .with_client_cert_verifier(clients)
         .with_cert_resolver(certificate);
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(config))

@@ -1,4 +1,6 @@
-//! Keeping [`NamespaceCache`] in step with the cluster through a kube-rs watcher.
+//! Keeping [`NamespaceCache`] in step with the cluster through kube-rs watchers: the
+//! namespaces, and the tenants' `GuardrailParameters` (their own registries and node
+//! selector, see [`crate::namespaces`]).
 //!
 //! Only labels decide a verdict, so the watch asks for object metadata alone
 //! (`PartialObjectMeta<Namespace>`): the API server then sends no spec or status, which
@@ -14,11 +16,15 @@ use futures::StreamExt;
 use k8s_openapi::api::core::v1::Namespace;
 use kube::{
     Api, Client,
+    api::{ApiResource, DynamicObject, GroupVersionKind, ListParams},
     core::PartialObjectMeta,
     runtime::{
         WatchStreamExt,
         watcher::{self, Event},
     },
+};
+use tenantry_core::render::guardrails::{
+    GuardrailParams, PARAMS_GROUP, PARAMS_KIND, PARAMS_PLURAL, PARAMS_VERSION,
 };
 
 use crate::namespaces::NamespaceCache;
@@ -54,6 +60,56 @@ impl NamespaceCache {
             }
         }
     }
+}
+
+/// The name of a parameters object and what it holds; `None` for an object without a
+/// tenant (logged: it judges nobody).
+fn name_and_params(object: &DynamicObject) -> (Option<String>, Option<GuardrailParams>) {
+    let name = object.metadata.name.clone();
+    let params = GuardrailParams::from_object(&object.data);
+    if params.is_none() {
+        tracing::warn!(name = ?name, "GuardrailParameters without spec.tenant: ignored");
+    }
+    (name, params)
+}
+
+impl NamespaceCache {
+    /// Apply one event of the `GuardrailParameters` watch.
+    pub fn apply_params(&self, event: Event<DynamicObject>) {
+        match event {
+            Event::Apply(object) => match name_and_params(&object) {
+                (Some(name), Some(params)) => self.upsert_params(&name, params),
+                (Some(name), None) => self.remove_params(&name),
+                _ => {}
+            },
+            Event::Delete(object) => {
+                if let Some(name) = object.metadata.name {
+                    self.remove_params(&name);
+                }
+            }
+            Event::Init => self.start_params_relist(),
+            Event::InitApply(object) => {
+                if let (Some(name), Some(params)) = name_and_params(&object) {
+                    self.relist_params_upsert(&name, params);
+                }
+            }
+            Event::InitDone => {
+                self.finish_params_relist();
+                tracing::info!(
+                    parameters = self.params_len(),
+                    "guardrail parameters synced"
+                );
+            }
+        }
+    }
+}
+
+/// The `GuardrailParameters` resource.
+pub fn params_resource() -> ApiResource {
+    ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk(PARAMS_GROUP, PARAMS_VERSION, PARAMS_KIND),
+        PARAMS_PLURAL,
+    )
 }
 
 /// Why no Kubernetes client could be made.
@@ -96,6 +152,52 @@ pub async fn watch_namespaces(client: Client, cache: NamespaceCache) {
         cache.apply(event);
     })
     .await;
+}
+
+/// Watch the tenants' `GuardrailParameters` into `cache` until the returned future is
+/// dropped. Needs `get`, `list` and `watch` on `guardrailparameters.tenantry.dev`. Where the
+/// kind is not served (the platform renders none) or may not be read (a role from before it),
+/// tenants are judged by the platform defaults and readiness does not wait; the watch keeps
+/// retrying, so parameters installed later are still picked up.
+pub async fn watch_guardrail_params(client: Client, cache: NamespaceCache) {
+    cache.expect_params();
+    let api: Api<DynamicObject> = Api::all_with(client, &params_resource());
+    loop {
+        match api.list(&ListParams::default().limit(1)).await {
+            Ok(_) => break,
+            Err(kube::Error::Api(status)) if status.code == 404 || status.code == 403 => {
+                tracing::warn!(
+                    code = status.code,
+                    "cannot list guardrailparameters.tenantry.dev: every tenant is judged by \
+                     the platform defaults until it can"
+                );
+                cache.params_unavailable();
+                break;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "listing guardrail parameters failed; retrying");
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            }
+        }
+    }
+    watch_into(
+        api,
+        watcher::Config::default(),
+        "guardrail parameters",
+        |event| {
+            cache.apply_params(event);
+        },
+    )
+    .await;
+}
+
+/// What the webhook watches: the namespaces and the tenants' parameters, until the returned
+/// future is dropped.
+pub async fn watch_cluster(client: Client, cache: NamespaceCache) {
+    futures::join!(
+        watch_namespaces(client.clone(), cache.clone()),
+        watch_guardrail_params(client, cache),
+    );
 }
 
 /// Feed every event of a watch on `api` to `apply`, for as long as the returned future runs:

@@ -1,10 +1,12 @@
 //! The namespace watch cache against a real API server (ignored unless asked for).
 //!
 //! A webhook cannot be called back from a cluster to a test process, so this test checks the
-//! part that needs a cluster: the manifests' RBAC is enough for the watch (the cache runs
+//! part that needs a cluster: the manifests' RBAC is enough for the watches (the cache runs
 //! impersonating the webhook's ServiceAccount, with nothing but the printed ClusterRole), the
 //! cache syncs, sees a labelled namespace's tenant and Pod Security labels within a deadline,
-//! follows a relabel, and forgets the namespace once it is deleted.
+//! learns the tenant's own registries from its `GuardrailParameters` (its registry then
+//! admitted, another tenant's refused), follows a relabel, and forgets the namespace once it
+//! is deleted.
 //!
 //! Run with `TENANTRY_E2E_KUBECONFIG=/path/to/cluster-admin.kubeconfig cargo test -p
 //! tenantry-admission --test e2e_cluster -- --ignored`. When the variable is set, anything that
@@ -23,17 +25,18 @@ use k8s_openapi::api::{
 };
 use kube::{
     Api, Client, Resource,
-    api::{DeleteParams, ObjectMeta, Patch, PatchParams},
+    api::{DeleteParams, DynamicObject, ObjectMeta, Patch, PatchParams},
 };
 use serde::{Serialize, de::DeserializeOwned};
 use serde_json::{Value, json};
 use tenantry_admission::{
-    NamespaceCache, NamespaceScope,
+    EngineValidator, NamespaceCache, NamespaceScope, answer,
     manifests::{ManifestOptions, documents},
     watch,
 };
 use tenantry_api::Platform;
 use tenantry_core::PlatformContext;
+use tenantry_core::render::guardrails::GuardrailParams;
 use tenantry_policy::{Level, NamespaceLabels};
 
 const DEADLINE: Duration = Duration::from_secs(60);
@@ -71,6 +74,63 @@ where
         )
         .await
         .unwrap_or_else(|e| panic!("applying {} {name}: {e}", K::kind(&())));
+}
+
+/// Install the `GuardrailParameters` CRD (as `tenantry policy vap` prints it) and wait until
+/// it is served. Left installed: other tests on the same API server may be using it.
+async fn ensure_params_crd(admin: &Client) {
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+    let crd = tenantry_policy::vap::params_crd();
+    let name = crd["metadata"]["name"].as_str().unwrap().to_owned();
+    apply::<CustomResourceDefinition>(admin, &crd).await;
+    wait_for_async("parameters CRD established", || {
+        let crds: Api<CustomResourceDefinition> = Api::all(admin.clone());
+        let name = name.clone();
+        async move {
+            crds.get(&name).await.ok().is_some_and(|c| {
+                c.status
+                    .and_then(|s| s.conditions)
+                    .unwrap_or_default()
+                    .iter()
+                    .any(|c| c.type_ == "Established" && c.status == "True")
+            })
+        }
+    })
+    .await;
+}
+
+async fn wait_for_async<F: Future<Output = bool>>(what: &str, mut done: impl FnMut() -> F) {
+    let start = Instant::now();
+    while !done().await {
+        assert!(
+            start.elapsed() < DEADLINE,
+            "{what}: not within {DEADLINE:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// A Pod CREATE review in `namespace` that every default policy admits, but for its image.
+fn pod_review(namespace: &str, image: &str) -> Value {
+    json!({
+        "apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+        "request": {
+            "uid": "e2e", "kind": {"group": "", "version": "v1", "kind": "Pod"},
+            "resource": {"group": "", "version": "v1", "resource": "pods"},
+            "name": "web", "namespace": namespace, "operation": "CREATE",
+            "userInfo": {"username": "alice"},
+            "object": {"apiVersion": "v1", "kind": "Pod",
+                "metadata": {"name": "web", "namespace": namespace},
+                "spec": {
+                    "securityContext": {"runAsNonRoot": true, "runAsUser": 65532,
+                        "seccompProfile": {"type": "RuntimeDefault"}},
+                    "containers": [{"name": "web", "image": image,
+                        "securityContext": {"allowPrivilegeEscalation": false,
+                            "capabilities": {"drop": ["ALL"]}},
+                        "resources": {"requests": {"cpu": "10m", "memory": "16Mi"},
+                            "limits": {"memory": "16Mi"}}}]}},
+        },
+    })
 }
 
 /// The `enforce` level of a cached namespace, read as the engine reads it.
@@ -125,6 +185,8 @@ async fn watch_cache_follows_namespace_labels_on_a_real_cluster() {
     let system_ns = format!("tenantry-e2e-system-{suffix}");
     let rbac_name = format!("tenantry-webhook-e2e-{suffix}");
     let tenant_ns = format!("tenantry-e2e-tenant-{suffix}");
+    let tenant = format!("g14-e2e-{suffix}");
+    let params_name = format!("tenantry-{tenant}");
 
     // The manifests' RBAC, renamed so that it cannot touch a real installation.
     let mut opts = ManifestOptions::new(Platform::default().tenant_label());
@@ -144,8 +206,12 @@ async fn watch_cache_follows_namespace_labels_on_a_real_cluster() {
     binding["roleRef"]["name"] = json!(rbac_name);
 
     let cleanup_client = admin.clone();
-    let (cleanup_system_ns, cleanup_rbac, cleanup_tenant_ns) =
-        (system_ns.clone(), rbac_name.clone(), tenant_ns.clone());
+    let (cleanup_system_ns, cleanup_rbac, cleanup_tenant_ns, cleanup_params) = (
+        system_ns.clone(),
+        rbac_name.clone(),
+        tenant_ns.clone(),
+        params_name.clone(),
+    );
     let body = async move {
         apply::<Namespace>(&admin, &doc("Namespace")).await;
         let sa: ServiceAccount = serde_json::from_value(doc("ServiceAccount")).unwrap();
@@ -159,6 +225,7 @@ async fn watch_cache_follows_namespace_labels_on_a_real_cluster() {
             .expect("applying the ServiceAccount");
         apply::<ClusterRole>(&admin, &role).await;
         apply::<ClusterRoleBinding>(&admin, &binding).await;
+        ensure_params_crd(&admin).await;
 
         // The cache runs as the webhook's ServiceAccount: the printed RBAC must suffice.
         let kubeconfig = kube::config::Kubeconfig::read_from(&path).unwrap();
@@ -176,7 +243,7 @@ async fn watch_cache_follows_namespace_labels_on_a_real_cluster() {
         let as_webhook = Client::try_from(config).unwrap();
         let ctx = PlatformContext::new(Platform::default()).unwrap();
         let cache = NamespaceCache::new(&ctx);
-        let watcher = tokio::spawn(watch::watch_namespaces(as_webhook, cache.clone()));
+        let watcher = tokio::spawn(watch::watch_cluster(as_webhook, cache.clone()));
         // RBAC propagation can take a moment; the watch retries until it may list.
         wait_for("initial sync", || cache.is_synced()).await;
         assert!(
@@ -193,7 +260,7 @@ async fn watch_cache_follows_namespace_labels_on_a_real_cluster() {
             metadata: ObjectMeta {
                 name: Some(tenant_ns.clone()),
                 labels: Some(BTreeMap::from([
-                    ("tenantry.dev/tenant".to_owned(), "e2e".to_owned()),
+                    ("tenantry.dev/tenant".to_owned(), tenant.clone()),
                     (
                         "pod-security.kubernetes.io/enforce".to_owned(),
                         level.to_owned(),
@@ -218,16 +285,62 @@ async fn watch_cache_follows_namespace_labels_on_a_real_cluster() {
         })
         .await;
         match cache.scope(&tenant_ns) {
-            NamespaceScope::Tenant { namespace, tenant } => {
-                assert_eq!(namespace.tenant.as_deref(), Some("e2e"));
+            NamespaceScope::Tenant {
+                namespace,
+                tenant: view,
+            } => {
+                assert_eq!(namespace.tenant.as_deref(), Some(tenant.as_str()));
                 assert!(namespace.known);
                 assert_eq!(
-                    tenant.expect("tenant view").namespaces,
+                    view.expect("tenant view").namespaces,
                     vec![tenant_ns.clone()]
                 );
             }
             other => panic!("{tenant_ns} should be a tenant namespace: {other:?}"),
         }
+
+        // The tenant's own registries, from its parameters (as `render` writes them).
+        let validator = EngineValidator::new(&Platform::default());
+        let judge = |image: &str| {
+            let review = pod_review(&tenant_ns, image);
+            answer(&cache, &validator, &serde_json::to_vec(&review).unwrap())
+                .unwrap()
+                .denied_checks
+        };
+        let own = format!("ghcr.io/{tenant}");
+        let params_api: Api<DynamicObject> =
+            Api::all_with(admin.clone(), &watch::params_resource());
+        let params = GuardrailParams::new(&tenant, std::slice::from_ref(&own), &Default::default())
+            .to_object("tenantry.dev", &params_name);
+        params_api
+            .patch(
+                &params_name,
+                &PatchParams::apply(FIELD_MANAGER).force(),
+                &Patch::Apply(&params),
+            )
+            .await
+            .expect("applying the tenant's GuardrailParameters");
+        wait_for("parameters seen", || {
+            cache
+                .tenant(&tenant)
+                .is_some_and(|t| t.registries == [own.clone()])
+        })
+        .await;
+        assert!(judge(&format!("{own}/web:1")).is_empty());
+        assert_eq!(
+            judge("ghcr.io/g14-other-tenant/web:1"),
+            ["registry-not-allowed"]
+        );
+        params_api
+            .delete(&params_name, &DeleteParams::default())
+            .await
+            .expect("deleting the parameters");
+        wait_for("parameters gone", || {
+            cache
+                .tenant(&tenant)
+                .is_some_and(|t| t.registries.is_empty())
+        })
+        .await;
 
         namespaces
             .patch(
@@ -252,6 +365,9 @@ async fn watch_cache_follows_namespace_labels_on_a_real_cluster() {
         watcher.abort();
     };
     let cleanup = async move {
+        let _ = Api::<DynamicObject>::all_with(cleanup_client.clone(), &watch::params_resource())
+            .delete(&cleanup_params, &DeleteParams::default())
+            .await;
         let namespaces = Api::<Namespace>::all(cleanup_client.clone());
         for ns in [&cleanup_tenant_ns, &cleanup_system_ns] {
             let _ = namespaces.delete(ns, &DeleteParams::default()).await;

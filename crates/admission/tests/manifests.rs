@@ -124,17 +124,20 @@ fn manifests_install_a_fail_closed_webhook_limited_to_tenant_namespaces() {
         assert!(rule.operations.as_ref().unwrap().iter().any(|o| o == op));
     }
 
-    // RBAC: read namespaces, nothing else.
+    // RBAC: read namespaces and the tenants' parameters, nothing else.
     let role: ClusterRole = typed(&docs, "ClusterRole");
     let rules = role.rules.unwrap();
-    assert_eq!(rules.len(), 1);
-    assert_eq!(
-        rules[0].resources.as_deref(),
-        Some(&["namespaces".to_owned()][..])
-    );
-    let mut verbs = rules[0].verbs.clone();
-    verbs.sort();
-    assert_eq!(verbs, ["get", "list", "watch"]);
+    assert_eq!(rules.len(), 2);
+    for (rule, (group, resource)) in rules
+        .iter()
+        .zip([("", "namespaces"), ("tenantry.dev", "guardrailparameters")])
+    {
+        assert_eq!(rule.api_groups.as_deref(), Some(&[group.to_owned()][..]));
+        assert_eq!(rule.resources.as_deref(), Some(&[resource.to_owned()][..]));
+        let mut verbs = rule.verbs.clone();
+        verbs.sort();
+        assert_eq!(verbs, ["get", "list", "watch"]);
+    }
     let binding: ClusterRoleBinding = typed(&docs, "ClusterRoleBinding");
     assert_eq!(binding.role_ref.name, "tenantry-webhook");
     let _: ServiceAccount = typed(&docs, "ServiceAccount");

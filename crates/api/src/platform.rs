@@ -61,6 +61,8 @@ pub struct Platform {
     pub credentials: CredentialsConfig,
     /// The platform-wide ClusterRoles that let tenants manage their own custom resources.
     pub tenant_rbac: TenantRbacConfig,
+    /// What the tenant proxy (`tenantry proxy`) answers itself.
+    pub proxy: ProxyConfig,
 }
 
 impl Default for Platform {
@@ -87,6 +89,7 @@ impl Default for Platform {
             policies: PolicyConfig::default(),
             credentials: CredentialsConfig::default(),
             tenant_rbac: TenantRbacConfig::default(),
+            proxy: ProxyConfig::default(),
         }
     }
 }
@@ -295,6 +298,11 @@ pub struct FluxConfig {
     pub interval: GoDuration,
     /// The identity Flux applies platform objects as (the tenants tree's reconciler).
     pub reconciler: String,
+    /// When set, every Flux-delivered tenant's Kustomization reconciles through the tenant
+    /// proxy (`spec.kubeConfig`), with a kubeconfig the operator keeps in the tenant's
+    /// primary namespace; unset, Flux talks to the API server directly.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub proxy: Option<FluxProxyConfig>,
 }
 
 impl Default for FluxConfig {
@@ -304,7 +312,35 @@ impl Default for FluxConfig {
             source_interval: GoDuration::from_secs(300),
             interval: GoDuration::from_secs(600),
             reconciler: "system:serviceaccount:flux-system:kustomize-controller".to_owned(),
+            proxy: None,
         }
+    }
+}
+
+/// The name of the Secret holding a tenant's proxy kubeconfig for Flux, in its primary
+/// namespace, when the platform sets `flux.proxy` and the tenant names none. One name for
+/// every tenant, so the operator's rights on Secrets are limited to it by `resourceNames`.
+pub const FLUX_PROXY_KUBECONFIG_SECRET: &str = "tenantry-flux-proxy-kubeconfig";
+
+/// How Flux reaches the tenant proxy (`flux.proxy`).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct FluxProxyConfig {
+    /// The proxy's `https://` URL as Flux's controllers reach it (its in-cluster Service).
+    pub url: String,
+    /// PEM certificate(s) the proxy's serving certificate chains to; the system roots when
+    /// unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_bundle: Option<String>,
+    /// Lifetime of each token in the kubeconfig (`1h` by default, at least `10m`): the
+    /// operator mints a new one at two thirds of it.
+    #[serde(default = "FluxProxyConfig::default_token_expiration")]
+    pub token_expiration: TokenDuration,
+}
+
+impl FluxProxyConfig {
+    fn default_token_expiration() -> TokenDuration {
+        TokenDuration::hours(1)
     }
 }
 
@@ -395,6 +431,53 @@ pub enum GrantScope {
     Cluster,
 }
 
+/// The tenant proxy's own answers, beyond namespaces.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct ProxyConfig {
+    /// Cluster-scoped kinds tenants may read (get, list, watch) through the proxy, which
+    /// answers them with its own read-only identity. A kind not listed is forwarded as the
+    /// caller, whose RBAC usually forbids it.
+    pub cluster_scoped: Vec<ProxyClusterScoped>,
+}
+
+/// One cluster-scoped kind the proxy lets tenants read.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ProxyClusterScoped {
+    /// The kind.
+    pub kind: ProxyClusterKind,
+    /// Which objects of it a tenant sees.
+    #[serde(default)]
+    pub mode: ProxyReadMode,
+}
+
+/// The cluster-scoped kinds the proxy can expose: the shared classes a tenant's `classes`
+/// names.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ProxyClusterKind {
+    /// `storage.k8s.io/v1` StorageClass.
+    StorageClass,
+    /// `networking.k8s.io/v1` IngressClass.
+    IngressClass,
+    /// `scheduling.k8s.io/v1` PriorityClass.
+    PriorityClass,
+    /// `node.k8s.io/v1` RuntimeClass.
+    RuntimeClass,
+}
+
+/// Which objects of an exposed kind a tenant sees.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub enum ProxyReadMode {
+    /// Only the classes the tenant may use (its resolved `classes` list of that kind; all of
+    /// them when the list is unrestricted; never `system-*` PriorityClasses).
+    #[default]
+    Filtered,
+    /// Every object of the kind.
+    All,
+}
+
 fn compute(cpu: &str, memory: &str, ephemeral_storage: &str) -> Option<ComputeResources> {
     Some(ComputeResources {
         cpu: Some(Quantity::from(cpu)),
@@ -451,6 +534,7 @@ pub fn builtin_tenant_defaults() -> TenantSpec {
                         .to_owned(),
                 ),
                 secret_ref: None,
+                public_key: None,
             }),
             pull_secret: None,
         })),

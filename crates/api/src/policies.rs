@@ -84,6 +84,19 @@ pub struct PolicyConfig {
     /// Objects the tenant's ServiceAccount, which Flux applies its tree as, may not create
     /// (check only).
     pub tenant_rbac: OnByDefault,
+    /// The guardrails compiled to ValidatingAdmissionPolicies (`tenantry policy vap`).
+    pub vap: VapConfig,
+}
+
+/// `policies.vap`: what each tenant renders for the compiled ValidatingAdmissionPolicies.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct VapConfig {
+    /// Render each tenant's `GuardrailParameters` and its bindings to the per-tenant
+    /// policies with the tenant's other objects, so apply, the operator and offboarding keep
+    /// them (default false: the `GuardrailParameters` CRD must be installed first, `tenantry
+    /// policy vap --crd`).
+    pub tenant_parameters: bool,
 }
 
 /// Pod Security Standards settings.

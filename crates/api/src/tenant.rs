@@ -481,8 +481,8 @@ pub struct FluxOci {
 }
 
 /// The cosign signer Flux requires: keyless (an OIDC `issuer` and `subject`, as a CI
-/// workflow signs through Fulcio) or a key pair (`secretRef`, as `tenantry publish --key`
-/// signs). One of the two, not both; the first layer (tenant, then platform defaults) that
+/// workflow signs through Fulcio) or a key pair (`secretRef`, and optionally `publicKey`, as
+/// `tenantry publish --key` signs). One of the two, not both; the first layer (tenant, then platform defaults) that
 /// sets either chooses.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -497,6 +497,11 @@ pub struct CosignIdentity {
     /// Regular expression for the signing workflow's identity.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subject: Option<String>,
+    /// The public key itself (PEM, as `cosign.pub`), with `secretRef`: Tenantry then renders
+    /// the Secret `secretRef` names, holding it as `cosign.pub`. A public key is safe to
+    /// commit. Without it the platform creates that Secret some other way.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_key: Option<String>,
 }
 
 /// Flux Git delivery.

@@ -180,6 +180,17 @@ impl ServeFlags {
         path: &str,
         app: impl Future<Output = anyhow::Result<axum::Router>>,
     ) -> anyhow::Result<ExitCode> {
+        self.serve_with_clients(name, path, None, app)
+    }
+
+    /// [`ServeFlags::serve`], asking clients for certificates `clients` verifies when given.
+    pub fn serve_with_clients(
+        self,
+        name: &str,
+        path: &str,
+        clients: Option<Arc<dyn rustls::server::danger::ClientCertVerifier>>,
+        app: impl Future<Output = anyhow::Result<axum::Router>>,
+    ) -> anyhow::Result<ExitCode> {
         let (Some(cert), Some(key)) = (self.tls_cert, self.tls_key) else {
             anyhow::bail!("--tls-cert and --tls-key are required to serve");
         };
@@ -187,7 +198,10 @@ impl ServeFlags {
             ReloadingCertificate::load(&cert, &key, tls::provider())
                 .context("loading the serving certificate")?,
         );
-        let tls_config = tls::server_config(certificate.clone())?;
+        let tls_config = match clients {
+            Some(clients) => tls::server_config_with_clients(certificate.clone(), clients)?,
+            None => tls::server_config(certificate.clone())?,
+        };
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()

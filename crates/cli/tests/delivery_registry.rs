@@ -48,8 +48,23 @@ struct LocalRegistry {
     _dir: tempfile::TempDir,
 }
 
+/// The user and password the authenticating registry accepts.
+const PUSH_USER: &str = "ci";
+const PUSH_PASSWORD: &str = "s3cret-push";
+/// `PUSH_PASSWORD` hashed with bcrypt at cost 5 (libxcrypt's `crypt`, as `htpasswd -B -C 5`
+/// writes it), the only hash docker-registry's htpasswd accepts. Fixed here rather than
+/// made by a bcrypt dev-dependency or apache2-utils in CI: nothing to build or install, and
+/// the successful publish below proves it matches. Cost 5, because the registry checks it
+/// on every request.
+const PUSH_HTPASSWD: &str = "ci:$2b$05$wijygpXN2U50l8hBbtdvjuL6Py0Ew8hCUfB4lT7Y0IStj6iQ2P2W2\n";
+
 impl LocalRegistry {
     fn start() -> Option<Self> {
+        Self::start_with(false)
+    }
+
+    /// With `htpasswd`, every request needs `PUSH_USER`/`PUSH_PASSWORD` (HTTP basic auth).
+    fn start_with(htpasswd: bool) -> Option<Self> {
         let bin = tool("docker-registry")?;
         tool("skopeo")?;
         tool("openssl")?;
@@ -61,14 +76,19 @@ impl LocalRegistry {
             .port();
         let host = format!("127.0.0.1:{port}");
         let config = dir.path().join("config.yml");
-        std::fs::write(
-            &config,
-            format!(
-                "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {host}\n",
-                dir.path().join("data").display()
-            ),
-        )
-        .unwrap();
+        let mut yaml = format!(
+            "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {host}\n",
+            dir.path().join("data").display()
+        );
+        if htpasswd {
+            let file = dir.path().join("htpasswd");
+            std::fs::write(&file, PUSH_HTPASSWD).unwrap();
+            yaml.push_str(&format!(
+                "auth:\n  htpasswd:\n    realm: tenantry-test\n    path: {}\n",
+                file.display()
+            ));
+        }
+        std::fs::write(&config, yaml).unwrap();
         let child = Command::new(bin)
             .arg("serve")
             .arg(&config)
@@ -106,13 +126,30 @@ impl Drop for LocalRegistry {
 }
 
 fn tenantry(args: &[&str], cwd: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tenantry"))
-        .args(args)
+    tenantry_env(args, cwd, &[("COSIGN_PASSWORD", PASSWORD)])
+}
+
+/// The binary with only `env` for keys and registry credentials: no key, passphrase or
+/// registry login of the machine running the tests leaks in.
+fn tenantry_env(args: &[&str], cwd: &Path, env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tenantry"));
+    cmd.args(args)
         .current_dir(cwd)
-        .env("COSIGN_PASSWORD", PASSWORD)
-        .env_remove("TENANTRY_SIGNING_KEY")
-        .output()
-        .unwrap()
+        .stdin(Stdio::null())
+        .env("DOCKER_CONFIG", cwd.join("no-docker-config"));
+    for var in [
+        "TENANTRY_SIGNING_KEY",
+        "TENANTRY_KEY_PASSWORD",
+        "COSIGN_PASSWORD",
+        "TENANTRY_REGISTRY_USERNAME",
+        "TENANTRY_REGISTRY_PASSWORD",
+    ] {
+        cmd.env_remove(var);
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().unwrap()
 }
 
 fn text(o: &Output) -> String {
@@ -351,6 +388,21 @@ fn publish_sign_verify_agrees_with_an_independent_verifier() {
         tenantry_verdict(&reg, "team/shop:1.0.0", &keys.a_pub, root.path()),
         "verified"
     );
+    // Nothing of the refused artifact reached the registry, not even untagged by digest.
+    let refused = text(&o)
+        .split(", not ")
+        .nth(1)
+        .and_then(|rest| rest.get(..71))
+        .unwrap_or_else(|| panic!("no new digest in {}", text(&o)))
+        .to_owned();
+    assert!(refused.starts_with("sha256:"), "{refused}");
+    let by_digest = skopeo(&[
+        "inspect",
+        "--raw",
+        "--tls-verify=false",
+        &reg.docker(&format!("team/shop@{refused}")),
+    ]);
+    assert!(!by_digest.status.success(), "{refused} was pushed");
 
     // Re-pushed unsigned (a different manifest under the tag, by skopeo): both refuse.
     let work = tempfile::tempdir().unwrap();
@@ -497,21 +549,54 @@ fn refusals_push_nothing() {
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(text(&o).contains("chmod 600"), "{}", text(&o));
     std::fs::set_permissions(&keys.a_key, std::fs::Permissions::from_mode(0o600)).unwrap();
-    let o = Command::new(env!("CARGO_BIN_EXE_tenantry"))
-        .args([
-            "publish",
-            tree.to_str().unwrap(),
-            &reg.url("team/app:1.0.0"),
-            "--insecure-registry",
-            "--key",
-        ])
-        .arg(&keys.a_key)
-        .env("COSIGN_PASSWORD", "wrong")
-        .output()
-        .unwrap();
+    let url = reg.url("team/app:1.0.0");
+    let publish_args = [
+        "publish",
+        tree.to_str().unwrap(),
+        &url,
+        "--insecure-registry",
+        "--key",
+        keys.a_key.to_str().unwrap(),
+    ];
+    let o = tenantry_env(&publish_args, root.path(), &[("COSIGN_PASSWORD", "wrong")]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(text(&o).contains("wrong passphrase"), "{}", text(&o));
+    // TENANTRY_KEY_PASSWORD comes first: a wrong one is wrong even with COSIGN_PASSWORD right.
+    let o = tenantry_env(
+        &publish_args,
+        root.path(),
+        &[
+            ("TENANTRY_KEY_PASSWORD", "wrong"),
+            ("COSIGN_PASSWORD", PASSWORD),
+        ],
+    );
+    assert!(text(&o).contains("wrong passphrase"), "{}", text(&o));
+    // No passphrase anywhere and stdin is not a terminal (CI): refused, naming the key and
+    // the variables, not tried with an empty one.
+    let o = tenantry_env(&publish_args, root.path(), &[]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains(&format!(
+            "key {} is encrypted and no passphrase is available",
+            keys.a_key.display()
+        )) && text(&o).contains("TENANTRY_KEY_PASSWORD"),
+        "{}",
+        text(&o)
+    );
     assert!(!exists("1.0.0"));
+    // `keys generate` likewise will not invent an empty passphrase.
+    let o = tenantry_env(
+        &["keys", "generate", "--dir", root.path().to_str().unwrap()],
+        root.path(),
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("no passphrase for the new key"),
+        "{}",
+        text(&o)
+    );
+    assert!(!root.path().join("cosign.key").exists());
 
     // An unreachable registry: a clear error naming it.
     let closed = TcpListener::bind("127.0.0.1:0")
@@ -549,4 +634,262 @@ fn refusals_push_nothing() {
     );
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(text(&o).contains("is unreachable"), "{}", text(&o));
+}
+
+/// A Docker config file holding `user:password` for `host` as `docker login` writes it.
+fn docker_config(dir: &Path, host: &str, user: &str, password: &str) -> PathBuf {
+    std::fs::create_dir_all(dir).unwrap();
+    let auth = Command::new("openssl")
+        .args(["base64", "-A"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            use std::io::Write as _;
+            c.stdin
+                .take()
+                .unwrap()
+                .write_all(format!("{user}:{password}").as_bytes())?;
+            c.wait_with_output()
+        })
+        .unwrap();
+    let auth = String::from_utf8(auth.stdout).unwrap();
+    let path = dir.join("config.json");
+    std::fs::write(
+        &path,
+        serde_json::json!({ "auths": { host: { "auth": auth.trim() } } }).to_string(),
+    )
+    .unwrap();
+    path
+}
+
+#[test]
+fn registry_credentials_come_from_the_docker_config() {
+    let Some(reg) = LocalRegistry::start_with(true) else {
+        return;
+    };
+    let root = tempfile::tempdir().unwrap();
+    let keys = keys(root.path());
+    let tree = root.path().join("deploy");
+    write_tree(&tree, "hello");
+    let creds = format!("--creds={PUSH_USER}:{PUSH_PASSWORD}");
+    let exists = |tag: &str| {
+        skopeo(&[
+            "inspect",
+            "--raw",
+            "--tls-verify=false",
+            &creds,
+            &reg.docker(&format!("team/auth:{tag}")),
+        ])
+        .status
+        .success()
+    };
+
+    // The right password in `--registry-config`: published, signed, verified.
+    let good = docker_config(
+        &root.path().join("good"),
+        &reg.host,
+        PUSH_USER,
+        PUSH_PASSWORD,
+    );
+    let o = publish(
+        &reg,
+        &tree,
+        "team/auth:1.0.0",
+        &keys.a_key,
+        &["--registry-config", good.to_str().unwrap()],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(exists("1.0.0"));
+    // `$DOCKER_CONFIG/config.json` is read the same way (verify here).
+    let verify_args = [
+        "verify",
+        &reg.url("team/auth:1.0.0"),
+        "--key",
+        keys.a_pub.to_str().unwrap(),
+        "--insecure-registry",
+    ];
+    let o = tenantry_env(
+        &verify_args,
+        root.path(),
+        &[("DOCKER_CONFIG", root.path().join("good").to_str().unwrap())],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).starts_with("verified:"), "{}", text(&o));
+
+    // A wrong password: a clear auth error naming the registry and the file and entry the
+    // credentials came from, and nothing pushed.
+    let bad = docker_config(&root.path().join("bad"), &reg.host, PUSH_USER, "wrong");
+    let o = publish(
+        &reg,
+        &tree,
+        "team/auth:2.0.0",
+        &keys.a_key,
+        &["--registry-config", bad.to_str().unwrap()],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let want = format!(
+        "registry {} refused user \"{PUSH_USER}\" from {} auths.{}",
+        reg.host,
+        bad.display(),
+        reg.host
+    );
+    assert!(text(&o).contains(&want), "want {want:?} in {}", text(&o));
+    assert!(!exists("2.0.0"));
+
+    // No credentials at all (no config file): refused as anonymous, still nothing pushed.
+    let o = publish(&reg, &tree, "team/auth:2.0.0", &keys.a_key, &[]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains(&format!(
+            "registry {} refused no credentials (anonymous)",
+            reg.host
+        )),
+        "{}",
+        text(&o)
+    );
+    assert!(!exists("2.0.0"));
+
+    // `credHelpers`: the helper runs as Docker runs it (`get`, the host on stdin); one that
+    // is not installed is named.
+    let bin = root.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let helper = bin.join("docker-credential-tenantry-test");
+    std::fs::write(
+        &helper,
+        format!(
+            "#!/bin/sh\n[ \"$1\" = get ] || exit 1\nread host\n[ \"$host\" = \"{}\" ] || {{ echo 'credentials not found in native keychain'; exit 1; }}\necho '{{\"ServerURL\":\"'$host'\",\"Username\":\"{PUSH_USER}\",\"Secret\":\"{PUSH_PASSWORD}\"}}'\n",
+            reg.host
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(&helper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let helpers = root.path().join("helpers.json");
+    std::fs::write(
+        &helpers,
+        serde_json::json!({ "credHelpers": { &reg.host: "tenantry-test" } }).to_string(),
+    )
+    .unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let url = reg.url("team/auth:3.0.0");
+    let with_helper = [
+        "publish",
+        tree.to_str().unwrap(),
+        &url,
+        "--key",
+        keys.a_key.to_str().unwrap(),
+        "--insecure-registry",
+        "--registry-config",
+        helpers.to_str().unwrap(),
+    ];
+    let o = tenantry_env(
+        &with_helper,
+        root.path(),
+        &[("COSIGN_PASSWORD", PASSWORD), ("PATH", &path)],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(exists("3.0.0"));
+    std::fs::write(
+        &helpers,
+        serde_json::json!({ "credHelpers": { &reg.host: "tenantry-absent" } }).to_string(),
+    )
+    .unwrap();
+    let o = tenantry_env(
+        &with_helper,
+        root.path(),
+        &[("COSIGN_PASSWORD", PASSWORD), ("PATH", &path)],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("credential helper docker-credential-tenantry-absent")
+            && text(&o).contains("not installed")
+            && text(&o).contains(&reg.host),
+        "{}",
+        text(&o)
+    );
+}
+
+/// `script` runs the binary on a pseudo-terminal fed `input`, as a person typing.
+fn on_terminal(command: &str, input: &str, cwd: &Path) -> Option<Output> {
+    let script = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|d| d.join("script"))
+            .find(|p| p.is_file())
+    });
+    let Some(script) = script else {
+        eprintln!("skipping: util-linux `script` is not installed");
+        return None;
+    };
+    let mut child = Command::new(script)
+        .args(["-qec", command, "/dev/null"])
+        .current_dir(cwd)
+        .env_remove("TENANTRY_KEY_PASSWORD")
+        .env_remove("COSIGN_PASSWORD")
+        .env_remove("TENANTRY_SIGNING_KEY")
+        .env("DOCKER_CONFIG", cwd.join("no-docker-config"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write as _;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    Some(child.wait_with_output().unwrap())
+}
+
+#[test]
+fn the_passphrase_is_asked_on_a_terminal() {
+    let root = tempfile::tempdir().unwrap();
+    let bin = env!("CARGO_BIN_EXE_tenantry");
+    let dir = root.path().join("k");
+    std::fs::create_dir_all(&dir).unwrap();
+    // Asked twice for a new key; two different answers write nothing.
+    let generate = format!("{bin} keys generate --dir {}", dir.display());
+    let Some(o) = on_terminal(&generate, "one\ntwo\n", root.path()) else {
+        return;
+    };
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("the two passphrases differ"),
+        "{}",
+        text(&o)
+    );
+    assert!(!dir.join("cosign.key").exists());
+    let o = on_terminal(&generate, "typed\ntyped\n", root.path()).unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("Enter password for private key"),
+        "{}",
+        text(&o)
+    );
+
+    // publish asks once; the typed passphrase opens the key (so the run gets as far as the
+    // registry, closed here), a wrong one does not.
+    let closed = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let tree = root.path().join("deploy");
+    write_tree(&tree, "x");
+    let publish = format!(
+        "{bin} publish {} oci://127.0.0.1:{closed}/team/app:1.0.0 --insecure-registry --key {}",
+        tree.display(),
+        dir.join("cosign.key").display()
+    );
+    let o = on_terminal(&publish, "typed\n", root.path()).unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("is unreachable"), "{}", text(&o));
+    let o = on_terminal(&publish, "wrong\n", root.path()).unwrap();
+    assert!(text(&o).contains("wrong passphrase"), "{}", text(&o));
 }

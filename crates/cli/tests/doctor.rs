@@ -750,3 +750,252 @@ fn doctor_checks_each_key_an_external_secret_reads_against_a_real_openbao() {
         "{report:#}"
     );
 }
+
+/// A `dataFrom[].find` and a pinned `remoteRef.version`, judged against a real
+/// `bao server -dev`: the folder listed recursively with the platform's token, the versions
+/// read from the KV metadata, each fix run and then judged fine. The tenant policy's own
+/// answers (a token carrying it) agree on what it may list.
+#[test]
+fn doctor_checks_finds_and_pinned_versions_against_a_real_openbao() {
+    use tenantry_secrets::{
+        client::Verb,
+        testing::{DevServer, ROOT_TOKEN},
+    };
+    let s = setup();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let bao = runtime.block_on(DevServer::start());
+    let root = runtime.block_on(bao.platform_ready());
+    let token_file = s.repo.path().join("bao-token");
+    fs::write(&token_file, ROOT_TOKEN).unwrap();
+    let bao_flags = [
+        "--bao-addr",
+        &bao.address,
+        "--bao-token-file",
+        token_file.to_str().unwrap(),
+    ];
+    let doctor = |code: i32| {
+        let mut args = vec!["doctor", "shop", "--output", "json"];
+        args.extend(bao_flags);
+        doctor_json(&s.run(&args), code)
+    };
+    let write = |path: &str, body: Value| {
+        runtime
+            .block_on(root.request(Verb::Write, path, Some(&body)))
+            .unwrap();
+    };
+    let put = |path: &str| {
+        write(
+            &format!("secret/data/{path}"),
+            json!({ "data": { "password": "s3cret" } }),
+        )
+    };
+    let mut onboard = vec!["onboard", "shop", "--openbao"];
+    onboard.extend(bao_flags);
+    let o = s.run(&onboard);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    s.fake.insert(pull_secret("shop"));
+
+    // Version 2 of three is deleted; an ExternalSecret pins it.
+    for _ in 0..3 {
+        put("apps/shop/db");
+    }
+    write("secret/delete/apps/shop/db", json!({ "versions": [2] }));
+    let mut pinned = external_secret("pinned", "apps/shop/db");
+    pinned["spec"]["data"][0]["remoteRef"]["version"] = json!("2");
+    s.fake.insert(pinned);
+    // A find for tokens under the tenant's team folder, where nothing is stored yet.
+    put("apps/shop/db-backup");
+    let mut found = external_secret("tokens", "unused");
+    found["spec"]["data"] = json!([]);
+    found["spec"]["dataFrom"] = json!([{ "find": { "path": "apps/shop", "name": { "regexp": "^apps/shop/team/.*-token$" } } }]);
+    s.fake.insert(found);
+
+    let report = doctor(1);
+    let failed: Vec<(String, String)> = check(&report, "openbao-paths")["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["message"].as_str().unwrap().to_owned(),
+                f["fix"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        failed,
+        [
+            (
+                "key apps/shop/db (spec.data[0].remoteRef.key): spec.data[0].remoteRef.version pins version 2 of secret/apps/shop/db, which is deleted, so a read finds nothing".to_owned(),
+                "restore it (`bao kv undelete -mount=secret -versions=2 apps/shop/db`) or set spec.data[0].remoteRef.version to a live version".to_owned(),
+            ),
+            (
+                "spec.dataFrom[0].find: no key under secret/apps/shop/ matches name.regexp \"^apps/shop/team/.*-token$\" and is readable with policy app-shop (it holds apps/shop/db, apps/shop/db-backup), so the ExternalSecret finds nothing to sync".to_owned(),
+                "store one there (`bao kv put -mount=secret apps/shop/<name> <field>=<value>`, <name> matching the pattern), or change spec.dataFrom[0].find.name.regexp to match a key there".to_owned(),
+            ),
+        ],
+        "{report:#}"
+    );
+    // What the check judged from the rendered policy is OpenBao's answer for a token of it:
+    // it may list the tenant's folder, and not another tenant's.
+    let (token, _) = runtime.block_on(bao.token_with("app-shop"));
+    let tenant = bao.client(&token);
+    assert!(
+        runtime
+            .block_on(tenant.request(Verb::List, "secret/metadata/apps/shop/", None))
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        runtime
+            .block_on(tenant.request(Verb::List, "secret/metadata/apps/blog/", None))
+            .is_err()
+    );
+
+    // The fixes: the version restored, a token stored one folder down (listed recursively).
+    write("secret/undelete/apps/shop/db", json!({ "versions": [2] }));
+    put("apps/shop/team/ci-token");
+    let report = doctor(0);
+    let paths = check(&report, "openbao-paths");
+    assert_eq!(paths["verdict"], "ok", "{report:#}");
+    assert!(
+        paths["objects"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("OpenBao folder secret/apps/shop/")),
+        "{paths:#}"
+    );
+}
+
+/// A NetworkPolicy the tenant wrote itself (Tenantry's label absent) is judged online: one
+/// that opens egress to another tenant's namespaces is a warning naming it, and, since it
+/// isolates the tenant's egress, the DNS denial names it too.
+#[test]
+#[ignore = "needs a real API server: set TENANTRY_E2E_KUBECONFIG"]
+fn doctor_names_a_tenant_policy_opening_egress_to_another_tenant_on_a_real_cluster() {
+    let kubeconfig = match std::env::var_os("TENANTRY_E2E_KUBECONFIG") {
+        Some(p) if !p.is_empty() => PathBuf::from(p),
+        _ => panic!("set TENANTRY_E2E_KUBECONFIG to a cluster-admin kubeconfig"),
+    };
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let tenant = |suffix: &str| {
+        let t = RealTenant {
+            repo: tempfile::tempdir().unwrap(),
+            kubeconfig: kubeconfig.clone(),
+            name: format!("d12-np{suffix}-{:x}", (nanos as u64) & 0xffff_ffff),
+        };
+        fs::write(t.repo.path().join("tenantry.yaml"), "").unwrap();
+        let o = t.run(&[
+            "onboard",
+            &t.name,
+            "--skip-missing-crds",
+            "--output",
+            "json",
+        ]);
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+        t
+    };
+    let other = tenant("b");
+    let t = tenant("a");
+    let ns = t.name.clone();
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    tenantry_admission::tls::install_crypto_provider();
+    let api = runtime
+        .block_on(tenantry_cluster::connect(
+            &tenantry_cluster::KubeconfigSource {
+                path: Some(t.kubeconfig.clone()),
+                context: None,
+            },
+        ))
+        .expect("admin connects")
+        .0;
+    let catalog = runtime.block_on(api.discover()).unwrap();
+    let before = t.doctor();
+    assert_eq!(
+        check(&before, "network-reachability")["verdict"],
+        "ok",
+        "{before:#}"
+    );
+
+    let policies = catalog
+        .find("networking.k8s.io/v1", "NetworkPolicy")
+        .unwrap();
+    runtime
+        .block_on(api.create(
+            policies,
+            Some(&ns),
+            &json!({
+                "apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+                "metadata": { "name": "talk-to-b", "namespace": ns },
+                "spec": {
+                    "podSelector": {},
+                    "policyTypes": ["Egress"],
+                    "egress": [{ "to": [{ "namespaceSelector": {
+                        "matchLabels": { "tenantry.dev/tenant": other.name } } }] }],
+                },
+            }),
+        ))
+        .unwrap();
+    let after = t.doctor();
+    let c = check(&after, "network-reachability");
+    assert_eq!(c["verdict"], "fail", "{c:#}");
+    assert!(
+        c["objects"]
+            .as_array()
+            .unwrap()
+            .contains(&json!(format!("NetworkPolicy {ns}/talk-to-b"))),
+        "{c:#}"
+    );
+    let opened = finding_with(
+        &after,
+        "network-reachability",
+        &format!("NetworkPolicy {ns}/talk-to-b"),
+    )
+    .unwrap_or_else(|| panic!("the tenant's policy is not named: {c:#}"));
+    assert_eq!(
+        opened["message"],
+        format!(
+            "NetworkPolicy {ns}/talk-to-b lets pods in {ns} send to other tenants' namespaces {}: only those tenants' own ingress policies keep them apart",
+            other.name
+        ),
+        "{c:#}"
+    );
+    assert_eq!(
+        opened["fix"],
+        format!(
+            "remove or narrow the egress rule of NetworkPolicy {ns}/talk-to-b that selects other tenants' namespaces (`kubectl -n {ns} edit networkpolicy talk-to-b`)"
+        )
+    );
+    let dns = c["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["message"].as_str().unwrap().starts_with("egress to DNS"))
+        .unwrap_or_else(|| panic!("DNS not judged denied: {c:#}"));
+    assert!(
+        dns["message"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("is denied by NetworkPolicy {ns}/talk-to-b")),
+        "{dns:#}"
+    );
+
+    runtime
+        .block_on(api.delete(policies, Some(&ns), "talk-to-b", None, false))
+        .unwrap();
+    let repaired = t.doctor();
+    assert_eq!(
+        check(&repaired, "network-reachability")["verdict"],
+        "ok",
+        "{repaired:#}"
+    );
+}

@@ -102,3 +102,113 @@ fn an_invalid_config_names_the_file_and_the_field() {
         "{err}"
     );
 }
+
+#[test]
+fn tenants_get_their_own_resolved_registries_and_a_binding_each() {
+    let repo = tempfile::tempdir().unwrap();
+    let write = |path: &str, text: &str| {
+        let path = repo.path().join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    };
+    write(
+        "tenantry.yaml",
+        "apiVersion: tenantry.dev/v1alpha1\nkind: Platform\nlabelPrefix: example.org\n\
+         defaults:\n  registries: [registry.platform.example/base]\n",
+    );
+    let tenant = |name: &str, spec: &str| {
+        format!(
+            "apiVersion: tenantry.dev/v1alpha1\nkind: Tenant\nmetadata:\n  name: {name}\nspec:{spec}\n"
+        )
+    };
+    write(
+        "tenants/shop/tenant.yaml",
+        &tenant(
+            "shop",
+            "\n  registries: [index.docker.io/acme, ghcr.io/acme]",
+        ),
+    );
+    // No registries of its own: the platform's default, folded in by the resolver.
+    write("tenants/blog/tenant.yaml", &tenant("blog", " {}"));
+    let out = tenantry(&[
+        "policy",
+        "vap",
+        "--tenants",
+        "--repo",
+        repo.path().to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", common::text(&out));
+    let docs = documents(&out);
+    assert_eq!(
+        docs[0]["kind"], "CustomResourceDefinition",
+        "the CRD comes first"
+    );
+    let params = |tenant: &str| {
+        docs.iter()
+            .find(|d| d["kind"] == "GuardrailParameters" && d["spec"]["tenant"] == tenant)
+            .unwrap_or_else(|| panic!("no parameters for {tenant}"))
+            .clone()
+    };
+    assert_eq!(
+        params("shop")["spec"]["registryPrefixes"],
+        serde_json::json!(["docker.io/acme", "ghcr.io/acme"])
+    );
+    assert_eq!(
+        params("blog")["spec"]["registryPrefixes"],
+        serde_json::json!(["registry.platform.example/base"])
+    );
+    let binding = docs
+        .iter()
+        .find(|d| d["metadata"]["name"] == "tenantry-allowed-registries.blog")
+        .expect("blog's binding");
+    assert_eq!(
+        binding["spec"]["matchResources"]["namespaceSelector"],
+        serde_json::json!({"matchLabels": {"example.org/tenant": "blog"}})
+    );
+    assert_eq!(
+        binding["spec"]["paramRef"],
+        serde_json::json!({"name": "tenantry-blog", "parameterNotFoundAction": "Deny"})
+    );
+    // Without --tenants nothing per tenant is printed.
+    let out = tenantry(&["policy", "vap"]);
+    assert!(
+        !String::from_utf8_lossy(&out.stdout).contains("GuardrailParameters"),
+        "{}",
+        common::text(&out)
+    );
+}
+
+/// With `policies.vap.tenantParameters` each tenant renders its own parameters and bindings,
+/// so `policy vap` prints what they need first: the parameters' CRD and the per-tenant
+/// policies, without `--tenants`.
+#[test]
+fn with_tenant_parameters_the_crd_and_per_tenant_policies_are_printed() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("tenantry.yaml");
+    let names = |text: &str| {
+        std::fs::write(&config, text).unwrap();
+        let out = tenantry(&["policy", "vap", "--config", config.to_str().unwrap()]);
+        assert!(out.status.success(), "{}", common::text(&out));
+        documents(&out)
+            .iter()
+            .map(|d| d["metadata"]["name"].as_str().unwrap().to_owned())
+            .collect::<Vec<_>>()
+    };
+    let base = "apiVersion: tenantry.dev/v1alpha1\nkind: Platform\n";
+    let per_tenant = [
+        "guardrailparameters.tenantry.dev",
+        "tenantry-allowed-registries",
+        "tenantry-tenant-placement-tenant",
+    ];
+    let without = names(base);
+    for name in per_tenant {
+        assert!(!without.contains(&name.to_owned()), "{name}: {without:?}");
+    }
+    let with = names(&format!(
+        "{base}policies:\n  vap:\n    tenantParameters: true\n"
+    ));
+    assert_eq!(with[0], per_tenant[0], "the CRD comes first");
+    for name in per_tenant {
+        assert!(with.contains(&name.to_owned()), "{name}: {with:?}");
+    }
+}

@@ -192,7 +192,10 @@ impl Catalog {
 /// `kubectl` guesses.
 pub fn plural_of(kind: &str) -> String {
     let lower = kind.to_ascii_lowercase();
-    if lower.ends_with('y') && !lower.ends_with("ay") && !lower.ends_with("ey") {
+    if lower.ends_with("parameters") {
+        // `GuardrailParameters` is already plural.
+        lower
+    } else if lower.ends_with('y') && !lower.ends_with("ay") && !lower.ends_with("ey") {
         format!("{}ies", &lower[..lower.len() - 1])
     } else if lower.ends_with('s')
         || lower.ends_with("sh")
@@ -341,6 +344,11 @@ mod tests {
             ("CiliumNetworkPolicy", "ciliumnetworkpolicies"),
             ("Gateway", "gateways"),
             ("Ingress", "ingresses"),
+            ("GuardrailParameters", "guardrailparameters"),
+            (
+                "ValidatingAdmissionPolicyBinding",
+                "validatingadmissionpolicybindings",
+            ),
         ] {
             assert_eq!(plural_of(kind), plural);
         }

@@ -45,7 +45,7 @@ use tenantry_api::{MANAGED_BY, MANAGED_BY_LABEL, platform::CredentialsConfig};
 use tracing::debug;
 
 use crate::{
-    api::{AccessCheck, BoundObject, ClusterApi, Deletion, TokenStatus},
+    api::{AccessCheck, BoundObject, ClusterApi, Deletion, IssuedToken, TokenStatus},
     catalog::ResourceType,
     error::ClusterError,
     kube_api::ClusterEndpoint,
@@ -144,6 +144,26 @@ pub struct KubeconfigSpec<'a> {
 
 /// The kubeconfig document for an issued credential.
 pub fn kubeconfig_yaml(spec: &KubeconfigSpec<'_>) -> String {
+    let body = kubeconfig_body(spec);
+    format!(
+        "# Issued by Tenantry for tenant {tenant}: credential {id}, a bearer token of ServiceAccount\n\
+         # {namespace}/{tenant}, valid in the tenant's namespaces only{expiry}. Keep it private; never commit it.\n\
+         # `tenantry credentials revoke {tenant} {id}` revokes it; `tenantry kubeconfig {tenant}` issues a new one.\n{body}",
+        tenant = spec.tenant,
+        id = spec.credential_id,
+        namespace = spec.namespace,
+        expiry = spec
+            .expires_at
+            .map(|e| format!(", until {e}"))
+            .unwrap_or_default(),
+    )
+}
+
+/// The kubeconfig itself, without a header comment: one cluster (`spec.endpoint`), one user
+/// holding the token, one context `tenant-<name>@<cluster>` defaulting to the tenant's
+/// primary namespace. Every kubeconfig Tenantry hands out (a person's, or the operator's for
+/// Flux through the proxy) is this document.
+pub fn kubeconfig_body(spec: &KubeconfigSpec<'_>) -> String {
     let context = context_name(spec.tenant, spec.cluster_name);
     let user = format!("tenant-{}", spec.tenant);
     let doc = Kubeconfig {
@@ -182,19 +202,39 @@ pub fn kubeconfig_yaml(spec: &KubeconfigSpec<'_>) -> String {
         }],
         ..Kubeconfig::default()
     };
-    let body = serde_saphyr::to_string(&doc).unwrap_or_default();
-    format!(
-        "# Issued by Tenantry for tenant {tenant}: credential {id}, a bearer token of ServiceAccount\n\
-         # {namespace}/{tenant}, valid in the tenant's namespaces only{expiry}. Keep it private; never commit it.\n\
-         # `tenantry credentials revoke {tenant} {id}` revokes it; `tenantry kubeconfig {tenant}` issues a new one.\n{body}",
-        tenant = spec.tenant,
-        id = spec.credential_id,
-        namespace = spec.namespace,
-        expiry = spec
-            .expires_at
-            .map(|e| format!(", until {e}"))
-            .unwrap_or_default(),
-    )
+    serde_saphyr::to_string(&doc).unwrap_or_default()
+}
+
+/// An endpoint for a kubeconfig that reaches `server` and trusts the PEM bundle `ca_pem`
+/// (inlined), or the system roots when `None`.
+pub fn endpoint_for(server: &str, ca_pem: Option<&str>) -> ClusterEndpoint {
+    use base64::Engine as _;
+    ClusterEndpoint {
+        context: String::new(),
+        server: server.to_owned(),
+        certificate_authority_data: ca_pem
+            .map(|pem| base64::engine::general_purpose::STANDARD.encode(pem)),
+        tls_server_name: None,
+        insecure_skip_tls_verify: false,
+        proxy_url: None,
+    }
+}
+
+/// `text` as a Secret's `data` value (base64).
+pub fn secret_data(text: &str) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(text)
+}
+
+/// The UTF-8 text under `data.<key>` of a Secret as the API server returns it; `None` when
+/// absent or not base64 of UTF-8.
+pub fn secret_text(secret: &Value, key: &str) -> Option<String> {
+    use base64::Engine as _;
+    let encoded = secret.get("data")?.get(key)?.as_str()?;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(encoded)
+        .ok()?;
+    String::from_utf8(bytes).ok()
 }
 
 /// The bearer token of an issued kubeconfig (its first user's), for revocation checks.
@@ -371,7 +411,9 @@ pub fn credential_label(tenant_label: &str) -> String {
     format!("{}/credential", label_prefix(tenant_label))
 }
 
-fn label_prefix(tenant_label: &str) -> &str {
+/// The platform's label prefix (`tenantry.dev`), from its tenant label
+/// (`tenantry.dev/tenant`): the prefix of every label and annotation Tenantry writes.
+pub fn label_prefix(tenant_label: &str) -> &str {
     tenant_label
         .rsplit_once('/')
         .map_or(tenant_label, |(prefix, _)| prefix)
@@ -538,7 +580,7 @@ pub fn credential_info(
 }
 
 /// The core `v1` Secret type: always served, so credentials need no discovery request.
-fn secrets() -> ResourceType {
+pub fn secrets() -> ResourceType {
     ResourceType {
         group: String::new(),
         version: "v1".to_owned(),
@@ -680,16 +722,15 @@ async fn mint<A: ClusterApi>(
         message: "the API server returned the Secret without a uid".to_owned(),
         source: None,
     })?;
-    let bound = BoundObject {
-        kind: "Secret".to_owned(),
-        api_version: "v1".to_owned(),
-        name: info.name.clone(),
-        uid,
-    };
-    let seconds = i64::try_from(request.lifetime.seconds).unwrap_or(i64::MAX);
-    let token = api
-        .request_token(request.namespace, request.tenant, seconds, Some(&bound))
-        .await?;
+    let token = mint_bound(
+        api,
+        request.namespace,
+        request.tenant,
+        &info.name,
+        &uid,
+        request.lifetime.seconds,
+    )
+    .await?;
     if let Some(expires_at) = &token.expires_at {
         let patch = json!({ "metadata": { "annotations": {
             expires_annotation(request.tenant_label): expires_at } } });
@@ -713,6 +754,29 @@ async fn mint<A: ClusterApi>(
         expires_at: token.expires_at,
         granted_seconds: token.expiration_seconds,
     })
+}
+
+/// The one TokenRequest every Tenantry credential is minted by: a token of
+/// `namespace/service_account` for the API server's audience, living `seconds` (the server
+/// may grant less), bound to the Secret `secret` with `uid` in the same namespace, so deleting
+/// that Secret (or replacing it: the uid is checked) revokes this token and no other.
+pub async fn mint_bound<A: ClusterApi>(
+    api: &A,
+    namespace: &str,
+    service_account: &str,
+    secret: &str,
+    uid: &str,
+    seconds: u64,
+) -> Result<IssuedToken, ClusterError> {
+    let bound = BoundObject {
+        kind: "Secret".to_owned(),
+        api_version: "v1".to_owned(),
+        name: secret.to_owned(),
+        uid: uid.to_owned(),
+    };
+    let seconds = i64::try_from(seconds).unwrap_or(i64::MAX);
+    api.request_token(namespace, service_account, seconds, Some(&bound))
+        .await
 }
 
 async fn delete_handle<A: ClusterApi>(

@@ -164,6 +164,20 @@ fn served_types() -> Vec<ResourceType> {
             false,
         ),
         rt(
+            "admissionregistration.k8s.io",
+            "v1",
+            "ValidatingAdmissionPolicyBinding",
+            "validatingadmissionpolicybindings",
+            false,
+        ),
+        rt(
+            "tenantry.dev",
+            "v1alpha1",
+            "GuardrailParameters",
+            "guardrailparameters",
+            false,
+        ),
+        rt(
             "networking.k8s.io",
             "v1",
             "NetworkPolicy",

@@ -128,10 +128,15 @@ pub async fn observe<A: ClusterApi>(
 /// The kinds (group, kind) a tenant's rendering can contain, whatever its spec. The
 /// operator's tests render every delivery, network and secrets variant and check each
 /// object's kind is here, and that the operator's ClusterRole may write it.
-pub const TENANT_KINDS: [(&str, &str); 15] = [
+pub const TENANT_KINDS: [(&str, &str); 17] = [
     ("", "Namespace"),
     ("", "ResourceQuota"),
     ("", "LimitRange"),
+    ("tenantry.dev", "GuardrailParameters"),
+    (
+        "admissionregistration.k8s.io",
+        "ValidatingAdmissionPolicyBinding",
+    ),
     ("", "ServiceAccount"),
     ("rbac.authorization.k8s.io", "RoleBinding"),
     ("rbac.authorization.k8s.io", "ClusterRoleBinding"),

@@ -975,3 +975,59 @@ fn every_kind_the_renderer_produces_is_known_to_pruning_in_its_own_layer() {
         }
     }
 }
+
+/// `policies.vap.tenantParameters`: a tenant's GuardrailParameters are applied before its
+/// bindings (which deny while their parameters are missing), and turning the toggle off
+/// prunes both, like any object the tenant no longer declares.
+#[tokio::test]
+async fn tenant_guardrail_parameters_are_applied_first_and_pruned_when_turned_off() {
+    let mut platform = Platform::default();
+    platform.policies.vap.tenant_parameters = true;
+    let on = PlatformContext::new(platform).unwrap();
+    let api = FakeCluster::new();
+    let rendered = render(&on, "g14-shop", TenantSpec::default());
+    converge(&api, std::slice::from_ref(&rendered), false, &quick())
+        .await
+        .unwrap();
+    let params = api.object(
+        "tenantry.dev/v1alpha1",
+        "GuardrailParameters",
+        None,
+        "tenantry-g14-shop",
+    );
+    assert!(params.is_some(), "the parameters are applied");
+    let log = api.write_log();
+    let at = |what: &str| {
+        log.iter()
+            .position(|w| w.contains(what))
+            .unwrap_or_else(|| panic!("{what} not written: {log:?}"))
+    };
+    assert!(
+        at("GuardrailParameters tenantry-g14-shop") < at("tenantry-allowed-registries.g14-shop")
+    );
+    assert!(at("tenantry-tenant-placement-tenant.g14-shop") < at("RoleBinding"));
+
+    let off = render(&context(), "g14-shop", TenantSpec::default());
+    api.reset_requests();
+    let report = converge(&api, std::slice::from_ref(&off), true, &quick())
+        .await
+        .unwrap();
+    // The bindings go before the parameters they would deny everything without.
+    let log = api.write_log();
+    let deleted = |what: &str| {
+        log.iter()
+            .position(|w| w.starts_with("delete") && w.contains(what))
+            .unwrap_or_else(|| panic!("{what} not deleted: {log:?}"))
+    };
+    assert!(deleted("tenantry-allowed-registries.g14-shop") < deleted("GuardrailParameters"));
+    let mut pruned: Vec<&str> = report[0].pruned.iter().map(|p| p.object.as_str()).collect();
+    pruned.sort_unstable();
+    assert_eq!(
+        pruned,
+        [
+            "GuardrailParameters tenantry-g14-shop",
+            "ValidatingAdmissionPolicyBinding tenantry-allowed-registries.g14-shop",
+            "ValidatingAdmissionPolicyBinding tenantry-tenant-placement-tenant.g14-shop",
+        ]
+    );
+}

@@ -17,6 +17,7 @@ pub mod object;
 pub mod placement;
 pub mod plan;
 pub mod quota;
+pub mod registry;
 pub mod render;
 pub mod resolve;
 pub mod semver_range;

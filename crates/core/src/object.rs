@@ -20,6 +20,9 @@ pub enum Layer {
     Quota,
     /// LimitRange.
     Limits,
+    /// The tenant's parameters and bindings for the compiled admission policies: judging
+    /// the tenant's objects before anyone is granted a right in its namespaces.
+    Guardrails,
     /// RoleBindings and grants.
     Rbac,
     /// The tenant's ServiceAccounts.
@@ -34,10 +37,11 @@ pub enum Layer {
 
 impl Layer {
     /// Every layer, in apply order.
-    pub const ALL: [Layer; 8] = [
+    pub const ALL: [Layer; 9] = [
         Layer::Namespace,
         Layer::Quota,
         Layer::Limits,
+        Layer::Guardrails,
         Layer::Rbac,
         Layer::ServiceAccount,
         Layer::Network,
@@ -51,6 +55,7 @@ impl Layer {
             Layer::Namespace => "namespace",
             Layer::Quota => "quota",
             Layer::Limits => "limits",
+            Layer::Guardrails => "guardrails",
             Layer::Rbac => "rbac",
             Layer::ServiceAccount => "serviceaccount",
             Layer::Network => "network",

@@ -239,6 +239,10 @@ pub fn layer_of(group: &str, kind: &str) -> Option<Layer> {
         ("", "Namespace") => Layer::Namespace,
         ("", "ResourceQuota") => Layer::Quota,
         ("", "LimitRange") => Layer::Limits,
+        // Within the layer, by key: the bindings (admissionregistration.k8s.io) go before
+        // the parameters they read (tenantry.dev), which they would deny everything without.
+        ("tenantry.dev", "GuardrailParameters")
+        | ("admissionregistration.k8s.io", "ValidatingAdmissionPolicyBinding") => Layer::Guardrails,
         (
             "rbac.authorization.k8s.io",
             "RoleBinding" | "ClusterRoleBinding" | "Role" | "ClusterRole",

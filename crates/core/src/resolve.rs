@@ -112,6 +112,9 @@ pub enum ResolvedVerify {
     PublicKey {
         /// The Secret's name.
         secret_ref: String,
+        /// The PEM to render that Secret with (`verify.publicKey`), checked to be a P-256
+        /// public key; `None` when the platform provides the Secret itself.
+        public_key: Option<String>,
     },
 }
 
@@ -128,6 +131,9 @@ pub enum ResolvedDelivery {
         verify: ResolvedVerify,
         /// Pull secret for the registry, if any.
         pull_secret: Option<String>,
+        /// Kubeconfig secret the Kustomization reconciles through (the platform's
+        /// `flux.proxy`), if any.
+        proxy_kubeconfig_secret: Option<String>,
     },
     /// Flux GitRepository + Kustomization.
     FluxGit {
@@ -137,7 +143,8 @@ pub enum ResolvedDelivery {
         branch: String,
         /// Path in the repository.
         path: String,
-        /// Proxy kubeconfig secret, if reconciling through a proxy.
+        /// Proxy kubeconfig secret, if reconciling through a proxy: the tenant's own, else
+        /// the platform's when it sets `flux.proxy`.
         proxy_kubeconfig_secret: Option<String>,
     },
     /// Argo CD AppProject + Application.
@@ -540,6 +547,17 @@ impl PlatformContext {
         namespaces
     }
 
+    /// The Secret a Flux tenant's Kustomization reconciles through when the tenant names
+    /// none: the operator-kept proxy kubeconfig, when the platform sets `flux.proxy`. A
+    /// tenant that names its own secret keeps it (and provides it).
+    fn flux_proxy_secret(&self) -> Option<String> {
+        self.platform
+            .flux
+            .proxy
+            .as_ref()
+            .map(|_| tenantry_api::platform::FLUX_PROXY_KUBECONFIG_SECRET.to_owned())
+    }
+
     fn resolve_delivery(
         &self,
         tenant: &str,
@@ -582,12 +600,44 @@ impl PlatformContext {
                 // key; fields of the other way in lower layers are ignored.
                 let chooser = same_kind.iter().find_map(|d| match d {
                     Delivery::FluxOci(x) => x.verify.as_ref().filter(|v| {
-                        v.secret_ref.is_some() || v.issuer.is_some() || v.subject.is_some()
+                        v.secret_ref.is_some()
+                            || v.public_key.is_some()
+                            || v.issuer.is_some()
+                            || v.subject.is_some()
                     }),
                     _ => None,
                 });
+                // Errors about the key name the layer that gave it.
+                let key_at = match layers.tenant.delivery.as_ref() {
+                    Some(Delivery::FluxOci(x))
+                        if chooser.is_some_and(|c| {
+                            x.verify.as_ref().is_some_and(|v| std::ptr::eq(v, c))
+                        }) =>
+                    {
+                        "spec.delivery.fluxOCI.verify"
+                    }
+                    _ => "defaults.delivery.fluxOCI.verify",
+                };
+                // Pushed once `required` (which holds `errors`) is done.
+                let mut key_errors = Vec::new();
+                let public_key = chooser.and_then(|v| v.public_key.as_deref()).map(|pem| {
+                    if let Err(why) = check_cosign_public_key(pem) {
+                        key_errors.push((format!("{key_at}.publicKey"), why));
+                    }
+                    pem.to_owned()
+                });
+                if public_key.is_some() && chooser.is_some_and(|v| v.secret_ref.is_none()) {
+                    key_errors.push((
+                        format!("{key_at}.secretRef"),
+                        "is required with publicKey: it names the Secret the key is written to"
+                            .to_owned(),
+                    ));
+                }
                 let verify = match chooser.and_then(|v| v.secret_ref.clone()) {
-                    Some(secret_ref) => ResolvedVerify::PublicKey { secret_ref },
+                    Some(secret_ref) => ResolvedVerify::PublicKey {
+                        secret_ref,
+                        public_key,
+                    },
                     None => ResolvedVerify::Keyless {
                         issuer: required(
                             "verify.issuer",
@@ -599,6 +649,9 @@ impl PlatformContext {
                         ),
                     },
                 };
+                for (path, why) in key_errors {
+                    errors.push(path, why);
+                }
                 let semver = get(|x| x.semver.as_ref()).unwrap_or_else(|| ">=1.0.0".to_owned());
                 let pull_secret = get(|x| x.pull_secret.as_ref()).map(|s| expand(&s));
                 ResolvedDelivery::FluxOci {
@@ -606,6 +659,7 @@ impl PlatformContext {
                     semver,
                     verify,
                     pull_secret,
+                    proxy_kubeconfig_secret: self.flux_proxy_secret(),
                 }
             }
             Delivery::FluxGit(_) => {
@@ -623,7 +677,8 @@ impl PlatformContext {
                         &get(|x| x.path.as_ref()).unwrap_or_else(|| "./deploy".to_owned()),
                     ),
                     proxy_kubeconfig_secret: get(|x| x.proxy_kubeconfig_secret.as_ref())
-                        .map(|s| expand(&s)),
+                        .map(|s| expand(&s))
+                        .or_else(|| self.flux_proxy_secret()),
                 }
             }
             Delivery::ArgoCd(_) => {
@@ -775,4 +830,18 @@ pub fn namespace_conflicts<'a>(
             }
         })
         .collect()
+}
+
+/// A `cosign.pub` Flux can use: one PEM `PUBLIC KEY` block holding an ECDSA P-256 key (what
+/// `cosign generate-key-pair` and `tenantry keys generate` write).
+fn check_cosign_public_key(pem: &str) -> Result<(), String> {
+    use p256::pkcs8::DecodePublicKey as _;
+    let pem = pem.trim();
+    if !pem.starts_with("-----BEGIN PUBLIC KEY-----") || !pem.ends_with("-----END PUBLIC KEY-----")
+    {
+        return Err("must be one PEM \"PUBLIC KEY\" block (the contents of cosign.pub)".to_owned());
+    }
+    p256::PublicKey::from_public_key_pem(pem)
+        .map(drop)
+        .map_err(|e| format!("is not an ECDSA P-256 public key as cosign writes one ({e})"))
 }

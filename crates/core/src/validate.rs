@@ -465,6 +465,18 @@ fn validate_delivery_settings(p: &Platform, errors: &mut Errors) {
     if p.flux.reconciler.trim().is_empty() {
         errors.push("flux.reconciler", "must not be empty");
     }
+    if let Some(proxy) = &p.flux.proxy {
+        // The kubeconfig carries a bearer token: never over plain HTTP.
+        check_url(&proxy.url, &["https"], "flux.proxy.url", errors);
+        if let Some(ca) = &proxy.ca_bundle
+            && !ca.contains("-----BEGIN CERTIFICATE-----")
+        {
+            errors.push(
+                "flux.proxy.caBundle",
+                "must hold PEM certificates (-----BEGIN CERTIFICATE-----)",
+            );
+        }
+    }
     if let Some(pr) = names::dns_label_problem(&p.argocd.namespace) {
         errors.push("argocd.namespace", format!("{:?} {pr}", p.argocd.namespace));
     }

@@ -140,6 +140,7 @@ fn builtin_round_trip(o: &DesiredObject) -> Result<(), String> {
         ("v1", "ResourceQuota") => check::<ResourceQuota>(o),
         ("v1", "LimitRange") => check::<LimitRange>(o),
         ("v1", "ServiceAccount") => check::<ServiceAccount>(o),
+        ("v1", "Secret") => check::<Secret>(o),
         ("rbac.authorization.k8s.io/v1", "RoleBinding") => check::<RoleBinding>(o),
         ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding") => check::<ClusterRoleBinding>(o),
         ("rbac.authorization.k8s.io/v1", "ClusterRole") => check::<ClusterRole>(o),
@@ -208,6 +209,14 @@ fn coverage() -> Vec<Rendered> {
         delivery: Some(Delivery::FluxOci(FluxOci {
             verify: Some(CosignIdentity {
                 secret_ref: Some("shop-cosign-pub".into()),
+                // Rendered as a Secret, which must be a valid built-in object too.
+                public_key: Some(
+                    "-----BEGIN PUBLIC KEY-----\n\
+                     MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE5Zlsr3LHF/hRpD6MudAm3UkLAguK\n\
+                     iqTa3WyIcUh9uINeVJEOHfpMg9ed8ntFrc873ndmxbJN9V/Q/uzsjCgqqA==\n\
+                     -----END PUBLIC KEY-----\n"
+                        .into(),
+                ),
                 ..CosignIdentity::default()
             }),
             ..FluxOci::default()

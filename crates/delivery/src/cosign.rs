@@ -63,7 +63,9 @@ pub enum KeyError {
     #[error("is not a cosign key: {0}")]
     Format(String),
     /// The passphrase did not decrypt it.
-    #[error("could not be decrypted: wrong passphrase (set COSIGN_PASSWORD)")]
+    #[error(
+        "could not be decrypted: wrong passphrase (from TENANTRY_KEY_PASSWORD, COSIGN_PASSWORD or the prompt)"
+    )]
     Passphrase,
     /// A key of another algorithm.
     #[error(
@@ -190,6 +192,13 @@ fn encrypt_pkcs8(der: &[u8], password: &[u8], log_n: u8) -> Result<String, KeyEr
     let json = serde_json::to_vec(&body).map_err(|e| KeyError::Format(e.to_string()))?;
     pem::encode_string(ENCRYPTED_KEY_LABEL, LineEnding::LF, &json)
         .map_err(|e| KeyError::Format(e.to_string()))
+}
+
+/// Whether a private key PEM is cosign's encrypted kind (and so needs a passphrase).
+pub fn is_encrypted(pem_text: &str) -> bool {
+    [ENCRYPTED_KEY_LABEL, LEGACY_ENCRYPTED_KEY_LABEL]
+        .iter()
+        .any(|l| pem_text.contains(&format!("-----BEGIN {l}-----")))
 }
 
 /// Read a private key: cosign's encrypted PEM (decrypted with `password`) or an unencrypted
@@ -468,6 +477,90 @@ mod tests {
         assert_eq!(m["config"]["mediaType"], IMAGE_CONFIG_MEDIA_TYPE);
         assert_eq!(m["layers"][0]["mediaType"], SIMPLE_SIGNING_MEDIA_TYPE);
         assert!(m["layers"][0]["annotations"][SIGNATURE_ANNOTATION].is_string());
+    }
+
+    /// `pemsigstorekey` from cosign's own tests (sigstore/cosign pkg/cosign/keys_test.go,
+    /// Apache-2.0), written by cosign's `GenerateKeyPair` with the passphrase "hello":
+    /// proof that the envelope read here is the one cosign writes.
+    const COSIGN_SIGSTORE_KEY: &str = "-----BEGIN ENCRYPTED SIGSTORE PRIVATE KEY-----
+eyJrZGYiOnsibmFtZSI6InNjcnlwdCIsInBhcmFtcyI6eyJOIjozMjc2OCwiciI6
+OCwicCI6MX0sInNhbHQiOiI3T3VGd2VsbWZZNXVId2NoaURSc210anNwZ2ZlZjFG
+Mk5lOGFDTjVLYVpZPSJ9LCJjaXBoZXIiOnsibmFtZSI6Im5hY2wvc2VjcmV0Ym94
+Iiwibm9uY2UiOiJQNHk4OGhCb3ZTa09MbXN0bFVBaGJwdDJ0K2xTNUxQSCJ9LCJj
+aXBoZXJ0ZXh0IjoiMnB1QzdyZldJOWh3bnJlQ2s4aUZDRlVwQlRrSzRJNlIvbFBF
+cnBDekpXUGpJWXl4eGVIL1A2VW52cFJHdVhla1NNb3JMdGhLamdoQ1JlNy82NDVH
+QWtoVm1LRC92eEF0S2EvbE1abENSQ3FlekJGUFd1dzNpeFRtZ2xhb2J1ZFVSbUVs
+bmNGOGlZbzBTMVl6Y1ZOMVFwY2J2c0dNcUlYRzVlbmdteGp5dCtBcXlyZTF0Q0Y0
+V01tU1BlaEljNlBqd2h1Q2xHaVpJUWRvTGc9PSJ9
+-----END ENCRYPTED SIGSTORE PRIVATE KEY-----
+";
+
+    /// `pemcosignkey` from the same file: cosign 1's label, passphrase "hello".
+    const COSIGN_LEGACY_KEY: &str = "-----BEGIN ENCRYPTED COSIGN PRIVATE KEY-----
+eyJrZGYiOnsibmFtZSI6InNjcnlwdCIsInBhcmFtcyI6eyJOIjozMjc2OCwiciI6
+OCwicCI6MX0sInNhbHQiOiJ4WWdoc09JTUxUWGNOT0RsclNIOUNKc1FlOVFnZmN1
+cmUrMXlLdHh1TlkwPSJ9LCJjaXBoZXIiOnsibmFtZSI6Im5hY2wvc2VjcmV0Ym94
+Iiwibm9uY2UiOiI0cS9PSlVmaXJkSUkrUjZ0ajZBMmcyQ0JqL25xdFNicCJ9LCJj
+aXBoZXJ0ZXh0IjoiKzB4Q3NzcFN0WStBczdKanJpOWtsbHBWd2JhcUI4ZWJNdWto
+eS9aVE1MSXRsL3B1YS9jWVJvbytLRGxMWWdmOW1kSjk4K1FnQW9oTktoYnJPMTcw
+MHdBY1JTMjFDOE4zQUNJRUVZaWpOMllBNnMraGJSbkhjUnd4eGhDMDFtb2FvL0dO
+Y1pmbEJheXZMV3pXblo4d2NDZ2ZpT1o1VXlRTEFJMHh0dnR6dEh3cTdDV1Vhd3V4
+RlhlNDZzck9TUE9SNHN6bytabWErUGovSFE9PSJ9
+-----END ENCRYPTED COSIGN PRIVATE KEY-----
+";
+
+    #[test]
+    fn keys_written_by_cosign_decrypt_and_sign() {
+        for pem_text in [COSIGN_SIGSTORE_KEY, COSIGN_LEGACY_KEY] {
+            assert!(is_encrypted(pem_text));
+            let key = read_private_key(pem_text, b"hello").unwrap();
+            // A usable P-256 key: what it signs its public half verifies.
+            let image = signature_image(&key, payload(REPO, &digest()));
+            assert_eq!(
+                judge(&found(&image), &[*key.verifying_key()], REPO, &digest()),
+                Verdict::Verified
+            );
+            assert_eq!(
+                read_private_key(pem_text, b"hellO").unwrap_err(),
+                KeyError::Passphrase
+            );
+        }
+    }
+
+    #[test]
+    fn truncated_or_altered_envelopes_are_refused_not_panicked_on() {
+        let pair = generate(b"pw").unwrap();
+        let (label, body) = pem::decode_vec(pair.private_pem.as_bytes()).unwrap();
+        // The JSON cut short: a format error naming the body.
+        let cut = pem::encode_string(label, LineEnding::LF, &body[..body.len() / 2]).unwrap();
+        let e = read_private_key(&cut, b"pw").unwrap_err();
+        assert!(
+            matches!(&e, KeyError::Format(m) if m.contains("encrypted key body")),
+            "{e}"
+        );
+        // Well-formed JSON whose ciphertext lost its last bytes: the MAC fails.
+        let mut v: Value = serde_json::from_slice(&body).unwrap();
+        let ct = B64.decode(v["ciphertext"].as_str().unwrap()).unwrap();
+        v["ciphertext"] = B64.encode(&ct[..ct.len() - 8]).into();
+        let short =
+            pem::encode_string(label, LineEnding::LF, &serde_json::to_vec(&v).unwrap()).unwrap();
+        assert_eq!(
+            read_private_key(&short, b"pw").unwrap_err(),
+            KeyError::Passphrase
+        );
+        // A nonce of the wrong size, and the PEM itself cut mid-line.
+        v["cipher"]["nonce"] = B64.encode([0u8; 12]).into();
+        let bad_nonce =
+            pem::encode_string(label, LineEnding::LF, &serde_json::to_vec(&v).unwrap()).unwrap();
+        assert!(matches!(
+            read_private_key(&bad_nonce, b"pw"),
+            Err(KeyError::Format(m)) if m.contains("nonce")
+        ));
+        let half = &pair.private_pem[..pair.private_pem.len() / 2];
+        assert!(matches!(
+            read_private_key(half, b"pw"),
+            Err(KeyError::Format(_))
+        ));
     }
 
     #[test]

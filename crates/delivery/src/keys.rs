@@ -3,6 +3,10 @@
 //! or others may read it (as ssh refuses one), because a signing key others can read signs
 //! for them too. `env://VAR` reads the PEM from an environment variable, as cosign does, for
 //! CI secrets that never touch disk.
+//!
+//! The passphrase is asked for only when the key is encrypted (a plain PKCS#8 `PRIVATE KEY`
+//! needs none), and comes from `TENANTRY_KEY_PASSWORD`, else cosign's `COSIGN_PASSWORD`, so
+//! one CI secret serves both tools; the caller may fall back to asking on a terminal.
 
 use std::{
     fs,
@@ -18,8 +22,18 @@ use crate::{DeliveryError, cosign};
 pub const PRIVATE_KEY_FILE: &str = "cosign.key";
 /// The public key file name (cosign's, and the key Flux's `verify.secretRef` Secret holds).
 pub const PUBLIC_KEY_FILE: &str = "cosign.pub";
-/// The environment variable holding the private key's passphrase (cosign's).
-pub const PASSWORD_ENV: &str = "COSIGN_PASSWORD";
+/// The environment variable holding the private key's passphrase.
+pub const PASSWORD_ENV: &str = "TENANTRY_KEY_PASSWORD";
+/// cosign's variable for the same, read when [`PASSWORD_ENV`] is unset.
+pub const COSIGN_PASSWORD_ENV: &str = "COSIGN_PASSWORD";
+
+/// The passphrase from the environment, with the variable it came from; set-but-empty
+/// counts (an empty passphrase is one cosign accepts).
+pub fn passphrase_from_env() -> Option<(String, &'static str)> {
+    [PASSWORD_ENV, COSIGN_PASSWORD_ENV]
+        .into_iter()
+        .find_map(|name| std::env::var(name).ok().map(|v| (v, name)))
+}
 
 /// Where a private key comes from.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -47,8 +61,12 @@ impl KeySource {
     }
 }
 
-/// Read and decrypt a private key.
-pub fn load_signing_key(source: &KeySource, password: &[u8]) -> Result<SigningKey, DeliveryError> {
+/// Read and decrypt a private key; `passphrase` is called only for an encrypted key, and
+/// `None` from it (nothing available) is [`DeliveryError::NoPassphrase`].
+pub fn load_signing_key(
+    source: &KeySource,
+    passphrase: impl FnOnce() -> Option<String>,
+) -> Result<SigningKey, DeliveryError> {
     let text = match source {
         KeySource::File(path) => {
             check_private_permissions(path)?;
@@ -62,7 +80,14 @@ pub fn load_signing_key(source: &KeySource, password: &[u8]) -> Result<SigningKe
             source: cosign::KeyError::Format(format!("environment variable {name} is not set")),
         })?,
     };
-    cosign::read_private_key(&text, password).map_err(|e| DeliveryError::Key {
+    let password = if cosign::is_encrypted(&text) {
+        passphrase().ok_or_else(|| DeliveryError::NoPassphrase {
+            path: source.label(),
+        })?
+    } else {
+        String::new()
+    };
+    cosign::read_private_key(&text, password.as_bytes()).map_err(|e| DeliveryError::Key {
         path: source.label(),
         source: e,
     })
@@ -168,15 +193,43 @@ mod tests {
     fn generated_pair_loads_and_refuses_overwrite() {
         let d = tempfile::tempdir().unwrap();
         let (private, public) = generate(d.path(), b"pw").unwrap();
-        let key = load_signing_key(&KeySource::File(private.clone()), b"pw").unwrap();
+        let key = load_signing_key(&KeySource::File(private.clone()), pw("pw")).unwrap();
         let pubs = load_public_keys(&[public]).unwrap();
         assert_eq!(&pubs[0], key.verifying_key());
         assert!(matches!(
             generate(d.path(), b"pw"),
             Err(DeliveryError::KeyExists { .. })
         ));
-        let e = load_signing_key(&KeySource::File(private), b"nope").unwrap_err();
+        let e = load_signing_key(&KeySource::File(private.clone()), pw("nope")).unwrap_err();
         assert!(e.to_string().contains("wrong passphrase"), "{e}");
+        // Encrypted, and nothing to open it with: named, with where a passphrase comes from.
+        let e = load_signing_key(&KeySource::File(private), || None).unwrap_err();
+        assert!(matches!(e, DeliveryError::NoPassphrase { .. }), "{e}");
+        assert!(e.to_string().contains("TENANTRY_KEY_PASSWORD"), "{e}");
+    }
+
+    fn pw(p: &str) -> impl FnOnce() -> Option<String> + '_ {
+        move || Some(p.to_owned())
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn unencrypted_pkcs8_key_needs_no_passphrase() {
+        use p256::pkcs8::{EncodePrivateKey as _, LineEnding};
+        use std::os::unix::fs::PermissionsExt as _;
+        let d = tempfile::tempdir().unwrap();
+        let key = SigningKey::random(&mut rand_core::OsRng);
+        let path = d.path().join("plain.key");
+        fs::write(&path, key.to_pkcs8_pem(LineEnding::LF).unwrap().as_bytes()).unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
+        let asked = std::cell::Cell::new(false);
+        let loaded = load_signing_key(&KeySource::File(path), || {
+            asked.set(true);
+            None
+        })
+        .unwrap();
+        assert_eq!(loaded.verifying_key(), key.verifying_key());
+        assert!(!asked.get(), "a plain key must not ask for a passphrase");
     }
 
     #[cfg(unix)]
@@ -186,7 +239,7 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let (private, _) = generate(d.path(), b"").unwrap();
         fs::set_permissions(&private, fs::Permissions::from_mode(0o644)).unwrap();
-        let e = load_signing_key(&KeySource::File(private), b"").unwrap_err();
+        let e = load_signing_key(&KeySource::File(private), pw("")).unwrap_err();
         assert!(
             matches!(e, DeliveryError::KeyPermissions { mode: 0o644, .. }),
             "{e}"

@@ -18,6 +18,7 @@
 
 pub mod artifact;
 pub mod cosign;
+pub mod credentials;
 pub mod keys;
 pub mod kustomize;
 pub mod publish;
@@ -123,14 +124,40 @@ pub enum DeliveryError {
         message: String,
     },
     /// The registry refused the credentials.
-    #[error("registry {registry} refused the credentials while {doing}: {message}")]
+    #[error("registry {registry} refused {credentials} while {doing}")]
     Auth {
         /// `host:port`.
         registry: String,
-        /// What was being done.
+        /// Which credentials, and where they came from.
+        credentials: String,
+        /// What was being done, and the registry's words.
         doing: String,
-        /// The registry's words.
+    },
+    /// A Docker config file entry that cannot be used.
+    #[error("{}: {field} {message}", path.display())]
+    RegistryConfig {
+        /// The config file.
+        path: PathBuf,
+        /// The field, e.g. `auths.ghcr.io.auth`.
+        field: String,
+        /// What is wrong.
         message: String,
+    },
+    /// A credential helper the Docker config names could not answer.
+    #[error("registry {registry}: credential helper {helper}: {message}")]
+    CredentialHelper {
+        /// `docker-credential-<name>` and the file and field that named it.
+        helper: String,
+        /// `host:port`.
+        registry: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// An encrypted private key and no passphrase to open it.
+    #[error("key {} is encrypted and no passphrase is available: set TENANTRY_KEY_PASSWORD (or COSIGN_PASSWORD), or run in a terminal to be asked", path.display())]
+    NoPassphrase {
+        /// Where the key came from.
+        path: PathBuf,
     },
     /// Any other registry failure.
     #[error("{doing}: {message}")]

@@ -27,6 +27,21 @@ const MAX_SMALL_BLOB: usize = 4 * 1024 * 1024;
 pub struct Credentials {
     /// `username` and `password` for HTTP basic / token auth; anonymous when `None`.
     pub basic: Option<(String, String)>,
+    /// Where they came from (a file and field, a helper, variables), for error messages.
+    pub source: String,
+}
+
+impl Credentials {
+    /// How an error names them: their source, or "no credentials (anonymous)".
+    pub fn describe(&self) -> String {
+        match &self.basic {
+            Some((user, _)) if !self.source.is_empty() => {
+                format!("user {user:?} from {}", self.source)
+            }
+            Some((user, _)) => format!("user {user:?}"),
+            None => "no credentials (anonymous)".to_owned(),
+        }
+    }
 }
 
 /// One registry.
@@ -34,6 +49,7 @@ pub struct Registry {
     client: Client,
     auth: RegistryAuth,
     registry: String,
+    credentials: String,
 }
 
 impl Registry {
@@ -58,6 +74,7 @@ impl Registry {
                 None => RegistryAuth::Anonymous,
             },
             registry: registry.to_owned(),
+            credentials: credentials.describe(),
         }
     }
 
@@ -80,6 +97,10 @@ impl Registry {
             &e,
             OciDistributionError::UnauthorizedError { .. }
                 | OciDistributionError::AuthenticationFailure(_)
+                | OciDistributionError::ServerError {
+                    code: 401 | 403,
+                    ..
+                }
         ) || matches!(&e, OciDistributionError::RegistryError { envelope, .. }
                 if envelope.errors.iter().any(|x| matches!(x.code, OciErrorCode::Unauthorized | OciErrorCode::Denied)));
         let mut message = e.to_string();
@@ -97,8 +118,8 @@ impl Registry {
         } else if auth {
             DeliveryError::Auth {
                 registry: self.registry.clone(),
-                doing,
-                message,
+                credentials: self.credentials.clone(),
+                doing: format!("{doing}: {message}"),
             }
         } else {
             DeliveryError::Registry { doing, message }

@@ -1005,9 +1005,106 @@ fn list(items: impl IntoIterator<Item = impl AsRef<str>>) -> String {
         .join(", ")
 }
 
+/// The policies that decide the tenant's traffic: online, every NetworkPolicy and
+/// CiliumNetworkPolicy in its namespaces (a tenant-authored one widens or narrows reach as
+/// much as Tenantry's), or, when they could not be listed, the ones Tenantry labels, said in
+/// a note; offline, the committed tree's.
+fn deciding_policies(o: &Observed<'_>, src: &Source<'_>, c: &mut Check) -> Vec<Value> {
+    let labelled = || {
+        src.objects
+            .iter()
+            .filter(|x| matches!(kind_of(x), "NetworkPolicy" | "CiliumNetworkPolicy"))
+            .cloned()
+            .collect()
+    };
+    match &o.cluster {
+        Ok(view) if !src.offline => match &view.network_policies {
+            Ok(all) => all.iter().filter(|p| in_tenant(o, p)).cloned().collect(),
+            Err(reason) => {
+                c.notes.push(format!(
+                    "only the policies Tenantry labels were judged ({reason}): a policy the tenant added is not seen"
+                ));
+                labelled()
+            }
+        },
+        _ => labelled(),
+    }
+}
+
+/// Other tenants' namespaces the tenant's pods may send to, by the policy that allows it,
+/// under `policies`: a warning naming the policy (the other tenant's own ingress policies
+/// still decide, so isolation holds only as long as theirs do).
+fn egress_to_other_tenants(
+    o: &Observed<'_>,
+    policies: &[Value],
+    pod: &Endpoint,
+    rendered: &[Value],
+    c: &mut Check,
+) {
+    let Ok(view) = &o.cluster else { return };
+    let Ok(others) = &view.other_tenant_namespaces else {
+        return;
+    };
+    let label = o.ctx.tenant_label();
+    let mut by_policy: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for other in others {
+        let name = name_of(other);
+        let theirs = other["metadata"]["labels"][label].as_str();
+        if o.tenant.namespaces.iter().any(|n| n == name) || theirs == Some(&o.tenant.name) {
+            continue;
+        }
+        let mut peer = Endpoint::in_namespace(name, None);
+        peer.namespace_labels.extend(
+            other["metadata"]["labels"]
+                .as_object()
+                .into_iter()
+                .flatten()
+                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned()))),
+        );
+        let port = Port {
+            protocol: "TCP",
+            number: None,
+        };
+        if let Reach::Allowed(by) = netpol::evaluate(policies, pod, Direction::Egress, &peer, port)
+        {
+            by_policy.entry(by).or_default().push(name.to_owned());
+        }
+    }
+    let ns = &pod.namespace;
+    for (by, namespaces) in by_policy {
+        let tenantry = rendered.iter().any(|r| reference(r) == by);
+        let fix = if tenantry {
+            "the rendered policy opens it: check network.* in tenant.yaml and tenantry.yaml, then `tenantry render --write`".to_owned()
+        } else {
+            let (kind, name) = by.split_once(' ').unwrap_or(("NetworkPolicy", &by));
+            let name = name.rsplit_once('/').map_or(name, |(_, n)| n);
+            format!(
+                "remove or narrow the egress rule of {by} that selects other tenants' namespaces (`kubectl -n {ns} edit {} {name}`)",
+                kind.to_ascii_lowercase()
+            )
+        };
+        let shown: Vec<&String> = namespaces.iter().take(5).collect();
+        let more = namespaces.len().saturating_sub(shown.len());
+        let more = if more > 0 {
+            format!(" and {more} more")
+        } else {
+            String::new()
+        };
+        c.warn(
+            by.clone(),
+            format!(
+                "{by} lets pods in {ns} send to other tenants' namespaces {}{more}: only those tenants' own ingress policies keep them apart",
+                list(shown)
+            ),
+            fix,
+        );
+    }
+}
+
 /// Network reachability, read from the policies (`netpol`): the tenant's pods reach the
-/// platform's DNS, the gateway reaches them, and whether they reach OpenBao (External Secrets
-/// reads OpenBao from its own namespace, so that flow is noted, not required).
+/// platform's DNS, the gateway reaches them, they are not opened to other tenants, and
+/// whether they reach OpenBao (External Secrets reads OpenBao from its own namespace, so that
+/// flow is noted, not required).
 fn network_reachability(o: &Observed<'_>) -> Check {
     let c = Check::new(
         "network-reachability",
@@ -1057,10 +1154,9 @@ fn network_reachability(o: &Observed<'_>) -> Check {
         c.notes
             .push("no gateway in tenantry.yaml: ingress from one is not judged".to_owned());
     }
+    let policies = deciding_policies(o, &src, &mut c);
     for ns in &o.tenant.namespaces {
-        for p in src.objects.iter().filter(|x| {
-            matches!(kind_of(x), "NetworkPolicy" | "CiliumNetworkPolicy") && namespace_of(x) == ns
-        }) {
+        for p in policies.iter().filter(|x| namespace_of(x) == ns) {
             c.looked_at(reference(p));
         }
         let pod = tenant_pod(o, &src, ns);
@@ -1071,8 +1167,7 @@ fn network_reachability(o: &Observed<'_>) -> Check {
                 ""
             }
         };
-        if let Some((ports, by, rendered_denies)) = denied(src.objects, &rendered, &pod, &dns_flow)
-        {
+        if let Some((ports, by, rendered_denies)) = denied(&policies, &rendered, &pod, &dns_flow) {
             let fix = if rendered_denies {
                 "the rendered policies deny it too: check dns.namespace, dns.podLabels and dns.ports in tenantry.yaml against the cluster's DNS pods, then `tenantry render --write`".to_owned()
             } else {
@@ -1100,7 +1195,7 @@ fn network_reachability(o: &Observed<'_>) -> Check {
                     number: None,
                 }],
             };
-            if let Some((_, by, rendered_denies)) = denied(src.objects, &rendered, &pod, &flow) {
+            if let Some((_, by, rendered_denies)) = denied(&policies, &rendered, &pod, &flow) {
                 let fix = if rendered_denies {
                     format!(
                         "the rendered policies deny it too: check gateway.namespace in tenantry.yaml ({})",
@@ -1126,8 +1221,9 @@ fn network_reachability(o: &Observed<'_>) -> Check {
                 );
             }
         }
+        egress_to_other_tenants(o, &policies, &pod, &rendered, &mut c);
         if o.tenant.openbao {
-            openbao_note(o, &src, &pod, &mut c);
+            openbao_note(o, &policies, &pod, &mut c);
         }
     }
     c
@@ -1135,7 +1231,7 @@ fn network_reachability(o: &Observed<'_>) -> Check {
 
 /// Whether the tenant's pods reach OpenBao, as a note: External Secrets logs in and reads
 /// from its own namespace, so a denial breaks only a workload that talks to OpenBao itself.
-fn openbao_note(o: &Observed<'_>, src: &Source<'_>, pod: &Endpoint, c: &mut Check) {
+fn openbao_note(o: &Observed<'_>, policies: &[Value], pod: &Endpoint, c: &mut Check) {
     let address = &o.ctx.platform.openbao.address;
     let ns = &pod.namespace;
     let Some((bao_ns, port)) = netpol::service_namespace_port(address) else {
@@ -1149,7 +1245,7 @@ fn openbao_note(o: &Observed<'_>, src: &Source<'_>, pod: &Endpoint, c: &mut Chec
         protocol: "TCP",
         number: Some(port),
     };
-    let note = match netpol::evaluate(src.objects, pod, Direction::Egress, &peer, port) {
+    let note = match netpol::evaluate(policies, pod, Direction::Egress, &peer, port) {
         Reach::Open | Reach::Allowed(_) => {
             format!(
                 "pods in {ns} reach OpenBao (namespace {bao_ns}, {}/TCP)",

@@ -28,7 +28,7 @@ use serde_json::Value;
 use tenantry_core::{PlatformContext, Rendered, ResolvedTenant};
 
 pub use checks::CHECK_IDS;
-pub use openbao_paths::kv_paths as openbao_kv_paths;
+pub use openbao_paths::{KvReads, kv_paths as openbao_kv_paths};
 
 /// Something observed, or why it could not be (offline, a kind the cluster does not serve, a
 /// read that was refused).
@@ -80,6 +80,12 @@ pub struct ClusterView {
     /// ExternalSecrets and SecretStores in the tenant's namespaces, and the ClusterSecretStores
     /// they reference.
     pub secret_sync: Seen<Vec<Value>>,
+    /// Every NetworkPolicy and CiliumNetworkPolicy in the tenant's namespaces, Tenantry's or
+    /// not: a policy the tenant adds widens or narrows what its pods reach.
+    pub network_policies: Seen<Vec<Value>>,
+    /// The namespaces of other tenants (carrying the tenant label with another value), with
+    /// their labels: the peers the tenant's pods must not be opened to.
+    pub other_tenant_namespaces: Seen<Vec<Value>>,
 }
 
 /// Everything a diagnosis is computed from.
@@ -102,18 +108,70 @@ pub struct Observed<'a> {
     pub cluster: Seen<ClusterView>,
     /// The tenant's OpenBao plan; `None` when the tenant has no `secrets.openbao`.
     pub openbao: Option<Seen<Vec<BaoStep>>>,
-    /// The KV metadata of each path [`openbao_kv_paths`] names (`None`: nothing stored there);
-    /// `None` when the tenant has no `secrets.openbao`.
-    pub openbao_kv: Option<Seen<BTreeMap<String, Option<KvMetadata>>>>,
+    /// What was read of the KV store for what [`openbao_kv_paths`] names; `None` when the
+    /// tenant has no `secrets.openbao`.
+    pub openbao_kv: Option<Seen<KvView>>,
 }
 
-/// What OpenBao's KV metadata says about a secret's latest version (never its value).
+/// What the doctor read of OpenBao's KV v2 store with the platform's token: metadata and
+/// key names, never a value.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct KvView {
+    /// The metadata of each secret path [`KvReads::secrets`] names (`None`: nothing stored).
+    pub secrets: BTreeMap<String, Option<KvMetadata>>,
+    /// Each folder [`KvReads::folders`] names, with every secret path below it (under the
+    /// mount, recursively), as External Secrets lists a `find.path`.
+    pub folders: BTreeMap<String, Vec<String>>,
+}
+
+/// What OpenBao's KV metadata says about a secret's versions (never its value).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct KvMetadata {
     /// Its version number.
     pub current_version: u64,
     /// Deleted or destroyed: a read finds nothing.
     pub current_deleted: bool,
+    /// Each version the store still keeps (`max_versions` drops the oldest).
+    pub versions: BTreeMap<u64, KvVersion>,
+}
+
+/// The state of one KV v2 version.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KvVersion {
+    /// Readable.
+    Live,
+    /// Soft-deleted: `bao kv undelete` brings it back.
+    Deleted,
+    /// Destroyed: gone for good.
+    Destroyed,
+}
+
+impl KvMetadata {
+    /// Read the `data` of a `<mount>/metadata/<path>` answer (`current_version`, and
+    /// `versions` keyed by number, each with `deletion_time` and `destroyed`).
+    pub fn from_metadata(data: &Value) -> Self {
+        let versions: BTreeMap<u64, KvVersion> = data["versions"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter_map(|(n, v)| {
+                let state = if v["destroyed"].as_bool() == Some(true) {
+                    KvVersion::Destroyed
+                } else if v["deletion_time"].as_str().is_some_and(|t| !t.is_empty()) {
+                    KvVersion::Deleted
+                } else {
+                    KvVersion::Live
+                };
+                Some((n.parse().ok()?, state))
+            })
+            .collect();
+        let current_version = data["current_version"].as_u64().unwrap_or(0);
+        Self {
+            current_version,
+            current_deleted: versions.get(&current_version) != Some(&KvVersion::Live),
+            versions,
+        }
+    }
 }
 
 /// A check's result.

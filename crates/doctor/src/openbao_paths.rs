@@ -1,6 +1,8 @@
 //! `openbao-paths`: every key the tenant's ExternalSecrets read through the tenant's own
-//! SecretStore lies under the tenant's OpenBao path, is stored there, and is readable with
-//! the tenant's policy.
+//! SecretStore lies under the tenant's OpenBao path, is stored there (the version a
+//! `remoteRef.version` pins included), and is readable with the tenant's policy; every
+//! `dataFrom[].find` searches a folder of the tenant's that the policy may list and that
+//! holds at least one readable key its name pattern matches.
 //!
 //! This is the "empty OpenBao path" and "permission denied" rows of the External Secrets
 //! failure table found before External Secrets trips over them, with the key and the field
@@ -20,15 +22,16 @@
 //! Keys are resolved as External Secrets' Vault provider does for a KV v2 store: a key that
 //! starts with the store's mount (and `data/`) has them cut. Existence is read from the KV
 //! metadata with the platform's token (never the value), and only for keys inside the
-//! tenant's path: the doctor's token needs `read` on `<mount>/metadata/<pathPrefix>/<tenant>/*`
-//! and nothing about other tenants' keys, not even whether they exist, is looked up.
-
-use std::collections::BTreeMap;
+//! tenant's path: the doctor's token needs `read` and `list` on
+//! `<mount>/metadata/<pathPrefix>/<tenant>/*` and nothing about other tenants' keys, not even
+//! whether they exist, is looked up. A `find` is judged as External Secrets runs it: the
+//! folder listed recursively, `name.regexp` searched (unanchored, RE2 syntax, which the
+//! `regex` crate shares) in each key's path under the mount; tags are not judged.
 
 use serde_json::Value;
 use tenantry_core::{PlatformContext, Rendered, ResolvedTenant, names::dns_label_problem};
 
-use crate::{Check, KvMetadata, Observed, reference};
+use crate::{Check, KvVersion, KvView, Observed, reference};
 
 /// One key an ExternalSecret reads, where it reads it and what the tenant's access says.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -43,6 +46,32 @@ pub(crate) struct KeyRef {
     pub(crate) path: String,
     /// Whether it may be read.
     pub(crate) access: Access,
+    /// The version it pins (`remoteRef.version`), if any.
+    pub(crate) version: Option<String>,
+}
+
+/// One `dataFrom[].find` of an ExternalSecret through the tenant's store.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct FindRef {
+    /// `ExternalSecret namespace/name`.
+    pub(crate) object: String,
+    /// `spec.dataFrom[0].find`.
+    pub(crate) field: String,
+    /// The folder searched, under the mount, without a trailing `/`; `None`: the whole mount.
+    pub(crate) folder: Option<String>,
+    /// `name.regexp`, if any (without one, every key matches: tags are not judged).
+    pub(crate) regexp: Option<String>,
+    /// Whether the tenant may list the folder (`Outside`, `Denied`, `Readable`).
+    pub(crate) access: Access,
+}
+
+/// What the CLI reads from OpenBao for the check: exactly these, all inside the tenant's path.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct KvReads {
+    /// Secret paths (under the mount) whose metadata to read.
+    pub secrets: Vec<String>,
+    /// Folders (under the mount, no trailing `/`) to list recursively.
+    pub folders: Vec<String>,
 }
 
 /// What the tenant's scope and policy say about one key.
@@ -86,24 +115,91 @@ fn entries(object: &Value) -> Vec<(String, &Value, Option<&str>)> {
     out
 }
 
-/// The KV paths (under the mount) to read metadata for: the keys the tenant's ExternalSecrets
-/// read through its store that its scope and policy allow, each once. The CLI reads exactly
-/// these, so nothing outside the tenant's path is looked up.
+/// What to read from OpenBao: the metadata of the keys the tenant's ExternalSecrets read
+/// through its store, and the folders their `find`s search, that its scope and policy allow,
+/// each once. The CLI reads exactly these, so nothing outside the tenant's path is looked up.
 pub fn kv_paths(
     ctx: &PlatformContext,
     tenant: &ResolvedTenant,
     rendered: &Rendered,
     secret_sync: &[Value],
-) -> Result<Vec<String>, String> {
+) -> Result<KvReads, String> {
     let policy = Policy::rendered(rendered)?;
-    let mut paths: Vec<String> = key_refs(ctx, tenant, &policy, secret_sync)
+    let mut secrets: Vec<String> = key_refs(ctx, tenant, &policy, secret_sync)
         .into_iter()
         .filter(|r| r.access == Access::Readable)
         .map(|r| r.path)
         .collect();
-    paths.sort();
-    paths.dedup();
-    Ok(paths)
+    secrets.sort();
+    secrets.dedup();
+    let mut folders: Vec<String> = find_refs(ctx, tenant, &policy, secret_sync)
+        .into_iter()
+        .filter(|r| r.access == Access::Readable)
+        .filter_map(|r| r.folder)
+        .collect();
+    folders.sort();
+    folders.dedup();
+    Ok(KvReads { secrets, folders })
+}
+
+/// The store an entry reads through: its own `sourceRef.storeRef`, else the ExternalSecret's.
+fn store_of<'v>(es: &'v Value, entry: &'v Value) -> &'v Value {
+    match &entry["sourceRef"]["storeRef"] {
+        Value::Object(_) => &entry["sourceRef"]["storeRef"],
+        _ => &es["spec"]["secretStoreRef"],
+    }
+}
+
+/// Every `dataFrom[].find` read through the tenant's SecretStore by a live ExternalSecret,
+/// judged on the tenant's scope and the rendered policy's `list`.
+pub(crate) fn find_refs(
+    ctx: &PlatformContext,
+    tenant: &ResolvedTenant,
+    policy: &Policy,
+    objects: &[Value],
+) -> Vec<FindRef> {
+    let bao = &ctx.platform.openbao;
+    let root = bao.tenant_path(&tenant.name);
+    let prefix = format!("{root}/");
+    let mut out = Vec::new();
+    for es in tenant_external_secrets(objects) {
+        for (i, entry) in es["spec"]["dataFrom"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .enumerate()
+        {
+            let find = &entry["find"];
+            if !find.is_object()
+                || entry["sourceRef"]["generatorRef"].is_object()
+                || !is_tenant_store(ctx, store_of(es, entry))
+            {
+                continue;
+            }
+            let folder = find["path"]
+                .as_str()
+                .map(|p| p.trim_end_matches('/').to_owned())
+                .filter(|p| !p.is_empty());
+            let access = match &folder {
+                Some(f) if f == &root || inside(&prefix, f) => {
+                    if policy.grants(&format!("{}/metadata/{f}/", bao.kv_mount), "list") {
+                        Access::Readable
+                    } else {
+                        Access::Denied
+                    }
+                }
+                _ => Access::Outside,
+            };
+            out.push(FindRef {
+                object: reference(es),
+                field: format!("spec.dataFrom[{i}].find"),
+                folder,
+                regexp: find["name"]["regexp"].as_str().map(str::to_owned),
+                access,
+            });
+        }
+    }
+    out
 }
 
 /// Every key read through the tenant's SecretStore by a live ExternalSecret, judged.
@@ -117,16 +213,11 @@ pub(crate) fn key_refs(
     let prefix = format!("{}/", bao.tenant_path(&tenant.name));
     let mut out = Vec::new();
     for es in tenant_external_secrets(objects) {
-        let default_store = &es["spec"]["secretStoreRef"];
         for (field, entry, key) in entries(es) {
             if entry["sourceRef"]["generatorRef"].is_object() {
                 continue;
             }
-            let store = match &entry["sourceRef"]["storeRef"] {
-                Value::Object(_) => &entry["sourceRef"]["storeRef"],
-                _ => default_store,
-            };
-            let (Some(key), true) = (key, is_tenant_store(ctx, store)) else {
+            let (Some(key), true) = (key, is_tenant_store(ctx, store_of(es, entry))) else {
                 continue;
             };
             let path = kv_path(&bao.kv_mount, key).to_owned();
@@ -137,12 +228,17 @@ pub(crate) fn key_refs(
             } else {
                 Access::Denied
             };
+            let reference_field = field.trim_end_matches(".key");
+            let version = entry[reference_field.rsplit('.').next().unwrap_or_default()]["version"]
+                .as_str()
+                .map(str::to_owned);
             out.push(KeyRef {
                 object: reference(es),
                 field,
                 key: key.to_owned(),
                 path,
                 access,
+                version,
             });
         }
     }
@@ -290,6 +386,110 @@ impl Policy {
     }
 }
 
+/// Judge one `find`; `true` when what it needs was not read from OpenBao.
+fn judge_find(
+    c: &mut Check,
+    o: &Observed<'_>,
+    policy: &Policy,
+    kv: Result<&KvView, &str>,
+    r: FindRef,
+) -> bool {
+    let bao = &o.ctx.platform.openbao;
+    let tenant = &o.tenant.name;
+    let policy_name = bao.policy_name(tenant);
+    let prefix = bao.tenant_path(tenant);
+    let mount = &bao.kv_mount;
+    let field = &r.field;
+    let set_path = format!("set {field}.path to {prefix} (or a folder under it)");
+    let folder = match (r.access, &r.folder) {
+        (Access::Outside, None) => {
+            c.fail(
+                r.object,
+                format!(
+                    "{field}.path is not set, so External Secrets lists the whole mount {mount}/: policy {policy_name} allows listing only under {prefix}/, so it reports permission denied"
+                ),
+                set_path,
+            );
+            return false;
+        }
+        (Access::Outside, Some(folder)) => {
+            c.fail(
+                r.object,
+                format!(
+                    "{field}.path {folder} is outside the tenant's OpenBao path {prefix}/: policy {policy_name} denies listing {mount}/metadata/{folder}/, so External Secrets reports permission denied"
+                ),
+                set_path,
+            );
+            return false;
+        }
+        (Access::Denied, folder) => {
+            let folder = folder.as_deref().unwrap_or_default();
+            c.fail(
+                r.object,
+                format!(
+                    "{field}.path {folder}: the rendered policy {policy_name} grants no list on {mount}/metadata/{folder}/"
+                ),
+                format!(
+                    "keep the path to a plain folder under {prefix}/, then `tenantry secrets provision {tenant}`"
+                ),
+            );
+            return false;
+        }
+        (Access::Readable, folder) => folder.clone().unwrap_or_default(),
+    };
+    let pattern = r.regexp.as_deref().unwrap_or("");
+    let matcher = match regex::Regex::new(pattern) {
+        Ok(m) => m,
+        Err(e) => {
+            c.fail(
+                r.object,
+                format!(
+                    "{field}.name.regexp {pattern:?} is not a regular expression External Secrets can use: {e}"
+                ),
+                format!("correct {field}.name.regexp (RE2 syntax)"),
+            );
+            return false;
+        }
+    };
+    c.looked_at(format!("OpenBao folder {mount}/{folder}/"));
+    let Some(keys) = kv.ok().and_then(|kv| kv.folders.get(&folder)) else {
+        return true;
+    };
+    let readable = keys
+        .iter()
+        .any(|k| matcher.is_match(k) && policy.grants(&format!("{mount}/data/{k}"), "read"));
+    if !readable {
+        let what = match &r.regexp {
+            Some(re) => format!("matches name.regexp {re:?} and "),
+            None => String::new(),
+        };
+        let there = if keys.is_empty() {
+            "the folder is empty".to_owned()
+        } else {
+            let shown: Vec<&str> = keys.iter().take(5).map(String::as_str).collect();
+            let more = keys.len() - shown.len();
+            let more = if more > 0 {
+                format!(" and {more} more")
+            } else {
+                String::new()
+            };
+            format!("it holds {}{more}", shown.join(", "))
+        };
+        c.fail(
+            r.object,
+            format!(
+                "{field}: no key under {mount}/{folder}/ {what}is readable with policy {policy_name} ({there}), so the ExternalSecret finds nothing to sync"
+            ),
+            format!(
+                "store one there (`bao kv put -mount={mount} {folder}/<name> <field>=<value>`{}){}",
+                if r.regexp.is_some() { ", <name> matching the pattern" } else { "" },
+                if r.regexp.is_some() { format!(", or change {field}.name.regexp to match a key there") } else { String::new() }
+            ),
+        );
+    }
+    false
+}
+
 /// The check (`openbao-paths`).
 pub(crate) fn check(o: &Observed<'_>) -> Check {
     let mut c = Check::new(
@@ -313,7 +513,7 @@ pub(crate) fn check(o: &Observed<'_>) -> Check {
             Err(reason) => return c.skipped(reason.clone()),
         },
     };
-    let kv: Result<&BTreeMap<String, Option<KvMetadata>>, &str> = match &o.openbao_kv {
+    let kv: Result<&KvView, &str> = match &o.openbao_kv {
         Some(Ok(kv)) => Ok(kv),
         Some(Err(reason)) => Err(reason),
         None => Err("OpenBao was not read"),
@@ -352,7 +552,7 @@ pub(crate) fn check(o: &Observed<'_>) -> Check {
                     unread = true;
                     continue;
                 };
-                match kv.get(&r.path) {
+                match kv.secrets.get(&r.path) {
                     None => unread = true,
                     Some(None) => {
                         let scaffold = r
@@ -377,6 +577,40 @@ pub(crate) fn check(o: &Observed<'_>) -> Check {
                             ),
                         );
                     }
+                    Some(Some(meta)) if r.version.is_some() => {
+                        let version = r.version.as_deref().unwrap_or_default();
+                        let field = r.field.replace(".key", ".version");
+                        let path = &r.path;
+                        let kept = || {
+                            let kept: Vec<String> =
+                                meta.versions.keys().map(u64::to_string).collect();
+                            kept.join(", ")
+                        };
+                        let problem = match version.parse::<u64>() {
+                            Err(_) => Some((
+                                format!("{field} {version:?} is not a KV v2 version number"),
+                                format!("set {field} to one of the versions OpenBao keeps ({}), or remove it to read the latest", kept()),
+                            )),
+                            Ok(n) => match meta.versions.get(&n) {
+                                Some(KvVersion::Live) => None,
+                                None => Some((
+                                    format!("{field} pins version {n} of {mount}/{path}, which OpenBao does not hold (it keeps versions {})", kept()),
+                                    format!("set {field} to one of {}, or remove it to read the latest (version {})", kept(), meta.current_version),
+                                )),
+                                Some(KvVersion::Deleted) => Some((
+                                    format!("{field} pins version {n} of {mount}/{path}, which is deleted, so a read finds nothing"),
+                                    format!("restore it (`bao kv undelete -mount={mount} -versions={n} {path}`) or set {field} to a live version"),
+                                )),
+                                Some(KvVersion::Destroyed) => Some((
+                                    format!("{field} pins version {n} of {mount}/{path}, which is destroyed for good"),
+                                    format!("set {field} to a live version ({}), or remove it to read the latest", kept()),
+                                )),
+                            },
+                        };
+                        if let Some((message, fix)) = problem {
+                            c.fail(r.object, format!("key {at}: {message}"), fix);
+                        }
+                    }
                     Some(Some(meta)) if meta.current_deleted => c.fail(
                         r.object,
                         format!(
@@ -392,6 +626,10 @@ pub(crate) fn check(o: &Observed<'_>) -> Check {
                 }
             }
         }
+    }
+    for r in find_refs(o.ctx, o.tenant, &policy, objects) {
+        c.looked_at(r.object.clone());
+        unread |= judge_find(&mut c, o, &policy, kv, r);
     }
     if unread {
         let reason = match kv {

@@ -611,6 +611,39 @@ async fn run_controller(
             resource,
         );
     }
+    // Flux's proxy kubeconfigs: a deleted or edited one is written again at once. Only that
+    // one name is watched (the operator may list no other Secret), metadata only.
+    if state_has_flux_proxy(&context) {
+        let resource = writer_resource(&tenantry_cluster::credential::secrets());
+        let api: Api<PartialObjectMeta<DynamicObject>> = Api::all_with(client.clone(), &resource);
+        let label = label.clone();
+        let config = watcher::Config::default().labels(&label).fields(&format!(
+            "metadata.name={}",
+            tenantry_api::platform::FLUX_PROXY_KUBECONFIG_SECRET
+        ));
+        let stream = watcher::watcher(api, config)
+            .default_backoff()
+            .filter_map(|event| {
+                future::ready(match event {
+                    Ok(WatchEvent::Delete(o)) => Some(Ok(o)),
+                    Ok(WatchEvent::Apply(o)) if !echo::written_by_tenantry(&o.metadata) => {
+                        Some(Ok(o))
+                    }
+                    Ok(_) => None,
+                    Err(e) => Some(Err(e)),
+                })
+            });
+        controller = controller.watches_stream_with(
+            stream,
+            move |object| {
+                object
+                    .labels()
+                    .get(&label)
+                    .map(|tenant| ObjectRef::<Tenant>::new(tenant))
+            },
+            resource,
+        );
+    }
     controller
         .graceful_shutdown_on(stop)
         .run(reconcile_tenant, error_policy, context)
@@ -624,6 +657,15 @@ async fn run_controller(
     platform_task.abort();
     components_task.abort();
     Ok(())
+}
+
+/// Whether the platform configuration in use sets `flux.proxy`.
+fn state_has_flux_proxy(ctx: &Context) -> bool {
+    let state = ctx.platform.read().unpoisoned();
+    state
+        .context
+        .as_ref()
+        .is_ok_and(|p| p.platform.flux.proxy.is_some())
 }
 
 /// Converge the platform-wide components, logging what was done; false when it failed (the
@@ -773,6 +815,19 @@ async fn reconcile_inner(
             ctx.bao_failed();
         }
     }
+    reconciled.keep_flux_proxy(&ctx.api, Timestamp::now()).await;
+    if let Err(e) = reconciled
+        .drop_stale_flux_proxy(&ctx.api, tenant.status.as_ref())
+        .await
+    {
+        // Its token expires within `tokenExpiration` regardless.
+        warn!(error = %e, "deleting a Flux proxy kubeconfig no longer used");
+    }
+    if let reconcile::ProxyKubeconfig::Kept(kept) = &reconciled.flux_proxy
+        && let Some(reason) = kept.minted
+    {
+        info!(reason, refresh_at = %kept.refresh_at, "minted Flux's proxy kubeconfig token");
+    }
     let status = reconciled.status(tenant, &now());
     let was_ready = status::condition_status(tenant.status.as_ref(), READY) == Some("True")
         && tenant.status.as_ref().and_then(|s| s.observed_generation) == tenant.metadata.generation;
@@ -807,8 +862,10 @@ async fn reconcile_inner(
     } else {
         "converged"
     };
-    // A periodic look catches what no watch can see (a CRD installed later, a missed event).
-    Ok((label, Action::requeue(Duration::from_secs(600))))
+    // A periodic look catches what no watch can see (a CRD installed later, a missed event);
+    // sooner when Flux's proxy kubeconfig token is due for renewal.
+    let after = reconciled.requeue_after(Timestamp::now(), Duration::from_secs(600));
+    Ok((label, Action::requeue(after)))
 }
 
 fn state_of(status: &TenantStatus) -> TenantState {
@@ -855,6 +912,10 @@ async fn finalize(
             return Ok(("offboarding", Action::requeue(Duration::from_secs(2))));
         }
         ctx.terminating.lock().unpoisoned().remove(&uid);
+    } else if let Err(e) = remove_flux_proxy(tenant, ctx).await {
+        // Not a reason to hold the tenant: deleting its ServiceAccount kills the token too,
+        // and deleting its namespace the Secret.
+        warn!(error = %e, "deleting Flux's proxy kubeconfig");
     }
     let offboarded = reconcile::offboard(&ctx.api, &ctx.catalog, &label, &name)
         .await
@@ -891,6 +952,23 @@ async fn finalize(
     ctx.pruned.lock().unpoisoned().remove(&name);
     info!("offboarded; finalizer removed");
     Ok(("offboarded", Action::await_change()))
+}
+
+/// Delete a deleted tenant's Flux proxy kubeconfig first, so its token dies before anything
+/// else goes (deleting the ServiceAccount kills it too, a step later).
+/// Only when the platform sets `flux.proxy`: without it the operator holds no right on that
+/// Secret.
+async fn remove_flux_proxy(tenant: &Tenant, ctx: &Context) -> Result<(), ClusterError> {
+    let platform = ctx.platform.read().unpoisoned().context.clone();
+    let Ok(platform) = platform else {
+        return Ok(());
+    };
+    if platform.platform.flux.proxy.is_none() {
+        return Ok(());
+    }
+    let namespace = reconcile::primary_namespace(Some(&platform), tenant);
+    crate::flux_proxy::remove(&ctx.api, &namespace).await?;
+    Ok(())
 }
 
 /// Revoke a deleted tenant's OpenBao access (once per deletion), as `tenantry offboard`

@@ -15,6 +15,7 @@
 
 pub mod controller;
 pub mod echo;
+pub mod flux_proxy;
 pub mod inventory;
 pub mod leader;
 pub mod manifests;

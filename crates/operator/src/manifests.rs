@@ -194,7 +194,7 @@ pub fn documents(opts: &ManifestOptions) -> Result<Vec<Document>, String> {
 }
 
 /// What the operator renders and deletes, by API group, resources and why.
-const RENDERED: [(&str, &[&str], &str); 8] = [
+const RENDERED: [(&str, &[&str], &str); 10] = [
     (
         "",
         &["namespaces"],
@@ -235,6 +235,16 @@ const RENDERED: [(&str, &[&str], &str); 8] = [
         &["kustomizations"],
         "Flux delivery: the Kustomization that applies it as the tenant's ServiceAccount.",
     ),
+    (
+        "tenantry.dev",
+        &["guardrailparameters"],
+        "policies.vap.tenantParameters: each tenant's GuardrailParameters, the values its per-tenant ValidatingAdmissionPolicies judge it by. Held whatever the toggle, since the operator lists every kind a tenant can render to prune it once turned off.",
+    ),
+    (
+        "admissionregistration.k8s.io",
+        &["validatingadmissionpolicybindings"],
+        "policies.vap.tenantParameters: each tenant's bindings of the per-tenant ValidatingAdmissionPolicies to its namespaces. A binding can only add refusals; the policies themselves are not the operator's (`tenantry policy vap` installs them).",
+    ),
 ];
 
 fn cluster_role(ctx: &PlatformContext) -> Document {
@@ -274,6 +284,7 @@ fn cluster_role(ctx: &PlatformContext) -> Document {
     );
     reasons.push("`bind` on exactly the ClusterRoles tenants are bound to (the platform's default, admin/edit/view, and its grants' roles), instead of `escalate` or holding every permission those roles grant: a binding to any other role, cluster-admin included, is refused by the API server.");
     platform_rules(ctx, &mut rules, &mut reasons);
+    flux_proxy_rules(ctx, &mut rules, &mut reasons);
     rules.push(
         json!({"apiGroups": ["tenantry.dev"], "resources": ["tenants"],
         "verbs": ["get", "list", "watch", "patch"]}),
@@ -340,6 +351,26 @@ fn platform_rules(ctx: &PlatformContext, rules: &mut Vec<Value>, reasons: &mut V
     );
     reasons
         .push("Update and prune the fanned-out pull secret, by its name (pullSecret.name) only.");
+}
+
+/// The rules Flux's proxy kubeconfigs need (`flux.proxy`), and only when the platform sets
+/// it: without it the operator holds no right on any Secret or token.
+fn flux_proxy_rules(
+    ctx: &PlatformContext,
+    rules: &mut Vec<Value>,
+    reasons: &mut Vec<&'static str>,
+) {
+    if ctx.platform.flux.proxy.is_none() {
+        return;
+    }
+    rules.push(
+        json!({"apiGroups": [""], "resources": ["serviceaccounts/token"], "verbs": ["create"]}),
+    );
+    reasons.push("flux.proxy: mint the token in each tenant's Flux proxy kubeconfig (TokenRequest for the tenant's ServiceAccount, bound to that Secret). Not limited by resourceNames: the ServiceAccount is named after its tenant, so there is no fixed name; the operator already creates and deletes those ServiceAccounts.");
+    rules.push(json!({"apiGroups": [""], "resources": ["secrets"],
+        "resourceNames": [tenantry_api::platform::FLUX_PROXY_KUBECONFIG_SECRET],
+        "verbs": ["get", "list", "watch", "create", "patch", "delete"]}));
+    reasons.push("flux.proxy: keep the one Secret of that name in each tenant's primary namespace, and no other Secret. `create` by name is enough because the operator creates it with server-side apply, which the API server authorizes as `patch` and, when the object does not exist yet, also as `create` with the object's name (a POST create has no name to check and would need create on every Secret; the operator e2e proves both). `list`/`watch` by name: the operator watches with fieldSelector metadata.name, which the API server checks against resourceNames, so a deleted Secret is written again at once.");
 }
 
 /// The name of every tenant-rbac ClusterRole Tenantry can render, whatever the toggles.
@@ -642,6 +673,51 @@ mod tests {
             "list",
             None
         ));
+    }
+
+    #[test]
+    fn flux_proxy_rights_exist_only_with_flux_proxy_and_only_on_its_secret() {
+        let rules_for = |text: Option<&str>| {
+            let docs = documents(&ManifestOptions {
+                platform_config: text.map(str::to_owned),
+                ..ManifestOptions::default()
+            })
+            .unwrap();
+            let role = docs
+                .into_iter()
+                .find(|d| d.object["kind"] == "ClusterRole")
+                .unwrap();
+            role.object["rules"].as_array().unwrap().clone()
+        };
+        let name = tenantry_api::platform::FLUX_PROXY_KUBECONFIG_SECRET;
+        let without = rules_for(None);
+        assert!(!allows(
+            &without,
+            "",
+            "serviceaccounts/token",
+            "create",
+            Some("shop")
+        ));
+        assert!(!allows(&without, "", "secrets", "get", Some(name)));
+        let with = rules_for(Some(
+            "apiVersion: tenantry.dev/v1alpha1\nkind: Platform\nflux:\n  proxy:\n    url: https://proxy.tenantry-system.svc:8443\n",
+        ));
+        assert!(allows(
+            &with,
+            "",
+            "serviceaccounts/token",
+            "create",
+            Some("shop")
+        ));
+        for verb in ["get", "list", "watch", "create", "patch", "delete"] {
+            assert!(allows(&with, "", "secrets", verb, Some(name)), "{verb}");
+            // No other Secret: not a tenant's, not a listing of all.
+            assert!(
+                !allows(&with, "", "secrets", verb, Some("shop-db")),
+                "{verb}"
+            );
+            assert!(!allows(&with, "", "secrets", verb, None), "{verb}");
+        }
     }
 
     #[test]

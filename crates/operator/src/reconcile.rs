@@ -34,7 +34,11 @@ use tenantry_secrets::{
     revoke::{self, Revocation},
 };
 
-use crate::status::{self, Observed};
+use crate::{
+    flux_proxy,
+    status::{self, Observed},
+};
+use k8s_openapi::jiff::Timestamp;
 
 /// The tenant file a Tenant object stands for: same name, labels, annotations and spec, so
 /// it resolves exactly as `tenants/<name>/tenant.yaml` would.
@@ -127,6 +131,24 @@ pub struct Reconciled {
     pub outcome: Outcome,
     /// What became of its OpenBao access ([`Reconciled::provision_openbao`]).
     pub openbao: Access,
+    /// The Flux proxy kubeconfig the tenant needs (`flux.proxy`), when it needs one.
+    pub flux_proxy_wanted: Option<flux_proxy::Wanted>,
+    /// What became of it ([`Reconciled::keep_flux_proxy`]).
+    pub flux_proxy: ProxyKubeconfig,
+}
+
+/// What became of a tenant's Flux proxy kubeconfig in one reconcile.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum ProxyKubeconfig {
+    /// The tenant needs none (or it was not looked at yet).
+    #[default]
+    Unused,
+    /// Its objects are not in place (the ServiceAccount may not exist), so nothing was sent.
+    NotAttempted,
+    /// In place; a new token was minted when `kept.minted` says why.
+    Kept(flux_proxy::Kept),
+    /// It could not be kept (the message names the Secret).
+    Failed(String),
 }
 
 /// What became of a tenant's OpenBao policy and role in one reconcile.
@@ -172,7 +194,9 @@ impl Reconciled {
     /// failure (retried with backoff); OpenBao not configured or a foreign policy is not, as
     /// retrying cannot change it (the status says Degraded).
     pub fn failed(&self) -> bool {
-        if matches!(self.openbao, Access::Failed(_)) {
+        if matches!(self.openbao, Access::Failed(_))
+            || matches!(self.flux_proxy, ProxyKubeconfig::Failed(_))
+        {
             return true;
         }
         match &self.outcome {
@@ -216,6 +240,7 @@ impl Reconciled {
                 plan: &converged.plan,
                 applied: converged.applied.as_ref(),
                 openbao: self.openbao.problem(),
+                flux_proxy: self.flux_proxy_verdict(),
             },
         };
         let name = tenant.name_any();
@@ -264,6 +289,8 @@ pub async fn converge<A: ClusterApi>(
                 namespaces: Vec::new(),
                 outcome: Outcome::Platform(message.to_owned()),
                 openbao: Access::Unused,
+                flux_proxy_wanted: None,
+                flux_proxy: ProxyKubeconfig::Unused,
             };
         }
     };
@@ -274,6 +301,8 @@ pub async fn converge<A: ClusterApi>(
                 namespaces: Vec::new(),
                 outcome: Outcome::Spec(invalid),
                 openbao: Access::Unused,
+                flux_proxy_wanted: None,
+                flux_proxy: ProxyKubeconfig::Unused,
             };
         }
     };
@@ -311,13 +340,100 @@ pub async fn converge<A: ClusterApi>(
         Err(error) => Outcome::Cluster(error),
     };
     Reconciled {
+        flux_proxy_wanted: flux_proxy::wanted(ctx, &resolved),
         namespaces: resolved.namespaces,
         outcome,
         openbao: Access::Unused,
+        flux_proxy: ProxyKubeconfig::Unused,
     }
 }
 
 impl Reconciled {
+    /// Keep the tenant's Flux proxy kubeconfig Secret, when it needs one, once its objects
+    /// (its ServiceAccount among them) are in place. A failure is retried with backoff; the
+    /// token in place, if any, stays valid until its expiry.
+    pub async fn keep_flux_proxy<A: ClusterApi>(&mut self, api: &A, now: Timestamp) {
+        let Some(wanted) = &self.flux_proxy_wanted else {
+            return;
+        };
+        let applied = matches!(&self.outcome, Outcome::Converged { converged, .. }
+            if converged.applied.as_ref().is_none_or(|a| a.error.is_none()));
+        if !applied {
+            self.flux_proxy = ProxyKubeconfig::NotAttempted;
+            return;
+        }
+        self.flux_proxy = match flux_proxy::ensure(api, wanted, now).await {
+            Ok(kept) => ProxyKubeconfig::Kept(kept),
+            Err(e) => ProxyKubeconfig::Failed(format!(
+                "keeping Secret {}/{} (Flux's proxy kubeconfig): {e}",
+                wanted.namespace,
+                tenantry_api::platform::FLUX_PROXY_KUBECONFIG_SECRET
+            )),
+        };
+    }
+
+    /// Delete the tenant's Flux proxy kubeconfig once it no longer needs one (its delivery
+    /// changed, or it named its own Secret) but had one: `previous` (the Tenant's status)
+    /// still carries the `FluxProxyKubeconfig` condition, which this reconcile's status
+    /// drops, so the DELETE is sent once. Its token dies with it.
+    pub async fn drop_stale_flux_proxy<A: ClusterApi>(
+        &self,
+        api: &A,
+        previous: Option<&TenantStatus>,
+    ) -> Result<(), ClusterError> {
+        let had = previous.is_some_and(|s| {
+            s.conditions
+                .iter()
+                .any(|c| c.type_ == flux_proxy::CONDITION)
+        });
+        if !had || self.flux_proxy_wanted.is_some() || self.namespaces.is_empty() {
+            return Ok(());
+        }
+        flux_proxy::remove(api, &self.namespaces[0]).await?;
+        Ok(())
+    }
+
+    /// When the reconcile must run again for the proxy kubeconfig's renewal, if sooner
+    /// than `max`.
+    pub fn requeue_after(&self, now: Timestamp, max: std::time::Duration) -> std::time::Duration {
+        match &self.flux_proxy {
+            ProxyKubeconfig::Kept(kept) => flux_proxy::requeue_after(kept.refresh_at, now, max),
+            _ => max,
+        }
+    }
+
+    /// The `FluxProxyKubeconfig` condition; `None` when the tenant has no such Secret. The
+    /// message does not change with each renewal, so a renewal writes no status.
+    fn flux_proxy_verdict(&self) -> Option<status::Verdict> {
+        let wanted = self.flux_proxy_wanted.as_ref()?;
+        let secret = format!(
+            "{}/{}",
+            wanted.namespace,
+            tenantry_api::platform::FLUX_PROXY_KUBECONFIG_SECRET
+        );
+        Some(match &self.flux_proxy {
+            ProxyKubeconfig::Unused | ProxyKubeconfig::NotAttempted => (
+                false,
+                "NotAttempted",
+                format!("Secret {secret} is written once the tenant's objects are in place"),
+            ),
+            ProxyKubeconfig::Kept(_) => (
+                true,
+                "Kept",
+                format!(
+                    "Secret {secret} holds a kubeconfig for the tenant proxy at {} with a {} token of ServiceAccount {}/{}, bound to the Secret and renewed at two thirds of its life",
+                    wanted.server,
+                    tenantry_cluster::credential::format_duration(std::time::Duration::from_secs(
+                        wanted.seconds
+                    )),
+                    wanted.namespace,
+                    wanted.service_account,
+                ),
+            ),
+            ProxyKubeconfig::Failed(message) => (false, "KubeconfigFailed", message.clone()),
+        })
+    }
+
     /// Provision the tenant's OpenBao policy and role, when it has `secrets.openbao`, with
     /// the function `onboard` and `apply` use, after its objects are in place. `api` is
     /// `None` when the operator has no OpenBao configured. A policy or role Tenantry did not
@@ -383,6 +499,14 @@ async fn provision_access<S: SecretsApi>(
     Access::Provisioned {
         writes: plan.steps.iter().filter(|s| s.done).count(),
     }
+}
+
+/// A deleted Tenant's primary namespace, where its Flux proxy kubeconfig would be: what its
+/// spec resolves to, or its name (the default) when it no longer resolves.
+pub fn primary_namespace(platform: Option<&PlatformContext>, tenant: &Tenant) -> String {
+    platform
+        .and_then(|ctx| ctx.resolve(&tenant_file(tenant)).ok())
+        .map_or_else(|| tenant.name_any(), |r| r.primary_namespace().to_owned())
 }
 
 /// Whether a deleted Tenant may hold OpenBao access to revoke: what its spec resolves to

@@ -17,6 +17,11 @@
 //!   or whenever `Applied` is false.
 //! - `Ready`: `Applied` and not `Degraded`; the one to wait on (`kubectl wait
 //!   --for=condition=Ready tenant/shop`).
+//!
+//! A tenant Flux reconciles through the tenant proxy (`flux.proxy`) has a fourth,
+//! `FluxProxyKubeconfig`: is the kubeconfig Secret Flux reads in place with a live token? A
+//! failure to keep it also makes the tenant `Degraded`, since its delivery stops once the
+//! token in place expires.
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use tenantry_api::tenant::{LayerState, StatusError, TenantStatus};
@@ -47,6 +52,9 @@ pub enum Observed<'a> {
         /// Why the tenant's OpenBao access is not in place (condition reason, message);
         /// `None` when it is, or the tenant has none.
         openbao: Option<(&'static str, String)>,
+        /// The Flux proxy kubeconfig (`flux.proxy`): whether it is in place, reason and
+        /// message; `None` when the tenant has none.
+        flux_proxy: Option<Verdict>,
     },
 }
 
@@ -86,8 +94,16 @@ pub fn compute(input: &Input<'_>) -> TenantStatus {
         (_, (true, reason, message)) => (false, *reason, message.clone()),
         ((false, reason, message), _) => (false, *reason, message.clone()),
     };
+    let flux_proxy = match &input.observed {
+        Observed::Converged {
+            flux_proxy: Some(v),
+            ..
+        } => Some((crate::flux_proxy::CONDITION, v.clone())),
+        _ => None,
+    };
     let conditions = [(READY, ready), (APPLIED, applied), (DEGRADED, degraded)]
         .into_iter()
+        .chain(flux_proxy)
         .map(|(kind, (status, reason, message))| condition(input, kind, status, reason, message))
         .collect();
     let mut status = TenantStatus {
@@ -141,7 +157,8 @@ fn keep_last_write(status: &mut TenantStatus, input: &Input<'_>) {
     status.layers.clone_from(&previous.layers);
 }
 
-type Verdict = (bool, &'static str, String);
+/// A condition's status, reason and message.
+pub type Verdict = (bool, &'static str, String);
 
 /// `(Applied, Degraded)`.
 fn verdicts(input: &Input<'_>) -> (Verdict, Verdict) {
@@ -156,6 +173,7 @@ fn verdicts(input: &Input<'_>) -> (Verdict, Verdict) {
             applied,
             plan,
             openbao,
+            flux_proxy,
             ..
         } => {
             if let Some(error) = applied.and_then(|a| a.error.as_ref()) {
@@ -174,7 +192,14 @@ fn verdicts(input: &Input<'_>) -> (Verdict, Verdict) {
             let missing: Vec<String> = applied
                 .map(|a| a.missing.iter().map(ToString::to_string).collect())
                 .unwrap_or_default();
-            let degraded = match (missing.is_empty(), openbao) {
+            let proxy_failed = flux_proxy
+                .as_ref()
+                .filter(|(ok, reason, _)| !ok && *reason != "NotAttempted")
+                .map(|(_, _, message)| ("FluxProxyKubeconfigFailed", message.clone()));
+            let degraded = match (
+                missing.is_empty(),
+                openbao.as_ref().or(proxy_failed.as_ref()),
+            ) {
                 (true, None) => (false, "AsDeclared", "no layer is missing".to_owned()),
                 (false, _) => (true, "MissingCRD", missing.join("; ")),
                 (true, Some((reason, message))) => (true, *reason, message.clone()),
@@ -270,15 +295,30 @@ fn last_error(input: &Input<'_>) -> Option<StatusError> {
         }),
         Observed::Cluster(error) => Some(cluster_error(error, None)),
         Observed::Converged {
-            applied, openbao, ..
+            applied,
+            openbao,
+            flux_proxy,
+            ..
         } => {
             let error = applied.and_then(|a| a.error.as_ref().map(|e| (a, e)));
             let Some((applied, error)) = error else {
-                return openbao.as_ref().map(|(_, message)| StatusError {
+                let openbao = openbao.as_ref().map(|(_, message)| StatusError {
                     object: Some(format!("OpenBao access of tenant {}", input.tenant)),
                     field: None,
                     message: message.clone(),
                 });
+                let proxy = flux_proxy
+                    .as_ref()
+                    .filter(|(ok, reason, _)| !ok && *reason != "NotAttempted")
+                    .map(|(_, _, message)| StatusError {
+                        object: Some(format!(
+                            "Secret {}",
+                            tenantry_api::platform::FLUX_PROXY_KUBECONFIG_SECRET
+                        )),
+                        field: None,
+                        message: message.clone(),
+                    });
+                return openbao.or(proxy);
             };
             let failed = applied
                 .layers
@@ -416,6 +456,7 @@ mod tests {
                 plan: &p,
                 applied: None,
                 openbao: None,
+                flux_proxy: None,
             },
             None,
             &at(10),
@@ -447,6 +488,7 @@ mod tests {
             plan: &unchanged,
             applied: None,
             openbao: None,
+            flux_proxy: None,
         };
         // A restarted operator's first pass finds nothing to do: no status write.
         assert_eq!(status_of(no_op, Some(&written), &at(20)), written);
@@ -460,6 +502,7 @@ mod tests {
                 plan: &unchanged,
                 applied: None,
                 openbao: None,
+                flux_proxy: None,
             },
             previous: Some(&written),
             now: &at(20),
@@ -476,6 +519,7 @@ mod tests {
                 plan: p,
                 applied: Some(a),
                 openbao: None,
+                flux_proxy: None,
             },
             None,
             &at(10),
@@ -556,6 +600,7 @@ mod tests {
             plan: &p,
             applied: None,
             openbao: None,
+            flux_proxy: None,
         };
         let first = status_of(converged(), None, &at(10));
         let again = status_of(converged(), Some(&first), &at(20));
@@ -567,6 +612,67 @@ mod tests {
         assert_eq!(get(&broken, READY).last_transition_time, at(30));
         assert_eq!(get(&broken, APPLIED).last_transition_time, at(30));
         assert_eq!(get(&broken, DEGRADED).last_transition_time, at(30));
+    }
+
+    #[test]
+    fn the_flux_proxy_kubeconfig_has_its_condition_and_a_failure_degrades() {
+        let r = rendered();
+        let p = plan(&r, Change::Unchanged);
+        let observed = |verdict: Verdict| Observed::Converged {
+            rendered: &r,
+            plan: &p,
+            applied: None,
+            openbao: None,
+            flux_proxy: Some(verdict),
+        };
+        let kept = status_of(
+            observed((true, "Kept", "Secret shop/x holds a kubeconfig".into())),
+            None,
+            &at(10),
+        );
+        let condition = get(&kept, crate::flux_proxy::CONDITION);
+        assert_eq!(
+            (condition.status.as_str(), condition.reason.as_str()),
+            ("True", "Kept")
+        );
+        assert_eq!(get(&kept, READY).status, "True");
+        // The same facts later: the same status, so no write.
+        let again = status_of(
+            observed((true, "Kept", "Secret shop/x holds a kubeconfig".into())),
+            Some(&kept),
+            &at(20),
+        );
+        assert_eq!(again, kept);
+        let failed = status_of(
+            observed((
+                false,
+                "KubeconfigFailed",
+                "keeping Secret shop/x: forbidden".into(),
+            )),
+            Some(&kept),
+            &at(30),
+        );
+        assert_eq!(get(&failed, crate::flux_proxy::CONDITION).status, "False");
+        assert_eq!(get(&failed, DEGRADED).reason, "FluxProxyKubeconfigFailed");
+        assert_eq!(get(&failed, READY).status, "False");
+        assert!(failed.last_error.unwrap().message.contains("forbidden"));
+        // A tenant without one has no such condition.
+        let none = status_of(
+            Observed::Converged {
+                rendered: &r,
+                plan: &p,
+                applied: None,
+                openbao: None,
+                flux_proxy: None,
+            },
+            None,
+            &at(10),
+        );
+        assert!(
+            none.conditions
+                .iter()
+                .all(|c| c.type_ != crate::flux_proxy::CONDITION)
+        );
     }
 
     #[test]
@@ -582,6 +688,7 @@ mod tests {
                     "OpenBaoUnavailable",
                     "OpenBao at http://bao:8200 is sealed".into(),
                 )),
+                flux_proxy: None,
             },
             None,
             &at(10),

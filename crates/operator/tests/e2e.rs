@@ -165,6 +165,16 @@ impl Drop for Cleanup {
 
 /// The operator's namespace and its platform ConfigMap (built-in defaults).
 async fn create_system(client: &Client, system: &str) {
+    create_system_with(
+        client,
+        system,
+        "apiVersion: tenantry.dev/v1alpha1\nkind: Platform\n",
+    )
+    .await;
+}
+
+/// The operator's namespace and its platform ConfigMap holding `platform` as tenantry.yaml.
+async fn create_system_with(client: &Client, system: &str, platform: &str) {
     let namespaces: Api<Namespace> = Api::all(client.clone());
     namespaces
         .create(
@@ -179,7 +189,7 @@ async fn create_system(client: &Client, system: &str) {
             &PostParams::default(),
             &serde_json::from_value(json!({
                 "metadata": {"name": "tenantry-config"},
-                "data": {"tenantry.yaml": "apiVersion: tenantry.dev/v1alpha1\nkind: Platform\n"},
+                "data": {"tenantry.yaml": platform},
             }))
             .unwrap(),
         )
@@ -1129,4 +1139,584 @@ async fn scale_cold_start_steady_state_and_drift_repair() {
         deleting.elapsed()
     );
     drop(second);
+}
+
+// ---- Flux through the tenant proxy (`flux.proxy`, issue 11 item 2) ----
+
+/// The `tenantry` binary, for `tenantry proxy`: `TENANTRY_E2E_BIN`, else the one beside this
+/// test's (`cargo build -p tenantry-cli` first).
+fn tenantry_bin() -> PathBuf {
+    if let Some(bin) = std::env::var_os("TENANTRY_E2E_BIN") {
+        return PathBuf::from(bin);
+    }
+    let exe = std::env::current_exe().unwrap();
+    let bin = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .unwrap()
+        .join("tenantry");
+    assert!(
+        bin.is_file(),
+        "{} is missing: run `cargo build -p tenantry-cli` first, or set TENANTRY_E2E_BIN",
+        bin.display()
+    );
+    bin
+}
+
+fn kubectl() -> PathBuf {
+    std::env::var_os("TENANTRY_E2E_KUBECTL").map_or_else(
+        || {
+            PathBuf::from(std::env::var_os("HOME").expect("HOME"))
+                .join(".cache/tenantry-kube/bin/kubectl")
+        },
+        PathBuf::from,
+    )
+}
+
+fn output_text(out: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// A CA and a serving certificate for 127.0.0.1 signed by it (openssl): `ca.crt`, `tls.crt`,
+/// `tls.key` in `dir`.
+fn loopback_pki(dir: &std::path::Path) {
+    let sh = format!(
+        "set -e; cd {dir}; \
+         openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ca.key -out ca.crt -days 1 -subj '/CN=f11 e2e CA' -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign 2>/dev/null; \
+         openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout tls.key -out tls.csr -subj '/CN=127.0.0.1' 2>/dev/null; \
+         printf 'subjectAltName=IP:127.0.0.1\\nbasicConstraints=CA:FALSE\\nextendedKeyUsage=serverAuth\\n' > ext; \
+         openssl x509 -req -in tls.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out tls.crt -days 1 -extfile ext 2>/dev/null",
+        dir = dir.display()
+    );
+    let out = std::process::Command::new("sh")
+        .args(["-c", &sh])
+        .output()
+        .expect("sh runs");
+    assert!(out.status.success(), "openssl: {}", output_text(&out));
+}
+
+/// `tenantry proxy` as a local process (admin credentials: this test is about Flux's
+/// kubeconfig, the proxy's own role is proven by the CLI's e2e), killed on drop.
+struct ProxyProcess {
+    child: std::process::Child,
+}
+
+impl Drop for ProxyProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_proxy(dir: &std::path::Path, port: u16, platform: &std::path::Path) -> ProxyProcess {
+    let child = std::process::Command::new(tenantry_bin())
+        .args(["proxy", "--listen", &format!("127.0.0.1:{port}")])
+        .arg("--tls-cert")
+        .arg(dir.join("tls.crt"))
+        .arg("--tls-key")
+        .arg(dir.join("tls.key"))
+        .arg("--config")
+        .arg(platform)
+        .arg("--kubeconfig")
+        .arg(kubeconfig())
+        .env("TENANTRY_LOG", "info")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(dir.join("proxy.log")).unwrap())
+        .spawn()
+        .expect("tenantry proxy starts");
+    let process = ProxyProcess { child };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let out = std::process::Command::new("curl")
+            .args(["-sS", "-o", "/dev/null", "-w", "%{http_code}", "--cacert"])
+            .arg(dir.join("ca.crt"))
+            .arg(format!("https://127.0.0.1:{port}/tenantry-proxy/readyz"))
+            .output()
+            .expect("curl runs");
+        if String::from_utf8_lossy(&out.stdout) == "200" {
+            return process;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the proxy never became ready: {}",
+            std::fs::read_to_string(dir.join("proxy.log")).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Issue 11, item 2: with `flux.proxy` set, the operator keeps a kubeconfig Secret in the
+/// tenant's primary namespace that reaches exactly the tenant's namespaces through a real
+/// `tenantry proxy` with the real kubectl; its token is bound to the Secret, so deleting the
+/// Secret kills it (TokenReview) and the operator writes a new one at once; deleting the
+/// Tenant deletes it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a real cluster: set TENANTRY_E2E_KUBECONFIG and run with --ignored"]
+async fn flux_reconciles_through_the_proxy_with_a_bound_token_the_operator_keeps() {
+    use tenantry_api::{
+        platform::FLUX_PROXY_KUBECONFIG_SECRET,
+        tenant::{CosignIdentity, Delivery, FluxOci},
+    };
+    use tenantry_operator::flux_proxy;
+
+    let (api, _endpoint, client) = admin().await;
+    let run = run_id();
+    let system = format!("f11-system-{run}");
+    let name = format!("f11-{run}");
+    let dev = format!("{name}-dev");
+    let _cleanup = Cleanup {
+        tenants: vec![name.clone()],
+        namespaces: vec![name.clone(), dev.clone(), system.clone()],
+    };
+    let dir = tempfile::tempdir().unwrap();
+    loopback_pki(dir.path());
+    let ca = std::fs::read_to_string(dir.path().join("ca.crt")).unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("https://127.0.0.1:{port}");
+    let ca_yaml: String = ca.lines().map(|l| format!("      {l}\n")).collect();
+    let platform = format!(
+        "apiVersion: tenantry.dev/v1alpha1\nkind: Platform\nflux:\n  proxy:\n    url: {url}\n    tokenExpiration: 10m\n    caBundle: |\n{ca_yaml}"
+    );
+    let platform_file = dir.path().join("tenantry.yaml");
+    std::fs::write(&platform_file, &platform).unwrap();
+    create_system_with(&client, &system, &platform).await;
+    let proxy = start_proxy(dir.path(), port, &platform_file);
+
+    let tenants: Api<Tenant> = Api::all(client.clone());
+    let mut tenant = new_tenant(&name, &run);
+    tenant.spec.namespaces = vec![dev.clone()];
+    tenant.spec.delivery = Some(Delivery::FluxOci(FluxOci {
+        url: Some("oci://ghcr.io/acme/f11-deploy".into()),
+        verify: Some(CosignIdentity {
+            issuer: Some("^https://token\\.actions\\.githubusercontent\\.com$".into()),
+            subject: Some("^https://github\\.com/acme/.*$".into()),
+            ..CosignIdentity::default()
+        }),
+        ..FluxOci::default()
+    }));
+    tenants
+        .create(&PostParams::default(), &tenant)
+        .await
+        .unwrap();
+    let operator = start_operator(&system, &run, "f11-op");
+
+    let secrets: Api<k8s_openapi::api::core::v1::Secret> = Api::namespaced(client.clone(), &name);
+    let kubeconfig_of = |s: &k8s_openapi::api::core::v1::Secret| {
+        s.data
+            .as_ref()
+            .and_then(|d| d.get(flux_proxy::KEY))
+            .map(|b| String::from_utf8(b.0.clone()).unwrap())
+    };
+    let first = eventually(
+        "the operator to write Flux's proxy kubeconfig",
+        Duration::from_secs(90),
+        || {
+            let secrets = secrets.clone();
+            async move {
+                let s = secrets.get_opt(FLUX_PROXY_KUBECONFIG_SECRET).await.ok()??;
+                kubeconfig_of(&s).map(|k| (s, k))
+            }
+        },
+    )
+    .await;
+    let (secret, text) = first;
+    assert!(text.contains(&format!("server: {url}")), "{text}");
+    // The Kustomization reconciles through it, still as the tenant's ServiceAccount.
+    let kustomizations = ops::rendered_kinds(&api.discover().await.unwrap())
+        .into_iter()
+        .find(|t| t.kind == "Kustomization")
+        .cloned()
+        .expect("the Flux CRDs are installed (testdata/crds)");
+    let kustomization = api
+        .get(&kustomizations, Some(&name), &name)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        kustomization["spec"]["kubeConfig"]["secretRef"]["name"],
+        FLUX_PROXY_KUBECONFIG_SECRET
+    );
+    assert_eq!(kustomization["spec"]["serviceAccountName"], name.as_str());
+
+    // The kubeconfig, with the real kubectl through the real proxy: exactly the tenant's
+    // namespaces.
+    let file = dir.path().join("flux.kubeconfig");
+    std::fs::write(&file, &text).unwrap();
+    let listed = eventually(
+        "kubectl through the proxy to list the tenant's namespaces",
+        Duration::from_secs(30),
+        || {
+            let file = file.clone();
+            async move {
+                let out = std::process::Command::new(kubectl())
+                    .arg("--kubeconfig")
+                    .arg(&file)
+                    .args(["get", "namespaces", "-o", "name"])
+                    .output()
+                    .expect("kubectl runs");
+                let mut names: Vec<String> = String::from_utf8_lossy(&out.stdout)
+                    .lines()
+                    .map(str::to_owned)
+                    .collect();
+                names.sort();
+                (out.status.success() && names.len() == 2).then_some(names)
+            }
+        },
+    )
+    .await;
+    assert_eq!(
+        listed,
+        vec![format!("namespace/{name}"), format!("namespace/{dev}")]
+    );
+    let token = credential::token_of(&text).unwrap();
+    let review = api.review_token(&token).await.unwrap();
+    assert_eq!(
+        review.username,
+        Some(format!("system:serviceaccount:{name}:{name}"))
+    );
+    let status = wait_ready(&tenants, &name, Duration::from_secs(60)).await;
+    let condition = status
+        .status
+        .unwrap()
+        .conditions
+        .into_iter()
+        .find(|c| c.type_ == flux_proxy::CONDITION)
+        .expect("the FluxProxyKubeconfig condition");
+    assert_eq!(condition.status, "True", "{condition:?}");
+
+    // Deleting the Secret kills its token, and the operator writes a new Secret with a new
+    // token at once.
+    secrets
+        .delete(FLUX_PROXY_KUBECONFIG_SECRET, &DeleteParams::default())
+        .await
+        .unwrap();
+    eventually(
+        "the old token to fail a TokenReview",
+        Duration::from_secs(30),
+        || {
+            let (api, token) = (&api, &token);
+            async move { (!api.review_token(token).await.ok()?.authenticated).then_some(()) }
+        },
+    )
+    .await;
+    let old_uid = secret.metadata.uid.clone().unwrap();
+    let renewed = eventually(
+        "the operator to write the Secret again",
+        Duration::from_secs(30),
+        || {
+            let (secrets, old_uid) = (secrets.clone(), old_uid.clone());
+            async move {
+                let s = secrets.get_opt(FLUX_PROXY_KUBECONFIG_SECRET).await.ok()??;
+                (s.metadata.uid.as_deref() != Some(&old_uid))
+                    .then(|| kubeconfig_of(&s))
+                    .flatten()
+            }
+        },
+    )
+    .await;
+    let new_token = credential::token_of(&renewed).unwrap();
+    assert_ne!(new_token, token);
+    assert!(api.review_token(&new_token).await.unwrap().authenticated);
+    assert!(!api.review_token(&token).await.unwrap().authenticated);
+
+    // Offboarding deletes it, and its token dies.
+    tenants
+        .delete(&name, &DeleteParams::default())
+        .await
+        .unwrap();
+    eventually(
+        "the renewed token to die with the offboarded tenant",
+        Duration::from_secs(120),
+        || {
+            let (api, token) = (&api, &new_token);
+            async move { (!api.review_token(token).await.ok()?.authenticated).then_some(()) }
+        },
+    )
+    .await;
+    eventually("the Tenant to go", Duration::from_secs(180), || {
+        let tenants = tenants.clone();
+        let name = name.clone();
+        async move { tenants.get_opt(&name).await.ok()?.is_none().then_some(()) }
+    })
+    .await;
+    operator.stop().await;
+    drop(proxy);
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    let _ = namespaces.delete(&system, &DeleteParams::default()).await;
+}
+
+/// The RBAC finding behind the operator's ClusterRole for `flux.proxy`, on the real API
+/// server, with exactly those rules (from `tenantry operator manifests`) bound to a fresh
+/// ServiceAccount: a server-side-apply create of the Secret is allowed by `create` limited
+/// by resourceNames (the API server checks create with the object's name when an apply
+/// creates), and refused without `create`; a POST create of the same name is refused (no
+/// name to check); another name is refused; a list needs the metadata.name field selector;
+/// a TokenRequest bound to the Secret is allowed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a real cluster: set TENANTRY_E2E_KUBECONFIG and run with --ignored"]
+async fn the_operators_flux_proxy_rules_allow_apply_create_of_its_secret_and_nothing_else() {
+    use tenantry_api::platform::FLUX_PROXY_KUBECONFIG_SECRET;
+    use tenantry_core::{DesiredObject, Layer};
+    use tenantry_operator::manifests::{ManifestOptions, documents};
+
+    let (api, _endpoint, client) = admin().await;
+    let run = run_id();
+    let ns = format!("f11-rbac-{run}");
+    let _cleanup = Cleanup {
+        tenants: Vec::new(),
+        namespaces: vec![ns.clone()],
+    };
+    let docs = documents(&ManifestOptions {
+        platform_config: Some(
+            "apiVersion: tenantry.dev/v1alpha1\nkind: Platform\nflux:\n  proxy:\n    url: https://proxy.example:8443\n"
+                .to_owned(),
+        ),
+        ..ManifestOptions::default()
+    })
+    .unwrap();
+    let role = docs
+        .into_iter()
+        .find(|d| d.object["kind"] == "ClusterRole")
+        .unwrap();
+    let rules: Vec<serde_json::Value> = role.object["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| {
+            r["resources"] == json!(["secrets"])
+                || r["resources"] == json!(["serviceaccounts/token"])
+        })
+        .cloned()
+        .collect();
+    assert_eq!(rules.len(), 2, "{rules:?}");
+    let apply = |object: serde_json::Value| {
+        let client = client.clone();
+        async move {
+            let kind = object["kind"].as_str().unwrap().to_owned();
+            let name = object["metadata"]["name"].as_str().unwrap().to_owned();
+            let (group, version) = match object["apiVersion"].as_str().unwrap().split_once('/') {
+                Some((g, v)) => (g.to_owned(), v.to_owned()),
+                None => (
+                    String::new(),
+                    object["apiVersion"].as_str().unwrap().to_owned(),
+                ),
+            };
+            let resource = kube::api::ApiResource {
+                group,
+                version,
+                api_version: object["apiVersion"].as_str().unwrap().to_owned(),
+                plural: format!("{}s", kind.to_ascii_lowercase()),
+                kind,
+            };
+            let api: Api<kube::api::DynamicObject> = match object["metadata"]["namespace"].as_str()
+            {
+                Some(ns) => Api::namespaced_with(client, ns, &resource),
+                None => Api::all_with(client, &resource),
+            };
+            api.patch(
+                &name,
+                &PatchParams::apply("f11-e2e").force(),
+                &Patch::Apply(&object),
+            )
+            .await
+            .unwrap();
+        }
+    };
+    apply(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})).await;
+    apply(json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "op", "namespace": ns}})).await;
+    apply(
+        json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+        "metadata": {"name": "op", "namespace": ns}, "rules": rules}),
+    )
+    .await;
+    apply(
+        json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+        "metadata": {"name": "op", "namespace": ns},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "op"},
+        "subjects": [{"kind": "ServiceAccount", "name": "op", "namespace": ns}]}),
+    )
+    .await;
+    let user = format!("system:serviceaccount:{ns}:op");
+    let as_op = api
+        .impersonate(
+            &user,
+            &[
+                "system:serviceaccounts".to_owned(),
+                "system:authenticated".to_owned(),
+            ],
+        )
+        .unwrap();
+    let secrets = credential::secrets();
+    let secret = |name: &str| DesiredObject {
+        layer: Layer::Delivery,
+        api_version: "v1",
+        kind: "Secret",
+        namespace: Some(ns.clone()),
+        name: name.to_owned(),
+        body: json!({"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+            "metadata": {"name": name, "namespace": ns}}),
+    };
+    let forbidden =
+        |r: Result<serde_json::Value, ClusterError>| matches!(r, Err(e) if e.code() == Some(403));
+    // Server-side apply creates the Secret of that name (RBAC caches may lag a moment).
+    let created = eventually(
+        "apply-create under create-by-name",
+        Duration::from_secs(20),
+        || {
+            let (as_op, secrets, object) = (&as_op, &secrets, secret(FLUX_PROXY_KUBECONFIG_SECRET));
+            async move { as_op.apply(secrets, &object, false).await.ok() }
+        },
+    )
+    .await;
+    let uid = created["metadata"]["uid"].as_str().unwrap().to_owned();
+    // A TokenRequest for a ServiceAccount of the namespace, bound to it.
+    let token = credential::mint_bound(&as_op, &ns, "op", FLUX_PROXY_KUBECONFIG_SECRET, &uid, 600)
+        .await
+        .expect("serviceaccounts/token create is granted");
+    assert!(api.review_token(&token.token).await.unwrap().authenticated);
+    // Any other name: refused.
+    let other = as_op.apply(&secrets, &secret("f11-other"), false).await;
+    assert!(forbidden(other.clone()), "{other:?}");
+    // Listing: only with the name as field selector.
+    let typed: Api<k8s_openapi::api::core::v1::Secret> =
+        Api::namespaced(as_op.client().clone(), &ns);
+    let by_name = typed
+        .list_metadata(
+            &ListParams::default().fields(&format!("metadata.name={FLUX_PROXY_KUBECONFIG_SECRET}")),
+        )
+        .await
+        .expect("a list by name is allowed");
+    assert_eq!(by_name.items.len(), 1);
+    assert!(typed.list_metadata(&ListParams::default()).await.is_err());
+    // The operator's watch is cluster-wide: the same rule in a ClusterRole allows a list and
+    // a watch across all namespaces by that name, and no other listing.
+    let cluster_role = format!("f11-rbac-{run}");
+    let secret_rule: Vec<serde_json::Value> = rules
+        .iter()
+        .filter(|r| r["resources"] == json!(["secrets"]))
+        .cloned()
+        .collect();
+    apply(
+        json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+        "metadata": {"name": cluster_role}, "rules": secret_rule}),
+    )
+    .await;
+    apply(json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+        "metadata": {"name": cluster_role},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": cluster_role},
+        "subjects": [{"kind": "ServiceAccount", "name": "op", "namespace": ns}]}))
+    .await;
+    let everywhere: Api<k8s_openapi::api::core::v1::Secret> = Api::all(as_op.client().clone());
+    let by_name = format!("metadata.name={FLUX_PROXY_KUBECONFIG_SECRET}");
+    eventually(
+        "a cluster-wide list by name",
+        Duration::from_secs(20),
+        || {
+            let (everywhere, by_name) = (everywhere.clone(), by_name.clone());
+            async move {
+                everywhere
+                    .list_metadata(&ListParams::default().fields(&by_name))
+                    .await
+                    .ok()
+            }
+        },
+    )
+    .await;
+    assert!(
+        everywhere
+            .list_metadata(&ListParams::default())
+            .await
+            .is_err()
+    );
+    let watch = everywhere
+        .watch_metadata(&kube::api::WatchParams::default().fields(&by_name), "0")
+        .await
+        .expect("a cluster-wide watch by name is allowed");
+    futures::pin_mut!(watch);
+    let first = tokio::time::timeout(Duration::from_secs(10), watch.next())
+        .await
+        .expect("the watch sends the existing Secret");
+    assert!(
+        matches!(first, Some(Ok(kube::api::WatchEvent::Added(_)))),
+        "{first:?}"
+    );
+    for kind in ["clusterrolebindings", "clusterroles"] {
+        let resource = kube::api::ApiResource {
+            group: "rbac.authorization.k8s.io".into(),
+            version: "v1".into(),
+            api_version: "rbac.authorization.k8s.io/v1".into(),
+            kind: String::new(),
+            plural: kind.into(),
+        };
+        let api: Api<kube::api::DynamicObject> = Api::all_with(client.clone(), &resource);
+        let _ = api.delete(&cluster_role, &DeleteParams::default()).await;
+    }
+    // Deleted (allowed by name), a POST create of the same name is refused: RBAC cannot
+    // limit a POST by name, which is why the operator creates by server-side apply.
+    as_op
+        .delete(
+            &secrets,
+            Some(&ns),
+            FLUX_PROXY_KUBECONFIG_SECRET,
+            None,
+            false,
+        )
+        .await
+        .expect("delete by name is allowed");
+    let posted = as_op
+        .create(
+            &secrets,
+            Some(&ns),
+            &secret(FLUX_PROXY_KUBECONFIG_SECRET).body,
+        )
+        .await;
+    assert!(forbidden(posted.clone()), "{posted:?}");
+    // Without `create`, an apply that would create is refused: the API server does check
+    // create on an apply-create, not only patch.
+    let mut patch_only = rules.clone();
+    for rule in &mut patch_only {
+        if rule["resources"] == json!(["secrets"]) {
+            rule["verbs"] = json!(["get", "list", "watch", "patch", "delete"]);
+        }
+    }
+    apply(
+        json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+        "metadata": {"name": "op", "namespace": ns}, "rules": patch_only}),
+    )
+    .await;
+    eventually(
+        "apply-create refused without create",
+        Duration::from_secs(20),
+        || {
+            let (as_op, secrets, object) = (&as_op, &secrets, secret(FLUX_PROXY_KUBECONFIG_SECRET));
+            async move {
+                let r = as_op.apply(secrets, &object, false).await;
+                if r.is_ok() {
+                    // Allowed by a stale RBAC cache: undo and look again.
+                    let _ = as_op
+                        .delete(
+                            secrets,
+                            Some(&object.namespace.clone().unwrap()),
+                            &object.name,
+                            None,
+                            false,
+                        )
+                        .await;
+                    return None;
+                }
+                forbidden(r).then_some(())
+            }
+        },
+    )
+    .await;
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    let _ = namespaces.delete(&ns, &DeleteParams::default()).await;
 }

@@ -419,12 +419,24 @@ fn every_kind_a_tenant_renders_is_watched_and_granted() {
         .iter()
         .find(|d| d.object["kind"] == "ClusterRole")
         .unwrap();
-    for spec in specs {
-        let file = TenantFile::new("shop", spec);
-        let rendered = match tenantry_core::render_tenant(&ctx, &file) {
-            Ok(r) => r,
-            Err(e) => panic!("{e}"),
-        };
+    // With the per-tenant guardrail parameters and bindings too.
+    let with_vap = platform("policies:\n  vap:\n    tenantParameters: true\n");
+    let renders = specs.iter().flat_map(|spec| {
+        [&ctx, &with_vap].map(|ctx| {
+            let file = TenantFile::new("shop", spec.clone());
+            match tenantry_core::render_tenant(ctx, &file) {
+                Ok(r) => r,
+                Err(e) => panic!("{e}"),
+            }
+        })
+    });
+    let mut guardrails = 0;
+    for rendered in renders {
+        guardrails += rendered
+            .objects
+            .iter()
+            .filter(|o| o.layer == tenantry_core::Layer::Guardrails)
+            .count();
         for o in &rendered.objects {
             let t = catalog.find(o.api_version, o.kind).unwrap();
             assert!(
@@ -449,6 +461,7 @@ fn every_kind_a_tenant_renders_is_watched_and_granted() {
             );
         }
     }
+    assert_eq!(guardrails, 4 * 3, "parameters and two bindings per tenant");
 }
 
 fn platform(extra: &str) -> PlatformContext {
@@ -576,4 +589,140 @@ async fn observing_from_the_watch_caches_lists_nothing_and_still_repairs_and_pru
         pruned.iter().any(|d| d.object == "Namespace shop-dev"),
         "{pruned:?}"
     );
+}
+
+/// A Flux tenant on a platform with `flux.proxy`: its Kustomization reconciles through the
+/// operator-kept Secret, which holds a kubeconfig for the proxy with a token of the tenant's
+/// ServiceAccount bound to that Secret, kept until two thirds of its life and then renewed.
+#[tokio::test]
+async fn a_flux_tenant_behind_the_proxy_gets_a_bound_kubeconfig_renewed_before_expiry() {
+    use tenantry_api::platform::{FLUX_PROXY_KUBECONFIG_SECRET, FluxProxyConfig};
+    use tenantry_cluster::credential;
+    use tenantry_operator::{flux_proxy, reconcile::ProxyKubeconfig};
+
+    let api = FakeCluster::new();
+    let mut platform = Platform::default();
+    platform.flux.proxy = Some(FluxProxyConfig {
+        url: "https://tenantry-proxy.tenantry-system.svc:8443".into(),
+        ca_bundle: None,
+        token_expiration: "1h".parse().unwrap(),
+    });
+    let ctx = PlatformContext::new(platform).unwrap();
+    let spec = TenantSpec {
+        delivery: Some(Delivery::FluxOci(FluxOci {
+            url: Some("oci://ghcr.io/acme/shop-deploy".into()),
+            ..FluxOci::default()
+        })),
+        ..TenantSpec::default()
+    };
+    let shop = tenant("shop", spec, 1);
+    let catalog = api.discover().await.unwrap();
+    let run = |at: &'static str| {
+        let (api, catalog, ctx, shop) = (&api, &catalog, &ctx, &shop);
+        async move {
+            let mut done =
+                reconcile::converge(api, catalog, Ok(ctx), shop, &[], false, waits(), None).await;
+            done.keep_flux_proxy(api, at.parse().unwrap()).await;
+            done
+        }
+    };
+    // The fake's tokens expire at 2030-01-01T00:00:00Z; 1h tokens renew 20 min before.
+    let first = run("2029-12-31T23:00:00Z").await;
+    assert!(!first.failed(), "{:?}", first.flux_proxy);
+    let ProxyKubeconfig::Kept(kept) = &first.flux_proxy else {
+        panic!("{:?}", first.flux_proxy)
+    };
+    assert_eq!(kept.minted, Some("missing"));
+    assert_eq!(kept.refresh_at, "2029-12-31T23:40:00Z".parse().unwrap());
+    assert_eq!(
+        first.requeue_after(
+            "2029-12-31T23:30:00Z".parse().unwrap(),
+            Duration::from_secs(3600)
+        ),
+        Duration::from_secs(600)
+    );
+    let kustomization = api
+        .object(
+            "kustomize.toolkit.fluxcd.io/v1",
+            "Kustomization",
+            Some("shop"),
+            "shop",
+        )
+        .unwrap();
+    assert_eq!(
+        kustomization["spec"]["kubeConfig"]["secretRef"]["name"],
+        FLUX_PROXY_KUBECONFIG_SECRET
+    );
+    assert_eq!(kustomization["spec"]["serviceAccountName"], "shop");
+    let secret = api
+        .object("v1", "Secret", Some("shop"), FLUX_PROXY_KUBECONFIG_SECRET)
+        .unwrap();
+    let text = credential::secret_text(&secret, flux_proxy::KEY).unwrap();
+    assert!(text.contains("server: https://tenantry-proxy.tenantry-system.svc:8443"));
+    let token = credential::token_of(&text).unwrap();
+    let review = api.review_token(&token).await.unwrap();
+    assert_eq!(
+        review.username.as_deref(),
+        Some("system:serviceaccount:shop:shop")
+    );
+    let status = first.status(&shop, &now());
+    assert_eq!(condition(&status, flux_proxy::CONDITION).0, "True");
+    assert_eq!(condition(&status, READY).0, "True");
+
+    // Before two thirds of the lifetime: one GET, no new token, no write.
+    api.reset_requests();
+    let second = run("2029-12-31T23:30:00Z").await;
+    let ProxyKubeconfig::Kept(kept) = &second.flux_proxy else {
+        panic!("{:?}", second.flux_proxy)
+    };
+    assert_eq!(kept.minted, None);
+    assert_eq!(api.requests().writes(), 0);
+    let mut written = shop.clone();
+    written.status = Some(status.clone());
+    assert_eq!(second.status(&written, &now()), status);
+
+    // After it: a new token, in the same Secret.
+    let third = run("2029-12-31T23:45:00Z").await;
+    let ProxyKubeconfig::Kept(kept) = &third.flux_proxy else {
+        panic!("{:?}", third.flux_proxy)
+    };
+    assert_eq!(kept.minted, Some("token due for renewal"));
+    let renewed = api
+        .object("v1", "Secret", Some("shop"), FLUX_PROXY_KUBECONFIG_SECRET)
+        .unwrap();
+    assert_eq!(renewed["metadata"]["uid"], secret["metadata"]["uid"]);
+    let new_token =
+        credential::token_of(&credential::secret_text(&renewed, flux_proxy::KEY).unwrap()).unwrap();
+    assert_ne!(new_token, token);
+
+    // A tenant that stops needing it (here: it names its own Secret) loses it once.
+    let mut own = shop.clone();
+    own.spec.delivery = Some(Delivery::FluxGit(tenantry_api::tenant::FluxGit {
+        url: Some("https://github.com/acme/shop".into()),
+        proxy_kubeconfig_secret: Some("shop-own-proxy".into()),
+        ..Default::default()
+    }));
+    own.status = Some(status.clone());
+    let moved =
+        reconcile::converge(&api, &catalog, Ok(&ctx), &own, &[], false, waits(), None).await;
+    assert!(moved.flux_proxy_wanted.is_none());
+    moved
+        .drop_stale_flux_proxy(&api, own.status.as_ref())
+        .await
+        .unwrap();
+    assert!(
+        api.object("v1", "Secret", Some("shop"), FLUX_PROXY_KUBECONFIG_SECRET)
+            .is_none()
+    );
+    assert!(!api.review_token(&new_token).await.unwrap().authenticated);
+    let after = moved.status(&own, &now());
+    assert!(
+        after
+            .conditions
+            .iter()
+            .all(|c| c.type_ != flux_proxy::CONDITION)
+    );
+
+    // Deleting it again (offboarding does, first) is harmless.
+    flux_proxy::remove(&api, "shop").await.unwrap();
 }

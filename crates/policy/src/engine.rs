@@ -116,7 +116,8 @@ pub struct TenantInfo {
     /// The Pod Security level the tenant's namespaces enforce.
     pub pod_security: Level,
     /// The Secret holding the tenant's proxy kubeconfig, the only `kubeConfig` a Flux object
-    /// of the tenant may use (Flux Git delivery through a tenant-aware API proxy).
+    /// of the tenant may use: the tenant's own (Flux Git delivery), or the operator-kept one
+    /// when the platform sets `flux.proxy` (any Flux delivery).
     pub proxy_kubeconfig_secret: Option<String>,
     /// The ClusterRole the tenant's ServiceAccount is bound to in its namespaces; `None` when
     /// not known (the webhook, which judges requests RBAC has already allowed).
@@ -135,6 +136,10 @@ impl TenantInfo {
     pub fn from_resolved(t: &ResolvedTenant) -> Self {
         let proxy_kubeconfig_secret = match &t.delivery {
             ResolvedDelivery::FluxGit {
+                proxy_kubeconfig_secret,
+                ..
+            }
+            | ResolvedDelivery::FluxOci {
                 proxy_kubeconfig_secret,
                 ..
             } => proxy_kubeconfig_secret.clone(),

@@ -8,8 +8,8 @@
 
 use std::fmt;
 
-/// The registry Docker Hub images come from when a reference names none.
-pub const DOCKER_HUB: &str = "docker.io";
+pub use tenantry_core::registry::{DOCKER_HUB, RegistryPrefix};
+use tenantry_core::registry::{is_registry_host, normalise_host};
 
 /// A parsed image reference.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -110,74 +110,6 @@ impl fmt::Display for ImageRef {
             write!(f, "@{digest}")?;
         }
         Ok(())
-    }
-}
-
-/// One entry of an allow-list: a registry, optionally narrowed to a repository prefix.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RegistryPrefix {
-    /// Registry host, normalised like [`ImageRef::registry`].
-    pub registry: String,
-    /// Path segments the repository must start with (empty: the whole registry).
-    pub path: Vec<String>,
-}
-
-impl RegistryPrefix {
-    /// Read an entry like `ghcr.io/acme`, `docker.io` or `registry.local:5000/team`. A first
-    /// segment that is not a host (`acme/tools`) is a Docker Hub path, as in image references.
-    pub fn parse(entry: &str) -> Self {
-        let entry = entry.trim().trim_end_matches('/');
-        let (registry, rest) = match entry.split_once('/') {
-            Some((first, rest)) if is_registry_host(first) => (normalise_host(first), rest),
-            None if is_registry_host(entry) => (normalise_host(entry), ""),
-            _ => (DOCKER_HUB.to_owned(), entry),
-        };
-        Self {
-            registry,
-            path: rest
-                .split('/')
-                .filter(|s| !s.is_empty())
-                .map(str::to_owned)
-                .collect(),
-        }
-    }
-
-    /// Whether `image` comes from this registry and under this path, segment by segment.
-    pub fn admits(&self, image: &ImageRef) -> bool {
-        if image.registry != self.registry {
-            return false;
-        }
-        let mut segments = image.repository.split('/');
-        self.path
-            .iter()
-            .all(|want| segments.next() == Some(want.as_str()))
-    }
-}
-
-impl fmt::Display for RegistryPrefix {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.registry)?;
-        for segment in &self.path {
-            write!(f, "/{segment}")?;
-        }
-        Ok(())
-    }
-}
-
-/// Docker's rule: the first segment names a registry if it has a '.' or a ':', is
-/// `localhost`, or has an upper-case letter (which a repository path cannot).
-fn is_registry_host(segment: &str) -> bool {
-    segment.contains(['.', ':'])
-        || segment == "localhost"
-        || segment.bytes().any(|b| b.is_ascii_uppercase())
-}
-
-fn normalise_host(host: &str) -> String {
-    let host = host.to_ascii_lowercase();
-    if host == "index.docker.io" || host == "registry-1.docker.io" {
-        DOCKER_HUB.to_owned()
-    } else {
-        host
     }
 }
 
@@ -326,26 +258,24 @@ mod tests {
 
     #[test]
     fn prefixes_match_whole_segments_only() {
-        let acme = RegistryPrefix::parse("ghcr.io/acme");
-        let admits = |image: &str| acme.admits(&ImageRef::parse(image).expect(image));
-        assert!(admits("ghcr.io/acme/web:1"));
-        assert!(admits("GHCR.io/acme/tools/cli"));
-        assert!(!admits("ghcr.io/acme-evil/web:1"));
-        assert!(!admits("ghcr.io/acmeweb"));
-        assert!(!admits("ghcr.io.evil.com/acme/web"));
-        assert!(!admits("docker.io/acme/web"));
+        let admitted = |entry: &str, image: &str| {
+            let image = ImageRef::parse(image).expect(image);
+            RegistryPrefix::parse(entry).admits(&image.registry, &image.repository)
+        };
+        let acme = |image: &str| admitted("ghcr.io/acme", image);
+        assert!(acme("ghcr.io/acme/web:1"));
+        assert!(acme("GHCR.io/acme/tools/cli"));
+        assert!(!acme("ghcr.io/acme-evil/web:1"));
+        assert!(!acme("ghcr.io/acmeweb"));
+        assert!(!acme("ghcr.io.evil.com/acme/web"));
+        assert!(!acme("docker.io/acme/web"));
 
-        let hub = RegistryPrefix::parse("docker.io/library");
-        assert!(hub.admits(&ImageRef::parse("nginx").expect("nginx")));
-        assert!(!hub.admits(&ImageRef::parse("acme/nginx").expect("acme/nginx")));
+        assert!(admitted("docker.io/library", "nginx"));
+        assert!(!admitted("docker.io/library", "acme/nginx"));
 
-        let port = RegistryPrefix::parse("registry.local:5000");
-        assert!(port.admits(&ImageRef::parse("registry.local:5000/a/b").expect("port")));
-        assert!(!port.admits(&ImageRef::parse("registry.local/a/b").expect("no port")));
-        assert!(
-            !RegistryPrefix::parse("registry.local")
-                .admits(&ImageRef::parse("registry.local:5000/a").expect("port"))
-        );
+        assert!(admitted("registry.local:5000", "registry.local:5000/a/b"));
+        assert!(!admitted("registry.local:5000", "registry.local/a/b"));
+        assert!(!admitted("registry.local", "registry.local:5000/a"));
     }
 
     #[test]

@@ -7,9 +7,31 @@
 //! here, from the same [`Engine`] the webhook and `tenantry check` run: which policies are on,
 //! the Pod Security level and version (an override, or the namespace's labels read by
 //! upstream's rules), the placement and class bounds, the reconcilers exempt from
-//! `restrict-secret-stores`. What needs a tenant looked up by name (registries, classes,
-//! ServiceAccounts, OpenBao roles), or a parser CEL does not have, is listed by
+//! `restrict-secret-stores`. What is not compiled (classes, ServiceAccounts, OpenBao roles
+//! and paths: per tenant, not written yet), or needs a parser CEL does not have, is listed by
 //! [`unsupported`] with the reason, and stays with the webhook.
+//!
+//! Checks against a tenant's own values (`allowed-registries`, `tenant-placement`'s
+//! `node-selector`) are one policy per engine policy with a `paramKind` plus, per tenant, a
+//! parameter object and a binding to the namespaces carrying the tenant label with that
+//! tenant's name ([`generate_tenants`], `policy vap --tenants`).
+//! The parameters are the engine's [`TenantInfo`] as the resolver built it (platform defaults
+//! folded in by the code `check` and the webhook use), already normalised where the CEL
+//! compares (registry prefixes as [`RegistryPrefix`] reads them), so no resolution is written
+//! twice. They are a small cluster-scoped custom kind ([`params_crd`]) rather than ConfigMaps:
+//! a cluster-scoped kind is out of reach of every tenant role (all namespaced), its schema
+//! gives the CEL typed lists instead of strings to split, and a core `paramKind` is broken in
+//! the API server (kubernetes/kubernetes#130887: once no binding names ConfigMap for a
+//! second, its parameter informer is gone until a restart, so every later lookup fails or,
+//! worse, reads a stale value; custom kinds are unaffected, which the differential test
+//! showed on its second run). A binding refuses when its parameters are missing
+//! (`parameterNotFoundAction: Deny`). The parameter object and the bindings are built by
+//! `tenantry_core::render::guardrails`, the one builder `render` also uses when the platform
+//! renders them with each tenant (`policies.vap.tenantParameters`); core may not depend on
+//! this crate, so the per-tenant policy names live there and a test here keeps them equal to
+//! the ones compiled. The webhook keeps judging these checks ([`delegated_checks`] leaves
+//! them out): without that toggle a tenant onboarded after the last `policy vap --tenants`
+//! has no binding, and would otherwise be judged by neither.
 //!
 //! The generated CEL follows the engine's decisions, not just its checks: objects are judged
 //! in tenant namespaces only (the webhook's `namespaceSelector`); pod policies judge an update
@@ -33,7 +55,7 @@ use tenantry_api::platform::GatewayRef;
 use tenantry_api::tenant::{AllowedToleration, TaintEffect, TolerationOperator};
 use tenantry_core::placement::tolerates_within;
 
-use crate::engine::{Engine, Mode, PolicyId};
+use crate::engine::{Engine, Mode, PolicyId, TenantInfo};
 use crate::pss::{self, ALLOWED_VOLUME_SOURCES, Level, RESTRICTED_VOLUME_SOURCES};
 
 /// What the generated bindings do with a failed validation.
@@ -63,7 +85,7 @@ impl Default for VapOptions {
     fn default() -> Self {
         Self {
             actions: Actions::Deny,
-            name_prefix: "tenantry-".to_owned(),
+            name_prefix: guardrails::NAME_PREFIX.to_owned(),
             namespace: None,
         }
     }
@@ -80,6 +102,10 @@ pub struct CompiledCheck {
     /// out, [`webhook_engine`]); `false`: part of it stays with the webhook ([`unsupported`]
     /// says which).
     pub complete: bool,
+    /// Judged against the tenant's own values ([`generate_tenants`]): the policy does nothing
+    /// in a namespace until its tenant's binding and parameters are installed, so a webhook
+    /// next to the policies keeps judging it.
+    pub per_tenant: bool,
 }
 
 /// Checks that stay with the webhook, and why.
@@ -99,12 +125,121 @@ pub struct Unsupported {
 
 /// The ValidatingAdmissionPolicies and their bindings for every check of `engine` that CEL
 /// can express: a policy then its binding, per engine policy, in the engine's reporting order.
+/// Policies judged against a tenant's own values are [`generate_tenants`]'.
 pub fn generate(engine: &Engine, opts: &VapOptions) -> Vec<Value> {
     let mut out = Vec::new();
-    for policy in compile(engine) {
-        let name = format!("{}{}", opts.name_prefix, policy.id.as_str());
+    for policy in compile(engine).into_iter().filter(|p| !p.params) {
+        let name = policy.name(opts);
         out.push(policy.to_policy(engine, &name));
         out.push(binding(engine, opts, &name));
+    }
+    out
+}
+
+use tenantry_core::render::guardrails::{self, BindingOptions, GuardrailParams};
+pub use tenantry_core::render::guardrails::{
+    PARAMS_API_VERSION, PARAMS_GROUP, PARAMS_KIND, PARAMS_PLURAL, PARAMS_VERSION,
+};
+
+/// The CustomResourceDefinition of the per-tenant parameters: cluster-scoped, so no tenant's
+/// namespaced role can write one, with a structural schema so the CEL reads typed lists.
+pub fn params_crd() -> Value {
+    let strings = json!({"type": "array", "items": {"type": "string"}});
+    json!({
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {
+            "name": format!("{PARAMS_PLURAL}.{PARAMS_GROUP}"),
+            "labels": {"app.kubernetes.io/managed-by": "tenantry"},
+        },
+        "spec": {
+            "group": PARAMS_GROUP,
+            "scope": "Cluster",
+            "names": {
+                "kind": PARAMS_KIND,
+                "listKind": format!("{PARAMS_KIND}List"),
+                "plural": PARAMS_PLURAL,
+                "singular": "guardrailparameters",
+            },
+            "versions": [{
+                "name": PARAMS_VERSION,
+                "served": true,
+                "storage": true,
+                "schema": {"openAPIV3Schema": {
+                    "type": "object",
+                    "description": "One tenant's values for Tenantry's per-tenant \
+                        ValidatingAdmissionPolicies, generated by `tenantry policy vap --tenants`.",
+                    "properties": {"spec": {
+                        "type": "object",
+                        "required": ["tenant", "registries", "registryPrefixes", "nodeSelector"],
+                        "properties": {
+                            "tenant": {"type": "string"},
+                            "registries": strings,
+                            "registryPrefixes": strings,
+                            "nodeSelector": {
+                                "type": "array",
+                                "items": {
+                                    "type": "object",
+                                    "required": ["key", "value"],
+                                    "properties": {
+                                        "key": {"type": "string"},
+                                        "value": {"type": "string"},
+                                    },
+                                },
+                            },
+                        },
+                    }},
+                }},
+            }],
+        },
+    })
+}
+
+/// The policies judged against a tenant's own values (`paramKind` [`PARAMS_KIND`]), then
+/// each tenant's [`tenant_objects`], in the order given. The parameters' CRD is
+/// [`params_crd`].
+pub fn generate_tenants(engine: &Engine, tenants: &[TenantInfo], opts: &VapOptions) -> Vec<Value> {
+    let mut out: Vec<Value> = compile(engine)
+        .into_iter()
+        .filter(|p| p.params)
+        .map(|p| p.to_policy(engine, &p.name(opts)))
+        .collect();
+    for tenant in tenants {
+        out.extend(tenant_objects(engine, tenant, opts));
+    }
+    out
+}
+
+/// One tenant's parameters and bindings for the per-tenant policies: a cluster-scoped
+/// [`PARAMS_KIND`] `<prefix><tenant>` holding the engine's own values for the tenant
+/// ([`TenantInfo`], resolved by the same code the webhook and `check` use), and per policy a
+/// binding `<prefix><policy>.<tenant>` to the namespaces carrying the tenant label with the
+/// tenant's name, which refuses when its parameters are missing (fail closed). Empty when no
+/// per-tenant policy runs. Built by `tenantry_core::render::guardrails`, as `render` builds
+/// them, but without the tenant label: printed here they are not the tenant's rendered
+/// objects, and apply would prune them.
+pub fn tenant_objects(engine: &Engine, tenant: &TenantInfo, opts: &VapOptions) -> Vec<Value> {
+    let policies: Vec<Compiled> = compile(engine).into_iter().filter(|p| p.params).collect();
+    if policies.is_empty() {
+        return Vec::new();
+    }
+    let params = guardrails::params_name(&opts.name_prefix, &tenant.name);
+    let mut out = vec![
+        GuardrailParams::new(&tenant.name, &tenant.registries, &tenant.placement)
+            .to_object(label_prefix(engine), &params),
+    ];
+    let actions = actions(opts);
+    for policy in policies {
+        out.push(guardrails::tenant_binding(
+            &policy.name(opts),
+            &tenant.name,
+            engine.tenant_label(),
+            &params,
+            BindingOptions {
+                actions: &actions,
+                namespace: opts.namespace.as_deref(),
+            },
+        ));
     }
     out
 }
@@ -129,10 +264,12 @@ pub fn compiled_checks(engine: &Engine) -> Vec<CompiledCheck> {
     compile(engine)
         .into_iter()
         .flat_map(|p| {
+            let per_tenant = p.params;
             p.validations.into_iter().map(move |v| CompiledCheck {
                 policy: p.id.as_str(),
                 check: v.check,
                 complete: v.complete,
+                per_tenant,
             })
         })
         .collect()
@@ -140,11 +277,13 @@ pub fn compiled_checks(engine: &Engine) -> Vec<CompiledCheck> {
 
 /// The checks [`generate`]'s policies decide as `engine` does for every request they are
 /// bound to: what a webhook installed next to them leaves out. The one list both sides read,
-/// so no check is judged twice and none by neither.
+/// so no check is judged twice and none by neither. Per-tenant checks are not delegated: a
+/// tenant whose binding is not installed yet (a new tenant, before `policy vap --tenants` is
+/// applied again) would be judged by neither.
 pub fn delegated_checks(engine: &Engine) -> Vec<CompiledCheck> {
     compiled_checks(engine)
         .into_iter()
-        .filter(|c| c.complete)
+        .filter(|c| c.complete && !c.per_tenant)
         .collect()
 }
 
@@ -201,11 +340,11 @@ pub fn unsupported(engine: &Engine) -> Vec<Unsupported> {
     entry(
         PolicyId::AllowedRegistries,
         &["registry-not-allowed", "invalid-image"],
-        "the registries are the tenant's own, known only by looking the tenant up by name, and \
-         matching needs the container runtime's reference normalisation (implicit docker.io and \
-         library/, whole path segments)"
+        "compiled per tenant (`policy vap --tenants`: a binding and parameters per tenant); \
+         the webhook keeps judging them too, since a tenant whose binding is not installed yet \
+         would otherwise be judged by neither"
             .to_owned(),
-        false,
+        true,
     );
     entry(
         PolicyId::RequireDigest,
@@ -231,9 +370,10 @@ pub fn unsupported(engine: &Engine) -> Vec<Unsupported> {
     );
     entry(
         PolicyId::TenantPlacement,
-        &["node-selector", "tolerations"],
-        "the node selector and the keyed tolerations allowed are the tenant's placement (per \
-         tenant); only the every-taint toleration is compiled, refused for each effect the \
+        &["tolerations"],
+        "the keyed tolerations allowed are the tenant's placement (per tenant, not compiled \
+         yet; node-selector is, per tenant, with `policy vap --tenants`); only the every-taint \
+         toleration is compiled, refused for each effect the \
          platform's defaults.placement.tolerations do not admit (with no bound set, a tenant \
          whose own list admits every taint is refused by the policy)"
             .to_owned(),
@@ -280,6 +420,11 @@ pub fn unsupported(engine: &Engine) -> Vec<Unsupported> {
 /// One compiled engine policy.
 struct Compiled {
     id: PolicyId,
+    /// Judged against a tenant's parameters (`paramKind`, one binding per tenant).
+    params: bool,
+    /// Appended to the policy's name: the per-tenant half of an engine policy whose other
+    /// checks are compiled platform-wide.
+    name_suffix: &'static str,
     rules: Value,
     match_conditions: Vec<(&'static str, String)>,
     variables: Vec<(&'static str, String)>,
@@ -295,9 +440,20 @@ struct Validation {
 }
 
 impl Compiled {
+    fn name(&self, opts: &VapOptions) -> String {
+        format!(
+            "{}{}{}",
+            opts.name_prefix,
+            self.id.as_str(),
+            self.name_suffix
+        )
+    }
+
     fn new(id: PolicyId, rules: Value) -> Self {
         Self {
             id,
+            params: false,
+            name_suffix: "",
             rules,
             match_conditions: Vec::new(),
             variables: Vec::new(),
@@ -328,6 +484,12 @@ impl Compiled {
             "failurePolicy": "Fail",
             "matchConstraints": {"resourceRules": self.rules},
         });
+        if self.params {
+            spec["paramKind"] = json!({
+                "apiVersion": PARAMS_API_VERSION,
+                "kind": PARAMS_KIND,
+            });
+        }
         if !self.match_conditions.is_empty() {
             spec["matchConditions"] = self
                 .match_conditions
@@ -366,20 +528,29 @@ impl Compiled {
     }
 }
 
-/// `<labelPrefix>/policy`: which engine policy a ValidatingAdmissionPolicy compiles.
-fn policy_annotation(engine: &Engine) -> String {
-    let prefix = engine
+/// The platform's label prefix, read off its tenant label.
+fn label_prefix(engine: &Engine) -> &str {
+    engine
         .tenant_label()
         .rsplit_once('/')
-        .map_or(engine.tenant_label(), |(prefix, _)| prefix);
-    format!("{prefix}/policy")
+        .map_or(engine.tenant_label(), |(prefix, _)| prefix)
+}
+
+/// `<labelPrefix>/policy`: which engine policy a ValidatingAdmissionPolicy compiles.
+fn policy_annotation(engine: &Engine) -> String {
+    format!("{}/policy", label_prefix(engine))
+}
+
+/// `validationActions` of the bindings.
+fn actions(opts: &VapOptions) -> Vec<&'static str> {
+    match opts.actions {
+        Actions::Deny => vec!["Deny"],
+        Actions::WarnAudit => vec!["Warn", "Audit"],
+    }
 }
 
 fn binding(engine: &Engine, opts: &VapOptions, name: &str) -> Value {
-    let actions = match opts.actions {
-        Actions::Deny => json!(["Deny"]),
-        Actions::WarnAudit => json!(["Warn", "Audit"]),
-    };
+    let actions = actions(opts);
     let mut selector =
         json!({"matchExpressions": [{"key": engine.tenant_label(), "operator": "Exists"}]});
     if let Some(ns) = &opts.namespace {
@@ -412,6 +583,7 @@ fn compile(engine: &Engine) -> Vec<Compiled> {
             PolicyId::NoNodePort | PolicyId::NoLoadBalancer | PolicyId::NoExternalIps => {
                 Some(services(id))
             }
+            PolicyId::AllowedRegistries => Some(registries()),
             PolicyId::ImagePullPolicyAlways => Some(pull_policy()),
             PolicyId::RequireDigest => Some(digest()),
             PolicyId::RestrictSecretStores => Some(secret_stores(engine)),
@@ -423,6 +595,9 @@ fn compile(engine: &Engine) -> Vec<Compiled> {
         };
         if let Some(policy) = policy.filter(|p| !p.validations.is_empty()) {
             out.push(policy);
+        }
+        if id == PolicyId::TenantPlacement {
+            out.push(node_selector());
         }
     }
     out
@@ -1635,6 +1810,185 @@ fn pull_policy() -> Compiled {
     p
 }
 
+// ---------------------------------------------------------------------------------------------
+// Registries (per tenant)
+// ---------------------------------------------------------------------------------------------
+
+/// `[value].map(var, body)[0]`: `body` with `var` bound to `value` (the API server's CEL has
+/// no `cel.bind`).
+fn bind(value: &str, var: &str, body: &str) -> String {
+    format!("[{value}].map({var}, {body})[0]")
+}
+
+/// A string in a CEL message quoted as the engine's `{:?}` quotes it (quotes, backslashes and
+/// the common control characters escaped).
+fn debug_quoted(expr: &str) -> String {
+    format!(
+        "'\"' + {expr}.replace('\\\\', '\\\\\\\\').replace('\"', '\\\\\"').replace('\\t', \
+         '\\\\t').replace('\\n', '\\\\n').replace('\\r', '\\\\r') + '\"'"
+    )
+}
+
+/// `variables.images`: every image reference of the pod template as [`ImageRef::parse`]
+/// reads it, each a map of strings: `owner` and `ref` (as the engine names them), `err` (the
+/// parser's complaint, empty when valid), `norm` (`registry/repository`, what allow-list
+/// prefixes are compared with) and `display` (the reference fully qualified).
+///
+/// [`ImageRef::parse`]: crate::image::ImageRef::parse
+fn image_variables() -> Vec<(&'static str, String)> {
+    let containers = format!(
+        "variables.allContainers.filter(c, has(c.image)).map(c, {{'owner': 'container ' + {}, \
+         'ref': string(c.image)}})",
+        debug_quoted(&format!("string({})", get_or("c", "name", "''")))
+    );
+    let volumes = format!(
+        "variables.volumes.filter(v, {}).map(v, {{'owner': 'image volume', 'ref': \
+         string(v.image.reference)}})",
+        has("v", "image.reference")
+    );
+    // Before the first '@'; a tag follows the last ':' after the last '/' (before it, a ':'
+    // is a port).
+    let split = format!(
+        "variables.imageRefs.map(i, {})",
+        bind(
+            "i.ref.split('@')[0]",
+            "n",
+            &bind(
+                "n.matches(':[^/]*$')",
+                "t",
+                "{'owner': string(i.owner), 'ref': string(i.ref), 'tagged': t ? 'y' : '', 'tag': t ? \
+                 n.substring(n.lastIndexOf(':') + 1) : '', 'base': t ? n.substring(0, \
+                 n.lastIndexOf(':')) : n}"
+            )
+        )
+    );
+    // The first segment names a registry if it has a '.' or ':', is localhost, or has an
+    // upper-case letter; else the reference is Docker Hub's (library/ for a one-segment
+    // path).
+    let host = bind(
+        "i.base.indexOf('/')",
+        "s",
+        &bind(
+            "s >= 0 && [i.base.substring(0, s)].exists(f, f.matches('[.:A-Z]') || f == \
+             'localhost')",
+            "h",
+            &bind(
+                "h ? [i.base.substring(0, s).lowerAscii()].map(r, r == 'index.docker.io' || \
+                 r == 'registry-1.docker.io' ? 'docker.io' : r)[0] : 'docker.io'",
+                "r",
+                &bind(
+                    "h ? i.base.substring(s + 1) : i.base",
+                    "q",
+                    &bind(
+                        "r == 'docker.io' && !q.contains('/') ? 'library/' + q : q",
+                        "p",
+                        &format!(
+                            "{{'owner': string(i.owner), 'ref': string(i.ref), 'err': {err}, 'norm': r + '/' + \
+                             p, 'display': r + '/' + p + i.ref.substring(size(i.base))}}",
+                            err = image_error()
+                        ),
+                    ),
+                ),
+            ),
+        ),
+    );
+    vec![
+        ("imageRefs", format!("{containers} + {volumes}")),
+        ("imageParts", split),
+        ("images", format!("variables.imageParts.map(i, {host})")),
+    ]
+}
+
+/// The engine's complaint about `i.ref` (registry `r`, repository `p`), in its order; `''`
+/// for a valid reference.
+fn image_error() -> String {
+    let checks = [
+        ("size(i.ref) == 0", "'is empty'"),
+        ("size(bytes(i.ref)) > 4096", "'is too long'"),
+        (
+            // ASCII whitespace and control characters.
+            "i.ref.matches('[\\\\x00-\\\\x20\\\\x7f]')",
+            "'contains whitespace'",
+        ),
+        (
+            &*format!("i.ref.contains('@') && !{}", has_digest("i.ref")),
+            "(i.ref.matches('^[^@]*@[^:]*:') ? 'has a malformed digest (expected \
+             sha256:<64 hex digits>)' : 'has a malformed digest (expected algorithm:hex)')",
+        ),
+        (
+            "i.tagged == 'y' && !i.tag.matches('^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$')",
+            "'has a malformed tag'",
+        ),
+        (
+            "!r.matches('^(\\\\[[a-z0-9.:-]+\\\\](:[0-9]{1,5}|[^:].*)?|[a-z0-9.-]+(:[0-9]{1,5})?)$')",
+            "'has a malformed registry host'",
+        ),
+        (
+            "!p.matches('^[a-z0-9]([a-z0-9._-]*[a-z0-9])?(/[a-z0-9]([a-z0-9._-]*[a-z0-9])?)*$') \
+             || p.matches('\\\\.\\\\.|\\\\._|_\\\\.|___|\\\\.-|-\\\\.')",
+            "'has a malformed repository path (lower-case letters, digits and single \
+             separators)'",
+        ),
+    ];
+    let mut out = String::new();
+    for (when, what) in checks {
+        out.push_str(&format!("{when} ? {what} : "));
+    }
+    out.push_str("''");
+    format!("({out})")
+}
+
+/// `allowed-registries`: every image from one of the tenant's registries (its parameters'
+/// `registryPrefixes`, already normalised), compared on the registry host and whole path
+/// segments; a tenant listing none is not restricted.
+fn registries() -> Compiled {
+    let mut p = pod_policy(PolicyId::AllowedRegistries);
+    p.params = true;
+    p.variables.extend(image_variables());
+    let unrestricted = "size(params.spec.registryPrefixes) == 0";
+    let admitted =
+        "params.spec.registryPrefixes.exists(a, i.norm == a || i.norm.startsWith(a + '/'))";
+    let invalid = "variables.images.filter(i, i.err != '')[0]";
+    p.validate(
+        "invalid-image",
+        format!("{unrestricted} || variables.images.all(i, i.err == '')"),
+        message(
+            "invalid-image",
+            &[
+                &format!("{invalid}.owner"),
+                "' image '",
+                &debug_quoted(&format!("{invalid}.ref")),
+                "' is not a valid image reference: it '",
+                &format!("{invalid}.err"),
+                "' — Use a reference like registry.example.com/team/app:1.2.3 or \
+                 …@sha256:<digest>.'",
+            ],
+        ),
+    );
+    let refused = format!("variables.images.filter(i, i.err == '' && !{admitted})[0]");
+    p.validate(
+        "registry-not-allowed",
+        format!("{unrestricted} || variables.images.all(i, i.err != '' || {admitted})"),
+        message(
+            "registry-not-allowed",
+            &[
+                &format!("{refused}.owner"),
+                "' image '",
+                &debug_quoted(&format!("{refused}.ref")),
+                "' ('",
+                &format!("{refused}.display"),
+                "') is not from a registry tenant '",
+                "params.spec.tenant",
+                "' may use — Use an image from '",
+                "params.spec.registries.join(', ')",
+                "' (the tenant\\'s `registries`), or ask the platform team to add the \
+                 registry.'",
+            ],
+        ),
+    );
+    p
+}
+
 /// Whether a reference carries a digest the engine's image parser accepts
 /// (`image::check_digest`: `algorithm:encoded`, sha256 as 64 lower-case hex digits).
 fn has_digest(reference: &str) -> String {
@@ -1788,6 +2142,47 @@ fn placement(engine: &Engine) -> Compiled {
             ),
         );
     }
+    p
+}
+
+/// `tenant-placement`'s `node-selector`, per tenant: every label of the tenant's
+/// `placement.nodeSelector` (its parameters' `nodeSelector`, in the engine's order) selected
+/// with exactly its value; a tenant without one is not bound.
+fn node_selector() -> Compiled {
+    let mut p = pod_policy(PolicyId::TenantPlacement);
+    p.params = true;
+    p.name_suffix = "-tenant";
+    p.match_conditions = vec![(
+        "placement-changed",
+        spec_fields_changed(&["nodeName", "nodeSelector", "tolerations"]),
+    )];
+    let selector = get_or("variables.spec", "nodeSelector", "{}");
+    let ok = format!("(q.key in {selector} && {selector}[q.key] == q.value)");
+    let q = format!("params.spec.nodeSelector.filter(q, !{ok})[0]");
+    p.validate(
+        "node-selector",
+        format!("params.spec.nodeSelector.all(q, {ok})"),
+        message(
+            "node-selector",
+            &[
+                &bind(
+                    &q,
+                    "q",
+                    &format!(
+                        "q.key in {selector} ? 'selects ' + q.key + '=' + string({selector}[q.key]) \
+                         : 'does not select ' + q.key + '=' + q.value"
+                    ),
+                ),
+                "'; the tenant\\'s pods must run on nodes labelled '",
+                "params.spec.nodeSelector.map(q, q.key + '=' + q.value).join(',')",
+                "' — Set nodeSelector '",
+                &format!("{q}.key"),
+                "': '",
+                &format!("{q}.value"),
+                "' (the tenant\\'s placement.nodeSelector).'",
+            ],
+        ),
+    );
     p
 }
 
@@ -2107,5 +2502,33 @@ mod tests {
     #[test]
     fn cel_literals_escape_quotes_and_backslashes() {
         assert_eq!(lit(r"it's a\b"), r"'it\'s a\\b'");
+    }
+
+    /// `render` binds each tenant to the per-tenant policies core names: they must be the
+    /// ones compiled here, whatever the platform turns off, or a tenant's bindings name a
+    /// policy that does not exist (and judge nothing) while the real one has no binding.
+    #[test]
+    fn the_per_tenant_policies_core_binds_are_the_ones_compiled() {
+        for (registries, placement) in [(true, true), (true, false), (false, true), (false, false)]
+        {
+            let mut platform = tenantry_api::Platform::default();
+            platform.policies.allowed_registries.enabled = registries;
+            platform.policies.tenant_placement.enabled = placement;
+            let engine = Engine::new(&platform);
+            let opts = VapOptions::default();
+            let compiled: Vec<String> = compile(&engine)
+                .iter()
+                .filter(|p| p.params)
+                .map(|p| p.name(&opts))
+                .collect();
+            let bound: Vec<String> = guardrails::per_tenant_policies(&platform.policies)
+                .into_iter()
+                .map(|p| format!("{}{p}", guardrails::NAME_PREFIX))
+                .collect();
+            assert_eq!(
+                bound, compiled,
+                "registries {registries}, placement {placement}"
+            );
+        }
     }
 }

@@ -1723,3 +1723,51 @@ fn every_cluster_scoped_kind_the_api_server_serves_is_known() {
         "cluster-scoped but not in CLUSTER_SCOPED: {missing:?}"
     );
 }
+
+/// With `flux.proxy` in tenantry.yaml every Flux tenant (OCI as well as Git) reconciles
+/// through the operator-kept proxy kubeconfig, so that Secret is the one `kubeConfig` its
+/// Flux objects may name, as `render` writes it; any other is still refused.
+#[test]
+fn flux_proxy_makes_the_platform_kubeconfig_secret_the_tenants_own() {
+    use tenantry_api::{
+        platform::FLUX_PROXY_KUBECONFIG_SECRET,
+        tenant::{Delivery, FluxOci, TenantFile, TenantSpec},
+    };
+    let text = "apiVersion: tenantry.dev/v1alpha1\nkind: Platform\nflux:\n  proxy:\n    url: https://tenantry-proxy.tenantry-system.svc:8443\n";
+    let platform = tenantry_core::document::parse_platform(text).unwrap();
+    let ctx = tenantry_core::PlatformContext::new(platform.clone()).unwrap();
+    let file = TenantFile::new(
+        "shop",
+        TenantSpec {
+            delivery: Some(Delivery::FluxOci(FluxOci {
+                url: Some("oci://ghcr.io/acme/shop-deploy".into()),
+                ..FluxOci::default()
+            })),
+            ..TenantSpec::default()
+        },
+    );
+    let resolved = ctx.resolve(&file).unwrap();
+    let info = TenantInfo::from_resolved(&resolved);
+    assert_eq!(
+        info.proxy_kubeconfig_secret.as_deref(),
+        Some(FLUX_PROXY_KUBECONFIG_SECRET)
+    );
+    let engine = Engine::new(&platform)
+        .with_selection(Some(&["flux-lockdown".to_owned()]), None, None)
+        .unwrap();
+    let check = Context::check(Some(&info));
+    // What the renderer writes passes its own check.
+    let rendered = tenantry_core::render::render(&ctx, &resolved);
+    let kustomization = rendered
+        .objects
+        .iter()
+        .find(|o| o.kind == "Kustomization")
+        .unwrap();
+    assert!(engine.evaluate(&kustomization.body, &check).is_empty());
+    let mut other = kustomization.body.clone();
+    other["spec"]["kubeConfig"]["secretRef"]["name"] = json!("someone-elses");
+    assert_eq!(
+        found(&engine.evaluate(&other, &check)),
+        pairs(&[("kubeconfig", "spec.kubeConfig.secretRef.name")])
+    );
+}

@@ -132,8 +132,12 @@ fn warn_mode_and_one_namespace_change_only_the_bindings() {
 #[test]
 fn messages_start_with_the_check_id() {
     let engine = Engine::new(&platform(EVERYTHING));
-    let checks = vap::compiled_checks(&engine);
-    let validations: Vec<Value> = vap::generate(&engine, &VapOptions::default())
+    let mut checks = vap::compiled_checks(&engine);
+    // The per-tenant policies come from `generate_tenants`, after the others.
+    checks.sort_by_key(|c| c.per_tenant);
+    let mut docs = vap::generate(&engine, &VapOptions::default());
+    docs.extend(vap::generate_tenants(&engine, &[], &VapOptions::default()));
+    let validations: Vec<Value> = docs
         .into_iter()
         .filter(|d| d["kind"] == "ValidatingAdmissionPolicy")
         .flat_map(|d| d["spec"]["validations"].as_array().cloned().unwrap())
@@ -331,7 +335,11 @@ fn a_webhook_next_to_the_policies_judges_only_what_they_cannot() {
     let delegated: BTreeSet<&str> = webhook.delegated_checks().iter().copied().collect();
     let compiled = vap::compiled_checks(&engine);
     for c in &compiled {
-        assert_eq!(delegated.contains(c.check), c.complete, "{c:?}");
+        assert_eq!(
+            delegated.contains(c.check),
+            c.complete && !c.per_tenant,
+            "{c:?}"
+        );
     }
     assert_eq!(
         delegated,
@@ -408,4 +416,147 @@ fn a_webhook_next_to_the_policies_judges_only_what_they_cannot() {
     );
     // An engine not made for a webhook next to policies leaves nothing out.
     assert!(engine.delegated_checks().is_empty());
+}
+
+/// Two tenants with different registries, as `policy vap --tenants` prints them.
+fn two_tenants() -> Vec<tenantry_policy::TenantInfo> {
+    let (_, shop) = shop();
+    let mut blog = shop.clone();
+    blog.name = "blog".to_owned();
+    blog.namespaces = vec!["blog".to_owned(), "blog-staging".to_owned()];
+    blog.registries = vec!["index.docker.io/acme".to_owned(), "nginx".to_owned()];
+    vec![shop, blog]
+}
+
+#[test]
+fn per_tenant_objects_are_typed_and_each_tenant_gets_its_own_binding_and_parameters() {
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+    let engine = Engine::new(&platform(EVERYTHING));
+    let docs = vap::generate_tenants(&engine, &two_tenants(), &VapOptions::default());
+    let crd = vap::params_crd();
+    assert_eq!(round_trip::<CustomResourceDefinition>(&crd), crd);
+    assert_eq!(crd["spec"]["scope"], "Cluster", "no tenant role reaches it");
+    let named = |name: &str| -> &Value {
+        docs.iter()
+            .find(|d| d["metadata"]["name"] == name)
+            .unwrap_or_else(|| panic!("no {name}"))
+    };
+    // The policies first, then per tenant its parameters and one binding per policy.
+    let names: Vec<&str> = docs
+        .iter()
+        .map(|d| d["metadata"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "tenantry-allowed-registries",
+            "tenantry-tenant-placement-tenant",
+            "tenantry-shop",
+            "tenantry-allowed-registries.shop",
+            "tenantry-tenant-placement-tenant.shop",
+            "tenantry-blog",
+            "tenantry-allowed-registries.blog",
+            "tenantry-tenant-placement-tenant.blog",
+        ]
+    );
+    for policy in &docs[..2] {
+        assert_eq!(round_trip::<ValidatingAdmissionPolicy>(policy), *policy);
+        assert_eq!(
+            policy["spec"]["paramKind"],
+            serde_json::json!({"apiVersion": "tenantry.dev/v1alpha1", "kind": "GuardrailParameters"})
+        );
+    }
+    for (tenant, prefixes) in [
+        ("shop", serde_json::json!(["ghcr.io/acme"])),
+        // Normalised as the engine reads the entries: index.docker.io is docker.io, and a
+        // bare name is a Docker Hub path (not library/).
+        (
+            "blog",
+            serde_json::json!(["docker.io/acme", "docker.io/nginx"]),
+        ),
+    ] {
+        let params = named(&format!("tenantry-{tenant}"));
+        assert_eq!(params["kind"], "GuardrailParameters");
+        assert_eq!(params["spec"]["tenant"], tenant);
+        assert_eq!(params["spec"]["registryPrefixes"], prefixes);
+        assert_eq!(
+            params["spec"]["nodeSelector"],
+            serde_json::json!([{"key": "pool", "value": "shared"}])
+        );
+        assert!(
+            params["metadata"]["labels"]
+                .get("example.org/tenant")
+                .is_none(),
+            "not the tenant label: prune and offboarding must not take it"
+        );
+        for policy in [
+            "tenantry-allowed-registries",
+            "tenantry-tenant-placement-tenant",
+        ] {
+            let binding = named(&format!("{policy}.{tenant}"));
+            assert_eq!(
+                round_trip::<ValidatingAdmissionPolicyBinding>(binding),
+                *binding
+            );
+            assert_eq!(binding["spec"]["policyName"], policy);
+            assert_eq!(
+                binding["spec"]["matchResources"]["namespaceSelector"],
+                serde_json::json!({"matchLabels": {"example.org/tenant": tenant}})
+            );
+            assert_eq!(
+                binding["spec"]["paramRef"],
+                serde_json::json!({"name": params["metadata"]["name"], "parameterNotFoundAction": "Deny"})
+            );
+        }
+    }
+    // The platform-wide stream is unchanged: per-tenant policies come only with their tenants.
+    assert!(
+        vap::generate(&engine, &VapOptions::default())
+            .iter()
+            .all(|d| d["spec"].get("paramKind").is_none())
+    );
+}
+
+#[test]
+fn per_tenant_checks_are_compiled_completely_but_stay_with_the_webhook() {
+    let engine = Engine::new(&platform(EVERYTHING));
+    let registries: Vec<_> = vap::compiled_checks(&engine)
+        .into_iter()
+        .filter(|c| c.policy == "allowed-registries")
+        .collect();
+    assert_eq!(
+        registries.iter().map(|c| c.check).collect::<Vec<_>>(),
+        ["invalid-image", "registry-not-allowed"]
+    );
+    assert!(registries.iter().all(|c| c.complete && c.per_tenant));
+    assert!(
+        vap::compiled_checks(&engine)
+            .iter()
+            .any(|c| c.check == "node-selector" && c.complete && c.per_tenant)
+    );
+    // A tenant whose binding is not installed yet would otherwise be judged by neither.
+    assert!(
+        vap::delegated_checks(&engine)
+            .iter()
+            .all(|c| c.policy != "allowed-registries")
+    );
+    let (ns, tenant) = shop();
+    let webhook = vap::webhook_engine(engine);
+    let pod = serde_json::json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+        "spec": {"containers": [{"name": "a", "image": "evil.example/app"}]}});
+    let judged = denied(&webhook, &pod, None, &ns, &tenant);
+    assert!(judged.contains("registry-not-allowed"), "{judged:?}");
+    assert!(judged.contains("node-selector"), "{judged:?}");
+}
+
+#[test]
+fn tenant_output() {
+    let engine = default_engine();
+    let mut docs = vec![vap::params_crd()];
+    docs.extend(vap::generate_tenants(
+        &engine,
+        &two_tenants(),
+        &VapOptions::default(),
+    ));
+    insta::assert_snapshot!(vap::to_yaml(&docs));
 }

@@ -7,8 +7,11 @@
 //! `TENANTRY_E2E_KUBECONFIG=… cargo test -p tenantry-policy --test vap_e2e -- --ignored
 //! --nocapture`. It touches only what it creates: a namespace `vap-e2e-<pid>` (tenant label,
 //! `pod-security.kubernetes.io/enforce: privileged` so the PodSecurity plugin never refuses
-//! first), and policies and bindings named `vap-e2e-<pid>-*` whose bindings also match that
-//! namespace's name only; all are deleted at the end, also when the test fails.
+//! first), and policies, bindings and per-tenant parameters named `vap-e2e-<pid>-*` whose
+//! bindings also match that namespace's name only; all are deleted at the end, also when the
+//! test fails. The parameters' CRD (`guardrailparameters.tenantry.dev`) is created if absent
+//! and then deleted at the end. `TENANTRY_E2E_SCENARIO=<text>` runs only the scenarios whose
+//! name contains the text.
 //!
 //! Three passes over the same cases: without the policies (the baseline latency), with them
 //! bound `[Warn]` (every failing validation comes back as a warning, so every check ID and
@@ -16,7 +19,9 @@
 //! the engine judges), and with them bound `[Deny]` (the verdict, and the latency the policies
 //! add). In the first scenario, objects created before the policies are then updated, for the
 //! engine's update rules. Further scenarios read the Pod Security level and version from the
-//! namespace's labels instead of a fixed level.
+//! namespace's labels instead of a fixed level. The per-tenant scenarios install three
+//! tenants' bindings and parameters at once and judge one tenant's namespace each, with
+//! `Engine::evaluate` given that tenant, so a value of one tenant never admits another's.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -28,7 +33,9 @@ use kube::{Client, Config};
 use serde_json::{Value, json};
 use tenantry_policy::pss::Level;
 use tenantry_policy::vap::{self, Actions, VapOptions};
-use tenantry_policy::{Context, Engine, Mode, NamespaceInfo, Operation, Severity, UserInfo};
+use tenantry_policy::{
+    Context, Engine, Mode, NamespaceInfo, Operation, Severity, TenantInfo, UserInfo,
+};
 
 const PLATFORM: &str = "\
 apiVersion: tenantry.dev/v1alpha1
@@ -559,6 +566,160 @@ fn platform_cases() -> Vec<Case> {
     cases
 }
 
+/// Image references for `allowed-registries`, each as a Pod and as a Deployment: the
+/// runtime's normalisation (implicit docker.io and library/, index.docker.io, host case,
+/// ports, IPv6), whole path segments, and every way the parser refuses a reference.
+fn registry_cases() -> Vec<Case> {
+    let long = format!("ghcr.io/acme/{}", "a".repeat(4100));
+    let images: Vec<String> = [
+        "nginx",
+        "nginx:1.27",
+        "library/nginx",
+        "index.docker.io/library/nginx:1",
+        "registry-1.docker.io/nginx",
+        "Docker.IO/nginx",
+        "acme/web",
+        "docker.io/acme/web",
+        "ghcr.io/acme/web:1",
+        "ghcr.io/acme",
+        "ghcr.io/acme-evil/web:1",
+        "ghcr.io/acmeweb",
+        "ghcr.io.evil.com/acme/web",
+        "GHCR.io/acme/tools/cli",
+        "registry.local:5000/team/app:v1",
+        "registry.local/team/app",
+        "registry.local:5000/teamx/app",
+        "registry.local:5000/team",
+        "localhost/app",
+        "localhost:5000/app",
+        "[::1]:5000/app",
+        "[::1]/app",
+        "[::1]x/app",
+        "ghcr.io/acme/web@DIGEST",
+        "ghcr.io/acme/web:1.2@DIGEST",
+        "nginx@DIGEST",
+        // Refused by the parser.
+        "nginx latest",
+        "ghcr.io/acme/web\t1",
+        "Nginx/App",
+        "ghcr.io/acme/web:",
+        "ghcr.io/acme/web:-tag",
+        "ghcr.io/acme/web@sha256:1234",
+        "ghcr.io/acme/web@sha256:0123456789ABCDEF0123456789abcdef0123456789abcdef0123456789abcdef",
+        "ghcr.io/acme/web@md5",
+        "ghcr.io/acme/web@sha512:0123456789abcdef0123456789abcdef",
+        "ghcr.io//web",
+        "ghcr.io/acme/-web",
+        "ghcr.io/acme/we__b",
+        "ghcr.io/acme/we___b",
+        "ghcr.io/acme/we.-b",
+        "ghcr.io:port/web",
+        "a:b:c/x",
+        "ghcr.io/acme/a:b:c",
+        "[]:5000/app",
+        "[::1]:99999/app",
+        "LONG",
+    ]
+    .iter()
+    .map(|i| match *i {
+        "LONG" => long.clone(),
+        i => i.replace("DIGEST", DIGEST),
+    })
+    .collect();
+    let mut out = Vec::new();
+    for image in &images {
+        let mut pod = good_pod("r");
+        pod["spec"]["containers"][0]["image"] = json!(image);
+        let label: String = image.chars().take(60).collect();
+        out.push(Case {
+            label: format!("registries: pod {label:?}"),
+            object: pod.clone(),
+        });
+        out.push(Case {
+            label: format!("registries: deployment {label:?}"),
+            object: deployment("r", &pod),
+        });
+    }
+    // The first offender of each check is reported: an allowed image first, then others.
+    let mut several = good_pod("r");
+    several["spec"]["initContainers"] = json!([good_container("init")]);
+    several["spec"]["initContainers"][0]["image"] = json!("ghcr.io/acme/init:1");
+    several["spec"]["containers"] = json!([good_container("a"), good_container("b")]);
+    several["spec"]["containers"][0]["image"] = json!("registry.local:5000/team/a");
+    several["spec"]["containers"][1]["image"] = json!("Bad/Ref");
+    out.push(Case {
+        label: "registries: init, allowed and invalid containers".to_owned(),
+        object: several.clone(),
+    });
+    out.push(Case {
+        label: "registries: deployment with init, allowed and invalid containers".to_owned(),
+        object: deployment("r", &several),
+    });
+    let mut volume = good_pod("r");
+    volume["spec"]["volumes"] =
+        json!([{"name": "v", "image": {"reference": "evil.example/data:1"}}]);
+    volume["spec"]["containers"][0]["volumeMounts"] = json!([{"name": "v", "mountPath": "/v"}]);
+    out.push(Case {
+        label: "registries: image volume".to_owned(),
+        object: volume,
+    });
+    out
+}
+
+/// Pods selecting nodes, for `node-selector` per tenant (each as a Pod and a Deployment).
+fn node_selector_cases() -> Vec<Case> {
+    let selectors = [
+        json!(null),
+        json!({"pool": "a"}),
+        json!({"pool": "b"}),
+        json!({"pool": "b", "zone": "z"}),
+        json!({"pool": "b", "zone": "y"}),
+        json!({"zone": "z"}),
+        json!({"pool": "a", "zone": "z", "extra": "1"}),
+    ];
+    let mut out = Vec::new();
+    for selector in selectors {
+        let mut pod = good_pod("n");
+        if !selector.is_null() {
+            pod["spec"]["nodeSelector"] = selector.clone();
+        }
+        out.push(Case {
+            label: format!("node selector: pod {selector}"),
+            object: pod.clone(),
+        });
+        out.push(Case {
+            label: format!("node selector: deployment {selector}"),
+            object: deployment("n", &pod),
+        });
+    }
+    out
+}
+
+/// The engine's view of a tenant with these registries and node selector (nothing else is
+/// read by the per-tenant checks).
+fn tenant(name: &str, registries: &[&str], node_selector: &[(&str, &str)]) -> TenantInfo {
+    TenantInfo {
+        name: name.to_owned(),
+        namespaces: vec![name.to_owned()],
+        service_account: name.to_owned(),
+        registries: registries.iter().map(|r| (*r).to_owned()).collect(),
+        pod_security: Level::Restricted,
+        proxy_kubeconfig_secret: None,
+        cluster_role: None,
+        network_peers: Vec::new(),
+        placement: tenantry_api::tenant::Placement {
+            node_selector: (!node_selector.is_empty()).then(|| {
+                node_selector
+                    .iter()
+                    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                    .collect()
+            }),
+            tolerations: None,
+        },
+        classes: Default::default(),
+    }
+}
+
 #[test]
 #[ignore = "needs a real API server: set TENANTRY_E2E_KUBECONFIG"]
 fn generated_policies_decide_what_the_engine_decides() {
@@ -668,6 +829,10 @@ fn update_cases() -> Vec<(&'static str, &'static str, &'static str, Edit)> {
 struct Scenario {
     name: &'static str,
     engine: Engine,
+    /// Per-tenant policies: the namespace's tenant first (its name is the tenant label's
+    /// value), then tenants whose bindings and parameters are installed beside it. Empty: no
+    /// tenant (the label's value is `vap-e2e`).
+    tenants: Vec<TenantInfo>,
     /// The namespace's Pod Security labels besides the tenant label.
     pod_security: &'static [(&'static str, &'static str)],
     cases: Vec<Case>,
@@ -684,6 +849,7 @@ async fn run(kubeconfig: PathBuf) {
     };
     let mut compiled_policies: Vec<String> = vap::compiled_checks(&restricted(None))
         .iter()
+        .filter(|c| !c.per_tenant)
         .map(|c| c.policy.to_owned())
         .collect();
     compiled_policies.dedup();
@@ -708,16 +874,83 @@ async fn run(kubeconfig: PathBuf) {
         corpus.len() / 2
     );
     let privileged: &[(&str, &str)] = &[("pod-security.kubernetes.io/enforce", "privileged")];
+    let pid = std::process::id();
+    let per_tenant = base
+        .clone()
+        .with_selection(
+            Some(&[
+                "allowed-registries".to_owned(),
+                "tenant-placement".to_owned(),
+            ]),
+            None,
+            None,
+        )
+        .expect("selection");
+    // Three tenants with different values, all installed at once: what one tenant may do
+    // never lets another's namespace through.
+    let acme = tenant(
+        &format!("vap-e2e-{pid}-acme"),
+        &["ghcr.io/acme", "docker.io/library"],
+        &[("pool", "a")],
+    );
+    let team = tenant(
+        &format!("vap-e2e-{pid}-team"),
+        &[
+            "registry.local:5000/team/",
+            "localhost",
+            "[::1]:5000",
+            "Index.Docker.io/acme",
+        ],
+        &[("zone", "z"), ("pool", "b")],
+    );
+    let open = tenant(&format!("vap-e2e-{pid}-open"), &[], &[]);
+    let per_tenant_cases = || {
+        let mut cases = registry_cases();
+        cases.extend(node_selector_cases());
+        cases
+    };
+    let all_tenants = [acme.clone(), team.clone(), open.clone()];
+    let with_first = |first: &TenantInfo| -> Vec<TenantInfo> {
+        let mut out = vec![first.clone()];
+        out.extend(all_tenants.iter().filter(|t| t.name != first.name).cloned());
+        out
+    };
     let scenarios = [
+        Scenario {
+            name: "per tenant: allowed-registries and node-selector, tenant acme (ghcr.io/acme, \
+                   docker.io/library; pool=a)",
+            engine: per_tenant.clone(),
+            tenants: with_first(&acme),
+            pod_security: privileged,
+            cases: per_tenant_cases(),
+        },
+        Scenario {
+            name: "per tenant: allowed-registries and node-selector, tenant team \
+                   (registry.local:5000/team, localhost, [::1]:5000, docker.io/acme; zone=z, pool=b)",
+            engine: per_tenant.clone(),
+            tenants: with_first(&team),
+            pod_security: privileged,
+            cases: per_tenant_cases(),
+        },
+        Scenario {
+            name: "per tenant: allowed-registries and node-selector, tenant open (no registries, \
+                   no node selector: not restricted)",
+            engine: per_tenant,
+            tenants: with_first(&open),
+            pod_security: privileged,
+            cases: per_tenant_cases(),
+        },
         Scenario {
             name: "every compiled policy, Pod Security fixed at restricted",
             engine: restricted(Some(&compiled_policies)),
+            tenants: Vec::new(),
             pod_security: privileged,
             cases: all_cases,
         },
         Scenario {
             name: "pod-security only, fixed at restricted",
             engine: restricted(Some(&pod_security)),
+            tenants: Vec::new(),
             pod_security: privileged,
             cases: corpus,
         },
@@ -726,6 +959,7 @@ async fn run(kubeconfig: PathBuf) {
         Scenario {
             name: "pod-security only, namespace enforce=baseline enforce-version=v1.24",
             engine: labelled.clone(),
+            tenants: Vec::new(),
             pod_security: &[
                 ("pod-security.kubernetes.io/enforce", "baseline"),
                 ("pod-security.kubernetes.io/enforce-version", "v1.24"),
@@ -736,6 +970,7 @@ async fn run(kubeconfig: PathBuf) {
             name: "pod-security only, namespace enforce=baseline enforce-version=v1.18 \
                    (seccomp annotations)",
             engine: labelled.clone(),
+            tenants: Vec::new(),
             pod_security: &[
                 ("pod-security.kubernetes.io/enforce", "baseline"),
                 ("pod-security.kubernetes.io/enforce-version", "v1.18"),
@@ -745,12 +980,14 @@ async fn run(kubeconfig: PathBuf) {
         Scenario {
             name: "pod-security only, namespace enforce=baseline, no version (platform's)",
             engine: labelled.clone(),
+            tenants: Vec::new(),
             pod_security: &[("pod-security.kubernetes.io/enforce", "baseline")],
             cases: deployments(),
         },
         Scenario {
             name: "pod-security only, namespace enforce=restricted enforce-version=v1.20",
             engine: labelled.clone(),
+            tenants: Vec::new(),
             pod_security: &[
                 ("pod-security.kubernetes.io/enforce", "restricted"),
                 ("pod-security.kubernetes.io/enforce-version", "v1.20"),
@@ -760,6 +997,7 @@ async fn run(kubeconfig: PathBuf) {
         Scenario {
             name: "pod-security only, namespace enforce=restricted, no version (platform's)",
             engine: labelled.clone(),
+            tenants: Vec::new(),
             pod_security: &[("pod-security.kubernetes.io/enforce", "restricted")],
             cases: deployments(),
         },
@@ -767,6 +1005,7 @@ async fn run(kubeconfig: PathBuf) {
             name: "pod-security only, namespace enforce=restricted enforce-version=v1.999 \
                    (beyond latest)",
             engine: labelled,
+            tenants: Vec::new(),
             pod_security: &[
                 ("pod-security.kubernetes.io/enforce", "restricted"),
                 ("pod-security.kubernetes.io/enforce-version", "v1.999"),
@@ -776,15 +1015,49 @@ async fn run(kubeconfig: PathBuf) {
     ];
     println!("platform cases: {platform_count}");
 
-    let pid = std::process::id();
+    // The per-tenant parameters' kind, created here unless it exists (and then removed at
+    // the end).
+    let crd = vap::params_crd();
+    let crd_url = format!(
+        "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{}",
+        crd["metadata"]["name"].as_str().unwrap_or("")
+    );
+    let (status, body, _) = send(
+        &client,
+        "POST",
+        "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
+        Some(&crd),
+    )
+    .await;
+    assert!(status == 201 || status == 409, "creating the CRD: {body}");
+    let created_crd = status == 201;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (_, live, _) = send(&client, "GET", &crd_url, None).await;
+        let established = live["status"]["conditions"].as_array().is_some_and(|c| {
+            c.iter()
+                .any(|c| c["type"] == "Established" && c["status"] == "True")
+        });
+        if established {
+            break;
+        }
+        assert!(Instant::now() < deadline, "CRD not established: {live}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     let mut failures = Vec::new();
+    // `TENANTRY_E2E_SCENARIO=registries` runs only the scenarios whose name contains it.
+    let only = std::env::var("TENANTRY_E2E_SCENARIO").unwrap_or_default();
     for (i, scenario) in scenarios.iter().enumerate() {
+        if !scenario.name.contains(&only) {
+            continue;
+        }
         let ns = format!("vap-e2e-{pid}-{i}");
         let prefix = format!("vap-e2e-{pid}-{i}-");
-        let mut labels = BTreeMap::from([(
-            scenario.engine.tenant_label().to_owned(),
-            "vap-e2e".to_owned(),
-        )]);
+        let tenant_name = scenario
+            .tenants
+            .first()
+            .map_or("vap-e2e".to_owned(), |t| t.name.clone());
+        let mut labels = BTreeMap::from([(scenario.engine.tenant_label().to_owned(), tenant_name)]);
         for (k, v) in scenario.pod_security {
             labels.insert((*k).to_owned(), (*v).to_owned());
         }
@@ -806,21 +1079,33 @@ async fn run(kubeconfig: PathBuf) {
             .map(|c| c.check)
             .collect();
         println!("\n== {}", scenario.name);
+        let setup = Setup {
+            engine: &scenario.engine,
+            tenants: &scenario.tenants,
+            prefix: &prefix,
+        };
         let outcome = std::panic::AssertUnwindSafe(differential(
             &client,
-            &scenario.engine,
+            &setup,
             &compiled,
             &namespace,
-            &prefix,
             &scenario.cases,
-            i == 0,
+            scenario.name.starts_with("every compiled policy"),
         ));
         let result = futures_catch(outcome).await;
-        cleanup(&client, &scenario.engine, &ns, &prefix).await;
+        cleanup(&client, &setup, &ns).await;
         match result {
             Ok(mut found) => failures.append(&mut found),
-            Err(panic) => std::panic::resume_unwind(panic),
+            Err(panic) => {
+                if created_crd {
+                    let _ = send(&client, "DELETE", &crd_url, None).await;
+                }
+                std::panic::resume_unwind(panic)
+            }
         }
+    }
+    if created_crd {
+        let _ = send(&client, "DELETE", &crd_url, None).await;
     }
     assert!(
         failures.is_empty(),
@@ -845,40 +1130,59 @@ async fn futures_catch<T, F: std::future::Future<Output = T>>(
     .await
 }
 
-async fn cleanup(client: &Client, engine: &Engine, ns: &str, prefix: &str) {
-    let opts = VapOptions {
-        name_prefix: prefix.to_owned(),
-        ..VapOptions::default()
-    };
-    for doc in vap::generate(engine, &opts) {
-        let name = doc["metadata"]["name"].as_str().unwrap_or("");
-        let kind = if doc["kind"] == "ValidatingAdmissionPolicy" {
-            "validatingadmissionpolicies"
-        } else {
-            "validatingadmissionpolicybindings"
+/// What one scenario installs: the engine's policies under `prefix`, and the per-tenant
+/// policies' bindings and parameters for `tenants`.
+struct Setup<'a> {
+    engine: &'a Engine,
+    tenants: &'a [TenantInfo],
+    prefix: &'a str,
+}
+
+impl Setup<'_> {
+    fn documents(&self, ns: &str, actions: Actions) -> Vec<Value> {
+        let opts = VapOptions {
+            actions,
+            name_prefix: self.prefix.to_owned(),
+            namespace: Some(ns.to_owned()),
         };
-        let url = format!("/apis/admissionregistration.k8s.io/v1/{kind}/{name}");
-        let _ = send(client, "DELETE", &url, None).await;
+        let mut docs = vap::generate(self.engine, &opts);
+        if !self.tenants.is_empty() {
+            docs.extend(vap::generate_tenants(self.engine, self.tenants, &opts));
+        }
+        docs
+    }
+}
+
+/// The URL of one generated object.
+fn object_url(doc: &Value) -> String {
+    let name = doc["metadata"]["name"].as_str().unwrap_or("");
+    match doc["kind"].as_str() {
+        Some("ValidatingAdmissionPolicy") => {
+            format!("/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicies/{name}")
+        }
+        Some("ValidatingAdmissionPolicyBinding") => format!(
+            "/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicybindings/{name}"
+        ),
+        _ => format!(
+            "/apis/{}/{}/guardrailparameters/{name}",
+            vap::PARAMS_GROUP,
+            vap::PARAMS_VERSION
+        ),
+    }
+}
+
+async fn cleanup(client: &Client, setup: &Setup<'_>, ns: &str) {
+    for doc in setup.documents(ns, Actions::Deny) {
+        let _ = send(client, "DELETE", &object_url(&doc), None).await;
     }
     let _ = send(client, "DELETE", &format!("/api/v1/namespaces/{ns}"), None).await;
 }
 
-async fn install(client: &Client, engine: &Engine, ns: &str, prefix: &str, actions: Actions) {
-    let opts = VapOptions {
-        actions,
-        name_prefix: prefix.to_owned(),
-        namespace: Some(ns.to_owned()),
-    };
-    for doc in vap::generate(engine, &opts) {
+async fn install(client: &Client, setup: &Setup<'_>, ns: &str, actions: Actions) {
+    for doc in setup.documents(ns, actions) {
         let name = doc["metadata"]["name"].as_str().unwrap();
-        let kind = if doc["kind"] == "ValidatingAdmissionPolicy" {
-            "validatingadmissionpolicies"
-        } else {
-            "validatingadmissionpolicybindings"
-        };
-        let url = format!(
-            "/apis/admissionregistration.k8s.io/v1/{kind}/{name}?fieldManager=tenantry-e2e&force=true"
-        );
+        let kind = doc["kind"].as_str().unwrap_or("");
+        let url = format!("{}?fieldManager=tenantry-e2e&force=true", object_url(&doc));
         let request = http_request("PATCH", &url)
             .header("content-type", "application/apply-patch+yaml")
             .body(Body::from(serde_json::to_vec(&doc).unwrap()))
@@ -903,6 +1207,7 @@ fn engine_denies(
     engine: &Engine,
     compiled: &BTreeSet<&str>,
     namespace: &NamespaceInfo,
+    tenant: Option<&TenantInfo>,
     object: &Value,
     old: Option<&Value>,
 ) -> BTreeSet<String> {
@@ -918,7 +1223,7 @@ fn engine_denies(
             Operation::Create
         },
         namespace: Some(namespace),
-        tenant: None,
+        tenant,
         user: Some(&user),
         old_object: old,
     };
@@ -978,8 +1283,12 @@ async fn wait_active(
             if active {
                 break;
             }
+            // A parameter object the API server has not seen yet (its informer lags).
+            let params_pending = answer.body["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("no params found"));
             assert!(
-                answer.status == 201 || refused,
+                answer.status == 201 || refused || params_pending,
                 "probe for {check}: {}",
                 answer.body
             );
@@ -994,6 +1303,24 @@ async fn wait_active(
         }
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
+}
+
+/// Wait until the API server has seen the tenants' parameters: until then a binding
+/// with `parameterNotFoundAction: Deny` refuses everything.
+async fn wait_params(client: &Client, ns: &str, prefix: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let probe = deployment("params", &good_pod("params"));
+    loop {
+        let answer = dry_run(client, ns, &probe, prefix).await;
+        let pending = answer.body["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("no params found"));
+        if !pending {
+            return;
+        }
+        assert!(Instant::now() < deadline, "parameters not found after 60s");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -1017,14 +1344,15 @@ fn summary(name: &str, mut took: Vec<Duration>) -> String {
 
 async fn differential(
     client: &Client,
-    engine: &Engine,
+    setup: &Setup<'_>,
     compiled: &BTreeSet<&str>,
     namespace: &NamespaceInfo,
-    prefix: &str,
     cases: &[Case],
     updates: bool,
 ) -> Vec<String> {
     let ns = namespace.name.as_str();
+    let (engine, prefix) = (setup.engine, setup.prefix);
+    let tenant = setup.tenants.first();
 
     // Pass 1: no policies.
     let mut without = Vec::new();
@@ -1048,7 +1376,7 @@ async fn differential(
     }
 
     // Pass 2: [Warn]; every failing validation is a warning and the object is admitted.
-    install(client, engine, ns, prefix, Actions::WarnAudit).await;
+    install(client, setup, ns, Actions::WarnAudit).await;
     let mut privileged = good_pod("probe");
     privileged["spec"]["containers"][0]["securityContext"]["privileged"] = json!(true);
     privileged["spec"]["containers"][0]["securityContext"]["allowPrivilegeEscalation"] =
@@ -1060,10 +1388,25 @@ async fn differential(
             json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "probe"},
                    "spec": {"type": "NodePort", "ports": [{"port": 80}]}}),
         ),
+        ("registry-not-allowed", {
+            let mut pod = good_pod("probe");
+            pod["spec"]["containers"][0]["image"] = json!("evil.example/probe");
+            deployment("probe", &pod)
+        }),
+        ("node-selector", deployment("probe", &good_pod("probe"))),
     ]
     .into_iter()
     .filter(|(check, _)| compiled.contains(check))
+    // A tenant with no registries or node selector is not restricted: nothing to probe with.
+    .filter(|(check, _)| match *check {
+        "registry-not-allowed" => tenant.is_some_and(|t| !t.registries.is_empty()),
+        "node-selector" => tenant.is_some_and(|t| t.placement.node_selector.is_some()),
+        _ => true,
+    })
     .collect();
+    if tenant.is_some() {
+        wait_params(client, ns, prefix).await;
+    }
     wait_active(client, ns, prefix, &probes, false).await;
     let mut refused_by_api = Vec::new();
     let mut disagreements = Vec::new();
@@ -1071,6 +1414,7 @@ async fn differential(
     let mut compared = 0usize;
     let mut messages_compared = 0usize;
     let mut message_differs = Vec::new();
+    let mut truncated_by_api = 0usize;
     let mut denied = 0usize;
     let mut admitted_objects: Vec<Option<BTreeSet<String>>> = Vec::new();
     let mut checks_seen: BTreeMap<String, usize> = BTreeMap::new();
@@ -1083,8 +1427,8 @@ async fn differential(
             continue;
         }
         compared += 1;
-        let expected = engine_denies(engine, compiled, namespace, &answer.body, None);
-        let as_sent = engine_denies(engine, compiled, namespace, &case.object, None);
+        let expected = engine_denies(engine, compiled, namespace, tenant, &answer.body, None);
+        let as_sent = engine_denies(engine, compiled, namespace, tenant, &case.object, None);
         if as_sent != expected {
             as_sent_differs.push(format!(
                 "{}: as sent {as_sent:?}, as admitted {expected:?}",
@@ -1105,14 +1449,22 @@ async fn differential(
             mode: Mode::Admission,
             operation: Operation::Create,
             namespace: Some(namespace),
-            tenant: None,
+            tenant,
             user: Some(&user),
             old_object: None,
         };
-        for (check, message) in engine_findings(engine, compiled, &ctx, &answer.body) {
+        let findings = engine_findings(engine, compiled, &ctx, &answer.body);
+        // The API server cuts every warning of a response short once their total passes
+        // 4 KiB (a reference over 4096 bytes is quoted whole): then each policy message, as far
+        // as it was delivered, must be the engine's.
+        let cut_short = findings.values().map(String::len).sum::<usize>() > 4096;
+        for (check, message) in findings {
             messages_compared += 1;
             match answer.messages.get(&check) {
                 Some(got) if *got == message => {}
+                Some(got) if cut_short && message.starts_with(got.as_str()) => {
+                    truncated_by_api += 1;
+                }
                 got => message_differs.push(format!(
                     "{}: engine {message:?}\n      policy {got:?}",
                     case.label
@@ -1129,7 +1481,7 @@ async fn differential(
     }
 
     // Pass 3: [Deny]; the verdict, and the latency the policies add.
-    install(client, engine, ns, prefix, Actions::Deny).await;
+    install(client, setup, ns, Actions::Deny).await;
     wait_active(client, ns, prefix, &probes, true).await;
     let mut with = Vec::new();
     let mut verdicts_differ = Vec::new();
@@ -1162,7 +1514,7 @@ async fn differential(
         assert_eq!(status, 200, "reading {url}: {live}");
         let mut changed = live.clone();
         edit(&mut changed);
-        let expected = engine_denies(engine, compiled, namespace, &changed, Some(&live));
+        let expected = engine_denies(engine, compiled, namespace, tenant, &changed, Some(&live));
         let (status, body, _) =
             send(client, "PUT", &format!("{url}?dryRun=All"), Some(&changed)).await;
         update_count += 1;
@@ -1203,7 +1555,9 @@ async fn differential(
         println!("  refused by the API server: {line}");
     }
     println!(
-        "messages (first finding per check) compared: {messages_compared}, worded differently: {}",
+        "messages (first finding per check) compared: {messages_compared}, worded differently: \
+         {}, cut short by the API server's warning limit (equal as far as delivered): \
+         {truncated_by_api}",
         message_differs.len()
     );
     for line in message_differs.iter().take(15) {

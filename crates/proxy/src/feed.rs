@@ -1,10 +1,11 @@
 //! The watches that keep the [`Index`] current, and the lock and broadcast around it.
 //!
 //! Two watches, through the same loop as the webhook's namespace cache
-//! (`tenantry_admission::watch::watch_into`): namespaces selected by the tenant label (full
-//! objects, since the proxy serves them to `-o yaml`), and Tenant objects read as dynamic
-//! objects for `spec.owners` alone (a Tenant written by a newer Tenantry still yields its
-//! owners). Every change is applied and broadcast under the index's write lock, and a watch
+//! (`tenantry_admission::watch::watch_into`): namespaces selected by the tenant label (whole
+//! objects less managedFields, since the proxy serves them to `-o yaml`), and Tenant objects
+//! read as dynamic objects for `spec.owners` and `spec.classes` alone (a Tenant written by a
+//! newer Tenantry still yields them). Every change is applied and broadcast under the index's
+//! write lock, and a watch
 //! subscribes and takes its starting state under the read lock, so it neither misses nor
 //! repeats a change.
 
@@ -17,10 +18,10 @@ use kube::{
     runtime::watcher::{self, Event},
 };
 use tenantry_admission::watch::watch_into;
-use tenantry_api::tenant::Owner;
+use tenantry_api::tenant::{ClassList, Classes};
 use tokio::sync::broadcast;
 
-use crate::index::{Change, Index};
+use crate::index::{Change, Index, TenantFacts};
 
 /// How many changes a slow watch may fall behind before it is ended (its client then
 /// resumes from its last resourceVersion).
@@ -106,21 +107,11 @@ impl Shared {
 
     /// Apply one Tenant watch event.
     pub fn apply_tenant(&self, event: Event<DynamicObject>) {
-        let owners = |t: &DynamicObject| -> Vec<Owner> {
-            let owners = t.data.pointer("/spec/owners").cloned().unwrap_or_default();
-            if owners.is_null() {
-                return Vec::new();
-            }
-            serde_json::from_value(owners).unwrap_or_else(|e| {
-                tracing::warn!(tenant = ?t.metadata.name, error = %e, "unreadable spec.owners; the tenant has no owners in the proxy");
-                Vec::new()
-            })
-        };
         self.update(|index| {
             match event {
                 Event::Apply(t) => {
                     if let Some(name) = t.metadata.name.clone() {
-                        index.upsert_tenant(&name, owners(&t));
+                        index.upsert_tenant(&name, tenant_facts(&t));
                     }
                 }
                 Event::Delete(t) => {
@@ -131,7 +122,7 @@ impl Shared {
                 Event::Init => index.start_tenant_relist(),
                 Event::InitApply(t) => {
                     if let Some(name) = t.metadata.name.clone() {
-                        index.relist_tenant(&name, owners(&t));
+                        index.relist_tenant(&name, tenant_facts(&t));
                     }
                 }
                 Event::InitDone => index.finish_tenant_relist(),
@@ -139,6 +130,38 @@ impl Shared {
             Vec::new()
         });
     }
+}
+
+/// `spec.owners` and `spec.classes` of a Tenant, read loosely so a Tenant written by a newer
+/// Tenantry still yields them. Unreadable owners: none (nobody gains the tenant); unreadable
+/// classes: an empty list of each kind (no class is shown, rather than all of them).
+fn tenant_facts(t: &DynamicObject) -> TenantFacts {
+    let field = |name: &str| {
+        t.data
+            .pointer(&format!("/spec/{name}"))
+            .filter(|v| !v.is_null())
+            .cloned()
+    };
+    let owners = field("owners").map_or_else(Vec::new, |owners| {
+        serde_json::from_value(owners).unwrap_or_else(|e| {
+            tracing::warn!(tenant = ?t.metadata.name, error = %e, "unreadable spec.owners; the tenant has no owners in the proxy");
+            Vec::new()
+        })
+    });
+    let classes = field("classes").map(|classes| {
+        serde_json::from_value(classes).unwrap_or_else(|e| {
+            tracing::warn!(tenant = ?t.metadata.name, error = %e, "unreadable spec.classes; the proxy shows the tenant no class");
+            let none = || Some(ClassList::default());
+            Classes {
+                priority: none(),
+                storage: none(),
+                ingress: none(),
+                gateway: none(),
+                runtime: none(),
+            }
+        })
+    });
+    TenantFacts { owners, classes }
 }
 
 /// Watch tenant namespaces into `shared` for as long as the future runs.
@@ -166,4 +189,38 @@ pub async fn feed_tenants(client: Client, shared: Arc<Shared>) {
         shared.apply_tenant(event);
     })
     .await;
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn tenant(spec: serde_json::Value) -> DynamicObject {
+        serde_json::from_value(json!({
+            "apiVersion": "tenantry.dev/v1alpha1", "kind": "Tenant",
+            "metadata": {"name": "shop"}, "spec": spec,
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_tenants_owners_and_classes_are_read_and_unreadable_classes_show_none() {
+        let facts = tenant_facts(&tenant(json!({
+            "owners": [{"kind": "Group", "name": "devs"}],
+            "classes": {"storage": {"allowed": ["fast"]}},
+            "somethingNewer": true,
+        })));
+        assert_eq!(facts.owners.len(), 1);
+        assert_eq!(
+            facts.classes.unwrap().storage.unwrap().allowed,
+            ["fast".to_owned()]
+        );
+        let facts = tenant_facts(&tenant(json!({"classes": {"storage": "fast"}})));
+        let classes = facts.classes.unwrap();
+        assert!(classes.storage.unwrap().allowed.is_empty());
+        assert!(classes.runtime.unwrap().allowed.is_empty());
+        assert_eq!(tenant_facts(&tenant(json!({}))), TenantFacts::default());
+    }
 }

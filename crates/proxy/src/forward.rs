@@ -87,25 +87,7 @@ pub fn extra_header_key(key: &str) -> String {
 
 /// The headers to send upstream for a client request from `user`.
 pub fn forwarded_headers(incoming: &HeaderMap, user: &UserInfo) -> Result<HeaderMap, Refusal> {
-    let upgrade = is_upgrade(incoming);
-    let nominated = nominated(incoming);
-    let mut out = HeaderMap::with_capacity(incoming.len() + 4);
-    for (name, value) in incoming {
-        let n = name.as_str();
-        let dropped = HOP_BY_HOP.contains(&n)
-            || nominated.iter().any(|h| h == n)
-            || is_identity_header(n)
-            || name == header::AUTHORIZATION
-            || name == header::HOST
-            || name == header::CONTENT_LENGTH
-            || (name == header::UPGRADE && !upgrade);
-        if !dropped {
-            out.append(name.clone(), value.clone());
-        }
-    }
-    if upgrade {
-        out.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
-    }
+    let mut out = own_identity_headers(incoming);
     let value = |text: &str| {
         HeaderValue::from_str(text).map_err(|_| {
             Refusal::new(
@@ -136,6 +118,32 @@ pub fn forwarded_headers(incoming: &HeaderMap, user: &UserInfo) -> Result<Header
         }
     }
     Ok(out)
+}
+
+/// The headers to send upstream for a request the proxy makes as itself (the read-only
+/// cluster-scoped kinds of [`crate::cluster`]): the client's, less its credentials, identity
+/// and hop-by-hop headers, with no impersonation.
+pub fn own_identity_headers(incoming: &HeaderMap) -> HeaderMap {
+    let upgrade = is_upgrade(incoming);
+    let nominated = nominated(incoming);
+    let mut out = HeaderMap::with_capacity(incoming.len() + 4);
+    for (name, value) in incoming {
+        let n = name.as_str();
+        let dropped = HOP_BY_HOP.contains(&n)
+            || nominated.iter().any(|h| h == n)
+            || is_identity_header(n)
+            || name == header::AUTHORIZATION
+            || name == header::HOST
+            || name == header::CONTENT_LENGTH
+            || (name == header::UPGRADE && !upgrade);
+        if !dropped {
+            out.append(name.clone(), value.clone());
+        }
+    }
+    if upgrade {
+        out.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
+    }
+    out
 }
 
 /// The response headers to hand back to the client: hop-by-hop ones dropped, except those
@@ -181,14 +189,18 @@ pub async fn read_body(body: Body) -> Result<Bytes, Refusal> {
 
 /// Send `request` (already authenticated as `user`) to the API server through `client` and
 /// return what it answered, splicing the connections when it upgrades.
+/// `user` `None` sends it as the proxy itself (only the read-only reads of [`crate::cluster`]).
 pub async fn forward(
     client: &kube::Client,
     mut request: Request<Body>,
-    user: &UserInfo,
+    user: Option<&UserInfo>,
 ) -> Result<Response<Body>, Refusal> {
     let client_upgrade = is_upgrade(request.headers()).then(|| hyper::upgrade::on(&mut request));
     let (parts, body) = request.into_parts();
-    let headers = forwarded_headers(&parts.headers, user)?;
+    let headers = match user {
+        Some(user) => forwarded_headers(&parts.headers, user)?,
+        None => own_identity_headers(&parts.headers),
+    };
     let body = read_body(body).await?;
     let target = parts
         .uri

@@ -14,17 +14,23 @@
 //! - [`selector`]: label and field selectors as the API server reads them;
 //! - [`index`]: who belongs to which tenant, namespace list/get/watch per caller;
 //! - [`wire`]: objects, Tables and metadata in the API server's formats;
-//! - [`auth`]: bearer tokens and the bounded review cache; [`status`]: refusals as `v1.Status`;
+//! - [`auth`]: bearer tokens and the bounded review cache; [`client_cert`]: x509 client
+//!   certificates read as the API server reads them; [`status`]: refusals as `v1.Status`;
+//! - [`cluster`]: the cluster-scoped class kinds the platform exposes read-only;
 //! - [`forward`]: the headers a forwarded request carries, and the forwarding itself;
 //! - [`feed`]: the watches filling the index; [`server`]: the axum request path;
-//! - [`manifests`]: the objects that install the proxy.
+//! - [`manifests`]: the objects that install the proxy; [`metrics`]: what it reports to
+//!   Prometheus.
 #![forbid(unsafe_code)]
 
 pub mod auth;
+pub mod client_cert;
+pub mod cluster;
 pub mod feed;
 pub mod forward;
 pub mod index;
 pub mod manifests;
+pub mod metrics;
 pub mod route;
 pub mod selector;
 pub mod server;

@@ -10,6 +10,9 @@ use serde_json::{Value, json};
 use tenantry_admission::manifests::{
     Document, Workload, component_metadata, serving_pod, to_yaml_titled,
 };
+use tenantry_api::platform::ProxyClusterKind;
+
+use crate::cluster;
 
 /// Name of every object.
 pub const NAME: &str = "tenantry-proxy";
@@ -34,6 +37,8 @@ pub struct ManifestOptions {
     pub own_certificate: bool,
     /// Extra DNS names for the serving certificate (how tenants reach the proxy).
     pub dns_names: Vec<String>,
+    /// The cluster-scoped kinds `tenantry.yaml` exposes (`proxy.clusterScoped`).
+    pub cluster_reads: Vec<ProxyClusterKind>,
 }
 
 impl Default for ManifestOptions {
@@ -45,6 +50,7 @@ impl Default for ManifestOptions {
             platform_config: None,
             own_certificate: false,
             dns_names: Vec::new(),
+            cluster_reads: Vec::new(),
         }
     }
 }
@@ -53,9 +59,10 @@ fn metadata(namespace: Option<&str>) -> Value {
     component_metadata((NAME, COMPONENT), NAME, namespace)
 }
 
-/// The ClusterRole's rules, each with why it exists.
-pub fn rules() -> Vec<(&'static str, Value)> {
-    vec![
+/// The ClusterRole's rules, each with why it exists; `cluster_reads` are the kinds the
+/// platform exposes read-only (none: no rule for them).
+pub fn rules(cluster_reads: &[ProxyClusterKind]) -> Vec<(&'static str, Value)> {
+    let mut rules = vec![
         (
             "Forward each request as its caller: the identity a TokenReview reported (user, \
              groups, uid, extras such as the credential ID) becomes Impersonate-* headers. \
@@ -86,7 +93,15 @@ pub fn rules() -> Vec<(&'static str, Value)> {
              which tenant.",
             json!({"apiGroups": ["tenantry.dev"], "resources": ["tenants"], "verbs": ["list", "watch"]}),
         ),
-    ]
+    ];
+    for kind in cluster_reads {
+        let (group, _, resource) = cluster::api(*kind);
+        rules.push((
+            "The platform exposes this cluster-scoped kind to tenants read-only              (tenantry.yaml proxy.clusterScoped): the proxy reads it as itself and shows a              tenant all of it or only the classes the tenant may use; tenants get no RBAC on it.",
+            json!({"apiGroups": [group], "resources": [resource], "verbs": ["get", "list", "watch"]}),
+        ));
+    }
+    rules
 }
 
 /// Every object, in apply order.
@@ -98,7 +113,7 @@ pub fn documents(opts: &ManifestOptions) -> Vec<Document> {
                   by impersonation.",
         object: json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": metadata(Some(ns))}),
     }];
-    let (why, rules): (Vec<&str>, Vec<Value>) = rules().into_iter().unzip();
+    let (why, rules): (Vec<&str>, Vec<Value>) = rules(&opts.cluster_reads).into_iter().unzip();
     let mut role = json!({
         "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
         "metadata": metadata(None),
@@ -179,9 +194,7 @@ pub fn to_yaml(docs: &[Document]) -> String {
 mod tests {
     use super::*;
 
-    #[test]
-    fn the_cluster_role_grants_only_what_the_request_path_uses() {
-        let docs = documents(&ManifestOptions::default());
+    fn grants(docs: &[Document]) -> Vec<String> {
         let role = docs
             .iter()
             .find(|d| d.object["kind"] == "ClusterRole")
@@ -201,8 +214,47 @@ mod tests {
                 }
             }
         }
+        grants
+    }
+
+    #[test]
+    fn exposed_cluster_scoped_kinds_are_read_only_and_only_those() {
+        let base = grants(&documents(&ManifestOptions::default()));
+        let docs = documents(&ManifestOptions {
+            cluster_reads: vec![
+                ProxyClusterKind::StorageClass,
+                ProxyClusterKind::PriorityClass,
+            ],
+            ..ManifestOptions::default()
+        });
+        let with = grants(&docs);
+        assert_eq!(&with[..base.len()], base.as_slice());
         assert_eq!(
-            grants,
+            &with[base.len()..],
+            [
+                "storage.k8s.io/storageclasses get",
+                "storage.k8s.io/storageclasses list",
+                "storage.k8s.io/storageclasses watch",
+                "scheduling.k8s.io/priorityclasses get",
+                "scheduling.k8s.io/priorityclasses list",
+                "scheduling.k8s.io/priorityclasses watch",
+            ]
+        );
+        let role = docs
+            .iter()
+            .find(|d| d.object["kind"] == "ClusterRole")
+            .unwrap();
+        let why = role.object["metadata"]["annotations"]["tenantry.dev/why"]
+            .as_str()
+            .unwrap();
+        assert!(why.contains("rule 6: The platform exposes"), "{why}");
+    }
+
+    #[test]
+    fn the_cluster_role_grants_only_what_the_request_path_uses() {
+        let docs = documents(&ManifestOptions::default());
+        assert_eq!(
+            grants(&docs),
             [
                 "/users impersonate",
                 "/groups impersonate",

@@ -14,9 +14,17 @@
 //! - a parameter the proxy interprets given twice (`?watch=false&watch=true`): the API server
 //!   reads the first, a careless reader the last;
 //! - any `Impersonate-*` header from the client: the proxy sets impersonation itself from the
-//!   authenticated identity and must never forward one a client chose.
+//!   authenticated identity and must never forward one a client chose. The one exception is
+//!   `Impersonate-User`, let through here for [`self_impersonation`] to judge once the caller
+//!   is known: Flux's kustomize-controller, given a `kubeConfig`, still impersonates the
+//!   Kustomization's ServiceAccount, which is the very identity that kubeconfig's token
+//!   authenticates (Tenantry's `flux.proxy`). Impersonating oneself adds nothing, so it is
+//!   accepted and the header dropped; naming anyone else is refused.
+
+use tenantry_api::platform::ProxyClusterKind;
 
 use crate::{
+    cluster::kind_at,
     selector::{FieldSelector, LabelSelector, parse_field_selector, parse_label_selector},
     status::Refusal,
 };
@@ -29,6 +37,9 @@ pub const MAX_TARGET_LEN: usize = 16 * 1024;
 pub enum Route {
     /// A namespace read answered from the index (for a caller who belongs to a tenant).
     Index(IndexRead),
+    /// A read of a cluster-scoped kind the platform may expose (`proxy.clusterScoped`,
+    /// [`crate::cluster`]); forwarded as the caller when it does not.
+    Cluster(ClusterRead),
     /// Forwarded unchanged to the API server as the caller.
     PassThrough,
     /// Refused with this Status.
@@ -45,6 +56,18 @@ pub enum IndexRead {
     Watch(ListQuery),
     /// `GET /api/v1/namespaces/{name}`.
     Get(String),
+}
+
+/// `GET /apis/{group}/v1/{resource}[/{name}]` (or its watch) of one of
+/// [`crate::cluster::KINDS`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterRead {
+    /// The kind.
+    pub kind: ProxyClusterKind,
+    /// The object, for a get or a single-object watch.
+    pub name: Option<String>,
+    /// Whether it is a watch.
+    pub watch: bool,
 }
 
 /// What a Table's rows carry of each object (`includeObject`).
@@ -82,6 +105,32 @@ pub struct ListQuery {
     pub include_object: IncludeObject,
 }
 
+const IMPERSONATE_USER: &str = "impersonate-user";
+
+fn impersonation_refused(name: &str) -> Refusal {
+    Refusal::forbidden(format!(
+        "the {name} header is not allowed through the tenant proxy: it impersonates the \
+         identity it authenticated, and no other"
+    ))
+}
+
+/// Whether the `Impersonate-User` headers of a request, given `values`, name only the
+/// authenticated `username`: at most one header, equal to it (what Flux sends through a
+/// kubeconfig whose token is the ServiceAccount it impersonates). [`route`] refuses every
+/// other `Impersonate-*` header before authentication; the forwarder drops this one and
+/// sets impersonation itself.
+pub fn self_impersonation<'a>(
+    values: impl IntoIterator<Item = &'a [u8]>,
+    username: &str,
+) -> Result<(), Refusal> {
+    let values: Vec<&[u8]> = values.into_iter().collect();
+    match values.as_slice() {
+        [] => Ok(()),
+        [one] if *one == username.as_bytes() => Ok(()),
+        _ => Err(impersonation_refused("Impersonate-User")),
+    }
+}
+
 /// Route one request: `method`, the request target as received (`/path?query`), and the
 /// names of its headers.
 pub fn route<'a>(
@@ -93,11 +142,9 @@ pub fn route<'a>(
         if name
             .get(..12)
             .is_some_and(|p| p.eq_ignore_ascii_case("impersonate-"))
+            && !name.eq_ignore_ascii_case(IMPERSONATE_USER)
         {
-            return Route::Reject(Refusal::forbidden(format!(
-                "the {name} header is not allowed through the tenant proxy: it impersonates \
-                 the identity it authenticated, and no other"
-            )));
+            return Route::Reject(impersonation_refused(name));
         }
     }
     let (path, query) = target.split_once('?').unwrap_or((target, ""));
@@ -109,6 +156,15 @@ pub fn route<'a>(
         return Route::PassThrough;
     }
     let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
+    if let Some(read) = cluster_read(&segments) {
+        return match Params::parse(query).and_then(|p| p.flag("watch")) {
+            Ok(watch) => Route::Cluster(ClusterRead {
+                watch: watch || read.watch,
+                ..read
+            }),
+            Err(refusal) => Route::Reject(refusal),
+        };
+    }
     let (watch_path, name) = match segments.as_slice() {
         ["api", "v1", "namespaces"] => (false, None),
         ["api", "v1", "namespaces", name] => (false, Some(*name)),
@@ -178,6 +234,23 @@ fn read(params: &Params, watch_path: bool, name: Option<&str>) -> Result<IndexRe
         IndexRead::Watch(query)
     } else {
         IndexRead::List(query)
+    })
+}
+
+fn cluster_read(segments: &[&str]) -> Option<ClusterRead> {
+    let (watch, group, version, resource, name) = match segments {
+        ["apis", group, version, "watch", resource] => (true, group, version, resource, None),
+        ["apis", group, version, "watch", resource, name] => {
+            (true, group, version, resource, Some(*name))
+        }
+        ["apis", group, version, resource] => (false, group, version, resource, None),
+        ["apis", group, version, resource, name] => (false, group, version, resource, Some(*name)),
+        _ => return None,
+    };
+    Some(ClusterRead {
+        kind: kind_at(group, version, resource)?,
+        name: name.map(str::to_owned),
+        watch,
     })
 }
 
@@ -323,6 +396,53 @@ mod tests {
     }
 
     #[test]
+    fn reads_of_the_four_class_kinds_are_told_apart_from_everything_else() {
+        let read = |kind, name: Option<&str>, watch| {
+            Route::Cluster(ClusterRead {
+                kind,
+                name: name.map(str::to_owned),
+                watch,
+            })
+        };
+        use ProxyClusterKind::*;
+        assert_eq!(
+            get("/apis/storage.k8s.io/v1/storageclasses?limit=500"),
+            read(StorageClass, None, false)
+        );
+        assert_eq!(
+            get("/apis/scheduling.k8s.io/v1/priorityclasses/high"),
+            read(PriorityClass, Some("high"), false)
+        );
+        assert_eq!(
+            get("/apis/networking.k8s.io/v1/ingressclasses?watch=true"),
+            read(IngressClass, None, true)
+        );
+        assert_eq!(
+            get("/apis/node.k8s.io/v1/watch/runtimeclasses/gvisor"),
+            read(RuntimeClass, Some("gvisor"), true)
+        );
+        // Writes, other versions, other resources of the group, subresources: as the caller.
+        for (method, target) in [
+            ("DELETE", "/apis/storage.k8s.io/v1/storageclasses/fast"),
+            ("GET", "/apis/storage.k8s.io/v1beta1/storageclasses"),
+            ("GET", "/apis/storage.k8s.io/v1/csidrivers"),
+            ("GET", "/apis/storage.k8s.io/v1/storageclasses/fast/status"),
+        ] {
+            assert_eq!(
+                route(method, target, []),
+                Route::PassThrough,
+                "{method} {target}"
+            );
+        }
+        assert_eq!(
+            rejected(&get(
+                "/apis/storage.k8s.io/v1/storageclasses?watch=0&watch=1"
+            )),
+            400
+        );
+    }
+
+    #[test]
     fn namespace_reads_are_answered_from_the_index() {
         assert!(matches!(
             get("/api/v1/namespaces"),
@@ -413,9 +533,28 @@ mod tests {
     }
 
     #[test]
+    fn only_impersonating_oneself_is_accepted() {
+        let me = "system:serviceaccount:shop:shop";
+        assert!(self_impersonation([], me).is_ok());
+        assert!(self_impersonation([me.as_bytes()], me).is_ok());
+        for values in [
+            vec!["system:admin".as_bytes()],
+            vec![b"system:serviceaccount:shop:shop ".as_slice()],
+            vec!["SYSTEM:SERVICEACCOUNT:SHOP:SHOP".as_bytes()],
+            vec![me.as_bytes(), me.as_bytes()],
+            vec![me.as_bytes(), b"system:admin".as_slice()],
+        ] {
+            let refused = self_impersonation(values.clone(), me).unwrap_err();
+            assert_eq!(refused.code, 403, "{values:?}");
+        }
+        // Routing leaves Impersonate-User to that judgement (it needs the caller).
+        let r = route("GET", "/api/v1/namespaces/shop/pods", ["Impersonate-User"]);
+        assert_eq!(r, Route::PassThrough);
+    }
+
+    #[test]
     fn client_impersonation_headers_are_refused() {
         for header in [
-            "Impersonate-User",
             "impersonate-group",
             "IMPERSONATE-EXTRA-scopes",
             "Impersonate-Uid",

@@ -5,14 +5,14 @@
 //! between them and the sockets. TLS and connection handling are the webhook's
 //! (`tenantry_admission::serve`, one rustls provider for the binary).
 //!
-//! The proxy's own endpoints live under `/tenantry-proxy/` (`healthz`, `readyz`), a prefix
+//! The proxy's own endpoints live under `/tenantry-proxy/` (`healthz`, `readyz`, `metrics`), a prefix
 //! the API server never serves, so `kubectl get --raw /readyz` through the proxy still asks
 //! the API server.
 
 use std::{
     convert::Infallible,
     sync::{Arc, Mutex, PoisonError},
-    time::{Duration, SystemTime},
+    time::{Duration, Instant, SystemTime},
 };
 
 use axum::{
@@ -24,20 +24,27 @@ use axum::{
     routing::get,
 };
 use bytes::Bytes;
+use futures::StreamExt as _;
+use http_body_util::BodyExt as _;
 use k8s_openapi::{
     api::authentication::v1::{TokenReview, TokenReviewSpec},
     jiff::Timestamp,
 };
 use kube::{Api, api::PostParams};
 use serde_json::Value;
+use tenantry_admission::PeerCertificates;
+use tenantry_api::platform::ProxyReadMode;
 use tokio::sync::broadcast;
 
 use crate::{
     auth::{Review, ReviewCache, UserInfo, bearer_token, token_key},
+    client_cert,
+    cluster::{self, Allowed, ClusterReads},
     feed::Shared,
     forward,
     index::{Change, Scope, event_for},
-    route::{IndexRead, ListQuery, Route, route},
+    metrics::{Handled, Metrics},
+    route::{ClusterRead, IndexRead, ListQuery, Route, route, self_impersonation},
     status::Refusal,
     wire::{self, Format, Render},
 };
@@ -99,6 +106,10 @@ pub struct ProxyState {
     pub reviewer: Arc<dyn TokenReviewer>,
     /// Reviews already made.
     pub reviews: Arc<Mutex<ReviewCache>>,
+    /// The cluster-scoped kinds the platform exposes.
+    pub cluster: Arc<ClusterReads>,
+    /// What `/tenantry-proxy/metrics` reports.
+    pub metrics: Arc<Metrics>,
 }
 
 impl ProxyState {
@@ -109,7 +120,16 @@ impl ProxyState {
             reviewer: Arc::new(ApiServerReviewer(client.clone())),
             client,
             reviews: Arc::new(Mutex::new(ReviewCache::new())),
+            cluster: Arc::new(ClusterReads::default()),
+            metrics: Arc::new(Metrics::new()),
         }
+    }
+
+    /// Answer reads of the cluster-scoped kinds `cluster` exposes.
+    #[must_use]
+    pub fn with_cluster_reads(mut self, cluster: ClusterReads) -> Self {
+        self.cluster = Arc::new(cluster);
+        self
     }
 }
 
@@ -118,6 +138,7 @@ pub fn router(state: ProxyState) -> Router {
     Router::new()
         .route("/tenantry-proxy/healthz", get(|| async { "ok\n" }))
         .route("/tenantry-proxy/readyz", get(readyz))
+        .route("/tenantry-proxy/metrics", get(metrics))
         .fallback(handle)
         .with_state(state)
 }
@@ -132,6 +153,20 @@ async fn readyz(State(state): State<ProxyState>) -> Response {
         )
             .into_response()
     }
+}
+
+async fn metrics(State(state): State<ProxyState>) -> Response {
+    state
+        .metrics
+        .set_indexed_namespaces(state.shared.read().len());
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        state.metrics.encode(),
+    )
+        .into_response()
 }
 
 /// A Status response for `refusal`.
@@ -170,6 +205,7 @@ async fn authenticate(state: &ProxyState, token: Option<String>) -> Result<UserI
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
         .get(&key, now);
+    state.metrics.review(cached.is_some());
     let review = match cached {
         Some(review) => review,
         None => {
@@ -194,6 +230,18 @@ async fn authenticate(state: &ProxyState, token: Option<String>) -> Result<UserI
 }
 
 async fn handle(State(state): State<ProxyState>, request: Request) -> Response {
+    let started = Instant::now();
+    let (handled, response) = answer(&state, request).await;
+    state.metrics.observe(
+        handled,
+        response.status().as_u16(),
+        started.elapsed().as_secs_f64(),
+    );
+    response
+}
+
+/// Route, authenticate, then answer from the index, as the proxy, or forward as the caller.
+async fn answer(state: &ProxyState, request: Request) -> (Handled, Response) {
     let target = request
         .uri()
         .path_and_query()
@@ -205,32 +253,216 @@ async fn handle(State(state): State<ProxyState>, request: Request) -> Response {
         request.headers().keys().map(http::HeaderName::as_str),
     );
     if let Route::Reject(refusal) = &routed {
-        return refuse(refusal);
+        return (Handled::Refused, refuse(refusal));
     }
-    let token = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(bearer_token)
-        .map(str::to_owned);
-    let user = match authenticate(&state, token).await {
-        Ok(user) => user,
-        Err(refusal) => return refuse(&refusal),
+    // A verified client certificate decides before a token, as in the API server's
+    // authenticator order (see `client_cert`).
+    let from_certificate = request
+        .extensions()
+        .get::<PeerCertificates>()
+        .and_then(|chain| chain.0.first())
+        .map(|leaf| client_cert::certificate_user(leaf, SystemTime::now()));
+    let user = match from_certificate {
+        Some(Ok(Some(user))) => user,
+        Some(Err(reason)) => {
+            tracing::debug!(%reason, "client certificate refused");
+            return (Handled::Refused, refuse(&Refusal::unauthorized()));
+        }
+        Some(Ok(None)) | None => {
+            let token = request
+                .headers()
+                .get(header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(bearer_token)
+                .map(str::to_owned);
+            match authenticate(state, token).await {
+                Ok(user) => user,
+                Err(refusal) => return (Handled::Refused, refuse(&refusal)),
+            }
+        }
     };
+    let impersonated = request.headers().get_all("impersonate-user");
+    if let Err(refusal) =
+        self_impersonation(impersonated.iter().map(|v| v.as_bytes()), &user.username)
+    {
+        return (Handled::Refused, refuse(&refusal));
+    }
+    if let Route::Cluster(read) = &routed {
+        match cluster_allowed(state, &user, read) {
+            Ok(Some(allowed)) => {
+                return (
+                    Handled::Cluster,
+                    as_proxy(state, request, read, allowed).await,
+                );
+            }
+            Ok(None) => {}
+            Err(refusal) => return (Handled::Cluster, refuse(&refusal)),
+        }
+    }
     if let Route::Index(read) = routed {
         let accept = request
             .headers()
             .get(header::ACCEPT)
             .and_then(|v| v.to_str().ok());
         let format = wire::format(accept);
-        if let Some(response) = from_index(&state, &user, read, format) {
-            return response;
+        if let Some(response) = from_index(state, &user, read, format) {
+            return (Handled::Index, response);
         }
     }
-    match forward::forward(&state.client, request, &user).await {
+    let response = match forward::forward(&state.client, request, Some(&user)).await {
         Ok(response) => response,
         Err(refusal) => refuse(&refusal),
+    };
+    (Handled::PassThrough, response)
+}
+
+/// What `user` may see of a cluster-scoped read the proxy answers as itself; `None` when the
+/// kind is not exposed or the caller is no tenant's (forwarded as the caller).
+fn cluster_allowed(
+    state: &ProxyState,
+    user: &UserInfo,
+    read: &ClusterRead,
+) -> Result<Option<Allowed>, Refusal> {
+    let Some(mode) = state.cluster.mode(read.kind) else {
+        return Ok(None);
+    };
+    let index = state.shared.read();
+    if !index.is_synced() {
+        return Err(Refusal::unavailable(
+            "the tenant proxy has not finished listing namespaces; retry shortly",
+        ));
     }
+    let scope = index.tenants_of(user);
+    if scope.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(match mode {
+        ProxyReadMode::All => Allowed::everything(),
+        ProxyReadMode::Filtered => state.cluster.allowed(read.kind, index.classes_of(&scope)),
+    }))
+}
+
+/// Largest list of classes the proxy reads whole to filter.
+const MAX_FILTERED_BODY: usize = 16 * 1024 * 1024;
+
+/// A cluster-scoped read answered with the proxy's own identity, keeping what `allowed`
+/// permits (see [`crate::cluster`]).
+async fn as_proxy(
+    state: &ProxyState,
+    mut request: Request,
+    read: &ClusterRead,
+    allowed: Allowed,
+) -> Response {
+    let (group, _, resource) = cluster::api(read.kind);
+    let hidden = || {
+        refuse(&Refusal::not_found(
+            group,
+            resource,
+            read.name.as_deref().unwrap_or(""),
+        ))
+    };
+    if !read.watch && read.name.as_deref().is_some_and(|n| !allowed.permits(n)) {
+        return hidden();
+    }
+    let filtered = !allowed.is_everything();
+    if filtered {
+        // Filtering reads JSON, uncompressed: protobuf ranges and encodings are dropped.
+        let headers = request.headers_mut();
+        let json: Vec<&str> = headers
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .split(',')
+            .map(str::trim)
+            .filter(|r| r.starts_with("application/json"))
+            .collect();
+        let accept = if json.is_empty() {
+            "application/json".to_owned()
+        } else {
+            json.join(",")
+        };
+        if let Ok(value) = HeaderValue::from_str(&accept) {
+            headers.insert(header::ACCEPT, value);
+        }
+        headers.remove(header::ACCEPT_ENCODING);
+    }
+    let response = match forward::forward(&state.client, request, None).await {
+        Ok(response) => response,
+        Err(refusal) => return refuse(&refusal),
+    };
+    if !filtered || response.status() != StatusCode::OK {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    parts.headers.remove(header::CONTENT_LENGTH);
+    if read.watch {
+        return Response::from_parts(parts, filter_watch(body, allowed));
+    }
+    let bytes = match http_body_util::Limited::new(body, MAX_FILTERED_BODY)
+        .collect()
+        .await
+    {
+        Ok(collected) => collected.to_bytes(),
+        Err(e) => {
+            tracing::warn!(error = %e, "reading a cluster-scoped answer failed");
+            return refuse(&Refusal::new(
+                502,
+                "BadGateway",
+                "the tenant proxy could not read the API server's answer",
+            ));
+        }
+    };
+    let Ok(mut value) = serde_json::from_slice::<Value>(&bytes) else {
+        return refuse(&Refusal::new(
+            502,
+            "BadGateway",
+            "the API server's answer was not the JSON the tenant proxy asked for",
+        ));
+    };
+    if !allowed.filter(&mut value) {
+        return hidden();
+    }
+    Response::from_parts(parts, Body::from(value.to_string()))
+}
+
+/// Most bytes of one watch event held while its line is incomplete.
+const MAX_EVENT_LINE: usize = 4 * 1024 * 1024;
+
+/// Keep the watch events `allowed` permits from a newline-delimited JSON watch stream.
+fn filter_watch(body: Body, allowed: Allowed) -> Body {
+    let events = futures::stream::unfold(
+        (body.into_data_stream(), Vec::<u8>::new(), allowed, false),
+        |(mut upstream, mut pending, allowed, mut ended)| async move {
+            loop {
+                if let Some(end) = pending.iter().position(|b| *b == b'\n') {
+                    let raw: Vec<u8> = pending.drain(..=end).collect();
+                    let Ok(mut event) = serde_json::from_slice::<Value>(&raw) else {
+                        continue;
+                    };
+                    if allowed.filter_event(&mut event) {
+                        let bytes = line(&event);
+                        return Some((bytes, (upstream, pending, allowed, ended)));
+                    }
+                    continue;
+                }
+                if ended || pending.len() > MAX_EVENT_LINE {
+                    return None;
+                }
+                match upstream.next().await {
+                    Some(Ok(chunk)) => pending.extend_from_slice(&chunk),
+                    Some(Err(e)) => {
+                        tracing::debug!(error = %e, "cluster-scoped watch ended");
+                        return None;
+                    }
+                    None => {
+                        pending.push(b'\n');
+                        ended = true;
+                    }
+                }
+            }
+        },
+    );
+    Body::from_stream(events)
 }
 
 /// Answer a namespace read from the index; `None` when the caller is not a tenant's (then the

@@ -22,6 +22,8 @@ pub struct Refusal {
     pub message: String,
     /// `(kind, name)` of the object, for `details`.
     pub details: Option<(String, String)>,
+    /// The API group of `details`, when not the core group.
+    pub details_group: Option<&'static str>,
 }
 
 impl Refusal {
@@ -45,6 +47,19 @@ impl Refusal {
     pub fn namespace_not_found(name: &str) -> Self {
         let mut r = Self::new(404, "NotFound", format!("namespaces \"{name}\" not found"));
         r.details = Some(("namespaces".to_owned(), name.to_owned()));
+        r
+    }
+
+    /// 404 for a cluster-scoped object of `plural`.`group` the caller may not see, worded as
+    /// a missing one.
+    pub fn not_found(group: &'static str, plural: &str, name: &str) -> Self {
+        let mut r = Self::new(
+            404,
+            "NotFound",
+            format!("{plural}.{group} \"{name}\" not found"),
+        );
+        r.details = Some((plural.to_owned(), name.to_owned()));
+        r.details_group = Some(group);
         r
     }
 
@@ -75,6 +90,7 @@ impl Refusal {
             reason,
             message,
             details: None,
+            details_group: None,
         }
     }
 
@@ -91,6 +107,9 @@ impl Refusal {
         });
         if let Some((kind, name)) = &self.details {
             status["details"] = json!({"name": name, "kind": kind});
+            if let Some(group) = self.details_group {
+                status["details"]["group"] = json!(group);
+            }
         }
         status
     }

@@ -133,7 +133,7 @@ fn partial_metadata(entry: &NamespaceEntry) -> Value {
     json!({
         "kind": "PartialObjectMetadata",
         "apiVersion": "meta.k8s.io/v1",
-        "metadata": entry.object.get("metadata").cloned().unwrap_or_else(|| json!({})),
+        "metadata": entry.object().get_mut("metadata").map_or_else(|| json!({}), Value::take),
     })
 }
 
@@ -160,7 +160,7 @@ impl Render {
                 match self.include {
                     IncludeObject::None => {}
                     IncludeObject::Metadata => row["object"] = partial_metadata(e),
-                    IncludeObject::Object => row["object"] = e.object.clone(),
+                    IncludeObject::Object => row["object"] = e.object(),
                 }
                 row
             })
@@ -181,7 +181,7 @@ impl Render {
     /// One namespace (`GET /api/v1/namespaces/{name}`), or a watch event's object.
     pub fn one(&self, entry: &NamespaceEntry) -> Value {
         match self.format {
-            Format::Object => entry.object.clone(),
+            Format::Object => entry.object(),
             Format::Metadata => partial_metadata(entry),
             Format::Table(version) => self.table(
                 version,
@@ -209,7 +209,7 @@ impl Render {
                 "kind": "NamespaceList",
                 "apiVersion": "v1",
                 "metadata": metadata,
-                "items": page.items.iter().map(|e| e.object.clone()).collect::<Vec<_>>(),
+                "items": page.items.iter().map(|e| e.object()).collect::<Vec<_>>(),
             }),
             Format::Metadata => json!({
                 "kind": "PartialObjectMetadataList",

@@ -34,15 +34,6 @@ pub struct TokenInfo {
     pub role: Option<String>,
 }
 
-/// What a KV v2 secret's metadata says about its latest version.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct KvMetadata {
-    /// `current_version`.
-    pub current_version: u64,
-    /// Whether that version is deleted or destroyed, so a read of the secret finds nothing.
-    pub current_deleted: bool,
-}
-
 /// What Tenantry asks of OpenBao. Every method is one request.
 #[allow(async_fn_in_trait)]
 pub trait SecretsApi {
@@ -87,13 +78,11 @@ pub trait SecretsApi {
     async fn revoke_accessor(&self, accessor: &str) -> Result<(), SecretsError>;
     /// The keys directly under a KV v2 folder (folders end in `/`).
     async fn kv_list(&self, mount: &str, path: &str) -> Result<Vec<String>, SecretsError>;
-    /// A KV v2 secret's metadata (`<mount>/metadata/<path>`, needs `read` there; never the
-    /// value); `None` when nothing is stored at `path`.
-    async fn kv_metadata(
-        &self,
-        mount: &str,
-        path: &str,
-    ) -> Result<Option<KvMetadata>, SecretsError>;
+    /// A KV v2 secret's metadata as the server answers it (the `data` of
+    /// `<mount>/metadata/<path>`: `current_version` and every kept version's `deletion_time`
+    /// and `destroyed`; needs `read` there, and never carries a value); `None` when nothing
+    /// is stored at `path`. Judging it is the reader's (`tenantry_doctor::KvMetadata`).
+    async fn kv_metadata(&self, mount: &str, path: &str) -> Result<Option<Value>, SecretsError>;
     /// Delete a KV v2 secret with its metadata and every version.
     async fn kv_destroy(&self, mount: &str, path: &str) -> Result<(), SecretsError>;
 }
@@ -284,31 +273,11 @@ impl SecretsApi for BaoClient {
         Ok(strings(data(v).as_ref().and_then(|d| d.get("keys"))))
     }
 
-    async fn kv_metadata(
-        &self,
-        mount: &str,
-        path: &str,
-    ) -> Result<Option<KvMetadata>, SecretsError> {
+    async fn kv_metadata(&self, mount: &str, path: &str) -> Result<Option<Value>, SecretsError> {
         let v = self
             .request(Verb::Read, &format!("{mount}/metadata/{path}"), None)
             .await?;
-        Ok(data(v).map(|d| {
-            let current_version = d
-                .get("current_version")
-                .and_then(Value::as_u64)
-                .unwrap_or(0);
-            let current = d
-                .get("versions")
-                .and_then(|v| v.get(current_version.to_string()));
-            let current_deleted = current.is_none_or(|c| {
-                c["destroyed"].as_bool() == Some(true)
-                    || c["deletion_time"].as_str().is_some_and(|t| !t.is_empty())
-            });
-            KvMetadata {
-                current_version,
-                current_deleted,
-            }
-        }))
+        Ok(data(v).map(Value::Object))
     }
 
     async fn kv_destroy(&self, mount: &str, path: &str) -> Result<(), SecretsError> {

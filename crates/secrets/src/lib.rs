@@ -17,6 +17,6 @@ pub mod revoke;
 pub mod testing;
 
 pub use access::{DesiredAccess, Layout, TenantNames};
-pub use api::{KvMetadata, SecretsApi};
+pub use api::SecretsApi;
 pub use client::{BaoClient, Connection, ConnectionFlags, RequestCounts, Token};
 pub use error::SecretsError;

@@ -496,24 +496,27 @@ async fn kv_metadata_says_whether_a_secret_can_be_read_without_reading_it() {
             .await
             .unwrap();
     }
-    let live = tenantry_secrets::KvMetadata {
-        current_version: 2,
-        current_deleted: false,
-    };
-    assert_eq!(
-        root.kv_metadata("secret", "apps/shop/db").await.unwrap(),
-        Some(live)
+    let live = root
+        .kv_metadata("secret", "apps/shop/db")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(live["current_version"], 2);
+    assert_eq!(live["versions"]["2"]["deletion_time"], "");
+    assert!(
+        !live.to_string().contains("\"p\""),
+        "metadata never carries a value: {live}"
     );
-    // A soft delete of the latest version: the metadata stays, a read finds nothing.
+    // A soft delete of the latest version: the metadata stays, its deletion time is set.
     root.request(Verb::Delete, "secret/data/apps/shop/db", None)
         .await
         .unwrap();
-    let deleted = root.kv_metadata("secret", "apps/shop/db").await.unwrap();
-    assert_eq!(
-        deleted,
-        Some(tenantry_secrets::KvMetadata {
-            current_version: 2,
-            current_deleted: true,
-        })
-    );
+    let deleted = root
+        .kv_metadata("secret", "apps/shop/db")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(deleted["current_version"], 2);
+    assert_ne!(deleted["versions"]["2"]["deletion_time"], "");
+    assert_eq!(deleted["versions"]["1"]["deletion_time"], "");
 }

@@ -3,9 +3,10 @@
 //! This module only asks: the authorizer (SubjectAccessReviews, many, a bounded number at
 //! once, since a matrix of every type × verb × scope × identity is thousands of questions
 //! and each is a round trip), the RBAC objects (four LISTs, to name the bindings behind an
-//! allow), and the admission chain (each behavioural case as a server-side dry-run while
-//! impersonating the tenant's ServiceAccount, so nothing is stored). What to ask and what
-//! the answers mean is `tenantry_doctor::audit`'s, plain functions with their own tests.
+//! allow), and the admission chain (each behavioural case, in each of the tenant's
+//! namespaces, as a server-side dry-run while impersonating each identity the tenant holds,
+//! so nothing is stored). What to ask and what the answers mean is `tenantry_doctor::audit`'s,
+//! plain functions with their own tests.
 
 use std::{io::Write, process::ExitCode, time::Instant};
 
@@ -16,6 +17,7 @@ use tenantry_cluster::{Catalog, ClusterApi, ClusterError, SubjectAccess};
 use tenantry_core::render;
 use tenantry_doctor::audit::{
     self, AccessAudit, Answer, Attempt, Identity, Question, Rbac, Scope, ScopeKind, ServedResource,
+    mtb::CaseRun,
 };
 
 use crate::{
@@ -27,6 +29,10 @@ use crate::{
 /// BENCHMARKS.md), few enough that an audit never crowds the API server's in-flight limit
 /// (400 by default) for others.
 pub const REVIEW_CONCURRENCY: usize = 32;
+
+/// Dry-runs in flight at once for one identity: each runs the whole admission chain (the
+/// webhooks included), so fewer than reviews.
+const DRY_RUN_CONCURRENCY: usize = 8;
 
 /// How `audit` prints.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
@@ -66,17 +72,6 @@ pub struct AuditArgs {
     pub repo: RepoArg,
 }
 
-/// One behavioural case and what the API server did.
-#[derive(Debug, Serialize)]
-struct CaseResult {
-    id: &'static str,
-    benchmark: &'static str,
-    title: &'static str,
-    object: String,
-    #[serde(flatten)]
-    attempt: Attempt,
-}
-
 /// What the audit cost.
 #[derive(Debug, Default, Serialize)]
 struct Cost {
@@ -97,9 +92,7 @@ struct AuditReport {
     scopes: Vec<Scope>,
     #[serde(skip_serializing_if = "Option::is_none")]
     access: Option<AccessAudit>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    behaviour_as: Option<String>,
-    behaviour: Vec<CaseResult>,
+    behaviour: Vec<CaseRun>,
     cost: Cost,
 }
 
@@ -119,7 +112,7 @@ impl AuditReport {
         match (self.access_findings(), self.allowed_cases()) {
             (0, 0) => "clean: nothing allowed outside the tenant, every case refused".to_owned(),
             (f, c) => format!(
-                "findings: {} outside the tenant or escalating, {c} of {} cases allowed",
+                "findings: {} outside the tenant or escalating, {c} of {} dry-runs allowed",
                 output::plural(f, "access finding"),
                 self.behaviour.len()
             ),
@@ -192,10 +185,10 @@ impl Report for AuditReport {
             "{} access reviews in {:.1} s ({} at once)",
             c.access_reviews, c.access_seconds, c.concurrency
         )?;
-        for identity in &access.identities {
-            writeln!(out, "\n{}", identity.identity)?;
-            for s in &identity.scopes {
-                let label = scope_label(s.scope, s.namespace.as_deref());
+        for (names, identity) in audit::same_access(access) {
+            writeln!(out, "\n{}", names.join(", "))?;
+            for row in audit::rows(identity) {
+                let (label, s) = (row.label, row.access);
                 if s.grants.is_empty() {
                     let everyone = if s.everyone.is_empty() {
                         String::new()
@@ -238,15 +231,25 @@ impl Report for AuditReport {
                 }
             }
         }
-        if let Some(who) = &self.behaviour_as {
-            writeln!(out, "\nbehaviour as {who} (server-side dry-run)")?;
-            for case in &self.behaviour {
-                let (result, layer) = attempt_words(&case.attempt);
-                writeln!(
-                    out,
-                    "  {result:<8} {:<28} {layer:<40} {}",
-                    case.id, case.title
-                )?;
+        if !self.behaviour.is_empty() {
+            writeln!(
+                out,
+                "\nbehaviour (server-side dry-run, {}) as {}",
+                output::plural(self.behaviour.len(), "attempt"),
+                self.behaviour_identities()
+            )?;
+            for case in audit::mtb::fold(&self.behaviour) {
+                for o in &case.outcomes {
+                    let (result, layer) = attempt_words(&o.run.attempt);
+                    writeln!(
+                        out,
+                        "  {result:<8} {:<28} {layer:<40} {}",
+                        case.id, case.title
+                    )?;
+                    if !o.who.is_empty() {
+                        writeln!(out, "           as {}", abbreviated(&o.who, 100))?;
+                    }
+                }
             }
         }
         writeln!(out, "\n{}", self.verdict())
@@ -254,6 +257,22 @@ impl Report for AuditReport {
 }
 
 impl AuditReport {
+    /// Who the behavioural cases ran as, a group owner's synthetic member said as such.
+    fn behaviour_identities(&self) -> String {
+        let who: Vec<String> = self
+            .identities
+            .iter()
+            .map(|i| {
+                if i.synthetic() {
+                    format!("{} (as synthetic user {} in that group)", i.name, i.acts_as)
+                } else {
+                    i.name.clone()
+                }
+            })
+            .collect();
+        who.join(", ")
+    }
+
     fn write_markdown(&self, out: &mut dyn Write) -> std::io::Result<()> {
         writeln!(out, "# Isolation audit of tenant `{}`\n", self.tenant)?;
         if let Some(c) = &self.cluster {
@@ -299,8 +318,8 @@ impl AuditReport {
                 writeln!(out, "### {}\n", identity.identity)?;
                 writeln!(out, "| where | allowed | verbs | resources |")?;
                 writeln!(out, "|---|---|---|---|")?;
-                for s in &identity.scopes {
-                    let label = scope_label(s.scope, s.namespace.as_deref());
+                for row in audit::rows(identity) {
+                    let (label, s) = (row.label, row.access);
                     if s.grants.is_empty() {
                         writeln!(out, "| {label} | 0 of {} | | |", s.asked)?;
                     }
@@ -321,17 +340,31 @@ impl AuditReport {
                 writeln!(out)?;
             }
         }
-        if let Some(who) = &self.behaviour_as {
-            writeln!(out, "## Behaviour (as {who}, server-side dry-run)\n")?;
-            writeln!(out, "| case | benchmark | attempt | result | refused by |")?;
-            writeln!(out, "|---|---|---|---|---|")?;
-            for case in &self.behaviour {
-                let (result, layer) = attempt_words(&case.attempt);
-                writeln!(
-                    out,
-                    "| `{}` | {} | {} | {result} | {layer} |",
-                    case.id, case.benchmark, case.title
-                )?;
+        if !self.behaviour.is_empty() {
+            writeln!(
+                out,
+                "## Behaviour (server-side dry-run)\n\nAs {}, in each of the tenant's namespaces.\n",
+                self.behaviour_identities()
+            )?;
+            writeln!(
+                out,
+                "| case | benchmark | attempt | result | refused by | who |"
+            )?;
+            writeln!(out, "|---|---|---|---|---|---|")?;
+            for case in audit::mtb::fold(&self.behaviour) {
+                for o in &case.outcomes {
+                    let (result, layer) = attempt_words(&o.run.attempt);
+                    let who = if o.who.is_empty() {
+                        format!("all {}", case.runs)
+                    } else {
+                        o.who.join("<br>")
+                    };
+                    writeln!(
+                        out,
+                        "| `{}` | {} | {} | {result} | {layer} | {who} |",
+                        case.id, o.run.benchmark, case.title
+                    )?;
+                }
             }
         }
         Ok(())
@@ -346,7 +379,6 @@ pub fn run(args: AuditArgs) -> anyhow::Result<ExitCode> {
         identities: Vec::new(),
         scopes: Vec::new(),
         access: None,
-        behaviour_as: None,
         behaviour: Vec::new(),
         cost: Cost::default(),
     };
@@ -405,27 +437,30 @@ fn audit(args: &AuditArgs, report: &mut AuditReport) -> anyhow::Result<()> {
         report.identities = identities.clone();
         report.scopes = scopes;
 
-        // The behavioural cases as the tenant's own ServiceAccount (the first identity, the
-        // one its delivery and kubeconfigs act as).
-        if let Some(sa) = identities
-            .iter()
-            .find(|i| i.name.starts_with("ServiceAccount "))
-        {
-            let as_tenant = api.impersonate(&sa.user, &sa.groups)?;
-            report.behaviour_as = Some(sa.name.clone());
-            for case in audit::mtb::cases(tenant, &rendered) {
-                let object = case.object.reference();
-                let attempt = attempt(&as_tenant, &catalog, &case.object).await?;
-                report.cost.dry_runs += 1;
-                report.behaviour.push(CaseResult {
+        // The behavioural cases as each identity (a group owner as a synthetic member), in
+        // each of the tenant's namespaces: a binding to one owner, or in one namespace, is
+        // seen only there.
+        let cases = audit::mtb::cases(tenant, &rendered);
+        for identity in &identities {
+            let client = api.impersonate(&identity.acts_as, &identity.groups)?;
+            let attempts: Vec<anyhow::Result<Attempt>> = stream::iter(&cases)
+                .map(|case| attempt(&client, &catalog, &case.object))
+                .buffered(DRY_RUN_CONCURRENCY)
+                .collect()
+                .await;
+            for (case, attempt) in cases.iter().zip(attempts) {
+                report.behaviour.push(CaseRun {
                     id: case.id,
                     benchmark: case.benchmark,
                     title: case.title,
-                    object,
-                    attempt,
+                    identity: identity.name.clone(),
+                    namespace: case.namespace.clone(),
+                    object: case.object.reference(),
+                    attempt: attempt?,
                 });
             }
         }
+        report.cost.dry_runs = report.behaviour.len();
         anyhow::Ok(())
     })
 }

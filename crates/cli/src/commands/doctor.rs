@@ -8,7 +8,7 @@
 //! `tenantry_doctor::diagnose`'s, a pure function, so what is printed here is what its tests
 //! assert. Doctor never writes: the fixes it prints are for a person to run.
 
-use std::{collections::BTreeMap, io::Write, process::ExitCode};
+use std::{io::Write, process::ExitCode};
 
 use clap::Args;
 use serde::Serialize;
@@ -20,7 +20,7 @@ use tenantry_cluster::{
 };
 use tenantry_core::{Rendered, render};
 use tenantry_doctor::{
-    BaoStep, Check, ClusterView, KvMetadata, Observed, Seen, StaleFile, Verdict,
+    BaoStep, Check, ClusterView, KvMetadata, KvView, Observed, Seen, StaleFile, Verdict,
 };
 use tenantry_gitops::{FileChange, Repo};
 use tenantry_policy::input::{self, Format};
@@ -392,7 +392,37 @@ async fn observe<A: ClusterApi>(
         events: in_namespaces(api, &catalog, &[("", "Event")], ns).await,
         pull_secrets,
         secret_sync,
+        network_policies: in_namespaces(
+            api,
+            &catalog,
+            &[
+                ("networking.k8s.io", "NetworkPolicy"),
+                ("cilium.io", "CiliumNetworkPolicy"),
+            ],
+            ns,
+        )
+        .await,
+        other_tenant_namespaces: other_tenant_namespaces(api, &catalog, label, &tenant.name).await,
     })
+}
+
+/// The namespaces carrying the tenant label with another tenant's name (one LIST, by the
+/// label's existence).
+async fn other_tenant_namespaces<A: ClusterApi>(
+    api: &A,
+    catalog: &Catalog,
+    label: &str,
+    tenant: &str,
+) -> Seen<Vec<Value>> {
+    let t = served(catalog, "", "Namespace").ok_or("the cluster does not serve Namespaces")?;
+    let all = api
+        .list(t, label)
+        .await
+        .map_err(|e| format!("cannot list Namespaces: {e}"))?;
+    Ok(all
+        .into_iter()
+        .filter(|n| n["metadata"]["labels"][label].as_str() != Some(tenant))
+        .collect())
 }
 
 fn dedup(mut names: Vec<String>) -> Vec<String> {
@@ -446,10 +476,15 @@ async fn openbao_view(
     (steps, kv)
 }
 
-/// KV metadata by path under the mount (`None`: nothing stored).
-type KvSeen = BTreeMap<String, Option<KvMetadata>>;
+type KvSeen = KvView;
 
-/// The metadata of exactly the paths `openbao_kv_paths` names (never a value).
+/// Keys listed below one `find` folder at most: a folder that large is judged on what was
+/// listed, and the doctor stays a few hundred requests.
+const MAX_LISTED_KEYS: usize = 1_000;
+
+/// Exactly what `openbao_kv_paths` names, never a value: each secret's metadata (read raw,
+/// so every version's state reaches the pure check), and each `find` folder listed
+/// recursively, as External Secrets lists it.
 async fn openbao_kv(
     client: &BaoClient,
     config: &OpenBaoConfig,
@@ -458,18 +493,36 @@ async fn openbao_kv(
     rendered: &Rendered,
     objects: &[Value],
 ) -> Seen<KvSeen> {
-    let paths = tenantry_doctor::openbao_kv_paths(repo.context(), tenant, rendered, objects)?;
-    let mut out = BTreeMap::new();
-    for path in paths {
+    let reads = tenantry_doctor::openbao_kv_paths(repo.context(), tenant, rendered, objects)?;
+    let unread = |e: tenantry_secrets::SecretsError| format!("OpenBao could not be read: {e}");
+    let mount = &config.kv_mount;
+    let mut out = KvView::default();
+    for path in reads.secrets {
         let meta = client
-            .kv_metadata(&config.kv_mount, &path)
+            .kv_metadata(mount, &path)
             .await
-            .map_err(|e| format!("OpenBao could not be read: {e}"))?;
-        let meta = meta.map(|m| KvMetadata {
-            current_version: m.current_version,
-            current_deleted: m.current_deleted,
-        });
-        out.insert(path, meta);
+            .map_err(unread)?
+            .map(|data| KvMetadata::from_metadata(&data));
+        out.secrets.insert(path, meta);
+    }
+    for folder in reads.folders {
+        let mut keys = Vec::new();
+        let mut pending = vec![format!("{folder}/")];
+        while let Some(dir) = pending.pop() {
+            if keys.len() >= MAX_LISTED_KEYS {
+                break;
+            }
+            for entry in client.kv_list(mount, &dir).await.map_err(unread)? {
+                let full = format!("{dir}{entry}");
+                if entry.ends_with('/') {
+                    pending.push(full);
+                } else if keys.len() < MAX_LISTED_KEYS {
+                    keys.push(full);
+                }
+            }
+        }
+        keys.sort();
+        out.folders.insert(folder, keys);
     }
     Ok(out)
 }

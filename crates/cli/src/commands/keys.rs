@@ -1,7 +1,11 @@
 //! `tenantry keys generate`: a cosign key pair for `tenantry publish`, in cosign's own file
 //! formats so the platform can hand `cosign.pub` to Flux and `cosign`/`skopeo` as is.
 
-use std::{io, path::PathBuf, process::ExitCode};
+use std::{
+    io::{self, IsTerminal as _},
+    path::PathBuf,
+    process::ExitCode,
+};
 
 use clap::{Args, Subcommand};
 use serde::Serialize;
@@ -18,7 +22,8 @@ pub struct KeysArgs {
 
 #[derive(Subcommand, Debug)]
 enum KeysCommand {
-    /// Write cosign.key (encrypted with $COSIGN_PASSWORD, mode 0600) and cosign.pub.
+    /// Write cosign.key (encrypted with $TENANTRY_KEY_PASSWORD, else $COSIGN_PASSWORD, else a
+    /// passphrase asked on the terminal; mode 0600) and cosign.pub.
     Generate {
         /// Directory to write the two files into.
         #[arg(long, value_name = "DIR", default_value = ".")]
@@ -51,8 +56,7 @@ impl Report for GenerateReport {
             if self.encrypted_with_empty_password {
                 writeln!(
                     out,
-                    "warning: {} is not set: the key is encrypted with an empty password",
-                    keys::PASSWORD_ENV
+                    "warning: the passphrase is empty: anyone who gets the key file can sign with it"
                 )?;
             }
         }
@@ -63,14 +67,43 @@ impl Report for GenerateReport {
 /// Run `tenantry keys`.
 pub fn run(args: KeysArgs) -> anyhow::Result<ExitCode> {
     let KeysCommand::Generate { dir, output } = args.command;
-    let password = std::env::var(keys::PASSWORD_ENV).unwrap_or_default();
-    let mut report = GenerateReport {
-        encrypted_with_empty_password: password.is_empty(),
-        ..GenerateReport::default()
+    let mut report = GenerateReport::default();
+    let result = generate(&dir, &mut report);
+    output::finish(output, &report, result)
+}
+
+fn generate(dir: &std::path::Path, report: &mut GenerateReport) -> anyhow::Result<()> {
+    let Some(password) = passphrase(true)? else {
+        anyhow::bail!(
+            "no passphrase for the new key: set {} (or {}; an empty value writes a key anyone holding the file can use), or run in a terminal to be asked",
+            keys::PASSWORD_ENV,
+            keys::COSIGN_PASSWORD_ENV
+        );
     };
-    let result = keys::generate(&dir, password.as_bytes()).map(|(private, public)| {
-        report.private_key = Some(display(&private));
-        report.public_key = Some(display(&public));
-    });
-    output::finish(output, &report, result.map_err(Into::into))
+    report.encrypted_with_empty_password = password.is_empty();
+    let (private, public) = keys::generate(dir, password.as_bytes())?;
+    report.private_key = Some(display(&private));
+    report.public_key = Some(display(&public));
+    Ok(())
+}
+
+/// The private key's passphrase: `TENANTRY_KEY_PASSWORD`, else `COSIGN_PASSWORD`, else asked
+/// on the terminal (twice when `confirm`, for a new key); `None` when none of these is
+/// possible (no variable and stdin is not a terminal, as in CI).
+pub fn passphrase(confirm: bool) -> anyhow::Result<Option<String>> {
+    if let Some((password, _)) = keys::passphrase_from_env() {
+        return Ok(Some(password));
+    }
+    if !io::stdin().is_terminal() {
+        return Ok(None);
+    }
+    let password = rpassword::prompt_password("Enter password for private key: ")?;
+    if confirm {
+        let again = rpassword::prompt_password("Enter password for private key again: ")?;
+        anyhow::ensure!(
+            again == password,
+            "the two passphrases differ; nothing written"
+        );
+    }
+    Ok(Some(password))
 }

@@ -3,10 +3,12 @@
 use std::{io::Write, process::ExitCode, time::Duration};
 
 use anyhow::{Context, bail};
-use base64::Engine as _;
 use clap::Args;
 use serde::Serialize;
-use tenantry_cluster::{ClusterEndpoint, credential::TokenPolicy};
+use tenantry_cluster::{
+    ClusterEndpoint,
+    credential::{self, TokenPolicy},
+};
 use tenantry_gitops::{PlatformFile, Repo};
 
 use super::credentials::{self, CredentialReport};
@@ -118,26 +120,30 @@ fn proxy_endpoint(
     url: &str,
     ca: Option<&[u8]>,
 ) -> anyhow::Result<ClusterEndpoint> {
+    let ca_given = ca.is_some();
     let parsed = url::Url::parse(url).with_context(|| format!("--via-proxy {url}"))?;
     if parsed.scheme() != "https" || parsed.host_str().is_none() {
         bail!("--via-proxy {url}: the proxy is reached over https://HOST[:PORT]");
     }
-    if ca.is_some_and(|pem| !pem.windows(27).any(|w| w == b"-----BEGIN CERTIFICATE-----")) {
+    let ca = ca
+        .map(std::str::from_utf8)
+        .transpose()
+        .ok()
+        .flatten()
+        .filter(|pem| pem.contains("-----BEGIN CERTIFICATE-----"));
+    if ca_given && ca.is_none() {
         bail!("--proxy-ca holds no PEM certificate");
     }
     Ok(ClusterEndpoint {
         context: direct.context.clone(),
-        server: url.trim_end_matches('/').to_owned(),
-        certificate_authority_data: ca
-            .map(|pem| base64::engine::general_purpose::STANDARD.encode(pem)),
-        tls_server_name: None,
-        insecure_skip_tls_verify: false,
-        proxy_url: None,
+        ..credential::endpoint_for(url.trim_end_matches('/'), ca)
     })
 }
 
 #[cfg(test)]
 mod tests {
+    use base64::Engine as _;
+
     use super::*;
 
     fn direct() -> ClusterEndpoint {

@@ -42,6 +42,11 @@ pub struct OnboardArgs {
     pub repo: RepoArg,
     #[command(flatten)]
     pub spec: SpecFlags,
+    /// Verify the tenant's OCI artifacts with this cosign public key (`cosign.pub`): it is
+    /// written into the tenant's `verify.publicKey`, and rendered as the Secret
+    /// `verify.secretRef` names (default `cosign-pub`) in its primary namespace.
+    #[arg(long, value_name = "FILE")]
+    pub cosign_public_key: Option<std::path::PathBuf>,
     #[command(flatten)]
     pub cluster: OnboardClusterArgs,
 }
@@ -217,6 +222,13 @@ fn declare(repo: &Repo, args: &OnboardArgs) -> anyhow::Result<Declaration> {
             repo.context().platform.defaults.delivery.as_ref(),
         )
         .context("invalid flags")?;
+    if let Some(path) = &args.cosign_public_key {
+        set_cosign_public_key(
+            &mut file.spec,
+            path,
+            repo.context().platform.defaults.delivery.as_ref(),
+        )?;
+    }
     let resolved = repo.resolve(&file)?;
     repo.check_namespace_ownership(&resolved)?;
     let spec_text = match existing {
@@ -227,6 +239,43 @@ fn declare(repo: &Repo, args: &OnboardArgs) -> anyhow::Result<Declaration> {
         spec_text,
         rendered: tenantry_core::render::render(repo.context(), &resolved),
     })
+}
+
+/// `--cosign-public-key FILE`: the key checked here, naming the file, then kept in the
+/// tenant's declaration (`spec.delivery.fluxOCI.verify.publicKey`) so every later render,
+/// apply and offboard sees the Secret, not only this run.
+fn set_cosign_public_key(
+    spec: &mut TenantSpec,
+    path: &Path,
+    platform_default: Option<&tenantry_api::tenant::Delivery>,
+) -> anyhow::Result<()> {
+    use tenantry_api::tenant::{CosignIdentity, Delivery, FluxOci};
+    let pem = std::fs::read_to_string(path)
+        .with_context(|| format!("--cosign-public-key {}", path.display()))?;
+    tenantry_delivery::cosign::read_public_key(&pem).with_context(|| {
+        format!(
+            "--cosign-public-key {}: not a cosign public key",
+            path.display()
+        )
+    })?;
+    if spec.delivery.is_none() && matches!(platform_default, Some(Delivery::FluxOci(_))) {
+        spec.delivery = Some(Delivery::FluxOci(FluxOci::default()));
+    }
+    let Some(Delivery::FluxOci(oci)) = spec.delivery.as_mut() else {
+        anyhow::bail!(
+            "--cosign-public-key {}: the tenant's delivery is not fluxOCI; only Flux OCI delivery verifies cosign signatures",
+            path.display()
+        );
+    };
+    let verify = oci.verify.get_or_insert_with(CosignIdentity::default);
+    // Key-based replaces keyless: Flux would otherwise demand both.
+    verify.issuer = None;
+    verify.subject = None;
+    verify
+        .secret_ref
+        .get_or_insert_with(|| "cosign-pub".to_owned());
+    verify.public_key = Some(pem);
+    Ok(())
 }
 
 /// Write the platform-wide objects' directory, then the tenant's GitOps directory, then its

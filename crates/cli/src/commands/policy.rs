@@ -9,10 +9,13 @@
 use std::{path::PathBuf, process::ExitCode};
 
 use clap::{Args, Subcommand};
+use tenantry_gitops::PlatformFile;
 use tenantry_policy::{
-    Engine,
+    Engine, TenantInfo,
     vap::{self, Actions, VapOptions},
 };
+
+use crate::args::RepoArg;
 
 use super::webhook::load_platform;
 
@@ -44,6 +47,17 @@ struct VapArgs {
     /// Instead of the policies, list the checks they leave to the webhook, with the reasons.
     #[arg(long)]
     list_unsupported: bool,
+    /// Also print the policies judged against each tenant's own values (registries): the
+    /// parameters' CRD, then every tenant's parameters and bindings, from the platform
+    /// repository (its tenantry.yaml, instead of --config). Apply the CRD first (kubectl
+    /// cannot map its objects before it exists): run the apply twice, or `-l` on the CRD.
+    /// With `policies.vap.tenantParameters` in tenantry.yaml the CRD and the per-tenant
+    /// policies are printed without it, and each tenant renders its own parameters and
+    /// bindings (onboard, apply, the operator), so this flag is not needed.
+    #[arg(long, conflicts_with = "config")]
+    tenants: bool,
+    #[command(flatten)]
+    repo: RepoArg,
 }
 
 /// Run `tenantry policy`.
@@ -54,8 +68,22 @@ pub fn run(args: PolicyArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn vap_command(args: &VapArgs) -> anyhow::Result<ExitCode> {
-    let (ctx, _) = load_platform(args.config.as_deref())?;
-    let engine = Engine::new(&ctx.platform);
+    // The tenants as the engine sees them, resolved by the same code `check` uses.
+    let (platform, tenants) = if args.tenants {
+        let repo = args.repo.open(PlatformFile::Required)?;
+        let tenants: Vec<TenantInfo> = repo
+            .load_tenants(&[])?
+            .iter()
+            .map(|t| TenantInfo::from_resolved(&t.resolved))
+            .collect();
+        (repo.context().platform.clone(), tenants)
+    } else {
+        (
+            load_platform(args.config.as_deref())?.0.platform,
+            Vec::new(),
+        )
+    };
+    let engine = Engine::new(&platform);
     if args.list_unsupported {
         print!("{}", unsupported_text(&engine));
         return Ok(ExitCode::SUCCESS);
@@ -68,17 +96,28 @@ fn vap_command(args: &VapArgs) -> anyhow::Result<ExitCode> {
         },
         ..VapOptions::default()
     };
-    print!("{}", vap::to_yaml(&vap::generate(&engine, &opts)));
+    // With `policies.vap.tenantParameters` each tenant renders its own parameters and
+    // bindings; the CRD and the per-tenant policies are platform-wide, so printed here.
+    let per_tenant = args.tenants || platform.policies.vap.tenant_parameters;
+    let mut documents = Vec::new();
+    if per_tenant {
+        documents.push(vap::params_crd());
+    }
+    documents.extend(vap::generate(&engine, &opts));
+    if per_tenant {
+        documents.extend(vap::generate_tenants(&engine, &tenants, &opts));
+    }
+    print!("{}", vap::to_yaml(&documents));
     Ok(ExitCode::SUCCESS)
 }
 
 fn unsupported_text(engine: &Engine) -> String {
     let mut out = String::from("Compiled to ValidatingAdmissionPolicy:\n");
     for check in vap::compiled_checks(engine) {
-        let part = if check.complete {
-            ""
-        } else {
-            " (in part; the webhook keeps the rest)"
+        let part = match (check.complete, check.per_tenant) {
+            (true, false) => "",
+            (true, true) => " (per tenant: --tenants)",
+            (false, _) => " (in part; the webhook keeps the rest)",
         };
         out.push_str(&format!("  {:<26} {}{part}\n", check.policy, check.check));
     }

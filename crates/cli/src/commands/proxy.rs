@@ -4,12 +4,18 @@
 //! parts (the platform's tenant label, the API server client, the serving certificate) and
 //! wires them to the webhook's TLS server.
 
-use std::{path::PathBuf, process::ExitCode};
+use std::{
+    path::{Path, PathBuf},
+    process::ExitCode,
+};
 
+use anyhow::Context as _;
 use clap::{Args, Subcommand};
 use tenantry_admission::watch;
+use tenantry_core::PlatformContext;
 use tenantry_proxy::{
     ProxyState, Shared,
+    cluster::ClusterReads,
     feed::{feed_namespaces, feed_tenants},
     manifests::{ManifestOptions, documents, to_yaml},
 };
@@ -49,6 +55,11 @@ struct ServeArgs {
     /// not given).
     #[arg(long, value_name = "FILE")]
     kubeconfig: Option<PathBuf>,
+    /// PEM CA bundle whose client certificates authenticate callers (CN the user, O the
+    /// groups, as the API server reads them); bearer tokens keep working. Without it the
+    /// proxy asks for no certificate.
+    #[arg(long, value_name = "FILE")]
+    client_ca: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -82,9 +93,21 @@ pub fn run(args: ProxyArgs) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// The cluster-scoped kinds `tenantry.yaml` exposes, its errors naming the file.
+fn cluster_reads(ctx: &PlatformContext, config: Option<&Path>) -> anyhow::Result<ClusterReads> {
+    ClusterReads::from_platform(&ctx.platform).map_err(|e| {
+        let file = config.map_or("built-in platform defaults".to_owned(), |p| {
+            p.display().to_string()
+        });
+        anyhow::anyhow!("{file}: {e}")
+    })
+}
+
 fn manifests(args: ManifestsArgs) -> anyhow::Result<ExitCode> {
-    let (_, text) = load_platform(args.config.as_deref())?;
+    let (ctx, text) = load_platform(args.config.as_deref())?;
+    let reads = cluster_reads(&ctx, args.config.as_deref())?;
     let mut opts = ManifestOptions {
+        cluster_reads: reads.kinds().collect(),
         namespace: args.namespace,
         replicas: args.replicas,
         platform_config: text,
@@ -101,15 +124,66 @@ fn manifests(args: ManifestsArgs) -> anyhow::Result<ExitCode> {
 
 fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let (ctx, _) = load_platform(args.serve.config.as_deref())?;
+    let reads = cluster_reads(&ctx, args.serve.config.as_deref())?;
     let kubeconfig = args.kubeconfig;
-    args.serve.serve("proxy", "", async move {
-        let client = match &kubeconfig {
-            Some(path) => watch::client_from_kubeconfig(path).await?,
-            None => watch::infer_client().await?,
-        };
-        let shared = Shared::new(ctx.tenant_label());
-        tokio::spawn(feed_namespaces(client.clone(), shared.clone()));
-        tokio::spawn(feed_tenants(client.clone(), shared.clone()));
-        Ok(tenantry_proxy::router(ProxyState::new(shared, client)))
-    })
+    let clients = args
+        .client_ca
+        .as_deref()
+        .map(tenantry_proxy::client_cert::verifier)
+        .transpose()
+        .context("--client-ca")?;
+    args.serve
+        .serve_with_clients("proxy", "", clients, async move {
+            let client = match &kubeconfig {
+                Some(path) => watch::client_from_kubeconfig(path).await?,
+                None => watch::infer_client().await?,
+            };
+            let shared = Shared::new(ctx.tenant_label());
+            tokio::spawn(feed_namespaces(client.clone(), shared.clone()));
+            tokio::spawn(feed_tenants(client.clone(), shared.clone()));
+            Ok(tenantry_proxy::router(
+                ProxyState::new(shared, client).with_cluster_reads(reads),
+            ))
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(yaml: &str) -> anyhow::Result<ClusterReads> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tenantry.yaml");
+        std::fs::write(&path, yaml).unwrap();
+        let (ctx, _) = load_platform(Some(&path))?;
+        cluster_reads(&ctx, Some(&path))
+    }
+
+    #[test]
+    fn bad_cluster_scoped_kinds_name_the_file_and_the_field() {
+        let head = "apiVersion: tenantry.dev/v1alpha1\nkind: Platform\nproxy:\n  clusterScoped:\n";
+        let unknown = load(&format!("{head}  - kind: Secret\n")).unwrap_err();
+        let message = format!("{unknown:#}");
+        assert!(
+            message.contains("tenantry.yaml") && message.contains("proxy.clusterScoped"),
+            "{message}"
+        );
+        assert!(message.contains("Secret"), "{message}");
+        let twice = load(&format!(
+            "{head}  - kind: StorageClass\n  - kind: StorageClass\n    mode: all\n"
+        ))
+        .unwrap_err();
+        let message = format!("{twice:#}");
+        assert!(
+            message.contains(
+                "tenantry.yaml: proxy.clusterScoped[1].kind: StorageClass is listed twice"
+            ),
+            "{message}"
+        );
+        let ok = load(&format!("{head}  - kind: IngressClass\n    mode: all\n")).unwrap();
+        assert_eq!(
+            ok.mode(tenantry_api::platform::ProxyClusterKind::IngressClass),
+            Some(tenantry_api::platform::ProxyReadMode::All)
+        );
+    }
 }

@@ -30,8 +30,9 @@ pub struct PublishArgs {
     /// Where to push: `oci://REGISTRY/REPO:TAG`.
     #[arg(value_name = "OCI_URL")]
     pub target: String,
-    /// The cosign private key: a file (mode 0600) or `env://VAR`. Its passphrase is read
-    /// from $COSIGN_PASSWORD.
+    /// The cosign private key: a file (mode 0600) or `env://VAR`. An encrypted key's
+    /// passphrase is read from $TENANTRY_KEY_PASSWORD, else $COSIGN_PASSWORD, else asked on
+    /// the terminal.
     #[arg(long, value_name = "FILE|env://VAR", env = "TENANTRY_SIGNING_KEY")]
     pub key: String,
     /// `org.opencontainers.image.source` (default: the target repository).
@@ -46,6 +47,8 @@ pub struct PublishArgs {
     /// Speak plain HTTP to the registry (a local registry only).
     #[arg(long)]
     pub insecure_registry: bool,
+    #[command(flatten)]
+    pub registry_config: RegistryConfigArg,
     #[command(flatten)]
     pub repo: RepoArg,
     /// Output format.
@@ -139,8 +142,10 @@ fn publish(args: &PublishArgs, report: &mut PublishReport) -> anyhow::Result<()>
     let engine = Engine::new(&repo.context().platform);
     let ctx = Context::check(None);
     // The key is read before anything is built or sent: a bad key stops the run up front.
-    let password = std::env::var(keys::PASSWORD_ENV).unwrap_or_default();
-    let key = keys::load_signing_key(&KeySource::parse(&args.key), password.as_bytes())?;
+    let key = keys::load_signing_key(&KeySource::parse(&args.key), || {
+        super::keys::passphrase(false).ok().flatten()
+    })?;
+    let credentials = credentials(&target.registry, &args.registry_config)?;
     let prepared = match tenantry_delivery::prepare(&args.dir, &engine, &ctx) {
         Ok(p) => p,
         Err((e, findings)) => {
@@ -168,7 +173,7 @@ fn publish(args: &PublishArgs, report: &mut PublishReport) -> anyhow::Result<()>
         revision: args.revision.clone().unwrap_or(tag),
         force: args.force,
         plain_http: args.insecure_registry,
-        credentials: credentials(),
+        credentials,
         target,
     };
     let published = runtime()?.block_on(tenantry_delivery::publish(&prepared, &key, &options))?;
@@ -176,17 +181,34 @@ fn publish(args: &PublishArgs, report: &mut PublishReport) -> anyhow::Result<()>
     Ok(())
 }
 
-/// Registry credentials from `TENANTRY_REGISTRY_USERNAME` / `TENANTRY_REGISTRY_PASSWORD`.
-pub fn credentials() -> Credentials {
-    match (
+/// Where `publish` and `verify` find registry credentials.
+#[derive(Args, Debug, Clone, Default)]
+pub struct RegistryConfigArg {
+    /// Docker config file with the registry's credentials (`auths`, `credHelpers`,
+    /// `credsStore`); default $DOCKER_CONFIG/config.json, else ~/.docker/config.json.
+    #[arg(long, value_name = "FILE")]
+    pub registry_config: Option<PathBuf>,
+}
+
+/// Credentials for `registry`: `TENANTRY_REGISTRY_USERNAME` / `TENANTRY_REGISTRY_PASSWORD`
+/// when both are set, else the Docker config file (as docker, skopeo and flux read it).
+pub fn credentials(
+    registry: &str,
+    config: &RegistryConfigArg,
+) -> Result<Credentials, DeliveryError> {
+    if let (Ok(u), Ok(p)) = (
         std::env::var("TENANTRY_REGISTRY_USERNAME"),
         std::env::var("TENANTRY_REGISTRY_PASSWORD"),
     ) {
-        (Ok(u), Ok(p)) => Credentials {
+        return Ok(Credentials {
             basic: Some((u, p)),
-        },
-        _ => Credentials::default(),
+            source: "TENANTRY_REGISTRY_USERNAME/TENANTRY_REGISTRY_PASSWORD".to_owned(),
+        });
     }
+    tenantry_delivery::credentials::lookup(
+        registry,
+        &tenantry_delivery::credentials::ConfigSource::from_env(config.registry_config.clone()),
+    )
 }
 
 fn finding(f: tenantry_policy::report::Located) -> Finding {

@@ -10,7 +10,7 @@ use tenantry_delivery::{OciRef, cosign::Verdict, keys};
 
 use crate::{
     args::runtime,
-    commands::publish::credentials,
+    commands::publish::{RegistryConfigArg, credentials},
     output::{self, Outcome, Output, Report},
 };
 
@@ -26,6 +26,8 @@ pub struct VerifyArgs {
     /// Speak plain HTTP to the registry (a local registry only).
     #[arg(long)]
     pub insecure_registry: bool,
+    #[command(flatten)]
+    pub registry_config: RegistryConfigArg,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Output::Text)]
     pub output: Output,
@@ -74,11 +76,12 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
 fn verify(args: &VerifyArgs, report: &mut VerifyReport) -> anyhow::Result<()> {
     let target = OciRef::parse(&args.target)?;
     let keys = keys::load_public_keys(&args.key)?;
+    let credentials = credentials(&target.registry, &args.registry_config)?;
     let verified = runtime()?.block_on(tenantry_delivery::verify(
         &target,
         &keys,
         args.insecure_registry,
-        &credentials(),
+        &credentials,
     ))?;
     report.digest = Some(verified.digest);
     let (verdict, reason) = match verified.verdict {

@@ -182,7 +182,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             match watch::infer_client().await {
                 Ok(client) => {
                     let cache = NamespaceCache::new(&ctx);
-                    tokio::spawn(watch::watch_namespaces(client, cache.clone()));
+                    tokio::spawn(watch::watch_cluster(client, cache.clone()));
                     cache
                 }
                 Err(e) => {

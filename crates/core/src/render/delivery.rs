@@ -30,7 +30,15 @@ pub(super) fn render(r: &mut Renderer<'_>) {
             semver,
             verify,
             pull_secret,
-        } => flux_oci(r, url, semver, verify, pull_secret.as_deref()),
+            proxy_kubeconfig_secret,
+        } => flux_oci(
+            r,
+            url,
+            semver,
+            verify,
+            pull_secret.as_deref(),
+            proxy_kubeconfig_secret.as_deref(),
+        ),
         ResolvedDelivery::FluxGit {
             url,
             branch,
@@ -55,6 +63,7 @@ fn flux_oci(
     semver: &str,
     verify: &ResolvedVerify,
     pull_secret: Option<&str>,
+    proxy_kubeconfig_secret: Option<&str>,
 ) {
     let mut spec = json!({
         "interval": r.ctx.platform.flux.source_interval,
@@ -73,16 +82,43 @@ fn flux_oci(
             "provider": "cosign",
             "matchOIDCIdentity": [{ "issuer": issuer, "subject": subject }],
         }),
-        ResolvedVerify::PublicKey { secret_ref } => json!({
+        ResolvedVerify::PublicKey { secret_ref, .. } => json!({
             "provider": "cosign",
             "secretRef": { "name": secret_ref },
         }),
     };
-    push_flux(r, OCI_REPOSITORY, spec, "./", None);
+    // Pushed first: objects come out in layer order, and Secrets precede Delivery.
+    if let ResolvedVerify::PublicKey {
+        secret_ref,
+        public_key: Some(pem),
+    } = verify
+    {
+        cosign_public_key_secret(r, secret_ref, pem);
+    }
+    push_flux(r, OCI_REPOSITORY, spec, "./", proxy_kubeconfig_secret);
 }
 
-/// A GitRepository following one branch; `path` and the optional proxy kubeconfig go to the
-/// Kustomization, which is what reads the manifests and applies them.
+/// The Secret `verify.secretRef` names, when `tenantry.yaml` or the tenant gives the key
+/// (`verify.publicKey`): rendered with the tenant so apply creates it before Flux needs it
+/// and offboard removes it. `data`, not `stringData`, so the committed object is what the
+/// API server stores and a re-apply changes nothing.
+fn cosign_public_key_secret(r: &mut Renderer<'_>, name: &str, pem: &str) {
+    use base64::Engine as _;
+    let mut pem = pem.trim().to_owned();
+    pem.push('\n');
+    let data = base64::engine::general_purpose::STANDARD.encode(pem);
+    let primary = r.t.primary_namespace().to_owned();
+    r.push_custom(
+        Layer::Secrets,
+        ("v1", "Secret"),
+        Some(&primary),
+        name,
+        json!({ "type": "Opaque", "data": { "cosign.pub": data } }),
+    );
+}
+
+/// A GitRepository following one branch; `path` goes to the Kustomization, which is what
+/// reads the manifests and applies them.
 fn flux_git(
     r: &mut Renderer<'_>,
     url: &str,
@@ -203,6 +239,12 @@ fn app_project(r: &Renderer<'_>, repo_url: &str) -> Value {
 /// same namespace, pruning what disappears from the tenant's manifests. With one namespace
 /// everything is pinned into it with `targetNamespace`; a tenant with several namespaces
 /// chooses among them in its manifests (RBAC confines it to them).
+///
+/// With a proxy kubeconfig (the platform's `flux.proxy`, or the tenant's own secret) Flux
+/// sends every request to the tenant proxy with that kubeconfig's token, still naming the
+/// tenant's ServiceAccount: the proxy confines it to the tenant (namespace reads, cluster
+/// reads filtered) as well as RBAC. `serviceAccountName` stays, because Flux's lockdown
+/// (`--default-service-account`) impersonates regardless and `tenantry check` requires it.
 fn kustomization(
     r: &Renderer<'_>,
     source_kind: &str,

@@ -10,6 +10,7 @@
 //! tenant label, which is how the cluster side finds, prunes and protects them.
 
 mod delivery;
+pub mod guardrails;
 mod network;
 pub mod platform;
 pub mod scaffold;
@@ -60,6 +61,7 @@ pub fn render(ctx: &PlatformContext, t: &ResolvedTenant) -> Rendered {
     r.namespaces();
     r.quotas();
     r.limit_ranges();
+    guardrails::render(&mut r);
     r.role_bindings();
     r.grants();
     r.service_accounts();
@@ -177,6 +179,31 @@ impl Renderer<'_> {
             namespace: namespace.map(str::to_owned),
             name: name.to_owned(),
             body: Value::Object(body),
+        });
+    }
+
+    /// Add a cluster-scoped object built whole as JSON (its `metadata.labels` already holding
+    /// what it shares with other printers of it), adding the tenant label.
+    pub(crate) fn push_labelled(
+        &mut self,
+        layer: Layer,
+        (api_version, kind): (&'static str, &'static str),
+        name: &str,
+        mut body: Value,
+    ) {
+        if let Some(labels) = body["metadata"]["labels"].as_object_mut() {
+            labels.insert(
+                self.ctx.tenant_label().to_owned(),
+                Value::from(self.t.name.as_str()),
+            );
+        }
+        self.objects.push(DesiredObject {
+            layer,
+            api_version,
+            kind,
+            namespace: None,
+            name: name.to_owned(),
+            body,
         });
     }
 

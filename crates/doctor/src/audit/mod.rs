@@ -47,12 +47,32 @@ pub struct Identity {
     pub user: String,
     /// The groups it is in, `system:authenticated` included.
     pub groups: Vec<String>,
+    /// The user impersonated for the behavioural cases: `user`, or for a group owner a
+    /// synthetic member of the group ([`group_member`]), since the API server impersonates
+    /// no group without a user.
+    pub acts_as: String,
+}
+
+impl Identity {
+    /// Whether the behavioural cases run as a synthetic user (a group owner).
+    pub fn synthetic(&self) -> bool {
+        self.user.is_empty()
+    }
+}
+
+/// The synthetic user a group owner's behavioural cases run as: a name no real identity
+/// has, in that group (and `system:authenticated`) only, so what it is allowed is what the
+/// group is allowed.
+pub fn group_member(group: &str) -> String {
+    format!("tenantry-audit:member-of:{group}")
 }
 
 fn service_account(namespace: &str, name: &str) -> Identity {
+    let user = format!("system:serviceaccount:{namespace}:{name}");
     Identity {
         name: format!("ServiceAccount {namespace}/{name}"),
-        user: format!("system:serviceaccount:{namespace}:{name}"),
+        acts_as: user.clone(),
+        user,
         groups: vec![
             "system:serviceaccounts".to_owned(),
             format!("system:serviceaccounts:{namespace}"),
@@ -76,11 +96,13 @@ pub fn identities(tenant: &ResolvedTenant, rendered: &Rendered) -> Vec<Identity>
             OwnerKind::User => Identity {
                 name: format!("User {}", owner.name),
                 user: owner.name.clone(),
+                acts_as: owner.name.clone(),
                 groups: vec!["system:authenticated".to_owned()],
             },
             OwnerKind::Group => Identity {
                 name: format!("Group {}", owner.name),
                 user: String::new(),
+                acts_as: group_member(&owner.name),
                 groups: vec![owner.name.clone(), "system:authenticated".to_owned()],
             },
             OwnerKind::ServiceAccount => service_account(
@@ -134,8 +156,9 @@ impl Scope {
     }
 }
 
-/// The four places: the tenant's primary namespace, the first (by name) namespace of
-/// another tenant when there is one, the platform namespace, the cluster scope.
+/// The places: each of the tenant's namespaces (a binding can be made in any one of them),
+/// the first (by name) namespace of another tenant when there is one, the platform
+/// namespace, the cluster scope.
 pub fn scopes(
     tenant: &ResolvedTenant,
     other_tenant_namespaces: &[String],
@@ -145,7 +168,11 @@ pub fn scopes(
         kind,
         namespace: ns.map(str::to_owned),
     };
-    let mut out = vec![scope(ScopeKind::Own, Some(tenant.primary_namespace()))];
+    let mut out: Vec<Scope> = tenant
+        .namespaces
+        .iter()
+        .map(|ns| scope(ScopeKind::Own, Some(ns)))
+        .collect();
     if let Some(other) = other_tenant_namespaces
         .iter()
         .filter(|n| !tenant.namespaces.contains(n))
@@ -468,6 +495,71 @@ pub struct AccessAudit {
     pub identities: Vec<IdentityAccess>,
     /// Every allow outside the tenant, and every escalation path anywhere.
     pub findings: Vec<AccessFinding>,
+}
+
+/// One row of an identity's access, for a reader.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ScopeRow<'a> {
+    /// Where: `own namespaces shop, shop-batch` for own namespaces folded together.
+    pub label: String,
+    /// The access there (the first of the folded namespaces').
+    pub access: &'a ScopeAccess,
+}
+
+/// An identity's access as rows: the tenant's own namespaces where it may do exactly the
+/// same folded into one row naming them (so a tenant of ten namespaces still reads on one
+/// screen, and a namespace that differs is a row of its own), every other place a row.
+pub fn rows(identity: &IdentityAccess) -> Vec<ScopeRow<'_>> {
+    let same = |a: &ScopeAccess, b: &ScopeAccess| {
+        (a.asked, a.allowed, &a.grants, &a.everyone) == (b.asked, b.allowed, &b.grants, &b.everyone)
+    };
+    let mut own: Vec<(&ScopeAccess, Vec<&str>)> = Vec::new();
+    let mut out = Vec::new();
+    for s in &identity.scopes {
+        if s.scope != ScopeKind::Own {
+            continue;
+        }
+        let ns = s.namespace.as_deref().unwrap_or_default();
+        match own.iter_mut().find(|(first, _)| same(first, s)) {
+            Some((_, names)) => names.push(ns),
+            None => own.push((s, vec![ns])),
+        }
+    }
+    for (access, names) in own {
+        let label = match names.as_slice() {
+            [one] => format!("own namespace {one}"),
+            many => format!("own namespaces {}", many.join(", ")),
+        };
+        out.push(ScopeRow { label, access });
+    }
+    for s in identity.scopes.iter().filter(|s| s.scope != ScopeKind::Own) {
+        out.push(ScopeRow {
+            label: Scope {
+                kind: s.scope,
+                namespace: s.namespace.clone(),
+            }
+            .label(),
+            access: s,
+        });
+    }
+    out
+}
+
+/// The identities that may do exactly the same everywhere, together (in first-seen order):
+/// a tenant's ServiceAccounts and owners are usually bound to one role, and a reader should
+/// see that once, and the one that differs on its own.
+pub fn same_access(access: &AccessAudit) -> Vec<(Vec<&str>, &IdentityAccess)> {
+    let mut out: Vec<(Vec<&str>, &IdentityAccess)> = Vec::new();
+    for identity in &access.identities {
+        match out
+            .iter_mut()
+            .find(|(_, first)| first.scopes == identity.scopes)
+        {
+            Some((names, _)) => names.push(&identity.identity),
+            None => out.push((vec![&identity.identity], identity)),
+        }
+    }
+    out
 }
 
 fn verb_rank(verb: &str) -> usize {

@@ -26,6 +26,9 @@ pub struct MtbCase {
     pub title: &'static str,
     /// The object server-side applied (dry-run) as the tenant.
     pub object: DesiredObject,
+    /// The tenant namespace it is about (a Namespace edit included); `None` for the
+    /// cluster-scoped cases.
+    pub namespace: Option<String>,
 }
 
 /// The layer of the API server that refused a request.
@@ -209,23 +212,37 @@ fn edited(
     let mut object = rendered
         .objects
         .iter()
-        .find(|o| {
-            o.kind == kind && o.namespace.as_deref() == namespace.filter(|_| kind != "Namespace")
+        .find(|o| match kind {
+            "Namespace" => o.kind == kind && Some(o.name.as_str()) == namespace,
+            _ => o.kind == kind && o.namespace.as_deref() == namespace,
         })?
         .clone();
     edit(&mut object.body);
     Some(object)
 }
 
-/// The cases for a tenant, in its primary namespace. An edit case needs the rendered object
-/// it edits, and is left out for a tenant that renders none (no quota, say).
+/// The cases for a tenant: the namespaced ones in each of its namespaces (a binding or an
+/// exemption can differ from one to the next), then the cluster-scoped ones once. An edit
+/// case needs the rendered object it edits, and is left out where the tenant renders none
+/// (no quota, say).
 pub fn cases(tenant: &ResolvedTenant, rendered: &Rendered) -> Vec<MtbCase> {
-    let ns = tenant.primary_namespace();
+    let mut out: Vec<MtbCase> = tenant
+        .namespaces
+        .iter()
+        .flat_map(|ns| namespaced_cases(ns, rendered))
+        .collect();
+    out.extend(cluster_cases(tenant));
+    out
+}
+
+/// The cases in one namespace.
+fn namespaced_cases(ns: &str, rendered: &Rendered) -> Vec<MtbCase> {
     let case = |id, benchmark, title, object| MtbCase {
         id,
         benchmark,
         title,
         object,
+        namespace: Some(ns.to_owned()),
     };
     let mut out = vec![
         case(
@@ -330,10 +347,9 @@ pub fn cases(tenant: &ResolvedTenant, rendered: &Rendered) -> Vec<MtbCase> {
             "edit-namespace-labels",
             "MTB-PL1-CC-TI-1 block modification of namespace labels",
             "setting its namespace's Pod Security level to privileged",
-            edited(rendered, "Namespace", None, |b| {
+            edited(rendered, "Namespace", Some(ns), |b| {
                 b["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] = json!("privileged");
-            })
-            .filter(|o| o.name == ns),
+            }),
         ),
     ];
     out.extend(
@@ -341,37 +357,160 @@ pub fn cases(tenant: &ResolvedTenant, rendered: &Rendered) -> Vec<MtbCase> {
             .into_iter()
             .filter_map(|(id, benchmark, title, object)| Some(case(id, benchmark, title, object?))),
     );
+    out
+}
+
+/// The cluster-scoped cases: the same objects wherever the tenant lives.
+fn cluster_cases(tenant: &ResolvedTenant) -> Vec<MtbCase> {
+    let ns = tenant.primary_namespace();
+    let case = |id, benchmark, title, object| MtbCase {
+        id,
+        benchmark,
+        title,
+        object,
+        namespace: None,
+    };
     let name = format!("tenantry-audit-{}", tenant.name);
-    out.push(case(
-        "create-cluster-role",
-        "MTB-PL1-CC-CPI-1 block access to cluster resources",
-        "creating a ClusterRole",
-        desired(
-            "rbac.authorization.k8s.io/v1",
-            "ClusterRole",
-            None,
-            json!({
-                "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
-                "metadata": { "name": name },
-                "rules": [{ "apiGroups": [""], "resources": ["secrets"], "verbs": ["get"] }],
-            }),
+    vec![
+        case(
+            "create-cluster-role",
+            "MTB-PL1-CC-CPI-1 block access to cluster resources",
+            "creating a ClusterRole",
+            desired(
+                "rbac.authorization.k8s.io/v1",
+                "ClusterRole",
+                None,
+                json!({
+                    "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+                    "metadata": { "name": name },
+                    "rules": [{ "apiGroups": [""], "resources": ["secrets"], "verbs": ["get"] }],
+                }),
+            ),
         ),
-    ));
-    out.push(case(
-        "create-cluster-role-binding",
-        "MTB-PL1-CC-CPI-1 block access to cluster resources",
-        "binding itself to cluster-admin",
-        desired(
-            "rbac.authorization.k8s.io/v1",
-            "ClusterRoleBinding",
-            None,
-            json!({
-                "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
-                "metadata": { "name": name },
-                "roleRef": { "apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin" },
-                "subjects": [{ "kind": "ServiceAccount", "name": tenant.name, "namespace": ns }],
-            }),
+        case(
+            "create-cluster-role-binding",
+            "MTB-PL1-CC-CPI-1 block access to cluster resources",
+            "binding itself to cluster-admin",
+            desired(
+                "rbac.authorization.k8s.io/v1",
+                "ClusterRoleBinding",
+                None,
+                json!({
+                    "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+                    "metadata": { "name": name },
+                    "roleRef": { "apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin" },
+                    "subjects": [{ "kind": "ServiceAccount", "name": tenant.name, "namespace": ns }],
+                }),
+            ),
         ),
-    ));
+    ]
+}
+
+/// One case sent as one identity, and what the API server did.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct CaseRun {
+    /// The case's ID.
+    pub id: &'static str,
+    /// The benchmark it comes from.
+    pub benchmark: &'static str,
+    /// What was attempted.
+    pub title: &'static str,
+    /// Who sent it, as printed (`User alice`).
+    pub identity: String,
+    /// The namespace it was sent to; `None` for a cluster-scoped case.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    /// The object, as `Kind namespace/name`.
+    pub object: String,
+    /// The result.
+    #[serde(flatten)]
+    pub attempt: Attempt,
+}
+
+/// One outcome of a case and who met it, for a reader.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Outcome<'r> {
+    /// The first run with this outcome (its message is one example).
+    pub run: &'r CaseRun,
+    /// `identity in namespace` for each run with this outcome; empty when every run of the
+    /// case had it.
+    pub who: Vec<String>,
+}
+
+/// A case's runs folded: one outcome when every identity in every namespace met the same
+/// (the usual, clean case), else one per outcome naming who and where met it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FoldedCase<'r> {
+    /// The case's ID.
+    pub id: &'static str,
+    /// What was attempted.
+    pub title: &'static str,
+    /// How many runs (identities × namespaces).
+    pub runs: usize,
+    /// The outcomes, allowed first.
+    pub outcomes: Vec<Outcome<'r>>,
+}
+
+/// What makes two runs' outcomes the same: admitted, or refused by the same layer and
+/// webhook/policy (the message names the namespace, so it differs anyway).
+fn outcome_key(a: &Attempt) -> (bool, Option<Refuser>, Option<&str>) {
+    match a {
+        Attempt::Allowed => (true, None, None),
+        Attempt::Refused { layer, by, .. } => (false, Some(*layer), by.as_deref()),
+    }
+}
+
+/// Fold the runs by case (in first-run order), so one identity × namespace that differs
+/// stands out in a screen of refusals.
+pub fn fold(runs: &[CaseRun]) -> Vec<FoldedCase<'_>> {
+    let mut out: Vec<FoldedCase<'_>> = Vec::new();
+    let mut groups: Vec<Vec<&CaseRun>> = Vec::new();
+    for run in runs {
+        let i = match out.iter().position(|c| c.id == run.id) {
+            Some(i) => i,
+            None => {
+                out.push(FoldedCase {
+                    id: run.id,
+                    title: run.title,
+                    runs: 0,
+                    outcomes: Vec::new(),
+                });
+                groups.push(Vec::new());
+                out.len() - 1
+            }
+        };
+        out[i].runs += 1;
+        groups[i].push(run);
+    }
+    for (case, runs) in out.iter_mut().zip(groups) {
+        let mut outcomes: Vec<(&CaseRun, Vec<&CaseRun>)> = Vec::new();
+        for run in runs {
+            match outcomes
+                .iter_mut()
+                .find(|(first, _)| outcome_key(&first.attempt) == outcome_key(&run.attempt))
+            {
+                Some((_, all)) => all.push(run),
+                None => outcomes.push((run, vec![run])),
+            }
+        }
+        outcomes.sort_by_key(|(first, _)| first.attempt != Attempt::Allowed);
+        let uniform = outcomes.len() == 1;
+        case.outcomes = outcomes
+            .into_iter()
+            .map(|(run, all)| Outcome {
+                run,
+                who: if uniform {
+                    Vec::new()
+                } else {
+                    all.iter()
+                        .map(|r| match &r.namespace {
+                            Some(ns) => format!("{} in {ns}", r.identity),
+                            None => r.identity.clone(),
+                        })
+                        .collect()
+                },
+            })
+            .collect();
+    }
     out
 }

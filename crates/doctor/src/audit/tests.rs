@@ -143,6 +143,7 @@ fn groups_every_identity_is_in_are_matched_and_subresources_by_their_rules() {
         name: "Group devs".into(),
         user: String::new(),
         groups: vec!["devs".into(), "system:authenticated".into()],
+        acts_as: group_member("devs"),
     };
     assert!(
         granting_bindings(
@@ -579,4 +580,238 @@ fn restricted_violations(pod: &Value) -> Vec<&'static str> {
         .collect();
     ids.dedup();
     ids
+}
+
+/// Tenant `shop` with a second namespace, a user owner and a group owner.
+fn shop_with_owners() -> (tenantry_core::ResolvedTenant, tenantry_core::Rendered) {
+    let Fixture {
+        tenant, rendered, ..
+    } = fixture(
+        "{namespaces: [shop-batch], owners: [{kind: User, name: alice}, {kind: Group, name: devs}]}",
+    );
+    (tenant, rendered)
+}
+
+#[test]
+fn every_identity_is_asked_about_every_namespace_of_the_tenant() {
+    let (t, rendered) = shop_with_owners();
+    let ids = identities(&t, &rendered);
+    let names: Vec<&str> = ids.iter().map(|i| i.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "ServiceAccount shop/shop",
+            "ServiceAccount shop-batch/shop",
+            "User alice",
+            "Group devs"
+        ]
+    );
+    // A group owner is asked about as any member (no user), and its cases run as a
+    // synthetic member of the group only.
+    let group = &ids[3];
+    assert!(group.user.is_empty() && group.synthetic());
+    assert_eq!(group.acts_as, "tenantry-audit:member-of:devs");
+    assert_eq!(group.groups, ["devs", "system:authenticated"]);
+    assert_eq!(ids[2].acts_as, "alice");
+    assert!(!ids[2].synthetic());
+
+    let scopes = scopes(&t, &["other".into()], "kube-system");
+    assert_eq!(
+        scopes.iter().map(Scope::label).collect::<Vec<_>>(),
+        [
+            "own namespace shop",
+            "own namespace shop-batch",
+            "other tenant's namespace other",
+            "platform namespace kube-system",
+            "cluster-wide"
+        ]
+    );
+    let questions = plan(&ids, &scopes, &[served("", "secrets", true, &VERBS)]);
+    for identity in 0..ids.len() {
+        for scope in 0..scopes.len() {
+            let secrets = questions
+                .iter()
+                .filter(|q| q.identity == identity && q.scope == scope && q.resource == "secrets")
+                .count();
+            assert_eq!(secrets, 8, "identity {identity} scope {scope}");
+        }
+    }
+
+    // The behavioural cases: the namespaced ones in each namespace, the cluster ones once.
+    let cases = mtb::cases(&t, &rendered);
+    let in_ns = |ns: &str| {
+        cases
+            .iter()
+            .filter(|c| c.object.namespace.as_deref() == Some(ns) || c.object.name == ns)
+            .map(|c| c.id)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(in_ns("shop"), in_ns("shop-batch"));
+    assert!(in_ns("shop-batch").contains(&"edit-namespace-labels"));
+    assert!(in_ns("shop-batch").contains(&"privileged"));
+    let labels = cases
+        .iter()
+        .filter(|c| c.id == "edit-namespace-labels")
+        .map(|c| c.object.name.as_str())
+        .collect::<Vec<_>>();
+    assert_eq!(labels, ["shop", "shop-batch"]);
+    assert_eq!(
+        cases
+            .iter()
+            .filter(|c| c.id == "create-cluster-role-binding")
+            .count(),
+        1
+    );
+}
+
+fn access(namespace: &str, grants: Vec<Grant>) -> ScopeAccess {
+    ScopeAccess {
+        scope: ScopeKind::Own,
+        namespace: Some(namespace.into()),
+        asked: 10,
+        allowed: grants
+            .iter()
+            .map(|g| g.verbs.len() * g.resources.len())
+            .sum(),
+        grants,
+        everyone: Vec::new(),
+    }
+}
+
+#[test]
+fn own_namespaces_with_the_same_access_read_as_one_row_and_one_that_differs_is_named() {
+    let edit = || Grant {
+        verbs: vec!["get".into(), "list".into()],
+        resources: vec!["pods".into()],
+    };
+    let mut platform = access("kube-system", Vec::new());
+    platform.scope = ScopeKind::Platform;
+    let identity = IdentityAccess {
+        identity: "User alice".into(),
+        scopes: vec![
+            access("shop", vec![edit()]),
+            access("shop-batch", vec![edit()]),
+            access(
+                "shop-web",
+                vec![
+                    edit(),
+                    Grant {
+                        verbs: vec!["update".into()],
+                        resources: vec!["resourcequotas".into()],
+                    },
+                ],
+            ),
+            access("shop-x", vec![edit()]),
+            platform,
+        ],
+    };
+    let rows: Vec<(String, usize)> = rows(&identity)
+        .into_iter()
+        .map(|r| (r.label, r.access.allowed))
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            ("own namespaces shop, shop-batch, shop-x".to_owned(), 2),
+            ("own namespace shop-web".to_owned(), 3),
+            ("platform namespace kube-system".to_owned(), 0),
+        ]
+    );
+}
+
+fn run(id: &'static str, identity: &str, ns: Option<&str>, attempt: Attempt) -> mtb::CaseRun {
+    mtb::CaseRun {
+        id,
+        benchmark: "b",
+        title: "t",
+        identity: identity.into(),
+        namespace: ns.map(str::to_owned),
+        object: String::new(),
+        attempt,
+    }
+}
+
+#[test]
+fn cases_fold_to_one_row_unless_an_identity_or_namespace_differs_and_then_name_it() {
+    let rbac = |ns: &str| Attempt::Refused {
+        layer: Refuser::Rbac,
+        by: None,
+        message: format!("cannot update resource \"resourcequotas\" in {ns}"),
+    };
+    let runs = [
+        run(
+            "edit-quota",
+            "ServiceAccount shop/shop",
+            Some("shop"),
+            rbac("shop"),
+        ),
+        run(
+            "edit-quota",
+            "ServiceAccount shop/shop",
+            Some("shop-batch"),
+            rbac("shop-batch"),
+        ),
+        run("edit-quota", "User alice", Some("shop"), rbac("shop")),
+        run(
+            "edit-quota",
+            "User alice",
+            Some("shop-batch"),
+            Attempt::Allowed,
+        ),
+        run(
+            "create-cluster-role",
+            "ServiceAccount shop/shop",
+            None,
+            rbac(""),
+        ),
+        run("create-cluster-role", "User alice", None, rbac("")),
+    ];
+    let folded = mtb::fold(&runs);
+    assert_eq!(folded.len(), 2);
+    let quota = &folded[0];
+    assert_eq!((quota.id, quota.runs), ("edit-quota", 4));
+    // The allowed one first, naming who and where.
+    assert_eq!(quota.outcomes[0].run.attempt, Attempt::Allowed);
+    assert_eq!(quota.outcomes[0].who, ["User alice in shop-batch"]);
+    assert_eq!(
+        quota.outcomes[1].who,
+        [
+            "ServiceAccount shop/shop in shop",
+            "ServiceAccount shop/shop in shop-batch",
+            "User alice in shop"
+        ]
+    );
+    // The same refusal everywhere (messages differ by namespace): one row, nobody named.
+    let role = &folded[1];
+    assert_eq!((role.runs, role.outcomes.len()), (2, 1));
+    assert!(role.outcomes[0].who.is_empty());
+}
+
+#[test]
+fn identities_with_the_same_access_everywhere_read_once() {
+    let scopes = |grants: Vec<Grant>| vec![access("shop", grants)];
+    let pods = || Grant {
+        verbs: vec!["get".into()],
+        resources: vec!["pods".into()],
+    };
+    let identity = |name: &str, grants| IdentityAccess {
+        identity: name.into(),
+        scopes: scopes(grants),
+    };
+    let audit = AccessAudit {
+        identities: vec![
+            identity("ServiceAccount shop/shop", vec![pods()]),
+            identity("User alice", vec![]),
+            identity("Group devs", vec![pods()]),
+        ],
+        findings: Vec::new(),
+    };
+    let folded: Vec<Vec<&str>> = same_access(&audit).into_iter().map(|(n, _)| n).collect();
+    assert_eq!(
+        folded,
+        [
+            vec!["ServiceAccount shop/shop", "Group devs"],
+            vec!["User alice"]
+        ]
+    );
 }

@@ -338,6 +338,9 @@ fn online_the_same_checks_read_the_live_objects() {
         events: Ok(Vec::new()),
         pull_secrets: Ok(Vec::new()),
         secret_sync: Ok(Vec::new()),
+        // Not listed: the check falls back to the labelled objects, and says so.
+        network_policies: Err("cannot list NetworkPolicies: forbidden".to_owned()),
+        other_tenant_namespaces: Ok(Vec::new()),
     });
     let finding = only_fail(&diagnose(&o), "network-reachability");
     assert_eq!(finding.object, "NetworkPolicy shop/tenantry-allow-egress");

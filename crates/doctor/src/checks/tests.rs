@@ -103,6 +103,16 @@ impl Fixture {
             .filter(|l| l["kind"] == "ExternalSecret")
             .cloned()
             .collect();
+        let network_policies = live
+            .iter()
+            .filter(|l| {
+                matches!(
+                    l["kind"].as_str(),
+                    Some("NetworkPolicy" | "CiliumNetworkPolicy")
+                )
+            })
+            .cloned()
+            .collect();
         ClusterView {
             missing_kinds: Vec::new(),
             live,
@@ -111,6 +121,8 @@ impl Fixture {
             events: Ok(Vec::new()),
             pull_secrets: Ok(vec![dockerconfig(&["ghcr.io"])]),
             secret_sync: Ok(secret_sync),
+            network_policies: Ok(network_policies),
+            other_tenant_namespaces: Ok(Vec::new()),
         }
     }
 
@@ -742,4 +754,98 @@ fn pending_pods_say_why() {
             "{c:#?}"
         );
     }
+}
+
+/// A NetworkPolicy the tenant wrote itself (no Tenantry label), in `shop`.
+fn tenant_policy(name: &str, spec: Value) -> Value {
+    json!({
+        "apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+        "metadata": { "name": name, "namespace": "shop" },
+        "spec": spec,
+    })
+}
+
+fn other_tenant_namespace(f: &Fixture, name: &str, tenant: &str) -> Value {
+    json!({
+        "apiVersion": "v1", "kind": "Namespace",
+        "metadata": { "name": name, "labels": {
+            f.ctx.tenant_label(): tenant, "kubernetes.io/metadata.name": name,
+        } },
+    })
+}
+
+#[test]
+fn a_policy_the_tenant_added_is_judged_and_named_when_it_opens_egress_to_another_tenant() {
+    let f = fixture("{ network: { defaultDenyEgress: true } }");
+    let mut view = f.healthy();
+    view.other_tenant_namespaces = Ok(vec![
+        other_tenant_namespace(&f, "bank", "bank"),
+        other_tenant_namespace(&f, "bank-batch", "bank"),
+        other_tenant_namespace(&f, "zoo", "zoo"),
+    ]);
+    // Healthy: the tenant's pods are opened to no other tenant.
+    let checks = diagnose(&f.observe(Ok(view.clone())));
+    assert_eq!(check(&checks, "network-reachability").verdict, Verdict::Ok);
+
+    let label = f.ctx.tenant_label();
+    let widening = tenant_policy(
+        "talk-to-bank",
+        json!({ "podSelector": {}, "policyTypes": ["Egress"],
+                "egress": [{ "to": [{ "namespaceSelector": { "matchLabels": { label: "bank" } } }] }] }),
+    );
+    // Only the list of every policy has it: the labelled objects do not.
+    view.network_policies.as_mut().unwrap().push(widening);
+    let checks = diagnose(&f.observe(Ok(view)));
+    let c = check(&checks, "network-reachability");
+    let finding = only_finding(c, Verdict::Warn);
+    assert_eq!(finding.object, "NetworkPolicy shop/talk-to-bank");
+    assert_eq!(
+        finding.message,
+        "NetworkPolicy shop/talk-to-bank lets pods in shop send to other tenants' namespaces bank, bank-batch: only those tenants' own ingress policies keep them apart"
+    );
+    assert_eq!(
+        finding.fix,
+        "remove or narrow the egress rule of NetworkPolicy shop/talk-to-bank that selects other tenants' namespaces (`kubectl -n shop edit networkpolicy talk-to-bank`)"
+    );
+    assert!(
+        c.objects
+            .contains(&"NetworkPolicy shop/talk-to-bank".to_owned())
+    );
+}
+
+#[test]
+fn a_policy_the_tenant_added_that_isolates_egress_is_named_as_what_blocks_dns() {
+    // Without defaultDenyEgress Tenantry leaves egress open; a tenant policy selecting every
+    // pod for egress to one peer closes everything else, DNS included.
+    let f = fixture("{}");
+    let mut view = f.healthy();
+    view.network_policies
+        .as_mut()
+        .unwrap()
+        .push(tenant_policy(
+            "only-the-db",
+            json!({ "podSelector": {}, "policyTypes": ["Egress"],
+                    "egress": [{ "to": [{ "podSelector": { "matchLabels": { "app": "db" } } }] }] }),
+        ));
+    let checks = diagnose(&f.observe(Ok(view.clone())));
+    let finding = only_finding(check(&checks, "network-reachability"), Verdict::Fail);
+    assert!(
+        finding
+            .message
+            .contains("is denied by NetworkPolicy shop/only-the-db"),
+        "{}",
+        finding.message
+    );
+    // When every policy could not be listed, the labelled ones are judged, and the check
+    // says a tenant's own policy was not seen.
+    view.network_policies = Err("cannot list NetworkPolicies: forbidden".to_owned());
+    let checks = diagnose(&f.observe(Ok(view)));
+    let c = check(&checks, "network-reachability");
+    assert_eq!(c.verdict, Verdict::Ok);
+    assert!(
+        c.notes.iter().any(|n| n
+            == "only the policies Tenantry labels were judged (cannot list NetworkPolicies: forbidden): a policy the tenant added is not seen"),
+        "{:?}",
+        c.notes
+    );
 }

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use super::*;
 use crate::{
-    BaoStep, ClusterView, Verdict,
+    BaoStep, ClusterView, KvMetadata, Verdict,
     checks::tests::{Fixture, fixture},
 };
 
@@ -43,13 +43,21 @@ fn view(secret_sync: Vec<Value>) -> ClusterView {
         events: Ok(Vec::new()),
         pull_secrets: Ok(Vec::new()),
         secret_sync: Ok(secret_sync),
+        network_policies: Ok(Vec::new()),
+        other_tenant_namespaces: Ok(Vec::new()),
     }
 }
 
 fn stored(version: u64, deleted: bool) -> Option<KvMetadata> {
+    let state = if deleted {
+        KvVersion::Deleted
+    } else {
+        KvVersion::Live
+    };
     Some(KvMetadata {
         current_version: version,
         current_deleted: deleted,
+        versions: BTreeMap::from([(version, state)]),
     })
 }
 
@@ -59,13 +67,28 @@ fn run(
     objects: Vec<Value>,
     store: Result<BTreeMap<&str, Option<KvMetadata>>, &str>,
 ) -> Check {
-    let paths = kv_paths(&f.ctx, &f.tenant, &f.rendered, &objects).unwrap_or_default();
+    let reads = kv_paths(&f.ctx, &f.tenant, &f.rendered, &objects).unwrap_or_default();
     let kv = store
-        .map(|s| {
-            paths
+        .map(|s| KvView {
+            secrets: reads
+                .secrets
                 .iter()
                 .map(|p| (p.clone(), s.get(p.as_str()).cloned().flatten()))
-                .collect()
+                .collect(),
+            // A recursive LIST of each folder: every stored key below it.
+            folders: reads
+                .folders
+                .iter()
+                .map(|folder| {
+                    let below = format!("{folder}/");
+                    let keys = s
+                        .iter()
+                        .filter(|(k, m)| k.starts_with(&below) && m.is_some())
+                        .map(|(k, _)| (*k).to_owned())
+                        .collect();
+                    (folder.clone(), keys)
+                })
+                .collect(),
         })
         .map_err(str::to_owned);
     check(&Observed {
@@ -215,10 +238,9 @@ fn a_deleted_latest_version_fails_with_undelete() {
 fn a_key_outside_the_tenant_path_fails_naming_the_field_and_policy_and_is_never_read() {
     let f = fixture(OPENBAO);
     let objects = vec![reads("stolen", "apps/blog/db")];
-    assert!(
-        kv_paths(&f.ctx, &f.tenant, &f.rendered, &objects)
-            .unwrap()
-            .is_empty()
+    assert_eq!(
+        kv_paths(&f.ctx, &f.tenant, &f.rendered, &objects).unwrap(),
+        KvReads::default()
     );
     let c = run(&f, objects, Ok(BTreeMap::new()));
     assert_eq!(c.verdict, Verdict::Fail);
@@ -292,7 +314,10 @@ fn a_tenant_without_openbao_or_a_cluster_is_skipped() {
 fn a_policy_openbao_holds_differently_is_said_to_be_judged_as_rendered() {
     let f = fixture(OPENBAO);
     let objects = vec![reads("db", "apps/shop/db")];
-    let kv = BTreeMap::from([("apps/shop/db".to_owned(), stored(1, false))]);
+    let kv = KvView {
+        secrets: BTreeMap::from([("apps/shop/db".to_owned(), stored(1, false))]),
+        folders: BTreeMap::new(),
+    };
     let c = check(&Observed {
         ctx: &f.ctx,
         tenant: &f.tenant,
@@ -315,5 +340,182 @@ fn a_policy_openbao_holds_differently_is_said_to_be_judged_as_rendered() {
         [
             "read access judged on the rendered policy app-shop; OpenBao holds a different one or none (see the openbao check)"
         ]
+    );
+}
+
+/// `GET secret/metadata/apps/shop/db` as a real `bao server -dev` (OpenBao 2.x) answered it
+/// after four writes, `bao kv delete -versions=2` and `bao kv destroy -versions=1`.
+const RECORDED_METADATA: &str = r#"{
+    "cas_required": false,
+    "created_time": "2026-12-01T03:39:23.456176532Z",
+    "current_metadata_version": 0,
+    "current_version": 4,
+    "custom_metadata": null,
+    "delete_version_after": "0s",
+    "max_versions": 0,
+    "metadata_cas_required": false,
+    "oldest_version": 0,
+    "updated_time": "2026-12-01T03:39:24.256310216Z",
+    "versions": {
+        "1": { "created_time": "2026-12-01T03:39:23.456176532Z", "deletion_time": "", "destroyed": true },
+        "2": { "created_time": "2026-12-01T03:39:23.736015413Z", "deletion_time": "2026-12-01T03:39:24.467548624Z", "destroyed": false },
+        "3": { "created_time": "2026-12-01T03:39:24.003665527Z", "deletion_time": "", "destroyed": false },
+        "4": { "created_time": "2026-12-01T03:39:24.256310216Z", "deletion_time": "", "destroyed": false }
+    }
+}"#;
+
+fn recorded() -> Option<KvMetadata> {
+    Some(KvMetadata::from_metadata(
+        &serde_json::from_str(RECORDED_METADATA).unwrap(),
+    ))
+}
+
+fn reads_version(name: &str, key: &str, version: &str) -> Value {
+    external_secret(
+        name,
+        tenant_store(),
+        json!([{ "secretKey": "password", "remoteRef": { "key": key, "property": "password", "version": version } }]),
+        json!([]),
+    )
+}
+
+#[test]
+fn kv_metadata_is_read_from_a_recorded_answer() {
+    let meta = recorded().unwrap();
+    assert_eq!((meta.current_version, meta.current_deleted), (4, false));
+    assert_eq!(
+        meta.versions,
+        BTreeMap::from([
+            (1, KvVersion::Destroyed),
+            (2, KvVersion::Deleted),
+            (3, KvVersion::Live),
+            (4, KvVersion::Live),
+        ])
+    );
+}
+
+#[test]
+fn a_pinned_version_must_be_one_openbao_keeps_and_live() {
+    let f = fixture(OPENBAO);
+    let judged = |version: &str| {
+        let c = run(
+            &f,
+            vec![reads_version("db", "apps/shop/db", version)],
+            Ok(BTreeMap::from([("apps/shop/db", recorded())])),
+        );
+        (
+            c.verdict,
+            c.findings
+                .first()
+                .map(|f| (f.message.clone(), f.fix.clone())),
+        )
+    };
+    assert_eq!(judged("3"), (Verdict::Ok, None));
+    let (verdict, finding) = judged("2");
+    assert_eq!(verdict, Verdict::Fail);
+    assert_eq!(
+        finding.unwrap(),
+        (
+            "key apps/shop/db (spec.data[0].remoteRef.key): spec.data[0].remoteRef.version pins version 2 of secret/apps/shop/db, which is deleted, so a read finds nothing".to_owned(),
+            "restore it (`bao kv undelete -mount=secret -versions=2 apps/shop/db`) or set spec.data[0].remoteRef.version to a live version".to_owned()
+        )
+    );
+    let (_, finding) = judged("1");
+    assert_eq!(
+        finding.unwrap().0,
+        "key apps/shop/db (spec.data[0].remoteRef.key): spec.data[0].remoteRef.version pins version 1 of secret/apps/shop/db, which is destroyed for good"
+    );
+    let (_, finding) = judged("9");
+    assert_eq!(
+        finding.unwrap(),
+        (
+            "key apps/shop/db (spec.data[0].remoteRef.key): spec.data[0].remoteRef.version pins version 9 of secret/apps/shop/db, which OpenBao does not hold (it keeps versions 1, 2, 3, 4)".to_owned(),
+            "set spec.data[0].remoteRef.version to one of 1, 2, 3, 4, or remove it to read the latest (version 4)".to_owned()
+        )
+    );
+    let (_, finding) = judged("latest");
+    assert!(
+        finding
+            .unwrap()
+            .0
+            .ends_with("spec.data[0].remoteRef.version \"latest\" is not a KV v2 version number")
+    );
+}
+
+fn finds(name: &str, find: Value) -> Value {
+    external_secret(name, tenant_store(), json!([]), json!([{ "find": find }]))
+}
+
+#[test]
+fn a_find_needs_a_readable_key_matching_its_pattern_under_a_folder_of_the_tenant() {
+    let f = fixture(OPENBAO);
+    let store = || {
+        Ok(BTreeMap::from([
+            ("apps/shop/db", stored(1, false)),
+            ("apps/shop/team/api-token", stored(2, false)),
+            ("apps/blog/db", stored(1, false)),
+        ]))
+    };
+    // Only the tenant's folders are listed.
+    let objects = vec![
+        finds(
+            "ok",
+            json!({ "path": "apps/shop", "name": { "regexp": "team/.*token$" } }),
+        ),
+        finds("outside", json!({ "path": "apps/blog" })),
+    ];
+    let reads = kv_paths(&f.ctx, &f.tenant, &f.rendered, &objects).unwrap();
+    assert_eq!(reads.folders, ["apps/shop"]);
+    let c = run(&f, objects, store());
+    let fails: Vec<(&str, &str, &str)> = c
+        .findings
+        .iter()
+        .map(|f| (f.object.as_str(), f.message.as_str(), f.fix.as_str()))
+        .collect();
+    assert_eq!(
+        fails,
+        [(
+            "ExternalSecret shop/outside",
+            "spec.dataFrom[0].find.path apps/blog is outside the tenant's OpenBao path apps/shop/: policy app-shop denies listing secret/metadata/apps/blog/, so External Secrets reports permission denied",
+            "set spec.dataFrom[0].find.path to apps/shop (or a folder under it)"
+        )]
+    );
+    assert!(
+        c.objects
+            .contains(&"OpenBao folder secret/apps/shop/".to_owned()),
+        "{:?}",
+        c.objects
+    );
+
+    let judged = |find: Value| {
+        let c = run(&f, vec![finds("db", find)], store());
+        assert_eq!(c.verdict, Verdict::Fail, "{c:#?}");
+        (c.findings[0].message.clone(), c.findings[0].fix.clone())
+    };
+    assert_eq!(
+        judged(json!({ "path": "apps/shop", "name": { "regexp": "^prod-" } })),
+        (
+            "spec.dataFrom[0].find: no key under secret/apps/shop/ matches name.regexp \"^prod-\" and is readable with policy app-shop (it holds apps/shop/db, apps/shop/team/api-token), so the ExternalSecret finds nothing to sync".to_owned(),
+            "store one there (`bao kv put -mount=secret apps/shop/<name> <field>=<value>`, <name> matching the pattern), or change spec.dataFrom[0].find.name.regexp to match a key there".to_owned()
+        )
+    );
+    assert_eq!(
+        judged(json!({ "name": { "regexp": ".*" } })).0,
+        "spec.dataFrom[0].find.path is not set, so External Secrets lists the whole mount secret/: policy app-shop allows listing only under apps/shop/, so it reports permission denied"
+    );
+    assert!(
+        judged(json!({ "path": "apps/shop", "name": { "regexp": "(" } }))
+            .0
+            .starts_with("spec.dataFrom[0].find.name.regexp \"(\" is not a regular expression")
+    );
+    // An empty folder of the tenant: nothing to sync.
+    let c = run(
+        &f,
+        vec![finds("db", json!({ "path": "apps/shop/empty" }))],
+        store(),
+    );
+    assert!(
+        c.findings[0].message.contains("(the folder is empty)"),
+        "{c:#?}"
     );
 }

@@ -259,7 +259,10 @@ pub(crate) fn allowed_registries(
             "Use a reference like registry.example.com/team/app:1.2.3 or …@sha256:<digest>."
                 .to_owned(),
         ),
-        Ok(parsed) if allowed.iter().any(|a| a.admits(&parsed)) => {}
+        Ok(parsed)
+            if allowed
+                .iter()
+                .any(|a| a.admits(&parsed.registry, &parsed.repository)) => {}
         Ok(parsed) => sink.deny(
             "registry-not-allowed",
             path,

@@ -1,0 +1,244 @@
+//! A tenant's share of the compiled guardrails: its `GuardrailParameters` and its bindings to
+//! the per-tenant ValidatingAdmissionPolicies (`policies.vap.tenantParameters`).
+//!
+//! The policies that judge a tenant's own values (`allowed-registries`, `tenant-placement`'s
+//! node selector) are platform-wide and printed by `tenantry policy vap`; what makes them judge
+//! one tenant is a parameter object holding its values and a binding to its namespaces. Those
+//! two belong to the tenant: they must appear when it is onboarded and go when it is
+//! offboarded, or a new tenant is judged by no policy (a webhook next to the policies must
+//! then keep those checks) and a removed tenant leaves its bindings behind. So they are
+//! rendered here with the tenant's other objects, and every consumer (GitOps tree, apply,
+//! operator, offboarding) converges and prunes them like the rest.
+//!
+//! This module is the one builder of both objects: `tenantry policy vap --tenants` (in
+//! `tenantry-policy`, which compiles the policies) calls it too, and a test there keeps
+//! [`per_tenant_policies`] equal to the policies it compiles. It lives below the policy engine
+//! because the renderer may not depend on it.
+//!
+//! The parameters are in the form the CEL compares (registry prefixes normalised by
+//! [`RegistryPrefix`]), from the same resolved values the webhook and `tenantry check` judge
+//! with, and the webhook reads the same objects back ([`GuardrailParams::from_object`]) so it
+//! judges a tenant by its own values without a call on the request path.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Value, json};
+use tenantry_api::{MANAGED_BY, MANAGED_BY_LABEL, policies::PolicyConfig, tenant::Placement};
+
+use crate::registry::RegistryPrefix;
+
+/// The group of the per-tenant parameters.
+pub const PARAMS_GROUP: &str = "tenantry.dev";
+/// The version of the per-tenant parameters.
+pub const PARAMS_VERSION: &str = "v1alpha1";
+/// `apiVersion` of the per-tenant parameters.
+pub const PARAMS_API_VERSION: &str = "tenantry.dev/v1alpha1";
+/// The kind of the per-tenant parameters (cluster-scoped).
+pub const PARAMS_KIND: &str = "GuardrailParameters";
+/// The resource (plural) of [`PARAMS_KIND`].
+pub const PARAMS_PLURAL: &str = "guardrailparameters";
+/// `apiVersion` of the bindings.
+pub const BINDING_API_VERSION: &str = "admissionregistration.k8s.io/v1";
+/// The kind of the bindings.
+pub const BINDING_KIND: &str = "ValidatingAdmissionPolicyBinding";
+/// The prefix of every policy, binding and parameter name Tenantry renders.
+pub const NAME_PREFIX: &str = "tenantry-";
+
+/// The per-tenant policies the platform runs, by name without the prefix
+/// (`<policy id><suffix>`), in the order `tenantry policy vap` compiles them.
+pub fn per_tenant_policies(policies: &PolicyConfig) -> Vec<&'static str> {
+    [
+        (policies.allowed_registries.enabled, "allowed-registries"),
+        (policies.tenant_placement.enabled, "tenant-placement-tenant"),
+    ]
+    .into_iter()
+    .filter_map(|(on, name)| on.then_some(name))
+    .collect()
+}
+
+/// The name of a tenant's parameters.
+pub fn params_name(prefix: &str, tenant: &str) -> String {
+    format!("{prefix}{tenant}")
+}
+
+/// The name of a tenant's binding to `policy` (the policy's full name): one-to-one, since
+/// tenant names are dot-free DNS labels.
+pub fn binding_name(policy: &str, tenant: &str) -> String {
+    format!("{policy}.{tenant}")
+}
+
+/// `<labelPrefix>/vap-params-for`: whose parameters these are, also when they are printed
+/// without the tenant label (`policy vap --tenants`).
+pub fn params_annotation(label_prefix: &str) -> String {
+    format!("{label_prefix}/vap-params-for")
+}
+
+/// One tenant's values as the compiled policies read them.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct GuardrailParams {
+    /// The tenant.
+    pub tenant: String,
+    /// Its `registries`, as declared (for messages).
+    pub registries: Vec<String>,
+    /// Its `placement.nodeSelector`, in the engine's (key) order.
+    pub node_selector: BTreeMap<String, String>,
+}
+
+impl GuardrailParams {
+    /// The values of a tenant, from its resolved `registries` and `placement`.
+    pub fn new(tenant: &str, registries: &[String], placement: &Placement) -> Self {
+        Self {
+            tenant: tenant.to_owned(),
+            registries: registries.to_vec(),
+            node_selector: placement.node_selector.clone().unwrap_or_default(),
+        }
+    }
+
+    /// The parameter object, named `name`, labelled managed-by Tenantry and annotated with
+    /// its tenant ([`params_annotation`]).
+    pub fn to_object(&self, label_prefix: &str, name: &str) -> Value {
+        let registry_prefixes: Vec<String> = self
+            .registries
+            .iter()
+            .map(|r| RegistryPrefix::parse(r).to_string())
+            .collect();
+        let node_selector: Vec<Value> = self
+            .node_selector
+            .iter()
+            .map(|(key, value)| json!({"key": key, "value": value}))
+            .collect();
+        json!({
+            "apiVersion": PARAMS_API_VERSION,
+            "kind": PARAMS_KIND,
+            "metadata": {
+                "name": name,
+                "labels": {MANAGED_BY_LABEL: MANAGED_BY},
+                "annotations": {params_annotation(label_prefix): self.tenant},
+            },
+            // Values in the form the CEL compares (registry prefixes normalised as
+            // `RegistryPrefix` reads them), so no resolution or normalisation is written twice.
+            "spec": {
+                "tenant": self.tenant,
+                "registries": self.registries,
+                "registryPrefixes": registry_prefixes,
+                "nodeSelector": node_selector,
+            },
+        })
+    }
+
+    /// Read a parameter object back (the webhook's watch). `None` when it is not one
+    /// (no `spec.tenant`); unreadable entries are skipped rather than guessed.
+    pub fn from_object(object: &Value) -> Option<Self> {
+        let spec = &object["spec"];
+        let tenant = spec["tenant"].as_str().filter(|t| !t.is_empty())?;
+        let registries = spec["registries"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|r| r.as_str().map(str::to_owned))
+            .collect();
+        let node_selector = spec["nodeSelector"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|q| {
+                Some((
+                    q["key"].as_str()?.to_owned(),
+                    q["value"].as_str()?.to_owned(),
+                ))
+            })
+            .collect();
+        Some(Self {
+            tenant: tenant.to_owned(),
+            registries,
+            node_selector,
+        })
+    }
+}
+
+/// What a binding selects and does, besides its tenant.
+#[derive(Debug, Clone, Copy)]
+pub struct BindingOptions<'a> {
+    /// `validationActions`.
+    pub actions: &'a [&'a str],
+    /// Narrow to this one namespace as well (`policy vap --namespace`).
+    pub namespace: Option<&'a str>,
+}
+
+impl Default for BindingOptions<'_> {
+    fn default() -> Self {
+        Self {
+            actions: &["Deny"],
+            namespace: None,
+        }
+    }
+}
+
+/// A tenant's binding of the policy `policy` (its full name) to the namespaces carrying
+/// `tenant_label: tenant`, reading the parameters `params`; it refuses while they are missing
+/// (`parameterNotFoundAction: Deny`: fail closed), so they must be applied first.
+pub fn tenant_binding(
+    policy: &str,
+    tenant: &str,
+    tenant_label: &str,
+    params: &str,
+    opts: BindingOptions<'_>,
+) -> Value {
+    let mut match_labels = serde_json::Map::new();
+    if let Some(ns) = opts.namespace {
+        match_labels.insert("kubernetes.io/metadata.name".into(), json!(ns));
+    }
+    match_labels.insert(tenant_label.to_owned(), json!(tenant));
+    json!({
+        "apiVersion": BINDING_API_VERSION,
+        "kind": BINDING_KIND,
+        "metadata": {
+            "name": binding_name(policy, tenant),
+            "labels": {MANAGED_BY_LABEL: MANAGED_BY},
+        },
+        "spec": {
+            "policyName": policy,
+            "validationActions": opts.actions,
+            "matchResources": {"namespaceSelector": {"matchLabels": match_labels}},
+            "paramRef": {"name": params, "parameterNotFoundAction": "Deny"},
+        },
+    })
+}
+
+/// Render the tenant's parameters, then its bindings (the order they must be applied in).
+pub(crate) fn render(r: &mut super::Renderer<'_>) {
+    let platform = &r.ctx.platform;
+    if !platform.policies.vap.tenant_parameters {
+        return;
+    }
+    let policies = per_tenant_policies(&platform.policies);
+    if policies.is_empty() {
+        return;
+    }
+    let tenant = r.t.name.clone();
+    let params = params_name(NAME_PREFIX, &tenant);
+    let object = GuardrailParams::new(&tenant, &r.t.registries, &r.t.placement)
+        .to_object(&platform.label_prefix, &params);
+    r.push_labelled(
+        crate::object::Layer::Guardrails,
+        (PARAMS_API_VERSION, PARAMS_KIND),
+        &params,
+        object,
+    );
+    for policy in policies {
+        let policy = format!("{NAME_PREFIX}{policy}");
+        let binding = tenant_binding(
+            &policy,
+            &tenant,
+            r.ctx.tenant_label(),
+            &params,
+            BindingOptions::default(),
+        );
+        r.push_labelled(
+            crate::object::Layer::Guardrails,
+            (BINDING_API_VERSION, BINDING_KIND),
+            &binding_name(&policy, &tenant),
+            binding,
+        );
+    }
+}
