@@ -48,7 +48,7 @@
 //! A tenant's [`TenantInfo`] starts from the labels: its namespaces are the namespaces
 //! carrying its name in the tenant label, its level is the `enforce` label of the namespace
 //! named after it (the platform default when there is none), its ServiceAccount is named
-//! after it. Its own `registries` and `placement.nodeSelector` come from its
+//! after it. Its own `registries`, `placement.nodeSelector` and `classes` come from its
 //! `GuardrailParameters` (`tenantry.dev/v1alpha1`, cluster-scoped), the object the compiled
 //! ValidatingAdmissionPolicies read and `render` writes with the tenant
 //! (`policies.vap.tenantParameters`) or `policy vap --tenants` prints: values the resolver
@@ -112,8 +112,8 @@ struct Settings {
     default_level: Level,
     default_registries: Vec<String>,
     /// The platform's placement and class bounds, for what a tenant's parameters do not say
-    /// (its node selector replaces the platform's when it has parameters; its narrower
-    /// classes and tolerations are enforced by `tenantry check --tenant`).
+    /// (its node selector and classes replace the platform's when it has parameters; its
+    /// narrower tolerations are enforced by `tenantry check --tenant`).
     default_placement: Placement,
     default_classes: Classes,
     reserved: Vec<String>,
@@ -458,7 +458,9 @@ impl NamespaceCache {
                 cluster_role: None,
                 network_peers: Vec::new(),
                 placement,
-                classes: settings.default_classes.clone(),
+                classes: own
+                    .and_then(|p| p.classes.clone())
+                    .unwrap_or_else(|| settings.default_classes.clone()),
             };
             views.push((tenant.to_owned(), Some(Arc::new(view))));
         }

@@ -310,8 +310,13 @@ async fn watch_cache_follows_namespace_labels_on_a_real_cluster() {
         let own = format!("ghcr.io/{tenant}");
         let params_api: Api<DynamicObject> =
             Api::all_with(admin.clone(), &watch::params_resource());
-        let params = GuardrailParams::new(&tenant, std::slice::from_ref(&own), &Default::default())
-            .to_object("tenantry.dev", &params_name);
+        let params = GuardrailParams::new(
+            &tenant,
+            std::slice::from_ref(&own),
+            &Default::default(),
+            &Default::default(),
+        )
+        .to_object("tenantry.dev", &params_name);
         params_api
             .patch(
                 &params_name,

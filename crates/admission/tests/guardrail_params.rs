@@ -132,3 +132,63 @@ fn readiness_waits_for_the_parameters_when_they_are_watched() {
     cache.params_unavailable();
     assert!(cache.is_synced());
 }
+
+/// The checks denying a hardened Deployment with PriorityClass `class` in the tenant's
+/// namespace.
+fn denied_priority(
+    cache: &NamespaceCache,
+    validator: &EngineValidator,
+    class: &str,
+) -> Vec<String> {
+    let mut review = hardened_deployment_review();
+    review["request"]["object"]["spec"]["template"]["spec"]["priorityClassName"] = json!(class);
+    let body = serde_json::to_vec(&review).unwrap();
+    answer(cache, validator, &body).unwrap().denied_checks
+}
+
+#[test]
+fn a_tenant_is_judged_by_its_own_classes_once_its_parameters_arrive() {
+    use tenantry_api::tenant::{ClassList, Classes};
+    use tenantry_core::render::guardrails::GuardrailParams;
+    let mut platform = Platform::default();
+    let list = |allowed: &[&str]| ClassList {
+        allowed: allowed.iter().map(|c| (*c).to_owned()).collect(),
+        default: None,
+    };
+    platform.defaults.classes = Some(Classes {
+        priority: Some(list(&["platform-high"])),
+        ..Classes::default()
+    });
+    let ctx = PlatformContext::new(platform).unwrap();
+    let cache = NamespaceCache::new(&ctx);
+    cache.upsert(
+        FIXTURE_NAMESPACE,
+        labels(&[
+            ("tenantry.dev/tenant", TENANT),
+            ("pod-security.kubernetes.io/enforce", "restricted"),
+        ]),
+    );
+    cache.mark_synced();
+    let validator = EngineValidator::new(&ctx.platform);
+    // Before: the platform's list, so the tenant's own class is refused.
+    assert!(denied_priority(&cache, &validator, "platform-high").is_empty());
+    assert_eq!(
+        denied_priority(&cache, &validator, "g14-high"),
+        ["priority-class"]
+    );
+
+    let classes = Classes {
+        priority: Some(list(&["g14-high"])),
+        ..Classes::default()
+    };
+    let object = GuardrailParams::new(TENANT, &[], &Default::default(), &classes)
+        .to_object("tenantry.dev", &format!("tenantry-{TENANT}"));
+    cache.apply_params(Event::Apply(serde_json::from_value(object).unwrap()));
+    assert_eq!(cache.tenant(TENANT).unwrap().classes, classes);
+    // Its own class, and only its own: the platform's bounds are replaced, not widened.
+    assert!(denied_priority(&cache, &validator, "g14-high").is_empty());
+    assert_eq!(
+        denied_priority(&cache, &validator, "platform-high"),
+        ["priority-class"]
+    );
+}

@@ -18,6 +18,12 @@ spec:
     nodeSelector:
       pool: shared
       zone: g14
+  classes:
+    storage:
+      allowed: [fast, standard]
+      default: standard
+    priority:
+      allowed: [g14-high]
 ";
 
 fn render(policies: &str) -> Rendered {
@@ -56,7 +62,10 @@ fn tenant_parameters_and_bindings_render_as_snapshotted() {
 fn the_parameters_come_before_the_bindings_and_before_any_rights() {
     let rendered = render(ON);
     let kinds: Vec<&str> = guardrails(&rendered).iter().map(|o| o.kind).collect();
-    assert_eq!(kinds, [PARAMS_KIND, BINDING_KIND, BINDING_KIND]);
+    assert_eq!(
+        kinds,
+        [PARAMS_KIND, BINDING_KIND, BINDING_KIND, BINDING_KIND]
+    );
     // Apply order: the bindings deny while their parameters are missing, and nobody is
     // granted a right in the tenant's namespaces before the guardrails judge them.
     let position = |kind: &str| {
@@ -91,11 +100,13 @@ fn nothing_is_rendered_unless_the_platform_turns_it_on() {
         names,
         [
             "tenantry-g14-shop",
-            "tenantry-tenant-placement-tenant.g14-shop"
+            "tenantry-tenant-placement-tenant.g14-shop",
+            "tenantry-allowed-classes.g14-shop",
         ]
     );
     let neither = render(&format!(
-        "{ON}  allowedRegistries:\n    enabled: false\n  tenantPlacement:\n    enabled: false\n"
+        "{ON}  allowedRegistries:\n    enabled: false\n  tenantPlacement:\n    enabled: false\n  \
+         allowedClasses:\n    enabled: false\n"
     ));
     assert!(guardrails(&neither).is_empty());
 }

@@ -6,15 +6,15 @@
 //! only on the object, its namespace's labels and the platform's configuration is compiled
 //! here, from the same [`Engine`] the webhook and `tenantry check` run: which policies are on,
 //! the Pod Security level and version (an override, or the namespace's labels read by
-//! upstream's rules), the placement and class bounds, the reconcilers exempt from
-//! `restrict-secret-stores`. What is not compiled (classes, ServiceAccounts, OpenBao roles
-//! and paths: per tenant, not written yet), or needs a parser CEL does not have, is listed by
+//! upstream's rules), the placement bounds, the reconcilers exempt from
+//! `restrict-secret-stores`. What is not compiled (keyed tolerations, ServiceAccounts, OpenBao
+//! roles and paths: per tenant, not written yet), or needs a parser CEL does not have, is listed by
 //! [`unsupported`] with the reason, and stays with the webhook.
 //!
 //! Checks against a tenant's own values (`allowed-registries`, `tenant-placement`'s
-//! `node-selector`) are one policy per engine policy with a `paramKind` plus, per tenant, a
-//! parameter object and a binding to the namespaces carrying the tenant label with that
-//! tenant's name ([`generate_tenants`], `policy vap --tenants`).
+//! `node-selector`, `allowed-classes`) are one policy per engine policy with a `paramKind`
+//! plus, per tenant, a parameter object and a binding to the namespaces carrying the tenant
+//! label with that tenant's name ([`generate_tenants`], `policy vap --tenants`).
 //! The parameters are the engine's [`TenantInfo`] as the resolver built it (platform defaults
 //! folded in by the code `check` and the webhook use), already normalised where the CEL
 //! compares (registry prefixes as [`RegistryPrefix`] reads them), so no resolution is written
@@ -145,6 +145,11 @@ pub use tenantry_core::render::guardrails::{
 /// namespaced role can write one, with a structural schema so the CEL reads typed lists.
 pub fn params_crd() -> Value {
     let strings = json!({"type": "array", "items": {"type": "string"}});
+    let class_list = json!({
+        "type": "object",
+        "required": ["allowed"],
+        "properties": {"allowed": strings, "default": {"type": "string"}},
+    });
     json!({
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
@@ -187,6 +192,19 @@ pub fn params_crd() -> Value {
                                     },
                                 },
                             },
+                            // The tenant's resolved `classes`: a kind is present only when the
+                            // tenant is restricted to a list. Not required, so objects written
+                            // before it still validate (the policy then reads no list).
+                            "classes": {
+                                "type": "object",
+                                "properties": {
+                                    "priority": class_list.clone(),
+                                    "storage": class_list.clone(),
+                                    "ingress": class_list.clone(),
+                                    "gateway": class_list.clone(),
+                                    "runtime": class_list,
+                                },
+                            },
                         },
                     }},
                 }},
@@ -225,8 +243,13 @@ pub fn tenant_objects(engine: &Engine, tenant: &TenantInfo, opts: &VapOptions) -
     }
     let params = guardrails::params_name(&opts.name_prefix, &tenant.name);
     let mut out = vec![
-        GuardrailParams::new(&tenant.name, &tenant.registries, &tenant.placement)
-            .to_object(label_prefix(engine), &params),
+        GuardrailParams::new(
+            &tenant.name,
+            &tenant.registries,
+            &tenant.placement,
+            &tenant.classes,
+        )
+        .to_object(label_prefix(engine), &params),
     ];
     let actions = actions(opts);
     for policy in policies {
@@ -388,11 +411,11 @@ pub fn unsupported(engine: &Engine) -> Vec<Unsupported> {
             "ingress-class",
             "gateway-class",
         ],
-        "the class lists are the tenant's (per tenant); only the rule that no tenant uses \
-         Kubernetes' system-* PriorityClasses is compiled (a system-* class the platform's \
-         defaults.classes.priority lists is let through for the webhook to judge)"
+        "compiled per tenant (`policy vap --tenants`, or rendered with each tenant: a binding \
+         and parameters per tenant); the webhook keeps judging them too, since a tenant whose \
+         binding is not installed yet would otherwise be judged by neither"
             .to_owned(),
-        false,
+        true,
     );
     entry(
         PolicyId::FluxLockdown,
@@ -588,7 +611,7 @@ fn compile(engine: &Engine) -> Vec<Compiled> {
             PolicyId::RequireDigest => Some(digest()),
             PolicyId::RestrictSecretStores => Some(secret_stores(engine)),
             PolicyId::TenantPlacement => Some(placement(engine)),
-            PolicyId::AllowedClasses => Some(classes(engine)),
+            PolicyId::AllowedClasses => Some(classes()),
             // Without a platform Gateway the engine judges nothing either.
             PolicyId::GatewayParent => engine.gateway.as_ref().map(gateway_parent),
             _ => None,
@@ -2186,58 +2209,195 @@ fn node_selector() -> Compiled {
     p
 }
 
-fn classes(engine: &Engine) -> Compiled {
-    let mut p = pod_policy(PolicyId::AllowedClasses);
-    p.match_conditions = vec![(
-        "classes-changed",
-        spec_fields_changed(&["priorityClassName", "runtimeClassName", "volumes"]),
-    )];
-    // Kubernetes' own classes, unless the platform's bound lists one (then a tenant may have
-    // it, and the webhook judges it against the tenant's list).
-    let listed: Vec<&str> = engine
-        .default_classes
-        .priority
-        .as_ref()
-        .map(|l| l.allowed.iter().map(String::as_str).collect())
-        .unwrap_or_default();
-    let class = get_or("variables.spec", "priorityClassName", "''");
-    // Worded as the engine words it: against the platform's list when it has one (the webhook
-    // names the tenant's own list), else as Kubernetes' own class.
-    let wording = match &engine.default_classes.priority {
-        Some(list) => {
-            let allowed = if list.allowed.is_empty() {
-                "none".to_owned()
-            } else {
-                list.allowed.join(", ")
-            };
-            let remedy = match &list.default {
-                Some(default) => {
-                    format!("Use one of {allowed}, or leave it out to get the default, {default}.")
-                }
-                None => format!("Use one of {allowed} (the tenant's classes.priority)."),
-            };
-            lit(&format!(
-                " is not one the tenant may use (allowed: {allowed}) — {remedy}"
-            ))
-        }
-        None => lit(
-            " is Kubernetes' own, for node- and cluster-critical pods: a tenant's pod would \
-             preempt other tenants' — Remove priorityClassName, or use a class the platform \
-             provides for tenants.",
-        ),
+/// `allowed-classes`, per tenant: every class an object names from the tenant's list of that
+/// kind (its parameters' `classes`, the engine's resolved [`Classes`]); a kind the tenant has
+/// no list for is not restricted, except that a PriorityClass named `system-*` (Kubernetes'
+/// own) is refused without a list. Pods and templates (PriorityClass, RuntimeClass, ephemeral
+/// volumes' StorageClass) are judged on an update only when it changes those fields, as the
+/// engine's `pod_classes` does; PersistentVolumeClaims, StatefulSets' claim templates,
+/// Ingresses (with the legacy annotation) and Gateways on every request, as `object_classes`
+/// does. One validation per check, over the offenders in the engine's order, so the message is
+/// the engine's first finding.
+///
+/// [`Classes`]: tenantry_api::tenant::Classes
+fn classes() -> Compiled {
+    let mut rules = pod_rules();
+    let rule = |group: &str, resources: &[&str]| {
+        json!({
+            "apiGroups": [group], "apiVersions": ["*"], "operations": ["CREATE", "UPDATE"],
+            "resources": resources,
+        })
     };
-    p.validate_part(
+    if let Some(list) = rules.as_array_mut() {
+        list.push(rule("", &["persistentvolumeclaims"]));
+        list.push(rule("networking.k8s.io", &["ingresses"]));
+        list.push(rule("extensions", &["ingresses"]));
+        list.push(rule("gateway.networking.k8s.io", &["gateways"]));
+    }
+    let mut p = Compiled::new(PolicyId::AllowedClasses, rules);
+    p.params = true;
+    // The kinds whose pod template the engine judges (`pss::pod_template`), by group.
+    let group = "(object.apiVersion.contains('/') ? object.apiVersion.split('/')[0] : '')";
+    let pod_kinds = format!(
+        "(({group} == '' && object.kind in ['Pod', 'ReplicationController', 'PodTemplate']) || \
+         ({group} == 'apps' && object.kind in ['Deployment', 'StatefulSet', 'DaemonSet', \
+         'ReplicaSet']) || ({group} == 'batch' && object.kind in ['Job', 'CronJob']))"
+    );
+    p.variables = vec![
+        (
+            "podJudged",
+            format!(
+                "{pod_kinds} && ({})",
+                spec_fields_changed(&["priorityClassName", "runtimeClassName", "volumes"])
+            ),
+        ),
+        (
+            "spec",
+            format!(
+                "variables.podJudged ? {} : {{}}",
+                template("object", "spec")
+            ),
+        ),
+        // Each named class as `{'p': where, 'c': class}`: the pod template's ephemeral
+        // volumes (`p` empty), then what the object names itself. An update keeps a class the
+        // old object named at the same place (the engine's carry-over: same check, path and
+        // message, the message being the class's); the template's are never carried over
+        // (the engine judges them by the update rule instead).
+        (
+            "storage",
+            format!(
+                "{}.filter(v, {}).map(v, {{'p': '', 'c': string(v.ephemeral.volumeClaimTemplate.spec.storageClassName)}}) + {}",
+                get_or("variables.spec", "volumes", "[]"),
+                has("v", "ephemeral.volumeClaimTemplate.spec.storageClassName"),
+                storage_refs("object"),
+            ),
+        ),
+        ("oldStorage", old_refs(&storage_refs("oldObject"))),
+        ("ingress", ingress_refs("object")),
+        ("oldIngress", old_refs(&ingress_refs("oldObject"))),
+        ("gateway", gateway_refs("object")),
+        ("oldGateway", old_refs(&gateway_refs("oldObject"))),
+    ];
+    let listed =
+        |kind: &str| format!("has(params.spec.classes) && has(params.spec.classes.{kind})");
+    // `<Title> "<class>" is not one the tenant may use (allowed: …) — <remedy>`, as
+    // `judge_class` words it.
+    let refused = |kind: &str, title: &str, class: &str| -> String {
+        let list = format!("params.spec.classes.{kind}");
+        let allowed = format!("(size({list}.allowed) == 0 ? 'none' : {list}.allowed.join(', '))");
+        message(
+            &format!("{kind}-class"),
+            &[
+                &lit(&format!("{title} ")),
+                &debug_quoted(class),
+                "' is not one the tenant may use (allowed: '",
+                &allowed,
+                "') — '",
+                &format!(
+                    "(has({list}.default) ? 'Use one of ' + {allowed} + ', or leave it out to \
+                     get the default, ' + {list}.default + '.' : 'Use one of ' + {allowed} + \
+                     {})",
+                    lit(&format!(" (the tenant's classes.{kind}).")),
+                ),
+            ],
+        )
+    };
+    // Named classes (priority, runtime): unset or empty names none.
+    let named = |field: &str| get_or("variables.spec", field, "''");
+    let priority = named("priorityClassName");
+    p.validate(
         "priority-class",
         format!(
-            "!{class}.startsWith('system-') || {class} in {}",
-            list_lit(&listed)
+            "{priority} == '' || ({} ? {priority} in params.spec.classes.priority.allowed : \
+             !{priority}.startsWith('system-'))",
+            listed("priority")
         ),
-        message(
-            "priority-class",
-            &["'PriorityClass '", &quoted(&class), &wording],
+        format!(
+            "{} ? {} : {}",
+            listed("priority"),
+            refused("priority", "PriorityClass", &priority),
+            message(
+                "priority-class",
+                &[
+                    "'PriorityClass '",
+                    &debug_quoted(&priority),
+                    &lit(
+                        " is Kubernetes' own, for node- and cluster-critical pods: a tenant's \
+                         pod would preempt other tenants' — Remove priorityClassName, or use a \
+                         class the platform provides for tenants."
+                    ),
+                ],
+            )
         ),
     );
+    let runtime = named("runtimeClassName");
+    p.validate(
+        "runtime-class",
+        format!(
+            "{runtime} == '' || !({}) || {runtime} in params.spec.classes.runtime.allowed",
+            listed("runtime")
+        ),
+        refused("runtime", "RuntimeClass", &runtime),
+    );
+    for (kind, title) in [
+        ("storage", "StorageClass"),
+        ("ingress", "IngressClass"),
+        ("gateway", "GatewayClass"),
+    ] {
+        let allowed = format!("params.spec.classes.{kind}.allowed");
+        let old = format!("variables.old{}{}", &kind[..1].to_uppercase(), &kind[1..]);
+        let bad = format!("!(r.c in {allowed}) && !(r in {old})");
+        p.validate(
+            match kind {
+                "storage" => "storage-class",
+                "ingress" => "ingress-class",
+                _ => "gateway-class",
+            },
+            format!("!({}) || !variables.{kind}.exists(r, {bad})", listed(kind)),
+            refused(
+                kind,
+                title,
+                &format!("variables.{kind}.filter(r, {bad})[0].c"),
+            ),
+        );
+    }
     p
+}
+
+/// The StorageClasses `root` names itself (a claim's, a StatefulSet's claim templates', by
+/// index), as `{'p': where, 'c': class}`.
+fn storage_refs(root: &str) -> String {
+    format!(
+        "({root}.kind == 'PersistentVolumeClaim' && {} ? [{{'p': 'claim', 'c': string({root}.spec.storageClassName)}}] : []) + \
+         ({root}.kind == 'StatefulSet' ? {}.transformList(i, t, {}, {{'p': string(i), 'c': string(t.spec.storageClassName)}}) : [])",
+        has(root, "spec.storageClassName"),
+        get_or(root, "spec.volumeClaimTemplates", "[]"),
+        has("t", "spec.storageClassName"),
+    )
+}
+
+/// The IngressClasses an Ingress `root` names: its field, then the legacy annotation.
+fn ingress_refs(root: &str) -> String {
+    format!(
+        "{root}.kind == 'Ingress' ? ({} ? [{{'p': 'field', 'c': string({root}.spec.ingressClassName)}}] : []) + \
+         ((has({root}.metadata.annotations) && {legacy} in {root}.metadata.annotations) \
+         ? [{{'p': 'annotation', 'c': string({root}.metadata.annotations[{legacy}])}}] : []) : []",
+        has(root, "spec.ingressClassName"),
+        legacy = lit("kubernetes.io/ingress.class"),
+    )
+}
+
+/// The GatewayClass a Gateway `root` names.
+fn gateway_refs(root: &str) -> String {
+    format!(
+        "{root}.kind == 'Gateway' && {} ? [{{'p': 'field', 'c': string({root}.spec.gatewayClassName)}}] : []",
+        has(root, "spec.gatewayClassName")
+    )
+}
+
+/// What the old object named, on an update (nothing on a create).
+fn old_refs(refs: &str) -> String {
+    format!("request.operation == 'UPDATE' ? ({refs}) : []")
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -2509,11 +2669,12 @@ mod tests {
     /// policy that does not exist (and judge nothing) while the real one has no binding.
     #[test]
     fn the_per_tenant_policies_core_binds_are_the_ones_compiled() {
-        for (registries, placement) in [(true, true), (true, false), (false, true), (false, false)]
-        {
+        for bits in 0..8u8 {
+            let (registries, placement, classes) = (bits & 1 != 0, bits & 2 != 0, bits & 4 != 0);
             let mut platform = tenantry_api::Platform::default();
             platform.policies.allowed_registries.enabled = registries;
             platform.policies.tenant_placement.enabled = placement;
+            platform.policies.allowed_classes.enabled = classes;
             let engine = Engine::new(&platform);
             let opts = VapOptions::default();
             let compiled: Vec<String> = compile(&engine)
@@ -2527,7 +2688,7 @@ mod tests {
                 .collect();
             assert_eq!(
                 bound, compiled,
-                "registries {registries}, placement {placement}"
+                "registries {registries}, placement {placement}, classes {classes}"
             );
         }
     }

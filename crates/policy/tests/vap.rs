@@ -451,12 +451,15 @@ fn per_tenant_objects_are_typed_and_each_tenant_gets_its_own_binding_and_paramet
         [
             "tenantry-allowed-registries",
             "tenantry-tenant-placement-tenant",
+            "tenantry-allowed-classes",
             "tenantry-shop",
             "tenantry-allowed-registries.shop",
             "tenantry-tenant-placement-tenant.shop",
+            "tenantry-allowed-classes.shop",
             "tenantry-blog",
             "tenantry-allowed-registries.blog",
             "tenantry-tenant-placement-tenant.blog",
+            "tenantry-allowed-classes.blog",
         ]
     );
     for policy in &docs[..2] {

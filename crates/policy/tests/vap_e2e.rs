@@ -10,15 +10,16 @@
 //! first), and policies, bindings and per-tenant parameters named `vap-e2e-<pid>-*` whose
 //! bindings also match that namespace's name only; all are deleted at the end, also when the
 //! test fails. The parameters' CRD (`guardrailparameters.tenantry.dev`) is created if absent
-//! and then deleted at the end. `TENANTRY_E2E_SCENARIO=<text>` runs only the scenarios whose
+//! and then deleted at the end (if present with another schema, it is given this one, whose
+//! new fields are optional). `TENANTRY_E2E_SCENARIO=<text>` runs only the scenarios whose
 //! name contains the text.
 //!
 //! Three passes over the same cases: without the policies (the baseline latency), with them
 //! bound `[Warn]` (every failing validation comes back as a warning, so every check ID and
 //! each check's message for its first offender are compared, and the admitted object is what
 //! the engine judges), and with them bound `[Deny]` (the verdict, and the latency the policies
-//! add). In the first scenario, objects created before the policies are then updated, for the
-//! engine's update rules. Further scenarios read the Pod Security level and version from the
+//! add). In the first scenario and the per-tenant ones, objects created before the policies
+//! are then updated, for the engine's update rules. Further scenarios read the Pod Security level and version from the
 //! namespace's labels instead of a fixed level. The per-tenant scenarios install three
 //! tenants' bindings and parameters at once and judge one tenant's namespace each, with
 //! `Engine::evaluate` given that tenant, so a value of one tenant never admits another's.
@@ -31,6 +32,7 @@ use kube::client::Body;
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config};
 use serde_json::{Value, json};
+use tenantry_api::tenant::{ClassList, Classes};
 use tenantry_policy::pss::Level;
 use tenantry_policy::vap::{self, Actions, VapOptions};
 use tenantry_policy::{
@@ -105,6 +107,10 @@ fn collection(object: &Value, ns: &str) -> String {
         "ExternalSecret" => "externalsecrets",
         "PushSecret" => "pushsecrets",
         "HTTPRoute" => "httproutes",
+        "PersistentVolumeClaim" => "persistentvolumeclaims",
+        "StatefulSet" => "statefulsets",
+        "Ingress" => "ingresses",
+        "Gateway" => "gateways",
         other => panic!("no plural for {other}"),
     };
     let base = if api_version.contains('/') {
@@ -695,9 +701,14 @@ fn node_selector_cases() -> Vec<Case> {
     out
 }
 
-/// The engine's view of a tenant with these registries and node selector (nothing else is
-/// read by the per-tenant checks).
-fn tenant(name: &str, registries: &[&str], node_selector: &[(&str, &str)]) -> TenantInfo {
+/// The engine's view of a tenant with these registries, node selector and classes (nothing
+/// else is read by the per-tenant checks).
+fn tenant(
+    name: &str,
+    registries: &[&str],
+    node_selector: &[(&str, &str)],
+    classes: Classes,
+) -> TenantInfo {
     TenantInfo {
         name: name.to_owned(),
         namespaces: vec![name.to_owned()],
@@ -716,8 +727,164 @@ fn tenant(name: &str, registries: &[&str], node_selector: &[(&str, &str)]) -> Te
             }),
             tolerations: None,
         },
-        classes: Default::default(),
+        classes,
     }
+}
+
+/// A class list (`allowed`, `default`).
+fn class_list(allowed: &[&str], default: Option<&str>) -> Option<ClassList> {
+    Some(ClassList {
+        allowed: allowed.iter().map(|c| (*c).to_owned()).collect(),
+        default: default.map(str::to_owned),
+    })
+}
+
+/// Objects naming classes, for `allowed-classes` per tenant: pod templates (PriorityClass,
+/// RuntimeClass, ephemeral volumes' StorageClass), PersistentVolumeClaims, StatefulSets'
+/// claim templates, Ingresses (field and legacy annotation) and Gateways. Deployments rather
+/// than Pods for the pod fields: the Priority and RuntimeClass admission plugins refuse a Pod
+/// naming a class that does not exist (or a critical one outside kube-system) before any
+/// policy runs.
+fn class_cases() -> Vec<Case> {
+    let mut out = Vec::new();
+    let with_spec = |edit: &dyn Fn(&mut Value)| {
+        let mut pod = good_pod("c");
+        edit(&mut pod["spec"]);
+        pod
+    };
+    for class in [
+        "acme-high",
+        "team-low",
+        "tenant-high",
+        "other",
+        "system-cluster-critical",
+        "system-node-critical",
+    ] {
+        let pod = with_spec(&|s| s["priorityClassName"] = json!(class));
+        out.push(Case {
+            label: format!("classes: deployment priority {class:?}"),
+            object: deployment("c", &pod),
+        });
+    }
+    for class in ["gvisor", "kata"] {
+        let pod = with_spec(&|s| s["runtimeClassName"] = json!(class));
+        out.push(Case {
+            label: format!("classes: deployment runtime {class:?}"),
+            object: deployment("c", &pod),
+        });
+    }
+    let pod = with_spec(&|s| {
+        s["priorityClassName"] = json!("acme-high");
+        s["runtimeClassName"] = json!("kata");
+    });
+    out.push(Case {
+        label: "classes: deployment priority acme-high, runtime kata".to_owned(),
+        object: deployment("c", &pod),
+    });
+    let ephemeral = |classes: &[&str]| -> Value {
+        classes
+            .iter()
+            .enumerate()
+            .map(|(i, class)| {
+                json!({"name": format!("e{i}"), "ephemeral": {"volumeClaimTemplate": {"spec": {
+                    "accessModes": ["ReadWriteOnce"], "storageClassName": class,
+                    "resources": {"requests": {"storage": "1Gi"}}}}}})
+            })
+            .collect()
+    };
+    for classes in [
+        &["standard"][..],
+        &["fast", "other"],
+        &["other", "team-ssd"],
+    ] {
+        let pod = with_spec(&|s| s["volumes"] = ephemeral(classes));
+        out.push(Case {
+            label: format!("classes: pod ephemeral volumes {classes:?}"),
+            object: pod.clone(),
+        });
+        out.push(Case {
+            label: format!("classes: deployment ephemeral volumes {classes:?}"),
+            object: deployment("c", &pod),
+        });
+    }
+    let pvc = |class: Option<&str>| {
+        let mut spec = json!({"accessModes": ["ReadWriteOnce"],
+                              "resources": {"requests": {"storage": "1Gi"}}});
+        if let Some(class) = class {
+            spec["storageClassName"] = json!(class);
+        }
+        json!({"apiVersion": "v1", "kind": "PersistentVolumeClaim",
+               "metadata": {"name": "c"}, "spec": spec})
+    };
+    for class in [
+        None,
+        Some("fast"),
+        Some("team-ssd"),
+        Some("other"),
+        Some(""),
+    ] {
+        out.push(Case {
+            label: format!("classes: claim {class:?}"),
+            object: pvc(class),
+        });
+    }
+    for (claims, template) in [
+        (&["fast"][..], &[][..]),
+        (&["other", "fast"], &[]),
+        (&["team-ssd"], &["other"]),
+        (&["standard"], &["standard"]),
+    ] {
+        let pod = with_spec(&|s| s["volumes"] = ephemeral(template));
+        let mut set = deployment("c", &pod);
+        set["kind"] = json!("StatefulSet");
+        set["spec"]["serviceName"] = json!("c");
+        set["spec"]["volumeClaimTemplates"] = claims
+            .iter()
+            .enumerate()
+            .map(|(i, class)| {
+                let mut claim = pvc(Some(class));
+                claim["metadata"]["name"] = json!(format!("d{i}"));
+                claim
+            })
+            .collect();
+        out.push(Case {
+            label: format!("classes: statefulset claims {claims:?}, ephemeral {template:?}"),
+            object: set,
+        });
+    }
+    let backend = json!({"service": {"name": "web", "port": {"number": 80}}});
+    for class in [None, Some("nginx"), Some("other")] {
+        let mut ingress = json!({"apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+                                 "metadata": {"name": "c"},
+                                 "spec": {"defaultBackend": backend}});
+        if let Some(class) = class {
+            ingress["spec"]["ingressClassName"] = json!(class);
+        }
+        out.push(Case {
+            label: format!("classes: ingress {class:?}"),
+            object: ingress.clone(),
+        });
+        if let Some(class) = class {
+            ingress["spec"]
+                .as_object_mut()
+                .map(|s| s.remove("ingressClassName"));
+            ingress["metadata"]["annotations"] = json!({"kubernetes.io/ingress.class": class});
+            out.push(Case {
+                label: format!("classes: ingress annotation {class:?}"),
+                object: ingress,
+            });
+        }
+    }
+    for class in ["acme-gw", "team-gw", "other"] {
+        out.push(Case {
+            label: format!("classes: gateway {class:?}"),
+            object: json!({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway",
+                           "metadata": {"name": "c"},
+                           "spec": {"gatewayClassName": class, "listeners": [
+                               {"name": "http", "port": 80, "protocol": "HTTP"}]}}),
+        });
+    }
+    out
 }
 
 #[test]
@@ -745,6 +912,19 @@ fn legacy_objects() -> Vec<Value> {
                "spec": {"secretStoreRef": {"kind": "ClusterSecretStore", "name": "platform"},
                         "target": {"name": "t"},
                         "data": [{"secretKey": "k", "remoteRef": {"key": "x"}}]}}),
+        deployment("legacy-classes", &{
+            let mut pod = good_pod("legacy-classes");
+            pod["spec"]["priorityClassName"] = json!("system-node-critical");
+            pod
+        }),
+        json!({"apiVersion": "v1", "kind": "PersistentVolumeClaim",
+               "metadata": {"name": "legacy"},
+               "spec": {"accessModes": ["ReadWriteOnce"], "storageClassName": "other",
+                        "resources": {"requests": {"storage": "1Gi"}}}}),
+        json!({"apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+               "metadata": {"name": "legacy"},
+               "spec": {"ingressClassName": "other",
+                        "defaultBackend": {"service": {"name": "web", "port": {"number": 80}}}}}),
     ]
 }
 
@@ -802,6 +982,62 @@ fn update_cases() -> Vec<(&'static str, &'static str, &'static str, Edit)> {
             "Deployment",
             |o| {
                 o["spec"]["template"]["spec"]["nodeName"] = json!("node-a");
+            },
+        ),
+        (
+            "classes deployment: scaled, keeps its PriorityClass",
+            "legacy-classes",
+            "Deployment",
+            |o| {
+                o["spec"]["replicas"] = json!(2);
+            },
+        ),
+        (
+            "classes deployment: template changed, same classes",
+            "legacy-classes",
+            "Deployment",
+            |o| {
+                o["spec"]["template"]["metadata"]["annotations"] = json!({"restartedAt": "now"});
+            },
+        ),
+        (
+            "classes deployment: adds a RuntimeClass",
+            "legacy-classes",
+            "Deployment",
+            |o| {
+                o["spec"]["template"]["spec"]["runtimeClassName"] = json!("gvisor");
+            },
+        ),
+        (
+            "classes claim: relabelled, keeps its StorageClass",
+            "legacy",
+            "PersistentVolumeClaim",
+            |o| {
+                o["metadata"]["labels"] = json!({"touched": "yes"});
+            },
+        ),
+        (
+            "classes ingress: relabelled, keeps its IngressClass",
+            "legacy",
+            "Ingress",
+            |o| {
+                o["metadata"]["labels"] = json!({"touched": "yes"});
+            },
+        ),
+        (
+            "classes ingress: changes its IngressClass",
+            "legacy",
+            "Ingress",
+            |o| {
+                o["spec"]["ingressClassName"] = json!("other-2");
+            },
+        ),
+        (
+            "classes ingress: adds the legacy annotation beside its field",
+            "legacy",
+            "Ingress",
+            |o| {
+                o["metadata"]["annotations"] = json!({"kubernetes.io/ingress.class": "nginx"});
             },
         ),
         (
@@ -881,6 +1117,7 @@ async fn run(kubeconfig: PathBuf) {
             Some(&[
                 "allowed-registries".to_owned(),
                 "tenant-placement".to_owned(),
+                "allowed-classes".to_owned(),
             ]),
             None,
             None,
@@ -892,6 +1129,13 @@ async fn run(kubeconfig: PathBuf) {
         &format!("vap-e2e-{pid}-acme"),
         &["ghcr.io/acme", "docker.io/library"],
         &[("pool", "a")],
+        Classes {
+            priority: class_list(&["acme-high"], Some("acme-high")),
+            runtime: class_list(&["gvisor"], None),
+            storage: class_list(&["fast", "standard"], Some("standard")),
+            ingress: class_list(&["nginx"], None),
+            gateway: class_list(&["acme-gw"], None),
+        },
     );
     let team = tenant(
         &format!("vap-e2e-{pid}-team"),
@@ -902,11 +1146,47 @@ async fn run(kubeconfig: PathBuf) {
             "Index.Docker.io/acme",
         ],
         &[("zone", "z"), ("pool", "b")],
+        // A system-* PriorityClass of its own, an empty RuntimeClass list (none allowed), no
+        // IngressClass list (not restricted).
+        Classes {
+            priority: class_list(&["team-low", "system-cluster-critical"], None),
+            runtime: class_list(&[], None),
+            storage: class_list(&["team-ssd"], Some("team-ssd")),
+            ingress: None,
+            gateway: class_list(&["team-gw"], Some("team-gw")),
+        },
     );
-    let open = tenant(&format!("vap-e2e-{pid}-open"), &[], &[]);
+    let open = tenant(&format!("vap-e2e-{pid}-open"), &[], &[], Classes::default());
+    // What one tenant may use never passes in another's namespace (the engine says so here;
+    // the scenarios below show the policies decide as the engine does).
+    for (own, other, object) in [
+        (&acme, &team, "acme-high"),
+        (&team, &acme, "team-low"),
+        (&team, &open, "system-cluster-critical"),
+    ] {
+        let mut pod = good_pod("c");
+        pod["spec"]["priorityClassName"] = json!(object);
+        let object = deployment("c", &pod);
+        let compiled: BTreeSet<&str> = ["priority-class"].into();
+        let ns = |t: &TenantInfo| NamespaceInfo {
+            name: t.name.clone(),
+            labels: BTreeMap::from([(per_tenant.tenant_label().to_owned(), t.name.clone())]),
+        };
+        let denies =
+            |t: &TenantInfo| engine_denies(&per_tenant, &compiled, &ns(t), Some(t), &object, None);
+        assert!(denies(own).is_empty(), "{} may use its own class", own.name);
+        assert_eq!(
+            denies(other).len(),
+            1,
+            "{}'s class passed for {}",
+            own.name,
+            other.name
+        );
+    }
     let per_tenant_cases = || {
         let mut cases = registry_cases();
         cases.extend(node_selector_cases());
+        cases.extend(class_cases());
         cases
     };
     let all_tenants = [acme.clone(), team.clone(), open.clone()];
@@ -917,24 +1197,26 @@ async fn run(kubeconfig: PathBuf) {
     };
     let scenarios = [
         Scenario {
-            name: "per tenant: allowed-registries and node-selector, tenant acme (ghcr.io/acme, \
-                   docker.io/library; pool=a)",
+            name: "per tenant: allowed-registries, node-selector and allowed-classes, tenant \
+                   acme (ghcr.io/acme, docker.io/library; pool=a; a list of every class kind)",
             engine: per_tenant.clone(),
             tenants: with_first(&acme),
             pod_security: privileged,
             cases: per_tenant_cases(),
         },
         Scenario {
-            name: "per tenant: allowed-registries and node-selector, tenant team \
-                   (registry.local:5000/team, localhost, [::1]:5000, docker.io/acme; zone=z, pool=b)",
+            name: "per tenant: allowed-registries, node-selector and allowed-classes, tenant \
+                   team (registry.local:5000/team, localhost, [::1]:5000, docker.io/acme; zone=z, \
+                   pool=b; system-cluster-critical allowed, no RuntimeClass, any IngressClass)",
             engine: per_tenant.clone(),
             tenants: with_first(&team),
             pod_security: privileged,
             cases: per_tenant_cases(),
         },
         Scenario {
-            name: "per tenant: allowed-registries and node-selector, tenant open (no registries, \
-                   no node selector: not restricted)",
+            name: "per tenant: allowed-registries, node-selector and allowed-classes, tenant \
+                   open (no registries, no node selector, no class lists: only system-* \
+                   PriorityClasses refused)",
             engine: per_tenant,
             tenants: with_first(&open),
             pod_security: privileged,
@@ -1031,6 +1313,18 @@ async fn run(kubeconfig: PathBuf) {
     .await;
     assert!(status == 201 || status == 409, "creating the CRD: {body}");
     let created_crd = status == 201;
+    if !created_crd {
+        // Installed by an older run or build: give it this schema (a superset: new fields are
+        // optional), or the API server prunes the fields the policies read.
+        let (_, live, _) = send(&client, "GET", &crd_url, None).await;
+        if live["spec"]["versions"] != crd["spec"]["versions"] {
+            let mut updated = crd.clone();
+            updated["metadata"]["resourceVersion"] = live["metadata"]["resourceVersion"].clone();
+            let (status, body, _) = send(&client, "PUT", &crd_url, Some(&updated)).await;
+            assert_eq!(status, 200, "updating the CRD's schema: {body}");
+            tokio::time::sleep(Duration::from_secs(2)).await;
+        }
+    }
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let (_, live, _) = send(&client, "GET", &crd_url, None).await;
@@ -1090,7 +1384,8 @@ async fn run(kubeconfig: PathBuf) {
             &compiled,
             &namespace,
             &scenario.cases,
-            scenario.name.starts_with("every compiled policy"),
+            scenario.name.starts_with("every compiled policy")
+                || scenario.name.starts_with("per tenant"),
         ));
         let result = futures_catch(outcome).await;
         cleanup(&client, &setup, &ns).await;
@@ -1394,6 +1689,11 @@ async fn differential(
             deployment("probe", &pod)
         }),
         ("node-selector", deployment("probe", &good_pod("probe"))),
+        ("priority-class", {
+            let mut pod = good_pod("probe");
+            pod["spec"]["priorityClassName"] = json!("system-node-critical");
+            deployment("probe", &pod)
+        }),
     ]
     .into_iter()
     .filter(|(check, _)| compiled.contains(check))
@@ -1506,7 +1806,10 @@ async fn differential(
     let mut update_count = 0usize;
     let mut update_denied = 0usize;
     for (label, name, kind, edit) in update_cases() {
-        let Some(object) = legacy.iter().find(|o| o["kind"] == kind) else {
+        let Some(object) = legacy
+            .iter()
+            .find(|o| o["kind"] == kind && o["metadata"]["name"] == name)
+        else {
             continue;
         };
         let url = format!("{}/{name}", collection(object, ns));

@@ -2,9 +2,9 @@
 //! the per-tenant ValidatingAdmissionPolicies (`policies.vap.tenantParameters`).
 //!
 //! The policies that judge a tenant's own values (`allowed-registries`, `tenant-placement`'s
-//! node selector) are platform-wide and printed by `tenantry policy vap`; what makes them judge
-//! one tenant is a parameter object holding its values and a binding to its namespaces. Those
-//! two belong to the tenant: they must appear when it is onboarded and go when it is
+//! node selector, `allowed-classes`) are platform-wide and printed by `tenantry policy vap`;
+//! what makes them judge one tenant is a parameter object holding its values and a binding to
+//! its namespaces. Those two belong to the tenant: they must appear when it is onboarded and go when it is
 //! offboarded, or a new tenant is judged by no policy (a webhook next to the policies must
 //! then keep those checks) and a removed tenant leaves its bindings behind. So they are
 //! rendered here with the tenant's other objects, and every consumer (GitOps tree, apply,
@@ -23,7 +23,11 @@
 use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
-use tenantry_api::{MANAGED_BY, MANAGED_BY_LABEL, policies::PolicyConfig, tenant::Placement};
+use tenantry_api::{
+    MANAGED_BY, MANAGED_BY_LABEL,
+    policies::PolicyConfig,
+    tenant::{Classes, Placement},
+};
 
 use crate::registry::RegistryPrefix;
 
@@ -50,6 +54,7 @@ pub fn per_tenant_policies(policies: &PolicyConfig) -> Vec<&'static str> {
     [
         (policies.allowed_registries.enabled, "allowed-registries"),
         (policies.tenant_placement.enabled, "tenant-placement-tenant"),
+        (policies.allowed_classes.enabled, "allowed-classes"),
     ]
     .into_iter()
     .filter_map(|(on, name)| on.then_some(name))
@@ -82,15 +87,25 @@ pub struct GuardrailParams {
     pub registries: Vec<String>,
     /// Its `placement.nodeSelector`, in the engine's (key) order.
     pub node_selector: BTreeMap<String, String>,
+    /// Its resolved `classes` (a kind left out is not restricted, as the engine reads it);
+    /// `None` when an object written before classes were parameters is read back, so the
+    /// webhook keeps the platform's bounds rather than reading "unrestricted".
+    pub classes: Option<Classes>,
 }
 
 impl GuardrailParams {
-    /// The values of a tenant, from its resolved `registries` and `placement`.
-    pub fn new(tenant: &str, registries: &[String], placement: &Placement) -> Self {
+    /// The values of a tenant, from its resolved `registries`, `placement` and `classes`.
+    pub fn new(
+        tenant: &str,
+        registries: &[String],
+        placement: &Placement,
+        classes: &Classes,
+    ) -> Self {
         Self {
             tenant: tenant.to_owned(),
             registries: registries.to_vec(),
             node_selector: placement.node_selector.clone().unwrap_or_default(),
+            classes: Some(classes.clone()),
         }
     }
 
@@ -122,6 +137,10 @@ impl GuardrailParams {
                 "registries": self.registries,
                 "registryPrefixes": registry_prefixes,
                 "nodeSelector": node_selector,
+                // `Classes` as the tenant spec writes it: a kind is present only when the
+                // tenant is restricted to a list (`{allowed, default?}`).
+                "classes": serde_json::to_value(self.classes.clone().unwrap_or_default())
+                    .unwrap_or_else(|_| json!({})),
             },
         })
     }
@@ -148,10 +167,16 @@ impl GuardrailParams {
                 ))
             })
             .collect();
+        // Classes that do not read (the CRD's schema keeps such objects out) are left to the
+        // platform's bounds, never read as "unrestricted".
+        let classes = spec
+            .get("classes")
+            .and_then(|c| serde_json::from_value::<Classes>(c.clone()).ok());
         Some(Self {
             tenant: tenant.to_owned(),
             registries,
             node_selector,
+            classes,
         })
     }
 }
@@ -217,7 +242,7 @@ pub(crate) fn render(r: &mut super::Renderer<'_>) {
     }
     let tenant = r.t.name.clone();
     let params = params_name(NAME_PREFIX, &tenant);
-    let object = GuardrailParams::new(&tenant, &r.t.registries, &r.t.placement)
+    let object = GuardrailParams::new(&tenant, &r.t.registries, &r.t.placement, &r.t.classes)
         .to_object(&platform.label_prefix, &params);
     r.push_labelled(
         crate::object::Layer::Guardrails,
