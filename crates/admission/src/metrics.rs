@@ -58,9 +58,7 @@ impl Metrics {
             requests.clone(),
         );
         // 100 µs .. ~3.3 s: sub-millisecond verdicts up to the API server's timeout.
-        let duration = Histogram::new(prometheus_client::metrics::histogram::exponential_buckets(
-            0.0001, 2.0, 16,
-        ));
+        let duration = Histogram::new(latency_buckets());
         registry.register_with_unit(
             "request_duration",
             "Time from receiving an AdmissionReview to having its answer encoded",
@@ -126,16 +124,33 @@ impl Metrics {
 
     /// Record the cache size.
     pub fn set_cached_namespaces(&self, n: usize) {
-        self.namespaces.set(i64::try_from(n).unwrap_or(i64::MAX));
+        set_count(&self.namespaces, n);
     }
 
     /// The OpenMetrics text exposition.
     pub fn encode(&self) -> String {
-        let mut out = String::new();
-        // Writing into a String cannot fail.
-        let _ = encode(&mut out, &self.registry);
-        out
+        exposition(&self.registry)
     }
+}
+
+/// Latency buckets from 100 µs to ~3.3 s (16 doublings): a verdict or a proxy's own answer
+/// takes well under a millisecond, and the API server gives up after seconds. Shared with
+/// the proxy (`tenantry_proxy::metrics`) so both histograms can be read side by side.
+pub fn latency_buckets() -> impl Iterator<Item = f64> {
+    prometheus_client::metrics::histogram::exponential_buckets(0.0001, 2.0, 16)
+}
+
+/// Set a gauge to a count, saturating at `i64::MAX` (a gauge is signed).
+pub fn set_count(gauge: &Gauge, n: usize) {
+    gauge.set(i64::try_from(n).unwrap_or(i64::MAX));
+}
+
+/// The OpenMetrics text exposition of `registry`.
+pub fn exposition(registry: &Registry) -> String {
+    let mut out = String::new();
+    // Writing into a String cannot fail.
+    let _ = encode(&mut out, registry);
+    out
 }
 
 #[cfg(test)]

@@ -1546,6 +1546,30 @@ fn kubectl_with(kubeconfig: &Path, args: &[&str]) -> Output {
         .expect("kubectl runs")
 }
 
+/// What `kubectl get KIND -w -o name` through `kubeconfig` streamed while `act` ran: the
+/// watch gets two seconds to start, and `settle` seconds after `act` for its last events.
+fn watched_names(kubeconfig: &Path, kind: &str, settle: u64, act: impl FnOnce()) -> String {
+    let mut watch = Command::new(kubectl())
+        .arg("--kubeconfig")
+        .arg(kubeconfig)
+        .args(["get", kind, "-w", "-o", "name"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    act();
+    std::thread::sleep(std::time::Duration::from_secs(settle));
+    let _ = watch.kill();
+    String::from_utf8_lossy(&watch.wait_with_output().unwrap().stdout).into_owned()
+}
+
+/// `o` failed the way a missing object does: the proxy hides what the caller may not see.
+#[track_caller]
+fn assert_not_found(o: &Output, message: &str) {
+    assert!(!o.status.success());
+    assert!(text(o).contains(message), "{}", text(o));
+}
+
 /// `tenantry proxy` as a local process on 127.0.0.1 with a self-signed certificate, running
 /// as a ServiceAccount bound to exactly the ClusterRole of `tenantry proxy manifests` (so the
 /// test proves that role is enough). Everything it created goes away on drop.
@@ -1812,36 +1836,24 @@ fn a_tenant_uses_kubectl_through_the_proxy_as_if_the_cluster_were_its_own() {
         .unwrap()
         .remove("managedFields");
     assert_eq!(proxied, direct);
-    let other = as_a(&["get", "ns", &b.tenant]);
-    assert!(!other.status.success());
-    assert!(
-        text(&other).contains(&format!("namespaces \"{}\" not found", b.tenant)),
-        "{}",
-        text(&other)
+    assert_not_found(
+        &as_a(&["get", "ns", &b.tenant]),
+        &format!("namespaces \"{}\" not found", b.tenant),
     );
 
     // `get ns -w` streams a new namespace of A's, never one of B's.
-    let mut watch = Command::new(kubectl())
-        .arg("--kubeconfig")
-        .arg(&kc)
-        .args(["get", "ns", "-w", "-o", "name"])
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::thread::sleep(std::time::Duration::from_secs(2));
     let (a_new, b_new) = (format!("{}-extra", a.tenant), format!("{}-extra", b.tenant));
-    for (name, tenant) in [(&b_new, &b.tenant), (&a_new, &a.tenant)] {
-        let created = kubectl_with(&a.kubeconfig, &["create", "ns", name]);
-        assert!(created.status.success(), "{}", text(&created));
-        let labelled = kubectl_with(
-            &a.kubeconfig,
-            &["label", "ns", name, &format!("{LABEL}={tenant}")],
-        );
-        assert!(labelled.status.success(), "{}", text(&labelled));
-    }
-    std::thread::sleep(std::time::Duration::from_secs(3));
-    let _ = watch.kill();
-    let watched = String::from_utf8_lossy(&watch.wait_with_output().unwrap().stdout).into_owned();
+    let watched = watched_names(&kc, "ns", 3, || {
+        for (name, tenant) in [(&b_new, &b.tenant), (&a_new, &a.tenant)] {
+            let created = kubectl_with(&a.kubeconfig, &["create", "ns", name]);
+            assert!(created.status.success(), "{}", text(&created));
+            let labelled = kubectl_with(
+                &a.kubeconfig,
+                &["label", "ns", name, &format!("{LABEL}={tenant}")],
+            );
+            assert!(labelled.status.success(), "{}", text(&labelled));
+        }
+    });
     assert!(watched.contains(&format!("namespace/{a_new}")), "{watched}");
     assert!(!watched.contains(&b.tenant), "{watched}");
 
@@ -2203,38 +2215,23 @@ fn a_tenant_reads_the_classes_the_platform_exposes_through_the_proxy() {
         "{}",
         text(&yaml)
     );
-    let other = as_a(&["get", "storageclass", &slow]);
-    assert!(!other.status.success());
-    assert!(
-        text(&other).contains(&format!(
-            "storageclasses.storage.k8s.io \"{slow}\" not found"
-        )),
-        "{}",
-        text(&other)
+    assert_not_found(
+        &as_a(&["get", "storageclass", &slow]),
+        &format!("storageclasses.storage.k8s.io \"{slow}\" not found"),
     );
     // A watch shows changes to the allowed class and never a class the tenant may not use.
-    let mut watch = Command::new(kubectl())
-        .arg("--kubeconfig")
-        .arg(&kc)
-        .args(["get", "storageclass", "-w", "-o", "name"])
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::thread::sleep(std::time::Duration::from_secs(2));
-    std::fs::write(&file, storage_class(&hidden).to_string()).unwrap();
-    let created = kubectl_with(&a.kubeconfig, &["create", "-f", &file.to_string_lossy()]);
-    assert!(created.status.success(), "{}", text(&created));
-    for class in [&slow, &fast] {
-        let labelled = kubectl_with(
-            &a.kubeconfig,
-            &["label", "storageclass", class, "touched=yes"],
-        );
-        assert!(labelled.status.success(), "{}", text(&labelled));
-    }
-    std::thread::sleep(std::time::Duration::from_secs(2));
-    let _ = watch.kill();
-    let watched = watch.wait_with_output().unwrap();
-    let watched = String::from_utf8_lossy(&watched.stdout).into_owned();
+    let watched = watched_names(&kc, "storageclass", 2, || {
+        std::fs::write(&file, storage_class(&hidden).to_string()).unwrap();
+        let created = kubectl_with(&a.kubeconfig, &["create", "-f", &file.to_string_lossy()]);
+        assert!(created.status.success(), "{}", text(&created));
+        for class in [&slow, &fast] {
+            let labelled = kubectl_with(
+                &a.kubeconfig,
+                &["label", "storageclass", class, "touched=yes"],
+            );
+            assert!(labelled.status.success(), "{}", text(&labelled));
+        }
+    });
     assert!(
         watched
             .lines()

@@ -309,6 +309,25 @@ fn keys(root: &Path) -> Keys {
 }
 
 fn publish(reg: &LocalRegistry, dir: &Path, repo_tag: &str, key: &Path, extra: &[&str]) -> Output {
+    publish_env(
+        reg,
+        dir,
+        repo_tag,
+        key,
+        extra,
+        &[("COSIGN_PASSWORD", PASSWORD)],
+    )
+}
+
+/// `publish` with only `env` for passphrases and registry credentials (`tenantry_env`).
+fn publish_env(
+    reg: &LocalRegistry,
+    dir: &Path,
+    repo_tag: &str,
+    key: &Path,
+    extra: &[&str],
+    env: &[(&str, &str)],
+) -> Output {
     let mut args = vec![
         "publish",
         dir.to_str().unwrap(),
@@ -318,7 +337,7 @@ fn publish(reg: &LocalRegistry, dir: &Path, repo_tag: &str, key: &Path, extra: &
     args.push(&url);
     args.extend(["--key", key.to_str().unwrap(), "--insecure-registry"]);
     args.extend(extra);
-    tenantry(&args, dir.parent().unwrap())
+    tenantry_env(&args, dir.parent().unwrap(), env)
 }
 
 #[test]
@@ -549,31 +568,20 @@ fn refusals_push_nothing() {
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(text(&o).contains("chmod 600"), "{}", text(&o));
     std::fs::set_permissions(&keys.a_key, std::fs::Permissions::from_mode(0o600)).unwrap();
-    let url = reg.url("team/app:1.0.0");
-    let publish_args = [
-        "publish",
-        tree.to_str().unwrap(),
-        &url,
-        "--insecure-registry",
-        "--key",
-        keys.a_key.to_str().unwrap(),
-    ];
-    let o = tenantry_env(&publish_args, root.path(), &[("COSIGN_PASSWORD", "wrong")]);
+    let publish_with =
+        |env: &[(&str, &str)]| publish_env(&reg, &tree, "team/app:1.0.0", &keys.a_key, &[], env);
+    let o = publish_with(&[("COSIGN_PASSWORD", "wrong")]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(text(&o).contains("wrong passphrase"), "{}", text(&o));
     // TENANTRY_KEY_PASSWORD comes first: a wrong one is wrong even with COSIGN_PASSWORD right.
-    let o = tenantry_env(
-        &publish_args,
-        root.path(),
-        &[
-            ("TENANTRY_KEY_PASSWORD", "wrong"),
-            ("COSIGN_PASSWORD", PASSWORD),
-        ],
-    );
+    let o = publish_with(&[
+        ("TENANTRY_KEY_PASSWORD", "wrong"),
+        ("COSIGN_PASSWORD", PASSWORD),
+    ]);
     assert!(text(&o).contains("wrong passphrase"), "{}", text(&o));
     // No passphrase anywhere and stdin is not a terminal (CI): refused, naming the key and
     // the variables, not tried with an empty one.
-    let o = tenantry_env(&publish_args, root.path(), &[]);
+    let o = publish_with(&[]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(
         text(&o).contains(&format!(
@@ -776,22 +784,17 @@ fn registry_credentials_come_from_the_docker_config() {
         bin.display(),
         std::env::var("PATH").unwrap_or_default()
     );
-    let url = reg.url("team/auth:3.0.0");
-    let with_helper = [
-        "publish",
-        tree.to_str().unwrap(),
-        &url,
-        "--key",
-        keys.a_key.to_str().unwrap(),
-        "--insecure-registry",
-        "--registry-config",
-        helpers.to_str().unwrap(),
-    ];
-    let o = tenantry_env(
-        &with_helper,
-        root.path(),
-        &[("COSIGN_PASSWORD", PASSWORD), ("PATH", &path)],
-    );
+    let with_helper = || {
+        publish_env(
+            &reg,
+            &tree,
+            "team/auth:3.0.0",
+            &keys.a_key,
+            &["--registry-config", helpers.to_str().unwrap()],
+            &[("COSIGN_PASSWORD", PASSWORD), ("PATH", &path)],
+        )
+    };
+    let o = with_helper();
     assert!(o.status.success(), "{}", text(&o));
     assert!(exists("3.0.0"));
     std::fs::write(
@@ -799,11 +802,7 @@ fn registry_credentials_come_from_the_docker_config() {
         serde_json::json!({ "credHelpers": { &reg.host: "tenantry-absent" } }).to_string(),
     )
     .unwrap();
-    let o = tenantry_env(
-        &with_helper,
-        root.path(),
-        &[("COSIGN_PASSWORD", PASSWORD), ("PATH", &path)],
-    );
+    let o = with_helper();
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(
         text(&o).contains("credential helper docker-credential-tenantry-absent")

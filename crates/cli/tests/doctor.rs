@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use tenantry_cluster::ClusterApi;
 
 mod common;
-use common::{json_of, text};
+use common::{json_of, offline_run, text};
 #[path = "common/fake_server.rs"]
 mod fake_server;
 use fake_server::setup;
@@ -254,17 +254,6 @@ fn doctor_cannot_run_without_the_tenant_or_the_cluster() {
 }
 
 /// `tenantry ARGS --repo REPO`, with no cluster anywhere.
-fn offline_run(repo: &std::path::Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tenantry"))
-        .args(args)
-        .arg("--repo")
-        .arg(repo)
-        .env_remove("TENANTRY_REPO")
-        .env("KUBECONFIG", repo.join("no-such-kubeconfig"))
-        .output()
-        .unwrap()
-}
-
 #[test]
 fn doctor_offline_judges_labels_pull_secret_and_network_from_the_committed_tree() {
     let repo = tempfile::tempdir().unwrap();
@@ -375,6 +364,22 @@ fn tenantry(repo: &std::path::Path, kubeconfig: &std::path::Path, args: &[&str])
         .expect("tenantry runs")
 }
 
+/// The real API server's cluster-admin kubeconfig, from `TENANTRY_E2E_KUBECONFIG`.
+fn e2e_kubeconfig() -> PathBuf {
+    match std::env::var_os("TENANTRY_E2E_KUBECONFIG") {
+        Some(p) if !p.is_empty() => PathBuf::from(p),
+        _ => panic!("set TENANTRY_E2E_KUBECONFIG to a cluster-admin kubeconfig"),
+    }
+}
+
+/// A suffix from the clock, so a run's tenant names are new on a cluster kept between runs.
+fn run_suffix() -> u64 {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    (nanos as u64) & 0xffff_ffff
+}
+
 /// The test's tenant on the real cluster, offboarded on the way out whatever happened.
 struct RealTenant {
     repo: tempfile::TempDir,
@@ -383,6 +388,45 @@ struct RealTenant {
 }
 
 impl RealTenant {
+    /// A fresh tenant `name` in an empty platform repository, onboarded on the real cluster
+    /// (CRDs the server lacks skipped).
+    fn onboarded(kubeconfig: PathBuf, name: String) -> Self {
+        let t = Self {
+            repo: tempfile::tempdir().unwrap(),
+            kubeconfig,
+            name,
+        };
+        fs::write(t.repo.path().join("tenantry.yaml"), "").unwrap();
+        let o = t.run(&[
+            "onboard",
+            &t.name,
+            "--skip-missing-crds",
+            "--output",
+            "json",
+        ]);
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+        t
+    }
+
+    /// A runtime and the cluster-admin connection the test breaks and fixes the tenant with.
+    fn admin(&self) -> (tokio::runtime::Runtime, tenantry_cluster::KubeCluster) {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        tenantry_admission::tls::install_crypto_provider();
+        let api = runtime
+            .block_on(tenantry_cluster::connect(
+                &tenantry_cluster::KubeconfigSource {
+                    path: Some(self.kubeconfig.clone()),
+                    context: None,
+                },
+            ))
+            .expect("admin connects")
+            .0;
+        (runtime, api)
+    }
+
     fn run(&self, args: &[&str]) -> Output {
         tenantry(self.repo.path(), &self.kubeconfig, args)
     }
@@ -451,43 +495,12 @@ fn finding_with<'r>(report: &'r Value, id: &str, object_prefix: &str) -> Option<
 #[test]
 #[ignore = "needs a real API server: set TENANTRY_E2E_KUBECONFIG"]
 fn doctor_on_a_real_cluster() {
-    let kubeconfig = match std::env::var_os("TENANTRY_E2E_KUBECONFIG") {
-        Some(p) if !p.is_empty() => PathBuf::from(p),
-        _ => panic!("set TENANTRY_E2E_KUBECONFIG to a cluster-admin kubeconfig"),
-    };
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    let t = RealTenant {
-        repo: tempfile::tempdir().unwrap(),
-        kubeconfig,
-        name: format!("doctor-e2e-{:x}", (nanos as u64) & 0xffff_ffff),
-    };
-    fs::write(t.repo.path().join("tenantry.yaml"), "").unwrap();
-    let o = t.run(&[
-        "onboard",
-        &t.name,
-        "--skip-missing-crds",
-        "--output",
-        "json",
-    ]);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let kubeconfig = e2e_kubeconfig();
+    let run = run_suffix();
+    let t = RealTenant::onboarded(kubeconfig, format!("doctor-e2e-{run:x}"));
     let ns = t.name.clone();
 
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    tenantry_admission::tls::install_crypto_provider();
-    let api = runtime
-        .block_on(tenantry_cluster::connect(
-            &tenantry_cluster::KubeconfigSource {
-                path: Some(t.kubeconfig.clone()),
-                context: None,
-            },
-        ))
-        .expect("admin connects")
-        .0;
+    let (runtime, api) = t.admin();
     let catalog = runtime.block_on(api.discover()).unwrap();
     let secrets = catalog.find("v1", "Secret").unwrap();
     runtime
@@ -615,13 +628,17 @@ fn external_secret(name: &str, key: &str) -> Value {
     })
 }
 
-#[test]
-fn doctor_checks_each_key_an_external_secret_reads_against_a_real_openbao() {
-    use tenantry_secrets::{
-        client::Verb,
-        testing::{DevServer, ROOT_TOKEN},
-    };
-    let s = setup();
+/// A runtime, `bao server -dev` ready for the platform, its root client and the root token
+/// written to a file in the repository (what `--bao-token-file` reads).
+fn openbao(
+    s: &fake_server::Setup,
+) -> (
+    tokio::runtime::Runtime,
+    tenantry_secrets::testing::DevServer,
+    tenantry_secrets::BaoClient,
+    PathBuf,
+) {
+    use tenantry_secrets::testing::{DevServer, ROOT_TOKEN};
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -630,6 +647,14 @@ fn doctor_checks_each_key_an_external_secret_reads_against_a_real_openbao() {
     let root = runtime.block_on(bao.platform_ready());
     let token_file = s.repo.path().join("bao-token");
     fs::write(&token_file, ROOT_TOKEN).unwrap();
+    (runtime, bao, root, token_file)
+}
+
+#[test]
+fn doctor_checks_each_key_an_external_secret_reads_against_a_real_openbao() {
+    use tenantry_secrets::client::Verb;
+    let s = setup();
+    let (runtime, bao, root, token_file) = openbao(&s);
     let doctor = |code: i32| {
         let o = s.run(&[
             "doctor",
@@ -757,19 +782,9 @@ fn doctor_checks_each_key_an_external_secret_reads_against_a_real_openbao() {
 /// answers (a token carrying it) agree on what it may list.
 #[test]
 fn doctor_checks_finds_and_pinned_versions_against_a_real_openbao() {
-    use tenantry_secrets::{
-        client::Verb,
-        testing::{DevServer, ROOT_TOKEN},
-    };
+    use tenantry_secrets::client::Verb;
     let s = setup();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let bao = runtime.block_on(DevServer::start());
-    let root = runtime.block_on(bao.platform_ready());
-    let token_file = s.repo.path().join("bao-token");
-    fs::write(&token_file, ROOT_TOKEN).unwrap();
+    let (runtime, bao, root, token_file) = openbao(&s);
     let bao_flags = [
         "--bao-addr",
         &bao.address,
@@ -876,48 +891,15 @@ fn doctor_checks_finds_and_pinned_versions_against_a_real_openbao() {
 #[test]
 #[ignore = "needs a real API server: set TENANTRY_E2E_KUBECONFIG"]
 fn doctor_names_a_tenant_policy_opening_egress_to_another_tenant_on_a_real_cluster() {
-    let kubeconfig = match std::env::var_os("TENANTRY_E2E_KUBECONFIG") {
-        Some(p) if !p.is_empty() => PathBuf::from(p),
-        _ => panic!("set TENANTRY_E2E_KUBECONFIG to a cluster-admin kubeconfig"),
-    };
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    let tenant = |suffix: &str| {
-        let t = RealTenant {
-            repo: tempfile::tempdir().unwrap(),
-            kubeconfig: kubeconfig.clone(),
-            name: format!("d12-np{suffix}-{:x}", (nanos as u64) & 0xffff_ffff),
-        };
-        fs::write(t.repo.path().join("tenantry.yaml"), "").unwrap();
-        let o = t.run(&[
-            "onboard",
-            &t.name,
-            "--skip-missing-crds",
-            "--output",
-            "json",
-        ]);
-        assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-        t
-    };
+    let kubeconfig = e2e_kubeconfig();
+    let run = run_suffix();
+    let tenant =
+        |suffix: &str| RealTenant::onboarded(kubeconfig.clone(), format!("d12-np{suffix}-{run:x}"));
     let other = tenant("b");
     let t = tenant("a");
     let ns = t.name.clone();
 
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    tenantry_admission::tls::install_crypto_provider();
-    let api = runtime
-        .block_on(tenantry_cluster::connect(
-            &tenantry_cluster::KubeconfigSource {
-                path: Some(t.kubeconfig.clone()),
-                context: None,
-            },
-        ))
-        .expect("admin connects")
-        .0;
+    let (runtime, api) = t.admin();
     let catalog = runtime.block_on(api.discover()).unwrap();
     let before = t.doctor();
     assert_eq!(

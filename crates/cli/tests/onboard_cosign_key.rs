@@ -2,27 +2,16 @@
 //! declaration and its GitOps tree as the Secret Flux's `verify.secretRef` reads, and a file
 //! that is not a cosign public key is refused naming the file.
 
-use std::{
-    path::Path,
-    process::{Command, Output},
-};
+use std::{path::Path, process::Output};
+
+mod common;
+use common::offline_run as run;
 
 const COSIGN_PUB: &str = "-----BEGIN PUBLIC KEY-----
 MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE5Zlsr3LHF/hRpD6MudAm3UkLAguK
 iqTa3WyIcUh9uINeVJEOHfpMg9ed8ntFrc873ndmxbJN9V/Q/uzsjCgqqA==
 -----END PUBLIC KEY-----
 ";
-
-fn run(repo: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tenantry"))
-        .args(args)
-        .arg("--repo")
-        .arg(repo)
-        .env_remove("TENANTRY_REPO")
-        .env("KUBECONFIG", repo.join("no-such-kubeconfig"))
-        .output()
-        .unwrap()
-}
 
 fn text(o: &Output) -> String {
     format!(
@@ -54,16 +43,19 @@ fn onboard_writes_the_public_key_secret_and_refuses_a_bad_key() {
     let repo = tempfile::tempdir().unwrap();
     let key = repo.path().join("cosign.pub");
     std::fs::write(&key, COSIGN_PUB).unwrap();
-    let o = run(
-        repo.path(),
-        &[
-            "onboard",
-            "shop",
-            "--gitops-only",
-            "--cosign-public-key",
-            key.to_str().unwrap(),
-        ],
-    );
+    let onboard = |tenant: &str, key: &Path| {
+        run(
+            repo.path(),
+            &[
+                "onboard",
+                tenant,
+                "--gitops-only",
+                "--cosign-public-key",
+                key.to_str().unwrap(),
+            ],
+        )
+    };
+    let o = onboard("shop", &key);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let all = files(repo.path());
     let secret = all
@@ -101,16 +93,7 @@ fn onboard_writes_the_public_key_secret_and_refuses_a_bad_key() {
         "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n",
     )
     .unwrap();
-    let o = run(
-        repo.path(),
-        &[
-            "onboard",
-            "web",
-            "--gitops-only",
-            "--cosign-public-key",
-            bad.to_str().unwrap(),
-        ],
-    );
+    let o = onboard("web", &bad);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(
         text(&o).contains(&format!("--cosign-public-key {}", bad.display())),

@@ -125,21 +125,27 @@ pub fn kv_paths(
     secret_sync: &[Value],
 ) -> Result<KvReads, String> {
     let policy = Policy::rendered(rendered)?;
-    let mut secrets: Vec<String> = key_refs(ctx, tenant, &policy, secret_sync)
-        .into_iter()
-        .filter(|r| r.access == Access::Readable)
-        .map(|r| r.path)
-        .collect();
-    secrets.sort();
-    secrets.dedup();
-    let mut folders: Vec<String> = find_refs(ctx, tenant, &policy, secret_sync)
-        .into_iter()
-        .filter(|r| r.access == Access::Readable)
-        .filter_map(|r| r.folder)
-        .collect();
-    folders.sort();
-    folders.dedup();
+    let secrets = each_once(
+        key_refs(ctx, tenant, &policy, secret_sync)
+            .into_iter()
+            .filter(|r| r.access == Access::Readable)
+            .map(|r| r.path),
+    );
+    let folders = each_once(
+        find_refs(ctx, tenant, &policy, secret_sync)
+            .into_iter()
+            .filter(|r| r.access == Access::Readable)
+            .filter_map(|r| r.folder),
+    );
     Ok(KvReads { secrets, folders })
+}
+
+/// `paths` sorted, each once: a path many ExternalSecrets read is read from OpenBao once.
+fn each_once(paths: impl Iterator<Item = String>) -> Vec<String> {
+    let mut out: Vec<String> = paths.collect();
+    out.sort();
+    out.dedup();
+    out
 }
 
 /// The store an entry reads through: its own `sourceRef.storeRef`, else the ExternalSecret's.

@@ -600,16 +600,7 @@ async fn run_controller(
                     Err(e) => Some(Err(e)),
                 })
             });
-        controller = controller.watches_stream_with(
-            stream,
-            move |object| {
-                object
-                    .labels()
-                    .get(&label)
-                    .map(|tenant| ObjectRef::<Tenant>::new(tenant))
-            },
-            resource,
-        );
+        controller = controller.watches_stream_with(stream, owning_tenant(label), resource);
     }
     // Flux's proxy kubeconfigs: a deleted or edited one is written again at once. Only that
     // one name is watched (the operator may list no other Secret), metadata only.
@@ -633,16 +624,7 @@ async fn run_controller(
                     Err(e) => Some(Err(e)),
                 })
             });
-        controller = controller.watches_stream_with(
-            stream,
-            move |object| {
-                object
-                    .labels()
-                    .get(&label)
-                    .map(|tenant| ObjectRef::<Tenant>::new(tenant))
-            },
-            resource,
-        );
+        controller = controller.watches_stream_with(stream, owning_tenant(label), resource);
     }
     controller
         .graceful_shutdown_on(stop)
@@ -657,6 +639,20 @@ async fn run_controller(
     platform_task.abort();
     components_task.abort();
     Ok(())
+}
+
+/// The Tenant a watched object belongs to, read from its tenant label: how every metadata
+/// watch (drift kinds, Flux's proxy kubeconfig) maps an event back to the reconcile it wakes.
+fn owning_tenant(
+    label: String,
+) -> impl Fn(PartialObjectMeta<DynamicObject>) -> Option<ObjectRef<Tenant>> + Send + Sync + 'static
+{
+    move |object| {
+        object
+            .labels()
+            .get(&label)
+            .map(|tenant| ObjectRef::<Tenant>::new(tenant))
+    }
 }
 
 /// Whether the platform configuration in use sets `flux.proxy`.

@@ -475,6 +475,15 @@ fn document_yaml(d: &Document, out: &mut String) {
     }
 }
 
+/// The rules of the operator's own ClusterRole among `docs`: what it may do in the cluster,
+/// asked of one place by every check that a right is granted or withheld.
+pub fn cluster_role_rules(docs: &[Document]) -> Option<&[Value]> {
+    docs.iter()
+        .find(|d| d.object["kind"] == "ClusterRole")
+        .and_then(|role| role.object["rules"].as_array())
+        .map(Vec::as_slice)
+}
+
 /// The documents as one multi-document YAML stream.
 pub fn to_yaml(docs: &[Document]) -> String {
     let mut out = String::from(
@@ -550,12 +559,8 @@ mod tests {
             assert!(!text.contains("\"*\""), "{text}");
             assert!(!text.contains("escalate"), "{text}");
         }
-        let role = docs()
-            .into_iter()
-            .find(|d| d.object["kind"] == "ClusterRole")
-            .unwrap();
-        let bind = role.object["rules"]
-            .as_array()
+        let all = docs();
+        let bind = cluster_role_rules(&all)
             .unwrap()
             .iter()
             .find(|r| r["verbs"] == json!(["bind"]))
@@ -597,11 +602,7 @@ mod tests {
             ..ManifestOptions::default()
         };
         let docs = documents(&options).unwrap();
-        let role = docs
-            .iter()
-            .find(|d| d.object["kind"] == "ClusterRole")
-            .unwrap();
-        let rules = role.object["rules"].as_array().unwrap();
+        let rules = cluster_role_rules(&docs).unwrap();
         let ctx = PlatformContext::new(document::parse_platform(text).unwrap()).unwrap();
         let components = render::platform::render_platform(&ctx);
         let roles: Vec<_> = components
@@ -683,11 +684,7 @@ mod tests {
                 ..ManifestOptions::default()
             })
             .unwrap();
-            let role = docs
-                .into_iter()
-                .find(|d| d.object["kind"] == "ClusterRole")
-                .unwrap();
-            role.object["rules"].as_array().unwrap().clone()
+            cluster_role_rules(&docs).unwrap().to_vec()
         };
         let name = tenantry_api::platform::FLUX_PROXY_KUBECONFIG_SECRET;
         let without = rules_for(None);

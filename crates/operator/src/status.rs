@@ -442,6 +442,17 @@ mod tests {
         })
     }
 
+    /// A converged pass that wrote nothing, with no OpenBao and no Flux proxy to judge.
+    fn nothing_applied<'a>(r: &'a Rendered, p: &'a TenantPlan) -> Observed<'a> {
+        Observed::Converged {
+            rendered: r,
+            plan: p,
+            applied: None,
+            openbao: None,
+            flux_proxy: None,
+        }
+    }
+
     fn get<'a>(s: &'a TenantStatus, kind: &str) -> &'a Condition {
         s.conditions.iter().find(|c| c.type_ == kind).unwrap()
     }
@@ -450,17 +461,7 @@ mod tests {
     fn a_converged_tenant_is_ready_with_every_layer_counted() {
         let r = rendered();
         let p = plan(&r, Change::Unchanged);
-        let s = status_of(
-            Observed::Converged {
-                rendered: &r,
-                plan: &p,
-                applied: None,
-                openbao: None,
-                flux_proxy: None,
-            },
-            None,
-            &at(10),
-        );
+        let s = status_of(nothing_applied(&r, &p), None, &at(10));
         assert_eq!(s.observed_generation, Some(4));
         assert_eq!(s.namespaces.as_deref(), Some("shop,shop-dev"));
         assert_eq!(get(&s, READY).status, "True");
@@ -483,13 +484,7 @@ mod tests {
         let written = applied_once(&r, &plan(&r, Change::Create), &apply(None, Vec::new()));
         assert_eq!(get(&written, APPLIED).reason, "Applied");
         let unchanged = plan(&r, Change::Unchanged);
-        let no_op = Observed::Converged {
-            rendered: &r,
-            plan: &unchanged,
-            applied: None,
-            openbao: None,
-            flux_proxy: None,
-        };
+        let no_op = nothing_applied(&r, &unchanged);
         // A restarted operator's first pass finds nothing to do: no status write.
         assert_eq!(status_of(no_op, Some(&written), &at(20)), written);
         // A new generation with nothing to do says so.
@@ -497,13 +492,7 @@ mod tests {
             tenant: "shop",
             generation: Some(5),
             namespaces: &["shop".to_owned(), "shop-dev".to_owned()],
-            observed: Observed::Converged {
-                rendered: &r,
-                plan: &unchanged,
-                applied: None,
-                openbao: None,
-                flux_proxy: None,
-            },
+            observed: nothing_applied(&r, &unchanged),
             previous: Some(&written),
             now: &at(20),
         });
@@ -595,13 +584,7 @@ mod tests {
     fn transition_times_change_only_when_a_condition_does() {
         let r = rendered();
         let p = plan(&r, Change::Unchanged);
-        let converged = || Observed::Converged {
-            rendered: &r,
-            plan: &p,
-            applied: None,
-            openbao: None,
-            flux_proxy: None,
-        };
+        let converged = || nothing_applied(&r, &p);
         let first = status_of(converged(), None, &at(10));
         let again = status_of(converged(), Some(&first), &at(20));
         assert_eq!(first, again, "a steady tenant's status does not change");
@@ -657,17 +640,7 @@ mod tests {
         assert_eq!(get(&failed, READY).status, "False");
         assert!(failed.last_error.unwrap().message.contains("forbidden"));
         // A tenant without one has no such condition.
-        let none = status_of(
-            Observed::Converged {
-                rendered: &r,
-                plan: &p,
-                applied: None,
-                openbao: None,
-                flux_proxy: None,
-            },
-            None,
-            &at(10),
-        );
+        let none = status_of(nothing_applied(&r, &p), None, &at(10));
         assert!(
             none.conditions
                 .iter()

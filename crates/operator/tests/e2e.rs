@@ -228,6 +228,19 @@ impl Operator {
     }
 }
 
+/// Wait until a TokenReview no longer authenticates `token` (`what` names it in a timeout).
+async fn token_dies(
+    api: &tenantry_cluster::KubeCluster,
+    token: &str,
+    what: &str,
+    timeout: Duration,
+) {
+    eventually(what, timeout, || async move {
+        (!api.review_token(token).await.ok()?.authenticated).then_some(())
+    })
+    .await;
+}
+
 /// The admin connection every test starts from, with the Tenant CRD installed.
 async fn admin() -> (
     tenantry_cluster::KubeCluster,
@@ -499,13 +512,11 @@ async fn a_tenant_object_is_converged_repaired_updated_and_offboarded() {
 
     // The old token is refused (401), and nothing labelled for the tenant is left.
     // The API server caches a token's successful authentication for a few seconds.
-    eventually(
+    token_dies(
+        &api,
+        &issued.token,
         "the old token to be rejected",
         Duration::from_secs(30),
-        || {
-            let (api, token) = (api.clone(), issued.token.clone());
-            async move { (!api.review_token(&token).await.ok()?.authenticated).then_some(()) }
-        },
     )
     .await;
     let refused = tenant_api
@@ -1398,13 +1409,11 @@ async fn flux_reconciles_through_the_proxy_with_a_bound_token_the_operator_keeps
         .delete(FLUX_PROXY_KUBECONFIG_SECRET, &DeleteParams::default())
         .await
         .unwrap();
-    eventually(
+    token_dies(
+        &api,
+        &token,
         "the old token to fail a TokenReview",
         Duration::from_secs(30),
-        || {
-            let (api, token) = (&api, &token);
-            async move { (!api.review_token(token).await.ok()?.authenticated).then_some(()) }
-        },
     )
     .await;
     let old_uid = secret.metadata.uid.clone().unwrap();
@@ -1432,13 +1441,11 @@ async fn flux_reconciles_through_the_proxy_with_a_bound_token_the_operator_keeps
         .delete(&name, &DeleteParams::default())
         .await
         .unwrap();
-    eventually(
+    token_dies(
+        &api,
+        &new_token,
         "the renewed token to die with the offboarded tenant",
         Duration::from_secs(120),
-        || {
-            let (api, token) = (&api, &new_token);
-            async move { (!api.review_token(token).await.ok()?.authenticated).then_some(()) }
-        },
     )
     .await;
     eventually("the Tenant to go", Duration::from_secs(180), || {
@@ -1465,7 +1472,7 @@ async fn flux_reconciles_through_the_proxy_with_a_bound_token_the_operator_keeps
 async fn the_operators_flux_proxy_rules_allow_apply_create_of_its_secret_and_nothing_else() {
     use tenantry_api::platform::FLUX_PROXY_KUBECONFIG_SECRET;
     use tenantry_core::{DesiredObject, Layer};
-    use tenantry_operator::manifests::{ManifestOptions, documents};
+    use tenantry_operator::manifests::{ManifestOptions, cluster_role_rules, documents};
 
     let (api, _endpoint, client) = admin().await;
     let run = run_id();
@@ -1482,12 +1489,7 @@ async fn the_operators_flux_proxy_rules_allow_apply_create_of_its_secret_and_not
         ..ManifestOptions::default()
     })
     .unwrap();
-    let role = docs
-        .into_iter()
-        .find(|d| d.object["kind"] == "ClusterRole")
-        .unwrap();
-    let rules: Vec<serde_json::Value> = role.object["rules"]
-        .as_array()
+    let rules: Vec<serde_json::Value> = cluster_role_rules(&docs)
         .unwrap()
         .iter()
         .filter(|r| {

@@ -41,6 +41,18 @@ fn tenant(name: &str, spec: TenantSpec, created: i64) -> Tenant {
     t
 }
 
+/// Tenant `shop` delivered by Flux from an OCI artifact (the Flux layer and its CRDs).
+fn flux_oci_shop() -> Tenant {
+    let spec = TenantSpec {
+        delivery: Some(Delivery::FluxOci(FluxOci {
+            url: Some("oci://ghcr.io/acme/shop-deploy".into()),
+            ..FluxOci::default()
+        })),
+        ..TenantSpec::default()
+    };
+    tenant("shop", spec, 1)
+}
+
 fn now() -> Time {
     Time(Timestamp::from_second(1_000).unwrap())
 }
@@ -200,14 +212,7 @@ async fn a_deleted_network_policy_and_an_edited_quota_are_put_back() {
 async fn a_missing_crd_degrades_only_its_layer_and_names_the_crd() {
     let api = FakeCluster::new();
     api.hide_group("source.toolkit.fluxcd.io");
-    let spec = TenantSpec {
-        delivery: Some(Delivery::FluxOci(FluxOci {
-            url: Some("oci://ghcr.io/acme/shop-deploy".into()),
-            ..FluxOci::default()
-        })),
-        ..TenantSpec::default()
-    };
-    let shop = tenant("shop", spec, 1);
+    let shop = flux_oci_shop();
     let done = converge(&api, &shop, &[], true).await;
     let status = done.status(&shop, &now());
     assert_eq!(condition(&status, APPLIED).0, "True", "{status:?}");
@@ -608,14 +613,7 @@ async fn a_flux_tenant_behind_the_proxy_gets_a_bound_kubeconfig_renewed_before_e
         token_expiration: "1h".parse().unwrap(),
     });
     let ctx = PlatformContext::new(platform).unwrap();
-    let spec = TenantSpec {
-        delivery: Some(Delivery::FluxOci(FluxOci {
-            url: Some("oci://ghcr.io/acme/shop-deploy".into()),
-            ..FluxOci::default()
-        })),
-        ..TenantSpec::default()
-    };
-    let shop = tenant("shop", spec, 1);
+    let shop = flux_oci_shop();
     let catalog = api.discover().await.unwrap();
     let run = |at: &'static str| {
         let (api, catalog, ctx, shop) = (&api, &catalog, &ctx, &shop);

@@ -229,6 +229,19 @@ fn corpus_cases() -> (Vec<Case>, usize) {
     (cases, total)
 }
 
+/// `pod` as a case and as the Deployment `name` templating it (`deployment`), labelled
+/// `CHECK: pod WHAT` and `CHECK: deployment WHAT`: each per-tenant check is asked of both.
+fn pod_and_deployment(out: &mut Vec<Case>, check: &str, what: &str, name: &str, pod: &Value) {
+    out.push(Case {
+        label: format!("{check}: pod {what}"),
+        object: pod.clone(),
+    });
+    out.push(Case {
+        label: format!("{check}: deployment {what}"),
+        object: deployment(name, pod),
+    });
+}
+
 fn deployment(name: &str, pod: &Value) -> Value {
     let mut metadata = pod["metadata"].clone();
     if let Some(m) = metadata.as_object_mut() {
@@ -637,14 +650,7 @@ fn registry_cases() -> Vec<Case> {
         let mut pod = good_pod("r");
         pod["spec"]["containers"][0]["image"] = json!(image);
         let label: String = image.chars().take(60).collect();
-        out.push(Case {
-            label: format!("registries: pod {label:?}"),
-            object: pod.clone(),
-        });
-        out.push(Case {
-            label: format!("registries: deployment {label:?}"),
-            object: deployment("r", &pod),
-        });
+        pod_and_deployment(&mut out, "registries", &format!("{label:?}"), "r", &pod);
     }
     // The first offender of each check is reported: an allowed image first, then others.
     let mut several = good_pod("r");
@@ -689,14 +695,7 @@ fn node_selector_cases() -> Vec<Case> {
         if !selector.is_null() {
             pod["spec"]["nodeSelector"] = selector.clone();
         }
-        out.push(Case {
-            label: format!("node selector: pod {selector}"),
-            object: pod.clone(),
-        });
-        out.push(Case {
-            label: format!("node selector: deployment {selector}"),
-            object: deployment("n", &pod),
-        });
+        pod_and_deployment(&mut out, "node selector", &selector.to_string(), "n", &pod);
     }
     out
 }

@@ -6,13 +6,15 @@
 //! a TokenReview per request against the API server). Labels come from closed sets (the route
 //! kinds, HTTP status classes, `hit`/`miss`), so the series count stays bounded whatever
 //! clients send. Durations are to the response head: a watch or `logs -f` streams on after it.
-//! Same shape as the webhook's (`tenantry_admission::metrics`), under `tenantry_proxy_`.
+//! Same shape as the webhook's (`tenantry_admission::metrics`), under `tenantry_proxy_`, with
+//! its latency buckets, gauge counting and exposition.
 
 use prometheus_client::{
-    encoding::{EncodeLabelSet, text::encode},
+    encoding::EncodeLabelSet,
     metrics::{counter::Counter, family::Family, gauge::Gauge, histogram::Histogram},
     registry::{Registry, Unit},
 };
+use tenantry_admission::metrics::{exposition, latency_buckets, set_count};
 
 /// Where a request went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,9 +84,7 @@ impl Metrics {
         );
         // 100 µs .. ~3.3 s: the proxy's own answers take well under a millisecond.
         let duration = Family::<RouteLabels, Histogram>::new_with_constructor(|| {
-            Histogram::new(prometheus_client::metrics::histogram::exponential_buckets(
-                0.0001, 2.0, 16,
-            ))
+            Histogram::new(latency_buckets())
         });
         registry.register_with_unit(
             "request_duration",
@@ -140,15 +140,12 @@ impl Metrics {
 
     /// Record the index size.
     pub fn set_indexed_namespaces(&self, n: usize) {
-        self.namespaces.set(i64::try_from(n).unwrap_or(i64::MAX));
+        set_count(&self.namespaces, n);
     }
 
     /// The OpenMetrics text exposition.
     pub fn encode(&self) -> String {
-        let mut out = String::new();
-        // Writing into a String cannot fail.
-        let _ = encode(&mut out, &self.registry);
-        out
+        exposition(&self.registry)
     }
 }
 
