@@ -466,7 +466,12 @@ fn every_kind_a_tenant_renders_is_watched_and_granted() {
             );
         }
     }
-    assert_eq!(guardrails, 4 * 3, "parameters and two bindings per tenant");
+    // Registries, node selector and classes: one binding each, after the parameters.
+    assert_eq!(
+        guardrails,
+        4 * 4,
+        "parameters and three bindings per tenant"
+    );
 }
 
 fn platform(extra: &str) -> PlatformContext {
