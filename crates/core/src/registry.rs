@@ -88,6 +88,24 @@ pub fn normalise_host(host: &str) -> String {
     }
 }
 
+/// The registry host a Docker credential key names, as [`normalise_host`] reads it: keys of
+/// a `config.json` or a dockerconfigjson Secret may be `host`, `https://host/v1/` or
+/// `host/path`, and Docker Hub's are written under any of its names (`registry.hub.docker.com`
+/// too, which never appears in an image reference). `tenantry publish` picks credentials by
+/// it and `doctor` compares a pull secret's hosts with the images by it.
+pub fn credential_host(key: &str) -> String {
+    let host = key
+        .strip_prefix("https://")
+        .or_else(|| key.strip_prefix("http://"))
+        .unwrap_or(key);
+    let host = host.split('/').next().unwrap_or_default();
+    if host.eq_ignore_ascii_case("registry.hub.docker.com") {
+        DOCKER_HUB.to_owned()
+    } else {
+        normalise_host(host)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

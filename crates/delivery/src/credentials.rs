@@ -18,6 +18,7 @@ use std::{
 
 use base64::{Engine as _, engine::general_purpose::STANDARD as B64};
 use serde_json::Value;
+use tenantry_core::registry::credential_host;
 
 use crate::{DeliveryError, registry::Credentials};
 
@@ -160,21 +161,9 @@ pub fn from_config(
     })
 }
 
-/// Does a config key (`host`, `https://host/v1/`, …) name `registry`? Docker Hub's keys are
-/// `https://index.docker.io/v1/` for every one of its names.
+/// Does a config key (`host`, `https://host/v1/`, …) name `registry`?
 fn same_registry(key: &str, registry: &str) -> bool {
-    let host = key
-        .strip_prefix("https://")
-        .or_else(|| key.strip_prefix("http://"))
-        .unwrap_or(key);
-    let host = host.split('/').next().unwrap_or_default();
-    let hub = |h: &str| {
-        matches!(
-            h,
-            "docker.io" | "index.docker.io" | "registry-1.docker.io" | "registry.hub.docker.com"
-        )
-    };
-    host.eq_ignore_ascii_case(registry) || (hub(host) && hub(registry))
+    credential_host(key) == credential_host(registry)
 }
 
 /// `docker-credential-<name> get`, the registry on stdin, `{"Username","Secret"}` out.

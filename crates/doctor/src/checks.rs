@@ -9,8 +9,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use base64::Engine as _;
 use serde_json::Value;
 use tenantry_api::quantity::QuantityValue;
-use tenantry_core::plan::{self, Change};
-use tenantry_policy::image::{DOCKER_HUB, ImageRef};
+use tenantry_core::{
+    plan::{self, Change},
+    registry::credential_host,
+};
+use tenantry_policy::image::ImageRef;
 
 use tenantry_api::tenant::NetworkProvider;
 use tenantry_core::render::{ALLOW_EGRESS, ALLOW_INGRESS, CILIUM_ISOLATION};
@@ -391,23 +394,7 @@ fn registry_hosts(secret: &Value) -> Result<BTreeSet<String>, String> {
     let auths = config["auths"]
         .as_object()
         .ok_or(".dockerconfigjson has no `auths` object")?;
-    Ok(auths.keys().map(|k| normalise_host(k)).collect())
-}
-
-fn normalise_host(key: &str) -> String {
-    let host = key
-        .trim_start_matches("https://")
-        .trim_start_matches("http://")
-        .split('/')
-        .next()
-        .unwrap_or_default()
-        .to_ascii_lowercase();
-    match host.as_str() {
-        "index.docker.io" | "registry-1.docker.io" | "registry.hub.docker.com" => {
-            DOCKER_HUB.to_owned()
-        }
-        _ => host,
-    }
+    Ok(auths.keys().map(|k| credential_host(k)).collect())
 }
 
 /// The pull secret of namespace `ns`, when observed.
@@ -889,7 +876,7 @@ fn pull_secret_template(o: &Observed<'_>, c: Check) -> Check {
                 .as_object()
                 .into_iter()
                 .flatten()
-                .map(|(k, _)| normalise_host(k))
+                .map(|(k, _)| credential_host(k))
                 .collect(),
             Err(_) if text.contains("{{") => continue,
             Err(e) => {
@@ -903,7 +890,7 @@ fn pull_secret_template(o: &Observed<'_>, c: Check) -> Check {
         };
         literal = true;
         for allowed in &o.tenant.registries {
-            let host = normalise_host(allowed);
+            let host = credential_host(allowed);
             if !hosts.contains(&host) {
                 c.warn(
                     r.clone(),
