@@ -28,7 +28,7 @@ pub mod validate;
 pub mod watch;
 
 pub use decision::{Decision, Denial};
-pub use namespaces::{NamespaceCache, NamespaceEntry, NamespaceScope};
+pub use namespaces::{NamespaceCache, NamespaceEntry, NamespaceScope, Watched};
 pub use review::{AdmissionRequestView, AdmissionResponse, DecodeError};
 pub use server::{AppState, PeerCertificates, answer, router, serve};
 pub use tls::{ReloadingCertificate, install_crypto_provider};

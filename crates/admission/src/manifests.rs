@@ -127,14 +127,17 @@ pub fn documents(opts: &ManifestOptions) -> Vec<Document> {
         .map(|object| Document {
             comment: if object["kind"] == "ValidatingAdmissionPolicy" {
                 "Enforced by the API server itself; the webhook (--with-vap) leaves this \
-                 policy's checks to it."
+                 policy's checks to it (a per-tenant one's, for each tenant it sees bound)."
+            } else if object["kind"] == "CustomResourceDefinition" {
+                "Each tenant's GuardrailParameters (cluster-scoped, rendered with the tenant): \
+                 the values the per-tenant policies judge it by."
             } else {
                 ""
             },
             object: object.clone(),
         })
         .collect();
-    docs.extend(identity(ns));
+    docs.extend(identity(ns, !opts.policies.is_empty()));
     let mut pod = PodWiring::new();
     if !opts.policies.is_empty() {
         pod.args.push("--with-vap".to_owned());
@@ -164,8 +167,26 @@ pub fn documents(opts: &ManifestOptions) -> Vec<Document> {
     docs
 }
 
-/// The namespace, and the identity the webhook runs as with the one permission it needs.
-fn identity(ns: &str) -> Vec<Document> {
+/// The namespace, and the identity the webhook runs as with the one permission it needs
+/// (`with_vap`: next to the policies, also reading Tenantry's policies and bindings).
+fn identity(ns: &str, with_vap: bool) -> Vec<Document> {
+    let mut rules = vec![
+        json!({"apiGroups": [""], "resources": ["namespaces"], "verbs": ["get", "list", "watch"]}),
+        json!({"apiGroups": [tenantry_core::render::guardrails::PARAMS_GROUP],
+               "resources": [tenantry_core::render::guardrails::PARAMS_PLURAL],
+               "verbs": ["get", "list", "watch"]}),
+    ];
+    if with_vap {
+        rules.push(json!({"apiGroups": ["admissionregistration.k8s.io"],
+                          "resources": ["validatingadmissionpolicies",
+                                        "validatingadmissionpolicybindings"],
+                          "verbs": ["get", "list", "watch"]}));
+    }
+    let comment = if with_vap {
+        "Least privilege: the webhook only reads. Namespaces: their labels (a metadata-only list and watch) say which tenant a request is for and its Pod Security level. GuardrailParameters (tenantry.dev, cluster-scoped): each tenant's own values, the ones the per-tenant ValidatingAdmissionPolicies read, so the webhook judges a tenant by them too instead of by the platform defaults. ValidatingAdmissionPolicies and their bindings (only Tenantry's are watched, by label): a tenant's per-tenant checks are left to the API server only once its policy, parameters and a Deny binding are all there, so no tenant is judged by neither and none twice. Reading them discloses no tenant data."
+    } else {
+        "Least privilege: the webhook only reads. Namespaces: their labels (a metadata-only list and watch) say which tenant a request is for and its Pod Security level. GuardrailParameters (tenantry.dev, cluster-scoped): each tenant's own values, the ones the per-tenant ValidatingAdmissionPolicies read, so the webhook judges a tenant by them too instead of by the platform defaults."
+    };
     vec![
         Document {
             comment: "The webhook's namespace. It must not carry the tenant label, so the webhook never judges itself.",
@@ -182,16 +203,11 @@ fn identity(ns: &str) -> Vec<Document> {
             object: json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": metadata(NAME, Some(ns))}),
         },
         Document {
-            comment: "Least privilege: the webhook only reads. Namespaces: their labels (a metadata-only list and watch) say which tenant a request is for and its Pod Security level. GuardrailParameters (tenantry.dev, cluster-scoped): each tenant's own registries and node selector, the values the per-tenant ValidatingAdmissionPolicies read, so the webhook judges a tenant by them too instead of by the platform defaults.",
+            comment,
             object: json!({
                 "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
                 "metadata": metadata(NAME, None),
-                "rules": [
-                    {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["get", "list", "watch"]},
-                    {"apiGroups": [tenantry_core::render::guardrails::PARAMS_GROUP],
-                     "resources": [tenantry_core::render::guardrails::PARAMS_PLURAL],
-                     "verbs": ["get", "list", "watch"]},
-                ],
+                "rules": rules,
             }),
         },
         Document {

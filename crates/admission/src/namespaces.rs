@@ -73,7 +73,11 @@ use std::{
 };
 
 use tenantry_api::tenant::{Classes, Placement};
-use tenantry_core::{PlatformContext, names::reserved_match, render::guardrails::GuardrailParams};
+use tenantry_core::{
+    PlatformContext,
+    names::reserved_match,
+    render::guardrails::{GuardrailParams, NAME_PREFIX, TenantBinding},
+};
 use tenantry_policy::{Level, NamespaceInfo, NamespaceLabels, TenantInfo};
 
 /// One namespace as the webhook sees it, parsed once when it changes.
@@ -122,6 +126,58 @@ struct Settings {
     flux_proxy_secret: Option<String>,
 }
 
+/// The cluster-scoped kinds the webhook watches besides namespaces: what a tenant is judged
+/// by (its `GuardrailParameters`) and, next to the compiled policies (`--with-vap`), whether
+/// the API server already judges it (Tenantry's ValidatingAdmissionPolicies and their
+/// bindings).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Watched {
+    /// `GuardrailParameters` (tenantry.dev).
+    Params,
+    /// Tenantry's ValidatingAdmissionPolicies.
+    Policies,
+    /// Tenantry's ValidatingAdmissionPolicyBindings.
+    Bindings,
+}
+
+impl Watched {
+    /// Every watched kind.
+    pub const ALL: [Watched; 3] = [Watched::Params, Watched::Policies, Watched::Bindings];
+
+    const fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// One watched object, parsed once when it changes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Item {
+    Params(Box<GuardrailParams>),
+    Policy,
+    Binding(TenantBinding),
+}
+
+impl Item {
+    /// The tenant whose view the object changes; `None`: every tenant's (a policy).
+    fn tenant(&self) -> Option<&str> {
+        match self {
+            Item::Params(p) => Some(&p.tenant),
+            Item::Binding(b) => Some(&b.tenant),
+            Item::Policy => None,
+        }
+    }
+}
+
+/// The objects of one watched kind by name (ordered: when two parameter objects name one
+/// tenant, the first name wins, whatever the order they arrived in), and the re-list in
+/// progress.
+#[derive(Debug, Default)]
+struct Store {
+    items: BTreeMap<String, Item>,
+    /// Listed since the last `Init` of the kind's watch, swapped in whole at `InitDone`.
+    relisting: Option<BTreeMap<String, Item>>,
+}
+
 #[derive(Debug, Default)]
 struct State {
     namespaces: HashMap<String, Arc<NamespaceEntry>>,
@@ -129,11 +185,54 @@ struct State {
     /// Namespaces listed since the last `Init`, swapped in whole at `InitDone` so that a
     /// re-list removes namespaces deleted while the watch was down.
     relisting: Option<HashMap<String, Arc<NamespaceEntry>>>,
-    /// `GuardrailParameters` by object name (ordered: when two name one tenant, the first
-    /// name wins, whatever the order they arrived in).
-    params: BTreeMap<String, GuardrailParams>,
-    /// Parameters listed since the last `Init` of their watch.
-    relisting_params: Option<BTreeMap<String, GuardrailParams>>,
+    /// The watched cluster-scoped objects, by [`Watched::index`].
+    watched: [Store; 3],
+}
+
+impl State {
+    fn store(&self, kind: Watched) -> &Store {
+        &self.watched[kind.index()]
+    }
+
+    /// The tenant's parameters: the first object (by name) naming it.
+    fn params_of(&self, tenant: &str) -> Option<(&str, &GuardrailParams)> {
+        self.store(Watched::Params)
+            .items
+            .iter()
+            .find_map(|(name, item)| match item {
+                Item::Params(p) if p.tenant == tenant => Some((name.as_str(), &**p)),
+                _ => None,
+            })
+    }
+
+    /// The per-tenant policies the API server enforces on `tenant` (names less the prefix):
+    /// each a policy that exists, bound by a binding that refuses, selects exactly the
+    /// tenant's namespaces and reads the tenant's own parameters.
+    fn vap_bound(&self, tenant: &str) -> Vec<String> {
+        let Some((params, _)) = self.params_of(tenant) else {
+            return Vec::new();
+        };
+        let policies = &self.store(Watched::Policies).items;
+        let mut bound: Vec<String> = self
+            .store(Watched::Bindings)
+            .items
+            .values()
+            .filter_map(|item| match item {
+                Item::Binding(b)
+                    if b.tenant == tenant
+                        && b.denies
+                        && b.params == params
+                        && policies.contains_key(&b.policy) =>
+                {
+                    b.policy.strip_prefix(NAME_PREFIX).map(str::to_owned)
+                }
+                _ => None,
+            })
+            .collect();
+        bound.sort_unstable();
+        bound.dedup();
+        bound
+    }
 }
 
 #[derive(Debug)]
@@ -141,10 +240,10 @@ struct Inner {
     settings: Settings,
     state: RwLock<State>,
     synced: AtomicBool,
-    /// A parameters watch runs ([`NamespaceCache::expect_params`]): readiness waits for it.
-    params_expected: AtomicBool,
+    /// A watch of the kind runs ([`NamespaceCache::expect`]): readiness waits for it.
+    expected: [AtomicBool; 3],
     /// Its first list is in, or it cannot come (kind not served, no right to read it).
-    params_synced: AtomicBool,
+    kind_synced: [AtomicBool; 3],
     cluster: bool,
 }
 
@@ -186,8 +285,8 @@ impl NamespaceCache {
                 },
                 state: RwLock::new(State::default()),
                 synced: AtomicBool::new(false),
-                params_expected: AtomicBool::new(false),
-                params_synced: AtomicBool::new(false),
+                expected: Default::default(),
+                kind_synced: Default::default(),
                 cluster,
             }),
         }
@@ -213,25 +312,27 @@ impl NamespaceCache {
         self.inner.cluster
     }
 
-    /// Whether the first full list has been applied (of the namespaces, and of the
-    /// parameters when they are watched): `/readyz` is true only then.
+    /// Whether the first full list has been applied (of the namespaces, and of each other
+    /// kind watched): `/readyz` is true only then.
     pub fn is_synced(&self) -> bool {
         self.inner.synced.load(Ordering::Acquire)
-            && (!self.inner.params_expected.load(Ordering::Acquire)
-                || self.inner.params_synced.load(Ordering::Acquire))
+            && Watched::ALL.iter().all(|kind| {
+                !self.inner.expected[kind.index()].load(Ordering::Acquire)
+                    || self.inner.kind_synced[kind.index()].load(Ordering::Acquire)
+            })
     }
 
-    /// A watch of the tenants' `GuardrailParameters` feeds this cache: readiness waits for
-    /// its first list ([`NamespaceCache::finish_params_relist`]) or for
-    /// [`NamespaceCache::params_unavailable`].
-    pub fn expect_params(&self) {
-        self.inner.params_expected.store(true, Ordering::Release);
+    /// A watch of `kind` feeds this cache: readiness waits for its first list
+    /// ([`NamespaceCache::finish_watched_relist`]) or for [`NamespaceCache::unavailable`].
+    pub fn expect(&self, kind: Watched) {
+        self.inner.expected[kind.index()].store(true, Ordering::Release);
     }
 
-    /// The parameters cannot be listed (kind not served, or no right to read it): tenants
-    /// are judged by the platform defaults, and readiness does not wait for them.
-    pub fn params_unavailable(&self) {
-        self.inner.params_synced.store(true, Ordering::Release);
+    /// `kind` cannot be listed (not served, or no right to read it): without parameters
+    /// tenants are judged by the platform defaults, without policies or bindings by the
+    /// webhook alone; readiness does not wait for it.
+    pub fn unavailable(&self, kind: Watched) {
+        self.inner.kind_synced[kind.index()].store(true, Ordering::Release);
     }
 
     /// Declare the cache complete.
@@ -351,65 +452,104 @@ impl NamespaceCache {
         self.mark_synced();
     }
 
-    /// Record a tenant's parameters (added or changed), read from the object named `name`.
-    pub fn upsert_params(&self, name: &str, params: GuardrailParams) {
-        let mut state = self.write();
-        if let Some(relisting) = state.relisting_params.as_mut() {
-            relisting.insert(name.to_owned(), params.clone());
+    /// Read a watched object: `None` when it judges nobody (parameters without a tenant, a
+    /// binding that does not select exactly one tenant's namespaces).
+    fn parse(&self, kind: Watched, object: &serde_json::Value) -> Option<Item> {
+        match kind {
+            Watched::Params => GuardrailParams::from_object(object).map(|p| Item::Params(p.into())),
+            Watched::Policies => Some(Item::Policy),
+            Watched::Bindings => {
+                TenantBinding::from_object(object, &self.inner.settings.tenant_label)
+                    .map(Item::Binding)
+            }
         }
-        let mut touched = BTreeSet::from([params.tenant.clone()]);
-        touched.extend(
-            state
-                .params
-                .insert(name.to_owned(), params)
-                .map(|o| o.tenant),
-        );
-        self.reindex(&mut state, &touched);
     }
 
-    /// Forget the parameters object `name` (deleted).
-    pub fn remove_params(&self, name: &str) {
+    /// Record a watched object (added or changed); one that judges nobody is forgotten.
+    /// Returns whether it was usable.
+    pub fn upsert_watched(&self, kind: Watched, name: &str, object: &serde_json::Value) -> bool {
+        let Some(item) = self.parse(kind, object) else {
+            self.remove_watched(kind, name);
+            return false;
+        };
         let mut state = self.write();
-        if let Some(relisting) = state.relisting_params.as_mut() {
+        let store = &mut state.watched[kind.index()];
+        if let Some(relisting) = store.relisting.as_mut() {
+            relisting.insert(name.to_owned(), item.clone());
+        }
+        let old = store.items.insert(name.to_owned(), item.clone());
+        let touched = Self::touched(&state, old.iter().chain([&item]));
+        self.reindex(&mut state, &touched);
+        true
+    }
+
+    /// Forget the watched object `name` (deleted).
+    pub fn remove_watched(&self, kind: Watched, name: &str) {
+        let mut state = self.write();
+        let store = &mut state.watched[kind.index()];
+        if let Some(relisting) = store.relisting.as_mut() {
             relisting.remove(name);
         }
-        if let Some(old) = state.params.remove(name) {
-            self.reindex(&mut state, &BTreeSet::from([old.tenant]));
+        if let Some(old) = store.items.remove(name) {
+            let touched = Self::touched(&state, [&old]);
+            self.reindex(&mut state, &touched);
         }
     }
 
-    /// A re-list of the parameters starts (see [`NamespaceCache::start_relist`]).
-    pub fn start_params_relist(&self) {
-        self.write().relisting_params = Some(BTreeMap::new());
+    /// A re-list of `kind` starts (see [`NamespaceCache::start_relist`]).
+    pub fn start_watched_relist(&self, kind: Watched) {
+        self.write().watched[kind.index()].relisting = Some(BTreeMap::new());
     }
 
-    /// Record parameters seen during a re-list.
-    pub fn relist_params_upsert(&self, name: &str, params: GuardrailParams) {
-        self.write()
-            .relisting_params
-            .get_or_insert_with(BTreeMap::new)
-            .insert(name.to_owned(), params);
+    /// Record an object seen during a re-list of `kind`.
+    pub fn relist_watched(&self, kind: Watched, name: &str, object: &serde_json::Value) {
+        if let Some(item) = self.parse(kind, object) {
+            self.write().watched[kind.index()]
+                .relisting
+                .get_or_insert_with(BTreeMap::new)
+                .insert(name.to_owned(), item);
+        }
     }
 
-    /// The re-list of the parameters is complete: replace them with what it listed.
-    pub fn finish_params_relist(&self) {
+    /// The re-list of `kind` is complete: replace its objects with what it listed.
+    pub fn finish_watched_relist(&self, kind: Watched) {
         let mut state = self.write();
-        if let Some(listed) = state.relisting_params.take() {
-            let old = std::mem::replace(&mut state.params, listed);
-            let touched: BTreeSet<String> = old
-                .into_values()
-                .chain(state.params.values().cloned())
-                .map(|p| p.tenant)
-                .collect();
+        let store = &mut state.watched[kind.index()];
+        if let Some(listed) = store.relisting.take() {
+            let old = std::mem::replace(&mut store.items, listed);
+            let touched =
+                Self::touched(&state, old.values().chain(state.store(kind).items.values()));
             self.reindex(&mut state, &touched);
         }
         drop(state);
-        self.inner.params_synced.store(true, Ordering::Release);
+        self.inner.kind_synced[kind.index()].store(true, Ordering::Release);
+    }
+
+    /// The tenants whose views `items` change: theirs, or every known tenant's for a policy.
+    fn touched<'a>(state: &State, items: impl IntoIterator<Item = &'a Item>) -> BTreeSet<String> {
+        let mut touched = BTreeSet::new();
+        for item in items {
+            match item.tenant() {
+                Some(tenant) => {
+                    touched.insert(tenant.to_owned());
+                }
+                None => {
+                    touched.extend(state.tenants.keys().cloned());
+                    touched.extend(state.namespaces.values().filter_map(|e| e.tenant.clone()));
+                }
+            }
+        }
+        touched
+    }
+
+    /// Number of objects of `kind` known.
+    pub fn watched_len(&self, kind: Watched) -> usize {
+        self.read().store(kind).items.len()
     }
 
     /// Number of parameter objects known.
     pub fn params_len(&self) -> usize {
-        self.read().params.len()
+        self.watched_len(Watched::Params)
     }
 
     /// Rebuild the views of `tenants` in one pass over the namespaces.
@@ -439,7 +579,7 @@ impl NamespaceCache {
                 .find(|e| e.info.name == tenant)
                 .and_then(|e| NamespaceLabels::read(&e.info.labels).enforce.level)
                 .unwrap_or(settings.default_level);
-            let own = state.params.values().find(|p| p.tenant == tenant);
+            let own = state.params_of(tenant).map(|(_, p)| p);
             let mut placement = settings.default_placement.clone();
             if let Some(own) = own {
                 placement.node_selector =
@@ -461,6 +601,7 @@ impl NamespaceCache {
                 classes: own
                     .and_then(|p| p.classes.clone())
                     .unwrap_or_else(|| settings.default_classes.clone()),
+                vap_bound: state.vap_bound(tenant),
             };
             views.push((tenant.to_owned(), Some(Arc::new(view))));
         }

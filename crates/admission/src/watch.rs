@@ -23,11 +23,10 @@ use kube::{
         watcher::{self, Event},
     },
 };
-use tenantry_core::render::guardrails::{
-    GuardrailParams, PARAMS_GROUP, PARAMS_KIND, PARAMS_PLURAL, PARAMS_VERSION,
-};
+use tenantry_api::{MANAGED_BY, MANAGED_BY_LABEL};
+use tenantry_core::render::guardrails::{PARAMS_GROUP, PARAMS_KIND, PARAMS_PLURAL, PARAMS_VERSION};
 
-use crate::namespaces::NamespaceCache;
+use crate::namespaces::{NamespaceCache, Watched};
 
 fn name_and_labels(ns: PartialObjectMeta<Namespace>) -> Option<(String, BTreeMap<String, String>)> {
     let name = ns.metadata.name?;
@@ -62,54 +61,64 @@ impl NamespaceCache {
     }
 }
 
-/// The name of a parameters object and what it holds; `None` for an object without a
-/// tenant (logged: it judges nobody).
-fn name_and_params(object: &DynamicObject) -> (Option<String>, Option<GuardrailParams>) {
-    let name = object.metadata.name.clone();
-    let params = GuardrailParams::from_object(&object.data);
-    if params.is_none() {
-        tracing::warn!(name = ?name, "GuardrailParameters without spec.tenant: ignored");
-    }
-    (name, params)
-}
-
 impl NamespaceCache {
-    /// Apply one event of the `GuardrailParameters` watch.
-    pub fn apply_params(&self, event: Event<DynamicObject>) {
+    /// Apply one event of the watch of `kind`.
+    pub fn apply_watched(&self, kind: Watched, event: Event<DynamicObject>) {
         match event {
-            Event::Apply(object) => match name_and_params(&object) {
-                (Some(name), Some(params)) => self.upsert_params(&name, params),
-                (Some(name), None) => self.remove_params(&name),
-                _ => {}
-            },
-            Event::Delete(object) => {
-                if let Some(name) = object.metadata.name {
-                    self.remove_params(&name);
+            Event::Apply(object) => {
+                if let Some(name) = &object.metadata.name
+                    && !self.upsert_watched(kind, name, &object.data)
+                {
+                    tracing::warn!(?kind, name, "ignored: it judges no tenant");
                 }
             }
-            Event::Init => self.start_params_relist(),
+            Event::Delete(object) => {
+                if let Some(name) = object.metadata.name {
+                    self.remove_watched(kind, &name);
+                }
+            }
+            Event::Init => self.start_watched_relist(kind),
             Event::InitApply(object) => {
-                if let (Some(name), Some(params)) = name_and_params(&object) {
-                    self.relist_params_upsert(&name, params);
+                if let Some(name) = &object.metadata.name {
+                    self.relist_watched(kind, name, &object.data);
                 }
             }
             Event::InitDone => {
-                self.finish_params_relist();
-                tracing::info!(
-                    parameters = self.params_len(),
-                    "guardrail parameters synced"
-                );
+                self.finish_watched_relist(kind);
+                tracing::info!(?kind, objects = self.watched_len(kind), "synced");
             }
         }
+    }
+
+    /// Apply one event of the `GuardrailParameters` watch.
+    pub fn apply_params(&self, event: Event<DynamicObject>) {
+        self.apply_watched(Watched::Params, event);
     }
 }
 
 /// The `GuardrailParameters` resource.
 pub fn params_resource() -> ApiResource {
-    ApiResource::from_gvk_with_plural(
-        &GroupVersionKind::gvk(PARAMS_GROUP, PARAMS_VERSION, PARAMS_KIND),
-        PARAMS_PLURAL,
-    )
+    watched_resource(Watched::Params)
+}
+
+/// The resource of a watched kind.
+pub fn watched_resource(kind: Watched) -> ApiResource {
+    let (group, version, kind, plural) = match kind {
+        Watched::Params => (PARAMS_GROUP, PARAMS_VERSION, PARAMS_KIND, PARAMS_PLURAL),
+        Watched::Policies => (
+            "admissionregistration.k8s.io",
+            "v1",
+            "ValidatingAdmissionPolicy",
+            "validatingadmissionpolicies",
+        ),
+        Watched::Bindings => (
+            "admissionregistration.k8s.io",
+            "v1",
+            "ValidatingAdmissionPolicyBinding",
+            "validatingadmissionpolicybindings",
+        ),
+    };
+    ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(group, version, kind), plural)
 }
 
 /// Why no Kubernetes client could be made.
@@ -154,49 +163,70 @@ pub async fn watch_namespaces(client: Client, cache: NamespaceCache) {
     .await;
 }
 
-/// Watch the tenants' `GuardrailParameters` into `cache` until the returned future is
-/// dropped. Needs `get`, `list` and `watch` on `guardrailparameters.tenantry.dev`. Where the
-/// kind is not served (the platform renders none) or may not be read (a role from before it),
-/// tenants are judged by the platform defaults and readiness does not wait; the watch keeps
-/// retrying, so parameters installed later are still picked up.
-pub async fn watch_guardrail_params(client: Client, cache: NamespaceCache) {
-    cache.expect_params();
-    let api: Api<DynamicObject> = Api::all_with(client, &params_resource());
+/// Watch the objects of `kind` into `cache` until the returned future is dropped. Needs
+/// `get`, `list` and `watch` on the kind (the parameters: `guardrailparameters.tenantry.dev`;
+/// the policies and bindings, only next to them: Tenantry's, by the managed-by label). Where
+/// the kind is not served or may not be read (a role from before it), readiness does not wait:
+/// without parameters tenants are judged by the platform defaults, without policies or
+/// bindings the webhook judges every check itself; the watch keeps retrying, so objects
+/// installed later are still picked up.
+pub async fn watch_kind(client: Client, cache: NamespaceCache, kind: Watched) {
+    cache.expect(kind);
+    let api: Api<DynamicObject> = Api::all_with(client, &watched_resource(kind));
+    let config = match kind {
+        Watched::Params => watcher::Config::default(),
+        // Only Tenantry's: a platform's other policies are none of the webhook's business.
+        Watched::Policies | Watched::Bindings => {
+            watcher::Config::default().labels(&format!("{MANAGED_BY_LABEL}={MANAGED_BY}"))
+        }
+    };
     loop {
         match api.list(&ListParams::default().limit(1)).await {
             Ok(_) => break,
             Err(kube::Error::Api(status)) if status.code == 404 || status.code == 403 => {
                 tracing::warn!(
                     code = status.code,
-                    "cannot list guardrailparameters.tenantry.dev: every tenant is judged by \
-                     the platform defaults until it can"
+                    ?kind,
+                    "cannot list: judging without it until it can (parameters: the platform \
+                     defaults; policies or bindings: every check by the webhook)"
                 );
-                cache.params_unavailable();
+                cache.unavailable(kind);
                 break;
             }
             Err(e) => {
-                tracing::warn!(error = %e, "listing guardrail parameters failed; retrying");
+                tracing::warn!(error = %e, ?kind, "listing failed; retrying");
                 tokio::time::sleep(std::time::Duration::from_secs(1)).await;
             }
         }
     }
-    watch_into(
-        api,
-        watcher::Config::default(),
-        "guardrail parameters",
-        |event| {
-            cache.apply_params(event);
-        },
-    )
+    watch_into(api, config, "guardrails", |event| {
+        cache.apply_watched(kind, event);
+    })
     .await;
 }
 
-/// What the webhook watches: the namespaces and the tenants' parameters, until the returned
+/// Watch the tenants' `GuardrailParameters` into `cache` ([`watch_kind`]).
+pub async fn watch_guardrail_params(client: Client, cache: NamespaceCache) {
+    watch_kind(client, cache, Watched::Params).await;
+}
+
+/// What the webhook watches: the namespaces and the tenants' parameters, and with `vap`
+/// (next to the compiled policies, `--with-vap`) Tenantry's policies and bindings too, to
+/// leave each tenant's per-tenant checks to the policies bound to it, until the returned
 /// future is dropped.
-pub async fn watch_cluster(client: Client, cache: NamespaceCache) {
+pub async fn watch_cluster(client: Client, cache: NamespaceCache, vap: bool) {
+    let vap_watches = async {
+        if vap {
+            futures::join!(
+                watch_kind(client.clone(), cache.clone(), Watched::Policies),
+                watch_kind(client.clone(), cache.clone(), Watched::Bindings),
+            );
+        }
+    };
     futures::join!(
         watch_namespaces(client.clone(), cache.clone()),
-        watch_guardrail_params(client, cache),
+        watch_guardrail_params(client.clone(), cache.clone()),
+        vap_watches,
     );
 }
 

@@ -30,7 +30,7 @@ use kube::{
 use serde::{Serialize, de::DeserializeOwned};
 use serde_json::{Value, json};
 use tenantry_admission::{
-    EngineValidator, NamespaceCache, NamespaceScope, answer,
+    EngineValidator, NamespaceCache, NamespaceScope, Watched, answer,
     manifests::{ManifestOptions, documents},
     watch,
 };
@@ -189,9 +189,18 @@ async fn watch_cache_follows_namespace_labels_on_a_real_cluster() {
     let params_name = format!("tenantry-{tenant}");
 
     // The manifests' RBAC, renamed so that it cannot touch a real installation.
+    // Next to the policies (`--with-vap`): the role then reads Tenantry's policies and
+    // bindings as well.
+    let engine = tenantry_policy::Engine::new(&Platform::default());
+    let vap_opts = tenantry_policy::vap::VapOptions::default();
     let mut opts = ManifestOptions::new(Platform::default().tenant_label());
     opts.namespace = system_ns.clone();
+    opts.policies = tenantry_policy::vap::generate(&engine, &vap_opts);
     let docs = documents(&opts);
+    let registries_policy = tenantry_policy::vap::generate_tenants(&engine, &[], &vap_opts)
+        .into_iter()
+        .find(|p| p["metadata"]["name"] == "tenantry-allowed-registries")
+        .expect("the per-tenant registries policy");
     let doc = move |kind: &str| {
         docs.iter()
             .find(|d| d.object["kind"] == kind)
@@ -212,6 +221,9 @@ async fn watch_cache_follows_namespace_labels_on_a_real_cluster() {
         tenant_ns.clone(),
         params_name.clone(),
     );
+    let binding_name =
+        tenantry_core::render::guardrails::binding_name("tenantry-allowed-registries", &tenant);
+    let cleanup_binding = binding_name.clone();
     let body = async move {
         apply::<Namespace>(&admin, &doc("Namespace")).await;
         let sa: ServiceAccount = serde_json::from_value(doc("ServiceAccount")).unwrap();
@@ -243,7 +255,7 @@ async fn watch_cache_follows_namespace_labels_on_a_real_cluster() {
         let as_webhook = Client::try_from(config).unwrap();
         let ctx = PlatformContext::new(Platform::default()).unwrap();
         let cache = NamespaceCache::new(&ctx);
-        let watcher = tokio::spawn(watch::watch_cluster(as_webhook, cache.clone()));
+        let watcher = tokio::spawn(watch::watch_cluster(as_webhook, cache.clone(), true));
         // RBAC propagation can take a moment; the watch retries until it may list.
         wait_for("initial sync", || cache.is_synced()).await;
         assert!(
@@ -336,6 +348,96 @@ async fn watch_cache_follows_namespace_labels_on_a_real_cluster() {
             judge("ghcr.io/g14-other-tenant/web:1"),
             ["registry-not-allowed"]
         );
+
+        // Next to the policies: once the per-tenant policy, the parameters and a Deny binding
+        // of the tenant are all there, the API server refuses the foreign image and the
+        // webhook leaves it (one message for one fault); without the binding, the webhook
+        // judges it again.
+        let next_to_vap = EngineValidator::new(&Platform::default()).with_vap();
+        let judge_next = |image: &str| {
+            let review = pod_review(&tenant_ns, image);
+            answer(&cache, &next_to_vap, &serde_json::to_vec(&review).unwrap())
+                .unwrap()
+                .denied_checks
+        };
+        let foreign = "ghcr.io/g14-other-tenant/web:1";
+        assert_eq!(judge_next(foreign), ["registry-not-allowed"]);
+        let policies: Api<DynamicObject> =
+            Api::all_with(admin.clone(), &watch::watched_resource(Watched::Policies));
+        let bindings: Api<DynamicObject> =
+            Api::all_with(admin.clone(), &watch::watched_resource(Watched::Bindings));
+        for (api, object) in [
+            (&policies, registries_policy.clone()),
+            (
+                &bindings,
+                tenantry_core::render::guardrails::tenant_binding(
+                    "tenantry-allowed-registries",
+                    &tenant,
+                    "tenantry.dev/tenant",
+                    &params_name,
+                    Default::default(),
+                ),
+            ),
+        ] {
+            let name = object["metadata"]["name"].as_str().unwrap().to_owned();
+            api.patch(
+                &name,
+                &PatchParams::apply(FIELD_MANAGER).force(),
+                &Patch::Apply(&object),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("applying {name}: {e}"));
+        }
+        wait_for("the tenant seen bound", || {
+            cache
+                .tenant(&tenant)
+                .is_some_and(|t| t.vap_bound == ["allowed-registries"])
+        })
+        .await;
+        assert!(judge_next(foreign).is_empty(), "judged twice");
+        // And the API server does refuse it, naming the check.
+        let pod = pod_review(&tenant_ns, foreign)["request"]["object"].clone();
+        let pods: Api<DynamicObject> = Api::namespaced_with(
+            admin.clone(),
+            &tenant_ns,
+            &kube::api::ApiResource::erase::<k8s_openapi::api::core::v1::Pod>(&()),
+        );
+        let dry_run = kube::api::PostParams {
+            dry_run: true,
+            ..Default::default()
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let object: DynamicObject = serde_json::from_value(pod.clone()).unwrap();
+            match pods.create(&dry_run, &object).await {
+                Err(kube::Error::Api(status))
+                    if status.message.contains("registry-not-allowed") =>
+                {
+                    assert!(
+                        status.message.contains("ValidatingAdmissionPolicy"),
+                        "{}",
+                        status.message
+                    );
+                    break;
+                }
+                other => assert!(
+                    std::time::Instant::now() < deadline,
+                    "the API server never refused the foreign image: {other:?}"
+                ),
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        }
+        bindings
+            .delete(&binding_name, &DeleteParams::default())
+            .await
+            .expect("deleting the binding");
+        wait_for("the binding's removal seen", || {
+            cache
+                .tenant(&tenant)
+                .is_some_and(|t| t.vap_bound.is_empty())
+        })
+        .await;
+        assert_eq!(judge_next(foreign), ["registry-not-allowed"]);
         params_api
             .delete(&params_name, &DeleteParams::default())
             .await
@@ -370,6 +472,19 @@ async fn watch_cache_follows_namespace_labels_on_a_real_cluster() {
         watcher.abort();
     };
     let cleanup = async move {
+        let _ = Api::<DynamicObject>::all_with(
+            cleanup_client.clone(),
+            &watch::watched_resource(Watched::Bindings),
+        )
+        .delete(&cleanup_binding, &DeleteParams::default())
+        .await;
+        // The per-tenant policy: it judges nothing without a binding, and the test made it.
+        let _ = Api::<DynamicObject>::all_with(
+            cleanup_client.clone(),
+            &watch::watched_resource(Watched::Policies),
+        )
+        .delete("tenantry-allowed-registries", &DeleteParams::default())
+        .await;
         let _ = Api::<DynamicObject>::all_with(cleanup_client.clone(), &watch::params_resource())
             .delete(&cleanup_params, &DeleteParams::default())
             .await;

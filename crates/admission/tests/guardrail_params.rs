@@ -13,10 +13,16 @@ use tenantry_core::PlatformContext;
 
 const TENANT: &str = "g14-shop";
 
-/// The recorded watch events: (type, object).
+/// The recorded watch events of the parameters: (type, object).
 fn recorded() -> Vec<(String, DynamicObject)> {
+    recorded_watch("watch-guardrailparameters-events.json")
+}
+
+/// The recorded watch events in `file` (testdata/k8s-wire): (type, object).
+fn recorded_watch(file: &str) -> Vec<(String, DynamicObject)> {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../testdata/k8s-wire/watch-guardrailparameters-events.json");
+        .join("../../testdata/k8s-wire")
+        .join(file);
     let text = std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("{}: {e} (testdata/k8s-wire)", path.display()));
     let wire: Value = serde_json::from_str(&text).unwrap();
@@ -33,6 +39,14 @@ fn recorded() -> Vec<(String, DynamicObject)> {
             )
         })
         .collect()
+}
+
+/// A recorded event as the watcher hands it on.
+fn event((kind, object): (String, DynamicObject)) -> Event<DynamicObject> {
+    match kind.as_str() {
+        "DELETED" => Event::Delete(object),
+        _ => Event::Apply(object),
+    }
 }
 
 /// A platform whose tenants may pull from its own registry only, unless they say otherwise.
@@ -77,12 +91,7 @@ fn a_tenant_is_judged_by_its_own_registries_once_its_parameters_arrive() {
     assert_eq!(denied(&cache, &validator, own), ["registry-not-allowed"]);
     assert!(denied(&cache, &validator, "ghcr.io/platform/app:1").is_empty());
 
-    let mut events = events
-        .into_iter()
-        .map(|(kind, object)| match kind.as_str() {
-            "DELETED" => Event::Delete(object),
-            _ => Event::Apply(object),
-        });
+    let mut events = events.into_iter().map(event);
     cache.apply_params(events.next().unwrap());
     let tenant = cache.tenant(TENANT).unwrap();
     assert_eq!(tenant.registries, ["ghcr.io/g14-shop/"]);
@@ -116,7 +125,7 @@ fn a_tenant_is_judged_by_its_own_registries_once_its_parameters_arrive() {
 fn readiness_waits_for_the_parameters_when_they_are_watched() {
     let ctx = PlatformContext::new(platform()).unwrap();
     let cache = NamespaceCache::new(&ctx);
-    cache.expect_params();
+    cache.expect(tenantry_admission::Watched::Params);
     cache.start_relist();
     cache.finish_relist();
     assert!(!cache.is_synced(), "namespaces listed, parameters not yet");
@@ -126,10 +135,10 @@ fn readiness_waits_for_the_parameters_when_they_are_watched() {
 
     // A webhook that may not read the kind (or a cluster without it) does not wait forever.
     let cache = NamespaceCache::new(&ctx);
-    cache.expect_params();
+    cache.expect(tenantry_admission::Watched::Params);
     cache.mark_synced();
     assert!(!cache.is_synced());
-    cache.params_unavailable();
+    cache.unavailable(tenantry_admission::Watched::Params);
     assert!(cache.is_synced());
 }
 
@@ -191,4 +200,115 @@ fn a_tenant_is_judged_by_its_own_classes_once_its_parameters_arrive() {
         denied_priority(&cache, &validator, "platform-high"),
         ["priority-class"]
     );
+}
+
+#[test]
+fn next_to_the_policies_a_tenant_fault_is_reported_once_by_whichever_judges_it() {
+    use tenantry_admission::Watched;
+    use tenantry_core::render::guardrails::GuardrailParams;
+    // The tenant of the recorded binding watch.
+    const WIRE: &str = "g14-wire";
+    let ctx = PlatformContext::new(platform()).unwrap();
+    let cache = NamespaceCache::new(&ctx);
+    cache.upsert(
+        FIXTURE_NAMESPACE,
+        labels(&[
+            ("tenantry.dev/tenant", WIRE),
+            ("pod-security.kubernetes.io/enforce", "restricted"),
+        ]),
+    );
+    cache.mark_synced();
+    let next_to_vap = EngineValidator::new(&ctx.platform).with_vap();
+    let alone = EngineValidator::new(&ctx.platform);
+    let foreign = "docker.io/library/nginx:1";
+    let params = GuardrailParams::new(
+        WIRE,
+        &["ghcr.io/g14-wire".to_owned()],
+        &serde_json::from_value(json!({"nodeSelector": {"pool": "g14"}})).unwrap(),
+        &Default::default(),
+    )
+    .to_object("tenantry.dev", &format!("tenantry-{WIRE}"));
+    cache.apply_params(Event::Apply(serde_json::from_value(params).unwrap()));
+    let policy = json!({
+        "apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicy",
+        "metadata": {"name": "tenantry-allowed-registries"},
+    });
+    let events = recorded_watch("watch-vapbindings-events.json");
+    assert_eq!(
+        events.iter().map(|(t, _)| t.as_str()).collect::<Vec<_>>(),
+        ["ADDED", "MODIFIED", "DELETED"]
+    );
+    let (added, modified, deleted) = {
+        let mut it = events.into_iter();
+        (it.next().unwrap(), it.next().unwrap(), it.next().unwrap())
+    };
+
+    // Parameters alone: the API server does not judge the tenant yet, so the webhook does.
+    assert_eq!(
+        denied(&cache, &next_to_vap, foreign),
+        ["registry-not-allowed"]
+    );
+    // Its Deny binding, but no policy for it to bind: still the webhook's.
+    cache.apply_watched(Watched::Bindings, event(added.clone()));
+    assert_eq!(cache.watched_len(Watched::Bindings), 1);
+    assert_eq!(
+        denied(&cache, &next_to_vap, foreign),
+        ["registry-not-allowed"]
+    );
+    // Policy, parameters and a Deny binding: the API server refuses it, the webhook says
+    // nothing of it (one message for one fault); a webhook alone still judges it.
+    cache.apply_watched(
+        Watched::Policies,
+        Event::Apply(serde_json::from_value(policy).unwrap()),
+    );
+    assert_eq!(
+        cache.tenant(WIRE).unwrap().vap_bound,
+        ["allowed-registries"]
+    );
+    assert!(denied(&cache, &next_to_vap, foreign).is_empty());
+    assert_eq!(denied(&cache, &alone, foreign), ["registry-not-allowed"]);
+    // Only checks of a bound policy are left: the node selector's binding is not there.
+    let mut review = hardened_deployment_review();
+    review["request"]["object"]["spec"]["template"]["spec"]["containers"][0]["image"] =
+        json!("ghcr.io/g14-wire/app:1");
+    let off_nodes = answer(&cache, &next_to_vap, &serde_json::to_vec(&review).unwrap()).unwrap();
+    assert_eq!(off_nodes.denied_checks, ["node-selector"]);
+    // The binding switched to [Warn, Audit] refuses nothing: the webhook judges again.
+    cache.apply_watched(Watched::Bindings, event(modified));
+    assert!(cache.tenant(WIRE).unwrap().vap_bound.is_empty());
+    assert_eq!(
+        denied(&cache, &next_to_vap, foreign),
+        ["registry-not-allowed"]
+    );
+    // Bound again, then the parameters go (offboarding): the webhook again.
+    cache.apply_watched(Watched::Bindings, event(added.clone()));
+    assert!(denied(&cache, &next_to_vap, foreign).is_empty());
+    cache.remove_watched(Watched::Params, &format!("tenantry-{WIRE}"));
+    assert!(cache.tenant(WIRE).unwrap().vap_bound.is_empty());
+    assert_eq!(
+        denied(&cache, &next_to_vap, "ghcr.io/g14-wire/app:1"),
+        ["registry-not-allowed"],
+        "the platform defaults, judged by the webhook"
+    );
+    // And the binding deleted leaves none behind.
+    cache.apply_watched(Watched::Bindings, event(deleted));
+    assert_eq!(cache.watched_len(Watched::Bindings), 0);
+}
+
+#[test]
+fn readiness_waits_for_the_policies_and_bindings_next_to_the_policies() {
+    use tenantry_admission::Watched;
+    let ctx = PlatformContext::new(platform()).unwrap();
+    let cache = NamespaceCache::new(&ctx);
+    for kind in Watched::ALL {
+        cache.expect(kind);
+    }
+    cache.mark_synced();
+    cache.apply_params(Event::Init);
+    cache.apply_params(Event::InitDone);
+    cache.apply_watched(Watched::Policies, Event::Init);
+    cache.apply_watched(Watched::Policies, Event::InitDone);
+    assert!(!cache.is_synced(), "bindings not listed yet");
+    cache.unavailable(Watched::Bindings);
+    assert!(cache.is_synced());
 }

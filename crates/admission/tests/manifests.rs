@@ -9,7 +9,7 @@ use k8s_openapi::api::{
     policy::v1::PodDisruptionBudget,
     rbac::v1::{ClusterRole, ClusterRoleBinding},
 };
-use serde_json::Value;
+use serde_json::{Value, json};
 use tenantry_admission::manifests::{ManifestOptions, documents, to_yaml};
 
 fn parse(yaml: &str) -> Vec<Value> {
@@ -260,6 +260,25 @@ fn with_policies_they_are_installed_first_and_the_webhook_leaves_their_checks_to
     opts.policies = vap::generate(&engine, &VapOptions::default());
     let docs = parse(&to_yaml(&documents(&opts)));
     assert!(args(&docs).contains(&"--with-vap".to_owned()));
+    // Next to the policies it reads Tenantry's policies and bindings (to leave a bound
+    // tenant's per-tenant checks to them), and only then; never a write.
+    let reads_bindings = |docs: &[Value]| {
+        find(docs, "ClusterRole")["rules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| {
+                r["resources"]
+                    .as_array()
+                    .unwrap()
+                    .contains(&json!("validatingadmissionpolicybindings"))
+            })
+    };
+    assert!(reads_bindings(&docs));
+    assert!(!reads_bindings(&plain));
+    for rule in find(&docs, "ClusterRole")["rules"].as_array().unwrap() {
+        assert_eq!(rule["verbs"], json!(["get", "list", "watch"]), "{rule}");
+    }
     // Every policy and binding, before anything of the webhook's.
     let n = opts.policies.len();
     assert_eq!(docs[..n], opts.policies[..]);

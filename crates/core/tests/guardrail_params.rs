@@ -110,3 +110,64 @@ fn nothing_is_rendered_unless_the_platform_turns_it_on() {
     ));
     assert!(guardrails(&neither).is_empty());
 }
+
+#[test]
+fn a_binding_read_back_stands_for_its_tenant_only_as_render_writes_it() {
+    use serde_json::json;
+    use tenantry_core::render::guardrails::{BindingOptions, TenantBinding, tenant_binding};
+    let label = "tenantry.dev/tenant";
+    let written = tenant_binding(
+        "tenantry-allowed-registries",
+        "g14-shop",
+        label,
+        "tenantry-g14-shop",
+        BindingOptions::default(),
+    );
+    let read = TenantBinding::from_object(&written, label).unwrap();
+    assert_eq!(
+        read,
+        TenantBinding {
+            policy: "tenantry-allowed-registries".into(),
+            tenant: "g14-shop".into(),
+            params: "tenantry-g14-shop".into(),
+            denies: true,
+        }
+    );
+    // As the API server returns it: defaulted matchPolicy and an empty objectSelector.
+    let mut defaulted = written.clone();
+    defaulted["spec"]["matchResources"]["objectSelector"] = json!({});
+    defaulted["spec"]["matchResources"]["matchPolicy"] = json!("Equivalent");
+    assert_eq!(TenantBinding::from_object(&defaulted, label), Some(read));
+    // Warn-only bindings refuse nothing.
+    let warn = tenant_binding(
+        "tenantry-allowed-registries",
+        "g14-shop",
+        label,
+        "tenantry-g14-shop",
+        BindingOptions {
+            actions: &["Warn", "Audit"],
+            namespace: None,
+        },
+    );
+    assert!(!TenantBinding::from_object(&warn, label).unwrap().denies);
+    // Narrowed to one namespace, to some objects, or by another label: not the tenant's.
+    let one_namespace = tenant_binding(
+        "tenantry-allowed-registries",
+        "g14-shop",
+        label,
+        "tenantry-g14-shop",
+        BindingOptions {
+            actions: &["Deny"],
+            namespace: Some("g14-shop"),
+        },
+    );
+    assert_eq!(TenantBinding::from_object(&one_namespace, label), None);
+    let mut some_objects = written.clone();
+    some_objects["spec"]["matchResources"]["objectSelector"] =
+        json!({"matchLabels": {"app": "web"}});
+    assert_eq!(TenantBinding::from_object(&some_objects, label), None);
+    assert_eq!(
+        TenantBinding::from_object(&written, "example.com/tenant"),
+        None
+    );
+}

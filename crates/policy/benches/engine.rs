@@ -58,6 +58,7 @@ fn tenant() -> TenantInfo {
         network_peers: Vec::new(),
         placement: Default::default(),
         classes: Default::default(),
+        vap_bound: Vec::new(),
     }
 }
 

@@ -129,6 +129,13 @@ pub struct TenantInfo {
     pub placement: Placement,
     /// The shared classes the tenant may use.
     pub classes: Classes,
+    /// The per-tenant ValidatingAdmissionPolicies the API server enforces in this tenant's
+    /// namespaces (names without the `tenantry-` prefix, e.g. `allowed-registries`): the
+    /// webhook saw the policy, the tenant's GuardrailParameters and a `Deny` binding of the one
+    /// to the other, selecting exactly this tenant's namespaces. A webhook next to the
+    /// policies leaves their checks to them ([`crate::vap::webhook_engine`]); empty anywhere
+    /// else, where the engine judges them itself.
+    pub vap_bound: Vec<String>,
 }
 
 impl TenantInfo {
@@ -157,6 +164,7 @@ impl TenantInfo {
             network_peers: t.network.allow_from.clone(),
             placement: t.placement.clone(),
             classes: t.classes.clone(),
+            vap_bound: Vec::new(),
         }
     }
 }
@@ -503,6 +511,9 @@ pub struct Engine {
     pub(crate) delegated: Vec<&'static str>,
     /// The policies all of whose checks are delegated: not run at all.
     pub(crate) delegated_policies: PolicySet,
+    /// Checks the per-tenant policies decide (check ID, policy name without prefix), sorted:
+    /// not judged here for a tenant whose [`TenantInfo::vap_bound`] names the policy.
+    pub(crate) delegated_per_tenant: Vec<(&'static str, String)>,
 }
 
 /// How many findings [`Engine::evaluate`] lists for one object unless told otherwise
@@ -595,6 +606,7 @@ impl Engine {
             default_classes: platform.defaults.classes.clone().unwrap_or_default(),
             delegated: Vec::new(),
             delegated_policies: PolicySet::default(),
+            delegated_per_tenant: Vec::new(),
         }
     }
 
@@ -622,17 +634,48 @@ impl Engine {
         self
     }
 
+    /// Leave `checks` (check ID, the per-tenant policy deciding it) to the per-tenant
+    /// policies, for the tenants those are bound to ([`TenantInfo::vap_bound`]): a tenant
+    /// whose binding or parameters are not in place yet keeps being judged here, so no tenant
+    /// is judged by neither. Updates that carry a violation over are judged here, as for
+    /// [`Engine::delegate`].
+    pub(crate) fn delegate_per_tenant(
+        mut self,
+        checks: impl IntoIterator<Item = (&'static str, String)>,
+    ) -> Self {
+        self.delegated_per_tenant.extend(checks);
+        self.delegated_per_tenant.sort_unstable();
+        self.delegated_per_tenant.dedup();
+        self
+    }
+
     /// The checks left to another enforcer at admission, sorted (empty unless this engine was
     /// made by [`crate::vap::webhook_engine`]).
     pub fn delegated_checks(&self) -> &[&'static str] {
         &self.delegated
     }
 
+    /// The checks left to the per-tenant policies for a tenant they are bound to (check ID,
+    /// policy name without prefix), sorted.
+    pub fn delegated_per_tenant_checks(&self) -> &[(&'static str, String)] {
+        &self.delegated_per_tenant
+    }
+
     /// Whether `id`'s delegated checks are left out of this request.
     fn delegates(&self, id: PolicyId, ctx: &Context<'_>) -> bool {
-        !self.delegated.is_empty()
-            && ctx.mode == Mode::Admission
-            && !(ctx.operation == Operation::Update && id.carries_over())
+        let delegates_any = !self.delegated.is_empty() || !self.delegated_per_tenant.is_empty();
+        let carried_over = ctx.operation == Operation::Update && id.carries_over();
+        delegates_any && ctx.mode == Mode::Admission && !carried_over
+    }
+
+    /// Whether a finding of `check` is another enforcer's to report for this request's tenant.
+    fn left_out(&self, check: &str, tenant: Option<&TenantInfo>) -> bool {
+        self.delegated.binary_search(&check).is_ok()
+            || tenant.is_some_and(|t| {
+                self.delegated_per_tenant
+                    .iter()
+                    .any(|(c, policy)| *c == check && t.vap_bound.iter().any(|b| b == policy))
+            })
     }
 
     /// List at most `limit` findings per object (`None`: all of them); the findings past it
@@ -888,7 +931,7 @@ impl Engine {
                 let judged: Vec<Violation> = sink
                     .violations
                     .drain(before..)
-                    .filter(|v| self.delegated.binary_search(&v.check.as_str()).is_err())
+                    .filter(|v| !self.left_out(v.check.as_str(), ctx.tenant))
                     .collect();
                 sink.violations.extend(judged);
             }

@@ -29,9 +29,11 @@
 //! `tenantry_core::render::guardrails`, the one builder `render` also uses when the platform
 //! renders them with each tenant (`policies.vap.tenantParameters`); core may not depend on
 //! this crate, so the per-tenant policy names live there and a test here keeps them equal to
-//! the ones compiled. The webhook keeps judging these checks ([`delegated_checks`] leaves
-//! them out): without that toggle a tenant onboarded after the last `policy vap --tenants`
-//! has no binding, and would otherwise be judged by neither.
+//! the ones compiled. A webhook next to the policies leaves these checks out per tenant
+//! ([`delegated_per_tenant_checks`]): only for a tenant whose parameters and `Deny` bindings
+//! it has seen installed ([`TenantInfo::vap_bound`], learnt by watches like the parameters), so
+//! a tenant onboarded after the last `policy vap --tenants`, or whose bindings only warn, is
+//! still judged by the webhook rather than by neither, and a bound one is not judged twice.
 //!
 //! The generated CEL follows the engine's decisions, not just its checks: objects are judged
 //! in tenant namespaces only (the webhook's `namespaceSelector`); pod policies judge an update
@@ -104,8 +106,12 @@ pub struct CompiledCheck {
     pub complete: bool,
     /// Judged against the tenant's own values ([`generate_tenants`]): the policy does nothing
     /// in a namespace until its tenant's binding and parameters are installed, so a webhook
-    /// next to the policies keeps judging it.
+    /// next to the policies leaves it out only for the tenants it sees them installed for
+    /// ([`TenantInfo::vap_bound`]).
     pub per_tenant: bool,
+    /// The ValidatingAdmissionPolicy deciding it, without the name prefix
+    /// (`tenant-placement-tenant`).
+    pub vap_policy: String,
 }
 
 /// Checks that stay with the webhook, and why.
@@ -288,11 +294,13 @@ pub fn compiled_checks(engine: &Engine) -> Vec<CompiledCheck> {
         .into_iter()
         .flat_map(|p| {
             let per_tenant = p.params;
+            let vap_policy = format!("{}{}", p.id.as_str(), p.name_suffix);
             p.validations.into_iter().map(move |v| CompiledCheck {
                 policy: p.id.as_str(),
                 check: v.check,
                 complete: v.complete,
                 per_tenant,
+                vap_policy: vap_policy.clone(),
             })
         })
         .collect()
@@ -300,9 +308,8 @@ pub fn compiled_checks(engine: &Engine) -> Vec<CompiledCheck> {
 
 /// The checks [`generate`]'s policies decide as `engine` does for every request they are
 /// bound to: what a webhook installed next to them leaves out. The one list both sides read,
-/// so no check is judged twice and none by neither. Per-tenant checks are not delegated: a
-/// tenant whose binding is not installed yet (a new tenant, before `policy vap --tenants` is
-/// applied again) would be judged by neither.
+/// so no check is judged twice and none by neither. Per-tenant checks are not in it: they are
+/// left out per tenant ([`delegated_per_tenant_checks`]).
 pub fn delegated_checks(engine: &Engine) -> Vec<CompiledCheck> {
     compiled_checks(engine)
         .into_iter()
@@ -310,16 +317,33 @@ pub fn delegated_checks(engine: &Engine) -> Vec<CompiledCheck> {
         .collect()
 }
 
-/// The engine a webhook installed next to [`generate`]'s policies (for the same `engine`)
-/// runs: the same engine without the [`delegated_checks`]. Updates of the policies that carry
-/// a violation over are still judged by it, since the policies carry over per check where the
-/// engine does per field.
+/// The checks [`generate_tenants`]' policies decide as `engine` does, for a tenant whose
+/// parameters and binding are installed: a webhook next to them leaves these out for exactly
+/// the tenants it has seen both for ([`TenantInfo::vap_bound`]). A tenant onboarded before its
+/// binding lands, or one whose binding only warns, keeps being judged by the webhook, so none
+/// is judged by neither, and none twice once it is bound.
+pub fn delegated_per_tenant_checks(engine: &Engine) -> Vec<CompiledCheck> {
+    compiled_checks(engine)
+        .into_iter()
+        .filter(|c| c.complete && c.per_tenant)
+        .collect()
+}
+
+/// The engine a webhook installed next to [`generate`]'s and [`generate_tenants`]' policies
+/// (for the same `engine`) runs: the same engine without the [`delegated_checks`], and
+/// without the [`delegated_per_tenant_checks`] for a tenant its policies are bound to.
+/// Updates of the policies that carry a violation over are still judged by it, since the
+/// policies carry over per check where the engine does per field.
 pub fn webhook_engine(engine: Engine) -> Engine {
     let checks: Vec<&'static str> = delegated_checks(&engine)
         .into_iter()
         .map(|c| c.check)
         .collect();
-    engine.delegate(checks)
+    let per_tenant: Vec<(&'static str, String)> = delegated_per_tenant_checks(&engine)
+        .into_iter()
+        .map(|c| (c.check, c.vap_policy))
+        .collect();
+    engine.delegate(checks).delegate_per_tenant(per_tenant)
 }
 
 /// What the engine judges at admission that [`generate`] does not compile, with the reasons.
@@ -363,9 +387,10 @@ pub fn unsupported(engine: &Engine) -> Vec<Unsupported> {
     entry(
         PolicyId::AllowedRegistries,
         &["registry-not-allowed", "invalid-image"],
-        "compiled per tenant (`policy vap --tenants`: a binding and parameters per tenant); \
-         the webhook keeps judging them too, since a tenant whose binding is not installed yet \
-         would otherwise be judged by neither"
+        "compiled per tenant (`policy vap --tenants`, or rendered with each tenant: a binding \
+         and parameters per tenant); a webhook next to the policies (--with-vap) leaves them \
+         out for each tenant whose parameters and Deny bindings it sees installed, and judges \
+         them for the others (a tenant whose binding is not installed yet)"
             .to_owned(),
         true,
     );
@@ -412,8 +437,9 @@ pub fn unsupported(engine: &Engine) -> Vec<Unsupported> {
             "gateway-class",
         ],
         "compiled per tenant (`policy vap --tenants`, or rendered with each tenant: a binding \
-         and parameters per tenant); the webhook keeps judging them too, since a tenant whose \
-         binding is not installed yet would otherwise be judged by neither"
+         and parameters per tenant); a webhook next to the policies (--with-vap) leaves them \
+         out for each tenant whose parameters and Deny bindings it sees installed, and judges \
+         them for the others (a tenant whose binding is not installed yet)"
             .to_owned(),
         true,
     );

@@ -295,6 +295,7 @@ fn shop() -> (tenantry_policy::NamespaceInfo, tenantry_policy::TenantInfo) {
         }))
         .unwrap(),
         classes: Default::default(),
+        vap_bound: Vec::new(),
     };
     (namespace, tenant)
 }

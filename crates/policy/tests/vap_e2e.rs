@@ -727,6 +727,7 @@ fn tenant(
             tolerations: None,
         },
         classes,
+        vap_bound: Vec::new(),
     }
 }
 

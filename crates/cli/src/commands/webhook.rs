@@ -153,6 +153,16 @@ fn manifests(args: ManifestsArgs) -> anyhow::Result<ExitCode> {
         // The engine the served webhook builds from the same tenantry.yaml (the ConfigMap).
         let engine = tenantry_policy::Engine::new(&ctx.platform);
         opts.policies = vap::generate(&engine, &VapOptions::default());
+        // With each tenant rendering its own parameters and bindings, the per-tenant
+        // policies (and the parameters' kind) they bind to come with the webhook too; the
+        // webhook leaves a tenant's per-tenant checks to them once it sees it bound.
+        if ctx.platform.policies.vap.tenant_parameters {
+            let per_tenant = vap::generate_tenants(&engine, &[], &VapOptions::default());
+            if !per_tenant.is_empty() {
+                opts.policies.push(vap::params_crd());
+                opts.policies.extend(per_tenant);
+            }
+        }
     }
     print!("{}", to_yaml(&documents(&opts)));
     Ok(ExitCode::SUCCESS)
@@ -174,6 +184,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     );
     let validator: Arc<dyn Validator> = Arc::new(engine);
     let no_cluster = args.no_cluster;
+    let with_vap = args.with_vap;
     args.serve.serve("webhook", "/validate", async move {
         let cache = if no_cluster {
             tracing::warn!("--no-cluster: judging every namespace by the platform defaults");
@@ -182,7 +193,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             match watch::infer_client().await {
                 Ok(client) => {
                     let cache = NamespaceCache::new(&ctx);
-                    tokio::spawn(watch::watch_cluster(client, cache.clone()));
+                    tokio::spawn(watch::watch_cluster(client, cache.clone(), with_vap));
                     cache
                 }
                 Err(e) => {

@@ -230,6 +230,66 @@ pub fn tenant_binding(
     })
 }
 
+/// A tenant's binding of a per-tenant policy, read back from the cluster (the webhook's
+/// watch): what [`tenant_binding`] writes, reduced to what decides whether the API server
+/// judges the tenant's namespaces with the policy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TenantBinding {
+    /// The policy's full name.
+    pub policy: String,
+    /// The tenant whose namespaces it selects.
+    pub tenant: String,
+    /// The parameters object it reads.
+    pub params: String,
+    /// It refuses (`validationActions` has `Deny`); a `[Warn, Audit]` binding only reports.
+    pub denies: bool,
+}
+
+impl TenantBinding {
+    /// Read a binding. `None` unless it selects exactly one tenant's namespaces the way
+    /// [`tenant_binding`] does (the namespaces carrying `tenant_label: <tenant>`, no other
+    /// selector or resource narrowing) with parameters named by `paramRef.name`: a binding
+    /// narrowed to one namespace (`policy vap --namespace`) or to some objects does not
+    /// judge the whole tenant, so it must not stand for it.
+    pub fn from_object(object: &Value, tenant_label: &str) -> Option<Self> {
+        let spec = &object["spec"];
+        let matching = &spec["matchResources"];
+        let selector = &matching["namespaceSelector"];
+        let labels = selector["matchLabels"].as_object()?;
+        let [(key, tenant)] = labels.iter().collect::<Vec<_>>()[..] else {
+            return None;
+        };
+        let empty = |v: &Value| match v {
+            Value::Null => true,
+            Value::Array(items) => items.is_empty(),
+            Value::Object(fields) => fields.values().all(|f| match f {
+                Value::Null => true,
+                Value::Array(items) => items.is_empty(),
+                Value::Object(inner) => inner.is_empty(),
+                _ => false,
+            }),
+            _ => false,
+        };
+        let narrowed = !empty(&selector["matchExpressions"])
+            || !empty(&matching["objectSelector"])
+            || !empty(&matching["resourceRules"])
+            || !empty(&matching["excludeResourceRules"])
+            || !spec["paramRef"]["selector"].is_null();
+        let tenant = tenant.as_str().filter(|t| !t.is_empty())?;
+        if key != tenant_label || narrowed {
+            return None;
+        }
+        Some(Self {
+            policy: spec["policyName"].as_str()?.to_owned(),
+            tenant: tenant.to_owned(),
+            params: spec["paramRef"]["name"].as_str()?.to_owned(),
+            denies: spec["validationActions"]
+                .as_array()
+                .is_some_and(|a| a.iter().any(|v| v == "Deny")),
+        })
+    }
+}
+
 /// Render the tenant's parameters, then its bindings (the order they must be applied in).
 pub(crate) fn render(r: &mut super::Renderer<'_>) {
     let platform = &r.ctx.platform;
