@@ -97,6 +97,11 @@ pub struct VapConfig {
     /// them (default false: the `GuardrailParameters` CRD must be installed first, `tenantry
     /// policy vap --crd`).
     pub tenant_parameters: bool,
+    /// Render those bindings with `validationActions: [Warn, Audit]` instead of `[Deny]`: to
+    /// try the per-tenant policies on a live cluster (warnings to clients, audit annotations)
+    /// before they refuse anything. A webhook next to the policies keeps judging such tenants
+    /// itself, since a binding that only warns refuses nothing.
+    pub warn_only: bool,
 }
 
 /// Pod Security Standards settings.

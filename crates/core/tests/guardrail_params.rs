@@ -171,3 +171,30 @@ fn a_binding_read_back_stands_for_its_tenant_only_as_render_writes_it() {
         None
     );
 }
+
+#[test]
+fn warn_only_renders_bindings_that_warn_and_audit_instead_of_refusing() {
+    let rendered = render("policies:\n  vap:\n    tenantParameters: true\n    warnOnly: true\n");
+    let bindings: Vec<_> = guardrails(&rendered)
+        .into_iter()
+        .filter(|o| o.kind == BINDING_KIND)
+        .collect();
+    assert_eq!(bindings.len(), 3);
+    for binding in bindings {
+        assert_eq!(
+            binding.body["spec"]["validationActions"],
+            serde_json::json!(["Warn", "Audit"]),
+            "{}",
+            binding.reference()
+        );
+    }
+    for binding in guardrails(&render(ON))
+        .into_iter()
+        .filter(|o| o.kind == BINDING_KIND)
+    {
+        assert_eq!(
+            binding.body["spec"]["validationActions"],
+            serde_json::json!(["Deny"])
+        );
+    }
+}

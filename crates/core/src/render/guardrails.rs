@@ -310,6 +310,11 @@ pub(crate) fn render(r: &mut super::Renderer<'_>) {
         &params,
         object,
     );
+    let actions: &[&str] = if platform.policies.vap.warn_only {
+        &["Warn", "Audit"]
+    } else {
+        &["Deny"]
+    };
     for policy in policies {
         let policy = format!("{NAME_PREFIX}{policy}");
         let binding = tenant_binding(
@@ -317,7 +322,10 @@ pub(crate) fn render(r: &mut super::Renderer<'_>) {
             &tenant,
             r.ctx.tenant_label(),
             &params,
-            BindingOptions::default(),
+            BindingOptions {
+                actions,
+                namespace: None,
+            },
         );
         r.push_labelled(
             crate::object::Layer::Guardrails,
