@@ -226,9 +226,12 @@ pub struct ProtectPlatformObjects {
     /// Whether the policy runs.
     pub enabled: bool,
     /// Usernames never blocked (a trailing `*` matches any suffix). Default: `flux.reconciler`,
-    /// Tenantry's ServiceAccount, `system:kube-controller-manager` and every kube-system
-    /// ServiceAccount (the namespace and garbage-collection controllers delete managed objects
-    /// when a tenant is offboarded).
+    /// every ServiceAccount of Flux's namespace (`flux.namespace`: the source-controller adds
+    /// its finalizer to the Tenantry-managed GitRepository or OCIRepository of each tenant, an
+    /// update of a managed object), Tenantry's ServiceAccount, `system:kube-controller-manager`
+    /// and every kube-system ServiceAccount (the namespace and garbage-collection controllers
+    /// delete managed objects when a tenant is offboarded). A tenant's own Kustomization
+    /// applies as the tenant's ServiceAccount, which stays judged.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub exempt_users: Option<Vec<NamePattern>>,
     /// Groups never blocked. Default: `system:masters`.
@@ -247,11 +250,17 @@ impl Default for ProtectPlatformObjects {
 }
 
 impl ProtectPlatformObjects {
-    /// The exempt usernames in force, given the platform's Flux reconciler identity.
-    pub fn exempt_users_or_default(&self, flux_reconciler: &str) -> Vec<NamePattern> {
+    /// The exempt usernames in force, given the platform's Flux reconciler identity and the
+    /// namespace Flux's controllers run in.
+    pub fn exempt_users_or_default(
+        &self,
+        flux_reconciler: &str,
+        flux_namespace: &str,
+    ) -> Vec<NamePattern> {
         self.exempt_users.clone().unwrap_or_else(|| {
             vec![
                 NamePattern::exact(flux_reconciler),
+                NamePattern::prefix(&format!("system:serviceaccount:{flux_namespace}:")),
                 NamePattern::exact(TENANTRY_SERVICE_ACCOUNT),
                 NamePattern::exact("system:kube-controller-manager"),
                 NamePattern::prefix("system:serviceaccount:kube-system:"),

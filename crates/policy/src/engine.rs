@@ -593,7 +593,7 @@ impl Engine {
                 .reconcilers_or_default(reconciler),
             exempt_users: config
                 .protect_platform_objects
-                .exempt_users_or_default(reconciler),
+                .exempt_users_or_default(reconciler, &platform.flux.namespace),
             exempt_groups: config.protect_platform_objects.exempt_groups_or_default(),
             store_name,
             repo_contract_enabled: config.tenant_repo_contract.enabled,

@@ -771,6 +771,8 @@ fn protect_platform_objects_table() {
             "system:serviceaccount:flux-system:kustomize-controller",
             &[],
         ),
+        // Adds its finalizer to the tenant's managed GitRepository/OCIRepository.
+        user("system:serviceaccount:flux-system:source-controller", &[]),
         user("system:serviceaccount:tenantry-system:tenantry", &[]),
         user(
             "system:serviceaccount:kube-system:namespace-controller",
