@@ -473,15 +473,14 @@ fn webhook_configuration(opts: &ManifestOptions) -> Document {
             "rules": rules,
         })
     };
-    let mut objects = common("objects.webhook.tenantry.dev", object_rules());
+    let mut objects = common(
+        "objects.webhook.tenantry.dev",
+        tenantry_policy::catalog::admission_object_rules(),
+    );
     objects["namespaceSelector"] = exists.clone();
     let mut namespaces = common(
         "namespaces.webhook.tenantry.dev",
-        json!([{
-            "apiGroups": [""], "apiVersions": ["v1"],
-            "operations": ["CREATE", "UPDATE", "DELETE"],
-            "resources": ["namespaces"], "scope": "Cluster",
-        }]),
+        tenantry_policy::catalog::admission_namespace_rules(),
     );
     namespaces["objectSelector"] = exists;
     Document {
@@ -497,78 +496,6 @@ fn webhook_configuration(opts: &ManifestOptions) -> Document {
             "webhooks": [objects, namespaces],
         }),
     }
-}
-
-/// The kinds the policy engine judges in tenant namespaces. Workloads are judged on create
-/// and update; the kinds Tenantry renders into tenant namespaces also on delete, so a tenant
-/// cannot remove its own quota, network policy or bindings (protect-platform-objects).
-fn object_rules() -> Value {
-    let rule = |group: &str, resources: &[&str], delete: bool| {
-        let mut operations = vec!["CREATE", "UPDATE"];
-        if delete {
-            operations.push("DELETE");
-        }
-        json!({
-            "apiGroups": [group], "apiVersions": ["*"], "operations": operations,
-            "resources": resources, "scope": "Namespaced",
-        })
-    };
-    json!([
-        rule(
-            "",
-            &[
-                "pods",
-                "pods/ephemeralcontainers",
-                "replicationcontrollers",
-                "podtemplates",
-                "services"
-            ],
-            false
-        ),
-        rule("", &["persistentvolumeclaims"], false),
-        rule(
-            "",
-            &["serviceaccounts", "resourcequotas", "limitranges"],
-            true
-        ),
-        rule(
-            "apps",
-            &["deployments", "statefulsets", "daemonsets", "replicasets"],
-            false
-        ),
-        rule("batch", &["jobs", "cronjobs"], false),
-        rule("networking.k8s.io", &["networkpolicies"], true),
-        rule("networking.k8s.io", &["ingresses"], false),
-        rule(
-            "rbac.authorization.k8s.io",
-            &["roles", "rolebindings"],
-            true
-        ),
-        rule("cilium.io", &["ciliumnetworkpolicies"], true),
-        rule(
-            "external-secrets.io",
-            &["externalsecrets", "secretstores", "pushsecrets"],
-            true
-        ),
-        rule(
-            "source.toolkit.fluxcd.io",
-            &[
-                "gitrepositories",
-                "ocirepositories",
-                "helmrepositories",
-                "helmcharts",
-                "buckets"
-            ],
-            true
-        ),
-        rule("kustomize.toolkit.fluxcd.io", &["kustomizations"], true),
-        rule("helm.toolkit.fluxcd.io", &["helmreleases"], true),
-        rule(
-            "gateway.networking.k8s.io",
-            &["httproutes", "grpcroutes", "gateways"],
-            false
-        ),
-    ])
 }
 
 /// The documents as one multi-document YAML stream with their comments.

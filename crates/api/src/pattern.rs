@@ -43,6 +43,15 @@ impl NamePattern {
         }
     }
 
+    /// The prefix a `prefix*` pattern matches names by; `None` for an exact name.
+    pub fn prefix_of(&self) -> Option<&str> {
+        if self.exact {
+            None
+        } else {
+            self.text.strip_suffix('*')
+        }
+    }
+
     /// The pattern as written.
     pub fn as_str(&self) -> &str {
         &self.text

@@ -50,9 +50,16 @@ fn prints_policies_and_bindings_for_the_platforms_tenant_label() {
             binding["spec"]["validationActions"],
             serde_json::json!(["Deny"])
         );
+        // Namespaced objects by their namespace's label, Namespaces by their own.
+        let selector = &binding["spec"]["matchResources"];
+        let selector = if selector["objectSelector"].is_null() {
+            &selector["namespaceSelector"]
+        } else {
+            &selector["objectSelector"]
+        };
         assert_eq!(
-            binding["spec"]["matchResources"]["namespaceSelector"]["matchExpressions"][0]["key"],
-            "example.org/tenant"
+            selector["matchExpressions"][0]["key"], "example.org/tenant",
+            "{binding}"
         );
     }
 }

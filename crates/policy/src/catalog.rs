@@ -5,6 +5,8 @@
 //! new ID. Pod Security checks keep their upstream IDs so that a finding reads the same here
 //! as in the Kubernetes documentation and the PodSecurity plugin's messages.
 
+use serde_json::{Value, json};
+
 /// One check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CheckDoc {
@@ -309,6 +311,89 @@ pub fn describe(check: &str) -> Option<CheckDoc> {
             policy: "pod-security",
             summary,
         })
+}
+
+/// The kinds the policy engine judges in tenant namespaces (the webhook's registration, and
+/// what the compiled `protect-platform-objects` matches, so both judge the same requests). Workloads are judged on create
+/// and update; the kinds Tenantry renders into tenant namespaces also on delete, so a tenant
+/// cannot remove its own quota, network policy or bindings (protect-platform-objects).
+pub fn admission_object_rules() -> Value {
+    let rule = |group: &str, resources: &[&str], delete: bool| {
+        let mut operations = vec!["CREATE", "UPDATE"];
+        if delete {
+            operations.push("DELETE");
+        }
+        json!({
+            "apiGroups": [group], "apiVersions": ["*"], "operations": operations,
+            "resources": resources, "scope": "Namespaced",
+        })
+    };
+    json!([
+        rule(
+            "",
+            &[
+                "pods",
+                "pods/ephemeralcontainers",
+                "replicationcontrollers",
+                "podtemplates",
+                "services"
+            ],
+            false
+        ),
+        rule("", &["persistentvolumeclaims"], false),
+        rule(
+            "",
+            &["serviceaccounts", "resourcequotas", "limitranges"],
+            true
+        ),
+        rule(
+            "apps",
+            &["deployments", "statefulsets", "daemonsets", "replicasets"],
+            false
+        ),
+        rule("batch", &["jobs", "cronjobs"], false),
+        rule("networking.k8s.io", &["networkpolicies"], true),
+        rule("networking.k8s.io", &["ingresses"], false),
+        rule(
+            "rbac.authorization.k8s.io",
+            &["roles", "rolebindings"],
+            true
+        ),
+        rule("cilium.io", &["ciliumnetworkpolicies"], true),
+        rule(
+            "external-secrets.io",
+            &["externalsecrets", "secretstores", "pushsecrets"],
+            true
+        ),
+        rule(
+            "source.toolkit.fluxcd.io",
+            &[
+                "gitrepositories",
+                "ocirepositories",
+                "helmrepositories",
+                "helmcharts",
+                "buckets"
+            ],
+            true
+        ),
+        rule("kustomize.toolkit.fluxcd.io", &["kustomizations"], true),
+        rule("helm.toolkit.fluxcd.io", &["helmreleases"], true),
+        rule(
+            "gateway.networking.k8s.io",
+            &["httproutes", "grpcroutes", "gateways"],
+            false
+        ),
+    ])
+}
+
+/// Namespaces themselves: created, relabelled or deleted (the webhook's second registration,
+/// selected by the tenant label on the old or new object).
+pub fn admission_namespace_rules() -> Value {
+    json!([{
+        "apiGroups": [""], "apiVersions": ["v1"],
+        "operations": ["CREATE", "UPDATE", "DELETE"],
+        "resources": ["namespaces"], "scope": "Cluster",
+    }])
 }
 
 #[cfg(test)]

@@ -137,7 +137,7 @@ pub fn generate(engine: &Engine, opts: &VapOptions) -> Vec<Value> {
     for policy in compile(engine).into_iter().filter(|p| !p.params) {
         let name = policy.name(opts);
         out.push(policy.to_policy(engine, &name));
-        out.push(binding(engine, opts, &name));
+        out.push(binding(engine, opts, &name, policy.by_object));
     }
     out
 }
@@ -453,11 +453,13 @@ pub fn unsupported(engine: &Engine) -> Vec<Unsupported> {
     );
     entry(
         PolicyId::ProtectPlatformObjects,
-        &["managed-object", "namespace-labels"],
-        "judges deletes and label changes by who asks, across Tenantry's own kinds; not \
-         compiled yet"
+        &[],
+        "compiled for the requests the webhook registers for (the same rules, \
+         `catalog::admission_object_rules`), with the platform identities exempt by a \
+         matchCondition; the API server reports the first changed guarded namespace label \
+         (sorted) where the engine lists each"
             .to_owned(),
-        false,
+        true,
     );
     out
 }
@@ -474,6 +476,9 @@ struct Compiled {
     /// Appended to the policy's name: the per-tenant half of an engine policy whose other
     /// checks are compiled platform-wide.
     name_suffix: &'static str,
+    /// Bound by the object's own labels (`objectSelector`, old or new object) rather than its
+    /// namespace's: the policy on Namespaces themselves, as the webhook registers them.
+    by_object: bool,
     rules: Value,
     match_conditions: Vec<(&'static str, String)>,
     variables: Vec<(&'static str, String)>,
@@ -503,6 +508,7 @@ impl Compiled {
             id,
             params: false,
             name_suffix: "",
+            by_object: false,
             rules,
             match_conditions: Vec::new(),
             variables: Vec::new(),
@@ -598,13 +604,18 @@ fn actions(opts: &VapOptions) -> Vec<&'static str> {
     }
 }
 
-fn binding(engine: &Engine, opts: &VapOptions, name: &str) -> Value {
+fn binding(engine: &Engine, opts: &VapOptions, name: &str, by_object: bool) -> Value {
     let actions = actions(opts);
     let mut selector =
         json!({"matchExpressions": [{"key": engine.tenant_label(), "operator": "Exists"}]});
     if let Some(ns) = &opts.namespace {
         selector["matchLabels"] = json!({"kubernetes.io/metadata.name": ns});
     }
+    let selector_kind = if by_object {
+        "objectSelector"
+    } else {
+        "namespaceSelector"
+    };
     json!({
         "apiVersion": "admissionregistration.k8s.io/v1",
         "kind": "ValidatingAdmissionPolicyBinding",
@@ -615,7 +626,7 @@ fn binding(engine: &Engine, opts: &VapOptions, name: &str) -> Value {
         "spec": {
             "policyName": name,
             "validationActions": actions,
-            "matchResources": {"namespaceSelector": selector},
+            "matchResources": {selector_kind: selector},
         },
     })
 }
@@ -640,6 +651,10 @@ fn compile(engine: &Engine) -> Vec<Compiled> {
             PolicyId::AllowedClasses => Some(classes()),
             // Without a platform Gateway the engine judges nothing either.
             PolicyId::GatewayParent => engine.gateway.as_ref().map(gateway_parent),
+            PolicyId::ProtectPlatformObjects => {
+                out.extend(protect(engine));
+                None
+            }
             _ => None,
         };
         if let Some(policy) = policy.filter(|p| !p.validations.is_empty()) {
@@ -2680,6 +2695,154 @@ fn gateway_parent(gateway: &GatewayRef) -> Compiled {
         ),
     );
     p
+}
+
+// ---------------------------------------------------------------------------------------------
+// protect-platform-objects
+// ---------------------------------------------------------------------------------------------
+
+/// A CEL condition: `name` (a CEL string) matches one of `patterns` (exact names, or prefixes).
+fn matches_patterns(name: &str, patterns: &[tenantry_api::pattern::NamePattern]) -> String {
+    let alternatives: Vec<String> = patterns
+        .iter()
+        .map(|p| match p.prefix_of() {
+            Some(prefix) => format!("{name}.startsWith({})", lit(prefix)),
+            None => format!("{name} == {}", lit(p.as_str())),
+        })
+        .collect();
+    if alternatives.is_empty() {
+        "false".to_owned()
+    } else {
+        alternatives.join(" || ")
+    }
+}
+
+/// `protect-platform-objects`: two policies, as the webhook registers two hooks — the
+/// namespaced kinds it is asked about (in tenant namespaces), and Namespaces themselves
+/// (selected by their own tenant label, old or new, so removing it is still judged). The
+/// platform's identities are left out by a matchCondition, as the engine skips them.
+fn protect(engine: &Engine) -> Vec<Compiled> {
+    const MANAGED: &str = "app.kubernetes.io/managed-by";
+    let exempt = format!(
+        "!({} || request.userInfo.groups.exists(g, {}))",
+        matches_patterns("request.userInfo.username", &engine.exempt_users),
+        matches_patterns("g", &engine.exempt_groups),
+    );
+    let managed = |o: &str, skip: &str| {
+        format!(
+            "request.operation != '{skip}' && has({o}.metadata.labels) && {m} in \
+             {o}.metadata.labels && {o}.metadata.labels[{m}] == {v}",
+            m = lit(MANAGED),
+            v = lit(tenantry_api::MANAGED_BY),
+        )
+    };
+    let remediation = "Change the tenant's declaration (tenants/<tenant>/tenant.yaml or \
+                       tenantry.yaml) and let Tenantry apply it; ask the platform team if the \
+                       tenant needs something it does not offer.";
+    let unmark = "Remove the label app.kubernetes.io/managed-by: tenantry.";
+    let managed_object = |p: &mut Compiled| {
+        p.match_conditions
+            .push(("not-a-platform-identity", exempt.clone()));
+        p.variables
+            .push(("managedOld", managed("oldObject", "CREATE")));
+        p.variables
+            .push(("managedNew", managed("object", "DELETE")));
+        p.validate(
+            "managed-object",
+            "request.operation == 'DELETE' ? !variables.managedOld : \
+             request.operation == 'UPDATE' ? !variables.managedOld && !variables.managedNew : \
+             !variables.managedNew"
+                .to_owned(),
+            message(
+                "managed-object",
+                &[
+                    "request.userInfo.username",
+                    &format!(
+                        "(request.operation == 'DELETE' ? {} : \
+                         request.operation == 'UPDATE' && variables.managedOld ? {} : \
+                         request.operation == 'UPDATE' ? {} : {})",
+                        lit(&format!(
+                            " may not delete an object Tenantry manages — {remediation}"
+                        )),
+                        lit(&format!(
+                            " may not change an object Tenantry manages — {remediation}"
+                        )),
+                        lit(&format!(
+                            " may not mark an object as managed by Tenantry — {unmark}"
+                        )),
+                        lit(&format!(
+                            " may not create an object labelled as managed by Tenantry — {unmark}"
+                        )),
+                    ),
+                ],
+            ),
+        );
+    };
+    let mut objects = Compiled::new(
+        PolicyId::ProtectPlatformObjects,
+        crate::catalog::admission_object_rules(),
+    );
+    managed_object(&mut objects);
+
+    let mut namespaces = Compiled::new(
+        PolicyId::ProtectPlatformObjects,
+        crate::catalog::admission_namespace_rules(),
+    );
+    namespaces.name_suffix = "-namespaces";
+    namespaces.by_object = true;
+    managed_object(&mut namespaces);
+    let guarded = format!(
+        "(k == {} || k.startsWith('pod-security.kubernetes.io/'))",
+        lit(engine.tenant_label())
+    );
+    namespaces.variables.push((
+        "newLabels",
+        "request.operation != 'DELETE' && has(object.metadata.labels) ? \
+         object.metadata.labels : {}"
+            .to_owned(),
+    ));
+    namespaces.variables.push((
+        "oldLabels",
+        "request.operation == 'UPDATE' && has(oldObject.metadata.labels) ? \
+         oldObject.metadata.labels : {}"
+            .to_owned(),
+    ));
+    namespaces.variables.push((
+        "changedLabels",
+        format!(
+            "(variables.newLabels.map(k, k) + variables.oldLabels.map(k, k)).filter(k, \
+             {guarded} && ((k in variables.newLabels) != (k in variables.oldLabels) || \
+             ((k in variables.newLabels) && variables.newLabels[k] != variables.oldLabels[k])))"
+        ),
+    ));
+    let first = "variables.changedLabels.min()";
+    namespaces.validate(
+        "namespace-labels",
+        "request.operation == 'DELETE' || variables.managedOld || variables.managedNew || \
+         size(variables.changedLabels) == 0"
+            .to_owned(),
+        message(
+            "namespace-labels",
+            &[
+                "request.userInfo.username",
+                "' may not '",
+                &format!(
+                    "(!({first} in variables.oldLabels) ? 'set' : \
+                     !({first} in variables.newLabels) ? 'remove' : 'change')"
+                ),
+                "' label '",
+                first,
+                "' on namespace '",
+                &quoted("object.metadata.name"),
+                &lit(
+                    ": it decides the namespace's tenant and Pod Security level — Namespace Pod \
+                     Security and tenant labels come from the tenant declaration; change \
+                     podSecurity there and let Tenantry apply it.",
+                ),
+            ],
+        ),
+    );
+    vec![objects, namespaces]
 }
 
 #[cfg(test)]

@@ -83,9 +83,17 @@ fn each_policy_has_a_binding_to_the_tenant_namespaces() {
             binding["spec"]["validationActions"],
             serde_json::json!(["Deny"])
         );
-        // The webhook's selector: the platform's tenant label, whatever its prefix.
+        // The webhook's selector: the platform's tenant label, whatever its prefix; on the
+        // namespace's labels, or for Namespaces themselves on their own (old or new).
+        let on = if policy["spec"]["matchConstraints"]["resourceRules"][0]["resources"]
+            == serde_json::json!(["namespaces"])
+        {
+            "objectSelector"
+        } else {
+            "namespaceSelector"
+        };
         assert_eq!(
-            binding["spec"]["matchResources"]["namespaceSelector"],
+            binding["spec"]["matchResources"][on],
             serde_json::json!({"matchExpressions": [
                 {"key": "example.org/tenant", "operator": "Exists"}
             ]})
@@ -117,14 +125,19 @@ fn warn_mode_and_one_namespace_change_only_the_bindings() {
             w["spec"]["validationActions"],
             serde_json::json!(["Warn", "Audit"])
         );
-        let selector = &w["spec"]["matchResources"]["namespaceSelector"];
+        let on = if d["spec"]["matchResources"]["objectSelector"].is_null() {
+            "namespaceSelector"
+        } else {
+            "objectSelector"
+        };
+        let selector = &w["spec"]["matchResources"][on];
         assert_eq!(
             selector["matchLabels"],
             serde_json::json!({"kubernetes.io/metadata.name": "shop"})
         );
         assert_eq!(
             selector["matchExpressions"],
-            d["spec"]["matchResources"]["namespaceSelector"]["matchExpressions"]
+            d["spec"]["matchResources"][on]["matchExpressions"]
         );
     }
 }
