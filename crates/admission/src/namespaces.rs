@@ -49,9 +49,8 @@
 //! carrying its name in the tenant label, its level is the `enforce` label of the namespace
 //! named after it (the platform default when there is none), its ServiceAccount is named
 //! after it. Its own `registries`, `placement` (node selector and tolerations) and `classes`
-//! come from its
-//! `GuardrailParameters` (`tenantry.dev/v1alpha1`, cluster-scoped), the object the compiled
-//! ValidatingAdmissionPolicies read and `render` writes with the tenant
+//! come from its `GuardrailParameters` (`tenantry.dev/v1alpha1`, cluster-scoped), the object
+//! the compiled ValidatingAdmissionPolicies read and `render` writes with the tenant
 //! (`policies.vap.tenantParameters`) or `policy vap --tenants` prints: values the resolver
 //! already folded the platform defaults into, so the webhook and the policies judge a tenant
 //! by the same values, and learning them costs a watch, not a call on the request path. A

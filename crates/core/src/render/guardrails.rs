@@ -2,13 +2,14 @@
 //! the per-tenant ValidatingAdmissionPolicies (`policies.vap.tenantParameters`).
 //!
 //! The policies that judge a tenant's own values (`allowed-registries`, `tenant-placement`'s
-//! node selector and tolerations, `allowed-classes`) are platform-wide and printed by `tenantry policy vap`;
-//! what makes them judge one tenant is a parameter object holding its values and a binding to
-//! its namespaces. Those two belong to the tenant: they must appear when it is onboarded and go when it is
-//! offboarded, or a new tenant is judged by no policy (a webhook next to the policies must
-//! then keep those checks) and a removed tenant leaves its bindings behind. So they are
-//! rendered here with the tenant's other objects, and every consumer (GitOps tree, apply,
-//! operator, offboarding) converges and prunes them like the rest.
+//! node selector and tolerations, `allowed-classes`) are platform-wide and printed by
+//! `tenantry policy vap`; what makes them judge one tenant is a parameter object holding its
+//! values and a binding to its namespaces. Those two belong to the tenant: they must appear
+//! when it is onboarded and go when it is offboarded, or a new tenant is judged by no policy
+//! (a webhook next to the policies must then keep those checks) and a removed tenant leaves
+//! its bindings behind. So they are rendered here with the tenant's other objects, and every
+//! consumer (GitOps tree, apply, operator, offboarding) converges and prunes them like the
+//! rest.
 //!
 //! This module is the one builder of both objects: `tenantry policy vap --tenants` (in
 //! `tenantry-policy`, which compiles the policies) calls it too, and a test there keeps
