@@ -48,17 +48,18 @@
 //! A tenant's [`TenantInfo`] starts from the labels: its namespaces are the namespaces
 //! carrying its name in the tenant label, its level is the `enforce` label of the namespace
 //! named after it (the platform default when there is none), its ServiceAccount is named
-//! after it. Its own `registries`, `placement.nodeSelector` and `classes` come from its
-//! `GuardrailParameters` (`tenantry.dev/v1alpha1`, cluster-scoped), the object the compiled
-//! ValidatingAdmissionPolicies read and `render` writes with the tenant
+//! after it. Its own `registries`, `placement` (node selector and tolerations) and `classes`
+//! come from its `GuardrailParameters` (`tenantry.dev/v1alpha1`, cluster-scoped), the object
+//! the compiled ValidatingAdmissionPolicies read and `render` writes with the tenant
 //! (`policies.vap.tenantParameters`) or `policy vap --tenants` prints: values the resolver
 //! already folded the platform defaults into, so the webhook and the policies judge a tenant
 //! by the same values, and learning them costs a watch, not a call on the request path. A
 //! tenant with no parameters (the kind not installed, the toggle off, or its object not
 //! applied yet) is judged by the platform defaults (`defaults.registries`, the platform's
-//! placement bounds), as `tenantry check` without `--tenant` does. Its other own values
-//! (proxy kubeconfig Secret beyond `flux.proxy`, classes, tolerations, network peers) are
-//! not in the parameters, so they are the platform's too.
+//! placement bounds), as `tenantry check` without `--tenant` does, and so is a value its
+//! parameters predate (classes, tolerations). Its other own values (proxy kubeconfig Secret
+//! beyond `flux.proxy`, network peers) are not in the parameters, so they are the platform's
+//! too.
 //!
 //! Readiness waits for the first list of the parameters as well as of the namespaces, so a
 //! restarted webhook never judges a tenant by the defaults for lack of time; when the kind is
@@ -584,6 +585,10 @@ impl NamespaceCache {
             if let Some(own) = own {
                 placement.node_selector =
                     (!own.node_selector.is_empty()).then(|| own.node_selector.clone());
+                // Parameters written before tolerations were in them keep the platform's.
+                if let Some(tolerations) = &own.tolerations {
+                    placement.tolerations = tolerations.clone();
+                }
             }
             let view = TenantInfo {
                 name: tenant.to_owned(),

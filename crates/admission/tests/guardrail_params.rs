@@ -312,3 +312,96 @@ fn readiness_waits_for_the_policies_and_bindings_next_to_the_policies() {
     cache.unavailable(Watched::Bindings);
     assert!(cache.is_synced());
 }
+
+/// The checks denying a hardened Deployment with `tolerations` in the tenant's namespace.
+fn denied_tolerations(
+    cache: &NamespaceCache,
+    validator: &EngineValidator,
+    tolerations: Value,
+) -> Vec<String> {
+    let mut review = hardened_deployment_review();
+    review["request"]["object"]["spec"]["template"]["spec"]["tolerations"] = tolerations;
+    let body = serde_json::to_vec(&review).unwrap();
+    answer(cache, validator, &body).unwrap().denied_checks
+}
+
+#[test]
+fn a_tenant_is_judged_by_its_own_tolerations_once_its_parameters_arrive() {
+    use tenantry_api::tenant::{AllowedToleration, Placement, TolerationOperator};
+    use tenantry_core::render::guardrails::GuardrailParams;
+    let keyed = |key: &str| AllowedToleration {
+        key: key.to_owned(),
+        operator: Some(TolerationOperator::Exists),
+        ..AllowedToleration::default()
+    };
+    let mut platform = Platform::default();
+    platform.defaults.placement = Some(Placement {
+        node_selector: None,
+        tolerations: Some(vec![keyed("dedicated"), keyed("gpu")]),
+    });
+    let ctx = PlatformContext::new(platform).unwrap();
+    let cache = NamespaceCache::new(&ctx);
+    cache.upsert(
+        FIXTURE_NAMESPACE,
+        labels(&[
+            ("tenantry.dev/tenant", TENANT),
+            ("pod-security.kubernetes.io/enforce", "restricted"),
+        ]),
+    );
+    cache.mark_synced();
+    let validator = EngineValidator::new(&ctx.platform);
+    let gpu = json!([{"key": "gpu", "operator": "Exists", "effect": "NoSchedule"}]);
+    let dedicated = json!([{"key": "dedicated", "operator": "Equal", "value": "g14"}]);
+    // Before: the platform's bound, which admits both keys.
+    assert!(denied_tolerations(&cache, &validator, gpu.clone()).is_empty());
+    assert!(denied_tolerations(&cache, &validator, dedicated.clone()).is_empty());
+
+    // Parameters written before tolerations were in them keep the platform's bound.
+    let mut object = GuardrailParams::new(TENANT, &[], &Placement::default(), &Default::default())
+        .to_object("tenantry.dev", &format!("tenantry-{TENANT}"));
+    object["spec"]
+        .as_object_mut()
+        .unwrap()
+        .remove("tolerations");
+    cache.apply_params(Event::Apply(serde_json::from_value(object).unwrap()));
+    assert!(denied_tolerations(&cache, &validator, gpu.clone()).is_empty());
+
+    // The tenant narrowed it to its dedicated nodes: the GPU nodes are out of reach.
+    let placement = Placement {
+        node_selector: None,
+        tolerations: Some(vec![AllowedToleration {
+            key: "dedicated".to_owned(),
+            operator: None,
+            value: Some("g14".to_owned()),
+            effect: None,
+        }]),
+    };
+    let object = GuardrailParams::new(TENANT, &[], &placement, &Default::default())
+        .to_object("tenantry.dev", &format!("tenantry-{TENANT}"));
+    cache.apply_params(Event::Apply(serde_json::from_value(object).unwrap()));
+    assert_eq!(
+        cache.tenant(TENANT).unwrap().placement.tolerations,
+        placement.tolerations
+    );
+    assert!(denied_tolerations(&cache, &validator, dedicated).is_empty());
+    assert_eq!(
+        denied_tolerations(&cache, &validator, gpu.clone()),
+        ["tolerations"]
+    );
+    // Node-condition taints stay tolerable whatever the list.
+    assert!(
+        denied_tolerations(
+            &cache,
+            &validator,
+            json!([{"key": "node.kubernetes.io/not-ready", "operator": "Exists"}])
+        )
+        .is_empty()
+    );
+
+    // A tenant with no list of its own (and a platform with no bound) may tolerate any key.
+    let object = GuardrailParams::new(TENANT, &[], &Placement::default(), &Default::default())
+        .to_object("tenantry.dev", &format!("tenantry-{TENANT}"));
+    cache.apply_params(Event::Apply(serde_json::from_value(object).unwrap()));
+    assert_eq!(cache.tenant(TENANT).unwrap().placement.tolerations, None);
+    assert!(denied_tolerations(&cache, &validator, gpu).is_empty());
+}

@@ -219,5 +219,8 @@ pub const NODE_CONDITION_TAINTS: [&str; 7] = [
 /// pressure, cordoned). The API server adds tolerations for the first two to every pod, and the
 /// DaemonSet controller the rest to its pods: tolerating them reaches no one's dedicated node.
 pub fn is_node_condition_taint(key: &str) -> bool {
-    key.starts_with("node.kubernetes.io/")
+    key.starts_with(NODE_CONDITION_TAINT_PREFIX)
 }
+
+/// The prefix of the node-condition taints' keys ([`is_node_condition_taint`]).
+pub const NODE_CONDITION_TAINT_PREFIX: &str = "node.kubernetes.io/";

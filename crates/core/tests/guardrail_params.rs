@@ -18,6 +18,10 @@ spec:
     nodeSelector:
       pool: shared
       zone: g14
+    tolerations:
+      - key: dedicated
+        value: g14
+        effect: NoSchedule
   classes:
     storage:
       allowed: [fast, standard]

@@ -7,12 +7,12 @@
 //! here, from the same [`Engine`] the webhook and `tenantry check` run: which policies are on,
 //! the Pod Security level and version (an override, or the namespace's labels read by
 //! upstream's rules), the placement bounds, the reconcilers exempt from
-//! `restrict-secret-stores`. What is not compiled (keyed tolerations, ServiceAccounts, OpenBao
-//! roles and paths: per tenant, not written yet), or needs a parser CEL does not have, is listed by
+//! `restrict-secret-stores`. What is not compiled (ServiceAccounts, OpenBao roles and paths:
+//! per tenant, not written yet), or needs a parser CEL does not have, is listed by
 //! [`unsupported`] with the reason, and stays with the webhook.
 //!
 //! Checks against a tenant's own values (`allowed-registries`, `tenant-placement`'s
-//! `node-selector`, `allowed-classes`) are one policy per engine policy with a `paramKind`
+//! `node-selector` and `tolerations`, `allowed-classes`) are one policy per engine policy with a `paramKind`
 //! plus, per tenant, a parameter object and a binding to the namespaces carrying the tenant
 //! label with that tenant's name ([`generate_tenants`], `policy vap --tenants`).
 //! The parameters are the engine's [`TenantInfo`] as the resolver built it (platform defaults
@@ -54,8 +54,7 @@
 use serde::Serialize;
 use serde_json::{Value, json};
 use tenantry_api::platform::GatewayRef;
-use tenantry_api::tenant::{AllowedToleration, TaintEffect, TolerationOperator};
-use tenantry_core::placement::tolerates_within;
+use tenantry_core::placement::NODE_CONDITION_TAINT_PREFIX;
 
 use crate::engine::{Engine, Mode, PolicyId, TenantInfo};
 use crate::pss::{self, ALLOWED_VOLUME_SOURCES, Level, RESTRICTED_VOLUME_SOURCES};
@@ -156,6 +155,24 @@ pub fn params_crd() -> Value {
         "required": ["allowed"],
         "properties": {"allowed": strings, "default": {"type": "string"}},
     });
+    let tolerations = json!({
+        "type": "object",
+        "properties": {"allowed": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "key": {"type": "string"},
+                    "operator": {"type": "string", "enum": ["Equal", "Exists"]},
+                    "value": {"type": "string"},
+                    "effect": {
+                        "type": "string",
+                        "enum": ["NoSchedule", "PreferNoSchedule", "NoExecute"],
+                    },
+                },
+            },
+        }},
+    });
     json!({
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
@@ -198,6 +215,10 @@ pub fn params_crd() -> Value {
                                     },
                                 },
                             },
+                            // The tenant's resolved `placement.tolerations`: `allowed` is
+                            // present only when the tenant has a list. Not required, so objects
+                            // written before it still validate (the policy then reads no list).
+                            "tolerations": tolerations,
                             // The tenant's resolved `classes`: a kind is present only when the
                             // tenant is restricted to a list. Not required, so objects written
                             // before it still validate (the policy then reads no list).
@@ -418,14 +439,13 @@ pub fn unsupported(engine: &Engine) -> Vec<Unsupported> {
     );
     entry(
         PolicyId::TenantPlacement,
-        &["tolerations"],
-        "the keyed tolerations allowed are the tenant's placement (per tenant, not compiled \
-         yet; node-selector is, per tenant, with `policy vap --tenants`); only the every-taint \
-         toleration is compiled, refused for each effect the \
-         platform's defaults.placement.tolerations do not admit (with no bound set, a tenant \
-         whose own list admits every taint is refused by the policy)"
+        &["node-selector", "tolerations"],
+        "compiled per tenant (`policy vap --tenants`, or rendered with each tenant: a binding \
+         and parameters per tenant); a webhook next to the policies (--with-vap) leaves them \
+         out for each tenant whose parameters and Deny bindings it sees installed, and judges \
+         them for the others (a tenant whose binding is not installed yet)"
             .to_owned(),
-        false,
+        true,
     );
     entry(
         PolicyId::AllowedClasses,
@@ -661,7 +681,7 @@ fn compile(engine: &Engine) -> Vec<Compiled> {
             out.push(policy);
         }
         if id == PolicyId::TenantPlacement {
-            out.push(node_selector());
+            out.push(tenant_placement());
         }
     }
     out
@@ -707,6 +727,12 @@ fn has(root: &str, path: &str) -> String {
 /// The value at `root.path`, or `default` when it is not set.
 fn get_or(root: &str, path: &str, default: &str) -> String {
     format!("({} ? {root}.{path} : {default})", has(root, path))
+}
+
+/// The string at `root.path`, or `''` when it is not set (typed `string` for the type
+/// checker, which reads a field of a `dyn` object as `dyn`).
+fn string_or_empty(root: &str, path: &str) -> String {
+    format!("({} ? string({root}.{path}) : '')", has(root, path))
 }
 
 /// `[value]` when set, `[]` when not: comparable across old and new objects, where an unset
@@ -2136,83 +2162,16 @@ fn placement(engine: &Engine) -> Compiled {
             ],
         ),
     );
-    // The every-taint toleration (no key): refused for each effect no toleration within the
-    // platform's bounds admits. Tenants' lists lie within the bounds, so what the bounds do not
-    // admit, no tenant's list does.
-    let every = |effect: Option<TaintEffect>| AllowedToleration {
-        key: String::new(),
-        operator: Some(TolerationOperator::Exists),
-        value: None,
-        effect,
-    };
-    let refused: Vec<&str> = [
-        None,
-        Some(TaintEffect::NoSchedule),
-        Some(TaintEffect::PreferNoSchedule),
-        Some(TaintEffect::NoExecute),
-    ]
-    .into_iter()
-    .filter(|effect| match &engine.default_placement.tolerations {
-        Some(list) => !list.iter().any(|a| tolerates_within(a, &every(*effect))),
-        None => true,
-    })
-    .map(|effect| effect.map_or("", TaintEffect::as_str))
-    .collect();
-    if !refused.is_empty() {
-        // An effect the engine does not know reads as "every effect".
-        let effect = "(has(t.effect) && t.effect in ['NoSchedule', 'PreferNoSchedule', 'NoExecute'] ? t.effect : '')";
-        let bad = format!(
-            "{} == '' && {effect} in {}",
-            get_or("t", "key", "''"),
-            list_lit(&refused)
-        );
-        let allowed: Vec<String> = engine
-            .default_placement
-            .tolerations
-            .as_deref()
-            .unwrap_or(&[])
-            .iter()
-            .map(tenantry_core::placement::describe_toleration)
-            .collect();
-        let remedy = if allowed.is_empty() {
-            "Tolerate only the taints the platform names for the tenant's nodes, by key.".to_owned()
-        } else {
-            format!(
-                "Tolerate only what the tenant's placement.tolerations allows: {}.",
-                allowed.join(", ")
-            )
-        };
-        let offender = format!(
-            "{}.filter(t, {bad})[0]",
-            get_or("variables.spec", "tolerations", "[]")
-        );
-        p.validate_part(
-            "tolerations",
-            format!(
-                "!{}.exists(t, {bad})",
-                get_or("variables.spec", "tolerations", "[]")
-            ),
-            message(
-                "tolerations",
-                &[
-                    "'tolerates every taint (operator: Exists, no key)'",
-                    &format!(
-                        "(has({offender}.effect) && {offender}.effect in ['NoSchedule', 'PreferNoSchedule', 'NoExecute'] ? ':' + {offender}.effect : '')"
-                    ),
-                    &lit(&format!(
-                        ", which lets the pod onto nodes the tenant may not use — {remedy}"
-                    )),
-                ],
-            ),
-        );
-    }
     p
 }
 
-/// `tenant-placement`'s `node-selector`, per tenant: every label of the tenant's
+/// `tenant-placement` per tenant. `node-selector`: every label of the tenant's
 /// `placement.nodeSelector` (its parameters' `nodeSelector`, in the engine's order) selected
-/// with exactly its value; a tenant without one is not bound.
-fn node_selector() -> Compiled {
+/// with exactly its value; a tenant without one is not bound. `tolerations`: every toleration
+/// of the pod within one of the tenant's `placement.tolerations` (its parameters'
+/// `tolerations.allowed`), as `tolerates_within` decides, node-condition taints always
+/// allowed; a tenant without a list may tolerate any key, never every taint at once.
+fn tenant_placement() -> Compiled {
     let mut p = pod_policy(PolicyId::TenantPlacement);
     p.params = true;
     p.name_suffix = "-tenant";
@@ -2247,7 +2206,90 @@ fn node_selector() -> Compiled {
             ],
         ),
     );
+    tolerations(&mut p);
     p
+}
+
+/// `tenant-placement`'s `tolerations` check, as `judge_toleration` words it. The pod's
+/// tolerations and the tenant's allowed ones are read into one shape, `{key, op, value, set,
+/// effect}` (`op` `Exists` or `Equal`, `set` `y` when a value is given, an effect the engine
+/// does not know read as every effect), so one description serves both.
+fn tolerations(p: &mut Compiled) {
+    let effect = |t: &str| {
+        format!(
+            "(has({t}.effect) && {t}.effect in ['NoSchedule', 'PreferNoSchedule', 'NoExecute'] \
+             ? string({t}.effect) : '')"
+        )
+    };
+    let listed = "has(params.spec.tolerations) && has(params.spec.tolerations.allowed)";
+    p.variables.push((
+        "tolerations",
+        format!(
+            "{}.map(t, {})",
+            get_or("variables.spec", "tolerations", "[]"),
+            bind(
+                "has(t.operator) && t.operator == 'Exists'",
+                "x",
+                &format!(
+                    "{{'key': {key}, 'op': x ? 'Exists' : 'Equal', 'value': x ? '' : {value}, \
+                     'set': x ? '' : 'y', 'effect': {effect}}}",
+                    key = string_or_empty("t", "key"),
+                    value = string_or_empty("t", "value"),
+                    effect = effect("t"),
+                )
+            ),
+        ),
+    ));
+    p.variables.push((
+        "allowedTolerations",
+        format!(
+            "{listed} ? params.spec.tolerations.allowed.map(a, {{'key': {key}, 'op': \
+             has(a.operator) && a.operator == 'Exists' ? 'Exists' : 'Equal', 'value': {value}, \
+             'set': has(a.value) ? 'y' : '', 'effect': {effect}}}) : []",
+            key = string_or_empty("a", "key"),
+            value = string_or_empty("a", "value"),
+            effect = effect("a"),
+        ),
+    ));
+    // `tolerates_within(a, w)`.
+    let within = "((a.key == '' && a.op == 'Exists') || a.key == w.key) && (a.op == 'Exists' || \
+                  (w.op != 'Exists' && a.set == 'y' && a.value == w.value)) && (a.effect == '' \
+                  || a.effect == w.effect)";
+    let bad = format!(
+        "!(w.key != '' && w.key.startsWith({})) && !({listed} ? \
+         variables.allowedTolerations.exists(a, {within}) : w.key != '')",
+        lit(NODE_CONDITION_TAINT_PREFIX)
+    );
+    let describe = |t: &str| {
+        format!(
+            "({t}.op == 'Exists' && {t}.key == '' ? 'every taint (operator: Exists, no key)' : \
+             {t}.op == 'Exists' ? {t}.key + ' (any value)' : {t}.key + '=' + {t}.value) + \
+             ({t}.effect != '' ? ':' + {t}.effect : '')"
+        )
+    };
+    p.validate(
+        "tolerations",
+        format!("!variables.tolerations.exists(w, {bad})"),
+        message(
+            "tolerations",
+            &[
+                "'tolerates '",
+                &bind(
+                    &format!("variables.tolerations.filter(w, {bad})[0]"),
+                    "w",
+                    &describe("w"),
+                ),
+                "', which lets the pod onto nodes the tenant may not use — '",
+                &format!(
+                    "(size(variables.allowedTolerations) == 0 ? {} : 'Tolerate only what the \
+                     tenant\\'s placement.tolerations allows: ' + \
+                     variables.allowedTolerations.map(a, {}).join(', ') + '.')",
+                    lit("Tolerate only the taints the platform names for the tenant's nodes, by key."),
+                    describe("a"),
+                ),
+            ],
+        ),
+    );
 }
 
 /// `allowed-classes`, per tenant: every class an object names from the tenant's list of that

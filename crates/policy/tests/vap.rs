@@ -388,8 +388,9 @@ fn a_webhook_next_to_the_policies_judges_only_what_they_cannot() {
         BTreeSet::from(["hostNamespaces".to_owned(), "privileged".to_owned()])
     );
     assert!(denied(&webhook, &privileged, None, &ns, &tenant).is_empty());
-    // Only the webhook can judge these: a registry outside the tenant's list, a keyed
-    // toleration (only the every-taint one is compiled), a tag before a malformed digest.
+    // Only the webhook can judge these: a registry outside the tenant's list and a toleration
+    // outside its placement (compiled per tenant, so the webhook keeps them), a tag before a
+    // malformed digest.
     let foreign = pod("evil.example/app", json!({}));
     assert_eq!(
         denied(&webhook, &foreign, None, &ns, &tenant),
@@ -500,6 +501,10 @@ fn per_tenant_objects_are_typed_and_each_tenant_gets_its_own_binding_and_paramet
             params["spec"]["nodeSelector"],
             serde_json::json!([{"key": "pool", "value": "shared"}])
         );
+        assert_eq!(
+            params["spec"]["tolerations"],
+            serde_json::json!({"allowed": [{"key": "dedicated", "operator": "Exists"}]})
+        );
         assert!(
             params["metadata"]["labels"]
                 .get("example.org/tenant")
@@ -546,11 +551,18 @@ fn per_tenant_checks_are_compiled_completely_but_stay_with_the_webhook() {
         ["invalid-image", "registry-not-allowed"]
     );
     assert!(registries.iter().all(|c| c.complete && c.per_tenant));
-    assert!(
-        vap::compiled_checks(&engine)
-            .iter()
-            .any(|c| c.check == "node-selector" && c.complete && c.per_tenant)
-    );
+    for check in ["node-selector", "tolerations"] {
+        let compiled: Vec<_> = vap::compiled_checks(&engine)
+            .into_iter()
+            .filter(|c| c.check == check)
+            .collect();
+        // Once, per tenant: the tenant's own list decides, never the platform's bound.
+        assert_eq!(compiled.len(), 1, "{compiled:?}");
+        assert!(
+            compiled[0].complete && compiled[0].per_tenant,
+            "{compiled:?}"
+        );
+    }
     // A tenant whose binding is not installed yet would otherwise be judged by neither.
     assert!(
         vap::delegated_checks(&engine)

@@ -32,7 +32,9 @@ use kube::client::Body;
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config};
 use serde_json::{Value, json};
-use tenantry_api::tenant::{ClassList, Classes};
+use tenantry_api::tenant::{
+    AllowedToleration, ClassList, Classes, TaintEffect, TolerationOperator,
+};
 use tenantry_policy::pss::Level;
 use tenantry_policy::vap::{self, Actions, VapOptions};
 use tenantry_policy::{
@@ -700,12 +702,61 @@ fn node_selector_cases() -> Vec<Case> {
     out
 }
 
-/// The engine's view of a tenant with these registries, node selector and classes (nothing
-/// else is read by the per-tenant checks).
+/// Pods tolerating taints, for `tolerations` per tenant (each as a Pod and a Deployment):
+/// every taint with and without an effect, keys with and without a value or effect, an
+/// operator left out (`Equal`), an empty value and effect, node-condition taints, and several
+/// with the first offender later in the list.
+fn toleration_cases() -> Vec<Case> {
+    let lists = [
+        json!([]),
+        json!([{"operator": "Exists"}]),
+        json!([{"operator": "Exists", "effect": "NoSchedule"}]),
+        json!([{"operator": "Exists", "effect": "PreferNoSchedule"}]),
+        json!([{"key": "dedicated", "operator": "Equal", "value": "shop", "effect": "NoSchedule"}]),
+        json!([{"key": "dedicated", "operator": "Equal", "value": "shop"}]),
+        json!([{"key": "dedicated", "operator": "Exists"}]),
+        json!([{"key": "dedicated", "value": "other", "effect": "NoExecute"}]),
+        json!([{"key": "dedicated", "operator": "Equal", "value": ""}]),
+        json!([{"key": "gpu", "operator": "Equal", "value": "true", "effect": "NoExecute",
+                "tolerationSeconds": 60}]),
+        json!([{"key": "gpu", "value": "true", "effect": ""}]),
+        json!([{"key": "gpu", "operator": "Exists", "effect": "NoExecute"}]),
+        json!([{"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute"}]),
+        json!([{"key": "node.kubernetes.io/unreachable", "operator": "Exists"},
+               {"key": "dedicated", "operator": "Equal", "value": "shop", "effect": "NoSchedule"},
+               {"key": "other", "operator": "Exists"},
+               {"operator": "Exists"}]),
+    ];
+    let mut out = Vec::new();
+    for list in lists {
+        let mut pod = good_pod("t");
+        pod["spec"]["tolerations"] = list.clone();
+        pod_and_deployment(&mut out, "tolerations", &list.to_string(), "t", &pod);
+    }
+    out
+}
+
+/// An allowed toleration: `key`, `Exists` when `value` is `None` (else `Equal`), `effect`.
+fn allowed(key: &str, value: Option<&str>, effect: Option<TaintEffect>) -> AllowedToleration {
+    AllowedToleration {
+        key: key.to_owned(),
+        operator: Some(if value.is_some() {
+            TolerationOperator::Equal
+        } else {
+            TolerationOperator::Exists
+        }),
+        value: value.map(str::to_owned),
+        effect,
+    }
+}
+
+/// The engine's view of a tenant with these registries, node selector, tolerations and classes
+/// (nothing else is read by the per-tenant checks).
 fn tenant(
     name: &str,
     registries: &[&str],
     node_selector: &[(&str, &str)],
+    tolerations: Option<Vec<AllowedToleration>>,
     classes: Classes,
 ) -> TenantInfo {
     TenantInfo {
@@ -724,7 +775,7 @@ fn tenant(
                     .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
                     .collect()
             }),
-            tolerations: None,
+            tolerations,
         },
         classes,
         vap_bound: Vec::new(),
@@ -912,6 +963,11 @@ fn legacy_objects() -> Vec<Value> {
                "spec": {"secretStoreRef": {"kind": "ClusterSecretStore", "name": "platform"},
                         "target": {"name": "t"},
                         "data": [{"secretKey": "k", "remoteRef": {"key": "x"}}]}}),
+        deployment("legacy-tolerations", &{
+            let mut pod = good_pod("legacy-tolerations");
+            pod["spec"]["tolerations"] = json!([{"operator": "Exists"}]);
+            pod
+        }),
         deployment("legacy-classes", &{
             let mut pod = good_pod("legacy-classes");
             pod["spec"]["priorityClassName"] = json!("system-node-critical");
@@ -982,6 +1038,34 @@ fn update_cases() -> Vec<(&'static str, &'static str, &'static str, Edit)> {
             "Deployment",
             |o| {
                 o["spec"]["template"]["spec"]["nodeName"] = json!("node-a");
+            },
+        ),
+        (
+            "tolerations deployment: scaled, keeps tolerating every taint",
+            "legacy-tolerations",
+            "Deployment",
+            |o| {
+                o["spec"]["replicas"] = json!(2);
+            },
+        ),
+        (
+            "tolerations deployment: adds a keyed toleration, keeps every taint",
+            "legacy-tolerations",
+            "Deployment",
+            |o| {
+                o["spec"]["template"]["spec"]["tolerations"] = json!([
+                    {"operator": "Exists"},
+                    {"key": "dedicated", "operator": "Exists"},
+                ]);
+            },
+        ),
+        (
+            "tolerations deployment: tolerates dedicated only",
+            "legacy-tolerations",
+            "Deployment",
+            |o| {
+                o["spec"]["template"]["spec"]["tolerations"] =
+                    json!([{"key": "dedicated", "operator": "Exists"}]);
             },
         ),
         (
@@ -1129,6 +1213,13 @@ async fn run(kubeconfig: PathBuf) {
         &format!("vap-e2e-{pid}-acme"),
         &["ghcr.io/acme", "docker.io/library"],
         &[("pool", "a")],
+        // The platform's bound, as a tenant without a list of its own resolves it.
+        Some(vec![AllowedToleration {
+            key: "dedicated".to_owned(),
+            operator: Some(TolerationOperator::Equal),
+            value: Some("shop".to_owned()),
+            effect: Some(TaintEffect::NoSchedule),
+        }]),
         Classes {
             priority: class_list(&["acme-high"], Some("acme-high")),
             runtime: class_list(&["gvisor"], None),
@@ -1146,6 +1237,13 @@ async fn run(kubeconfig: PathBuf) {
             "Index.Docker.io/acme",
         ],
         &[("zone", "z"), ("pool", "b")],
+        // Any value of `dedicated`, one `gpu` value with an effect, and every taint, but only
+        // with PreferNoSchedule.
+        Some(vec![
+            allowed("dedicated", None, None),
+            allowed("gpu", Some("true"), Some(TaintEffect::NoExecute)),
+            allowed("", None, Some(TaintEffect::PreferNoSchedule)),
+        ]),
         // A system-* PriorityClass of its own, an empty RuntimeClass list (none allowed), no
         // IngressClass list (not restricted).
         Classes {
@@ -1156,7 +1254,14 @@ async fn run(kubeconfig: PathBuf) {
             gateway: class_list(&["team-gw"], Some("team-gw")),
         },
     );
-    let open = tenant(&format!("vap-e2e-{pid}-open"), &[], &[], Classes::default());
+    // No list at all: any keyed toleration.
+    let open = tenant(
+        &format!("vap-e2e-{pid}-open"),
+        &[],
+        &[],
+        None,
+        Classes::default(),
+    );
     // What one tenant may use never passes in another's namespace (the engine says so here;
     // the scenarios below show the policies decide as the engine does).
     for (own, other, object) in [
@@ -1186,6 +1291,7 @@ async fn run(kubeconfig: PathBuf) {
     let per_tenant_cases = || {
         let mut cases = registry_cases();
         cases.extend(node_selector_cases());
+        cases.extend(toleration_cases());
         cases.extend(class_cases());
         cases
     };
@@ -1197,26 +1303,29 @@ async fn run(kubeconfig: PathBuf) {
     };
     let scenarios = [
         Scenario {
-            name: "per tenant: allowed-registries, node-selector and allowed-classes, tenant \
-                   acme (ghcr.io/acme, docker.io/library; pool=a; a list of every class kind)",
+            name: "per tenant: allowed-registries, node-selector, tolerations and \
+                   allowed-classes, tenant acme (ghcr.io/acme, docker.io/library; pool=a; \
+                   dedicated=shop:NoSchedule; a list of every class kind)",
             engine: per_tenant.clone(),
             tenants: with_first(&acme),
             pod_security: privileged,
             cases: per_tenant_cases(),
         },
         Scenario {
-            name: "per tenant: allowed-registries, node-selector and allowed-classes, tenant \
-                   team (registry.local:5000/team, localhost, [::1]:5000, docker.io/acme; zone=z, \
-                   pool=b; system-cluster-critical allowed, no RuntimeClass, any IngressClass)",
+            name: "per tenant: allowed-registries, node-selector, tolerations and \
+                   allowed-classes, tenant team (registry.local:5000/team, localhost, \
+                   [::1]:5000, docker.io/acme; zone=z, pool=b; dedicated (any value), \
+                   gpu=true:NoExecute, every taint:PreferNoSchedule; system-cluster-critical \
+                   allowed, no RuntimeClass, any IngressClass)",
             engine: per_tenant.clone(),
             tenants: with_first(&team),
             pod_security: privileged,
             cases: per_tenant_cases(),
         },
         Scenario {
-            name: "per tenant: allowed-registries, node-selector and allowed-classes, tenant \
-                   open (no registries, no node selector, no class lists: only system-* \
-                   PriorityClasses refused)",
+            name: "per tenant: allowed-registries, node-selector, tolerations and \
+                   allowed-classes, tenant open (no registries, no node selector, no toleration \
+                   list: any key, no class lists: only system-* PriorityClasses refused)",
             engine: per_tenant,
             tenants: with_first(&open),
             pod_security: privileged,
@@ -1368,8 +1477,10 @@ async fn run(kubeconfig: PathBuf) {
         )
         .await;
         assert_eq!(status, 201, "creating namespace {ns}: {body}");
+        // Per-tenant checks only where the scenario installs tenants' bindings.
         let compiled: BTreeSet<&str> = vap::compiled_checks(&scenario.engine)
             .iter()
+            .filter(|c| !c.per_tenant || !scenario.tenants.is_empty())
             .map(|c| c.check)
             .collect();
         println!("\n== {}", scenario.name);
@@ -1689,6 +1800,11 @@ async fn differential(
             deployment("probe", &pod)
         }),
         ("node-selector", deployment("probe", &good_pod("probe"))),
+        ("tolerations", {
+            let mut pod = good_pod("probe");
+            pod["spec"]["tolerations"] = json!([{"operator": "Exists"}]);
+            deployment("probe", &pod)
+        }),
         ("priority-class", {
             let mut pod = good_pod("probe");
             pod["spec"]["priorityClassName"] = json!("system-node-critical");

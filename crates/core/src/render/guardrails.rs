@@ -2,13 +2,14 @@
 //! the per-tenant ValidatingAdmissionPolicies (`policies.vap.tenantParameters`).
 //!
 //! The policies that judge a tenant's own values (`allowed-registries`, `tenant-placement`'s
-//! node selector, `allowed-classes`) are platform-wide and printed by `tenantry policy vap`;
-//! what makes them judge one tenant is a parameter object holding its values and a binding to
-//! its namespaces. Those two belong to the tenant: they must appear when it is onboarded and go when it is
-//! offboarded, or a new tenant is judged by no policy (a webhook next to the policies must
-//! then keep those checks) and a removed tenant leaves its bindings behind. So they are
-//! rendered here with the tenant's other objects, and every consumer (GitOps tree, apply,
-//! operator, offboarding) converges and prunes them like the rest.
+//! node selector and tolerations, `allowed-classes`) are platform-wide and printed by
+//! `tenantry policy vap`; what makes them judge one tenant is a parameter object holding its
+//! values and a binding to its namespaces. Those two belong to the tenant: they must appear
+//! when it is onboarded and go when it is offboarded, or a new tenant is judged by no policy
+//! (a webhook next to the policies must then keep those checks) and a removed tenant leaves
+//! its bindings behind. So they are rendered here with the tenant's other objects, and every
+//! consumer (GitOps tree, apply, operator, offboarding) converges and prunes them like the
+//! rest.
 //!
 //! This module is the one builder of both objects: `tenantry policy vap --tenants` (in
 //! `tenantry-policy`, which compiles the policies) calls it too, and a test there keeps
@@ -26,7 +27,7 @@ use serde_json::{Value, json};
 use tenantry_api::{
     MANAGED_BY, MANAGED_BY_LABEL,
     policies::PolicyConfig,
-    tenant::{Classes, Placement},
+    tenant::{AllowedToleration, Classes, Placement},
 };
 
 use crate::registry::RegistryPrefix;
@@ -87,6 +88,11 @@ pub struct GuardrailParams {
     pub registries: Vec<String>,
     /// Its `placement.nodeSelector`, in the engine's (key) order.
     pub node_selector: BTreeMap<String, String>,
+    /// Its resolved `placement.tolerations`: `Some(None)` when it has no list (any keyed
+    /// toleration, as the engine reads it); `None` when an object written before tolerations
+    /// were parameters is read back, so the webhook keeps the platform's bounds rather than
+    /// reading "unrestricted".
+    pub tolerations: Option<Option<Vec<AllowedToleration>>>,
     /// Its resolved `classes` (a kind left out is not restricted, as the engine reads it);
     /// `None` when an object written before classes were parameters is read back, so the
     /// webhook keeps the platform's bounds rather than reading "unrestricted".
@@ -105,6 +111,7 @@ impl GuardrailParams {
             tenant: tenant.to_owned(),
             registries: registries.to_vec(),
             node_selector: placement.node_selector.clone().unwrap_or_default(),
+            tolerations: Some(placement.tolerations.clone()),
             classes: Some(classes.clone()),
         }
     }
@@ -137,6 +144,12 @@ impl GuardrailParams {
                 "registries": self.registries,
                 "registryPrefixes": registry_prefixes,
                 "nodeSelector": node_selector,
+                // `{allowed: [...]}` as the tenant spec writes `placement.tolerations`, or `{}`
+                // when the tenant has no list (any keyed toleration).
+                "tolerations": match self.tolerations.clone().flatten() {
+                    Some(list) => json!({"allowed": list}),
+                    None => json!({}),
+                },
                 // `Classes` as the tenant spec writes it: a kind is present only when the
                 // tenant is restricted to a list (`{allowed, default?}`).
                 "classes": serde_json::to_value(self.classes.clone().unwrap_or_default())
@@ -172,10 +185,21 @@ impl GuardrailParams {
         let classes = spec
             .get("classes")
             .and_then(|c| serde_json::from_value::<Classes>(c.clone()).ok());
+        // Likewise tolerations: absent or unreadable, the platform's bounds stay.
+        let tolerations = spec
+            .get("tolerations")
+            .filter(|t| t.is_object())
+            .and_then(|t| match t.get("allowed") {
+                None => Some(None),
+                Some(list) => serde_json::from_value::<Vec<AllowedToleration>>(list.clone())
+                    .ok()
+                    .map(Some),
+            });
         Some(Self {
             tenant: tenant.to_owned(),
             registries,
             node_selector,
+            tolerations,
             classes,
         })
     }
