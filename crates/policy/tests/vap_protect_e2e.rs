@@ -135,6 +135,15 @@ fn relabel(edit: fn(&mut serde_json::Map<String, Value>)) -> Edit {
     })
 }
 
+/// The current ResourceQuota with another pod count.
+fn with_pods(pods: &'static str) -> Edit {
+    Box::new(move |current: &Value| {
+        let mut next = current.clone();
+        next["spec"]["hard"]["pods"] = json!(pods);
+        next
+    })
+}
+
 fn labels_of(object: &Value) -> BTreeMap<String, String> {
     serde_json::from_value(object["metadata"]["labels"].clone()).unwrap_or_default()
 }
@@ -297,11 +306,7 @@ async fn run() {
             "change a managed ResourceQuota",
             "PUT",
             format!("{quotas}/managed"),
-            Some(Box::new(|c: &Value| {
-                let mut c = c.clone();
-                c["spec"]["hard"]["pods"] = json!("2");
-                c
-            })),
+            Some(with_pods("2")),
         ),
         (
             "unlabel a managed ResourceQuota",
@@ -323,11 +328,7 @@ async fn run() {
             "change a plain ResourceQuota",
             "PUT",
             format!("{quotas}/plain"),
-            Some(Box::new(|c: &Value| {
-                let mut c = c.clone();
-                c["spec"]["hard"]["pods"] = json!("3");
-                c
-            })),
+            Some(with_pods("3")),
         ),
         (
             "delete a managed ResourceQuota",
