@@ -120,6 +120,38 @@ fn engine_denies(
     out
 }
 
+/// What the requests came to.
+#[derive(Default)]
+struct Tally {
+    judged: usize,
+    denied: usize,
+    disagreements: Vec<String>,
+}
+
+impl Tally {
+    /// One request: the policies' warnings as the user, and as the admin (none expected),
+    /// against the engine's denials.
+    fn record(
+        &mut self,
+        what: &str,
+        warned: &BTreeMap<String, String>,
+        as_admin: &BTreeMap<String, String>,
+        engine_says: &BTreeMap<String, String>,
+    ) {
+        self.judged += 1;
+        self.denied += usize::from(!engine_says.is_empty());
+        if warned != engine_says {
+            self.disagreements.push(format!(
+                "{what}:\n  policies {warned:?}\n  engine   {engine_says:?}"
+            ));
+        }
+        if !as_admin.is_empty() {
+            self.disagreements
+                .push(format!("{what}: the platform was judged: {as_admin:?}"));
+        }
+    }
+}
+
 /// A new version of an object, made from the current one.
 type Edit = Box<dyn Fn(&Value) -> Value>;
 
@@ -283,9 +315,7 @@ async fn run() {
         name: ns.clone(),
         labels: labels_of(object),
     };
-    let mut disagreements = Vec::new();
-    let mut judged = 0;
-    let mut denied = 0;
+    let mut tally = Tally::default();
     // Each case: what, method, URL (dry run added), new object (None: delete), and for the
     // engine the operation; the old object is read from the server first.
     let cases: Vec<(&str, &str, String, Option<Edit>)> = vec![
@@ -447,16 +477,7 @@ async fn run() {
         );
         let (what, warned, as_admin, engine_says) =
             judge((*what).to_owned(), method, url.clone(), object, engine_says).await;
-        judged += 1;
-        denied += usize::from(!engine_says.is_empty());
-        if warned != engine_says {
-            disagreements.push(format!(
-                "{what}:\n  policies {warned:?}\n  engine   {engine_says:?}"
-            ));
-        }
-        if !as_admin.is_empty() {
-            disagreements.push(format!("{what}: the platform was judged: {as_admin:?}"));
-        }
+        tally.record(&what, &warned, &as_admin, &engine_says);
     }
 
     // The namespace itself managed by Tenantry: any change, and its deletion, are refused.
@@ -501,16 +522,7 @@ async fn run() {
         );
         let (what, warned, as_admin, engine_says) =
             judge(what.to_owned(), method, ns_url.clone(), object, engine_says).await;
-        judged += 1;
-        denied += usize::from(!engine_says.is_empty());
-        if warned != engine_says {
-            disagreements.push(format!(
-                "{what}:\n  policies {warned:?}\n  engine   {engine_says:?}"
-            ));
-        }
-        if !as_admin.is_empty() {
-            disagreements.push(format!("{what}: the platform was judged: {as_admin:?}"));
-        }
+        tally.record(&what, &warned, &as_admin, &engine_says);
     }
 
     // Clean up: the policies, the binding of the group, the namespace.
@@ -533,6 +545,11 @@ async fn run() {
     let _ = send(&admin, "DELETE", &rbac, None, &prefix).await;
     let _ = send(&admin, "DELETE", &ns_url, None, &prefix).await;
 
+    let Tally {
+        judged,
+        denied,
+        disagreements,
+    } = tally;
     eprintln!(
         "protect-platform-objects: {judged} requests as {USER}, {denied} refused by the engine, \
          {} disagreements",
