@@ -2245,6 +2245,30 @@ fn a_tenant_reads_the_classes_the_platform_exposes_through_the_proxy() {
         "{watched}"
     );
 
+    // `limit` holds as the API server's: `limit` allowed classes whatever hidden ones its
+    // pages held (this server's other classes, `hidden`, `slow`), and a `continue` token that
+    // resumes after them, to an end with no token.
+    let page = |query: &str| {
+        json_ok(&as_a(&[
+            "get",
+            "--raw",
+            &format!("/apis/storage.k8s.io/v1/storageclasses?{query}"),
+        ]))
+    };
+    let first = page("limit=1");
+    assert_eq!(
+        first["items"][0]["metadata"]["name"],
+        json!(fast),
+        "{first}"
+    );
+    assert_eq!(first["items"].as_array().map(Vec::len), Some(1), "{first}");
+    if let Some(token) = first["metadata"]["continue"].as_str() {
+        let token: String = url::form_urlencoded::byte_serialize(token.as_bytes()).collect();
+        let rest = page(&format!("limit=1&continue={token}"));
+        assert_eq!(rest["items"], json!([]), "{rest}");
+        assert!(rest["metadata"].get("continue").is_none(), "{rest}");
+    }
+
     // `all`: every PriorityClass, Kubernetes' own included.
     let priority = names(&as_a(&["get", "priorityclass", "-o", "name"]));
     for name in [batch.as_str(), "system-cluster-critical"] {

@@ -39,7 +39,7 @@ use tokio::sync::broadcast;
 use crate::{
     auth::{Review, ReviewCache, UserInfo, bearer_token, token_key},
     client_cert,
-    cluster::{self, Allowed, ClusterReads},
+    cluster::{self, Allowed, ClusterReads, FilteredList},
     feed::Shared,
     forward,
     index::{Change, Scope, event_for},
@@ -453,24 +453,53 @@ async fn as_proxy(
             took,
         );
     }
-    let forwarded = match forward::forward(&state.upstream, request, None).await {
-        Ok(forwarded) => forwarded,
-        Err(refusal) => return (refuse(&refusal), None),
-    };
-    let took = Some(forwarded.upstream);
-    if forwarded.response.status() != StatusCode::OK {
-        return (forwarded.response, took);
+    // A list: as many upstream pages as `limit` allowed classes take (`FilteredList`).
+    let (asked, _) = request.into_parts();
+    let path = asked.uri.path();
+    let mut list = FilteredList::new(asked.uri.query().unwrap_or(""), allowed);
+    let mut took = Duration::ZERO;
+    let mut head = None;
+    while let Some(query) = list.next_query() {
+        let target = if query.is_empty() {
+            path.to_owned()
+        } else {
+            format!("{path}?{query}")
+        };
+        let Ok(uri) = target.parse::<http::Uri>() else {
+            return (
+                refuse(&Refusal::bad_request("unusable request target")),
+                Some(took),
+            );
+        };
+        let mut page = Request::new(Body::empty());
+        *page.method_mut() = asked.method.clone();
+        *page.uri_mut() = uri;
+        *page.headers_mut() = asked.headers.clone();
+        let forwarded = match forward::forward(&state.upstream, page, None).await {
+            Ok(forwarded) => forwarded,
+            Err(refusal) => return (refuse(&refusal), Some(took)),
+        };
+        took += forwarded.upstream;
+        if forwarded.response.status() != StatusCode::OK {
+            return (forwarded.response, Some(took));
+        }
+        let (parts, body) = forwarded.response.into_parts();
+        match read_json(body).await {
+            Ok(value) => list.take(value),
+            Err(refusal) => return (refuse(&refusal), Some(took)),
+        }
+        head.get_or_insert(parts);
     }
-    let (mut parts, body) = forwarded.response.into_parts();
-    parts.headers.remove(header::CONTENT_LENGTH);
-    let mut value = match read_json(body).await {
-        Ok(value) => value,
-        Err(refusal) => return (refuse(&refusal), took),
+    let Some(mut parts) = head else {
+        return (
+            refuse(&Refusal::new(500, "InternalError", "no list was read")),
+            Some(took),
+        );
     };
-    allowed.filter(&mut value);
+    parts.headers.remove(header::CONTENT_LENGTH);
     (
-        Response::from_parts(parts, Body::from(value.to_string())),
-        took,
+        Response::from_parts(parts, Body::from(list.finish().to_string())),
+        Some(took),
     )
 }
 
