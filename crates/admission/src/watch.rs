@@ -136,21 +136,29 @@ pub enum ClusterError {
 /// kubectl finds its cluster. An unreachable API server is not an error here: the watch
 /// retries it, and `/readyz` stays false until it has listed the namespaces.
 pub async fn infer_client() -> Result<Client, ClusterError> {
-    let config = kube::Config::infer()
+    Ok(Client::try_from(infer_config().await?)?)
+}
+
+/// The configuration [`infer_client`] uses.
+pub async fn infer_config() -> Result<kube::Config, ClusterError> {
+    kube::Config::infer()
         .await
-        .map_err(|e| ClusterError::Config(e.to_string()))?;
-    Ok(Client::try_from(config)?)
+        .map_err(|e| ClusterError::Config(e.to_string()))
 }
 
 /// A client from one kubeconfig file, using its current context.
 pub async fn client_from_kubeconfig(path: &std::path::Path) -> Result<Client, ClusterError> {
+    Ok(Client::try_from(config_from_kubeconfig(path).await?)?)
+}
+
+/// The configuration [`client_from_kubeconfig`] uses.
+pub async fn config_from_kubeconfig(path: &std::path::Path) -> Result<kube::Config, ClusterError> {
     let config_error =
         |e: kube::config::KubeconfigError| ClusterError::Config(format!("{}: {e}", path.display()));
     let kubeconfig = kube::config::Kubeconfig::read_from(path).map_err(config_error)?;
-    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
+    kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
         .await
-        .map_err(config_error)?;
-    Ok(Client::try_from(config)?)
+        .map_err(config_error)
 }
 
 /// Watch every namespace's metadata into `cache` until the returned future is dropped. Needs

@@ -442,6 +442,7 @@ async fn run_controller(
         label: None,
     };
     update_platform(&mut state, &options.config, initial.as_ref());
+    let (flux_proxy_tx, flux_proxy_rx) = tokio::sync::watch::channel(has_flux_proxy(&state));
     // The platform-wide objects before any tenant, as `tenantry apply` orders them.
     let mut platform_failed = match &state.context {
         Ok(platform) => !converge_platform(api, catalog, platform, options.waits).await,
@@ -557,6 +558,8 @@ async fn run_controller(
             }
         };
         if changed {
+            let on = has_flux_proxy(&platform_ctx.platform.read().unpoisoned());
+            flux_proxy_tx.send_if_modified(|was| std::mem::replace(was, on) != on);
             let _ = changed_tx.send(());
         }
         future::ready(())
@@ -603,16 +606,17 @@ async fn run_controller(
         controller = controller.watches_stream_with(stream, owning_tenant(label), resource);
     }
     // Flux's proxy kubeconfigs: a deleted or edited one is written again at once. Only that
-    // one name is watched (the operator may list no other Secret), metadata only.
-    if state_has_flux_proxy(&context) {
-        let resource = writer_resource(&tenantry_cluster::credential::secrets());
-        let api: Api<PartialObjectMeta<DynamicObject>> = Api::all_with(client.clone(), &resource);
-        let label = label.clone();
-        let config = watcher::Config::default().labels(&label).fields(&format!(
-            "metadata.name={}",
-            tenantry_api::platform::FLUX_PROXY_KUBECONFIG_SECRET
-        ));
-        let stream = watcher::watcher(api, config)
+    // one name is watched (the operator may list no other Secret), metadata only, and only
+    // while the platform sets `flux.proxy` (the operator's role grants the watch only then):
+    // started and stopped as the platform ConfigMap changes, without a restart.
+    let resource = writer_resource(&tenantry_cluster::credential::secrets());
+    let secrets: Api<PartialObjectMeta<DynamicObject>> = Api::all_with(client.clone(), &resource);
+    let config = watcher::Config::default().labels(&label).fields(&format!(
+        "metadata.name={}",
+        tenantry_api::platform::FLUX_PROXY_KUBECONFIG_SECRET
+    ));
+    let stream = while_on(flux_proxy_rx, move || {
+        watcher::watcher(secrets.clone(), config.clone())
             .default_backoff()
             .filter_map(|event| {
                 future::ready(match event {
@@ -623,9 +627,9 @@ async fn run_controller(
                     Ok(_) => None,
                     Err(e) => Some(Err(e)),
                 })
-            });
-        controller = controller.watches_stream_with(stream, owning_tenant(label), resource);
-    }
+            })
+    });
+    controller = controller.watches_stream_with(stream, owning_tenant(label.clone()), resource);
     controller
         .graceful_shutdown_on(stop)
         .run(reconcile_tenant, error_policy, context)
@@ -656,12 +660,54 @@ fn owning_tenant(
 }
 
 /// Whether the platform configuration in use sets `flux.proxy`.
-fn state_has_flux_proxy(ctx: &Context) -> bool {
-    let state = ctx.platform.read().unpoisoned();
+fn has_flux_proxy(state: &PlatformState) -> bool {
     state
         .context
         .as_ref()
         .is_ok_and(|p| p.platform.flux.proxy.is_some())
+}
+
+/// The items of a stream `start` makes while `on` holds true, none while it holds false: a
+/// watch that follows the configuration. Turned off, the running stream is dropped (its
+/// watch ends); turned on again, a new one starts. Ends when `on`'s sender is gone.
+fn while_on<S, F>(
+    on: tokio::sync::watch::Receiver<bool>,
+    start: F,
+) -> impl futures::Stream<Item = S::Item> + Send
+where
+    S: futures::Stream + Send + 'static,
+    S::Item: Send,
+    F: Fn() -> S + Send + 'static,
+{
+    futures::stream::unfold(
+        (on, None::<std::pin::Pin<Box<S>>>, start),
+        |(mut on, mut running, start)| async move {
+            loop {
+                match running.as_mut() {
+                    None => {
+                        on.wait_for(|on| *on).await.ok()?;
+                        running = Some(Box::pin(start()));
+                    }
+                    Some(stream) => tokio::select! {
+                        item = stream.next() => match item {
+                            Some(item) => return Some((item, (on, running, start))),
+                            // Ended by itself: started again at the next change.
+                            None => {
+                                running = None;
+                                on.changed().await.ok()?;
+                            }
+                        },
+                        changed = on.changed() => {
+                            changed.ok()?;
+                            if !*on.borrow_and_update() {
+                                running = None;
+                            }
+                        }
+                    },
+                }
+            }
+        },
+    )
 }
 
 /// Converge the platform-wide components, logging what was done; false when it failed (the
@@ -1169,6 +1215,43 @@ pub fn backoff(failures: u32) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Turning `flux.proxy` on at run time starts its Secret watch, off stops it, and on again
+    /// starts a new one: before, the watch was decided once, at start.
+    #[tokio::test]
+    async fn a_watch_follows_its_switch_without_a_restart() {
+        let (switch, on) = tokio::sync::watch::channel(false);
+        let started = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let count = started.clone();
+        // Each start emits its number once, then stays open as a watch does.
+        let stream = while_on(on, move || {
+            let n = count.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+            futures::stream::iter([n]).chain(futures::stream::pending())
+        });
+        let mut stream = Box::pin(stream);
+        let wait = Duration::from_millis(100);
+        assert!(
+            tokio::time::timeout(wait, stream.next()).await.is_err(),
+            "nothing runs while off"
+        );
+        assert_eq!(started.load(std::sync::atomic::Ordering::SeqCst), 0);
+        switch.send_replace(true);
+        assert_eq!(tokio::time::timeout(wait, stream.next()).await, Ok(Some(1)));
+        switch.send_replace(false);
+        assert!(tokio::time::timeout(wait, stream.next()).await.is_err());
+        switch.send_replace(true);
+        assert_eq!(
+            tokio::time::timeout(wait, stream.next()).await,
+            Ok(Some(2)),
+            "a new watch after on again"
+        );
+        drop(switch);
+        assert_eq!(
+            tokio::time::timeout(wait, stream.next()).await,
+            Ok(None),
+            "ends with its switch"
+        );
+    }
 
     #[test]
     fn backoff_doubles_and_is_capped() {

@@ -1264,7 +1264,9 @@ fn start_proxy(dir: &std::path::Path, port: u16, platform: &std::path::Path) -> 
 /// tenant's primary namespace that reaches exactly the tenant's namespaces through a real
 /// `tenantry proxy` with the real kubectl; its token is bound to the Secret, so deleting the
 /// Secret kills it (TokenReview) and the operator writes a new one at once; deleting the
-/// Tenant deletes it.
+/// Tenant deletes it. `flux.proxy` is turned on while the operator runs, as a platform
+/// change would: the Secret, and the watch that rewrites it at once, follow without a
+/// restart.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs a real cluster: set TENANTRY_E2E_KUBECONFIG and run with --ignored"]
 async fn flux_reconciles_through_the_proxy_with_a_bound_token_the_operator_keeps() {
@@ -1298,7 +1300,7 @@ async fn flux_reconciles_through_the_proxy_with_a_bound_token_the_operator_keeps
     );
     let platform_file = dir.path().join("tenantry.yaml");
     std::fs::write(&platform_file, &platform).unwrap();
-    create_system_with(&client, &system, &platform).await;
+    create_system(&client, &system).await;
     let proxy = start_proxy(dir.path(), port, &platform_file);
 
     let tenants: Api<Tenant> = Api::all(client.clone());
@@ -1318,6 +1320,16 @@ async fn flux_reconciles_through_the_proxy_with_a_bound_token_the_operator_keeps
         .await
         .unwrap();
     let operator = start_operator(&system, &run, "f11-op");
+    wait_ready(&tenants, &name, Duration::from_secs(90)).await;
+    let config_maps: Api<ConfigMap> = Api::namespaced(client.clone(), &system);
+    config_maps
+        .patch(
+            "tenantry-config",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"data": {"tenantry.yaml": platform}})),
+        )
+        .await
+        .unwrap();
 
     let secrets: Api<k8s_openapi::api::core::v1::Secret> = Api::namespaced(client.clone(), &name);
     let kubeconfig_of = |s: &k8s_openapi::api::core::v1::Secret| {

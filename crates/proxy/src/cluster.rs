@@ -15,8 +15,11 @@
 //!
 //! Only reads are answered so: any other verb, a kind not configured, or a caller who is no
 //! tenant's (an administrator) goes to the API server as the caller, as before. Filtering
-//! reads JSON (the proxy asks upstream for JSON only); list pages may come out shorter than
-//! `limit` and lose `remainingItemCount`, which clients treat as unknown.
+//! reads JSON (the proxy asks upstream for JSON only) and drops `remainingItemCount`, which
+//! clients treat as unknown. A filtered list with `limit` keeps the API server's contract
+//! ([`FilteredList`]): `limit` items whenever that many allowed ones remain, and a `continue`
+//! token that resumes after the last one returned — a page cut short by filtering alone
+//! would make a client that stops at a short page (or counts on `limit`) miss classes.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -223,6 +226,129 @@ impl Allowed {
     }
 }
 
+/// Query parameters the API server refuses beside a `continue` token: dropped from the pages
+/// the proxy asks for itself.
+const NOT_WITH_CONTINUE: [&str; 2] = ["resourceVersion", "resourceVersionMatch"];
+
+/// A filtered list, read from the API server page by page until it holds the client's
+/// `limit` allowed items or the API server has no more. Each upstream page asks for just the
+/// items still missing, so an upstream page never holds more than fit, and its `continue`
+/// token (the one handed to the client) resumes right after the last item kept. Without a
+/// usable `limit` it is one request with the client's query unchanged.
+#[derive(Debug)]
+pub struct FilteredList {
+    allowed: Allowed,
+    /// The client's query, unchanged.
+    query: String,
+    /// The client's parameters less `limit` and `continue`, when paging.
+    params: Vec<(String, String)>,
+    /// The client's `limit`; `None`: not paging.
+    limit: Option<usize>,
+    /// The list so far (the first page, with later pages' entries appended).
+    list: Option<Value>,
+    /// Entries kept so far.
+    kept: usize,
+    /// The `continue` token of the next upstream page; `None` after the last.
+    next: Option<String>,
+}
+
+impl FilteredList {
+    /// The list the client asked for with `query` (the request's query string, undecoded).
+    pub fn new(query: &str, allowed: Allowed) -> Self {
+        let pairs: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes())
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        let value = |name: &str| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v);
+        // As the API server: no limit, 0 or a negative one lists everything; a malformed
+        // one goes upstream unchanged to be refused there.
+        let limit = value("limit")
+            .and_then(|l| l.parse::<i64>().ok())
+            .and_then(|l| usize::try_from(l).ok())
+            .filter(|l| *l > 0);
+        let next = value("continue").filter(|c| !c.is_empty()).cloned();
+        let params = pairs
+            .iter()
+            .filter(|(k, _)| k != "limit" && k != "continue")
+            .cloned()
+            .collect();
+        Self {
+            allowed,
+            query: query.to_owned(),
+            params,
+            limit,
+            list: None,
+            kept: 0,
+            next,
+        }
+    }
+
+    /// The query string of the next upstream request; `None` when the list is complete.
+    pub fn next_query(&self) -> Option<String> {
+        let first = self.list.is_none();
+        let Some(limit) = self.limit else {
+            return first.then(|| self.query.clone());
+        };
+        if !first && (self.next.is_none() || self.kept >= limit) {
+            return None;
+        }
+        let mut query = url::form_urlencoded::Serializer::new(String::new());
+        for (k, v) in &self.params {
+            if first || !NOT_WITH_CONTINUE.contains(&k.as_str()) {
+                query.append_pair(k, v);
+            }
+        }
+        query.append_pair("limit", &(limit - self.kept).to_string());
+        if let Some(token) = &self.next {
+            query.append_pair("continue", token);
+        }
+        Some(query.finish())
+    }
+
+    /// Take the API server's answer to [`Self::next_query`]: a JSON list or Table.
+    pub fn take(&mut self, mut page: Value) {
+        self.allowed.filter(&mut page);
+        self.next = page
+            .pointer("/metadata/continue")
+            .and_then(Value::as_str)
+            .filter(|c| !c.is_empty())
+            .map(str::to_owned);
+        let entries = match entries_mut(&mut page) {
+            Some(entries) => std::mem::take(entries),
+            None => Vec::new(),
+        };
+        self.kept += entries.len();
+        let list = self.list.get_or_insert(page);
+        if let Some(all) = entries_mut(list) {
+            all.extend(entries);
+        }
+        if let Some(metadata) = list.get_mut("metadata").and_then(Value::as_object_mut) {
+            match &self.next {
+                Some(token) => {
+                    metadata.insert("continue".to_owned(), Value::String(token.clone()));
+                }
+                None => {
+                    metadata.remove("continue");
+                }
+            }
+        }
+    }
+
+    /// The list for the client.
+    pub fn finish(self) -> Value {
+        self.list.unwrap_or(Value::Null)
+    }
+}
+
+/// A list's `items` or a Table's `rows`.
+fn entries_mut(value: &mut Value) -> Option<&mut Vec<Value>> {
+    let key = if value.get("kind").and_then(Value::as_str) == Some("Table") {
+        "rows"
+    } else {
+        "items"
+    };
+    value.get_mut(key).and_then(Value::as_array_mut)
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;
@@ -313,6 +439,122 @@ mod tests {
         assert!(allowed.filter_event(&mut bookmark));
         assert!(allowed.filter(&mut sc("fast")));
         assert!(!allowed.filter(&mut sc("slow")));
+    }
+
+    /// The API server's paging of `classes` (in name order) for `query`: `limit` items from
+    /// the position its `continue` token names, as a list or, with `table`, a Table.
+    fn upstream_page(classes: &[&str], query: &str, table: bool) -> Value {
+        let params: BTreeMap<String, String> = url::form_urlencoded::parse(query.as_bytes())
+            .into_owned()
+            .collect();
+        assert!(
+            !(params.contains_key("continue") && params.contains_key("resourceVersion")),
+            "the API server refuses resourceVersion beside continue: {query}"
+        );
+        let from: usize = params.get("continue").map_or(0, |c| c.parse().unwrap());
+        let limit: usize = params
+            .get("limit")
+            .map_or(classes.len(), |l| l.parse().unwrap());
+        let to = (from + limit).min(classes.len());
+        let mut metadata = json!({"resourceVersion": "7"});
+        if to < classes.len() {
+            metadata["continue"] = json!(to.to_string());
+            metadata["remainingItemCount"] = json!(classes.len() - to);
+        }
+        let page = &classes[from..to];
+        if table {
+            let rows: Vec<Value> = page.iter().map(|n| json!({"cells": [n]})).collect();
+            json!({"kind": "Table", "columnDefinitions": [{"name": "Name"}],
+                   "metadata": metadata, "rows": rows})
+        } else {
+            let items: Vec<Value> = page
+                .iter()
+                .map(|n| json!({"kind": "StorageClass", "metadata": {"name": n}}))
+                .collect();
+            json!({"kind": "StorageClassList", "metadata": metadata, "items": items})
+        }
+    }
+
+    /// What a client paging with `query` gets through the proxy: each answer's names, and
+    /// the upstream queries the proxy made.
+    fn page_through(query: &str, table: bool) -> (Vec<Vec<String>>, Vec<String>) {
+        let classes = ["a", "b", "c", "d", "e", "f", "g", "h", "i"];
+        let allowed = reads(classes_of(&["b", "e", "f", "i"]))
+            .allowed(ProxyClusterKind::StorageClass, [None]);
+        let (mut answers, mut asked) = (Vec::new(), Vec::new());
+        let mut query = query.to_owned();
+        loop {
+            let mut list = FilteredList::new(&query, allowed.clone());
+            while let Some(upstream) = list.next_query() {
+                list.take(upstream_page(&classes, &upstream, table));
+                asked.push(upstream);
+            }
+            let answer = list.finish();
+            let key = if table { "rows" } else { "items" };
+            answers.push(
+                answer[key]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|e| {
+                        e.pointer(if table { "/cells/0" } else { "/metadata/name" })
+                            .and_then(Value::as_str)
+                            .unwrap()
+                            .to_owned()
+                    })
+                    .collect(),
+            );
+            assert_eq!(answer["metadata"]["resourceVersion"], "7");
+            assert!(answer["metadata"].get("remainingItemCount").is_none());
+            match answer["metadata"]["continue"].as_str() {
+                Some(token) => {
+                    query = url::form_urlencoded::Serializer::new(String::new())
+                        .append_pair("limit", "2")
+                        .append_pair("continue", token)
+                        .finish();
+                }
+                None => return (answers, asked),
+            }
+            assert!(answers.len() < 10, "{answers:?}");
+        }
+    }
+
+    fn classes_of(storage: &[&str]) -> Classes {
+        classes(Some(storage), None)
+    }
+
+    #[test]
+    fn a_filtered_list_with_limit_holds_limit_allowed_classes_and_resumes_after_them() {
+        // Before paging: the first answer was [b] (of a, b upstream) with a token, though e
+        // and f were allowed.
+        let (answers, asked) =
+            page_through("limit=2&labelSelector=x%21%3Dy&resourceVersion=0", false);
+        assert_eq!(answers, [["b", "e"], ["f", "i"]]);
+        // Only the first upstream page carries the client's resourceVersion; every page keeps
+        // its other parameters and asks for just the items still missing.
+        assert_eq!(
+            asked[..3],
+            [
+                "labelSelector=x%21%3Dy&resourceVersion=0&limit=2",
+                "labelSelector=x%21%3Dy&limit=1&continue=2",
+                "labelSelector=x%21%3Dy&limit=1&continue=3",
+            ]
+        );
+        // A Table pages the same way, by its rows.
+        let (rows, _) = page_through("limit=2", true);
+        assert_eq!(rows, [["b", "e"], ["f", "i"]]);
+    }
+
+    #[test]
+    fn a_filtered_list_without_a_usable_limit_is_one_request_unchanged() {
+        for query in ["", "labelSelector=a%3Db", "limit=0", "limit=x"] {
+            let allowed = reads(classes_of(&["b"])).allowed(ProxyClusterKind::StorageClass, [None]);
+            let mut list = FilteredList::new(query, allowed);
+            assert_eq!(list.next_query().as_deref(), Some(query));
+            list.take(upstream_page(&["a", "b"], "", false));
+            assert_eq!(list.next_query(), None);
+            assert_eq!(list.finish()["items"].as_array().unwrap().len(), 1);
+        }
     }
 
     #[test]

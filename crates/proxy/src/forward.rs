@@ -11,14 +11,28 @@
 //! Response bodies stream as they arrive (watches, `logs -f`); request bodies are read whole,
 //! up to [`MAX_REQUEST_BODY`], since the API server refuses larger ones anyway and a bounded
 //! read is what keeps a slow or huge upload from holding memory.
+//!
+//! The forwarding client is [`Upstream`], a plain hyper client built from the same kube
+//! `Config` as the proxy's `kube::Client` (kube's rustls connector, base URL and credential
+//! layer, so certificates, CA and token refresh are kube's), not that `kube::Client`: its
+//! `send` hands every request to one `tower::buffer::Buffer` worker task and back (a
+//! cross-task, often cross-thread, hop on every request), and its retry, tracing and timeout
+//! layers are for API calls, not a byte pipe. What the proxy itself adds is measured apart
+//! (`tenantry_proxy_overhead_seconds`; BENCHMARKS.md, "Tenant proxy").
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Request, Response, StatusCode, header};
-use http_body_util::BodyExt as _;
-use hyper_util::rt::TokioIo;
+use http_body_util::{BodyExt as _, Full};
+use hyper::body::Incoming;
+use hyper_util::{
+    client::legacy::{Client, connect::HttpConnector},
+    rt::{TokioExecutor, TokioIo},
+};
+use kube::client::ConfigExt as _;
+use tower::{BoxError, ServiceBuilder, ServiceExt as _, util::BoxCloneSyncService};
 
 use crate::{auth::UserInfo, status::Refusal};
 
@@ -187,14 +201,54 @@ pub async fn read_body(body: Body) -> Result<Bytes, Refusal> {
     }
 }
 
-/// Send `request` (already authenticated as `user`) to the API server through `client` and
+/// The proxy's HTTP client to the API server, with its own credentials; cheap to clone.
+#[derive(Clone)]
+pub struct Upstream(BoxCloneSyncService<Request<Full<Bytes>>, Response<Incoming>, BoxError>);
+
+impl Upstream {
+    /// A client for the API server and credentials of `config`: kube's TLS connector (the
+    /// binary's one rustls provider), base URL and `Authorization` layer, HTTP/1.1.
+    pub fn from_config(config: &kube::Config) -> Result<Self, kube::Error> {
+        let mut http = HttpConnector::new();
+        http.enforce_http(false);
+        http.set_nodelay(true);
+        http.set_connect_timeout(config.connect_timeout);
+        let https = config.rustls_https_connector_with_connector(http)?;
+        let client = Client::builder(TokioExecutor::new()).build(https);
+        let service = ServiceBuilder::new()
+            .layer(config.base_uri_layer())
+            .option_layer(config.auth_layer()?)
+            .map_err(BoxError::from)
+            .service(client);
+        Ok(Self(BoxCloneSyncService::new(service)))
+    }
+
+    /// Send one request (its URI a path and query) and wait for the response head.
+    pub async fn send(
+        &self,
+        request: Request<Full<Bytes>>,
+    ) -> Result<Response<Incoming>, BoxError> {
+        self.0.clone().oneshot(request).await
+    }
+}
+
+/// What the API server answered to a forwarded request, and how long it took to its head.
+pub struct Forwarded {
+    /// The response for the client.
+    pub response: Response<Body>,
+    /// From handing the request to the client to the response head: the API server's time
+    /// (and the wire's), which the proxy's own overhead is measured apart from.
+    pub upstream: Duration,
+}
+
+/// Send `request` (already authenticated as `user`) to the API server through `upstream` and
 /// return what it answered, splicing the connections when it upgrades.
 /// `user` `None` sends it as the proxy itself (only the read-only reads of [`crate::cluster`]).
 pub async fn forward(
-    client: &kube::Client,
+    upstream: &Upstream,
     mut request: Request<Body>,
     user: Option<&UserInfo>,
-) -> Result<Response<Body>, Refusal> {
+) -> Result<Forwarded, Refusal> {
     let client_upgrade = is_upgrade(request.headers()).then(|| hyper::upgrade::on(&mut request));
     let (parts, body) = request.into_parts();
     let headers = match user {
@@ -202,17 +256,17 @@ pub async fn forward(
         None => own_identity_headers(&parts.headers),
     };
     let body = read_body(body).await?;
-    let target = parts
+    let mut outgoing = Request::new(Full::new(body));
+    *outgoing.method_mut() = parts.method;
+    *outgoing.uri_mut() = parts
         .uri
         .path_and_query()
-        .map_or("/", http::uri::PathAndQuery::as_str);
-    let mut upstream = Request::builder()
-        .method(parts.method)
-        .uri(target)
-        .body(kube::client::Body::from(body))
-        .map_err(|e| Refusal::bad_request(format!("unusable request: {e}")))?;
-    *upstream.headers_mut() = headers;
-    let mut response = client.send(upstream).await.map_err(|e| {
+        .map_or_else(|| http::Uri::from_static("/"), |pq| pq.clone().into());
+    *outgoing.headers_mut() = headers;
+    let sent = Instant::now();
+    let answered = upstream.send(outgoing).await;
+    let took = sent.elapsed();
+    let mut response = answered.map_err(|e| {
         tracing::warn!(error = %e, "forwarding failed");
         Refusal::new(
             502,
@@ -239,13 +293,19 @@ pub async fn forward(
         let mut answer = Response::new(Body::empty());
         *answer.status_mut() = status;
         *answer.headers_mut() = headers;
-        return Ok(answer);
+        return Ok(Forwarded {
+            response: answer,
+            upstream: took,
+        });
     }
     let (_, body) = response.into_parts();
     let mut answer = Response::new(Body::new(body));
     *answer.status_mut() = status;
     *answer.headers_mut() = headers;
-    Ok(answer)
+    Ok(Forwarded {
+        response: answer,
+        upstream: took,
+    })
 }
 
 /// Copy bytes both ways between the client's and the API server's upgraded connections until

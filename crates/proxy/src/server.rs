@@ -39,7 +39,7 @@ use tokio::sync::broadcast;
 use crate::{
     auth::{Review, ReviewCache, UserInfo, bearer_token, token_key},
     client_cert,
-    cluster::{self, Allowed, ClusterReads},
+    cluster::{self, Allowed, ClusterReads, FilteredList},
     feed::Shared,
     forward,
     index::{Change, Scope, event_for},
@@ -100,8 +100,10 @@ impl TokenReviewer for ApiServerReviewer {
 pub struct ProxyState {
     /// The tenant index.
     pub shared: Arc<Shared>,
-    /// The proxy's client to the API server (its own credentials).
+    /// The proxy's client to the API server (its own credentials): token reviews.
     pub client: kube::Client,
+    /// The same credentials' plain HTTP client: forwarded requests.
+    pub upstream: forward::Upstream,
     /// Who checks tokens.
     pub reviewer: Arc<dyn TokenReviewer>,
     /// Reviews already made.
@@ -113,12 +115,14 @@ pub struct ProxyState {
 }
 
 impl ProxyState {
-    /// State forwarding through and reviewing tokens with `client`.
-    pub fn new(shared: Arc<Shared>, client: kube::Client) -> Self {
+    /// State reviewing tokens with `client` and forwarding through `upstream` (both of the
+    /// proxy's own credentials).
+    pub fn new(shared: Arc<Shared>, client: kube::Client, upstream: forward::Upstream) -> Self {
         Self {
             shared,
             reviewer: Arc::new(ApiServerReviewer(client.clone())),
             client,
+            upstream,
             reviews: Arc::new(Mutex::new(ReviewCache::new())),
             cluster: Arc::new(ClusterReads::default()),
             metrics: Arc::new(Metrics::new()),
@@ -231,17 +235,40 @@ async fn authenticate(state: &ProxyState, token: Option<String>) -> Result<UserI
 
 async fn handle(State(state): State<ProxyState>, request: Request) -> Response {
     let started = Instant::now();
-    let (handled, response) = answer(&state, request).await;
+    let Answered {
+        handled,
+        response,
+        upstream,
+    } = answer(&state, request).await;
     state.metrics.observe(
         handled,
         response.status().as_u16(),
-        started.elapsed().as_secs_f64(),
+        started.elapsed(),
+        upstream,
     );
     response
 }
 
+/// A request's answer, where it came from, and the time spent waiting for the API server's
+/// response heads (`None`: not asked).
+struct Answered {
+    handled: Handled,
+    response: Response,
+    upstream: Option<Duration>,
+}
+
+impl Answered {
+    fn own(handled: Handled, response: Response) -> Self {
+        Self {
+            handled,
+            response,
+            upstream: None,
+        }
+    }
+}
+
 /// Route, authenticate, then answer from the index, as the proxy, or forward as the caller.
-async fn answer(state: &ProxyState, request: Request) -> (Handled, Response) {
+async fn answer(state: &ProxyState, request: Request) -> Answered {
     let target = request
         .uri()
         .path_and_query()
@@ -253,7 +280,7 @@ async fn answer(state: &ProxyState, request: Request) -> (Handled, Response) {
         request.headers().keys().map(http::HeaderName::as_str),
     );
     if let Route::Reject(refusal) = &routed {
-        return (Handled::Refused, refuse(refusal));
+        return Answered::own(Handled::Refused, refuse(refusal));
     }
     // A verified client certificate decides before a token, as in the API server's
     // authenticator order (see `client_cert`).
@@ -266,7 +293,7 @@ async fn answer(state: &ProxyState, request: Request) -> (Handled, Response) {
         Some(Ok(Some(user))) => user,
         Some(Err(reason)) => {
             tracing::debug!(%reason, "client certificate refused");
-            return (Handled::Refused, refuse(&Refusal::unauthorized()));
+            return Answered::own(Handled::Refused, refuse(&Refusal::unauthorized()));
         }
         Some(Ok(None)) | None => {
             let token = request
@@ -277,7 +304,7 @@ async fn answer(state: &ProxyState, request: Request) -> (Handled, Response) {
                 .map(str::to_owned);
             match authenticate(state, token).await {
                 Ok(user) => user,
-                Err(refusal) => return (Handled::Refused, refuse(&refusal)),
+                Err(refusal) => return Answered::own(Handled::Refused, refuse(&refusal)),
             }
         }
     };
@@ -285,18 +312,20 @@ async fn answer(state: &ProxyState, request: Request) -> (Handled, Response) {
     if let Err(refusal) =
         self_impersonation(impersonated.iter().map(|v| v.as_bytes()), &user.username)
     {
-        return (Handled::Refused, refuse(&refusal));
+        return Answered::own(Handled::Refused, refuse(&refusal));
     }
     if let Route::Cluster(read) = &routed {
         match cluster_allowed(state, &user, read) {
             Ok(Some(allowed)) => {
-                return (
-                    Handled::Cluster,
-                    as_proxy(state, request, read, allowed).await,
-                );
+                let (response, upstream) = as_proxy(state, request, read, allowed).await;
+                return Answered {
+                    handled: Handled::Cluster,
+                    response,
+                    upstream,
+                };
             }
             Ok(None) => {}
-            Err(refusal) => return (Handled::Cluster, refuse(&refusal)),
+            Err(refusal) => return Answered::own(Handled::Cluster, refuse(&refusal)),
         }
     }
     if let Route::Index(read) = routed {
@@ -306,14 +335,17 @@ async fn answer(state: &ProxyState, request: Request) -> (Handled, Response) {
             .and_then(|v| v.to_str().ok());
         let format = wire::format(accept);
         if let Some(response) = from_index(state, &user, read, format) {
-            return (Handled::Index, response);
+            return Answered::own(Handled::Index, response);
         }
     }
-    let response = match forward::forward(&state.client, request, Some(&user)).await {
-        Ok(response) => response,
-        Err(refusal) => refuse(&refusal),
-    };
-    (Handled::PassThrough, response)
+    match forward::forward(&state.upstream, request, Some(&user)).await {
+        Ok(forwarded) => Answered {
+            handled: Handled::PassThrough,
+            response: forwarded.response,
+            upstream: Some(forwarded.upstream),
+        },
+        Err(refusal) => Answered::own(Handled::PassThrough, refuse(&refusal)),
+    }
 }
 
 /// What `user` may see of a cluster-scoped read the proxy answers as itself; `None` when the
@@ -352,7 +384,7 @@ async fn as_proxy(
     mut request: Request,
     read: &ClusterRead,
     allowed: Allowed,
-) -> Response {
+) -> (Response, Option<Duration>) {
     let (group, _, resource) = cluster::api(read.kind);
     let hidden = || {
         refuse(&Refusal::not_found(
@@ -362,7 +394,7 @@ async fn as_proxy(
         ))
     };
     if !read.watch && read.name.as_deref().is_some_and(|n| !allowed.permits(n)) {
-        return hidden();
+        return (hidden(), None);
     }
     let filtered = !allowed.is_everything();
     if filtered {
@@ -386,18 +418,93 @@ async fn as_proxy(
         }
         headers.remove(header::ACCEPT_ENCODING);
     }
-    let response = match forward::forward(&state.client, request, None).await {
-        Ok(response) => response,
-        Err(refusal) => return refuse(&refusal),
+    if !filtered {
+        return match forward::forward(&state.upstream, request, None).await {
+            Ok(forwarded) => (forwarded.response, Some(forwarded.upstream)),
+            Err(refusal) => (refuse(&refusal), None),
+        };
+    }
+    if read.watch || read.name.is_some() {
+        let forwarded = match forward::forward(&state.upstream, request, None).await {
+            Ok(forwarded) => forwarded,
+            Err(refusal) => return (refuse(&refusal), None),
+        };
+        let took = Some(forwarded.upstream);
+        if forwarded.response.status() != StatusCode::OK {
+            return (forwarded.response, took);
+        }
+        let (mut parts, body) = forwarded.response.into_parts();
+        parts.headers.remove(header::CONTENT_LENGTH);
+        if read.watch {
+            return (
+                Response::from_parts(parts, filter_watch(body, allowed)),
+                took,
+            );
+        }
+        let mut value = match read_json(body).await {
+            Ok(value) => value,
+            Err(refusal) => return (refuse(&refusal), took),
+        };
+        if !allowed.filter(&mut value) {
+            return (hidden(), took);
+        }
+        return (
+            Response::from_parts(parts, Body::from(value.to_string())),
+            took,
+        );
+    }
+    // A list: as many upstream pages as `limit` allowed classes take (`FilteredList`).
+    let (asked, _) = request.into_parts();
+    let path = asked.uri.path();
+    let mut list = FilteredList::new(asked.uri.query().unwrap_or(""), allowed);
+    let mut took = Duration::ZERO;
+    let mut head = None;
+    while let Some(query) = list.next_query() {
+        let target = if query.is_empty() {
+            path.to_owned()
+        } else {
+            format!("{path}?{query}")
+        };
+        let Ok(uri) = target.parse::<http::Uri>() else {
+            return (
+                refuse(&Refusal::bad_request("unusable request target")),
+                Some(took),
+            );
+        };
+        let mut page = Request::new(Body::empty());
+        *page.method_mut() = asked.method.clone();
+        *page.uri_mut() = uri;
+        *page.headers_mut() = asked.headers.clone();
+        let forwarded = match forward::forward(&state.upstream, page, None).await {
+            Ok(forwarded) => forwarded,
+            Err(refusal) => return (refuse(&refusal), Some(took)),
+        };
+        took += forwarded.upstream;
+        if forwarded.response.status() != StatusCode::OK {
+            return (forwarded.response, Some(took));
+        }
+        let (parts, body) = forwarded.response.into_parts();
+        match read_json(body).await {
+            Ok(value) => list.take(value),
+            Err(refusal) => return (refuse(&refusal), Some(took)),
+        }
+        head.get_or_insert(parts);
+    }
+    let Some(mut parts) = head else {
+        return (
+            refuse(&Refusal::new(500, "InternalError", "no list was read")),
+            Some(took),
+        );
     };
-    if !filtered || response.status() != StatusCode::OK {
-        return response;
-    }
-    let (mut parts, body) = response.into_parts();
     parts.headers.remove(header::CONTENT_LENGTH);
-    if read.watch {
-        return Response::from_parts(parts, filter_watch(body, allowed));
-    }
+    (
+        Response::from_parts(parts, Body::from(list.finish().to_string())),
+        Some(took),
+    )
+}
+
+/// Read the JSON answer of the API server to a filtered read.
+async fn read_json(body: Body) -> Result<Value, Refusal> {
     let bytes = match http_body_util::Limited::new(body, MAX_FILTERED_BODY)
         .collect()
         .await
@@ -405,24 +512,20 @@ async fn as_proxy(
         Ok(collected) => collected.to_bytes(),
         Err(e) => {
             tracing::warn!(error = %e, "reading a cluster-scoped answer failed");
-            return refuse(&Refusal::new(
+            return Err(Refusal::new(
                 502,
                 "BadGateway",
                 "the tenant proxy could not read the API server's answer",
             ));
         }
     };
-    let Ok(mut value) = serde_json::from_slice::<Value>(&bytes) else {
-        return refuse(&Refusal::new(
+    serde_json::from_slice::<Value>(&bytes).map_err(|_| {
+        Refusal::new(
             502,
             "BadGateway",
             "the API server's answer was not the JSON the tenant proxy asked for",
-        ));
-    };
-    if !allowed.filter(&mut value) {
-        return hidden();
-    }
-    Response::from_parts(parts, Body::from(value.to_string()))
+        )
+    })
 }
 
 /// Most bytes of one watch event held while its line is incomplete.

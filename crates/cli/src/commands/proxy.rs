@@ -17,6 +17,7 @@ use tenantry_proxy::{
     ProxyState, Shared,
     cluster::ClusterReads,
     feed::{feed_namespaces, feed_tenants},
+    forward::Upstream,
     manifests::{ManifestOptions, documents, to_yaml},
 };
 
@@ -134,15 +135,17 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .context("--client-ca")?;
     args.serve
         .serve_with_clients("proxy", "", clients, async move {
-            let client = match &kubeconfig {
-                Some(path) => watch::client_from_kubeconfig(path).await?,
-                None => watch::infer_client().await?,
+            let config = match &kubeconfig {
+                Some(path) => watch::config_from_kubeconfig(path).await?,
+                None => watch::infer_config().await?,
             };
+            let upstream = Upstream::from_config(&config)?;
+            let client = kube::Client::try_from(config)?;
             let shared = Shared::new(ctx.tenant_label());
             tokio::spawn(feed_namespaces(client.clone(), shared.clone()));
             tokio::spawn(feed_tenants(client.clone(), shared.clone()));
             Ok(tenantry_proxy::router(
-                ProxyState::new(shared, client).with_cluster_reads(reads),
+                ProxyState::new(shared, client, upstream).with_cluster_reads(reads),
             ))
         })
 }
