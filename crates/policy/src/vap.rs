@@ -11,8 +11,9 @@
 //! per tenant, not written yet), or needs a parser CEL does not have, is listed by
 //! [`unsupported`] with the reason, and stays with the webhook.
 //!
-//! Checks against a tenant's own values (`allowed-registries`, `tenant-placement`'s
-//! `node-selector` and `tolerations`, `allowed-classes`) are one policy per engine policy with a `paramKind`
+//! Checks against a tenant's own values (`allowed-registries`, `restrict-network-policies`,
+//! `tenant-placement`'s `node-selector` and `tolerations`, `allowed-classes`) are one policy
+//! per engine policy with a `paramKind`
 //! plus, per tenant, a parameter object and a binding to the namespaces carrying the tenant
 //! label with that tenant's name ([`generate_tenants`], `policy vap --tenants`).
 //! The parameters are the engine's [`TenantInfo`] as the resolver built it (platform defaults

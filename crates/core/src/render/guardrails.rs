@@ -1,8 +1,9 @@
 //! A tenant's share of the compiled guardrails: its `GuardrailParameters` and its bindings to
 //! the per-tenant ValidatingAdmissionPolicies (`policies.vap.tenantParameters`).
 //!
-//! The policies that judge a tenant's own values (`allowed-registries`, `tenant-placement`'s
-//! node selector and tolerations, `allowed-classes`) are platform-wide and printed by
+//! The policies that judge a tenant's own values (`allowed-registries`,
+//! `restrict-network-policies`, `tenant-placement`'s node selector and tolerations,
+//! `allowed-classes`) are platform-wide and printed by
 //! `tenantry policy vap`; what makes them judge one tenant is a parameter object holding its
 //! values and a binding to its namespaces. Those two belong to the tenant: they must appear
 //! when it is onboarded and go when it is offboarded, or a new tenant is judged by no policy
