@@ -48,18 +48,20 @@
 //! A tenant's [`TenantInfo`] starts from the labels: its namespaces are the namespaces
 //! carrying its name in the tenant label, its level is the `enforce` label of the namespace
 //! named after it (the platform default when there is none), its ServiceAccount is named
-//! after it. Its own `registries`, `placement` (node selector and tolerations) and `classes`
-//! come from its `GuardrailParameters` (`tenantry.dev/v1alpha1`, cluster-scoped), the object
-//! the compiled ValidatingAdmissionPolicies read and `render` writes with the tenant
+//! after it. Its own `registries`, `placement` (node selector and tolerations), `classes`
+//! and network peers (`allowFrom`) come from its `GuardrailParameters`
+//! (`tenantry.dev/v1alpha1`, cluster-scoped), the object the compiled
+//! ValidatingAdmissionPolicies read and `render` writes with the tenant
 //! (`policies.vap.tenantParameters`) or `policy vap --tenants` prints: values the resolver
 //! already folded the platform defaults into, so the webhook and the policies judge a tenant
-//! by the same values, and learning them costs a watch, not a call on the request path. A
-//! tenant with no parameters (the kind not installed, the toggle off, or its object not
-//! applied yet) is judged by the platform defaults (`defaults.registries`, the platform's
-//! placement bounds), as `tenantry check` without `--tenant` does, and so is a value its
-//! parameters predate (classes, tolerations). Its other own values (proxy kubeconfig Secret
-//! beyond `flux.proxy`, network peers) are not in the parameters, so they are the platform's
-//! too.
+//! by the same values, and learning them costs a watch, not a call on the request path. (The
+//! parameters list the tenant's namespaces too, for the policies; the webhook keeps the
+//! labels', which are what the namespaces are.) A tenant with no parameters (the kind not
+//! installed, the toggle off, or its object not applied yet) is judged by the platform
+//! defaults (`defaults.registries`, the platform's placement bounds, no peers), as `tenantry
+//! check` without `--tenant` does, and so is a value its parameters predate (classes,
+//! tolerations, peers). Its proxy kubeconfig Secret beyond `flux.proxy` is not in the
+//! parameters, so it is the platform's too.
 //!
 //! Readiness waits for the first list of the parameters as well as of the namespaces, so a
 //! restarted webhook never judges a tenant by the defaults for lack of time; when the kind is
@@ -601,7 +603,10 @@ impl NamespaceCache {
                 pod_security,
                 proxy_kubeconfig_secret: settings.flux_proxy_secret.clone(),
                 cluster_role: None,
-                network_peers: Vec::new(),
+                // Parameters written before the peers were in them: none, as before.
+                network_peers: own
+                    .and_then(|p| p.network_peers.clone())
+                    .unwrap_or_default(),
                 placement,
                 classes: own
                     .and_then(|p| p.classes.clone())

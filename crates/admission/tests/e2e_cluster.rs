@@ -327,6 +327,7 @@ async fn watch_cache_follows_namespace_labels_on_a_real_cluster() {
             std::slice::from_ref(&own),
             &Default::default(),
             &Default::default(),
+            &Default::default(),
         )
         .to_object("tenantry.dev", &params_name);
         params_api

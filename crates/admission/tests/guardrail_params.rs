@@ -190,8 +190,14 @@ fn a_tenant_is_judged_by_its_own_classes_once_its_parameters_arrive() {
         priority: Some(list(&["g14-high"])),
         ..Classes::default()
     };
-    let object = GuardrailParams::new(TENANT, &[], &Default::default(), &classes)
-        .to_object("tenantry.dev", &format!("tenantry-{TENANT}"));
+    let object = GuardrailParams::new(
+        TENANT,
+        &[],
+        &Default::default(),
+        &classes,
+        &Default::default(),
+    )
+    .to_object("tenantry.dev", &format!("tenantry-{TENANT}"));
     cache.apply_params(Event::Apply(serde_json::from_value(object).unwrap()));
     assert_eq!(cache.tenant(TENANT).unwrap().classes, classes);
     // Its own class, and only its own: the platform's bounds are replaced, not widened.
@@ -225,6 +231,7 @@ fn next_to_the_policies_a_tenant_fault_is_reported_once_by_whichever_judges_it()
         WIRE,
         &["ghcr.io/g14-wire".to_owned()],
         &serde_json::from_value(json!({"nodeSelector": {"pool": "g14"}})).unwrap(),
+        &Default::default(),
         &Default::default(),
     )
     .to_object("tenantry.dev", &format!("tenantry-{WIRE}"));
@@ -357,8 +364,14 @@ fn a_tenant_is_judged_by_its_own_tolerations_once_its_parameters_arrive() {
     assert!(denied_tolerations(&cache, &validator, dedicated.clone()).is_empty());
 
     // Parameters written before tolerations were in them keep the platform's bound.
-    let mut object = GuardrailParams::new(TENANT, &[], &Placement::default(), &Default::default())
-        .to_object("tenantry.dev", &format!("tenantry-{TENANT}"));
+    let mut object = GuardrailParams::new(
+        TENANT,
+        &[],
+        &Placement::default(),
+        &Default::default(),
+        &Default::default(),
+    )
+    .to_object("tenantry.dev", &format!("tenantry-{TENANT}"));
     object["spec"]
         .as_object_mut()
         .unwrap()
@@ -376,8 +389,14 @@ fn a_tenant_is_judged_by_its_own_tolerations_once_its_parameters_arrive() {
             effect: None,
         }]),
     };
-    let object = GuardrailParams::new(TENANT, &[], &placement, &Default::default())
-        .to_object("tenantry.dev", &format!("tenantry-{TENANT}"));
+    let object = GuardrailParams::new(
+        TENANT,
+        &[],
+        &placement,
+        &Default::default(),
+        &Default::default(),
+    )
+    .to_object("tenantry.dev", &format!("tenantry-{TENANT}"));
     cache.apply_params(Event::Apply(serde_json::from_value(object).unwrap()));
     assert_eq!(
         cache.tenant(TENANT).unwrap().placement.tolerations,
@@ -399,9 +418,109 @@ fn a_tenant_is_judged_by_its_own_tolerations_once_its_parameters_arrive() {
     );
 
     // A tenant with no list of its own (and a platform with no bound) may tolerate any key.
-    let object = GuardrailParams::new(TENANT, &[], &Placement::default(), &Default::default())
-        .to_object("tenantry.dev", &format!("tenantry-{TENANT}"));
+    let object = GuardrailParams::new(
+        TENANT,
+        &[],
+        &Placement::default(),
+        &Default::default(),
+        &Default::default(),
+    )
+    .to_object("tenantry.dev", &format!("tenantry-{TENANT}"));
     cache.apply_params(Event::Apply(serde_json::from_value(object).unwrap()));
     assert_eq!(cache.tenant(TENANT).unwrap().placement.tolerations, None);
     assert!(denied_tolerations(&cache, &validator, gpu).is_empty());
+}
+
+/// The checks denying a NetworkPolicy in the tenant's namespace admitting traffic from the
+/// namespace `from`.
+fn denied_peer(cache: &NamespaceCache, validator: &EngineValidator, from: &str) -> Vec<String> {
+    let review = json!({
+        "apiVersion": "admission.k8s.io/v1",
+        "kind": "AdmissionReview",
+        "request": {
+            "uid": "peer",
+            "kind": {"group": "networking.k8s.io", "version": "v1", "kind": "NetworkPolicy"},
+            "resource": {"group": "networking.k8s.io", "version": "v1",
+                         "resource": "networkpolicies"},
+            "name": "from-peer",
+            "namespace": FIXTURE_NAMESPACE,
+            "operation": "CREATE",
+            "userInfo": {"username": "alice"},
+            "object": {
+                "apiVersion": "networking.k8s.io/v1",
+                "kind": "NetworkPolicy",
+                "metadata": {"name": "from-peer", "namespace": FIXTURE_NAMESPACE},
+                "spec": {"podSelector": {}, "ingress": [{"from": [{"namespaceSelector": {
+                    "matchLabels": {"kubernetes.io/metadata.name": from}}}]}]},
+            },
+        },
+    });
+    let body = serde_json::to_vec(&review).unwrap();
+    answer(cache, validator, &body).unwrap().denied_checks
+}
+
+#[test]
+fn a_tenant_is_judged_by_its_own_network_peers_once_its_parameters_arrive() {
+    use tenantry_api::tenant::Placement;
+    use tenantry_core::render::guardrails::{GuardrailParams, TenantNetwork};
+    let ctx = PlatformContext::new(Platform::default()).unwrap();
+    let cache = NamespaceCache::new(&ctx);
+    cache.upsert(
+        FIXTURE_NAMESPACE,
+        labels(&[
+            ("tenantry.dev/tenant", TENANT),
+            ("pod-security.kubernetes.io/enforce", "restricted"),
+        ]),
+    );
+    cache.mark_synced();
+    let validator = EngineValidator::new(&ctx.platform);
+    // Before: no peers, only its own namespace and the platform's.
+    assert!(denied_peer(&cache, &validator, FIXTURE_NAMESPACE).is_empty());
+    assert!(denied_peer(&cache, &validator, "kube-system").is_empty());
+    assert_eq!(
+        denied_peer(&cache, &validator, "monitoring"),
+        ["network-policy-reach"]
+    );
+
+    // Its parameters list monitoring in its allowFrom: the webhook admits it, as the policy.
+    let namespaces = [FIXTURE_NAMESPACE.to_owned()];
+    let peers = ["monitoring".to_owned()];
+    let network = TenantNetwork {
+        namespaces: &namespaces,
+        peers: &peers,
+    };
+    let object = GuardrailParams::new(
+        TENANT,
+        &[],
+        &Placement::default(),
+        &Default::default(),
+        &network,
+    )
+    .to_object("tenantry.dev", &format!("tenantry-{TENANT}"));
+    cache.apply_params(Event::Apply(serde_json::from_value(object).unwrap()));
+    assert_eq!(cache.tenant(TENANT).unwrap().network_peers, peers);
+    assert!(denied_peer(&cache, &validator, "monitoring").is_empty());
+    assert_eq!(
+        denied_peer(&cache, &validator, "billing"),
+        ["network-policy-reach"]
+    );
+
+    // Parameters written before the peers were in them: none, as before.
+    let mut object = GuardrailParams::new(
+        TENANT,
+        &[],
+        &Placement::default(),
+        &Default::default(),
+        &network,
+    )
+    .to_object("tenantry.dev", &format!("tenantry-{TENANT}"));
+    let spec = object["spec"].as_object_mut().unwrap();
+    spec.remove("networkPeers");
+    spec.remove("namespaces");
+    cache.apply_params(Event::Apply(serde_json::from_value(object).unwrap()));
+    assert!(cache.tenant(TENANT).unwrap().network_peers.is_empty());
+    assert_eq!(
+        denied_peer(&cache, &validator, "monitoring"),
+        ["network-policy-reach"]
+    );
 }

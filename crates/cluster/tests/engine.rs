@@ -1028,6 +1028,7 @@ async fn tenant_guardrail_parameters_are_applied_first_and_pruned_when_turned_of
             "GuardrailParameters tenantry-g14-shop",
             "ValidatingAdmissionPolicyBinding tenantry-allowed-classes.g14-shop",
             "ValidatingAdmissionPolicyBinding tenantry-allowed-registries.g14-shop",
+            "ValidatingAdmissionPolicyBinding tenantry-restrict-network-policies.g14-shop",
             "ValidatingAdmissionPolicyBinding tenantry-tenant-placement-tenant.g14-shop",
         ]
     );

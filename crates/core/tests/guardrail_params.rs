@@ -22,6 +22,8 @@ spec:
       - key: dedicated
         value: g14
         effect: NoSchedule
+  network:
+    allowFrom: [monitoring]
   classes:
     storage:
       allowed: [fast, standard]
@@ -68,7 +70,13 @@ fn the_parameters_come_before_the_bindings_and_before_any_rights() {
     let kinds: Vec<&str> = guardrails(&rendered).iter().map(|o| o.kind).collect();
     assert_eq!(
         kinds,
-        [PARAMS_KIND, BINDING_KIND, BINDING_KIND, BINDING_KIND]
+        [
+            PARAMS_KIND,
+            BINDING_KIND,
+            BINDING_KIND,
+            BINDING_KIND,
+            BINDING_KIND
+        ]
     );
     // Apply order: the bindings deny while their parameters are missing, and nobody is
     // granted a right in the tenant's namespaces before the guardrails judge them.
@@ -104,13 +112,14 @@ fn nothing_is_rendered_unless_the_platform_turns_it_on() {
         names,
         [
             "tenantry-g14-shop",
+            "tenantry-restrict-network-policies.g14-shop",
             "tenantry-tenant-placement-tenant.g14-shop",
             "tenantry-allowed-classes.g14-shop",
         ]
     );
     let neither = render(&format!(
         "{ON}  allowedRegistries:\n    enabled: false\n  tenantPlacement:\n    enabled: false\n  \
-         allowedClasses:\n    enabled: false\n"
+         allowedClasses:\n    enabled: false\n  restrictNetworkPolicies:\n    enabled: false\n"
     ));
     assert!(guardrails(&neither).is_empty());
 }
@@ -183,7 +192,7 @@ fn warn_only_renders_bindings_that_warn_and_audit_instead_of_refusing() {
         .into_iter()
         .filter(|o| o.kind == BINDING_KIND)
         .collect();
-    assert_eq!(bindings.len(), 3);
+    assert_eq!(bindings.len(), 4);
     for binding in bindings {
         assert_eq!(
             binding.body["spec"]["validationActions"],

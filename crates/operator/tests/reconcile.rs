@@ -466,12 +466,9 @@ fn every_kind_a_tenant_renders_is_watched_and_granted() {
             );
         }
     }
-    // Registries, node selector and classes: one binding each, after the parameters.
-    assert_eq!(
-        guardrails,
-        4 * 4,
-        "parameters and three bindings per tenant"
-    );
+    // Registries, network policies, placement and classes: one binding each, after the
+    // parameters.
+    assert_eq!(guardrails, 4 * 5, "parameters and four bindings per tenant");
 }
 
 fn platform(extra: &str) -> PlatformContext {

@@ -11,8 +11,9 @@
 //! per tenant, not written yet), or needs a parser CEL does not have, is listed by
 //! [`unsupported`] with the reason, and stays with the webhook.
 //!
-//! Checks against a tenant's own values (`allowed-registries`, `tenant-placement`'s
-//! `node-selector` and `tolerations`, `allowed-classes`) are one policy per engine policy with a `paramKind`
+//! Checks against a tenant's own values (`allowed-registries`, `restrict-network-policies`,
+//! `tenant-placement`'s `node-selector` and `tolerations`, `allowed-classes`) are one policy
+//! per engine policy with a `paramKind`
 //! plus, per tenant, a parameter object and a binding to the namespaces carrying the tenant
 //! label with that tenant's name ([`generate_tenants`], `policy vap --tenants`).
 //! The parameters are the engine's [`TenantInfo`] as the resolver built it (platform defaults
@@ -141,7 +142,7 @@ pub fn generate(engine: &Engine, opts: &VapOptions) -> Vec<Value> {
     out
 }
 
-use tenantry_core::render::guardrails::{self, BindingOptions, GuardrailParams};
+use tenantry_core::render::guardrails::{self, BindingOptions, GuardrailParams, TenantNetwork};
 pub use tenantry_core::render::guardrails::{
     PARAMS_API_VERSION, PARAMS_GROUP, PARAMS_KIND, PARAMS_PLURAL, PARAMS_VERSION,
 };
@@ -219,6 +220,11 @@ pub fn params_crd() -> Value {
                             // present only when the tenant has a list. Not required, so objects
                             // written before it still validate (the policy then reads no list).
                             "tolerations": tolerations,
+                            // The tenant's namespaces and resolved `network.allowFrom`, which
+                            // its network policies may name. Not required, so objects written
+                            // before them still validate (the policy then reads none).
+                            "namespaces": strings,
+                            "networkPeers": strings,
                             // The tenant's resolved `classes`: a kind is present only when the
                             // tenant is restricted to a list. Not required, so objects written
                             // before it still validate (the policy then reads no list).
@@ -275,6 +281,10 @@ pub fn tenant_objects(engine: &Engine, tenant: &TenantInfo, opts: &VapOptions) -
             &tenant.registries,
             &tenant.placement,
             &tenant.classes,
+            &TenantNetwork {
+                namespaces: &tenant.namespaces,
+                peers: &tenant.network_peers,
+            },
         )
         .to_object(label_prefix(engine), &params),
     ];
@@ -434,8 +444,14 @@ pub fn unsupported(engine: &Engine) -> Vec<Unsupported> {
     entry(
         PolicyId::RestrictNetworkPolicies,
         &["network-policy-reach"],
-        "the namespaces a tenant may name are its own and its allowFrom: per tenant".to_owned(),
-        false,
+        "compiled per tenant (`policy vap --tenants`, or rendered with each tenant: a binding \
+         and parameters per tenant), the namespaces a tenant may name being its own and its \
+         allowFrom from its parameters and the platform's shared ones, NetworkPolicies and \
+         CiliumNetworkPolicies alike; a webhook next to the policies (--with-vap) leaves it \
+         out for each tenant whose parameters and Deny bindings it sees installed, and judges \
+         it for the others (a tenant whose binding is not installed yet)"
+            .to_owned(),
+        true,
     );
     entry(
         PolicyId::TenantPlacement,
@@ -668,6 +684,7 @@ fn compile(engine: &Engine) -> Vec<Compiled> {
             PolicyId::RequireDigest => Some(digest()),
             PolicyId::RestrictSecretStores => Some(secret_stores(engine)),
             PolicyId::TenantPlacement => Some(placement(engine)),
+            PolicyId::RestrictNetworkPolicies => Some(network_policies(engine)),
             PolicyId::AllowedClasses => Some(classes()),
             // Without a platform Gateway the engine judges nothing either.
             PolicyId::GatewayParent => engine.gateway.as_ref().map(gateway_parent),
@@ -2740,6 +2757,308 @@ fn gateway_parent(gateway: &GatewayRef) -> Compiled {
 }
 
 // ---------------------------------------------------------------------------------------------
+// restrict-network-policies (per tenant)
+// ---------------------------------------------------------------------------------------------
+
+/// `restrict-network-policies`' `network-policy-reach`, per tenant: the namespaces a tenant's
+/// NetworkPolicy or CiliumNetworkPolicy names must be its own (its parameters' `namespaces`),
+/// its `allowFrom` (`networkPeers`) or the platform's shared ones (a literal here, the
+/// engine's `shared_namespaces`). Every namespace term of an object is listed as the engine
+/// meets them, in its order, as `{p: path, t: kind, a, b}` (a name, a label and its value,
+/// an operator, an entity), then judged and worded in one place; the offences of the old
+/// object on an update give the engine's carry-over per field exactly (an offence the old
+/// object had at the same path with the same message is not refused). Label keys are read
+/// sorted, as the API server serialises them to the webhook. The platform's identities are
+/// left out by a matchCondition, as the engine skips them; so is an update of an object being
+/// deleted (the engine judges those by protect-platform-objects only).
+fn network_policies(engine: &Engine) -> Compiled {
+    let rules = json!([
+        {"apiGroups": ["networking.k8s.io"], "apiVersions": ["*"],
+         "operations": ["CREATE", "UPDATE"], "resources": ["networkpolicies"]},
+        {"apiGroups": ["cilium.io"], "apiVersions": ["*"],
+         "operations": ["CREATE", "UPDATE"], "resources": ["ciliumnetworkpolicies"]},
+    ]);
+    let mut p = Compiled::new(PolicyId::RestrictNetworkPolicies, rules);
+    p.params = true;
+    p.match_conditions.push((
+        "not-a-platform-identity",
+        format!(
+            "!({} || request.userInfo.groups.exists(g, {}))",
+            matches_patterns("request.userInfo.username", &engine.exempt_users),
+            matches_patterns("g", &engine.exempt_groups),
+        ),
+    ));
+    p.match_conditions.push((
+        "not-being-deleted",
+        "request.operation != 'UPDATE' || !has(object.metadata.deletionTimestamp)".to_owned(),
+    ));
+    let shared: Vec<&str> = engine
+        .shared_namespaces
+        .iter()
+        .map(String::as_str)
+        .collect();
+    p.variables = vec![
+        (
+            "allowed",
+            format!(
+                "{} + {} + {}",
+                get_or("params.spec", "namespaces", "[]"),
+                get_or("params.spec", "networkPeers", "[]"),
+                list_lit(&shared),
+            ),
+        ),
+        ("offences", np_judge(&np_terms("object"), engine)),
+        (
+            "oldOffences",
+            format!(
+                "request.operation == 'UPDATE' ? {} : []",
+                np_judge(&np_terms("oldObject"), engine)
+            ),
+        ),
+    ];
+    let bad = "!(x in variables.oldOffences)";
+    p.validate(
+        "network-policy-reach",
+        format!("!variables.offences.exists(x, {bad})"),
+        message(
+            "network-policy-reach",
+            &[&bind(
+                &format!("variables.offences.filter(x, {bad})[0]"),
+                "x",
+                &format!(
+                    "x.m + ' — ' + (x.r == 'node' ? {} : {} + \
+                     variables.allowed.sort().distinct().join(', ') + {})",
+                    lit(
+                        "Remove it: a tenant's workloads have nothing to call on a node. Ask \
+                         the platform if a node-local service is needed."
+                    ),
+                    lit("Name peer namespaces by name, one of: "),
+                    lit(
+                        ". To accept traffic from another team, the platform adds its \
+                         namespace to the tenant's `network.allowFrom`."
+                    ),
+                ),
+            )],
+        ),
+    );
+    p
+}
+
+/// The offences among `terms`, each `{p: path, m: message, r: remedy}` (`r` `node` for the
+/// node entities' remedy, else the peers'), as `Judge` decides and words them.
+fn np_judge(terms: &str, engine: &Engine) -> String {
+    let is_name = "(x.t == 'n' || (x.t == 'l' && x.a == 'kubernetes.io/metadata.name'))";
+    let name = "(x.t == 'n' ? x.a : x.b)";
+    let every =
+        lit(": it opens the tenant's pods to, or lets them reach, every pod in the cluster");
+    format!(
+        "({terms}).filter(x, {is_name} ? !({name} in variables.allowed) : x.t == 'l' ? !(x.a == \
+         {tenant} && x.b == params.spec.tenant) : true).map(x, {{'p': x.p, 'r': x.t == 'node' ? \
+         'node' : '', 'm': {is_name} ? 'names namespace ' + {quoted_name} + {neither} : x.t == \
+         'l' ? 'selects namespaces by label ' + x.a + '=' + x.b + {control} : x.t == 'every' ? \
+         'selects every namespace' + {every} : x.t == 'entity' ? 'names the entity ' + \
+         {quoted_entity} + {every} : x.t == 'op' ? 'selects namespaces with ' + x.a + ' ' + x.b + \
+         {own} + {every} : 'egress to the entity ' + {quoted_entity} + {nodes}}})",
+        tenant = lit(engine.tenant_label()),
+        quoted_name = debug_quoted(name),
+        neither = lit(", which is neither the tenant's nor the platform's"),
+        control =
+            lit(", which the tenant does not control (any namespace carrying it would be reached)"),
+        quoted_entity = debug_quoted("x.a"),
+        own = lit(", which reaches namespaces the tenant does not own"),
+        nodes = lit(
+            " lets the tenant's pods reach the cluster's nodes (kubelet and \
+                     host-network platform services)"
+        ),
+    )
+}
+
+/// One namespace term: `[{p, t, a, b}]` (`t`: `n` a name, `l` a label `a=b`, `every` every
+/// namespace, `op` an operator `b` on the key `a`, `entity` a cluster entity, `node` a node
+/// entity).
+fn np_term(path: &str, kind: &str, a: &str, b: &str) -> String {
+    // Every value a string: the object is `dyn` (two kinds are matched), and a map literal's
+    // values must share one type.
+    format!("[{{'p': string({path}), 't': '{kind}', 'a': string({a}), 'b': string({b})}}]")
+}
+
+/// How a selector's keys relate to namespaces (`cilium_key`, `kubernetes_key`).
+#[derive(Clone, Copy)]
+enum NpKeys {
+    Cilium,
+    Kubernetes,
+}
+
+/// The term of one key/value of a selector (`key`, `value`: CEL strings), `[]` for a key
+/// that says nothing about namespaces.
+fn np_key_term(keys: NpKeys, key: &str, value: &str, path: &str) -> String {
+    match keys {
+        NpKeys::Kubernetes => np_term(path, "l", key, value),
+        NpKeys::Cilium => bind(
+            &format!(
+                "({key}.startsWith('k8s:') || {key}.startsWith('any:') ? {key}.substring(4) : \
+                 {key})"
+            ),
+            "kb",
+            &format!(
+                "kb == 'io.kubernetes.pod.namespace' ? {} : \
+                 kb.startsWith('io.cilium.k8s.namespace.labels.') ? {} : []",
+                np_term(path, "n", value, "''"),
+                np_term(path, "l", "kb.substring(31)", value),
+            ),
+        ),
+    }
+}
+
+/// The terms of one label selector `sel` at `at` (a CEL string), as `Judge::selector`.
+fn np_selector(sel: &str, at: &str, keys: NpKeys) -> String {
+    let labels = format!(
+        "({} ? {sel}.matchLabels.map(lk, lk).sort().map(lk, {}).flatten() : [])",
+        has(sel, "matchLabels"),
+        np_key_term(
+            keys,
+            "lk",
+            &format!("{sel}.matchLabels[lk]"),
+            &format!("{at} + '.matchLabels[' + lk + ']'"),
+        ),
+    );
+    let expression_path = format!("{at} + '.matchExpressions[' + string(ei) + ']'");
+    let values = format!(
+        "{}.transformList(vj, v, {}).flatten()",
+        get_or("e", "values", "[]"),
+        np_key_term(
+            keys,
+            "ek",
+            "v",
+            &format!("{expression_path} + '.values[' + string(vj) + ']'"),
+        ),
+    );
+    // A key that says nothing about namespaces is skipped whatever its operator.
+    let counts = match keys {
+        NpKeys::Kubernetes => "true".to_owned(),
+        NpKeys::Cilium => format!("size({}) > 0", np_key_term(keys, "ek", "''", "''")),
+    };
+    let expressions = format!(
+        "({} ? {sel}.matchExpressions.transformList(ei, e, {}).flatten() : [])",
+        has(sel, "matchExpressions"),
+        bind(
+            &get_or("e", "key", "''"),
+            "ek",
+            &format!(
+                "!({counts}) ? [] : {op} != 'In' ? {} : {values}",
+                np_term(&expression_path, "op", "ek", &get_or("e", "operator", "''")),
+                op = get_or("e", "operator", "''"),
+            ),
+        ),
+    );
+    format!("{labels} + {expressions}")
+}
+
+/// The terms of one Cilium rule spec `s` at `at`, as `Judge::cilium_spec`.
+fn np_cilium_spec(s: &str, at: &str) -> String {
+    let mut directions = Vec::new();
+    for (direction, peers, entities, services) in [
+        ("ingress", "fromEndpoints", "fromEntities", None),
+        ("egress", "toEndpoints", "toEntities", Some("toServices")),
+    ] {
+        let rule_at = format!("{at} + '.{direction}[' + string(ri) + ']'");
+        let mut parts = vec![format!(
+            "({} ? r.{peers}.transformList(pj, sel, {}).flatten() : [])",
+            has("r", peers),
+            np_selector(
+                "sel",
+                &format!("{rule_at} + '.{peers}[' + string(pj) + ']'"),
+                NpKeys::Cilium,
+            ),
+        )];
+        let entity_at = format!("{rule_at} + '.{entities}[' + string(en) + ']'");
+        let node = if direction == "egress" {
+            format!(
+                "ev in ['host', 'remote-node'] ? {} : ",
+                np_term(&entity_at, "node", "ev", "''")
+            )
+        } else {
+            String::new()
+        };
+        parts.push(format!(
+            "({} ? r.{entities}.transformList(en, ev, ev in ['all', 'cluster'] ? {} : {node}[]).flatten() : [])",
+            has("r", entities),
+            np_term(&entity_at, "entity", "ev", "''"),
+        ));
+        if let Some(services) = services {
+            let fields: Vec<String> = ["k8sService", "k8sServiceSelector"]
+                .iter()
+                .map(|field| {
+                    format!(
+                        "({} ? {} : [])",
+                        has("svc", &format!("{field}.namespace")),
+                        np_term(
+                            &format!(
+                                "{rule_at} + '.{services}[' + string(tj) + '].{field}.namespace'"
+                            ),
+                            "n",
+                            &format!("svc.{field}.namespace"),
+                            "''",
+                        )
+                    )
+                })
+                .collect();
+            parts.push(format!(
+                "({} ? r.{services}.transformList(tj, svc, {}).flatten() : [])",
+                has("r", services),
+                fields.join(" + "),
+            ));
+        }
+        directions.push(format!(
+            "({} ? {s}.{direction}.transformList(ri, r, {}).flatten() : [])",
+            has(s, direction),
+            parts.join(" + "),
+        ));
+    }
+    directions.join(" + ")
+}
+
+/// The terms of a NetworkPolicy's spec `s`, as `Judge::kubernetes_spec`.
+fn np_kubernetes_spec(s: &str) -> String {
+    let mut directions = Vec::new();
+    for (direction, peers) in [("ingress", "from"), ("egress", "to")] {
+        let at = format!(
+            "'spec.{direction}[' + string(ri) + '].{peers}[' + string(pj) + '].namespaceSelector'"
+        );
+        let empty = |field: &str| {
+            format!(
+                "(!has(peer.namespaceSelector.{field}) || size(peer.namespaceSelector.{field}) == 0)"
+            )
+        };
+        directions.push(format!(
+            "({} ? {s}.{direction}.transformList(ri, r, {} ? r.{peers}.transformList(pj, peer, \
+             !has(peer.namespaceSelector) ? [] : {} && {} ? {} : {}).flatten() : []).flatten() : [])",
+            has(s, direction),
+            has("r", peers),
+            empty("matchLabels"),
+            empty("matchExpressions"),
+            np_term(&at, "every", "''", "''"),
+            np_selector("peer.namespaceSelector", &at, NpKeys::Kubernetes),
+        ));
+    }
+    directions.join(" + ")
+}
+
+/// Every namespace term of `o` (`object` or `oldObject`), in the engine's order.
+fn np_terms(o: &str) -> String {
+    format!(
+        "({o}.kind == 'CiliumNetworkPolicy' ? ({} ? {} : []) + ({} ? {o}.specs.transformList(si, \
+         s, {}).flatten() : []) : ({} ? {} : []))",
+        has(o, "spec"),
+        np_cilium_spec(&format!("{o}.spec"), "'spec'"),
+        has(o, "specs"),
+        np_cilium_spec("s", "'specs[' + string(si) + ']'"),
+        has(o, "spec"),
+        np_kubernetes_spec(&format!("{o}.spec")),
+    )
+}
+
+// ---------------------------------------------------------------------------------------------
 // protect-platform-objects
 // ---------------------------------------------------------------------------------------------
 
@@ -2900,12 +3219,14 @@ mod tests {
     /// policy that does not exist (and judge nothing) while the real one has no binding.
     #[test]
     fn the_per_tenant_policies_core_binds_are_the_ones_compiled() {
-        for bits in 0..8u8 {
-            let (registries, placement, classes) = (bits & 1 != 0, bits & 2 != 0, bits & 4 != 0);
+        for bits in 0..16u8 {
+            let (registries, placement, classes, network) =
+                (bits & 1 != 0, bits & 2 != 0, bits & 4 != 0, bits & 8 != 0);
             let mut platform = tenantry_api::Platform::default();
             platform.policies.allowed_registries.enabled = registries;
             platform.policies.tenant_placement.enabled = placement;
             platform.policies.allowed_classes.enabled = classes;
+            platform.policies.restrict_network_policies.enabled = network;
             let engine = Engine::new(&platform);
             let opts = VapOptions::default();
             let compiled: Vec<String> = compile(&engine)
@@ -2919,7 +3240,8 @@ mod tests {
                 .collect();
             assert_eq!(
                 bound, compiled,
-                "registries {registries}, placement {placement}, classes {classes}"
+                "registries {registries}, placement {placement}, classes {classes}, network \
+                 {network}"
             );
         }
     }

@@ -440,6 +440,7 @@ fn two_tenants() -> Vec<tenantry_policy::TenantInfo> {
     blog.name = "blog".to_owned();
     blog.namespaces = vec!["blog".to_owned(), "blog-staging".to_owned()];
     blog.registries = vec!["index.docker.io/acme".to_owned(), "nginx".to_owned()];
+    blog.network_peers = vec!["monitoring".to_owned()];
     vec![shop, blog]
 }
 
@@ -465,38 +466,51 @@ fn per_tenant_objects_are_typed_and_each_tenant_gets_its_own_binding_and_paramet
         names,
         [
             "tenantry-allowed-registries",
+            "tenantry-restrict-network-policies",
             "tenantry-tenant-placement-tenant",
             "tenantry-allowed-classes",
             "tenantry-shop",
             "tenantry-allowed-registries.shop",
+            "tenantry-restrict-network-policies.shop",
             "tenantry-tenant-placement-tenant.shop",
             "tenantry-allowed-classes.shop",
             "tenantry-blog",
             "tenantry-allowed-registries.blog",
+            "tenantry-restrict-network-policies.blog",
             "tenantry-tenant-placement-tenant.blog",
             "tenantry-allowed-classes.blog",
         ]
     );
-    for policy in &docs[..2] {
+    for policy in &docs[..4] {
         assert_eq!(round_trip::<ValidatingAdmissionPolicy>(policy), *policy);
         assert_eq!(
             policy["spec"]["paramKind"],
             serde_json::json!({"apiVersion": "tenantry.dev/v1alpha1", "kind": "GuardrailParameters"})
         );
     }
-    for (tenant, prefixes) in [
-        ("shop", serde_json::json!(["ghcr.io/acme"])),
+    for (tenant, prefixes, namespaces, peers) in [
+        (
+            "shop",
+            serde_json::json!(["ghcr.io/acme"]),
+            serde_json::json!(["shop"]),
+            serde_json::json!([]),
+        ),
         // Normalised as the engine reads the entries: index.docker.io is docker.io, and a
         // bare name is a Docker Hub path (not library/).
         (
             "blog",
             serde_json::json!(["docker.io/acme", "docker.io/nginx"]),
+            serde_json::json!(["blog", "blog-staging"]),
+            serde_json::json!(["monitoring"]),
         ),
     ] {
         let params = named(&format!("tenantry-{tenant}"));
         assert_eq!(params["kind"], "GuardrailParameters");
         assert_eq!(params["spec"]["tenant"], tenant);
         assert_eq!(params["spec"]["registryPrefixes"], prefixes);
+        // The namespaces its network policies may name besides the platform's shared ones.
+        assert_eq!(params["spec"]["namespaces"], namespaces);
+        assert_eq!(params["spec"]["networkPeers"], peers);
         assert_eq!(
             params["spec"]["nodeSelector"],
             serde_json::json!([{"key": "pool", "value": "shared"}])
@@ -513,6 +527,7 @@ fn per_tenant_objects_are_typed_and_each_tenant_gets_its_own_binding_and_paramet
         );
         for policy in [
             "tenantry-allowed-registries",
+            "tenantry-restrict-network-policies",
             "tenantry-tenant-placement-tenant",
         ] {
             let binding = named(&format!("{policy}.{tenant}"));
@@ -551,7 +566,7 @@ fn per_tenant_checks_are_compiled_completely_but_stay_with_the_webhook() {
         ["invalid-image", "registry-not-allowed"]
     );
     assert!(registries.iter().all(|c| c.complete && c.per_tenant));
-    for check in ["node-selector", "tolerations"] {
+    for check in ["node-selector", "tolerations", "network-policy-reach"] {
         let compiled: Vec<_> = vap::compiled_checks(&engine)
             .into_iter()
             .filter(|c| c.check == check)
@@ -576,6 +591,14 @@ fn per_tenant_checks_are_compiled_completely_but_stay_with_the_webhook() {
     let judged = denied(&webhook, &pod, None, &ns, &tenant);
     assert!(judged.contains("registry-not-allowed"), "{judged:?}");
     assert!(judged.contains("node-selector"), "{judged:?}");
+    // Likewise a network policy opening the tenant to every namespace.
+    let open = serde_json::json!({"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+        "metadata": {"name": "n", "namespace": "shop"},
+        "spec": {"podSelector": {}, "ingress": [{"from": [{"namespaceSelector": {}}]}]}});
+    assert_eq!(
+        denied(&webhook, &open, None, &ns, &tenant),
+        BTreeSet::from(["network-policy-reach".to_owned()])
+    );
 }
 
 #[test]

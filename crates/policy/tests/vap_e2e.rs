@@ -23,6 +23,9 @@
 //! namespace's labels instead of a fixed level. The per-tenant scenarios install three
 //! tenants' bindings and parameters at once and judge one tenant's namespace each, with
 //! `Engine::evaluate` given that tenant, so a value of one tenant never admits another's.
+//! Their requests are sent as an impersonated tenant-side user (`vap-e2e-<pid>-user`, in a
+//! group bound to `cluster-admin` for the run), since `restrict-network-policies` never judges
+//! the platform's identities, the admin included.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -90,11 +93,17 @@ fn runtime() -> tokio::runtime::Runtime {
         .expect("runtime")
 }
 
-async fn client(path: &Path) -> Client {
+/// A client of the kubeconfig's user, or impersonating `user` (the kubeconfig's must be
+/// allowed to).
+async fn client(path: &Path, user: Option<&UserInfo>) -> Client {
     let kubeconfig = Kubeconfig::read_from(path).expect("reading the kubeconfig");
-    let config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+    let mut config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
         .await
         .expect("kubeconfig");
+    if let Some(user) = user {
+        config.auth_info.impersonate = Some(user.username.clone());
+        config.auth_info.impersonate_groups = Some(user.groups.clone());
+    }
     Client::try_from(config).expect("client")
 }
 
@@ -113,6 +122,8 @@ fn collection(object: &Value, ns: &str) -> String {
         "StatefulSet" => "statefulsets",
         "Ingress" => "ingresses",
         "Gateway" => "gateways",
+        "NetworkPolicy" => "networkpolicies",
+        "CiliumNetworkPolicy" => "ciliumnetworkpolicies",
         other => panic!("no plural for {other}"),
     };
     let base = if api_version.contains('/') {
@@ -938,6 +949,268 @@ fn class_cases() -> Vec<Case> {
     out
 }
 
+/// The namespaces the network-policy cases name, by role: (acme, acme's second namespace,
+/// team, open, a peer of acme's, a peer of team's). Each tenant's own, peers and the
+/// platform's shared ones (kube-system for DNS, gateway-system) differ per tenant, so one set
+/// of cases reaches allowed and refused namespaces in every scenario.
+fn network_names(pid: u32) -> [String; 6] {
+    [
+        format!("vap-e2e-{pid}-acme"),
+        format!("vap-e2e-{pid}-acme-dev"),
+        format!("vap-e2e-{pid}-team"),
+        format!("vap-e2e-{pid}-open"),
+        "monitoring".to_owned(),
+        "ci".to_owned(),
+    ]
+}
+
+/// NetworkPolicies and CiliumNetworkPolicies naming namespaces every way the engine reads:
+/// by name (label or Cilium key, with and without a source prefix), by the tenant label and
+/// other labels, by every operator, every namespace at once, cluster and node entities,
+/// services in other namespaces, several specs, deny rules, and several offences in one
+/// object (the first reported is the engine's first).
+fn network_cases(pid: u32) -> Vec<Case> {
+    let [acme, acme_dev, team, open, monitoring, ci] = network_names(pid);
+    let tenant_label = "tenantry.dev/tenant";
+    let mut out = Vec::new();
+    let kubernetes = |label: &str, direction: &str, peers: Value| Case {
+        label: format!("network: networkpolicy {direction} {label}"),
+        object: json!({"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+                       "metadata": {"name": "n"},
+                       "spec": {"podSelector": {}, direction: [{
+                           if direction == "ingress" { "from" } else { "to" }: peers}]}}),
+    };
+    let by_name = |ns: &str| {
+        json!({"namespaceSelector": {"matchLabels": {
+        "kubernetes.io/metadata.name": ns}}})
+    };
+    for direction in ["ingress", "egress"] {
+        for ns in [
+            &acme,
+            &acme_dev,
+            &team,
+            &open,
+            &monitoring,
+            &ci,
+            "kube-system",
+            "gateway-system",
+            "default",
+        ] {
+            out.push(kubernetes(
+                &format!("names {ns}"),
+                direction,
+                json!([by_name(ns)]),
+            ));
+        }
+        out.push(kubernetes(
+            "selects every namespace",
+            direction,
+            json!([{"namespaceSelector": {}}]),
+        ));
+        out.push(kubernetes(
+            "empty lists select every namespace",
+            direction,
+            json!([{"namespaceSelector": {"matchLabels": {},
+                                                          "matchExpressions": []}}]),
+        ));
+        out.push(kubernetes(
+            "pods and blocks only",
+            direction,
+            json!([{"podSelector": {"matchLabels": {"app": "x"}}},
+                                   {"ipBlock": {"cidr": "10.0.0.0/8"}}]),
+        ));
+    }
+    for tenant in [&acme, &team, &open, "other"] {
+        out.push(kubernetes(
+            &format!("tenant label {tenant}"),
+            "ingress",
+            json!([{"namespaceSelector": {"matchLabels": {tenant_label: tenant}}}]),
+        ));
+    }
+    out.push(kubernetes(
+        "other label",
+        "ingress",
+        json!([{"namespaceSelector": {"matchLabels": {"team": "acme"}}}]),
+    ));
+    out.push(kubernetes(
+        "two labels (sorted)",
+        "ingress",
+        json!([{"namespaceSelector": {"matchLabels": {
+                            "zone": "a", "kubernetes.io/metadata.name": "default",
+                            "app.kubernetes.io/part-of": "x"}}}]),
+    ));
+    for (operator, values) in [
+        ("In", json!([&acme, "default", "kube-system"])),
+        ("In", json!([&team, &monitoring])),
+        ("NotIn", json!([&acme])),
+        ("Exists", Value::Null),
+        ("DoesNotExist", Value::Null),
+    ] {
+        for key in ["kubernetes.io/metadata.name", tenant_label, "team"] {
+            let mut expression = json!({"key": key, "operator": operator});
+            if !values.is_null() {
+                expression["values"] = values.clone();
+            }
+            out.push(kubernetes(
+                &format!("{key} {operator} {values}"),
+                "egress",
+                json!([{"namespaceSelector": {"matchExpressions": [expression]}}]),
+            ));
+        }
+    }
+    out.push(kubernetes(
+        "several offences",
+        "egress",
+        json!([
+        by_name(&acme), by_name("default"),
+        {"namespaceSelector": {"matchExpressions": [
+            {"key": tenant_label, "operator": "In", "values": [&acme, "other"]}]},
+         "podSelector": {}},
+        {"namespaceSelector": {}}]),
+    ));
+    let two_rules = json!({"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+        "metadata": {"name": "n"},
+        "spec": {"podSelector": {}, "policyTypes": ["Ingress", "Egress"],
+                 "egress": [{"to": [by_name("default")]}],
+                 "ingress": [{"from": [by_name(&acme)]}, {"from": [by_name(&ci)]}]}});
+    out.push(Case {
+        label: "network: networkpolicy ingress and egress".to_owned(),
+        object: two_rules,
+    });
+
+    let cilium = |label: &str, spec: Value| Case {
+        label: format!("network: cilium {label}"),
+        object: json!({"apiVersion": "cilium.io/v2", "kind": "CiliumNetworkPolicy",
+                       "metadata": {"name": "n"}, "spec": spec}),
+    };
+    let endpoints = |direction: &str, selector: Value| {
+        let (rule, peers) = if direction == "ingress" {
+            ("ingress", "fromEndpoints")
+        } else {
+            ("egress", "toEndpoints")
+        };
+        json!({"endpointSelector": {}, rule: [{peers: [selector]}]})
+    };
+    for direction in ["ingress", "egress"] {
+        for key in [
+            "k8s:io.kubernetes.pod.namespace",
+            "io.kubernetes.pod.namespace",
+            "any:io.kubernetes.pod.namespace",
+            "k8s:io.cilium.k8s.namespace.labels.kubernetes.io/metadata.name",
+        ] {
+            for ns in [&acme, &team, &monitoring, &ci, "kube-system", "default"] {
+                out.push(cilium(
+                    &format!("{direction} {key}={ns}"),
+                    endpoints(direction, json!({"matchLabels": {key: ns}})),
+                ));
+            }
+        }
+        for (key, value) in [
+            (
+                "k8s:io.cilium.k8s.namespace.labels.tenantry.dev/tenant",
+                acme.as_str(),
+            ),
+            (
+                "io.cilium.k8s.namespace.labels.tenantry.dev/tenant",
+                team.as_str(),
+            ),
+            ("k8s:io.cilium.k8s.namespace.labels.team", "acme"),
+            ("k8s:app", "web"),
+            ("other:io.kubernetes.pod.namespace", "default"),
+        ] {
+            out.push(cilium(
+                &format!("{direction} {key}={value}"),
+                endpoints(direction, json!({"matchLabels": {key: value}})),
+            ));
+        }
+        for (key, operator, values) in [
+            ("k8s:io.kubernetes.pod.namespace", "NotIn", json!([&acme])),
+            (
+                "k8s:io.kubernetes.pod.namespace",
+                "In",
+                json!([&acme, "default"]),
+            ),
+            (
+                "io.cilium.k8s.namespace.labels.tenantry.dev/tenant",
+                "In",
+                json!([&team, &acme]),
+            ),
+            ("k8s:io.kubernetes.pod.namespace", "Exists", json!([])),
+            ("k8s:app", "NotIn", json!(["x"])),
+        ] {
+            out.push(cilium(
+                &format!("{direction} {key} {operator} {values}"),
+                endpoints(
+                    direction,
+                    json!({"matchExpressions": [
+                                {"key": key, "operator": operator, "values": values}]}),
+                ),
+            ));
+        }
+        out.push(cilium(
+            &format!("{direction} every endpoint of its namespace"),
+            endpoints(direction, json!({})),
+        ));
+    }
+    for entities in [
+        json!(["cluster"]),
+        json!(["world", "all"]),
+        json!(["host"]),
+        json!(["remote-node", "kube-apiserver"]),
+        json!(["world"]),
+    ] {
+        out.push(cilium(
+            &format!("ingress entities {entities}"),
+            json!({"endpointSelector": {}, "ingress": [{"fromEntities": entities}]}),
+        ));
+        out.push(cilium(
+            &format!("egress entities {entities}"),
+            json!({"endpointSelector": {}, "egress": [{"toEntities": entities}]}),
+        ));
+    }
+    for ns in [&acme, &monitoring, "default"] {
+        out.push(cilium(
+            &format!("egress to a service in {ns}"),
+            json!({
+            "endpointSelector": {},
+            "egress": [{"toServices": [
+                {"k8sService": {"serviceName": "web", "namespace": ns}},
+                {"k8sServiceSelector": {"selector": {}, "namespace": ns}}]}]}),
+        ));
+    }
+    out.push(cilium(
+        "deny rules only",
+        json!({"endpointSelector": {},
+        "ingressDeny": [{"fromEntities": ["cluster"]}],
+        "egressDeny": [{"toEntities": ["all"]}]}),
+    ));
+    out.push(cilium("several offences", json!({"endpointSelector": {},
+        "ingress": [{"fromEndpoints": [{"matchLabels": {"k8s:io.kubernetes.pod.namespace": &ci}}],
+                     "fromEntities": ["cluster"]}],
+        "egress": [{"toEndpoints": [{"matchLabels": {
+                        "k8s:io.kubernetes.pod.namespace": "default",
+                        "k8s:io.cilium.k8s.namespace.labels.team": "x"}}],
+                    "toEntities": ["host"],
+                    "toServices": [{"k8sService": {"serviceName": "a", "namespace": "default"}}]}]})));
+    let mut specs = cilium(
+        "specs",
+        json!({"endpointSelector": {},
+        "egress": [{"toEndpoints": [{"matchLabels": {"k8s:io.kubernetes.pod.namespace": &acme}}]}]}),
+    );
+    specs.object["specs"] = json!([
+        {"endpointSelector": {}, "ingress": [{"fromEndpoints": [
+            {"matchLabels": {"k8s:io.kubernetes.pod.namespace": &team}}]}]},
+        {"endpointSelector": {}, "egress": [{"toEntities": ["remote-node"]}]}]);
+    out.push(specs);
+    let mut only_specs = cilium("specs only", json!(null));
+    only_specs.object.as_object_mut().map(|o| o.remove("spec"));
+    only_specs.object["specs"] = json!([
+        {"endpointSelector": {}, "egress": [{"toEndpoints": [
+            {"matchLabels": {"k8s:io.kubernetes.pod.namespace": &monitoring}}]}]}]);
+    out.push(only_specs);
+    out
+}
+
 #[test]
 #[ignore = "needs a real API server: set TENANTRY_E2E_KUBECONFIG"]
 fn generated_policies_decide_what_the_engine_decides() {
@@ -977,6 +1250,13 @@ fn legacy_objects() -> Vec<Value> {
                "metadata": {"name": "legacy"},
                "spec": {"accessModes": ["ReadWriteOnce"], "storageClassName": "other",
                         "resources": {"requests": {"storage": "1Gi"}}}}),
+        json!({"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+               "metadata": {"name": "legacy"},
+               "spec": {"podSelector": {}, "egress": [{"to": [{"namespaceSelector":
+                   {"matchLabels": {"kubernetes.io/metadata.name": "default"}}}]}]}}),
+        json!({"apiVersion": "cilium.io/v2", "kind": "CiliumNetworkPolicy",
+               "metadata": {"name": "legacy"},
+               "spec": {"endpointSelector": {}, "egress": [{"toEntities": ["cluster"]}]}}),
         json!({"apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
                "metadata": {"name": "legacy"},
                "spec": {"ingressClassName": "other",
@@ -1125,6 +1405,50 @@ fn update_cases() -> Vec<(&'static str, &'static str, &'static str, Edit)> {
             },
         ),
         (
+            "network policy: relabelled, keeps naming default",
+            "legacy",
+            "NetworkPolicy",
+            |o| {
+                o["metadata"]["labels"] = json!({"touched": "yes"});
+            },
+        ),
+        (
+            "network policy: keeps naming default, adds another namespace",
+            "legacy",
+            "NetworkPolicy",
+            |o| {
+                if let Some(to) = o["spec"]["egress"][0]["to"].as_array_mut() {
+                    to.push(json!({"namespaceSelector":
+                        {"matchLabels": {"kubernetes.io/metadata.name": "elsewhere"}}}));
+                }
+            },
+        ),
+        (
+            "network policy: its offence moved to a new rule",
+            "legacy",
+            "NetworkPolicy",
+            |o| {
+                let old = o["spec"]["egress"][0].clone();
+                o["spec"]["egress"] = json!([{"to": [{"podSelector": {}}]}, old]);
+            },
+        ),
+        (
+            "cilium policy: relabelled, keeps the cluster entity",
+            "legacy",
+            "CiliumNetworkPolicy",
+            |o| {
+                o["metadata"]["labels"] = json!({"touched": "yes"});
+            },
+        ),
+        (
+            "cilium policy: adds ingress from every entity",
+            "legacy",
+            "CiliumNetworkPolicy",
+            |o| {
+                o["spec"]["ingress"] = json!([{"fromEntities": ["all"]}]);
+            },
+        ),
+        (
             "external secret: relabelled, keeps its cluster store",
             "legacy",
             "ExternalSecret",
@@ -1159,7 +1483,41 @@ struct Scenario {
 }
 
 async fn run(kubeconfig: PathBuf) {
-    let client = client(&kubeconfig).await;
+    let user_client_for = |user: UserInfo| {
+        let path = kubeconfig.clone();
+        async move { client(&path, Some(&user)).await }
+    };
+    let client = client(&kubeconfig, None).await;
+    let pid = std::process::id();
+    // The admin (a platform identity: restrict-network-policies never judges it), and a
+    // tenant-side user for the per-tenant scenarios, in a group bound to cluster-admin so RBAC
+    // never stops a request before admission.
+    let admin = UserInfo {
+        username: "platform-admin".to_owned(),
+        groups: vec!["system:masters".to_owned()],
+    };
+    let tenant_user = UserInfo {
+        username: format!("vap-e2e-{pid}-user"),
+        groups: vec![format!("vap-e2e-{pid}-admins")],
+    };
+    let rbac_url =
+        format!("/apis/rbac.authorization.k8s.io/v1/clusterrolebindings/vap-e2e-{pid}-admins");
+    let (status, body, _) = send(
+        &client,
+        "POST",
+        "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings",
+        Some(
+            &json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+                     "metadata": {"name": format!("vap-e2e-{pid}-admins")},
+                     "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                                 "name": "cluster-admin"},
+                     "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group",
+                                   "name": tenant_user.groups[0]}]}),
+        ),
+    )
+    .await;
+    assert_eq!(status, 201, "binding the tenant-side user: {body}");
+    let user_client = user_client_for(tenant_user.clone()).await;
     let platform = tenantry_core::document::parse_platform(PLATFORM).expect("platform");
     let base = Engine::new(&platform).with_max_findings(None);
     let restricted = |policies: Option<&[String]>| {
@@ -1194,12 +1552,12 @@ async fn run(kubeconfig: PathBuf) {
         corpus.len() / 2
     );
     let privileged: &[(&str, &str)] = &[("pod-security.kubernetes.io/enforce", "privileged")];
-    let pid = std::process::id();
     let per_tenant = base
         .clone()
         .with_selection(
             Some(&[
                 "allowed-registries".to_owned(),
+                "restrict-network-policies".to_owned(),
                 "tenant-placement".to_owned(),
                 "allowed-classes".to_owned(),
             ]),
@@ -1262,6 +1620,13 @@ async fn run(kubeconfig: PathBuf) {
         None,
         Classes::default(),
     );
+    // Their namespaces and peers, for restrict-network-policies.
+    let [acme_ns, acme_dev, _, _, monitoring, ci] = network_names(pid);
+    let mut acme = acme;
+    acme.namespaces = vec![acme_ns.clone(), acme_dev];
+    acme.network_peers = vec![monitoring, "gateway-system".to_owned()];
+    let mut team = team;
+    team.network_peers = vec![acme_ns, ci];
     // What one tenant may use never passes in another's namespace (the engine says so here;
     // the scenarios below show the policies decide as the engine does).
     for (own, other, object) in [
@@ -1277,8 +1642,17 @@ async fn run(kubeconfig: PathBuf) {
             name: t.name.clone(),
             labels: BTreeMap::from([(per_tenant.tenant_label().to_owned(), t.name.clone())]),
         };
-        let denies =
-            |t: &TenantInfo| engine_denies(&per_tenant, &compiled, &ns(t), Some(t), &object, None);
+        let denies = |t: &TenantInfo| {
+            engine_denies(
+                &per_tenant,
+                &compiled,
+                &ns(t),
+                Some(t),
+                &admin,
+                &object,
+                None,
+            )
+        };
         assert!(denies(own).is_empty(), "{} may use its own class", own.name);
         assert_eq!(
             denies(other).len(),
@@ -1290,6 +1664,7 @@ async fn run(kubeconfig: PathBuf) {
     }
     let per_tenant_cases = || {
         let mut cases = registry_cases();
+        cases.extend(network_cases(pid));
         cases.extend(node_selector_cases());
         cases.extend(toleration_cases());
         cases.extend(class_cases());
@@ -1303,18 +1678,19 @@ async fn run(kubeconfig: PathBuf) {
     };
     let scenarios = [
         Scenario {
-            name: "per tenant: allowed-registries, node-selector, tolerations and \
-                   allowed-classes, tenant acme (ghcr.io/acme, docker.io/library; pool=a; \
-                   dedicated=shop:NoSchedule; a list of every class kind)",
+            name: "per tenant: allowed-registries, network-policy-reach, node-selector, \
+                   tolerations and allowed-classes, tenant acme (ghcr.io/acme, \
+                   docker.io/library; two namespaces, peers monitoring and gateway-system; \
+                   pool=a; dedicated=shop:NoSchedule; a list of every class kind)",
             engine: per_tenant.clone(),
             tenants: with_first(&acme),
             pod_security: privileged,
             cases: per_tenant_cases(),
         },
         Scenario {
-            name: "per tenant: allowed-registries, node-selector, tolerations and \
-                   allowed-classes, tenant team (registry.local:5000/team, localhost, \
-                   [::1]:5000, docker.io/acme; zone=z, pool=b; dedicated (any value), \
+            name: "per tenant: allowed-registries, network-policy-reach, node-selector, \
+                   tolerations and allowed-classes, tenant team (registry.local:5000/team, \
+                   localhost, [::1]:5000, docker.io/acme; peers acme and ci; zone=z, pool=b; dedicated (any value), \
                    gpu=true:NoExecute, every taint:PreferNoSchedule; system-cluster-critical \
                    allowed, no RuntimeClass, any IngressClass)",
             engine: per_tenant.clone(),
@@ -1323,9 +1699,10 @@ async fn run(kubeconfig: PathBuf) {
             cases: per_tenant_cases(),
         },
         Scenario {
-            name: "per tenant: allowed-registries, node-selector, tolerations and \
-                   allowed-classes, tenant open (no registries, no node selector, no toleration \
-                   list: any key, no class lists: only system-* PriorityClasses refused)",
+            name: "per tenant: allowed-registries, network-policy-reach, node-selector, \
+                   tolerations and allowed-classes, tenant open (no registries, no peers, no \
+                   node selector, no toleration list: any key, no class lists: only system-* \
+                   PriorityClasses refused)",
             engine: per_tenant,
             tenants: with_first(&open),
             pod_security: privileged,
@@ -1484,13 +1861,15 @@ async fn run(kubeconfig: PathBuf) {
             .map(|c| c.check)
             .collect();
         println!("\n== {}", scenario.name);
+        let per_tenant = scenario.name.starts_with("per tenant");
         let setup = Setup {
             engine: &scenario.engine,
             tenants: &scenario.tenants,
             prefix: &prefix,
+            user: if per_tenant { &tenant_user } else { &admin },
         };
         let outcome = std::panic::AssertUnwindSafe(differential(
-            &client,
+            if per_tenant { &user_client } else { &client },
             &setup,
             &compiled,
             &namespace,
@@ -1503,6 +1882,7 @@ async fn run(kubeconfig: PathBuf) {
         match result {
             Ok(mut found) => failures.append(&mut found),
             Err(panic) => {
+                let _ = send(&client, "DELETE", &rbac_url, None).await;
                 if created_crd {
                     let _ = send(&client, "DELETE", &crd_url, None).await;
                 }
@@ -1510,6 +1890,7 @@ async fn run(kubeconfig: PathBuf) {
             }
         }
     }
+    let _ = send(&client, "DELETE", &rbac_url, None).await;
     if created_crd {
         let _ = send(&client, "DELETE", &crd_url, None).await;
     }
@@ -1542,6 +1923,8 @@ struct Setup<'a> {
     engine: &'a Engine,
     tenants: &'a [TenantInfo],
     prefix: &'a str,
+    /// Who sends the cases (and whom the engine judges them for).
+    user: &'a UserInfo,
 }
 
 impl Setup<'_> {
@@ -1609,18 +1992,16 @@ async fn install(client: &Client, setup: &Setup<'_>, ns: &str, actions: Actions)
 }
 
 /// What the engine denies, restricted to the compiled checks.
+#[allow(clippy::too_many_arguments)]
 fn engine_denies(
     engine: &Engine,
     compiled: &BTreeSet<&str>,
     namespace: &NamespaceInfo,
     tenant: Option<&TenantInfo>,
+    user: &UserInfo,
     object: &Value,
     old: Option<&Value>,
 ) -> BTreeSet<String> {
-    let user = UserInfo {
-        username: "platform-admin".to_owned(),
-        groups: vec!["system:masters".to_owned()],
-    };
     let ctx = Context {
         mode: Mode::Admission,
         operation: if old.is_some() {
@@ -1630,7 +2011,7 @@ fn engine_denies(
         },
         namespace: Some(namespace),
         tenant,
-        user: Some(&user),
+        user: Some(user),
         old_object: old,
     };
     engine_findings(engine, compiled, &ctx, object)
@@ -1800,6 +2181,12 @@ async fn differential(
             deployment("probe", &pod)
         }),
         ("node-selector", deployment("probe", &good_pod("probe"))),
+        (
+            "network-policy-reach",
+            json!({"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+                   "metadata": {"name": "probe"},
+                   "spec": {"podSelector": {}, "ingress": [{"from": [{"namespaceSelector": {}}]}]}}),
+        ),
         ("tolerations", {
             let mut pod = good_pod("probe");
             pod["spec"]["tolerations"] = json!([{"operator": "Exists"}]);
@@ -1843,8 +2230,24 @@ async fn differential(
             continue;
         }
         compared += 1;
-        let expected = engine_denies(engine, compiled, namespace, tenant, &answer.body, None);
-        let as_sent = engine_denies(engine, compiled, namespace, tenant, &case.object, None);
+        let expected = engine_denies(
+            engine,
+            compiled,
+            namespace,
+            tenant,
+            setup.user,
+            &answer.body,
+            None,
+        );
+        let as_sent = engine_denies(
+            engine,
+            compiled,
+            namespace,
+            tenant,
+            setup.user,
+            &case.object,
+            None,
+        );
         if as_sent != expected {
             as_sent_differs.push(format!(
                 "{}: as sent {as_sent:?}, as admitted {expected:?}",
@@ -1857,16 +2260,12 @@ async fn differential(
         for id in &expected {
             *checks_seen.entry(id.clone()).or_default() += 1;
         }
-        let user = UserInfo {
-            username: "platform-admin".to_owned(),
-            groups: vec!["system:masters".to_owned()],
-        };
         let ctx = Context {
             mode: Mode::Admission,
             operation: Operation::Create,
             namespace: Some(namespace),
             tenant,
-            user: Some(&user),
+            user: Some(setup.user),
             old_object: None,
         };
         let findings = engine_findings(engine, compiled, &ctx, &answer.body);
@@ -1933,7 +2332,15 @@ async fn differential(
         assert_eq!(status, 200, "reading {url}: {live}");
         let mut changed = live.clone();
         edit(&mut changed);
-        let expected = engine_denies(engine, compiled, namespace, tenant, &changed, Some(&live));
+        let expected = engine_denies(
+            engine,
+            compiled,
+            namespace,
+            tenant,
+            setup.user,
+            &changed,
+            Some(&live),
+        );
         let (status, body, _) =
             send(client, "PUT", &format!("{url}?dryRun=All"), Some(&changed)).await;
         update_count += 1;

@@ -1,8 +1,9 @@
 //! A tenant's share of the compiled guardrails: its `GuardrailParameters` and its bindings to
 //! the per-tenant ValidatingAdmissionPolicies (`policies.vap.tenantParameters`).
 //!
-//! The policies that judge a tenant's own values (`allowed-registries`, `tenant-placement`'s
-//! node selector and tolerations, `allowed-classes`) are platform-wide and printed by
+//! The policies that judge a tenant's own values (`allowed-registries`,
+//! `restrict-network-policies`, `tenant-placement`'s node selector and tolerations,
+//! `allowed-classes`) are platform-wide and printed by
 //! `tenantry policy vap`; what makes them judge one tenant is a parameter object holding its
 //! values and a binding to its namespaces. Those two belong to the tenant: they must appear
 //! when it is onboarded and go when it is offboarded, or a new tenant is judged by no policy
@@ -54,6 +55,10 @@ pub const NAME_PREFIX: &str = "tenantry-";
 pub fn per_tenant_policies(policies: &PolicyConfig) -> Vec<&'static str> {
     [
         (policies.allowed_registries.enabled, "allowed-registries"),
+        (
+            policies.restrict_network_policies.enabled,
+            "restrict-network-policies",
+        ),
         (policies.tenant_placement.enabled, "tenant-placement-tenant"),
         (policies.allowed_classes.enabled, "allowed-classes"),
     ]
@@ -97,15 +102,25 @@ pub struct GuardrailParams {
     /// `None` when an object written before classes were parameters is read back, so the
     /// webhook keeps the platform's bounds rather than reading "unrestricted".
     pub classes: Option<Classes>,
+    /// Its namespaces, primary first (the namespaces its network policies may name besides
+    /// the peers and the platform's); `None` when an object written before they were
+    /// parameters is read back.
+    pub namespaces: Option<Vec<String>>,
+    /// Its `network.allowFrom` as resolved (the gateway's namespace included): further
+    /// namespaces its network policies may name; `None` when an object written before they
+    /// were parameters is read back, so the webhook keeps reading none.
+    pub network_peers: Option<Vec<String>>,
 }
 
 impl GuardrailParams {
-    /// The values of a tenant, from its resolved `registries`, `placement` and `classes`.
+    /// The values of a tenant, from its resolved `registries`, `placement`, `classes`,
+    /// `namespaces` and `network.allowFrom`.
     pub fn new(
         tenant: &str,
         registries: &[String],
         placement: &Placement,
         classes: &Classes,
+        network: &TenantNetwork<'_>,
     ) -> Self {
         Self {
             tenant: tenant.to_owned(),
@@ -113,6 +128,8 @@ impl GuardrailParams {
             node_selector: placement.node_selector.clone().unwrap_or_default(),
             tolerations: Some(placement.tolerations.clone()),
             classes: Some(classes.clone()),
+            namespaces: Some(network.namespaces.to_vec()),
+            network_peers: Some(network.peers.to_vec()),
         }
     }
 
@@ -154,6 +171,8 @@ impl GuardrailParams {
                 // tenant is restricted to a list (`{allowed, default?}`).
                 "classes": serde_json::to_value(self.classes.clone().unwrap_or_default())
                     .unwrap_or_else(|_| json!({})),
+                "namespaces": self.namespaces.clone().unwrap_or_default(),
+                "networkPeers": self.network_peers.clone().unwrap_or_default(),
             },
         })
     }
@@ -195,14 +214,30 @@ impl GuardrailParams {
                     .ok()
                     .map(Some),
             });
+        // Namespaces and peers: absent (an older object), not read at all.
+        let strings = |field: &str| {
+            spec.get(field)
+                .and_then(|v| serde_json::from_value::<Vec<String>>(v.clone()).ok())
+        };
         Some(Self {
             tenant: tenant.to_owned(),
             registries,
             node_selector,
             tolerations,
             classes,
+            namespaces: strings("namespaces"),
+            network_peers: strings("networkPeers"),
         })
     }
+}
+
+/// The namespaces a tenant's network policies may name besides the platform's shared ones.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TenantNetwork<'a> {
+    /// The tenant's namespaces, primary first.
+    pub namespaces: &'a [String],
+    /// Its resolved `network.allowFrom`.
+    pub peers: &'a [String],
 }
 
 /// What a binding selects and does, besides its tenant.
@@ -326,8 +361,18 @@ pub(crate) fn render(r: &mut super::Renderer<'_>) {
     }
     let tenant = r.t.name.clone();
     let params = params_name(NAME_PREFIX, &tenant);
-    let object = GuardrailParams::new(&tenant, &r.t.registries, &r.t.placement, &r.t.classes)
-        .to_object(&platform.label_prefix, &params);
+    let network = TenantNetwork {
+        namespaces: &r.t.namespaces,
+        peers: &r.t.network.allow_from,
+    };
+    let object = GuardrailParams::new(
+        &tenant,
+        &r.t.registries,
+        &r.t.placement,
+        &r.t.classes,
+        &network,
+    )
+    .to_object(&platform.label_prefix, &params);
     r.push_labelled(
         crate::object::Layer::Guardrails,
         (PARAMS_API_VERSION, PARAMS_KIND),
