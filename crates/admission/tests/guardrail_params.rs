@@ -41,6 +41,21 @@ fn recorded_watch(file: &str) -> Vec<(String, DynamicObject)> {
         .collect()
 }
 
+/// A synced cache knowing the fixture namespace as `tenant`'s (restricted), for `platform`.
+fn tenant_cache(platform: Platform, tenant: &str) -> (PlatformContext, NamespaceCache) {
+    let ctx = PlatformContext::new(platform).unwrap();
+    let cache = NamespaceCache::new(&ctx);
+    cache.upsert(
+        FIXTURE_NAMESPACE,
+        labels(&[
+            ("tenantry.dev/tenant", tenant),
+            ("pod-security.kubernetes.io/enforce", "restricted"),
+        ]),
+    );
+    cache.mark_synced();
+    (ctx, cache)
+}
+
 /// A recorded event as the watcher hands it on.
 fn event((kind, object): (String, DynamicObject)) -> Event<DynamicObject> {
     match kind.as_str() {
@@ -69,16 +84,7 @@ fn denied(cache: &NamespaceCache, validator: &EngineValidator, image: &str) -> V
 
 #[test]
 fn a_tenant_is_judged_by_its_own_registries_once_its_parameters_arrive() {
-    let ctx = PlatformContext::new(platform()).unwrap();
-    let cache = NamespaceCache::new(&ctx);
-    cache.upsert(
-        FIXTURE_NAMESPACE,
-        labels(&[
-            ("tenantry.dev/tenant", TENANT),
-            ("pod-security.kubernetes.io/enforce", "restricted"),
-        ]),
-    );
-    cache.mark_synced();
+    let (ctx, cache) = tenant_cache(platform(), TENANT);
     let validator = EngineValidator::new(&ctx.platform);
     let own = "ghcr.io/g14-shop/web:1.0";
     let events = recorded();
@@ -168,16 +174,7 @@ fn a_tenant_is_judged_by_its_own_classes_once_its_parameters_arrive() {
         priority: Some(list(&["platform-high"])),
         ..Classes::default()
     });
-    let ctx = PlatformContext::new(platform).unwrap();
-    let cache = NamespaceCache::new(&ctx);
-    cache.upsert(
-        FIXTURE_NAMESPACE,
-        labels(&[
-            ("tenantry.dev/tenant", TENANT),
-            ("pod-security.kubernetes.io/enforce", "restricted"),
-        ]),
-    );
-    cache.mark_synced();
+    let (ctx, cache) = tenant_cache(platform, TENANT);
     let validator = EngineValidator::new(&ctx.platform);
     // Before: the platform's list, so the tenant's own class is refused.
     assert!(denied_priority(&cache, &validator, "platform-high").is_empty());
@@ -214,16 +211,7 @@ fn next_to_the_policies_a_tenant_fault_is_reported_once_by_whichever_judges_it()
     use tenantry_core::render::guardrails::GuardrailParams;
     // The tenant of the recorded binding watch.
     const WIRE: &str = "g14-wire";
-    let ctx = PlatformContext::new(platform()).unwrap();
-    let cache = NamespaceCache::new(&ctx);
-    cache.upsert(
-        FIXTURE_NAMESPACE,
-        labels(&[
-            ("tenantry.dev/tenant", WIRE),
-            ("pod-security.kubernetes.io/enforce", "restricted"),
-        ]),
-    );
-    cache.mark_synced();
+    let (ctx, cache) = tenant_cache(platform(), WIRE);
     let next_to_vap = EngineValidator::new(&ctx.platform).with_vap();
     let alone = EngineValidator::new(&ctx.platform);
     let foreign = "docker.io/library/nginx:1";
@@ -346,16 +334,7 @@ fn a_tenant_is_judged_by_its_own_tolerations_once_its_parameters_arrive() {
         node_selector: None,
         tolerations: Some(vec![keyed("dedicated"), keyed("gpu")]),
     });
-    let ctx = PlatformContext::new(platform).unwrap();
-    let cache = NamespaceCache::new(&ctx);
-    cache.upsert(
-        FIXTURE_NAMESPACE,
-        labels(&[
-            ("tenantry.dev/tenant", TENANT),
-            ("pod-security.kubernetes.io/enforce", "restricted"),
-        ]),
-    );
-    cache.mark_synced();
+    let (ctx, cache) = tenant_cache(platform, TENANT);
     let validator = EngineValidator::new(&ctx.platform);
     let gpu = json!([{"key": "gpu", "operator": "Exists", "effect": "NoSchedule"}]);
     let dedicated = json!([{"key": "dedicated", "operator": "Equal", "value": "g14"}]);
@@ -463,16 +442,7 @@ fn denied_peer(cache: &NamespaceCache, validator: &EngineValidator, from: &str) 
 fn a_tenant_is_judged_by_its_own_network_peers_once_its_parameters_arrive() {
     use tenantry_api::tenant::Placement;
     use tenantry_core::render::guardrails::{GuardrailParams, TenantNetwork};
-    let ctx = PlatformContext::new(Platform::default()).unwrap();
-    let cache = NamespaceCache::new(&ctx);
-    cache.upsert(
-        FIXTURE_NAMESPACE,
-        labels(&[
-            ("tenantry.dev/tenant", TENANT),
-            ("pod-security.kubernetes.io/enforce", "restricted"),
-        ]),
-    );
-    cache.mark_synced();
+    let (ctx, cache) = tenant_cache(Platform::default(), TENANT);
     let validator = EngineValidator::new(&ctx.platform);
     // Before: no peers, only its own namespace and the platform's.
     assert!(denied_peer(&cache, &validator, FIXTURE_NAMESPACE).is_empty());

@@ -120,6 +120,19 @@ fn engine_denies(
     out
 }
 
+/// The URL of a generated policy or binding.
+fn policy_url(doc: &Value) -> String {
+    let plural = if doc["kind"] == "ValidatingAdmissionPolicy" {
+        "validatingadmissionpolicies"
+    } else {
+        "validatingadmissionpolicybindings"
+    };
+    format!(
+        "/apis/admissionregistration.k8s.io/v1/{plural}/{}",
+        doc["metadata"]["name"].as_str().unwrap_or_default()
+    )
+}
+
 /// What the requests came to.
 #[derive(Default)]
 struct Tally {
@@ -269,17 +282,7 @@ async fn run() {
     .await;
     apply(format!("{quotas}/plain"), cm("plain", json!({}), "1")).await;
     for doc in &docs {
-        let name = doc["metadata"]["name"].as_str().unwrap();
-        let plural = if doc["kind"] == "ValidatingAdmissionPolicy" {
-            "validatingadmissionpolicies"
-        } else {
-            "validatingadmissionpolicybindings"
-        };
-        apply(
-            format!("/apis/admissionregistration.k8s.io/v1/{plural}/{name}"),
-            doc.clone(),
-        )
-        .await;
+        apply(policy_url(doc), doc.clone()).await;
     }
 
     // Wait until both policies judge: a managed ResourceQuota and a relabelled namespace warn.
@@ -527,20 +530,7 @@ async fn run() {
 
     // Clean up: the policies, the binding of the group, the namespace.
     for doc in &docs {
-        let name = doc["metadata"]["name"].as_str().unwrap();
-        let plural = if doc["kind"] == "ValidatingAdmissionPolicy" {
-            "validatingadmissionpolicies"
-        } else {
-            "validatingadmissionpolicybindings"
-        };
-        let _ = send(
-            &admin,
-            "DELETE",
-            &format!("/apis/admissionregistration.k8s.io/v1/{plural}/{name}"),
-            None,
-            &prefix,
-        )
-        .await;
+        let _ = send(&admin, "DELETE", &policy_url(doc), None, &prefix).await;
     }
     let _ = send(&admin, "DELETE", &rbac, None, &prefix).await;
     let _ = send(&admin, "DELETE", &ns_url, None, &prefix).await;
