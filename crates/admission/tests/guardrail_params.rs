@@ -56,6 +56,16 @@ fn tenant_cache(platform: Platform, tenant: &str) -> (PlatformContext, Namespace
     (ctx, cache)
 }
 
+/// Apply `params` as the tenant's parameters object (`tenantry-<tenant>`), as `render`
+/// names it, through the watch's event path.
+fn apply_own_params(
+    cache: &NamespaceCache,
+    params: &tenantry_core::render::guardrails::GuardrailParams,
+) {
+    let object = params.to_object("tenantry.dev", &format!("tenantry-{}", params.tenant));
+    cache.apply_params(Event::Apply(serde_json::from_value(object).unwrap()));
+}
+
 /// A recorded event as the watcher hands it on.
 fn event((kind, object): (String, DynamicObject)) -> Event<DynamicObject> {
     match kind.as_str() {
@@ -187,15 +197,16 @@ fn a_tenant_is_judged_by_its_own_classes_once_its_parameters_arrive() {
         priority: Some(list(&["g14-high"])),
         ..Classes::default()
     };
-    let object = GuardrailParams::new(
-        TENANT,
-        &[],
-        &Default::default(),
-        &classes,
-        &Default::default(),
-    )
-    .to_object("tenantry.dev", &format!("tenantry-{TENANT}"));
-    cache.apply_params(Event::Apply(serde_json::from_value(object).unwrap()));
+    apply_own_params(
+        &cache,
+        &GuardrailParams::new(
+            TENANT,
+            &[],
+            &Default::default(),
+            &classes,
+            &Default::default(),
+        ),
+    );
     assert_eq!(cache.tenant(TENANT).unwrap().classes, classes);
     // Its own class, and only its own: the platform's bounds are replaced, not widened.
     assert!(denied_priority(&cache, &validator, "g14-high").is_empty());
@@ -215,15 +226,16 @@ fn next_to_the_policies_a_tenant_fault_is_reported_once_by_whichever_judges_it()
     let next_to_vap = EngineValidator::new(&ctx.platform).with_vap();
     let alone = EngineValidator::new(&ctx.platform);
     let foreign = "docker.io/library/nginx:1";
-    let params = GuardrailParams::new(
-        WIRE,
-        &["ghcr.io/g14-wire".to_owned()],
-        &serde_json::from_value(json!({"nodeSelector": {"pool": "g14"}})).unwrap(),
-        &Default::default(),
-        &Default::default(),
-    )
-    .to_object("tenantry.dev", &format!("tenantry-{WIRE}"));
-    cache.apply_params(Event::Apply(serde_json::from_value(params).unwrap()));
+    apply_own_params(
+        &cache,
+        &GuardrailParams::new(
+            WIRE,
+            &["ghcr.io/g14-wire".to_owned()],
+            &serde_json::from_value(json!({"nodeSelector": {"pool": "g14"}})).unwrap(),
+            &Default::default(),
+            &Default::default(),
+        ),
+    );
     let policy = json!({
         "apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicy",
         "metadata": {"name": "tenantry-allowed-registries"},
@@ -368,15 +380,16 @@ fn a_tenant_is_judged_by_its_own_tolerations_once_its_parameters_arrive() {
             effect: None,
         }]),
     };
-    let object = GuardrailParams::new(
-        TENANT,
-        &[],
-        &placement,
-        &Default::default(),
-        &Default::default(),
-    )
-    .to_object("tenantry.dev", &format!("tenantry-{TENANT}"));
-    cache.apply_params(Event::Apply(serde_json::from_value(object).unwrap()));
+    apply_own_params(
+        &cache,
+        &GuardrailParams::new(
+            TENANT,
+            &[],
+            &placement,
+            &Default::default(),
+            &Default::default(),
+        ),
+    );
     assert_eq!(
         cache.tenant(TENANT).unwrap().placement.tolerations,
         placement.tolerations
@@ -397,15 +410,16 @@ fn a_tenant_is_judged_by_its_own_tolerations_once_its_parameters_arrive() {
     );
 
     // A tenant with no list of its own (and a platform with no bound) may tolerate any key.
-    let object = GuardrailParams::new(
-        TENANT,
-        &[],
-        &Placement::default(),
-        &Default::default(),
-        &Default::default(),
-    )
-    .to_object("tenantry.dev", &format!("tenantry-{TENANT}"));
-    cache.apply_params(Event::Apply(serde_json::from_value(object).unwrap()));
+    apply_own_params(
+        &cache,
+        &GuardrailParams::new(
+            TENANT,
+            &[],
+            &Placement::default(),
+            &Default::default(),
+            &Default::default(),
+        ),
+    );
     assert_eq!(cache.tenant(TENANT).unwrap().placement.tolerations, None);
     assert!(denied_tolerations(&cache, &validator, gpu).is_empty());
 }
@@ -459,15 +473,16 @@ fn a_tenant_is_judged_by_its_own_network_peers_once_its_parameters_arrive() {
         namespaces: &namespaces,
         peers: &peers,
     };
-    let object = GuardrailParams::new(
-        TENANT,
-        &[],
-        &Placement::default(),
-        &Default::default(),
-        &network,
-    )
-    .to_object("tenantry.dev", &format!("tenantry-{TENANT}"));
-    cache.apply_params(Event::Apply(serde_json::from_value(object).unwrap()));
+    apply_own_params(
+        &cache,
+        &GuardrailParams::new(
+            TENANT,
+            &[],
+            &Placement::default(),
+            &Default::default(),
+            &network,
+        ),
+    );
     assert_eq!(cache.tenant(TENANT).unwrap().network_peers, peers);
     assert!(denied_peer(&cache, &validator, "monitoring").is_empty());
     assert_eq!(

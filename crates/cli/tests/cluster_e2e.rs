@@ -147,10 +147,7 @@ async fn client_from(path: &Path) -> Client {
 
 /// A runtime and a cluster-admin client for the test's own inspections.
 fn admin_client(e: &E2e) -> (tokio::runtime::Runtime, Client) {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = runtime();
     let admin = runtime.block_on(client_from(&e.kubeconfig));
     (runtime, admin)
 }
@@ -702,10 +699,7 @@ fn the_tenant_may_apply_its_deploy_tree_and_nothing_beyond_its_namespace() {
             .join("platform/tenant-rbac/clusterrole.tenantry-tenant-edit-cilium.yaml")
             .is_file()
     );
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = runtime();
     let me = runtime.block_on(client_from(&issued));
 
     let granted = [
@@ -773,6 +767,15 @@ fn the_tenant_may_apply_its_deploy_tree_and_nothing_beyond_its_namespace() {
             "a ClusterSecretStore is refused: {refused:?}"
         );
     });
+}
+
+/// A single-threaded runtime for the async parts of a test (a kube client works only on the
+/// runtime it was made on).
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
 }
 
 /// A CA and a serving certificate for 127.0.0.1, PEM: (ca, cert, key).
@@ -873,10 +876,7 @@ impl LocalWebhook {
             registration,
             kubeconfig: e.kubeconfig.clone(),
         };
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
+        let runtime = runtime();
         runtime.block_on(async {
             let admin = client_from(&me.kubeconfig).await;
             apply_as(&admin, &vwc).await.expect("webhook registered");
@@ -901,10 +901,7 @@ impl LocalWebhook {
 
 impl Drop for LocalWebhook {
     fn drop(&mut self) {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
+        let runtime = runtime();
         runtime.block_on(async {
             use k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration;
             let admin = client_from(&self.kubeconfig).await;
@@ -938,10 +935,7 @@ fn the_webhook_narrows_what_the_tenant_roles_allow_on_a_real_cluster() {
     .unwrap();
     let issued = e.onboard_ok(&[]);
     let _webhook = LocalWebhook::start(&e, &tenant);
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = runtime();
     runtime.block_on(async {
         let me = client_from(&issued).await;
         wait_aggregated(&me, &tenant).await;
@@ -1146,10 +1140,7 @@ fn a_tenant_wide_quota_holds_across_two_namespaces_on_a_real_cluster() {
     )
     .unwrap();
     let issued = e.onboard_ok(&["--namespace", &dev]);
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = runtime();
     let me = runtime.block_on(client_from(&issued));
     let pod = |namespace: &str, name: &str| {
         let me = me.clone();
@@ -1365,10 +1356,7 @@ struct RemoveClusterRbac(PathBuf, String);
 impl Drop for RemoveClusterRbac {
     fn drop(&mut self) {
         use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
+        let runtime = runtime();
         runtime.block_on(async {
             let admin = client_from(&self.0).await;
             let dp = Default::default();
@@ -2682,10 +2670,7 @@ impl Drop for BenchObjects {
                 "--wait=false",
             ],
         );
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
+        let runtime = runtime();
         runtime.block_on(async {
             use futures::StreamExt as _;
             let api: Api<Namespace> = Api::all(client_from(&self.admin).await);
@@ -2859,11 +2844,7 @@ impl LocalPolicies {
 
     /// (Re)apply every policy and binding, the bindings with `actions`.
     fn apply(&self, actions: &[&str]) {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap()
-            .block_on(self.apply_async(actions));
+        runtime().block_on(self.apply_async(actions));
     }
 
     async fn apply_async(&self, actions: &[&str]) {
@@ -2883,10 +2864,7 @@ impl Drop for LocalPolicies {
         use k8s_openapi::api::admissionregistration::v1::{
             ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding,
         };
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
+        let runtime = runtime();
         runtime.block_on(async {
             let admin = client_from(&self.kubeconfig).await;
             for doc in &self.docs {
@@ -2932,10 +2910,7 @@ fn next_to_its_policies_the_webhook_judges_only_what_they_cannot_on_a_real_clust
             "spec": { "selector": { "matchLabels": { "app": name } },
                 "template": { "metadata": { "labels": { "app": name } }, "spec": pod["spec"] } } })
     };
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = runtime();
     runtime.block_on(async {
         let me = client_from(&issued).await;
         let create = |object: Value| {
@@ -3041,10 +3016,7 @@ fn the_webhook_judges_each_tenant_by_its_own_registries_on_a_real_cluster() {
     for e in [&a, &b] {
         std::fs::write(e.repo.path().join("tenantry.yaml"), platform).unwrap();
     }
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = runtime();
     let admin = runtime.block_on(client_from(&a.kubeconfig));
     runtime.block_on(ensure_params_crd(&admin));
     let own = format!("ghcr.io/{}", a.tenant);
@@ -3244,10 +3216,7 @@ fn upgrade_and_echo(
     .with_root_certificates(roots)
     .with_no_client_auth();
     let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = runtime();
     runtime.block_on(async move {
         let tcp = tokio::net::TcpStream::connect(&authority).await.unwrap();
         let host = authority

@@ -95,21 +95,7 @@ fn platform_public_key_in_tenantry_yaml_serves_every_keyed_tenant() {
 
 #[test]
 fn no_public_key_renders_no_secret() {
-    let spec = TenantSpec {
-        delivery: Some(Delivery::FluxOci(FluxOci {
-            verify: Some(CosignIdentity {
-                secret_ref: Some("made-elsewhere".into()),
-                ..CosignIdentity::default()
-            }),
-            ..FluxOci::default()
-        })),
-        ..TenantSpec::default()
-    };
-    let rendered = tenantry_core::render_tenant(
-        &common::platform("platform-flux.yaml"),
-        &TenantFile::new("shop", spec),
-    )
-    .unwrap();
+    let rendered = common::render_oci_verified_by("made-elsewhere");
     assert!(!rendered.objects.iter().any(|o| o.kind == "Secret"));
 }
 

@@ -151,24 +151,9 @@ fn flux_delivery_impersonates_the_tenant_and_verifies_signatures() {
 
 #[test]
 fn flux_oci_verifies_with_a_public_key_when_a_secret_is_named() {
-    use tenantry_api::tenant::{CosignIdentity, Delivery, FluxOci, TenantFile, TenantSpec};
     // The tenant's secretRef replaces the platform's keyless identity whole: Flux gets the
     // key and no OIDC identity it would otherwise also demand.
-    let spec = TenantSpec {
-        delivery: Some(Delivery::FluxOci(FluxOci {
-            verify: Some(CosignIdentity {
-                secret_ref: Some("cosign-pub".into()),
-                ..CosignIdentity::default()
-            }),
-            ..FluxOci::default()
-        })),
-        ..TenantSpec::default()
-    };
-    let rendered = tenantry_core::render_tenant(
-        &common::platform("platform-flux.yaml"),
-        &TenantFile::new("shop", spec),
-    )
-    .unwrap();
+    let rendered = common::render_oci_verified_by("cosign-pub");
     let source = rendered
         .objects
         .iter()

@@ -59,3 +59,24 @@ pub fn testdata_dir() -> PathBuf {
     );
     dir
 }
+
+/// Tenant `shop` delivered by Flux OCI, verified by the public key in Secret `secret_ref`,
+/// rendered with the reference Flux platform.
+pub fn render_oci_verified_by(secret_ref: &str) -> Rendered {
+    use tenantry_api::tenant::{CosignIdentity, Delivery, FluxOci, TenantSpec};
+    let spec = TenantSpec {
+        delivery: Some(Delivery::FluxOci(FluxOci {
+            verify: Some(CosignIdentity {
+                secret_ref: Some(secret_ref.into()),
+                ..CosignIdentity::default()
+            }),
+            ..FluxOci::default()
+        })),
+        ..TenantSpec::default()
+    };
+    tenantry_core::render_tenant(
+        &platform("platform-flux.yaml"),
+        &TenantFile::new("shop", spec),
+    )
+    .unwrap()
+}
