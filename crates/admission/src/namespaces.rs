@@ -595,13 +595,19 @@ impl NamespaceCache {
             let view = TenantInfo {
                 name: tenant.to_owned(),
                 namespaces: namespaces.iter().map(|e| e.info.name.clone()).collect(),
-                service_account: tenant.to_owned(),
+                // Parameters written before the Flux identity was in them: the platform's.
+                service_account: own
+                    .and_then(|p| p.flux.as_ref())
+                    .map_or_else(|| tenant.to_owned(), |f| f.service_account.clone()),
                 registries: own.map_or_else(
                     || settings.default_registries.clone(),
                     |p| p.registries.clone(),
                 ),
                 pod_security,
-                proxy_kubeconfig_secret: settings.flux_proxy_secret.clone(),
+                proxy_kubeconfig_secret: own.and_then(|p| p.flux.as_ref()).map_or_else(
+                    || settings.flux_proxy_secret.clone(),
+                    |f| f.proxy_kubeconfig_secret.clone(),
+                ),
                 cluster_role: None,
                 // Parameters written before the peers were in them: none, as before.
                 network_peers: own

@@ -509,3 +509,92 @@ fn a_tenant_is_judged_by_its_own_network_peers_once_its_parameters_arrive() {
         ["network-policy-reach"]
     );
 }
+
+/// The checks denying a Kustomization in the tenant's namespace reconciling as `account`
+/// through the kubeconfig Secret `kubeconfig`.
+fn denied_kustomization(
+    cache: &NamespaceCache,
+    validator: &EngineValidator,
+    account: &str,
+    kubeconfig: &str,
+) -> Vec<String> {
+    let review = json!({
+        "apiVersion": "admission.k8s.io/v1",
+        "kind": "AdmissionReview",
+        "request": {
+            "uid": "flux",
+            "kind": {"group": "kustomize.toolkit.fluxcd.io", "version": "v1",
+                     "kind": "Kustomization"},
+            "resource": {"group": "kustomize.toolkit.fluxcd.io", "version": "v1",
+                         "resource": "kustomizations"},
+            "name": "app",
+            "namespace": FIXTURE_NAMESPACE,
+            "operation": "CREATE",
+            "userInfo": {"username": "alice"},
+            "object": {
+                "apiVersion": "kustomize.toolkit.fluxcd.io/v1",
+                "kind": "Kustomization",
+                "metadata": {"name": "app", "namespace": FIXTURE_NAMESPACE},
+                "spec": {"interval": "5m", "prune": true,
+                         "sourceRef": {"kind": "OCIRepository", "name": "app"},
+                         "serviceAccountName": account,
+                         "kubeConfig": {"secretRef": {"name": kubeconfig}}},
+            },
+        },
+    });
+    let body = serde_json::to_vec(&review).unwrap();
+    answer(cache, validator, &body).unwrap().denied_checks
+}
+
+#[test]
+fn a_tenant_flux_identity_is_read_from_its_parameters_as_the_policy_reads_it() {
+    use tenantry_api::tenant::Placement;
+    use tenantry_core::render::guardrails::{GuardrailParams, TenantFlux, TenantNetwork};
+    let mut platform = Platform::default();
+    platform.flux.proxy = Some(serde_json::from_value(json!({"url": "https://proxy"})).unwrap());
+    let (ctx, cache) = tenant_cache(platform, TENANT);
+    let validator = EngineValidator::new(&ctx.platform);
+    let platform_secret = tenantry_api::platform::FLUX_PROXY_KUBECONFIG_SECRET;
+    // Before its parameters: its name as its ServiceAccount, the platform's proxy Secret.
+    assert!(denied_kustomization(&cache, &validator, TENANT, platform_secret).is_empty());
+    assert_eq!(
+        denied_kustomization(&cache, &validator, TENANT, "own-proxy"),
+        ["kubeconfig"]
+    );
+
+    // Its parameters name its own proxy Secret (Flux Git delivery with a kubeconfig of its
+    // own): the webhook admits that one and no other, as the compiled policy does.
+    let params = GuardrailParams::new(
+        TENANT,
+        &[],
+        &Placement::default(),
+        &Default::default(),
+        &TenantNetwork::default(),
+    )
+    .with_flux(TenantFlux {
+        service_account: TENANT.to_owned(),
+        proxy_kubeconfig_secret: Some("own-proxy".to_owned()),
+    });
+    apply_own_params(&cache, &params);
+    assert!(denied_kustomization(&cache, &validator, TENANT, "own-proxy").is_empty());
+    assert_eq!(
+        denied_kustomization(&cache, &validator, TENANT, platform_secret),
+        ["kubeconfig"]
+    );
+    assert_eq!(
+        denied_kustomization(&cache, &validator, "flux-system", "own-proxy"),
+        ["service-account-name"]
+    );
+    // Read back as written.
+    let object = params.to_object("tenantry.dev", "p");
+    assert_eq!(
+        GuardrailParams::from_object(&object).and_then(|p| p.flux),
+        params.flux
+    );
+
+    // Parameters written before the Flux identity was in them: the platform's, as before.
+    let mut object = params.to_object("tenantry.dev", &format!("tenantry-{TENANT}"));
+    object["spec"].as_object_mut().unwrap().remove("flux");
+    cache.apply_params(Event::Apply(serde_json::from_value(object).unwrap()));
+    assert!(denied_kustomization(&cache, &validator, TENANT, platform_secret).is_empty());
+}

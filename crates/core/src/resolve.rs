@@ -66,6 +66,24 @@ pub struct ResolvedTenant {
     pub classes: Classes,
 }
 
+impl ResolvedDelivery {
+    /// The Secret holding the proxy kubeconfig the tenant's Flux objects reconcile through,
+    /// when they do: the only `kubeConfig` they may name.
+    pub fn proxy_kubeconfig_secret(&self) -> Option<&str> {
+        match self {
+            Self::FluxGit {
+                proxy_kubeconfig_secret,
+                ..
+            }
+            | Self::FluxOci {
+                proxy_kubeconfig_secret,
+                ..
+            } => proxy_kubeconfig_secret.as_deref(),
+            Self::ArgoCd { .. } | Self::None => None,
+        }
+    }
+}
+
 impl ResolvedTenant {
     /// The namespace named after the tenant, where its ServiceAccount and delivery objects
     /// live.

@@ -75,6 +75,8 @@ fn the_parameters_come_before_the_bindings_and_before_any_rights() {
             BINDING_KIND,
             BINDING_KIND,
             BINDING_KIND,
+            BINDING_KIND,
+            BINDING_KIND,
             BINDING_KIND
         ]
     );
@@ -112,14 +114,17 @@ fn nothing_is_rendered_unless_the_platform_turns_it_on() {
         names,
         [
             "tenantry-g14-shop",
+            "tenantry-restrict-secret-stores-tenant.g14-shop",
             "tenantry-restrict-network-policies.g14-shop",
             "tenantry-tenant-placement-tenant.g14-shop",
             "tenantry-allowed-classes.g14-shop",
+            "tenantry-flux-lockdown-tenant.g14-shop",
         ]
     );
     let neither = render(&format!(
         "{ON}  allowedRegistries:\n    enabled: false\n  tenantPlacement:\n    enabled: false\n  \
-         allowedClasses:\n    enabled: false\n  restrictNetworkPolicies:\n    enabled: false\n"
+         allowedClasses:\n    enabled: false\n  restrictNetworkPolicies:\n    enabled: false\n  \
+         fluxLockdown:\n    enabled: false\n  restrictSecretStores:\n    enabled: false\n"
     ));
     assert!(guardrails(&neither).is_empty());
 }
@@ -192,7 +197,7 @@ fn warn_only_renders_bindings_that_warn_and_audit_instead_of_refusing() {
         .into_iter()
         .filter(|o| o.kind == BINDING_KIND)
         .collect();
-    assert_eq!(bindings.len(), 4);
+    assert_eq!(bindings.len(), 6);
     for binding in bindings {
         assert_eq!(
             binding.body["spec"]["validationActions"],

@@ -37,7 +37,7 @@ use tenantry_api::{
     platform::GatewayRef,
     tenant::{Classes, Placement, PodSecurityLevel},
 };
-use tenantry_core::{ResolvedTenant, resolve::ResolvedDelivery};
+use tenantry_core::ResolvedTenant;
 
 use crate::policies::{self, repo_contract::RepoScan};
 use crate::pss::{self, Level, NamespaceLabels, PodTemplateRef, Version};
@@ -141,17 +141,6 @@ pub struct TenantInfo {
 impl TenantInfo {
     /// The engine's view of a resolved tenant.
     pub fn from_resolved(t: &ResolvedTenant) -> Self {
-        let proxy_kubeconfig_secret = match &t.delivery {
-            ResolvedDelivery::FluxGit {
-                proxy_kubeconfig_secret,
-                ..
-            }
-            | ResolvedDelivery::FluxOci {
-                proxy_kubeconfig_secret,
-                ..
-            } => proxy_kubeconfig_secret.clone(),
-            _ => None,
-        };
         Self {
             name: t.name.clone(),
             namespaces: t.namespaces.clone(),
@@ -159,7 +148,7 @@ impl TenantInfo {
             service_account: t.name.clone(),
             registries: t.registries.clone(),
             pod_security: t.pod_security.into(),
-            proxy_kubeconfig_secret,
+            proxy_kubeconfig_secret: t.delivery.proxy_kubeconfig_secret().map(str::to_owned),
             cluster_role: Some(t.cluster_role.clone()),
             network_peers: t.network.allow_from.clone(),
             placement: t.placement.clone(),

@@ -7,12 +7,13 @@
 //! here, from the same [`Engine`] the webhook and `tenantry check` run: which policies are on,
 //! the Pod Security level and version (an override, or the namespace's labels read by
 //! upstream's rules), the placement bounds, the reconcilers exempt from
-//! `restrict-secret-stores`. What is not compiled (ServiceAccounts, OpenBao roles and paths:
-//! per tenant, not written yet), or needs a parser CEL does not have, is listed by
-//! [`unsupported`] with the reason, and stays with the webhook.
+//! `restrict-secret-stores`. What is not compiled, because it needs a parser CEL does not
+//! have, is listed by [`unsupported`] with the reason, and stays with the webhook.
 //!
 //! Checks against a tenant's own values (`allowed-registries`, `restrict-network-policies`,
-//! `tenant-placement`'s `node-selector` and `tolerations`, `allowed-classes`) are one policy
+//! `tenant-placement`'s `node-selector` and `tolerations`, `allowed-classes`, and
+//! `flux-lockdown`'s ServiceAccount, kubeconfig and target namespaces, `restrict-secret-stores`'
+//! OpenBao role and path) are one policy
 //! per engine policy with a `paramKind`
 //! plus, per tenant, a parameter object and a binding to the namespaces carrying the tenant
 //! label with that tenant's name ([`generate_tenants`], `policy vap --tenants`).
@@ -58,6 +59,7 @@ use tenantry_api::platform::GatewayRef;
 use tenantry_core::placement::NODE_CONDITION_TAINT_PREFIX;
 
 use crate::engine::{Engine, Mode, PolicyId, TenantInfo};
+use crate::policies::{flux, secret_stores};
 use crate::pss::{self, ALLOWED_VOLUME_SOURCES, Level, RESTRICTED_VOLUME_SOURCES};
 
 /// What the generated bindings do with a failed validation.
@@ -142,7 +144,9 @@ pub fn generate(engine: &Engine, opts: &VapOptions) -> Vec<Value> {
     out
 }
 
-use tenantry_core::render::guardrails::{self, BindingOptions, GuardrailParams, TenantNetwork};
+use tenantry_core::render::guardrails::{
+    self, BindingOptions, GuardrailParams, TenantFlux, TenantNetwork,
+};
 pub use tenantry_core::render::guardrails::{
     PARAMS_API_VERSION, PARAMS_GROUP, PARAMS_KIND, PARAMS_PLURAL, PARAMS_VERSION,
 };
@@ -225,6 +229,17 @@ pub fn params_crd() -> Value {
                             // before them still validate (the policy then reads none).
                             "namespaces": strings,
                             "networkPeers": strings,
+                            // Who the tenant's Flux objects reconcile as. Not required, so
+                            // objects written before it still validate (the policy then reads
+                            // the tenant's name as its ServiceAccount and no proxy secret).
+                            "flux": {
+                                "type": "object",
+                                "required": ["serviceAccount"],
+                                "properties": {
+                                    "serviceAccount": {"type": "string"},
+                                    "proxyKubeconfigSecret": {"type": "string"},
+                                },
+                            },
                             // The tenant's resolved `classes`: a kind is present only when the
                             // tenant is restricted to a list. Not required, so objects written
                             // before it still validate (the policy then reads no list).
@@ -286,6 +301,10 @@ pub fn tenant_objects(engine: &Engine, tenant: &TenantInfo, opts: &VapOptions) -
                 peers: &tenant.network_peers,
             },
         )
+        .with_flux(TenantFlux {
+            service_account: tenant.service_account.clone(),
+            proxy_kubeconfig_secret: tenant.proxy_kubeconfig_secret.clone(),
+        })
         .to_object(label_prefix(engine), &params),
     ];
     let actions = actions(opts);
@@ -377,6 +396,13 @@ pub fn webhook_engine(engine: Engine) -> Engine {
     engine.delegate(checks).delegate_per_tenant(per_tenant)
 }
 
+/// Why a per-tenant check is listed: it is compiled, but only for the tenants bound.
+const PER_TENANT: &str = "compiled per tenant (`policy vap --tenants`, or rendered with each \
+                          tenant: a binding and parameters per tenant); a webhook next to the \
+                          policies (--with-vap) leaves them out for each tenant whose \
+                          parameters and Deny bindings it sees installed, and judges them for \
+                          the others (a tenant whose binding is not installed yet)";
+
 /// What the engine judges at admission that [`generate`] does not compile, with the reasons.
 pub fn unsupported(engine: &Engine) -> Vec<Unsupported> {
     let compiled = compiled_checks(engine);
@@ -418,11 +444,7 @@ pub fn unsupported(engine: &Engine) -> Vec<Unsupported> {
     entry(
         PolicyId::AllowedRegistries,
         &["registry-not-allowed", "invalid-image"],
-        "compiled per tenant (`policy vap --tenants`, or rendered with each tenant: a binding \
-         and parameters per tenant); a webhook next to the policies (--with-vap) leaves them \
-         out for each tenant whose parameters and Deny bindings it sees installed, and judges \
-         them for the others (a tenant whose binding is not installed yet)"
-            .to_owned(),
+        PER_TENANT.to_owned(),
         true,
     );
     entry(
@@ -436,10 +458,12 @@ pub fn unsupported(engine: &Engine) -> Vec<Unsupported> {
     entry(
         PolicyId::RestrictSecretStores,
         &["secret-store-scope", "secret-path-scope"],
-        "the tenant's OpenBao role and path are per tenant (name lookup), and recognising the \
-         platform's OpenBao folds cluster-DNS spellings of its address"
-            .to_owned(),
-        false,
+        format!(
+            "{PER_TENANT}. The tenant's OpenBao role and path are the platform's formulas on \
+             its name; a store reaching the platform's OpenBao by IP address is not \
+             recognised, as by the engine (OpenBao's role binding still holds there)"
+        ),
+        true,
     );
     entry(
         PolicyId::RestrictNetworkPolicies,
@@ -456,11 +480,7 @@ pub fn unsupported(engine: &Engine) -> Vec<Unsupported> {
     entry(
         PolicyId::TenantPlacement,
         &["node-selector", "tolerations"],
-        "compiled per tenant (`policy vap --tenants`, or rendered with each tenant: a binding \
-         and parameters per tenant); a webhook next to the policies (--with-vap) leaves them \
-         out for each tenant whose parameters and Deny bindings it sees installed, and judges \
-         them for the others (a tenant whose binding is not installed yet)"
-            .to_owned(),
+        PER_TENANT.to_owned(),
         true,
     );
     entry(
@@ -472,20 +492,17 @@ pub fn unsupported(engine: &Engine) -> Vec<Unsupported> {
             "ingress-class",
             "gateway-class",
         ],
-        "compiled per tenant (`policy vap --tenants`, or rendered with each tenant: a binding \
-         and parameters per tenant); a webhook next to the policies (--with-vap) leaves them \
-         out for each tenant whose parameters and Deny bindings it sees installed, and judges \
-         them for the others (a tenant whose binding is not installed yet)"
-            .to_owned(),
+        PER_TENANT.to_owned(),
         true,
     );
     entry(
         PolicyId::FluxLockdown,
-        &[],
-        "the ServiceAccount, kubeconfig Secret and target namespaces are the tenant's (per \
-         tenant)"
-            .to_owned(),
-        false,
+        &["service-account-name", "kubeconfig", "target-namespace"],
+        format!(
+            "{PER_TENANT}. The tenant's ServiceAccount, proxy kubeconfig Secret and namespaces \
+             are read from its parameters; cross-namespace-ref is compiled platform-wide"
+        ),
+        true,
     );
     entry(
         PolicyId::ProtectPlatformObjects,
@@ -686,6 +703,7 @@ fn compile(engine: &Engine) -> Vec<Compiled> {
             PolicyId::TenantPlacement => Some(placement(engine)),
             PolicyId::RestrictNetworkPolicies => Some(network_policies(engine)),
             PolicyId::AllowedClasses => Some(classes()),
+            PolicyId::FluxLockdown => Some(flux_references()),
             // Without a platform Gateway the engine judges nothing either.
             PolicyId::GatewayParent => engine.gateway.as_ref().map(gateway_parent),
             PolicyId::ProtectPlatformObjects => {
@@ -699,6 +717,12 @@ fn compile(engine: &Engine) -> Vec<Compiled> {
         }
         if id == PolicyId::TenantPlacement {
             out.push(tenant_placement());
+        }
+        if id == PolicyId::FluxLockdown {
+            out.push(flux_tenant());
+        }
+        if id == PolicyId::RestrictSecretStores {
+            out.push(secret_stores_tenant(engine));
         }
     }
     out
@@ -2588,27 +2612,7 @@ fn secret_stores(engine: &Engine) -> Compiled {
         "operations": ["CREATE", "UPDATE"], "resources": ["externalsecrets", "pushsecrets"],
     }]);
     let mut p = Compiled::new(PolicyId::RestrictSecretStores, rules);
-    // The platform's reconcilers apply its own ExternalSecrets into tenant namespaces.
-    let exempt: Vec<String> = engine
-        .secret_store_reconcilers
-        .iter()
-        .map(|pattern| {
-            let text = pattern.as_str();
-            match text
-                .strip_suffix('*')
-                .filter(|prefix| pattern.matches(prefix))
-            {
-                Some(prefix) => format!("request.userInfo.username.startsWith({})", lit(prefix)),
-                None => format!("request.userInfo.username == {}", lit(text)),
-            }
-        })
-        .collect();
-    if !exempt.is_empty() {
-        p.match_conditions.push((
-            "not-a-platform-reconciler",
-            format!("!({})", exempt.join(" || ")),
-        ));
-    }
+    not_a_secret_store_reconciler(engine, &mut p);
     // Every store reference of an ExternalSecret or PushSecret, and every generator reference.
     let entries = |o: &str| {
         format!(
@@ -2681,6 +2685,551 @@ fn secret_stores(engine: &Engine) -> Compiled {
                 &quoted(&generator_name),
                 "', which generates with the platform\\'s credentials, not the tenant\\'s — Use \
                  a namespaced generator (e.g. kind: Password in the tenant\\'s namespace).'",
+            ],
+        ),
+    );
+    p
+}
+
+// ---------------------------------------------------------------------------------------------
+// Flux
+// ---------------------------------------------------------------------------------------------
+
+/// The Flux kinds the webhook registers for (`catalog::admission_object_rules`), created or
+/// updated; with `reconcilers_only`, only the kinds that apply objects (`flux::reconciles`).
+fn flux_rules(reconcilers_only: bool) -> Value {
+    let rules = crate::catalog::admission_object_rules();
+    let mut out = Vec::new();
+    for rule in rules.as_array().into_iter().flatten() {
+        let Some(group) = rule["apiGroups"][0].as_str() else {
+            continue;
+        };
+        if !group.ends_with(flux::FLUX_GROUP_SUFFIX) {
+            continue;
+        }
+        let mut rule = rule.clone();
+        rule["operations"] = json!(["CREATE", "UPDATE"]);
+        if reconcilers_only {
+            // The kinds are the resources' singular, capitalised: a reconciler's resource is
+            // its kind in lower case, plural.
+            let kept: Vec<Value> = rule["resources"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|r| {
+                    r.as_str().is_some_and(|r| {
+                        ["Kustomization", "HelmRelease"].iter().any(|kind| {
+                            flux::reconciles(group, kind)
+                                && r == format!("{}s", kind.to_ascii_lowercase())
+                        })
+                    })
+                })
+                .cloned()
+                .collect();
+            if kept.is_empty() {
+                continue;
+            }
+            rule["resources"] = json!(kept);
+        }
+        out.push(rule);
+    }
+    Value::Array(out)
+}
+
+/// Every reference of a Flux object `o` that can name a namespace, in the engine's order
+/// (`flux::REFERENCES`), as `{'p': where, 'n': name, 'ns': namespace}` (`''` when unset).
+fn flux_references_of(o: &str) -> String {
+    let entry = |path: &str, r: &str| {
+        format!(
+            "{{'p': {path}, 'n': {}, 'ns': {}}}",
+            string_or_empty(r, "name"),
+            string_or_empty(r, "namespace")
+        )
+    };
+    let parts: Vec<String> = flux::REFERENCES
+        .iter()
+        .map(|(field, is_list)| {
+            let path = format!("spec.{field}");
+            if *is_list {
+                format!(
+                    "{}.transformList(i, r, {})",
+                    get_or(o, &path, "[]"),
+                    entry(
+                        &format!("{} + string(i) + ']'", lit(&format!("{field}["))),
+                        "r"
+                    )
+                )
+            } else {
+                format!(
+                    "({} ? [{}] : [])",
+                    has(o, &path),
+                    entry(&lit(field), &format!("{o}.{path}"))
+                )
+            }
+        })
+        .collect();
+    format!(
+        "({}).filter(e, e.ns != '' && e.ns != request.namespace)",
+        parts.join(" + ")
+    )
+}
+
+/// `flux-lockdown`'s `cross-namespace-ref`: every reference stays in the object's namespace.
+/// Needs nothing of the tenant's (the object's namespace is the request's), so it is bound
+/// platform-wide; the tenant's identity and namespaces are [`flux_tenant`]'s. An update keeps
+/// a reference the old object had at the same place (the engine's carry-over: same path and
+/// message).
+fn flux_references() -> Compiled {
+    let mut p = Compiled::new(PolicyId::FluxLockdown, flux_rules(false));
+    p.variables = vec![
+        ("oldForeign", old_refs(&flux_references_of("oldObject"))),
+        (
+            "foreign",
+            format!(
+                "{}.filter(e, !(e in variables.oldForeign))",
+                flux_references_of("object")
+            ),
+        ),
+    ];
+    p.validate(
+        "cross-namespace-ref",
+        "size(variables.foreign) == 0".to_owned(),
+        message(
+            "cross-namespace-ref",
+            &[
+                "'references '",
+                &debug_quoted("variables.foreign[0].n"),
+                "' in namespace '",
+                &debug_quoted("variables.foreign[0].ns"),
+                "'; Flux objects of a tenant may only reference objects in its own namespace '",
+                &debug_quoted("request.namespace"),
+                "' — Remove the namespace (it defaults to the object\\'s own) and keep the \
+                 referenced object beside this one.'",
+            ],
+        ),
+    );
+    p
+}
+
+/// `flux-lockdown` per tenant, for Kustomizations and HelmReleases: `service-account-name`
+/// (the tenant's ServiceAccount, its parameters' `flux.serviceAccount`, else its name),
+/// `kubeconfig` (only the tenant's proxy kubeconfig Secret, `flux.proxyKubeconfigSecret`;
+/// none when it has none) and `target-namespace` (`targetNamespace` and `storageNamespace`
+/// among its `namespaces`), worded as `flux::service_account`, `flux::kubeconfig` and
+/// `flux::target_namespace` word them. An update keeping an offence the old object had, word
+/// for word, is not refused (the engine's carry-over).
+fn flux_tenant() -> Compiled {
+    let mut p = Compiled::new(PolicyId::FluxLockdown, flux_rules(true));
+    p.params = true;
+    p.name_suffix = "-tenant";
+    let field = |o: &str, name: &str| string_or_empty(&format!("{o}.spec"), name);
+    // `[name]` of the kubeConfig's Secret when it names only a Secret, `[]` when it names
+    // something else (or nothing): then the engine words it as "other than".
+    let kubeconfig_secret = |o: &str| {
+        format!(
+            "({} && !{o}.spec.kubeConfig.exists(k, k != 'secretRef') && {} ? \
+             [string({o}.spec.kubeConfig.secretRef.name)] : [])",
+            has(o, "spec.kubeConfig"),
+            has(&format!("{o}.spec.kubeConfig"), "secretRef.name"),
+        )
+    };
+    let kubeconfig_ok = |o: &str| {
+        format!(
+            "!({}) || (variables.proxySecret != '' && {} == [variables.proxySecret])",
+            has(o, "spec.kubeConfig"),
+            kubeconfig_secret(o),
+        )
+    };
+    let foreign_targets = |o: &str| {
+        format!(
+            "[['targetNamespace', {}], ['storageNamespace', {}]].filter(f, f[1] != '' && \
+             !(f[1] in variables.namespaces))",
+            field(o, "targetNamespace"),
+            field(o, "storageNamespace"),
+        )
+    };
+    p.variables = vec![
+        (
+            "serviceAccount",
+            format!(
+                "{} ? params.spec.flux.serviceAccount : params.spec.tenant",
+                has("params.spec", "flux")
+            ),
+        ),
+        (
+            "proxySecret",
+            string_or_empty("params.spec", "flux.proxyKubeconfigSecret"),
+        ),
+        ("namespaces", get_or("params.spec", "namespaces", "[]")),
+        ("setAccount", field("object", "serviceAccountName")),
+        ("kubeConfigSecret", kubeconfig_secret("object")),
+        (
+            "foreignTargets",
+            format!(
+                "{}.filter(f, !(f in ({})))",
+                foreign_targets("object"),
+                old_refs(&foreign_targets("oldObject"))
+            ),
+        ),
+    ];
+    p.validate(
+        "service-account-name",
+        format!(
+            "variables.setAccount == variables.serviceAccount || (request.operation == 'UPDATE' \
+             && {} == variables.setAccount)",
+            field("oldObject", "serviceAccountName")
+        ),
+        message(
+            "service-account-name",
+            &[
+                "object.kind",
+                &format!(
+                    "(variables.setAccount == '' ? {} : ' reconciles as ServiceAccount ' + {} + \
+                     ', not as the tenant\\'s ' + {})",
+                    lit(
+                        " sets no serviceAccountName, so Flux would apply it with its own \
+                         cluster-wide permissions"
+                    ),
+                    debug_quoted("variables.setAccount"),
+                    debug_quoted("variables.serviceAccount"),
+                ),
+                "' — Set spec.serviceAccountName: ' + variables.serviceAccount + '.'",
+            ],
+        ),
+    );
+    p.validate(
+        "kubeconfig",
+        format!(
+            "({}) || (request.operation == 'UPDATE' && !({}) && {} == variables.kubeConfigSecret)",
+            kubeconfig_ok("object"),
+            kubeconfig_ok("oldObject"),
+            kubeconfig_secret("oldObject"),
+        ),
+        message(
+            "kubeconfig",
+            &[
+                &format!(
+                    "(size(variables.kubeConfigSecret) > 0 ? 'uses kubeconfig secret ' + {} + \
+                     ', which is not the tenant\\'s proxy kubeconfig' : 'sets a kubeConfig \
+                     other than the tenant\\'s proxy kubeconfig secret')",
+                    debug_quoted("variables.kubeConfigSecret[0]"),
+                ),
+                "' — '",
+                "(variables.proxySecret != '' ? 'Set spec.kubeConfig.secretRef.name: ' + \
+                 variables.proxySecret + ' or remove kubeConfig.' : 'Remove spec.kubeConfig: \
+                 tenant ' + params.spec.tenant + ' reconciles in-cluster as its \
+                 ServiceAccount.')",
+            ],
+        ),
+    );
+    let first = "variables.foreignTargets[0]";
+    let joined = "variables.namespaces.join(', ')";
+    p.validate(
+        "target-namespace",
+        "size(variables.foreignTargets) == 0".to_owned(),
+        message(
+            "target-namespace",
+            &[
+                &format!(
+                    "{first}[0] + ' ' + {}",
+                    debug_quoted(&format!("{first}[1]"))
+                ),
+                &format!(
+                    "' is not one of tenant ' + params.spec.tenant + '\\'s namespaces (' + \
+                     {joined} + ') — Set spec.' + {first}[0] + ' to one of: ' + {joined} + '.'"
+                ),
+            ],
+        ),
+    );
+    p
+}
+
+/// Leave out the platform's reconcilers, which apply its own ExternalSecrets into tenant
+/// namespaces (`restrict-secret-stores` never judges them).
+fn not_a_secret_store_reconciler(engine: &Engine, p: &mut Compiled) {
+    let exempt: Vec<String> = engine
+        .secret_store_reconcilers
+        .iter()
+        .map(|pattern| {
+            let text = pattern.as_str();
+            match text
+                .strip_suffix('*')
+                .filter(|prefix| pattern.matches(prefix))
+            {
+                Some(prefix) => format!("request.userInfo.username.startsWith({})", lit(prefix)),
+                None => format!("request.userInfo.username == {}", lit(text)),
+            }
+        })
+        .collect();
+    if !exempt.is_empty() {
+        p.match_conditions.push((
+            "not-a-platform-reconciler",
+            format!("!({})", exempt.join(" || ")),
+        ));
+    }
+}
+
+/// A per-tenant name the platform's configuration derives from the tenant's (`derive`, e.g.
+/// `OpenBaoConfig::role_name`), as CEL on the parameters' tenant: the configuration's formula
+/// is the one written, read around a marker.
+fn derived_from_tenant(derive: impl Fn(&str) -> String) -> String {
+    const MARK: &str = "\u{1}tenant\u{1}";
+    let derived = derive(MARK);
+    match derived.split_once(MARK) {
+        Some((before, after)) => format!("({} + params.spec.tenant + {})", lit(before), lit(after)),
+        None => lit(&derived),
+    }
+}
+
+/// The host of an OpenBao address in CEL, as `secret_stores::service_host` reads it: after
+/// the scheme, before the path, query or fragment, without user info or port, trailing dots
+/// trimmed, lower case, `.cluster.local` then `.svc` folded away.
+fn service_host_cel(address: &str) -> String {
+    let rest = bind(
+        address,
+        "a",
+        "a.indexOf('://') >= 0 ? a.substring(a.indexOf('://') + 3) : a",
+    );
+    let authority = format!("{rest}.split('/')[0].split('?')[0].split('#')[0]");
+    let host = bind(
+        &bind(
+            &authority,
+            "u",
+            "u.lastIndexOf('@') >= 0 ? u.substring(u.lastIndexOf('@') + 1) : u",
+        ),
+        "h",
+        "h.startsWith('[') ? h.substring(1).split(']')[0] : h.split(':')[0]",
+    );
+    let folded = bind(
+        &format!("{host}.find('(?s)^(?:.*[^.])?').lowerAscii()"),
+        "l",
+        "l.endsWith('.cluster.local') ? l.substring(0, size(l) - 14) : l",
+    );
+    bind(
+        &folded,
+        "c",
+        "c.endsWith('.svc') ? c.substring(0, size(c) - 4) : c",
+    )
+}
+
+/// Whether `expr`, with leading and trailing `/` trimmed, is `want` (a configured mount).
+fn trimmed_is(expr: &str, want: &str) -> String {
+    if want.starts_with('/') || want.ends_with('/') {
+        // Trimmed, nothing starts or ends with `/`.
+        return "false".to_owned();
+    }
+    let mut escaped = String::new();
+    for c in want.chars() {
+        if "\\.+*?()|[]{}^$".contains(c) {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    format!("{expr}.matches({})", lit(&format!("^/*{escaped}/*$")))
+}
+
+/// `restrict-secret-stores` per tenant: `secret-path-scope` (every key an ExternalSecret reads,
+/// or a PushSecret writes, through the tenant's store lies under `<pathPrefix>/<tenant>/`)
+/// and `secret-store-scope` (a SecretStore reaching the platform's OpenBao reads its KV
+/// mount, version 2, and logs in only with Kubernetes auth on its auth mount as the tenant's
+/// role), worded as `secret_stores` words them, the first offence first. The tenant's role
+/// and path are the platform's formulas on the parameters' tenant. An update keeping an
+/// offence the old object had at the same place, word for word, is not refused (the engine's
+/// carry-over).
+fn secret_stores_tenant(engine: &Engine) -> Compiled {
+    let openbao = &engine.openbao;
+    let rules = json!([{
+        "apiGroups": ["external-secrets.io"], "apiVersions": ["*"],
+        "operations": ["CREATE", "UPDATE"],
+        "resources": ["externalsecrets", "pushsecrets", "secretstores"],
+    }]);
+    let mut p = Compiled::new(PolicyId::RestrictSecretStores, rules);
+    p.params = true;
+    p.name_suffix = "-tenant";
+    not_a_secret_store_reconciler(engine, &mut p);
+    // Keys read or pushed through the tenant's store, as `{'p': where, 'k': key}`.
+    let tenant_store = |r: &str| {
+        format!(
+            "(({} ? string({r}.kind) : 'SecretStore') == 'SecretStore' && {} && {r}.name == {})",
+            has(r, "kind"),
+            has(r, "name"),
+            lit(&openbao.store_name)
+        )
+    };
+    let key_entry = |at: &str, root: &str, path: &str| {
+        format!(
+            "({} ? [{{'p': {at} + {}, 'k': string({root}.{path})}}] : [])",
+            has(root, path),
+            lit(&format!(".{path}"))
+        )
+    };
+    let keys = |o: &str| {
+        let entries = |list: &str| {
+            let at = format!("{} + string(i) + ']'", lit(&format!("spec.{list}[")));
+            let store = format!(
+                "({} ? [e.sourceRef.storeRef] : {})",
+                has("e", "sourceRef.storeRef"),
+                opt(o, "spec.secretStoreRef")
+            );
+            format!(
+                "{}.transformList(i, e, !({}) && {store}.exists(r, {}) ? {} + {} + {} : []).flatten()",
+                get_or(&format!("{o}.spec"), list, "[]"),
+                has("e", "sourceRef.generatorRef"),
+                tenant_store("r"),
+                key_entry(&at, "e", "remoteRef.key"),
+                key_entry(&at, "e", "extract.key"),
+                key_entry(&at, "e", "find.path"),
+            )
+        };
+        let pushed = format!(
+            "({}.exists(r, {}) ? {}.transformList(i, e, {}).flatten() : [])",
+            get_or(&format!("{o}.spec"), "secretStoreRefs", "[]"),
+            tenant_store("r"),
+            get_or(&format!("{o}.spec"), "data", "[]"),
+            key_entry(
+                "'spec.data[' + string(i) + ']'",
+                "e",
+                "match.remoteRef.remoteKey"
+            ),
+        );
+        format!(
+            "({o}.kind == 'ExternalSecret' ? {} + {} : {o}.kind == 'PushSecret' ? {pushed} : \
+             []).filter(x, !(x.k.startsWith(variables.prefix) && size(x.k) > \
+             size(variables.prefix) && !x.k.split('/').exists(s, s == '..' || s == '.')))",
+            entries("data"),
+            entries("dataFrom"),
+        )
+    };
+    // A SecretStore's offences against the platform's OpenBao, as `{'p', 'm', 'r'}`.
+    let remedy = |what: &str| {
+        format!(
+            "'Point the store at the tenant\\'s own access: ' + {what} + {}",
+            lit(&format!(
+                " (the platform renders this store as {:?} in every tenant namespace; use that \
+                 one).",
+                openbao.store_name
+            ))
+        )
+    };
+    let vault_at = "spec.provider.vault";
+    let offences = |o: &str| {
+        let v = format!("{o}.spec.provider.vault");
+        let mount = string_or_empty(&v, "path");
+        let mount_offence = format!(
+            "({} ? [] : [{{'p': {}, 'm': 'reads mount ' + {} + {}, 'r': {}}}])",
+            trimmed_is(&mount, &openbao.kv_mount),
+            lit(&format!("{vault_at}.path")),
+            debug_quoted(&mount),
+            lit(&format!(
+                " of the platform's OpenBao; tenants' secrets live in {:?}",
+                openbao.kv_mount
+            )),
+            remedy(&lit(&format!("path: {}", openbao.kv_mount))),
+        );
+        let version_offence = format!(
+            "({} && string({v}.version) != 'v2' ? [{{'p': {}, 'm': 'the platform\\'s tenant \
+             mount is KV version 2', 'r': {}}}] : [])",
+            has(&v, "version"),
+            lit(&format!("{vault_at}.version")),
+            remedy("'version: v2'"),
+        );
+        // The engine reads the object's keys in order, and the API server writes them sorted:
+        // the smallest first, then the rest.
+        let method_entry = |k: &str| {
+            format!(
+                "{{'p': {} + {k}, 'm': 'logs in to the platform\\'s OpenBao with ' + {k} + \
+                 '; a tenant\\'s only identity there is its ServiceAccount\\'s Kubernetes-auth \
+                 role', 'r': {}}}",
+                lit(&format!("{vault_at}.auth.")),
+                remedy("'auth.kubernetes with the tenant\\'s role'"),
+            )
+        };
+        let methods = bind(
+            &format!("{}.filter(k, k != 'kubernetes')", get_or(&v, "auth", "{}")),
+            "ms",
+            &format!(
+                "size(ms) == 0 ? [] : [{}] + ms.filter(k, k != ms.min()).map(k, {})",
+                method_entry("ms.min()"),
+                method_entry("k"),
+            ),
+        );
+        let kubernetes = format!("{v}.auth.kubernetes");
+        let auth_mount = format!(
+            "({} ? string({kubernetes}.mountPath) : 'kubernetes')",
+            has(&kubernetes, "mountPath")
+        );
+        let auth_mount_offence = format!(
+            "({} ? [] : [{{'p': {}, 'm': 'logs in through auth mount ' + {} + {}, 'r': {}}}])",
+            trimmed_is(&auth_mount, &openbao.auth_mount),
+            lit(&format!("{vault_at}.auth.kubernetes.mountPath")),
+            debug_quoted(&auth_mount),
+            lit(&format!(
+                "; the platform's tenant roles are on {:?}",
+                openbao.auth_mount
+            )),
+            remedy(&lit(&format!("mountPath: {}", openbao.auth_mount))),
+        );
+        let role = string_or_empty(&kubernetes, "role");
+        let role_offence = format!(
+            "({role} == variables.role ? [] : [{{'p': {}, 'm': 'logs in as OpenBao role ' + {} \
+             + '; tenant ' + params.spec.tenant + ' has role ' + {}, 'r': {}}}])",
+            lit(&format!("{vault_at}.auth.kubernetes.role")),
+            debug_quoted(&role),
+            debug_quoted("variables.role"),
+            remedy("'role: ' + variables.role"),
+        );
+        format!(
+            "({o}.kind == 'SecretStore' && {} && {} == {} ? {mount_offence} + \
+             {version_offence} + {methods} + ({} ? {auth_mount_offence} + {role_offence} : []) \
+             : [])",
+            has(o, "spec.provider.vault"),
+            service_host_cel(&string_or_empty(&v, "server")),
+            lit(&secret_stores::service_host(&openbao.address)),
+            has(&v, "auth.kubernetes"),
+        )
+    };
+    p.variables = vec![
+        (
+            "prefix",
+            derived_from_tenant(|t| format!("{}/", openbao.tenant_path(t))),
+        ),
+        ("role", derived_from_tenant(|t| openbao.role_name(t))),
+        (
+            "outside",
+            format!(
+                "{}.filter(x, !(x in ({})))",
+                keys("object"),
+                old_refs(&keys("oldObject"))
+            ),
+        ),
+        (
+            "storeOffences",
+            format!(
+                "{}.filter(x, !(x in ({})))",
+                offences("object"),
+                old_refs(&offences("oldObject"))
+            ),
+        ),
+    ];
+    p.validate(
+        "secret-store-scope",
+        "size(variables.storeOffences) == 0".to_owned(),
+        message(
+            "secret-store-scope",
+            &["variables.storeOffences[0].m + ' — ' + variables.storeOffences[0].r"],
+        ),
+    );
+    p.validate(
+        "secret-path-scope",
+        "size(variables.outside) == 0".to_owned(),
+        message(
+            "secret-path-scope",
+            &[
+                "'key '",
+                &debug_quoted("variables.outside[0].k"),
+                "' is outside the tenant\\'s OpenBao path ' + variables.prefix + '* — Keep the \
+                 tenant\\'s secrets under ' + variables.prefix + '<name>; the tenant\\'s OpenBao \
+                 policy allows nothing else.'",
             ],
         ),
     );

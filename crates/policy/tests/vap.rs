@@ -466,22 +466,28 @@ fn per_tenant_objects_are_typed_and_each_tenant_gets_its_own_binding_and_paramet
         names,
         [
             "tenantry-allowed-registries",
+            "tenantry-restrict-secret-stores-tenant",
             "tenantry-restrict-network-policies",
             "tenantry-tenant-placement-tenant",
             "tenantry-allowed-classes",
+            "tenantry-flux-lockdown-tenant",
             "tenantry-shop",
             "tenantry-allowed-registries.shop",
+            "tenantry-restrict-secret-stores-tenant.shop",
             "tenantry-restrict-network-policies.shop",
             "tenantry-tenant-placement-tenant.shop",
             "tenantry-allowed-classes.shop",
+            "tenantry-flux-lockdown-tenant.shop",
             "tenantry-blog",
             "tenantry-allowed-registries.blog",
+            "tenantry-restrict-secret-stores-tenant.blog",
             "tenantry-restrict-network-policies.blog",
             "tenantry-tenant-placement-tenant.blog",
             "tenantry-allowed-classes.blog",
+            "tenantry-flux-lockdown-tenant.blog",
         ]
     );
-    for policy in &docs[..4] {
+    for policy in &docs[..6] {
         assert_eq!(round_trip::<ValidatingAdmissionPolicy>(policy), *policy);
         assert_eq!(
             policy["spec"]["paramKind"],

@@ -124,6 +124,10 @@ fn collection(object: &Value, ns: &str) -> String {
         "Gateway" => "gateways",
         "NetworkPolicy" => "networkpolicies",
         "CiliumNetworkPolicy" => "ciliumnetworkpolicies",
+        "Kustomization" => "kustomizations",
+        "SecretStore" => "secretstores",
+        "HelmRelease" => "helmreleases",
+        "OCIRepository" => "ocirepositories",
         other => panic!("no plural for {other}"),
     };
     let base = if api_version.contains('/') {
@@ -949,6 +953,287 @@ fn class_cases() -> Vec<Case> {
     out
 }
 
+/// Flux objects every way `flux-lockdown` reads them: the ServiceAccount (none, empty, each
+/// tenant's, another, one needing quotes), every kind of reference in and out of the
+/// namespace (`vap-e2e-<pid>-0` is the first per-tenant scenario's own namespace, another
+/// one's in the others), the kubeconfig (each tenant's proxy Secret, another, a ConfigMap;
+/// both at once and an empty target namespace are refused by the CRD's own validation), the
+/// target and storage namespaces (each tenant's, another), and
+/// several offences at once (the first reported is the engine's first).
+fn flux_cases(pid: u32) -> Vec<Case> {
+    let [acme, acme_dev, team, _, _, _] = network_names(pid);
+    let first_scenario = format!("vap-e2e-{pid}-0");
+    let kustomization = |label: &str, spec: Value| {
+        let mut full = json!({"interval": "5m", "prune": true,
+                              "sourceRef": {"kind": "OCIRepository", "name": "app"}});
+        if let (Some(full), Some(spec)) = (full.as_object_mut(), spec.as_object()) {
+            for (k, v) in spec {
+                full.insert(k.clone(), v.clone());
+            }
+        }
+        Case {
+            label: format!("flux: kustomization {label}"),
+            object: json!({"apiVersion": "kustomize.toolkit.fluxcd.io/v1",
+                           "kind": "Kustomization", "metadata": {"name": "f"}, "spec": full}),
+        }
+    };
+    let helm_release = |label: &str, spec: Value| Case {
+        label: format!("flux: helm release {label}"),
+        object: json!({"apiVersion": "helm.toolkit.fluxcd.io/v2", "kind": "HelmRelease",
+                       "metadata": {"name": "f"}, "spec": spec}),
+    };
+    let mut out = Vec::new();
+    for (label, account) in [
+        ("acme's ServiceAccount", json!(acme)),
+        ("team's ServiceAccount", json!(team)),
+        ("another ServiceAccount", json!("flux-system")),
+        ("an empty ServiceAccount", json!("")),
+        ("a ServiceAccount needing quotes", json!("a\"b\\c")),
+    ] {
+        out.push(kustomization(label, json!({"serviceAccountName": account})));
+    }
+    out.push(kustomization("without a ServiceAccount", json!({})));
+    for (label, namespace) in [
+        ("source in no namespace", None),
+        ("source in an empty namespace", Some(String::new())),
+        (
+            "source in the first scenario's namespace",
+            Some(first_scenario.clone()),
+        ),
+        ("source in flux-system", Some("flux-system".to_owned())),
+    ] {
+        let mut source = json!({"kind": "GitRepository", "name": "app"});
+        if let Some(ns) = namespace {
+            source["namespace"] = json!(ns);
+        }
+        out.push(kustomization(
+            label,
+            json!({"serviceAccountName": acme, "sourceRef": source}),
+        ));
+    }
+    out.push(kustomization(
+        "depends on one in its namespace and one elsewhere",
+        json!({"serviceAccountName": acme, "dependsOn": [
+            {"name": "base"}, {"name": "infra", "namespace": "flux-system"},
+            {"name": "\"quoted\"", "namespace": "other"}]}),
+    ));
+    for (label, kubeconfig) in [
+        (
+            "acme's proxy kubeconfig",
+            json!({"secretRef": {"name": "acme-proxy"}}),
+        ),
+        (
+            "team's proxy kubeconfig",
+            json!({"secretRef": {"name": "team-proxy"}}),
+        ),
+        (
+            "acme's proxy kubeconfig with a key",
+            json!({"secretRef": {"name": "acme-proxy", "key": "value"}}),
+        ),
+        (
+            "another kubeconfig Secret",
+            json!({"secretRef": {"name": "admin-kubeconfig"}}),
+        ),
+        (
+            "a kubeconfig ConfigMap",
+            json!({"configMapRef": {"name": "acme-proxy"}}),
+        ),
+    ] {
+        out.push(kustomization(
+            label,
+            json!({"serviceAccountName": acme, "kubeConfig": kubeconfig}),
+        ));
+    }
+    for (label, target) in [
+        ("targets acme", &acme),
+        ("targets acme's second namespace", &acme_dev),
+        ("targets team", &team),
+        ("targets kube-system", &"kube-system".to_owned()),
+    ] {
+        out.push(kustomization(
+            label,
+            json!({"serviceAccountName": acme, "targetNamespace": target}),
+        ));
+    }
+    out.push(kustomization(
+        "every offence at once",
+        json!({"serviceAccountName": "default", "targetNamespace": "kube-system",
+               "sourceRef": {"kind": "GitRepository", "name": "app", "namespace": "flux-system"},
+               "kubeConfig": {"secretRef": {"name": "admin-kubeconfig"}}}),
+    ));
+    let chart = |namespace: Option<&str>| {
+        let mut source = json!({"kind": "HelmRepository", "name": "charts"});
+        if let Some(ns) = namespace {
+            source["namespace"] = json!(ns);
+        }
+        json!({"spec": {"chart": "app", "sourceRef": source}})
+    };
+    out.push(helm_release(
+        "acme's, chart from its namespace",
+        json!({"interval": "5m", "serviceAccountName": acme, "chart": chart(None),
+               "targetNamespace": acme, "storageNamespace": acme_dev}),
+    ));
+    out.push(helm_release(
+        "chart from flux-system, stored in team",
+        json!({"interval": "5m", "serviceAccountName": acme,
+               "chart": chart(Some("flux-system")), "storageNamespace": team}),
+    ));
+    out.push(helm_release(
+        "chartRef elsewhere, no ServiceAccount, target and storage elsewhere",
+        json!({"interval": "5m",
+               "chartRef": {"kind": "OCIRepository", "name": "app", "namespace": "other"},
+               "targetNamespace": "default", "storageNamespace": "kube-system"}),
+    ));
+    out.push(Case {
+        label: "flux: oci repository (no reference, no identity)".to_owned(),
+        object: json!({"apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "OCIRepository",
+                       "metadata": {"name": "f"},
+                       "spec": {"interval": "5m", "url": "oci://ghcr.io/acme/app",
+                                "ref": {"tag": "latest"}}}),
+    });
+    out
+}
+
+/// Secret stores every way `restrict-secret-stores` reads them per tenant: keys read or
+/// pushed through the tenant's store (the default or the entry's, each tenant's path, the
+/// prefix alone, `..` and `.` segments, another store, a generator), and SecretStores
+/// reaching the platform's OpenBao by every spelling of its address (scheme or none, user
+/// info, port, upper case, trailing dot, `svc.cluster.local`) with every mount, version, auth
+/// method, auth mount and role, several offences at once, and another server.
+fn secret_store_cases(pid: u32) -> Vec<Case> {
+    let tenant = |t: &str| format!("vap-e2e-{pid}-{t}");
+    let (acme, team) = (tenant("acme"), tenant("team"));
+    let mut out = Vec::new();
+    let es = |label: &str, spec: Value| Case {
+        label: format!("secret stores: external secret {label}"),
+        object: json!({"apiVersion": "external-secrets.io/v1", "kind": "ExternalSecret",
+                       "metadata": {"name": "s"}, "spec": spec}),
+    };
+    let openbao = json!({"kind": "SecretStore", "name": "openbao"});
+    for (label, key) in [
+        ("acme's key", format!("apps/{acme}/db")),
+        ("team's key", format!("apps/{team}/db")),
+        ("the prefix alone", format!("apps/{acme}/")),
+        ("climbing out", format!("apps/{acme}/../{team}/db")),
+        ("a dot segment", format!("apps/{acme}/./db")),
+        ("another path", "infra/registry".to_owned()),
+        ("a quoted key", "a\"b".to_owned()),
+    ] {
+        out.push(es(
+            &format!("{label}, default store"),
+            json!({"secretStoreRef": openbao, "target": {"name": "t"},
+                   "data": [{"secretKey": "k", "remoteRef": {"key": key}}]}),
+        ));
+    }
+    out.push(es(
+        "every key field, the entry's store",
+        json!({"target": {"name": "t"},
+               "data": [{"secretKey": "k", "remoteRef": {"key": format!("apps/{acme}/a")},
+                         "sourceRef": {"storeRef": {"name": "openbao"}}}],
+               "dataFrom": [
+                   {"extract": {"key": "elsewhere"},
+                    "sourceRef": {"storeRef": {"kind": "SecretStore", "name": "openbao"}}},
+                   {"find": {"path": format!("apps/{team}"), "name": {"regexp": ".*"}},
+                    "sourceRef": {"storeRef": {"name": "openbao"}}}]}),
+    ));
+    out.push(es(
+        "another store, any key",
+        json!({"secretStoreRef": {"kind": "SecretStore", "name": "vault-b"},
+               "target": {"name": "t"},
+               "data": [{"secretKey": "k", "remoteRef": {"key": "infra/registry"}}]}),
+    ));
+    out.push(es(
+        "the default store, one entry through another",
+        json!({"secretStoreRef": openbao, "target": {"name": "t"},
+               "data": [
+                   {"secretKey": "a", "remoteRef": {"key": "infra/a"},
+                    "sourceRef": {"storeRef": {"name": "vault-b"}}},
+                   {"secretKey": "b", "remoteRef": {"key": "infra/b"}}]}),
+    ));
+    for (label, key) in [
+        ("acme's key", format!("apps/{acme}/out")),
+        ("another path", "out".to_owned()),
+    ] {
+        out.push(Case {
+            label: format!("secret stores: push secret {label}"),
+            object: json!({"apiVersion": "external-secrets.io/v1alpha1", "kind": "PushSecret",
+                           "metadata": {"name": "s"},
+                           "spec": {"secretStoreRefs": [{"kind": "SecretStore", "name": "vault-b"},
+                                                        {"kind": "SecretStore", "name": "openbao"}],
+                                    "selector": {"secret": {"name": "s"}},
+                                    "data": [{"match": {"secretKey": "k",
+                                                        "remoteRef": {"remoteKey": key}}}]}}),
+        });
+    }
+    let store = |label: &str, vault: Value| Case {
+        label: format!("secret stores: store {label}"),
+        object: json!({"apiVersion": "external-secrets.io/v1", "kind": "SecretStore",
+                       "metadata": {"name": "s"}, "spec": {"provider": {"vault": vault}}}),
+    };
+    let kubernetes = |role: &str| json!({"kubernetes": {"role": role, "mountPath": "kubernetes"}});
+    for server in [
+        "http://openbao.openbao.svc:8200",
+        "https://user:pw@OpenBao.OpenBao.svc.cluster.local.:8200/v1?x#y",
+        "openbao.openbao:8200",
+        "http://openbao.openbao./",
+    ] {
+        out.push(store(
+            &format!("acme's role at {server}"),
+            json!({"server": server, "path": "secret", "version": "v2", "auth": kubernetes(&acme)}),
+        ));
+    }
+    for (label, vault) in [
+        (
+            "team's role",
+            json!({"server": "http://openbao.openbao.svc:8200", "path": "/secret/",
+                               "auth": kubernetes(&team)}),
+        ),
+        (
+            "another mount, KV v1",
+            json!({"server": "http://openbao.openbao.svc:8200",
+                                         "path": "infra", "version": "v1",
+                                         "auth": kubernetes(&acme)}),
+        ),
+        (
+            "no mount",
+            json!({"server": "http://openbao.openbao.svc:8200", "auth": kubernetes(&acme)}),
+        ),
+        (
+            "another auth mount",
+            json!({"server": "http://openbao.openbao.svc:8200", "path": "secret",
+                                       "auth": {"kubernetes": {"role": acme, "mountPath": "/k8s-b/"}}}),
+        ),
+        (
+            "token and userpass auth",
+            json!({"server": "http://openbao.openbao.svc:8200",
+                                            "path": "secret",
+                                            "auth": {"userPass": {"path": "userpass", "username": "u"},
+                                                     "tokenSecretRef": {"name": "t", "key": "k"}}}),
+        ),
+        (
+            "every offence at once",
+            json!({"server": "HTTP://openbao.openbao.SVC:8200", "path": "infra",
+                                          "version": "v1",
+                                          "auth": {"appRole": {"path": "approle", "roleId": "r",
+                                                               "secretRef": {"name": "s", "key": "k"}},
+                                                   "kubernetes": {"role": "root", "mountPath": "other"}}}),
+        ),
+        (
+            "another server",
+            json!({"server": "https://vault.example.com", "path": "infra",
+                                   "auth": {"tokenSecretRef": {"name": "t", "key": "k"}}}),
+        ),
+        (
+            "the platform's by IP",
+            json!({"server": "http://[fd00::1]:8200", "path": "infra",
+                                         "auth": kubernetes("root")}),
+        ),
+    ] {
+        out.push(store(label, vault));
+    }
+    out
+}
+
 /// The namespaces the network-policy cases name, by role: (acme, acme's second namespace,
 /// team, open, a peer of acme's, a peer of team's). Each tenant's own, peers and the
 /// platform's shared ones (kube-system for DNS, gateway-system) differ per tenant, so one set
@@ -1261,6 +1546,21 @@ fn legacy_objects() -> Vec<Value> {
                "metadata": {"name": "legacy"},
                "spec": {"ingressClassName": "other",
                         "defaultBackend": {"service": {"name": "web", "port": {"number": 80}}}}}),
+        json!({"apiVersion": "external-secrets.io/v1", "kind": "SecretStore",
+               "metadata": {"name": "legacy"},
+               "spec": {"provider": {"vault": {
+                   "server": "http://openbao.openbao.svc:8200", "path": "infra",
+                   "auth": {"kubernetes": {"role": "root", "mountPath": "kubernetes"}}}}}}),
+        json!({"apiVersion": "external-secrets.io/v1", "kind": "ExternalSecret",
+               "metadata": {"name": "legacy-keys"},
+               "spec": {"secretStoreRef": {"kind": "SecretStore", "name": "openbao"},
+                        "target": {"name": "t"},
+                        "data": [{"secretKey": "k", "remoteRef": {"key": "infra/x"}}]}}),
+        json!({"apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
+               "metadata": {"name": "legacy"},
+               "spec": {"interval": "5m", "prune": true, "targetNamespace": "default",
+                        "sourceRef": {"kind": "GitRepository", "name": "app",
+                                      "namespace": "flux-system"}}}),
     ]
 }
 
@@ -1449,6 +1749,64 @@ fn update_cases() -> Vec<(&'static str, &'static str, &'static str, Edit)> {
             },
         ),
         (
+            "secret store: relabelled, keeps its mount and role",
+            "legacy",
+            "SecretStore",
+            |o| {
+                o["metadata"]["labels"] = json!({"touched": "yes"});
+            },
+        ),
+        (
+            "secret store: logs in as another role",
+            "legacy",
+            "SecretStore",
+            |o| {
+                o["spec"]["provider"]["vault"]["auth"]["kubernetes"]["role"] = json!("root-2");
+            },
+        ),
+        (
+            "external secret: relabelled, keeps its key outside the path",
+            "legacy-keys",
+            "ExternalSecret",
+            |o| {
+                o["metadata"]["labels"] = json!({"touched": "yes"});
+            },
+        ),
+        (
+            "external secret: reads a second key outside the path",
+            "legacy-keys",
+            "ExternalSecret",
+            |o| {
+                if let Some(data) = o["spec"]["data"].as_array_mut() {
+                    data.push(json!({"secretKey": "k2", "remoteRef": {"key": "infra/y"}}));
+                }
+            },
+        ),
+        (
+            "flux kustomization: relabelled, keeps every offence",
+            "legacy",
+            "Kustomization",
+            |o| {
+                o["metadata"]["labels"] = json!({"touched": "yes"});
+            },
+        ),
+        (
+            "flux kustomization: adds another kubeconfig",
+            "legacy",
+            "Kustomization",
+            |o| {
+                o["spec"]["kubeConfig"] = json!({"secretRef": {"name": "admin-kubeconfig"}});
+            },
+        ),
+        (
+            "flux kustomization: adds a dependency elsewhere, keeps its source elsewhere",
+            "legacy",
+            "Kustomization",
+            |o| {
+                o["spec"]["dependsOn"] = json!([{"name": "infra", "namespace": "other"}]);
+            },
+        ),
+        (
             "external secret: relabelled, keeps its cluster store",
             "legacy",
             "ExternalSecret",
@@ -1545,6 +1903,8 @@ async fn run(kubeconfig: PathBuf) {
             .collect()
     };
     let mut all_cases = platform_cases();
+    // Flux's references are judged platform-wide (the tenant's identity is per tenant).
+    all_cases.extend(flux_cases(pid));
     let platform_count = all_cases.len();
     all_cases.extend(corpus_cases().0);
     println!(
@@ -1560,6 +1920,8 @@ async fn run(kubeconfig: PathBuf) {
                 "restrict-network-policies".to_owned(),
                 "tenant-placement".to_owned(),
                 "allowed-classes".to_owned(),
+                "flux-lockdown".to_owned(),
+                "restrict-secret-stores".to_owned(),
             ]),
             None,
             None,
@@ -1625,8 +1987,10 @@ async fn run(kubeconfig: PathBuf) {
     let mut acme = acme;
     acme.namespaces = vec![acme_ns.clone(), acme_dev];
     acme.network_peers = vec![monitoring, "gateway-system".to_owned()];
+    acme.proxy_kubeconfig_secret = Some("acme-proxy".to_owned());
     let mut team = team;
     team.network_peers = vec![acme_ns, ci];
+    team.proxy_kubeconfig_secret = Some("team-proxy".to_owned());
     // What one tenant may use never passes in another's namespace (the engine says so here;
     // the scenarios below show the policies decide as the engine does).
     for (own, other, object) in [
@@ -1668,6 +2032,8 @@ async fn run(kubeconfig: PathBuf) {
         cases.extend(node_selector_cases());
         cases.extend(toleration_cases());
         cases.extend(class_cases());
+        cases.extend(flux_cases(pid));
+        cases.extend(secret_store_cases(pid));
         cases
     };
     let all_tenants = [acme.clone(), team.clone(), open.clone()];
@@ -1679,7 +2045,7 @@ async fn run(kubeconfig: PathBuf) {
     let scenarios = [
         Scenario {
             name: "per tenant: allowed-registries, network-policy-reach, node-selector, \
-                   tolerations and allowed-classes, tenant acme (ghcr.io/acme, \
+                   tolerations, allowed-classes, flux-lockdown and restrict-secret-stores, tenant acme (ghcr.io/acme, \
                    docker.io/library; two namespaces, peers monitoring and gateway-system; \
                    pool=a; dedicated=shop:NoSchedule; a list of every class kind)",
             engine: per_tenant.clone(),
@@ -1689,7 +2055,7 @@ async fn run(kubeconfig: PathBuf) {
         },
         Scenario {
             name: "per tenant: allowed-registries, network-policy-reach, node-selector, \
-                   tolerations and allowed-classes, tenant team (registry.local:5000/team, \
+                   tolerations, allowed-classes, flux-lockdown and restrict-secret-stores, tenant team (registry.local:5000/team, \
                    localhost, [::1]:5000, docker.io/acme; peers acme and ci; zone=z, pool=b; dedicated (any value), \
                    gpu=true:NoExecute, every taint:PreferNoSchedule; system-cluster-critical \
                    allowed, no RuntimeClass, any IngressClass)",
@@ -1700,7 +2066,7 @@ async fn run(kubeconfig: PathBuf) {
         },
         Scenario {
             name: "per tenant: allowed-registries, network-policy-reach, node-selector, \
-                   tolerations and allowed-classes, tenant open (no registries, no peers, no \
+                   tolerations, allowed-classes, flux-lockdown and restrict-secret-stores, tenant open (no registries, no peers, no \
                    node selector, no toleration list: any key, no class lists: only system-* \
                    PriorityClasses refused)",
             engine: per_tenant,

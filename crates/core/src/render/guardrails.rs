@@ -3,7 +3,8 @@
 //!
 //! The policies that judge a tenant's own values (`allowed-registries`,
 //! `restrict-network-policies`, `tenant-placement`'s node selector and tolerations,
-//! `allowed-classes`) are platform-wide and printed by
+//! `allowed-classes`, `flux-lockdown`'s ServiceAccount, kubeconfig and target namespaces,
+//! `restrict-secret-stores`' OpenBao role and path) are platform-wide and printed by
 //! `tenantry policy vap`; what makes them judge one tenant is a parameter object holding its
 //! values and a binding to its namespaces. Those two belong to the tenant: they must appear
 //! when it is onboarded and go when it is offboarded, or a new tenant is judged by no policy
@@ -56,11 +57,16 @@ pub fn per_tenant_policies(policies: &PolicyConfig) -> Vec<&'static str> {
     [
         (policies.allowed_registries.enabled, "allowed-registries"),
         (
+            policies.restrict_secret_stores.enabled,
+            "restrict-secret-stores-tenant",
+        ),
+        (
             policies.restrict_network_policies.enabled,
             "restrict-network-policies",
         ),
         (policies.tenant_placement.enabled, "tenant-placement-tenant"),
         (policies.allowed_classes.enabled, "allowed-classes"),
+        (policies.flux_lockdown.enabled, "flux-lockdown-tenant"),
     ]
     .into_iter()
     .filter_map(|(on, name)| on.then_some(name))
@@ -110,6 +116,20 @@ pub struct GuardrailParams {
     /// namespaces its network policies may name; `None` when an object written before they
     /// were parameters is read back, so the webhook keeps reading none.
     pub network_peers: Option<Vec<String>>,
+    /// Who its Flux objects reconcile as; `None` when an object written before these were
+    /// parameters is read back, so the webhook keeps the platform's settings.
+    pub flux: Option<TenantFlux>,
+}
+
+/// Who a tenant's Flux objects may reconcile as (`flux-lockdown`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TenantFlux {
+    /// The tenant's ServiceAccount, the only `serviceAccountName` of its Kustomizations and
+    /// HelmReleases.
+    pub service_account: String,
+    /// The Secret holding its proxy kubeconfig, the only `kubeConfig` they may use; `None`:
+    /// they reconcile in-cluster, without one.
+    pub proxy_kubeconfig_secret: Option<String>,
 }
 
 impl GuardrailParams {
@@ -130,7 +150,15 @@ impl GuardrailParams {
             classes: Some(classes.clone()),
             namespaces: Some(network.namespaces.to_vec()),
             network_peers: Some(network.peers.to_vec()),
+            flux: None,
         }
+    }
+
+    /// With who the tenant's Flux objects reconcile as.
+    #[must_use]
+    pub fn with_flux(mut self, flux: TenantFlux) -> Self {
+        self.flux = Some(flux);
+        self
     }
 
     /// The parameter object, named `name`, labelled managed-by Tenantry and annotated with
@@ -146,7 +174,7 @@ impl GuardrailParams {
             .iter()
             .map(|(key, value)| json!({"key": key, "value": value}))
             .collect();
-        json!({
+        let mut object = json!({
             "apiVersion": PARAMS_API_VERSION,
             "kind": PARAMS_KIND,
             "metadata": {
@@ -174,7 +202,17 @@ impl GuardrailParams {
                 "namespaces": self.namespaces.clone().unwrap_or_default(),
                 "networkPeers": self.network_peers.clone().unwrap_or_default(),
             },
-        })
+        });
+        // `{serviceAccount, proxyKubeconfigSecret?}`; left out when not given (the policy then
+        // reads the tenant's name as its ServiceAccount and no proxy secret).
+        if let Some(flux) = &self.flux {
+            let mut value = json!({"serviceAccount": flux.service_account});
+            if let Some(secret) = &flux.proxy_kubeconfig_secret {
+                value["proxyKubeconfigSecret"] = json!(secret);
+            }
+            object["spec"]["flux"] = value;
+        }
+        object
     }
 
     /// Read a parameter object back (the webhook's watch). `None` when it is not one
@@ -227,6 +265,18 @@ impl GuardrailParams {
             classes,
             namespaces: strings("namespaces"),
             network_peers: strings("networkPeers"),
+            // Absent (an older object) or without a ServiceAccount: not read at all.
+            flux: spec
+                .get("flux")
+                .and_then(|f| Some((f["serviceAccount"].as_str()?, f)))
+                .filter(|(sa, _)| !sa.is_empty())
+                .map(|(sa, f)| TenantFlux {
+                    service_account: sa.to_owned(),
+                    proxy_kubeconfig_secret: f["proxyKubeconfigSecret"]
+                        .as_str()
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_owned),
+                }),
         })
     }
 }
@@ -372,6 +422,11 @@ pub(crate) fn render(r: &mut super::Renderer<'_>) {
         &r.t.classes,
         &network,
     )
+    .with_flux(TenantFlux {
+        // The tenant's ServiceAccount is named after it.
+        service_account: tenant.clone(),
+        proxy_kubeconfig_secret: r.t.delivery.proxy_kubeconfig_secret().map(str::to_owned),
+    })
     .to_object(&platform.label_prefix, &params);
     r.push_labelled(
         crate::object::Layer::Guardrails,

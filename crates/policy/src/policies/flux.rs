@@ -20,7 +20,7 @@ use serde_json::{Map, Value};
 use super::str_of;
 use crate::engine::{Eval, Mode, Sink};
 
-const FLUX_GROUP_SUFFIX: &str = ".toolkit.fluxcd.io";
+pub(crate) const FLUX_GROUP_SUFFIX: &str = ".toolkit.fluxcd.io";
 const KUSTOMIZE_GROUP: &str = "kustomize.config.k8s.io";
 
 pub(crate) fn evaluate(eval: &Eval<'_>, sink: &mut Sink) {
@@ -51,7 +51,7 @@ pub(crate) fn evaluate(eval: &Eval<'_>, sink: &mut Sink) {
 }
 
 /// The Flux kinds that apply objects to the cluster (and so need an identity).
-fn reconciles(group: &str, kind: &str) -> bool {
+pub(crate) fn reconciles(group: &str, kind: &str) -> bool {
     matches!(
         (group, kind),
         ("kustomize.toolkit.fluxcd.io", "Kustomization")
@@ -59,8 +59,9 @@ fn reconciles(group: &str, kind: &str) -> bool {
     )
 }
 
-/// Every place a Flux object can name another object's namespace.
-const REFERENCES: [(&str, bool); 7] = [
+/// Every place a Flux object can name another object's namespace (path under `spec`, and
+/// whether it holds a list of references), in the order they are judged.
+pub(crate) const REFERENCES: [(&str, bool); 7] = [
     ("sourceRef", false),
     ("chartRef", false),
     ("imageRepositoryRef", false),

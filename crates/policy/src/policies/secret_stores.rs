@@ -338,7 +338,7 @@ fn judge_vault_store(eval: &Eval<'_>, vault: &Map<String, Value>, sink: &mut Sin
 /// The host of an OpenBao address, with the cluster-DNS spellings of one Service folded
 /// together: `http://openbao.openbao.svc.cluster.local:8200/` and `https://openbao.openbao`
 /// are the same server.
-fn service_host(address: &str) -> String {
+pub(crate) fn service_host(address: &str) -> String {
     let rest = address.split_once("://").map_or(address, |(_, rest)| rest);
     let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
     let authority = authority
