@@ -1028,7 +1028,9 @@ async fn tenant_guardrail_parameters_are_applied_first_and_pruned_when_turned_of
             "GuardrailParameters tenantry-g14-shop",
             "ValidatingAdmissionPolicyBinding tenantry-allowed-classes.g14-shop",
             "ValidatingAdmissionPolicyBinding tenantry-allowed-registries.g14-shop",
+            "ValidatingAdmissionPolicyBinding tenantry-flux-lockdown-tenant.g14-shop",
             "ValidatingAdmissionPolicyBinding tenantry-restrict-network-policies.g14-shop",
+            "ValidatingAdmissionPolicyBinding tenantry-restrict-secret-stores-tenant.g14-shop",
             "ValidatingAdmissionPolicyBinding tenantry-tenant-placement-tenant.g14-shop",
         ]
     );

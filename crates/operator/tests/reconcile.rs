@@ -466,9 +466,9 @@ fn every_kind_a_tenant_renders_is_watched_and_granted() {
             );
         }
     }
-    // Registries, network policies, placement and classes: one binding each, after the
-    // parameters.
-    assert_eq!(guardrails, 4 * 5, "parameters and four bindings per tenant");
+    // Registries, secret stores, network policies, placement, classes and Flux: one binding
+    // each, after the parameters.
+    assert_eq!(guardrails, 4 * 7, "parameters and six bindings per tenant");
 }
 
 fn platform(extra: &str) -> PlatformContext {
