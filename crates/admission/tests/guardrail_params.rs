@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{FIXTURE_NAMESPACE, hardened_deployment_review, labels};
+use common::{FIXTURE_NAMESPACE, create_review, hardened_deployment_review, labels};
 use kube::{api::DynamicObject, runtime::watcher::Event};
 use serde_json::{Value, json};
 use tenantry_admission::{EngineValidator, NamespaceCache, answer};
@@ -427,27 +427,17 @@ fn a_tenant_is_judged_by_its_own_tolerations_once_its_parameters_arrive() {
 /// The checks denying a NetworkPolicy in the tenant's namespace admitting traffic from the
 /// namespace `from`.
 fn denied_peer(cache: &NamespaceCache, validator: &EngineValidator, from: &str) -> Vec<String> {
-    let review = json!({
-        "apiVersion": "admission.k8s.io/v1",
-        "kind": "AdmissionReview",
-        "request": {
-            "uid": "peer",
-            "kind": {"group": "networking.k8s.io", "version": "v1", "kind": "NetworkPolicy"},
-            "resource": {"group": "networking.k8s.io", "version": "v1",
-                         "resource": "networkpolicies"},
-            "name": "from-peer",
-            "namespace": FIXTURE_NAMESPACE,
-            "operation": "CREATE",
-            "userInfo": {"username": "alice"},
-            "object": {
-                "apiVersion": "networking.k8s.io/v1",
-                "kind": "NetworkPolicy",
-                "metadata": {"name": "from-peer", "namespace": FIXTURE_NAMESPACE},
-                "spec": {"podSelector": {}, "ingress": [{"from": [{"namespaceSelector": {
-                    "matchLabels": {"kubernetes.io/metadata.name": from}}}]}]},
-            },
-        },
-    });
+    let review = create_review(
+        "peer",
+        "networkpolicies",
+        json!({
+            "apiVersion": "networking.k8s.io/v1",
+            "kind": "NetworkPolicy",
+            "metadata": {"name": "from-peer"},
+            "spec": {"podSelector": {}, "ingress": [{"from": [{"namespaceSelector": {
+                "matchLabels": {"kubernetes.io/metadata.name": from}}}]}]},
+        }),
+    );
     let body = serde_json::to_vec(&review).unwrap();
     answer(cache, validator, &body).unwrap().denied_checks
 }
@@ -518,30 +508,19 @@ fn denied_kustomization(
     account: &str,
     kubeconfig: &str,
 ) -> Vec<String> {
-    let review = json!({
-        "apiVersion": "admission.k8s.io/v1",
-        "kind": "AdmissionReview",
-        "request": {
-            "uid": "flux",
-            "kind": {"group": "kustomize.toolkit.fluxcd.io", "version": "v1",
-                     "kind": "Kustomization"},
-            "resource": {"group": "kustomize.toolkit.fluxcd.io", "version": "v1",
-                         "resource": "kustomizations"},
-            "name": "app",
-            "namespace": FIXTURE_NAMESPACE,
-            "operation": "CREATE",
-            "userInfo": {"username": "alice"},
-            "object": {
-                "apiVersion": "kustomize.toolkit.fluxcd.io/v1",
-                "kind": "Kustomization",
-                "metadata": {"name": "app", "namespace": FIXTURE_NAMESPACE},
-                "spec": {"interval": "5m", "prune": true,
-                         "sourceRef": {"kind": "OCIRepository", "name": "app"},
-                         "serviceAccountName": account,
-                         "kubeConfig": {"secretRef": {"name": kubeconfig}}},
-            },
-        },
-    });
+    let review = create_review(
+        "flux",
+        "kustomizations",
+        json!({
+            "apiVersion": "kustomize.toolkit.fluxcd.io/v1",
+            "kind": "Kustomization",
+            "metadata": {"name": "app"},
+            "spec": {"interval": "5m", "prune": true,
+                     "sourceRef": {"kind": "OCIRepository", "name": "app"},
+                     "serviceAccountName": account,
+                     "kubeConfig": {"secretRef": {"name": kubeconfig}}},
+        }),
+    );
     let body = serde_json::to_vec(&review).unwrap();
     answer(cache, validator, &body).unwrap().denied_checks
 }

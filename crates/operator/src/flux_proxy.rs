@@ -30,9 +30,7 @@ use tenantry_cluster::{
     api::Deletion,
     credential::{self, KubeconfigSpec},
 };
-use tenantry_core::{
-    DesiredObject, Layer, PlatformContext, ResolvedTenant, resolve::ResolvedDelivery,
-};
+use tenantry_core::{DesiredObject, Layer, PlatformContext, ResolvedTenant};
 
 /// The condition that reports the kubeconfig on the Tenant (only for tenants that have one).
 pub const CONDITION: &str = "FluxProxyKubeconfig";
@@ -65,17 +63,7 @@ pub struct Wanted {
 /// Kustomization reconciles through the operator-kept Secret (not one the tenant named).
 pub fn wanted(ctx: &PlatformContext, tenant: &ResolvedTenant) -> Option<Wanted> {
     let proxy = ctx.platform.flux.proxy.as_ref()?;
-    let secret = match &tenant.delivery {
-        ResolvedDelivery::FluxOci {
-            proxy_kubeconfig_secret,
-            ..
-        }
-        | ResolvedDelivery::FluxGit {
-            proxy_kubeconfig_secret,
-            ..
-        } => proxy_kubeconfig_secret.as_deref(),
-        ResolvedDelivery::ArgoCd { .. } | ResolvedDelivery::None => None,
-    }?;
+    let secret = tenant.delivery.proxy_kubeconfig_secret()?;
     (secret == FLUX_PROXY_KUBECONFIG_SECRET).then(|| Wanted {
         tenant: tenant.name.clone(),
         namespace: tenant.primary_namespace().to_owned(),

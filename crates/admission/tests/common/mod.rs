@@ -138,23 +138,36 @@ pub fn many_container_review(n: usize) -> Value {
     let containers: Vec<Value> = (0..n)
         .map(|i| serde_json::json!({"name": format!("c{i}"), "image": "x"}))
         .collect();
+    create_review(
+        &format!("many-{n}"),
+        "pods",
+        serde_json::json!({
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": "big"},
+            "spec": {"containers": containers},
+        }),
+    )
+}
+
+/// A CREATE of `object` (whose `apiVersion`, `kind` and name it reads) in the fixture
+/// namespace by the tenant-side user `alice`, as the API server sends it.
+pub fn create_review(uid: &str, resource: &str, mut object: Value) -> Value {
+    object["metadata"]["namespace"] = serde_json::json!(FIXTURE_NAMESPACE);
+    let api_version = object["apiVersion"].as_str().unwrap_or_default();
+    let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
     serde_json::json!({
         "apiVersion": "admission.k8s.io/v1",
         "kind": "AdmissionReview",
         "request": {
-            "uid": format!("many-{n}"),
-            "kind": {"group": "", "version": "v1", "kind": "Pod"},
-            "resource": {"group": "", "version": "v1", "resource": "pods"},
-            "name": "big",
+            "uid": uid,
+            "kind": {"group": group, "version": version, "kind": object["kind"]},
+            "resource": {"group": group, "version": version, "resource": resource},
+            "name": object["metadata"]["name"],
             "namespace": FIXTURE_NAMESPACE,
             "operation": "CREATE",
             "userInfo": {"username": "alice"},
-            "object": {
-                "apiVersion": "v1",
-                "kind": "Pod",
-                "metadata": {"name": "big", "namespace": FIXTURE_NAMESPACE},
-                "spec": {"containers": containers},
-            },
+            "object": object,
         },
     })
 }
