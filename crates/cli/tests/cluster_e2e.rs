@@ -1568,6 +1568,8 @@ struct LocalProxy {
     admin: PathBuf,
     identity: String,
     username: String,
+    /// The bearer token of the proxy's own ServiceAccount, which it calls the API server with.
+    token: String,
 }
 
 impl LocalProxy {
@@ -1698,6 +1700,7 @@ impl LocalProxy {
             admin: e.kubeconfig.clone(),
             username: format!("system:serviceaccount:default:{identity}"),
             identity,
+            token,
         };
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
         loop {
@@ -2417,23 +2420,77 @@ fn tenant_proxy_figures() {
         base: &server,
         ca: &server_ca,
         token: &token,
+        headers: Vec::new(),
     };
     let proxied = Target {
         base: &proxy.url,
         ca: &proxy.ca,
         token: &token,
+        headers: Vec::new(),
     };
+    // What the proxy sends, sent directly: its own token and the tenant's identity in the
+    // headers `forwarded_headers` writes. Against `direct` it is the API server's cost of
+    // impersonation; against `proxied` the proxy's hop alone.
+    let whoami = kubectl_with(&tenant_direct, &["auth", "whoami", "-o", "json"]);
+    assert!(whoami.status.success(), "{}", text(&whoami));
+    let whoami: Value = serde_json::from_slice(&whoami.stdout).unwrap();
+    let user: tenantry_proxy::auth::UserInfo = {
+        let u = &whoami["status"]["userInfo"];
+        let strings =
+            |v: &Value| -> Vec<String> { serde_json::from_value(v.clone()).unwrap_or_default() };
+        tenantry_proxy::auth::UserInfo {
+            username: u["username"].as_str().unwrap().to_owned(),
+            uid: u["uid"].as_str().unwrap_or_default().to_owned(),
+            groups: strings(&u["groups"]),
+            extra: u["extra"]
+                .as_object()
+                .map(|m| m.iter().map(|(k, v)| (k.clone(), strings(v))).collect())
+                .unwrap_or_default(),
+        }
+    };
+    let impersonating = Target {
+        base: &server,
+        ca: &server_ca,
+        token: &proxy.token,
+        headers: tenantry_proxy::forward::forwarded_headers(&Default::default(), &user)
+            .unwrap()
+            .iter()
+            .map(|(name, value)| format!("{name}: {}", value.to_str().unwrap()))
+            .collect(),
+    };
+    // `TENANTRY_BENCH_RELAY=URL,CA`: a plain TLS-terminating relay to the same API server
+    // (nginx, say), passing the tenant's token through: the floor any reverse proxy pays on
+    // this machine. Timed in the same rounds when given.
+    let relay_setting = std::env::var("TENANTRY_BENCH_RELAY").ok();
+    let relay_parts = relay_setting.as_deref().map(|r| {
+        let (url, ca) = r.split_once(',').expect("TENANTRY_BENCH_RELAY=URL,CA");
+        (url.to_owned(), PathBuf::from(ca))
+    });
+    let relay = relay_parts.as_ref().map(|(url, ca)| Target {
+        base: url,
+        ca,
+        token: &token,
+        headers: Vec::new(),
+    });
     let dir = a.repo.path();
     let before = proxy.overhead();
-    let (get_direct, get_proxied) = alternate(dir, &direct, &proxied, &get_path, None, requests);
+    let mut targets = vec![&direct, &impersonating, &proxied];
+    targets.extend(relay.as_ref());
+    let mut got = alternate(dir, &targets, &get_path, None, requests).into_iter();
+    let (get_direct, get_impersonating, get_proxied, get_relayed) = (
+        got.next().unwrap(),
+        got.next().unwrap(),
+        got.next().unwrap(),
+        got.next(),
+    );
     let get_overhead = proxy.overhead().since(&before);
 
     // (d) The tenant's own Namespace: through the proxy it is answered from the index without
     // asking the API server, so this row is the client-to-proxy hop alone (TLS, routing,
     // authentication from the cache) against a direct read of the same object.
     let ns_path = format!("/api/v1/namespaces/{}", a.tenant);
-    let (own_ns_direct, own_ns_proxied) =
-        alternate(dir, &direct, &proxied, &ns_path, None, requests);
+    let mut got = alternate(dir, &[&direct, &proxied], &ns_path, None, requests).into_iter();
+    let (own_ns_direct, own_ns_proxied) = (got.next().unwrap(), got.next().unwrap());
 
     // (c) The access review of capsule-proxy#1042.
     let review = dir.join("ssar.json");
@@ -2450,8 +2507,13 @@ fn tenant_proxy_figures() {
     .unwrap();
     let ssar_path = "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews";
     let before = proxy.overhead();
-    let (ssar_direct, ssar_proxied) =
-        alternate(dir, &direct, &proxied, ssar_path, Some(&review), requests);
+    let mut got = alternate(dir, &targets, ssar_path, Some(&review), requests).into_iter();
+    let (ssar_direct, ssar_impersonating, ssar_proxied, ssar_relayed) = (
+        got.next().unwrap(),
+        got.next().unwrap(),
+        got.next().unwrap(),
+        got.next(),
+    );
     let ssar_overhead = proxy.overhead().since(&before);
     let review_text = review.to_string_lossy().into_owned();
     let ssar_args = ["create", "--raw", ssar_path, "-f", review_text.as_str()];
@@ -2476,7 +2538,7 @@ fn tenant_proxy_figures() {
     let rss_after = rss_of(proxy.process.id());
 
     let ms = |s: &[f64], p: f64| percentile(s, p) * 1e3;
-    let row = |name: &str, d: &[f64], p: &[f64], own: &Histogram| {
+    let row = |name: &str, d: &[f64], p: &[f64], own: Option<&Histogram>| {
         println!(
             "| {name} | {:.2} / {:.2} / {:.2} / {:.2} ms | {:.2} / {:.2} / {:.2} / {:.2} ms | {:+.2} / {:+.2} ms | {} |",
             ms(d, 0.5),
@@ -2489,14 +2551,14 @@ fn tenant_proxy_figures() {
             ms(p, 0.99),
             ms(p, 0.5) - ms(d, 0.5),
             ms(p, 0.99) - ms(d, 0.99),
-            if own.0.is_empty() {
-                "— (nothing forwarded)".to_owned()
-            } else {
-                format!(
+            match own {
+                None => "—".to_owned(),
+                Some(own) if own.0.is_empty() => "— (nothing forwarded)".to_owned(),
+                Some(own) => format!(
                     "{:.3} / {:.3} ms",
                     own.quantile(0.5) * 1e3,
                     own.quantile(0.99) * 1e3
-                )
+                ),
             },
         );
     };
@@ -2514,20 +2576,56 @@ fn tenant_proxy_figures() {
         "GET a ConfigMap in the tenant's namespace",
         &get_direct,
         &get_proxied,
-        &get_overhead,
+        Some(&get_overhead),
     );
     row(
         "POST a SelfSubjectAccessReview (capsule-proxy#1042's)",
         &ssar_direct,
         &ssar_proxied,
-        &ssar_overhead,
+        Some(&ssar_overhead),
     );
     row(
         "GET the tenant's own Namespace (the proxy answers from its index)",
         &own_ns_direct,
         &own_ns_proxied,
-        &Histogram(Vec::new()),
+        Some(&Histogram(Vec::new())),
     );
+    // The added time split in two: the API server's for impersonation, the proxy's hop.
+    println!(
+        "\n| request | the tenant directly p50 / p90 / p95 / p99 | the proxy's identity directly, impersonating the tenant | added by impersonation p50 / p99 | |"
+    );
+    println!("|---|---|---|---|---|");
+    row("GET a ConfigMap", &get_direct, &get_impersonating, None);
+    row(
+        "POST a SelfSubjectAccessReview",
+        &ssar_direct,
+        &ssar_impersonating,
+        None,
+    );
+    println!(
+        "\n| request | impersonating directly p50 / p90 / p95 / p99 | through the proxy | added by the proxy's hop p50 / p99 | |"
+    );
+    println!("|---|---|---|---|---|");
+    row("GET a ConfigMap", &get_impersonating, &get_proxied, None);
+    row(
+        "POST a SelfSubjectAccessReview",
+        &ssar_impersonating,
+        &ssar_proxied,
+        None,
+    );
+    if let (Some(get_relayed), Some(ssar_relayed)) = (get_relayed, ssar_relayed) {
+        println!(
+            "\n| request | the tenant directly p50 / p90 / p95 / p99 | through the plain relay (TENANTRY_BENCH_RELAY) | added by the relay p50 / p99 | |"
+        );
+        println!("|---|---|---|---|---|");
+        row("GET a ConfigMap", &get_direct, &get_relayed, None);
+        row(
+            "POST a SelfSubjectAccessReview",
+            &ssar_direct,
+            &ssar_relayed,
+            None,
+        );
+    }
     println!(
         "\n| command (whole `kubectl` process, median of {RUNS} after one warm-up) | time |\n|---|---|"
     );
@@ -2710,6 +2808,8 @@ struct Target<'a> {
     base: &'a str,
     ca: &'a Path,
     token: &'a str,
+    /// More request headers, `Name: value`.
+    headers: Vec<String>,
 }
 
 /// Seconds each of `n` requests took, sent one after the other by one `curl` over one
@@ -2723,6 +2823,7 @@ fn curl_times(dir: &Path, to: &Target<'_>, path: &str, body: Option<&Path>, n: u
         format!("header = \"Authorization: Bearer {}\"", to.token),
         "write-out = \"%{http_code} %{time_total}\\n\"".to_owned(),
     ];
+    lines.extend(to.headers.iter().map(|h| format!("header = {h:?}")));
     if let Some(body) = body {
         lines.push("header = \"Content-Type: application/json\"".to_owned());
         lines.push(format!("data-binary = \"@{}\"", body.display()));
@@ -2749,23 +2850,23 @@ fn curl_times(dir: &Path, to: &Target<'_>, path: &str, body: Option<&Path>, n: u
     times
 }
 
-/// `n` timings of `path` each direct and through the proxy, in five alternating rounds (so
-/// a change of load touches both), each round's first request (connection and TLS
-/// handshake, a TokenReview on the proxy's first) left out.
+/// `n` timings of `path` at each of `targets`, in five rounds taking them in turn (so a
+/// change of load touches all), each round's first request (connection and TLS handshake, a
+/// TokenReview on the proxy's first) left out.
 fn alternate(
     dir: &Path,
-    direct: &Target<'_>,
-    proxied: &Target<'_>,
+    targets: &[&Target<'_>],
     path: &str,
     body: Option<&Path>,
     n: usize,
-) -> (Vec<f64>, Vec<f64>) {
-    let (mut d, mut p) = (Vec::new(), Vec::new());
+) -> Vec<Vec<f64>> {
+    let mut times = vec![Vec::new(); targets.len()];
     for _ in 0..5 {
-        d.extend(curl_times(dir, direct, path, body, n / 5 + 1).split_off(1));
-        p.extend(curl_times(dir, proxied, path, body, n / 5 + 1).split_off(1));
+        for (target, times) in targets.iter().zip(&mut times) {
+            times.extend(curl_times(dir, target, path, body, n / 5 + 1).split_off(1));
+        }
     }
-    (d, p)
+    times
 }
 
 /// Wall seconds of `kubectl ARGS` with `kubeconfig`, `RUNS` times after one warm-up run;
