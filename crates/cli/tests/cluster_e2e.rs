@@ -448,7 +448,7 @@ fn apply_converges_prunes_and_then_writes_nothing_on_a_real_cluster() {
 #[ignore = "needs a real cluster: set TENANTRY_E2E_KUBECONFIG and run with --ignored"]
 fn the_tenant_crd_installs_and_accepts_the_tenants_tenantry_writes() {
     use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-    use kube::api::{DeleteParams, Patch, PatchParams};
+    use kube::api::{Patch, PatchParams};
 
     let e = E2e::new("e2e-crd");
     let (runtime, admin) = admin_client(&e);
@@ -461,7 +461,6 @@ fn the_tenant_crd_installs_and_accepts_the_tenants_tenantry_writes() {
     let crds: Api<CustomResourceDefinition> = Api::all(admin.clone());
     let name = "tenants.tenantry.dev";
     runtime.block_on(async {
-        let existed = crds.get_opt(name).await.expect("read CRDs").is_some();
         crds.patch(
             name,
             &PatchParams::apply("tenantry-e2e").force(),
@@ -554,12 +553,40 @@ fn the_tenant_crd_installs_and_accepts_the_tenants_tenantry_writes() {
                     panic!("the API server refused {args:?}'s tenant.yaml: {err}\n{file}")
                 });
         }
-        if !existed {
-            crds.delete(name, &DeleteParams::default())
-                .await
-                .expect("remove the CRD again");
-        }
+        // Left installed: the proxy tests running beside this one apply Tenants, and
+        // deleting the CRD would delete theirs (`ensure_tenant_crd`).
     });
+}
+
+/// Install the Tenant CRD (`tenantry crd`, as a platform admin pipes it to kubectl) unless
+/// it is there, and wait until it is established; never removed, since tests running beside
+/// each other share it.
+fn ensure_tenant_crd(e: &E2e) {
+    let established = || {
+        kubectl_with(
+            &e.kubeconfig,
+            &[
+                "wait",
+                "--for=condition=Established",
+                "--timeout=60s",
+                "crd/tenants.tenantry.dev",
+            ],
+        )
+    };
+    if established().status.success() {
+        return;
+    }
+    let crd = bare(&["crd"]);
+    assert!(crd.status.success(), "{}", text(&crd));
+    let file = e.repo.path().join("tenant-crd.yaml");
+    std::fs::write(&file, &crd.stdout).unwrap();
+    let applied = kubectl_with(
+        &e.kubeconfig,
+        &["apply", "--server-side", "-f", &file.to_string_lossy()],
+    );
+    assert!(applied.status.success(), "{}", text(&applied));
+    let ready = established();
+    assert!(ready.status.success(), "{}", text(&ready));
 }
 
 /// `SelfSubjectAccessReview` as whoever `client` is.
@@ -2076,6 +2103,7 @@ fn a_tenant_owner_uses_a_client_certificate_through_the_proxy() {
 /// Create `e`'s Tenant object with `spec` (what the proxy's index reads owners and classes
 /// from).
 fn apply_tenant(e: &E2e, spec: Value) {
+    ensure_tenant_crd(e);
     let file = e.repo.path().join("tenant-object.json");
     let tenant = json!({"apiVersion": "tenantry.dev/v1alpha1", "kind": "Tenant",
                         "metadata": {"name": e.tenant}, "spec": spec});
@@ -2297,6 +2325,7 @@ fn tenant_proxy_figures() {
 
     let a = E2e::new("pxbench");
     a.onboard_ok(&[]);
+    ensure_tenant_crd(&a);
     let bench = BenchObjects {
         admin: a.kubeconfig.clone(),
         selector: format!("tenantry-bench={}", a.tenant),
