@@ -2462,21 +2462,13 @@ fn tenant_proxy_figures() {
     // impersonation; against `proxied` the proxy's hop alone.
     let whoami = kubectl_with(&tenant_direct, &["auth", "whoami", "-o", "json"]);
     assert!(whoami.status.success(), "{}", text(&whoami));
-    let whoami: Value = serde_json::from_slice(&whoami.stdout).unwrap();
-    let user: tenantry_proxy::auth::UserInfo = {
-        let u = &whoami["status"]["userInfo"];
-        let strings =
-            |v: &Value| -> Vec<String> { serde_json::from_value(v.clone()).unwrap_or_default() };
-        tenantry_proxy::auth::UserInfo {
-            username: u["username"].as_str().unwrap().to_owned(),
-            uid: u["uid"].as_str().unwrap_or_default().to_owned(),
-            groups: strings(&u["groups"]),
-            extra: u["extra"]
-                .as_object()
-                .map(|m| m.iter().map(|(k, v)| (k.clone(), strings(v))).collect())
-                .unwrap_or_default(),
-        }
-    };
+    let whoami: k8s_openapi::api::authentication::v1::SelfSubjectReview =
+        serde_json::from_slice(&whoami.stdout).unwrap();
+    let user: tenantry_proxy::auth::UserInfo = whoami
+        .status
+        .and_then(|s| s.user_info)
+        .expect("whoami names the tenant")
+        .into();
     let impersonating = Target {
         base: &server,
         ca: &server_ca,
@@ -2619,40 +2611,38 @@ fn tenant_proxy_figures() {
         &own_ns_proxied,
         Some(&Histogram(Vec::new())),
     );
-    // The added time split in two: the API server's for impersonation, the proxy's hop.
-    println!(
-        "\n| request | the tenant directly p50 / p90 / p95 / p99 | the proxy's identity directly, impersonating the tenant | added by impersonation p50 / p99 | |"
+    // The added time split in two: the API server's for impersonation, the proxy's hop; and
+    // the plain relay's, when timed.
+    let split =
+        |from: &str, to: &str, added: &str, get: (&[f64], &[f64]), ssar: (&[f64], &[f64])| {
+            println!(
+                "\n| request | {from} p50 / p90 / p95 / p99 | {to} | added by {added} p50 / p99 | |"
+            );
+            println!("|---|---|---|---|---|");
+            row("GET a ConfigMap", get.0, get.1, None);
+            row("POST a SelfSubjectAccessReview", ssar.0, ssar.1, None);
+        };
+    split(
+        "the tenant directly",
+        "the proxy's identity directly, impersonating the tenant",
+        "impersonation",
+        (&get_direct, &get_impersonating),
+        (&ssar_direct, &ssar_impersonating),
     );
-    println!("|---|---|---|---|---|");
-    row("GET a ConfigMap", &get_direct, &get_impersonating, None);
-    row(
-        "POST a SelfSubjectAccessReview",
-        &ssar_direct,
-        &ssar_impersonating,
-        None,
-    );
-    println!(
-        "\n| request | impersonating directly p50 / p90 / p95 / p99 | through the proxy | added by the proxy's hop p50 / p99 | |"
-    );
-    println!("|---|---|---|---|---|");
-    row("GET a ConfigMap", &get_impersonating, &get_proxied, None);
-    row(
-        "POST a SelfSubjectAccessReview",
-        &ssar_impersonating,
-        &ssar_proxied,
-        None,
+    split(
+        "impersonating directly",
+        "through the proxy",
+        "the proxy's hop",
+        (&get_impersonating, &get_proxied),
+        (&ssar_impersonating, &ssar_proxied),
     );
     if let (Some(get_relayed), Some(ssar_relayed)) = (get_relayed, ssar_relayed) {
-        println!(
-            "\n| request | the tenant directly p50 / p90 / p95 / p99 | through the plain relay (TENANTRY_BENCH_RELAY) | added by the relay p50 / p99 | |"
-        );
-        println!("|---|---|---|---|---|");
-        row("GET a ConfigMap", &get_direct, &get_relayed, None);
-        row(
-            "POST a SelfSubjectAccessReview",
-            &ssar_direct,
-            &ssar_relayed,
-            None,
+        split(
+            "the tenant directly",
+            "through the plain relay (TENANTRY_BENCH_RELAY)",
+            "the relay",
+            (&get_direct, &get_relayed),
+            (&ssar_direct, &ssar_relayed),
         );
     }
     println!(

@@ -3115,30 +3115,16 @@ fn secret_stores_tenant(engine: &Engine) -> Compiled {
     let offences = |o: &str| {
         let v = format!("{o}.spec.provider.vault");
         let mount = string_or_empty(&v, "path");
-        // A mount named other than the platform's (slashes around it aside).
-        let mount_is = |value: &str, expected: &str, field: &str, what: &str, why: String| {
-            format!(
-                "({} ? [] : [{{'p': {}, 'm': {} + {} + {}, 'r': {}}}])",
-                trimmed_is(value, expected),
-                lit(&format!("{vault_at}.{field}")),
-                lit(what),
-                debug_quoted(value),
-                lit(&why),
-                remedy(&lit(&format!(
-                    "{}: {expected}",
-                    field.rsplit('.').next().unwrap_or(field)
-                ))),
-            )
-        };
-        let mount_offence = mount_is(
-            &mount,
-            &openbao.kv_mount,
-            "path",
-            "reads mount ",
-            format!(
+        let mount_offence = format!(
+            "({} ? [] : [{{'p': {}, 'm': 'reads mount ' + {} + {}, 'r': {}}}])",
+            trimmed_is(&mount, &openbao.kv_mount),
+            lit(&format!("{vault_at}.path")),
+            debug_quoted(&mount),
+            lit(&format!(
                 " of the platform's OpenBao; tenants' secrets live in {:?}",
                 openbao.kv_mount
-            ),
+            )),
+            remedy(&lit(&format!("path: {}", openbao.kv_mount))),
         );
         let version_offence = format!(
             "({} && string({v}.version) != 'v2' ? [{{'p': {}, 'm': 'the platform\\'s tenant \
@@ -3172,15 +3158,16 @@ fn secret_stores_tenant(engine: &Engine) -> Compiled {
             "({} ? string({kubernetes}.mountPath) : 'kubernetes')",
             has(&kubernetes, "mountPath")
         );
-        let auth_mount_offence = mount_is(
-            &auth_mount,
-            &openbao.auth_mount,
-            "auth.kubernetes.mountPath",
-            "logs in through auth mount ",
-            format!(
+        let auth_mount_offence = format!(
+            "({} ? [] : [{{'p': {}, 'm': 'logs in through auth mount ' + {} + {}, 'r': {}}}])",
+            trimmed_is(&auth_mount, &openbao.auth_mount),
+            lit(&format!("{vault_at}.auth.kubernetes.mountPath")),
+            debug_quoted(&auth_mount),
+            lit(&format!(
                 "; the platform's tenant roles are on {:?}",
                 openbao.auth_mount
-            ),
+            )),
+            remedy(&lit(&format!("mountPath: {}", openbao.auth_mount))),
         );
         let role = string_or_empty(&kubernetes, "role");
         let role_offence = format!(

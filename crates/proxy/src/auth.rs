@@ -45,6 +45,18 @@ pub struct UserInfo {
     pub extra: BTreeMap<String, Vec<String>>,
 }
 
+impl From<k8s_openapi::api::authentication::v1::UserInfo> for UserInfo {
+    /// The user a TokenReview (or a SelfSubjectReview) reports, absent fields empty.
+    fn from(user: k8s_openapi::api::authentication::v1::UserInfo) -> Self {
+        Self {
+            username: user.username.unwrap_or_default(),
+            uid: user.uid.unwrap_or_default(),
+            groups: user.groups.unwrap_or_default(),
+            extra: user.extra.unwrap_or_default().into_iter().collect(),
+        }
+    }
+}
+
 /// What a review said.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Review {

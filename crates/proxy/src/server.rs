@@ -84,13 +84,9 @@ impl TokenReviewer for ApiServerReviewer {
             if status.authenticated != Some(true) {
                 return Ok(Review::Refused);
             }
-            let user = status.user.unwrap_or_default();
-            Ok(Review::Authenticated(UserInfo {
-                username: user.username.unwrap_or_default(),
-                uid: user.uid.unwrap_or_default(),
-                groups: user.groups.unwrap_or_default(),
-                extra: user.extra.unwrap_or_default().into_iter().collect(),
-            }))
+            Ok(Review::Authenticated(
+                status.user.unwrap_or_default().into(),
+            ))
         })
     }
 }
