@@ -2450,12 +2450,14 @@ fn tenant_proxy_figures() {
         ca: &server_ca,
         token: &token,
         headers: Vec::new(),
+        serving: None,
     };
     let proxied = Target {
         base: &proxy.url,
         ca: &proxy.ca,
         token: &token,
         headers: Vec::new(),
+        serving: Some(proxy.process.id()),
     };
     // What the proxy sends, sent directly: its own token and the tenant's identity in the
     // headers `forwarded_headers` writes. Against `direct` it is the API server's cost of
@@ -2478,20 +2480,27 @@ fn tenant_proxy_figures() {
             .iter()
             .map(|(name, value)| format!("{name}: {}", value.to_str().unwrap()))
             .collect(),
+        serving: None,
     };
-    // `TENANTRY_BENCH_RELAY=URL,CA`: a plain TLS-terminating relay to the same API server
-    // (nginx, say), passing the tenant's token through: the floor any reverse proxy pays on
-    // this machine. Timed in the same rounds when given.
+    // `TENANTRY_BENCH_RELAY=URL,CA[,PID]`: a plain TLS-terminating relay to the same API
+    // server (nginx, say), passing the tenant's token through: the floor any reverse proxy
+    // pays on this machine. Timed in the same rounds when given; PID, the relay's process (an
+    // nginx worker), has its scheduling counted as the proxy's is.
     let relay_setting = std::env::var("TENANTRY_BENCH_RELAY").ok();
     let relay_parts = relay_setting.as_deref().map(|r| {
-        let (url, ca) = r.split_once(',').expect("TENANTRY_BENCH_RELAY=URL,CA");
-        (url.to_owned(), PathBuf::from(ca))
+        let mut parts = r.split(',');
+        let (Some(url), Some(ca)) = (parts.next(), parts.next()) else {
+            panic!("TENANTRY_BENCH_RELAY=URL,CA[,PID]");
+        };
+        let pid = parts.next().map(|p| p.parse::<u32>().expect("a relay PID"));
+        (url.to_owned(), PathBuf::from(ca), pid)
     });
-    let relay = relay_parts.as_ref().map(|(url, ca)| Target {
+    let relay = relay_parts.as_ref().map(|(url, ca, pid)| Target {
         base: url,
         ca,
         token: &token,
         headers: Vec::new(),
+        serving: *pid,
     });
     let dir = a.repo.path();
     let before = proxy.overhead();
@@ -2595,20 +2604,20 @@ fn tenant_proxy_figures() {
     println!("|---|---|---|---|---|");
     row(
         "GET a ConfigMap in the tenant's namespace",
-        &get_direct,
-        &get_proxied,
+        &get_direct.times,
+        &get_proxied.times,
         Some(&get_overhead),
     );
     row(
         "POST a SelfSubjectAccessReview (capsule-proxy#1042's)",
-        &ssar_direct,
-        &ssar_proxied,
+        &ssar_direct.times,
+        &ssar_proxied.times,
         Some(&ssar_overhead),
     );
     row(
         "GET the tenant's own Namespace (the proxy answers from its index)",
-        &own_ns_direct,
-        &own_ns_proxied,
+        &own_ns_direct.times,
+        &own_ns_proxied.times,
         Some(&Histogram(Vec::new())),
     );
     // The added time split in two: the API server's for impersonation, the proxy's hop; and
@@ -2626,24 +2635,52 @@ fn tenant_proxy_figures() {
         "the tenant directly",
         "the proxy's identity directly, impersonating the tenant",
         "impersonation",
-        (&get_direct, &get_impersonating),
-        (&ssar_direct, &ssar_impersonating),
+        (&get_direct.times, &get_impersonating.times),
+        (&ssar_direct.times, &ssar_impersonating.times),
     );
     split(
         "impersonating directly",
         "through the proxy",
         "the proxy's hop",
-        (&get_impersonating, &get_proxied),
-        (&ssar_impersonating, &ssar_proxied),
+        (&get_impersonating.times, &get_proxied.times),
+        (&ssar_impersonating.times, &ssar_proxied.times),
     );
-    if let (Some(get_relayed), Some(ssar_relayed)) = (get_relayed, ssar_relayed) {
+    if let (Some(get_relayed), Some(ssar_relayed)) = (&get_relayed, &ssar_relayed) {
         split(
             "the tenant directly",
             "through the plain relay (TENANTRY_BENCH_RELAY)",
             "the relay",
-            (&get_direct, &get_relayed),
-            (&ssar_direct, &ssar_relayed),
+            (&get_direct.times, &get_relayed.times),
+            (&ssar_direct.times, &ssar_relayed.times),
         );
+    }
+    // What the process in between had of the machine's two vCPUs per request: its own work,
+    // and the run-queue wait a busy machine adds on top.
+    println!(
+        "\n| request | process in between | on a CPU per request | waiting for a CPU per request | times put on a CPU per request |\n|---|---|---|---|---|"
+    );
+    let sched_row = |name: &str, who: &str, timed: &Timed| {
+        if let Some(sched) = timed.sched {
+            // Each round's first request is not timed but is counted here.
+            let n = (timed.times.len() + 5) as f64;
+            println!(
+                "| {name} | {who} | {:.0} µs | {:.0} µs | {:.1} |",
+                sched.running_ns as f64 / n / 1e3,
+                sched.waiting_ns as f64 / n / 1e3,
+                sched.slices as f64 / n
+            );
+        }
+    };
+    sched_row("GET a ConfigMap", "the proxy", &get_proxied);
+    sched_row("POST a SelfSubjectAccessReview", "the proxy", &ssar_proxied);
+    sched_row(
+        "GET the tenant's own Namespace",
+        "the proxy",
+        &own_ns_proxied,
+    );
+    if let (Some(get_relayed), Some(ssar_relayed)) = (&get_relayed, &ssar_relayed) {
+        sched_row("GET a ConfigMap", "the relay", get_relayed);
+        sched_row("POST a SelfSubjectAccessReview", "the relay", ssar_relayed);
     }
     println!(
         "\n| command (whole `kubectl` process, median of {RUNS} after one warm-up) | time |\n|---|---|"
@@ -2829,6 +2866,59 @@ struct Target<'a> {
     token: &'a str,
     /// More request headers, `Name: value`.
     headers: Vec<String>,
+    /// The process in between (the proxy, the relay) whose scheduling is counted.
+    serving: Option<u32>,
+}
+
+/// What a process's threads had of the CPUs, summed from `/proc/PID/task/*/schedstat`: time
+/// running, time runnable but waiting for a CPU (the run-queue delay a busy machine adds),
+/// and how many times they were put on one (about one per wake-up).
+#[derive(Clone, Copy, Default)]
+struct Sched {
+    running_ns: u64,
+    waiting_ns: u64,
+    slices: u64,
+}
+
+impl Sched {
+    fn of(pid: u32) -> Self {
+        let mut total = Self::default();
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+            return total;
+        };
+        for task in tasks.flatten() {
+            let text = std::fs::read_to_string(task.path().join("schedstat")).unwrap_or_default();
+            let mut fields = text
+                .split_whitespace()
+                .map(|f| f.parse::<u64>().unwrap_or(0));
+            total.running_ns += fields.next().unwrap_or(0);
+            total.waiting_ns += fields.next().unwrap_or(0);
+            total.slices += fields.next().unwrap_or(0);
+        }
+        total
+    }
+
+    /// What was spent from `before` to `self` (a thread that ended meanwhile takes its share
+    /// away, hence saturating).
+    fn since(self, before: Self) -> Self {
+        Self {
+            running_ns: self.running_ns.saturating_sub(before.running_ns),
+            waiting_ns: self.waiting_ns.saturating_sub(before.waiting_ns),
+            slices: self.slices.saturating_sub(before.slices),
+        }
+    }
+
+    fn add(&mut self, other: Self) {
+        self.running_ns += other.running_ns;
+        self.waiting_ns += other.waiting_ns;
+        self.slices += other.slices;
+    }
+}
+
+/// The timings of one target, and its process's scheduling over them (when it has one).
+struct Timed {
+    times: Vec<f64>,
+    sched: Option<Sched>,
 }
 
 /// Seconds each of `n` requests took, sent one after the other by one `curl` over one
@@ -2871,21 +2961,34 @@ fn curl_times(dir: &Path, to: &Target<'_>, path: &str, body: Option<&Path>, n: u
 
 /// `n` timings of `path` at each of `targets`, in five rounds taking them in turn (so a
 /// change of load touches all), each round's first request (connection and TLS handshake, a
-/// TokenReview on the proxy's first) left out.
+/// TokenReview on the proxy's first) left out of the timings (not of the scheduling).
 fn alternate(
     dir: &Path,
     targets: &[&Target<'_>],
     path: &str,
     body: Option<&Path>,
     n: usize,
-) -> Vec<Vec<f64>> {
-    let mut times = vec![Vec::new(); targets.len()];
+) -> Vec<Timed> {
+    let mut timed: Vec<Timed> = targets
+        .iter()
+        .map(|t| Timed {
+            times: Vec::new(),
+            sched: t.serving.map(|_| Sched::default()),
+        })
+        .collect();
     for _ in 0..5 {
-        for (target, times) in targets.iter().zip(&mut times) {
-            times.extend(curl_times(dir, target, path, body, n / 5 + 1).split_off(1));
+        for (target, timed) in targets.iter().zip(&mut timed) {
+            let before = target.serving.map(Sched::of);
+            let times = curl_times(dir, target, path, body, n / 5 + 1);
+            if let (Some(pid), Some(before), Some(sched)) =
+                (target.serving, before, timed.sched.as_mut())
+            {
+                sched.add(Sched::of(pid).since(before));
+            }
+            timed.times.extend_from_slice(&times[1..]);
         }
     }
-    times
+    timed
 }
 
 /// Wall seconds of `kubectl ARGS` with `kubeconfig`, `RUNS` times after one warm-up run;
