@@ -168,6 +168,15 @@ pub struct ServeFlags {
     /// How often to check the certificate files for changes, in seconds.
     #[arg(long, value_name = "SECONDS", default_value_t = 5)]
     pub cert_poll_seconds: u64,
+    /// Threads serving requests. 1 serves everything on one thread: the fewest wake-ups per
+    /// request and one CPU at most. Default: one per CPU the process may use.
+    #[arg(
+        long,
+        value_name = "N",
+        env = "TENANTRY_WORKER_THREADS",
+        value_parser = clap::value_parser!(u16).range(1..=1024)
+    )]
+    pub worker_threads: Option<u16>,
 }
 
 impl ServeFlags {
@@ -202,10 +211,7 @@ impl ServeFlags {
             Some(clients) => tls::server_config_with_clients(certificate.clone(), clients)?,
             None => tls::server_config(certificate.clone())?,
         };
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()
-            .context("starting the async runtime")?;
+        let runtime = serving_runtime(self.worker_threads).context("starting the async runtime")?;
         runtime.block_on(async move {
             let router = app.await?;
             certificate
@@ -222,6 +228,28 @@ impl ServeFlags {
             eprintln!("tenantry {name}: stopped");
             Ok(ExitCode::SUCCESS)
         })
+    }
+}
+
+/// The runtime a server runs on. One thread is tokio's current-thread scheduler, not a
+/// one-worker pool: a request then wakes no other thread. A request's tasks (the client's
+/// connection, the pooled upstream connection, the body between them) are woken together,
+/// and on a multi-threaded runtime the one that does not fit the waking worker's LIFO slot
+/// goes to its queue and wakes a second worker to steal it; on a busy machine that wake-up
+/// waits for a CPU (BENCHMARKS.md, "Tenant proxy": 3.6 against 2.2 times on a CPU per
+/// forwarded POST). More threads serve more requests at once; the default keeps that.
+fn serving_runtime(worker_threads: Option<u16>) -> std::io::Result<tokio::runtime::Runtime> {
+    match worker_threads {
+        Some(1) => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build(),
+        Some(n) => tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(usize::from(n))
+            .enable_all()
+            .build(),
+        None => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build(),
     }
 }
 

@@ -2671,6 +2671,40 @@ fn tenant_proxy_figures() {
             );
         }
     };
+    let server_row = |name: &str, who: &str, timed: &Timed| {
+        if let Some(sched) = timed.server {
+            let n = (timed.times.len() + 5) as f64;
+            println!(
+                "| {name} | the API server, {who} | {:.0} µs | {:.0} µs | {:.1} |",
+                sched.running_ns as f64 / n / 1e3,
+                sched.waiting_ns as f64 / n / 1e3,
+                sched.slices as f64 / n
+            );
+        }
+    };
+    for (name, direct, impersonating, proxied, relayed) in [
+        (
+            "GET a ConfigMap",
+            &get_direct,
+            &get_impersonating,
+            &get_proxied,
+            &get_relayed,
+        ),
+        (
+            "POST a SelfSubjectAccessReview",
+            &ssar_direct,
+            &ssar_impersonating,
+            &ssar_proxied,
+            &ssar_relayed,
+        ),
+    ] {
+        server_row(name, "the tenant directly", direct);
+        server_row(name, "impersonating directly", impersonating);
+        server_row(name, "through the proxy", proxied);
+        if let Some(relayed) = relayed {
+            server_row(name, "through the relay", relayed);
+        }
+    }
     sched_row("GET a ConfigMap", "the proxy", &get_proxied);
     sched_row("POST a SelfSubjectAccessReview", "the proxy", &ssar_proxied);
     sched_row(
@@ -2915,10 +2949,36 @@ impl Sched {
     }
 }
 
-/// The timings of one target, and its process's scheduling over them (when it has one).
+/// The timings of one target, its process's scheduling over them (when it has one), and the
+/// API server's (with `TENANTRY_BENCH_SERVER_PIDS`).
 struct Timed {
     times: Vec<f64>,
     sched: Option<Sched>,
+    server: Option<Sched>,
+}
+
+/// `TENANTRY_BENCH_SERVER_PIDS=PID[,PID…]`: the API server's processes (kube-apiserver,
+/// etcd), whose scheduling is counted per target, so what a request costs the server (an
+/// impersonated one, say) shows beside its timings.
+fn server_pids() -> Vec<u32> {
+    std::env::var("TENANTRY_BENCH_SERVER_PIDS")
+        .unwrap_or_default()
+        .split(',')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            p.trim()
+                .parse()
+                .expect("TENANTRY_BENCH_SERVER_PIDS=PID[,PID…]")
+        })
+        .collect()
+}
+
+fn sched_of_all(pids: &[u32]) -> Sched {
+    let mut total = Sched::default();
+    for pid in pids {
+        total.add(Sched::of(*pid));
+    }
+    total
 }
 
 /// Seconds each of `n` requests took, sent one after the other by one `curl` over one
@@ -2969,17 +3029,23 @@ fn alternate(
     body: Option<&Path>,
     n: usize,
 ) -> Vec<Timed> {
+    let servers = server_pids();
     let mut timed: Vec<Timed> = targets
         .iter()
         .map(|t| Timed {
             times: Vec::new(),
             sched: t.serving.map(|_| Sched::default()),
+            server: (!servers.is_empty()).then(Sched::default),
         })
         .collect();
     for _ in 0..5 {
         for (target, timed) in targets.iter().zip(&mut timed) {
             let before = target.serving.map(Sched::of);
+            let server_before = sched_of_all(&servers);
             let times = curl_times(dir, target, path, body, n / 5 + 1);
+            if let Some(server) = timed.server.as_mut() {
+                server.add(sched_of_all(&servers).since(server_before));
+            }
             if let (Some(pid), Some(before), Some(sched)) =
                 (target.serving, before, timed.sched.as_mut())
             {
