@@ -2659,8 +2659,8 @@ fn tenant_proxy_figures() {
     println!(
         "\n| request | process in between | on a CPU per request | waiting for a CPU per request | times put on a CPU per request |\n|---|---|---|---|---|"
     );
-    let sched_row = |name: &str, who: &str, timed: &Timed| {
-        if let Some(sched) = timed.sched {
+    let per_request = |name: &str, who: &str, sched: Option<Sched>, timed: &Timed| {
+        if let Some(sched) = sched {
             // Each round's first request is not timed but is counted here.
             let n = (timed.times.len() + 5) as f64;
             println!(
@@ -2671,16 +2671,10 @@ fn tenant_proxy_figures() {
             );
         }
     };
+    let sched_row =
+        |name: &str, who: &str, timed: &Timed| per_request(name, who, timed.sched, timed);
     let server_row = |name: &str, who: &str, timed: &Timed| {
-        if let Some(sched) = timed.server {
-            let n = (timed.times.len() + 5) as f64;
-            println!(
-                "| {name} | the API server, {who} | {:.0} µs | {:.0} µs | {:.1} |",
-                sched.running_ns as f64 / n / 1e3,
-                sched.waiting_ns as f64 / n / 1e3,
-                sched.slices as f64 / n
-            );
-        }
+        per_request(name, &format!("the API server, {who}"), timed.server, timed);
     };
     for (name, direct, impersonating, proxied, relayed) in [
         (
