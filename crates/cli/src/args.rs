@@ -239,18 +239,14 @@ impl ServeFlags {
 /// waits for a CPU (BENCHMARKS.md, "Tenant proxy": 3.6 against 2.2 times on a CPU per
 /// forwarded POST). More threads serve more requests at once; the default keeps that.
 fn serving_runtime(worker_threads: Option<u16>) -> std::io::Result<tokio::runtime::Runtime> {
-    match worker_threads {
-        Some(1) => tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build(),
-        Some(n) => tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(usize::from(n))
-            .enable_all()
-            .build(),
-        None => tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build(),
+    let mut builder = match worker_threads {
+        Some(1) => tokio::runtime::Builder::new_current_thread(),
+        _ => tokio::runtime::Builder::new_multi_thread(),
+    };
+    if let Some(n) = worker_threads.filter(|n| *n > 1) {
+        builder.worker_threads(usize::from(n));
     }
+    builder.enable_all().build()
 }
 
 /// Ctrl-C, or SIGTERM (what the kubelet sends before killing the pod).

@@ -2662,7 +2662,7 @@ fn tenant_proxy_figures() {
     let per_request = |name: &str, who: &str, sched: Option<Sched>, timed: &Timed| {
         if let Some(sched) = sched {
             // Each round's first request is not timed but is counted here.
-            let n = (timed.times.len() + 5) as f64;
+            let n = (timed.times.len() + ROUNDS) as f64;
             println!(
                 "| {name} | {who} | {:.0} µs | {:.0} µs | {:.1} |",
                 sched.running_ns as f64 / n / 1e3,
@@ -2898,9 +2898,9 @@ struct Target<'a> {
     serving: Option<u32>,
 }
 
-/// What a process's threads had of the CPUs, summed from `/proc/PID/task/*/schedstat`: time
-/// running, time runnable but waiting for a CPU (the run-queue delay a busy machine adds),
-/// and how many times they were put on one (about one per wake-up).
+/// What some processes' threads had of the CPUs, summed from `/proc/PID/task/*/schedstat`:
+/// time running, time runnable but waiting for a CPU (the run-queue delay a busy machine
+/// adds), and how many times they were put on one (about one per wake-up).
 #[derive(Clone, Copy, Default)]
 struct Sched {
     running_ns: u64,
@@ -2909,11 +2909,12 @@ struct Sched {
 }
 
 impl Sched {
-    fn of(pid: u32) -> Self {
+    fn of(pids: &[u32]) -> Self {
         let mut total = Self::default();
-        let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
-            return total;
-        };
+        let tasks = pids
+            .iter()
+            .filter_map(|pid| std::fs::read_dir(format!("/proc/{pid}/task")).ok())
+            .flatten();
         for task in tasks.flatten() {
             let text = std::fs::read_to_string(task.path().join("schedstat")).unwrap_or_default();
             let mut fields = text
@@ -2967,14 +2968,6 @@ fn server_pids() -> Vec<u32> {
         .collect()
 }
 
-fn sched_of_all(pids: &[u32]) -> Sched {
-    let mut total = Sched::default();
-    for pid in pids {
-        total.add(Sched::of(*pid));
-    }
-    total
-}
-
 /// Seconds each of `n` requests took, sent one after the other by one `curl` over one
 /// kept-alive HTTP/1.1 connection (a POST of `body` when given); every answer must be a 2xx.
 fn curl_times(dir: &Path, to: &Target<'_>, path: &str, body: Option<&Path>, n: usize) -> Vec<f64> {
@@ -3013,7 +3006,10 @@ fn curl_times(dir: &Path, to: &Target<'_>, path: &str, body: Option<&Path>, n: u
     times
 }
 
-/// `n` timings of `path` at each of `targets`, in five rounds taking them in turn (so a
+/// Rounds of [`alternate`].
+const ROUNDS: usize = 5;
+
+/// `n` timings of `path` at each of `targets`, in [`ROUNDS`] rounds taking them in turn (so a
 /// change of load touches all), each round's first request (connection and TLS handshake, a
 /// TokenReview on the proxy's first) left out of the timings (not of the scheduling).
 fn alternate(
@@ -3032,18 +3028,16 @@ fn alternate(
             server: (!servers.is_empty()).then(Sched::default),
         })
         .collect();
-    for _ in 0..5 {
+    for _ in 0..ROUNDS {
         for (target, timed) in targets.iter().zip(&mut timed) {
-            let before = target.serving.map(Sched::of);
-            let server_before = sched_of_all(&servers);
-            let times = curl_times(dir, target, path, body, n / 5 + 1);
-            if let Some(server) = timed.server.as_mut() {
-                server.add(sched_of_all(&servers).since(server_before));
+            let serving = Vec::from_iter(target.serving);
+            let (before, server_before) = (Sched::of(&serving), Sched::of(&servers));
+            let times = curl_times(dir, target, path, body, n / ROUNDS + 1);
+            if let Some(sched) = timed.sched.as_mut() {
+                sched.add(Sched::of(&serving).since(before));
             }
-            if let (Some(pid), Some(before), Some(sched)) =
-                (target.serving, before, timed.sched.as_mut())
-            {
-                sched.add(Sched::of(pid).since(before));
+            if let Some(server) = timed.server.as_mut() {
+                server.add(Sched::of(&servers).since(server_before));
             }
             timed.times.extend_from_slice(&times[1..]);
         }
